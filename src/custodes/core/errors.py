@@ -1,0 +1,96 @@
+"""The one exception tree of custodes.
+
+Every error a user can meet derives from :class:`CustodesError`. Each class carries the
+process exit code and the HTTP status that the CLI and the web layer use, and a
+``diagnostics()`` text with advice for people::
+
+    CustodesError              anything not listed below        HTTP 500, exit 1
+    ├── InvalidInput           malformed request or file        HTTP 422, exit 3
+    ├── NotFound               no such case, item or blob       HTTP 404, exit 4
+    ├── PermissionDenied       authorization said no            HTTP 403, exit 5
+    │   └── ReasonRequired     a stated reason is needed        HTTP 403, exit 5
+    ├── CustodyConflict        illegal custody state change     HTTP 409, exit 6
+    ├── IntegrityFailure       hash, proof or signature wrong   HTTP 500, exit 7
+    │   └── ProofError         a Merkle proof does not verify   HTTP 500, exit 7
+    └── BackendUnavailable     database, store or broker down   HTTP 503, exit 8
+
+Exit code 2 is left to Click/Typer for usage errors. Adapters translate foreign
+exceptions (SQLAlchemy, PyAV, OS errors) into these at the boundary with
+``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+
+class CustodesError(Exception):
+    """Base of every custodes error."""
+
+    exit_code: int = 1
+    http_status: int = 500
+    advice: str = ""
+
+    def __init__(self, message: str, *, advice: str | None = None) -> None:
+        # One line: the CLI prints str(err) on stderr and nothing else.
+        super().__init__(" ".join(message.split()))
+        if advice is not None:
+            self.advice = advice
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+    def diagnostics(self) -> str:
+        text = str(self)
+        if self.advice:
+            text += f"\n  hint: {self.advice}"
+        return text
+
+
+class InvalidInput(CustodesError):
+    """A malformed request, argument or file."""
+
+    exit_code = 3
+    http_status = 422
+
+
+class NotFound(CustodesError):
+    """No such user, case, evidence, event or blob."""
+
+    exit_code = 4
+    http_status = 404
+
+
+class PermissionDenied(CustodesError):
+    """Authorization said no."""
+
+    exit_code = 5
+    http_status = 403
+
+
+class ReasonRequired(PermissionDenied):
+    """The object is sensitive: the actor must state a reason to open it."""
+
+
+class CustodyConflict(CustodesError):
+    """An illegal state change (duplicate, closed case, already exists)."""
+
+    exit_code = 6
+    http_status = 409
+
+
+class IntegrityFailure(CustodesError):
+    """A hash, signature, chain or proof does not check out."""
+
+    exit_code = 7
+    http_status = 500
+
+
+class ProofError(IntegrityFailure):
+    """A Merkle inclusion or consistency proof does not verify."""
+
+
+class BackendUnavailable(CustodesError):
+    """The database, the blob store or the broker cannot be reached."""
+
+    exit_code = 8
+    http_status = 503

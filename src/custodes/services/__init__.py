@@ -1,0 +1,1 @@
+"""custodes.services."""
