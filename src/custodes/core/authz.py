@@ -1,0 +1,271 @@
+"""Authorization: the one place that decides whether an actor may do something.
+
+Deny by default. A role grants permissions; case-scoped permissions then need the
+actor to be within the case's reach:
+
+* officers reach cases they are assigned to, and evidence they recorded;
+* prosecutors reach cases assigned to them and cases in or past prosecution;
+* supervisors, records, internal affairs and admins reach every case, except that a
+  case flagged ``ia-investigation`` is reachable only by internal affairs and by
+  people assigned to the case (never by the officer under investigation by role alone).
+
+Opening evidence of a case flagged sensitive, juvenile or victim-privacy needs a stated
+reason, and raises an alert for internal affairs.
+
+Every CLI command, web route and job asks :func:`authorize`; nothing else decides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from custodes.core.errors import InvalidInput, PermissionDenied, ReasonRequired
+
+
+class Role(StrEnum):
+    OFFICER = "officer"
+    SUPERVISOR = "supervisor"
+    RECORDS = "records"
+    PROSECUTOR = "prosecutor"
+    INTERNAL_AFFAIRS = "internal-affairs"
+    ADMIN = "admin"
+
+
+class CaseStatus(StrEnum):
+    OPEN = "open"
+    PENDING_PROSECUTION = "pending-prosecution"
+    ADJUDICATED = "adjudicated"
+    CLOSED = "closed"
+
+
+class CaseFlag(StrEnum):
+    SENSITIVE = "sensitive"
+    JUVENILE = "juvenile"
+    VICTIM_PRIVACY = "victim-privacy"
+    IA_INVESTIGATION = "ia-investigation"
+
+
+REASON_FLAGS = frozenset({CaseFlag.SENSITIVE, CaseFlag.JUVENILE, CaseFlag.VICTIM_PRIVACY})
+
+
+class Permission(StrEnum):
+    """``scope:resource:action``."""
+
+    USER_ADD = "vault:user:add"
+    USER_LIST = "vault:user:list"
+    CASE_ADD = "vault:case:add"
+    CASE_VIEW = "case:case:view"
+    CASE_SET_STATUS = "case:case:set-status"
+    CASE_SET_FLAGS = "case:case:set-flags"
+    CASE_ASSIGN = "case:case:assign"
+    EVIDENCE_INGEST = "case:evidence:ingest"
+    EVIDENCE_LIST = "case:evidence:list"
+    EVIDENCE_VIEW = "case:evidence:view"
+    EVIDENCE_EXPORT = "case:evidence:export"
+    AUDIT_READ = "vault:audit:read"
+    AUDIT_PROVE = "vault:audit:prove"
+    VAULT_VERIFY = "vault:vault:verify"
+    ALERTS_READ = "vault:alerts:read"
+
+
+P = Permission
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.OFFICER: frozenset({P.CASE_VIEW, P.EVIDENCE_INGEST, P.EVIDENCE_LIST, P.EVIDENCE_VIEW}),
+    Role.SUPERVISOR: frozenset(
+        {
+            P.CASE_ADD,
+            P.CASE_VIEW,
+            P.CASE_SET_STATUS,
+            P.CASE_ASSIGN,
+            P.EVIDENCE_INGEST,
+            P.EVIDENCE_LIST,
+            P.EVIDENCE_VIEW,
+            P.EVIDENCE_EXPORT,
+            P.AUDIT_READ,
+            P.VAULT_VERIFY,
+        }
+    ),
+    Role.RECORDS: frozenset(
+        {
+            P.CASE_ADD,
+            P.CASE_VIEW,
+            P.CASE_SET_STATUS,
+            P.CASE_SET_FLAGS,
+            P.CASE_ASSIGN,
+            P.EVIDENCE_INGEST,
+            P.EVIDENCE_LIST,
+            P.EVIDENCE_VIEW,
+            P.EVIDENCE_EXPORT,
+            P.AUDIT_READ,
+            P.AUDIT_PROVE,
+            P.VAULT_VERIFY,
+        }
+    ),
+    Role.PROSECUTOR: frozenset(
+        {P.CASE_VIEW, P.EVIDENCE_LIST, P.EVIDENCE_VIEW, P.EVIDENCE_EXPORT}
+    ),
+    Role.INTERNAL_AFFAIRS: frozenset(
+        {
+            P.CASE_VIEW,
+            P.CASE_SET_FLAGS,
+            P.EVIDENCE_LIST,
+            P.EVIDENCE_VIEW,
+            P.EVIDENCE_EXPORT,
+            P.AUDIT_READ,
+            P.AUDIT_PROVE,
+            P.VAULT_VERIFY,
+            P.ALERTS_READ,
+        }
+    ),
+    Role.ADMIN: frozenset(
+        {
+            P.USER_ADD,
+            P.USER_LIST,
+            P.CASE_ADD,
+            P.CASE_VIEW,
+            P.CASE_SET_STATUS,
+            P.CASE_SET_FLAGS,
+            P.CASE_ASSIGN,
+            P.EVIDENCE_INGEST,
+            P.EVIDENCE_LIST,
+            P.EVIDENCE_VIEW,
+            P.AUDIT_READ,
+            P.AUDIT_PROVE,
+            P.VAULT_VERIFY,
+            P.ALERTS_READ,
+        }
+    ),
+}
+
+CASE_SCOPED = frozenset(p for p in Permission if p.value.startswith("case:"))
+OPENING = frozenset({P.EVIDENCE_VIEW, P.EVIDENCE_EXPORT})
+PROSECUTION_STATUSES = frozenset({CaseStatus.PENDING_PROSECUTION, CaseStatus.ADJUDICATED})
+ALL_CASES_ROLES = frozenset({Role.SUPERVISOR, Role.RECORDS, Role.INTERNAL_AFFAIRS, Role.ADMIN})
+
+
+def parse_role(text: str) -> Role:
+    try:
+        return Role(text)
+    except ValueError:
+        names = ", ".join(r.value for r in Role)
+        raise InvalidInput(f"unknown role '{text}' (roles: {names})") from None
+
+
+def parse_status(text: str) -> CaseStatus:
+    try:
+        return CaseStatus(text)
+    except ValueError:
+        names = ", ".join(s.value for s in CaseStatus)
+        raise InvalidInput(f"unknown case status '{text}' (statuses: {names})") from None
+
+
+def parse_flag(text: str) -> CaseFlag:
+    try:
+        return CaseFlag(text)
+    except ValueError:
+        names = ", ".join(f.value for f in CaseFlag)
+        raise InvalidInput(f"unknown case flag '{text}' (flags: {names})") from None
+
+
+@dataclass(frozen=True)
+class Actor:
+    username: str
+    role: Role
+
+
+@dataclass(frozen=True)
+class CaseFacts:
+    """What authorization needs to know of a case."""
+
+    number: str
+    status: CaseStatus
+    flags: frozenset[CaseFlag]
+    members: frozenset[str]  # usernames assigned to the case
+
+
+@dataclass(frozen=True)
+class EvidenceFacts:
+    evidence_id: str
+    officer: str | None  # username of the officer who recorded it
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    why: str
+    reason_required: bool = False
+    alert: bool = False  # internal affairs must be told
+
+
+def _reaches(actor: Actor, case: CaseFacts, ev: EvidenceFacts | None) -> tuple[bool, str]:
+    member = actor.username in case.members
+    own = ev is not None and ev.officer == actor.username
+    if CaseFlag.IA_INVESTIGATION in case.flags:
+        if actor.role is Role.INTERNAL_AFFAIRS or member:
+            return True, "internal affairs or assigned to the case"
+        return False, f"case {case.number} is under internal-affairs investigation"
+    if actor.role in ALL_CASES_ROLES:
+        return True, f"role {actor.role.value} reaches every case"
+    if actor.role is Role.OFFICER:
+        if member or own:
+            return True, "assigned to the case" if member else "recorded this evidence"
+        return False, f"officer {actor.username} is not assigned to case {case.number}"
+    if actor.role is Role.PROSECUTOR:
+        if member or case.status in PROSECUTION_STATUSES:
+            return True, "assigned or case in prosecution"
+        return False, f"case {case.number} is not before a prosecutor"
+    return False, "no rule grants this"
+
+
+def decide(
+    actor: Actor,
+    permission: Permission,
+    case: CaseFacts | None = None,
+    evidence: EvidenceFacts | None = None,
+    reason: str | None = None,
+) -> Decision:
+    """Pure decision; never raises. See the module docstring for the rules."""
+    if permission not in ROLE_PERMISSIONS.get(actor.role, frozenset()):
+        return Decision(False, f"role {actor.role.value} may not {permission.value}")
+    if permission in CASE_SCOPED:
+        if case is None:
+            return Decision(False, f"{permission.value} needs a case")
+        ok, why = _reaches(actor, case, evidence)
+        if not ok:
+            return Decision(False, why)
+        if permission in OPENING and case.flags & REASON_FLAGS:
+            flagged = ", ".join(sorted(f.value for f in case.flags & REASON_FLAGS))
+            if not (reason and reason.strip()):
+                return Decision(
+                    False,
+                    f"case {case.number} is flagged {flagged}: state a reason (--reason)",
+                    reason_required=True,
+                )
+            return Decision(True, f"{why}; reason stated for a {flagged} case", alert=True)
+        return Decision(True, why)
+    return Decision(True, f"role {actor.role.value} may {permission.value}")
+
+
+def authorize(
+    actor: Actor,
+    permission: Permission,
+    case: CaseFacts | None = None,
+    evidence: EvidenceFacts | None = None,
+    reason: str | None = None,
+) -> Decision:
+    """Like :func:`decide`, but raises PermissionDenied (or ReasonRequired) on a no."""
+    decision = decide(actor, permission, case, evidence, reason)
+    if not decision.allowed:
+        if decision.reason_required:
+            raise ReasonRequired(f"permission denied: {decision.why}")
+        raise PermissionDenied(f"permission denied: {decision.why}")
+    return decision
+
+
+def can_flag(actor: Actor, flag: CaseFlag) -> bool:
+    """Only internal affairs (and admins) raise or lower an ia-investigation flag."""
+    if flag is CaseFlag.IA_INVESTIGATION:
+        return actor.role in (Role.INTERNAL_AFFAIRS, Role.ADMIN)
+    return True

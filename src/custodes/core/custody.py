@@ -1,0 +1,248 @@
+"""Custody records: audit-log entries and the checks that prove the log whole.
+
+An audit entry is the exact byte string that is hashed into the Merkle tree
+(RFC 6962 leaf) and chained to the entry before it. Its layout is::
+
+    <prev leaf hash, 64 hex> <seq>\\n<canonical JSON of the event>
+
+The first line lets the verifier check the hash chain and the position of an
+entry without parsing JSON; the JSON (sorted keys, no spaces, UTF-8) is what
+people read. Nothing here touches a database or a file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from custodes.core import merkle
+from custodes.core.checkpoint import Checkpoint
+from custodes.core.errors import InvalidInput
+
+ENTRY_VERSION = 1
+GENESIS_HASH = bytes(32)
+
+
+class Action(StrEnum):
+    """What an audit event records."""
+
+    VAULT_INIT = "vault-init"
+    USER_ADD = "user-add"
+    CASE_ADD = "case-add"
+    CASE_STATUS = "case-status-change"
+    CASE_FLAGS = "case-flag-change"
+    CASE_ASSIGN = "case-assign"
+    INGEST = "ingest"
+    INGEST_REFUSED = "ingest-refused"
+    VIEW = "view"
+    EXPORT = "export"
+    SHARE = "share"
+    ACCESS_REFUSED = "access-refused"
+    VERIFICATION = "verification"
+    PROOF_ISSUED = "proof-issued"
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One action on the record, before it is numbered and chained."""
+
+    at: str  # ISO 8601 UTC
+    actor: str
+    action: str
+    object_type: str | None = None
+    object_id: str | None = None
+    case_number: str | None = None
+    evidence_id: str | None = None
+    reason: str | None = None
+    client: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self, seq: int) -> dict[str, Any]:
+        return {
+            "v": ENTRY_VERSION,
+            "seq": seq,
+            "at": self.at,
+            "actor": self.actor,
+            "action": self.action,
+            "object": {"type": self.object_type, "id": self.object_id},
+            "case": self.case_number,
+            "evidence": self.evidence_id,
+            "reason": self.reason,
+            "client": self.client,
+            "details": dict(self.details),
+        }
+
+
+def canonical_json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def encode_entry(seq: int, prev_leaf_hash: bytes, event: AuditEvent) -> bytes:
+    """The leaf bytes of event number ``seq`` chained after ``prev_leaf_hash``."""
+    if len(prev_leaf_hash) != 32:
+        raise InvalidInput("previous leaf hash must be 32 bytes")
+    head = f"{prev_leaf_hash.hex()} {seq}\n".encode()
+    return head + canonical_json(event.to_json(seq))
+
+
+def entry_head(entry: bytes) -> tuple[str, int]:
+    """(prev hash hex, seq) from the first line of an entry, without parsing JSON."""
+    nl = entry.find(b"\n", 0, 100)
+    seq_text = entry[65:nl]
+    if nl < 66 or entry[64:65] != b" " or not seq_text.isdigit():
+        raise InvalidInput("audit entry has a malformed first line")
+    return entry[:64].decode("ascii", errors="replace"), int(seq_text)
+
+
+def decode_entry(entry: bytes) -> dict[str, Any]:
+    """The event of an entry as a dict (with ``prev`` and ``seq``); InvalidInput if malformed."""
+    try:
+        prev_hex, seq = entry_head(entry)
+        body = json.loads(entry[entry.index(b"\n") + 1 :])
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"audit entry is malformed: {exc}") from exc
+    if not isinstance(body, dict) or body.get("seq") != seq:
+        raise InvalidInput("audit entry body does not match its first line")
+    body["prev"] = prev_hex
+    return body
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing verification found wrong."""
+
+    kind: str
+    detail: str
+    seq: int | None = None
+    blob: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "detail": self.detail}
+        if self.seq is not None:
+            out["seq"] = self.seq
+        if self.blob is not None:
+            out["blob"] = self.blob
+        return out
+
+
+def _index_marker(key: str, value: str | None) -> bytes:
+    if value is None:
+        return f'"{key}":null'.encode()
+    return f'"{key}":'.encode() + json.dumps(value, ensure_ascii=False).encode()
+
+
+class LogVerifier:
+    """Streams the stored log once and collects every problem it finds.
+
+    Feed rows in ``seq`` order. Checks, per row: the entry hashes to the stored leaf
+    hash (an edit), the entry's own number equals its position (a reorder or a gap),
+    the hash chain links to the previous entry, and the indexed columns match the
+    entry. At each size where a signed checkpoint exists, the recomputed Merkle root
+    must equal the signed one. At the end, the log must be at least as long as the
+    newest checkpoint (a trimmed log).
+    """
+
+    MAX_PROBLEMS = 1000
+
+    def __init__(self, checkpoints: Iterable[Checkpoint]) -> None:
+        self._checkpoints: dict[int, Checkpoint] = {}
+        for cp in checkpoints:
+            self._checkpoints[cp.size] = cp
+        self._range = merkle.CompactRange()
+        self._prev = GENESIS_HASH
+        self._expected_seq = 0
+        self.problems: list[Problem] = []
+        self.checked_checkpoints = 0
+        self._reported = 0
+
+    @property
+    def size(self) -> int:
+        return self._range.size
+
+    def root(self) -> bytes:
+        return self._range.root()
+
+    def _problem(self, kind: str, detail: str, seq: int | None = None) -> None:
+        self._reported += 1
+        if len(self.problems) < self.MAX_PROBLEMS:
+            self.problems.append(Problem(kind, detail, seq=seq))
+
+    def feed(
+        self,
+        seq: int,
+        entry: bytes,
+        stored_leaf_hash: bytes,
+        actor: str,
+        action: str,
+        case_number: str | None,
+        evidence_id: str | None,
+    ) -> None:
+        if seq != self._expected_seq:
+            if seq > self._expected_seq:
+                missing = seq - self._expected_seq
+                self._problem(
+                    "event-missing",
+                    f"{missing} event(s) missing before seq {seq} "
+                    f"(expected seq {self._expected_seq})",
+                    seq=self._expected_seq,
+                )
+            else:
+                self._problem("event-duplicated", f"seq {seq} appears again", seq=seq)
+        self._expected_seq = seq + 1
+
+        leaf = merkle.leaf_hash(entry)
+        if leaf != stored_leaf_hash:
+            self._problem("event-edited", f"event {seq} does not hash to its recorded hash", seq)
+        try:
+            prev_hex, own_seq = entry_head(entry)
+        except InvalidInput:
+            self._problem("event-edited", f"event {seq} has a malformed entry", seq)
+            prev_hex, own_seq = "", seq
+        if own_seq != seq:
+            self._problem(
+                "event-reordered", f"the event stored at seq {seq} was written as seq {own_seq}", seq
+            )
+        if prev_hex != self._prev.hex():
+            self._problem(
+                "chain-broken", f"event {seq} does not chain to the event before it", seq
+            )
+        for key, value in (
+            ("actor", actor),
+            ("action", action),
+            ("case", case_number),
+            ("evidence", evidence_id),
+        ):
+            if _index_marker(key, value) not in entry:
+                self._problem(
+                    "index-mismatch", f"event {seq}: column '{key}' disagrees with the entry", seq
+                )
+        self._prev = leaf
+        self._range.append(leaf)
+        cp = self._checkpoints.get(self._range.size)
+        if cp is not None:
+            self._check_checkpoint(cp)
+
+    def _check_checkpoint(self, cp: Checkpoint) -> None:
+        self.checked_checkpoints += 1
+        if self._range.root() != cp.root_hash:
+            self._problem(
+                "checkpoint-mismatch",
+                f"the log's first {cp.size} events do not match the signed checkpoint "
+                f"of that size (an event was edited, removed, inserted or reordered)",
+            )
+
+    def finish(self) -> list[Problem]:
+        newest = max(self._checkpoints, default=0)
+        if newest > self._range.size:
+            self._problem(
+                "log-truncated",
+                f"the log has {self._range.size} events but a signed checkpoint covers {newest}",
+            )
+        if self._reported > len(self.problems):
+            self.problems.append(
+                Problem("more-problems", f"{self._reported - len(self.problems)} more not listed")
+            )
+        return self.problems
