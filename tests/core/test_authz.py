@@ -106,7 +106,9 @@ def test_case_reach(actor: Actor, case: CaseFacts, evidence_officer: str | None,
 
 
 def test_members_of_an_ia_case_reach_it() -> None:
-    case = CaseFacts("C-7", CaseStatus.OPEN, frozenset({CaseFlag.IA_INVESTIGATION}), frozenset({"s"}))
+    case = CaseFacts(
+        "C-7", CaseStatus.OPEN, frozenset({CaseFlag.IA_INVESTIGATION}), frozenset({"s"})
+    )
     assert decide(Actor("s", R.SUPERVISOR), P.EVIDENCE_VIEW, case).allowed
 
 

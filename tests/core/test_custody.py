@@ -126,8 +126,14 @@ def test_a_rewritten_history_fails_the_signed_root() -> None:
     for r in rows:
         body = decode_entry(r.entry)
         actor = "someone-else" if r.seq == 4 else body["actor"]
-        ev = AuditEvent(body["at"], actor, body["action"], case_number=body["case"],
-                        evidence_id=body["evidence"], reason=body["reason"])
+        ev = AuditEvent(
+            body["at"],
+            actor,
+            body["action"],
+            case_number=body["case"],
+            evidence_id=body["evidence"],
+            reason=body["reason"],
+        )
         entry = encode_entry(r.seq, prev, ev)
         prev = merkle.leaf_hash(entry)
         forged.append(Row(r.seq, entry, prev, actor, r.action, r.case, r.evidence))

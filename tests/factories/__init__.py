@@ -21,7 +21,11 @@ def add_user(vault: Vault, role: str, name: str | None = None) -> str:
 
 
 def add_case(
-    vault: Vault, *, status: str = "open", flags: tuple[str, ...] = (), members: tuple[str, ...] = ()
+    vault: Vault,
+    *,
+    status: str = "open",
+    flags: tuple[str, ...] = (),
+    members: tuple[str, ...] = (),
 ) -> str:
     number = unique("CASE-")
     cases.add_case(vault, "admin", number, "a case", status)

@@ -103,9 +103,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.VAULT_VERIFY,
         }
     ),
-    Role.PROSECUTOR: frozenset(
-        {P.CASE_VIEW, P.EVIDENCE_LIST, P.EVIDENCE_VIEW, P.EVIDENCE_EXPORT}
-    ),
+    Role.PROSECUTOR: frozenset({P.CASE_VIEW, P.EVIDENCE_LIST, P.EVIDENCE_VIEW, P.EVIDENCE_EXPORT}),
     Role.INTERNAL_AFFAIRS: frozenset(
         {
             P.CASE_VIEW,

@@ -1,0 +1,94 @@
+"""Wires settings to adapters: the one place that builds engines, stores and keys."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from custodes.config import Settings
+from custodes.core.errors import InvalidInput, NotFound
+from custodes.core.ports import BlobStore, Clock, Signer
+from custodes.storage.blobs.local import LocalBlobStore
+from custodes.storage.db import make_engine
+from custodes.storage.keys import Ed25519Signer
+from custodes.storage.uow import UnitOfWork
+
+VAULT_FILE = "vault.json"
+KEY_FILE = Path("keys") / "log-ed25519.pem"
+CHECKPOINT_FILE = Path("log") / "checkpoint"
+CHECKPOINT_HISTORY = Path("log") / "checkpoints.log"
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+def client_description() -> str:
+    """Who is at the keyboard, as the operating system tells it (like psql peer auth)."""
+    try:
+        os_user = getpass.getuser()
+    except (KeyError, OSError):
+        os_user = str(os.getuid())
+    return f"cli os-user={os_user} host={socket.gethostname()} pid={os.getpid()}"
+
+
+@dataclass
+class Vault:
+    """An opened vault: its settings and the adapters chosen for them."""
+
+    settings: Settings
+    engine: Engine
+    blobs: BlobStore
+    clock: Clock
+    origin: str
+    client: str = field(default_factory=client_description)
+    _signer: Signer | None = None
+
+    @property
+    def home(self) -> Path:
+        return self.settings.home
+
+    @property
+    def signer(self) -> Signer:
+        if self._signer is None:
+            self._signer = Ed25519Signer.load_or_create(self.home / KEY_FILE, self.origin)
+        return self._signer
+
+    def uow(self, *, readonly: bool = False) -> UnitOfWork:
+        return UnitOfWork(self.engine, readonly=readonly)
+
+
+def read_vault_file(home: Path) -> dict[str, str]:
+    path = home / VAULT_FILE
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise NotFound(
+            f"no vault at {home}", advice="run 'custodes init' or set CUSTODES_HOME / --home"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise InvalidInput(f"{path} is unreadable: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("origin"), str):
+        raise InvalidInput(f"{path} is not a custodes vault file")
+    return data
+
+
+def open_vault(settings: Settings, *, origin: str | None = None) -> Vault:
+    """Open an existing vault (or, with ``origin``, one being created)."""
+    if origin is None:
+        origin = read_vault_file(settings.home)["origin"]
+    return Vault(
+        settings=settings,
+        engine=make_engine(settings.resolved_database_url),
+        blobs=LocalBlobStore(settings.blob_root),
+        clock=SystemClock(),
+        origin=origin,
+    )

@@ -1,0 +1,544 @@
+"""The ``custodes`` command line (Typer). Thin: parse, call a service, print.
+
+The acting user is ``--as USER``, else ``CUSTODES_USER``, else the operating-system
+user name. Local use trusts the operating system, as psql's peer authentication does:
+whoever can run this program with read and write access to the vault folder and
+database may act as any vault user, so the folder must belong to the service account
+(``custodes init`` makes it 0700). See docs/security.md.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from custodes import __version__, bootstrap
+from custodes.cli import output
+from custodes.cli.errors import run_with_errors
+from custodes.config import Settings
+from custodes.core.errors import InvalidInput
+from custodes.services import cases as case_svc
+from custodes.services import evidence as evidence_svc
+from custodes.services import proofs as proof_svc
+from custodes.services import users as user_svc
+from custodes.services import vault as vault_svc
+from custodes.services import verify as verify_svc
+from custodes.services.audit import dump_json, list_events
+
+app = typer.Typer(
+    name="custodes",
+    help="An evidence vault for body-worn-camera video: custody, access on record, "
+    "a provable audit log.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+user_app = typer.Typer(help="Vault users and their roles.", no_args_is_help=True)
+case_app = typer.Typer(help="Cases: status, flags, assignments.", no_args_is_help=True)
+evidence_app = typer.Typer(help="Evidence in the vault.", no_args_is_help=True)
+audit_app = typer.Typer(
+    help="The audit log: list events, prove them, check proofs.", invoke_without_command=True
+)
+app.add_typer(user_app, name="user")
+app.add_typer(case_app, name="case")
+app.add_typer(evidence_app, name="evidence")
+app.add_typer(audit_app, name="audit")
+
+
+@dataclass
+class State:
+    settings: Settings
+    actor: str | None
+    json: bool
+    _vault: bootstrap.Vault | None = None
+
+    @property
+    def vault(self) -> bootstrap.Vault:
+        if self._vault is None:
+            self._vault = bootstrap.open_vault(self.settings)
+        return self._vault
+
+
+def state(ctx: typer.Context) -> State:
+    obj = ctx.find_root().obj
+    assert isinstance(obj, State)
+    return obj
+
+
+def _os_user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
+
+
+@app.callback()
+def main_callback(
+    ctx: typer.Context,
+    home: Annotated[
+        Path | None,
+        typer.Option("--home", help="Vault folder (default: $CUSTODES_HOME or ./custodes-data)."),
+    ] = None,
+    as_user: Annotated[
+        str | None,
+        typer.Option("--as", help="Acting vault user (default: $CUSTODES_USER, else OS user)."),
+    ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else.")
+    ] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+) -> None:
+    if version:
+        print(__version__)
+        raise typer.Exit()
+    settings = Settings(home=home) if home is not None else Settings()
+    actor = as_user or settings.user or _os_user()
+    ctx.obj = State(settings=settings, actor=actor, json=json_out)
+
+
+def _print(st: State, value: Any, human: str | None = None) -> None:
+    if st.json:
+        output.emit_json(value)
+    elif human is not None:
+        output.console.print(human)
+    else:
+        output.console.print_json(json.dumps(value, default=str))
+
+
+# --------------------------------------------------------------------------- init
+
+
+@app.command()
+def init(ctx: typer.Context) -> None:
+    """Create the vault (database, blob folder, signing key) and its `admin` user."""
+    st = state(ctx)
+    vault = vault_svc.init_vault(st.settings)
+    st._vault = vault
+    _print(
+        st,
+        {"home": str(st.settings.home.resolve()), "origin": vault.origin, "admin": "admin"},
+        f"Vault created at [bold]{st.settings.home.resolve()}[/] (log origin {vault.origin}); "
+        "user [bold]admin[/] can now add users: custodes --as admin user add ...",
+    )
+
+
+# --------------------------------------------------------------------------- users
+
+
+@user_app.command("add")
+def user_add(
+    ctx: typer.Context,
+    username: str,
+    role: Annotated[
+        str,
+        typer.Option(help="officer, supervisor, records, prosecutor, internal-affairs or admin."),
+    ],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read a password (for the web UI) on stdin.")
+    ] = False,
+) -> None:
+    """Add a vault user with a role."""
+    st = state(ctx)
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    out = user_svc.add_user(st.vault, st.actor, username, role, password)
+    _print(st, out, f"User [bold]{out['username']}[/] added with role {out['role']}.")
+
+
+@user_app.command("list")
+def user_list(ctx: typer.Context) -> None:
+    """List vault users."""
+    st = state(ctx)
+    rows = user_svc.list_users(st.vault, st.actor)
+    if st.json:
+        output.emit_json(rows)
+    else:
+        output.table(
+            "Users",
+            ["username", "role", "active", "created"],
+            [[r["username"], r["role"], r["active"], r["created_at"]] for r in rows],
+        )
+
+
+# --------------------------------------------------------------------------- cases
+
+
+@case_app.command("add")
+def case_add(
+    ctx: typer.Context,
+    number: str,
+    title: Annotated[str, typer.Option(help="A short title.")] = "",
+    status: Annotated[
+        str, typer.Option(help="open, pending-prosecution, adjudicated or closed.")
+    ] = "open",
+) -> None:
+    """Open a case."""
+    st = state(ctx)
+    out = case_svc.add_case(st.vault, st.actor, number, title, status)
+    _print(st, out, f"Case [bold]{number}[/] added ({out['status']}).")
+
+
+@case_app.command("set")
+def case_set(
+    ctx: typer.Context,
+    number: str,
+    status: Annotated[str | None, typer.Option(help="New status.")] = None,
+    flag: Annotated[
+        list[str] | None,
+        typer.Option(help="Add a flag: sensitive, juvenile, victim-privacy, ia-investigation."),
+    ] = None,
+    unflag: Annotated[list[str] | None, typer.Option(help="Remove a flag.")] = None,
+    reason: Annotated[str | None, typer.Option(help="Why (recorded in the audit log).")] = None,
+) -> None:
+    """Change a case's status or flags."""
+    st = state(ctx)
+    out = case_svc.set_case(
+        st.vault,
+        st.actor,
+        number,
+        status=status,
+        flag=flag or [],
+        unflag=unflag or [],
+        reason=reason,
+    )
+    _print(
+        st,
+        out,
+        f"Case [bold]{number}[/]: status {out['status']}, flags "
+        f"{', '.join(out['flags']) or 'none'}.",
+    )
+
+
+@case_app.command("assign")
+def case_assign(ctx: typer.Context, number: str, username: str) -> None:
+    """Assign a user (an officer, a prosecutor) to a case."""
+    st = state(ctx)
+    out = case_svc.assign(st.vault, st.actor, number, username)
+    _print(st, out, f"{username} assigned to case [bold]{number}[/].")
+
+
+@case_app.command("list")
+def case_list(ctx: typer.Context) -> None:
+    """List the cases you may see."""
+    st = state(ctx)
+    rows = case_svc.list_cases(st.vault, st.actor)
+    if st.json:
+        output.emit_json(rows)
+    else:
+        output.table(
+            "Cases",
+            ["case", "title", "status", "flags", "members"],
+            [
+                [r["case"], r["title"], r["status"], ",".join(r["flags"]), ",".join(r["members"])]
+                for r in rows
+            ],
+        )
+
+
+@case_app.command("show")
+def case_show(ctx: typer.Context, number: str) -> None:
+    """Show one case."""
+    st = state(ctx)
+    _print(st, case_svc.show_case(st.vault, st.actor, number))
+
+
+# --------------------------------------------------------------------------- evidence
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="The video file to ingest.")],
+    case: Annotated[str, typer.Option("--case", help="Case number.")],
+    officer: Annotated[
+        str | None, typer.Option(help="Username of the officer who recorded it.")
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="Camera serial number.")] = None,
+    recorded_at: Annotated[
+        str | None, typer.Option(help="When it was recorded (ISO 8601 with time zone).")
+    ] = None,
+) -> None:
+    """Stream a video into the vault, hash it, probe it, and record it as evidence."""
+    st = state(ctx)
+    size = file.stat().st_size if file.is_file() else 0
+    with output.byte_progress(f"ingest {file.name}", size, st.json) as advance:
+        out = evidence_svc.ingest(
+            st.vault,
+            st.actor,
+            file,
+            case,
+            officer=officer,
+            device=device,
+            recorded_at=recorded_at,
+            progress=advance,
+        )
+    _print(
+        st,
+        out,
+        f"Ingested [bold]{out['evidence_id']}[/] into case {case}: sha256 {out['sha256']}, "
+        f"{out['duration_s']:.1f} s.",
+    )
+
+
+@evidence_app.command("list")
+def evidence_list(
+    ctx: typer.Context,
+    case: Annotated[str | None, typer.Option("--case", help="Only this case.")] = None,
+) -> None:
+    """List the evidence you may see."""
+    st = state(ctx)
+    rows = evidence_svc.list_evidence(st.vault, st.actor, case)
+    if st.json:
+        for r in rows:
+            r.pop("media", None)
+        output.emit_json(rows)
+    else:
+        output.table(
+            "Evidence",
+            ["evidence", "case", "officer", "recorded", "duration", "sha256"],
+            [
+                [
+                    r["evidence_id"],
+                    r["case"],
+                    r["officer"],
+                    r["recorded_at"],
+                    f"{r['duration_s']:.1f}s",
+                    r["sha256"][:16] + "…",
+                ]
+                for r in rows
+            ],
+        )
+
+
+@evidence_app.command("show")
+def evidence_show(
+    ctx: typer.Context,
+    evidence_id: str,
+    reason: Annotated[
+        str | None, typer.Option(help="Why you open it (required on flagged cases).")
+    ] = None,
+) -> None:
+    """Open evidence for viewing: checked, recorded, and on flagged cases IA is told."""
+    st = state(ctx)
+    _print(st, evidence_svc.open_evidence(st.vault, st.actor, evidence_id, reason=reason))
+
+
+@app.command()
+def alerts(ctx: typer.Context) -> None:
+    """Alerts for internal affairs (e.g. sensitive evidence opened)."""
+    st = state(ctx)
+    rows = evidence_svc.list_alerts(st.vault, st.actor)
+    if st.json:
+        output.emit_json(rows)
+    else:
+        output.table(
+            "Alerts",
+            ["at", "kind", "actor", "case", "evidence", "reason", "audit seq"],
+            [
+                [
+                    r["at"],
+                    r["kind"],
+                    r["actor"],
+                    r["case"],
+                    r["evidence_id"],
+                    r["reason"],
+                    r["audit_seq"],
+                ]
+                for r in rows
+            ],
+        )
+
+
+# --------------------------------------------------------------------------- verify
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    skip_blobs: Annotated[
+        bool, typer.Option("--skip-blobs", help="Check only the audit log.")
+    ] = False,
+) -> None:
+    """Re-hash every blob and re-check the whole audit log; exit 0 only if all is well."""
+    st = state(ctx)
+    with output.multi_progress(st.json) as start:
+        out = verify_svc.verify_vault(st.vault, st.actor, blobs=not skip_blobs, progress=start)
+    if st.json:
+        output.emit_json(out)
+    elif out["ok"]:
+        output.console.print(
+            f"[green]OK[/]: {out['events']} audit events, {out['checkpoints_checked']} signed "
+            f"checkpoints, {out['blobs']} blobs checked."
+        )
+    else:
+        output.table(
+            f"{len(out['problems'])} problem(s) found",
+            ["kind", "detail"],
+            [[p["kind"], p["detail"]] for p in out["problems"]],
+        )
+    if not out["ok"]:
+        raise typer.Exit(7)
+
+
+# --------------------------------------------------------------------------- audit
+
+
+@audit_app.callback()
+def audit_list(
+    ctx: typer.Context,
+    evidence: Annotated[str | None, typer.Option("--evidence", help="Only this evidence.")] = None,
+    case: Annotated[str | None, typer.Option("--case", help="Only this case.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the last N events.")] = None,
+) -> None:
+    """List audit events (with no subcommand)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    st = state(ctx)
+    from custodes.core.authz import Permission
+    from custodes.services.common import check, load_actor
+
+    vault = st.vault
+    with vault.uow(readonly=True) as uow:
+        actor = load_actor(vault, uow, st.actor)
+        check(vault, uow, actor, Permission.AUDIT_READ)
+        rows = list_events(uow.conn, evidence_id=evidence, case_number=case, limit=limit)
+    if st.json:
+        output.emit_json(rows)
+    else:
+        output.table(
+            "Audit log",
+            ["seq", "at", "actor", "action", "case", "evidence", "reason"],
+            [
+                [
+                    r["seq"],
+                    r["at"][:19],
+                    r["actor"],
+                    r["action"],
+                    r["case"],
+                    r["evidence"],
+                    r["reason"],
+                ]
+                for r in rows
+            ],
+        )
+
+
+@audit_app.command("prove")
+def audit_prove(
+    ctx: typer.Context,
+    seq: int,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the proof here.")] = None,
+    tree_size: Annotated[
+        int | None, typer.Option(help="Prove against this signed checkpoint size.")
+    ] = None,
+) -> None:
+    """An inclusion proof of event SEQ, checkable with only the vault's public key."""
+    st = state(ctx)
+    bundle = proof_svc.prove_inclusion(st.vault, st.actor, seq, tree_size)
+    _emit_bundle(st, bundle, out)
+
+
+@audit_app.command("consistency")
+def audit_consistency(
+    ctx: typer.Context,
+    old_size: int,
+    new_size: Annotated[int | None, typer.Argument()] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the proof here.")] = None,
+) -> None:
+    """A consistency proof that checkpoint OLD_SIZE is a prefix of NEW_SIZE (default newest)."""
+    st = state(ctx)
+    bundle = proof_svc.prove_consistency(st.vault, st.actor, old_size, new_size)
+    _emit_bundle(st, bundle, out)
+
+
+def _emit_bundle(st: State, bundle: dict[str, Any], out: Path | None) -> None:
+    if out is None:
+        output.emit_json(bundle)
+        return
+    dump_json(bundle, out)
+    _print(st, {"path": str(out), "format": bundle["format"]}, f"Proof written to {out}.")
+
+
+@audit_app.command("verify-proof")
+def audit_verify_proof(
+    ctx: typer.Context,
+    file: Path,
+    key: Annotated[
+        str | None,
+        typer.Option(
+            "--key",
+            help="The vault's public key (vkey string or a file holding it). Without it, the "
+            "key of the vault at --home is used.",
+        ),
+    ] = None,
+) -> None:
+    """Check a proof file with nothing but the public key. Needs no vault database."""
+    st = state(ctx)
+    try:
+        bundle = json.loads(file.read_text())
+    except FileNotFoundError:
+        raise InvalidInput(f"no such file: {file}") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidInput(f"{file} is not a JSON proof file: {exc}") from exc
+    if key is None:
+        vkey_str = bootstrap.read_vault_file(st.settings.home).get("vkey")
+        if not vkey_str:
+            raise InvalidInput("no public key: pass --key")
+    else:
+        key_path = Path(key)
+        vkey_str = key_path.read_text().strip() if key_path.is_file() else key
+    result = proof_svc.verify_bundle(bundle, vkey_str)
+    _print(st, result, f"[green]Proof verifies[/]: {result['kind']} in {result['origin']}.")
+
+
+@audit_app.command("pubkey")
+def audit_pubkey(ctx: typer.Context) -> None:
+    """Print the vault's public key (a signed-note verifier key)."""
+    st = state(ctx)
+    vkey_str = bootstrap.read_vault_file(st.settings.home)["vkey"]
+    if st.json:
+        output.emit_json({"vkey": vkey_str})
+    else:
+        print(vkey_str)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(ctx: typer.Context) -> None:
+    """Print the newest signed checkpoint (C2SP tlog-checkpoint, signed note)."""
+    st = state(ctx)
+    path = st.settings.home / bootstrap.CHECKPOINT_FILE
+    try:
+        note = path.read_text()
+    except FileNotFoundError:
+        raise InvalidInput(f"no checkpoint at {path}") from None
+    if st.json:
+        output.emit_json({"checkpoint": note})
+    else:
+        sys.stdout.write(note)
+
+
+# --------------------------------------------------------------------------- demo
+
+
+@app.command()
+def demo(ctx: typer.Context) -> None:
+    """The whole story on a fresh embedded vault, start to finish."""
+    from custodes.demo import run_demo
+
+    st = state(ctx)
+    summary = run_demo(st.settings, quiet=st.json)
+    if st.json:
+        output.emit_json(summary)
+
+
+def main() -> None:
+    run_with_errors(lambda: app())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

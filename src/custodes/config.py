@@ -1,0 +1,38 @@
+"""Typed settings, read from the environment (``CUSTODES_*``) and built once in ``bootstrap``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where the vault lives and which backends it uses.
+
+    The defaults (a SQLite file and a blob folder inside ``home``) need no server.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CUSTODES_", extra="ignore")
+
+    home: Path = Field(default=Path("custodes-data"))
+    database_url: str | None = None
+    blob_url: str | None = None
+    broker_url: str | None = None
+    user: str | None = None
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'vault.db').resolve()}"
+
+    @property
+    def blob_root(self) -> Path:
+        url = self.blob_url
+        if not url:
+            return self.home / "blobs"
+        if url.startswith("file://"):
+            return Path(url.removeprefix("file://"))
+        return Path(url)

@@ -1,0 +1,156 @@
+"""``custodes demo``: the story, start to finish, on a fresh embedded vault.
+
+It drives the same services as the CLI, as the people of the story would.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from custodes.config import Settings
+from custodes.core.errors import CustodesError, PermissionDenied
+from custodes.media.synth import write_bodycam_clip
+from custodes.services import cases, evidence, proofs, users, verify
+from custodes.services import vault as vault_svc
+from custodes.services.audit import list_events, public_vkey
+
+CASE = "2026-TS-0142"
+RECORDS, OFFICER, OTHER, SERGEANT, IA = "r.okafor", "ofc.diaz", "ofc.lind", "sgt.kim", "ia.morgan"
+
+
+def run_demo(settings: Settings, *, quiet: bool = False) -> dict[str, Any]:
+    console = Console(stderr=quiet, quiet=quiet)
+
+    def step(text: str) -> None:
+        console.print(f"\n[bold cyan]▶ {text}[/]")
+
+    def ok(text: str) -> None:
+        console.print(f"  [green]✓[/] {text}")
+
+    def refused(text: str, err: CustodesError) -> None:
+        console.print(f"  [red]✗[/] {text}: [italic]{err}[/] (exit {err.exit_code})")
+
+    summary: dict[str, Any] = {"home": str(settings.home.resolve())}
+    step(f"A new vault at {settings.home}")
+    vault = vault_svc.init_vault(settings)
+    ok(f"database, blob store and Ed25519 log key created; log origin {vault.origin}")
+    for name, role in [
+        (RECORDS, "records"),
+        (OFFICER, "officer"),
+        (OTHER, "officer"),
+        (SERGEANT, "supervisor"),
+        (IA, "internal-affairs"),
+    ]:
+        users.add_user(vault, "admin", name, role)
+    ok(
+        f"users: {RECORDS} (records), {OFFICER} and {OTHER} (officers), {SERGEANT} "
+        f"(supervisor), {IA} (internal affairs)"
+    )
+
+    step("A traffic stop is filmed and the footage comes in")
+    cases.add_case(vault, RECORDS, CASE, "Traffic stop, E Colfax Ave", "pending-prosecution")
+    cases.assign(vault, RECORDS, CASE, OFFICER)
+    ok(f"case {CASE} (pending-prosecution), {OFFICER} assigned")
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = Path(tmp) / "AXON_X81234567_20260314_210405.mp4"
+        write_bodycam_clip(clip, seconds=12.0, seed=7)
+        ev = evidence.ingest(
+            vault,
+            OFFICER,
+            clip,
+            CASE,
+            device="X81234567",
+            recorded_at="2026-03-14T21:04:05Z",
+        )
+        ok(f"ingested {ev['evidence_id']}: {ev['duration_s']:.1f} s, sha256 {ev['sha256'][:16]}…")
+        try:
+            evidence.ingest(vault, OFFICER, clip, CASE)
+        except CustodesError as err:
+            refused("the same file again", err)
+    evidence_id = ev["evidence_id"]
+    summary["evidence_id"] = evidence_id
+
+    step("The driver is a city official's son: records flags the case sensitive")
+    cases.set_case(
+        vault, RECORDS, CASE, flag=["sensitive"], reason="driver is a relative of a public official"
+    )
+    ok("flag 'sensitive' set; opening this evidence now needs a stated reason")
+
+    step("Who may look")
+    try:
+        evidence.open_evidence(vault, OTHER, evidence_id)
+    except PermissionDenied as err:
+        refused(f"{OTHER}, not on the case", err)
+    try:
+        evidence.open_evidence(vault, SERGEANT, evidence_id)
+    except PermissionDenied as err:
+        refused(f"{SERGEANT} without a reason", err)
+    evidence.open_evidence(vault, SERGEANT, evidence_id, reason="use-of-force review, policy 4.12")
+    ok(f"{SERGEANT} opens it with a reason; internal affairs is alerted")
+    alerts = evidence.list_alerts(vault, IA)
+    for a in alerts:
+        ok(f"IA alert: {a['actor']} opened {a['evidence_id']} — “{a['reason']}”")
+    summary["alerts"] = len(alerts)
+
+    step(f"The audit trail of {evidence_id}")
+    with vault.uow(readonly=True) as uow:
+        trail = list_events(uow.conn, evidence_id=evidence_id)
+    for e in trail:
+        console.print(
+            f"  #{e['seq']:<3} {e['at'][:19]}  {e['actor']:<10} {e['action']:<16} "
+            f"{e['reason'] or ''}"
+        )
+    summary["trail"] = [e["action"] for e in trail]
+
+    step("Proof for an outsider: the ingest event is in the signed log")
+    ingest_seq = next(e["seq"] for e in trail if e["action"] == "ingest")
+    bundle = proofs.prove_inclusion(vault, IA, ingest_seq)
+    checked = proofs.verify_bundle(bundle, public_vkey(vault))
+    ok(
+        f"inclusion proof of event {ingest_seq} in checkpoint of size {checked['tree_size']} "
+        "verifies with the public key alone"
+    )
+
+    step("custodes verify")
+    result = verify.verify_vault(vault, IA)
+    ok(
+        f"{result['events']} events, {result['checkpoints_checked']} checkpoints, "
+        f"{result['blobs']} blob(s): {'all check out' if result['ok'] else 'PROBLEMS'}"
+    )
+    summary["verify_ok"] = result["ok"]
+
+    step("And if someone edits the log? (on a copy of the vault)")
+    summary["tamper_detected"] = _tamper_on_copy(settings, console)
+    console.print(f"\n[bold]Done.[/] Explore it: custodes --home {settings.home} --as {IA} audit")
+    return summary
+
+
+def _tamper_on_copy(settings: Settings, console: Console) -> list[str]:
+    """Edit one audit event behind the vault's back, on a copy, and show verify catch it."""
+    if settings.database_url:
+        return []
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "vault"
+        shutil.copytree(settings.home, copy)
+        db = sqlite3.connect(copy / "vault.db")
+        db.execute("DROP TRIGGER audit_events_no_update")
+        db.execute(
+            "UPDATE audit_events SET entry = replace(entry, "
+            "CAST('use-of-force' AS BLOB), CAST('routine check' AS BLOB))"
+        )
+        db.commit()
+        db.close()
+        from custodes.bootstrap import open_vault
+
+        copied = open_vault(Settings(home=copy))
+        result = verify.verify_vault(copied, IA, blobs=False)
+        kinds = sorted({p["kind"] for p in result["problems"]})
+        console.print(f"  [green]✓[/] an edited reason is caught: {', '.join(kinds)}")
+        copied.engine.dispose()
+        return kinds

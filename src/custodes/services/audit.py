@@ -1,0 +1,255 @@
+"""The audit log writer and reader: append, checkpoint, list, prove.
+
+Events are appended inside the caller's unit of work, so an action and its event
+commit or roll back together. After each change a new checkpoint (C2SP
+tlog-checkpoint, signed with the vault's Ed25519 key) is stored in the same
+transaction and, after commit, published to ``<home>/log/checkpoint``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.engine import Connection
+
+from custodes import bootstrap
+from custodes.core import merkle
+from custodes.core.checkpoint import Checkpoint, open_note, parse_checkpoint, sign_note, vkey
+from custodes.core.custody import GENESIS_HASH, AuditEvent, decode_entry, encode_entry
+from custodes.core.errors import InvalidInput, NotFound
+from custodes.storage import tables as t
+from custodes.storage.keys import ed25519_verify
+from custodes.storage.uow import UnitOfWork
+
+
+@dataclass
+class LogState:
+    range: merkle.CompactRange
+    last_leaf_hash: bytes
+    exists: bool
+
+    @property
+    def size(self) -> int:
+        return self.range.size
+
+
+def load_state(conn: Connection, *, for_update: bool = False) -> LogState:
+    query = select(t.log_state).where(t.log_state.c.id == 1)
+    if for_update and conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = conn.execute(query).first()
+    if row is None:
+        return LogState(merkle.CompactRange(), GENESIS_HASH, exists=False)
+    return LogState(
+        merkle.CompactRange.from_bytes(row.compact_range),
+        row.last_leaf_hash or GENESIS_HASH,
+        exists=True,
+    )
+
+
+def append(uow: UnitOfWork, events: Sequence[AuditEvent]) -> list[int]:
+    """Append events in order; returns their sequence numbers."""
+    conn = uow.conn
+    state = load_state(conn, for_update=True)
+    rows: list[dict[str, Any]] = []
+    seqs: list[int] = []
+    prev = state.last_leaf_hash
+    rng = state.range
+    for event in events:
+        seq = rng.size
+        entry = encode_entry(seq, prev, event)
+        leaf = merkle.leaf_hash(entry)
+        rows.append(
+            {
+                "seq": seq,
+                "at": event.at,
+                "actor": event.actor,
+                "action": event.action,
+                "case_number": event.case_number,
+                "evidence_id": event.evidence_id,
+                "entry": entry,
+                "leaf_hash": leaf,
+            }
+        )
+        rng.append(leaf)
+        prev = leaf
+        seqs.append(seq)
+    if not rows:
+        return seqs
+    conn.execute(insert(t.audit_events), rows)
+    values = {"size": rng.size, "compact_range": rng.to_bytes(), "last_leaf_hash": prev}
+    if state.exists:
+        conn.execute(update(t.log_state).where(t.log_state.c.id == 1).values(**values))
+    else:
+        conn.execute(insert(t.log_state).values(id=1, **values))
+    return seqs
+
+
+def record(uow: UnitOfWork, event: AuditEvent) -> int:
+    return append(uow, [event])[0]
+
+
+def sign_checkpoint(uow: UnitOfWork, vault: bootstrap.Vault) -> bytes | None:
+    """Sign and store a checkpoint of the current log if it grew; returns the note."""
+    conn = uow.conn
+    state = load_state(conn)
+    if state.size == 0:
+        return None
+    last = conn.execute(select(func.max(t.checkpoints.c.size))).scalar()
+    if last is not None and last >= state.size:
+        return None
+    cp = Checkpoint(origin=vault.origin, size=state.size, root_hash=state.range.root())
+    note = sign_note(cp.body(), vault.signer)
+    conn.execute(
+        insert(t.checkpoints).values(
+            size=cp.size, note=note.decode(), created_at=vault.clock.now().isoformat()
+        )
+    )
+    return note
+
+
+def publish_checkpoint(vault: bootstrap.Vault, note: bytes) -> None:
+    """Write the newest checkpoint where witnesses and auditors can read it."""
+    path = vault.home / bootstrap.CHECKPOINT_FILE
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    current = path.read_bytes() if path.exists() else None
+    if current is not None:
+        try:
+            if (
+                parse_checkpoint(_note_text(current)).size
+                >= parse_checkpoint(_note_text(note)).size
+            ):
+                return
+        except InvalidInput:
+            pass  # a damaged file is replaced; verify reports tampering from the database
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(note)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    with open(vault.home / bootstrap.CHECKPOINT_HISTORY, "ab") as fh:
+        fh.write(note + b"\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def commit(uow: UnitOfWork, vault: bootstrap.Vault) -> None:
+    """Sign a checkpoint, commit the unit of work, then publish the checkpoint."""
+    note = sign_checkpoint(uow, vault)
+    uow.commit()
+    if note is not None:
+        publish_checkpoint(vault, note)
+
+
+def _note_text(note: bytes) -> bytes:
+    # The checkpoint text is everything before the blank line that opens the signatures.
+    idx = note.find(b"\n\n")
+    return note[: idx + 1] if idx >= 0 else note
+
+
+def public_vkey(vault: bootstrap.Vault) -> str:
+    return vkey(vault.origin, vault.signer.public_key)
+
+
+def open_checkpoint(vault: bootstrap.Vault, note: bytes) -> Checkpoint:
+    """Verify a checkpoint's signature with the vault key and parse it."""
+    return parse_checkpoint(open_note(note, public_vkey(vault), ed25519_verify))
+
+
+def latest_checkpoint(conn: Connection) -> tuple[int, bytes] | None:
+    row = conn.execute(
+        select(t.checkpoints.c.size, t.checkpoints.c.note)
+        .order_by(t.checkpoints.c.size.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else (int(row.size), row.note.encode())
+
+
+def checkpoint_at(conn: Connection, size: int) -> bytes:
+    note = conn.execute(select(t.checkpoints.c.note).where(t.checkpoints.c.size == size)).scalar()
+    if note is None:
+        raise NotFound(f"no signed checkpoint of size {size}")
+    return str(note).encode()
+
+
+def leaf_hashes(conn: Connection, size: int) -> list[bytes]:
+    """The first ``size`` leaf hashes, recomputed from the stored entries."""
+    result = conn.execute(
+        select(t.audit_events.c.entry)
+        .where(t.audit_events.c.seq < size)
+        .order_by(t.audit_events.c.seq)
+    ).scalars()
+    hashes = [merkle.leaf_hash(bytes(entry)) for entry in result]
+    if len(hashes) != size:
+        raise NotFound(f"the log holds {len(hashes)} events, fewer than {size}")
+    return hashes
+
+
+def entry_at(conn: Connection, seq: int) -> bytes:
+    entry = conn.execute(select(t.audit_events.c.entry).where(t.audit_events.c.seq == seq)).scalar()
+    if entry is None:
+        raise NotFound(f"no audit event with seq {seq}")
+    return bytes(entry)
+
+
+def iter_raw(conn: Connection, batch: int = 20_000) -> Iterator[tuple[Any, ...]]:
+    """Every stored event row, in seq order, streamed from the driver."""
+    result = conn.execution_options(stream_results=True, yield_per=batch).exec_driver_sql(
+        "SELECT seq, entry, leaf_hash, actor, action, case_number, evidence_id "
+        "FROM audit_events ORDER BY seq"
+    )
+    while True:
+        rows = result.fetchmany(batch)
+        if not rows:
+            break
+        yield from rows
+
+
+def list_events(
+    conn: Connection,
+    *,
+    evidence_id: str | None = None,
+    case_number: str | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    query = select(t.audit_events.c.entry).order_by(t.audit_events.c.seq)
+    if evidence_id is not None:
+        query = query.where(t.audit_events.c.evidence_id == evidence_id)
+    if case_number is not None:
+        query = query.where(t.audit_events.c.case_number == case_number)
+    if limit is not None:
+        query = query.order_by(None).order_by(t.audit_events.c.seq.desc()).limit(limit)
+    out = [_public(decode_entry(bytes(e))) for e in conn.execute(query).scalars()]
+    out.sort(key=lambda ev: int(ev["seq"]))
+    return out
+
+
+def _public(body: dict[str, Any]) -> dict[str, Any]:
+    obj = body.get("object") or {}
+    return {
+        "seq": body["seq"],
+        "at": body["at"],
+        "actor": body["actor"],
+        "action": body["action"],
+        "case": body.get("case"),
+        "evidence": body.get("evidence"),
+        "object_type": obj.get("type"),
+        "object_id": obj.get("id"),
+        "reason": body.get("reason"),
+        "client": body.get("client"),
+        "details": body.get("details", {}),
+        "prev": body["prev"],
+    }
+
+
+def dump_json(value: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(value, indent=2) + "\n")
+    os.replace(tmp, path)

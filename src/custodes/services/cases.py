@@ -1,0 +1,221 @@
+"""Cases: status, flags and who is assigned."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from custodes import bootstrap
+from custodes.core.authz import (
+    CaseFacts,
+    CaseStatus,
+    Permission,
+    can_flag,
+    decide,
+    parse_flag,
+    parse_status,
+)
+from custodes.core.custody import Action
+from custodes.core.errors import CustodyConflict, InvalidInput, PermissionDenied
+from custodes.services import audit
+from custodes.services.common import (
+    case_facts,
+    case_row,
+    check,
+    event,
+    load_actor,
+    now_iso,
+    refuse,
+    split_flags,
+    user_id,
+)
+from custodes.storage import tables as t
+
+CASE_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")
+
+
+def case_dict(facts: CaseFacts, title: str) -> dict[str, Any]:
+    return {
+        "case": facts.number,
+        "title": title,
+        "status": facts.status.value,
+        "flags": sorted(f.value for f in facts.flags),
+        "members": sorted(facts.members),
+    }
+
+
+def add_case(
+    vault: bootstrap.Vault,
+    actor_name: str | None,
+    number: str,
+    title: str = "",
+    status: str = CaseStatus.OPEN.value,
+) -> dict[str, Any]:
+    if not CASE_NUMBER.match(number):
+        raise InvalidInput(
+            f"invalid case number '{number}': use 1-64 of letters, digits, '.', '_', '/', '-'"
+        )
+    parsed = parse_status(status)
+    with vault.uow() as uow:
+        actor = load_actor(vault, uow, actor_name)
+        check(vault, uow, actor, Permission.CASE_ADD)
+        if uow.conn.execute(select(t.cases.c.id).where(t.cases.c.number == number)).first():
+            raise CustodyConflict(f"case '{number}' already exists")
+        uow.conn.execute(
+            insert(t.cases).values(
+                number=number,
+                title=title,
+                status=parsed.value,
+                flags="",
+                created_at=now_iso(vault),
+            )
+        )
+        audit.record(
+            uow,
+            event(
+                vault,
+                actor.username,
+                Action.CASE_ADD,
+                object_type="case",
+                object_id=number,
+                case_number=number,
+                details={"title": title, "status": parsed.value},
+            ),
+        )
+        audit.commit(uow, vault)
+    return {"case": number, "title": title, "status": parsed.value, "flags": []}
+
+
+def set_case(
+    vault: bootstrap.Vault,
+    actor_name: str | None,
+    number: str,
+    *,
+    status: str | None = None,
+    flag: Sequence[str] = (),
+    unflag: Sequence[str] = (),
+    reason: str | None = None,
+) -> dict[str, Any]:
+    new_status = parse_status(status) if status is not None else None
+    add = [parse_flag(f) for f in flag]
+    remove = [parse_flag(f) for f in unflag]
+    if set(add) & set(remove):
+        raise InvalidInput("a flag cannot be both set and unset")
+    with vault.uow() as uow:
+        actor = load_actor(vault, uow, actor_name)
+        row = case_row(uow, number)
+        facts = case_facts(uow, row)
+        changes: list[tuple[Action, dict[str, Any]]] = []
+        if new_status is not None and new_status != facts.status:
+            check(vault, uow, actor, Permission.CASE_SET_STATUS, case=facts, reason=reason)
+            changes.append(
+                (Action.CASE_STATUS, {"from": facts.status.value, "to": new_status.value})
+            )
+        flags = set(facts.flags)
+        if add or remove:
+            check(vault, uow, actor, Permission.CASE_SET_FLAGS, case=facts, reason=reason)
+            for f in add + remove:
+                if not can_flag(actor, f):
+                    refuse(
+                        vault,
+                        uow,
+                        actor.username,
+                        PermissionDenied(
+                            f"permission denied: only internal affairs may change '{f.value}'"
+                        ),
+                        attempted=Permission.CASE_SET_FLAGS.value,
+                        case_number=number,
+                    )
+            new_flags = (flags | set(add)) - set(remove)
+            if new_flags != flags:
+                changes.append(
+                    (
+                        Action.CASE_FLAGS,
+                        {
+                            "added": sorted(f.value for f in new_flags - flags),
+                            "removed": sorted(f.value for f in flags - new_flags),
+                            "flags": sorted(f.value for f in new_flags),
+                        },
+                    )
+                )
+                flags = new_flags
+        values: dict[str, Any] = {"flags": ",".join(sorted(f.value for f in flags))}
+        if new_status is not None:
+            values["status"] = new_status.value
+        uow.conn.execute(update(t.cases).where(t.cases.c.id == row.id).values(**values))
+        for action, details in changes:
+            audit.record(
+                uow,
+                event(
+                    vault,
+                    actor.username,
+                    action,
+                    object_type="case",
+                    object_id=number,
+                    case_number=number,
+                    reason=reason,
+                    details=details,
+                ),
+            )
+        audit.commit(uow, vault)
+    return {
+        "case": number,
+        "status": (new_status or facts.status).value,
+        "flags": sorted(f.value for f in flags),
+        "changed": [a.value for a, _ in changes],
+    }
+
+
+def assign(
+    vault: bootstrap.Vault, actor_name: str | None, number: str, username: str
+) -> dict[str, Any]:
+    with vault.uow() as uow:
+        actor = load_actor(vault, uow, actor_name)
+        row = case_row(uow, number)
+        facts = case_facts(uow, row)
+        check(vault, uow, actor, Permission.CASE_ASSIGN, case=facts)
+        uid = user_id(uow, username)
+        if username in facts.members:
+            raise CustodyConflict(f"'{username}' is already assigned to case {number}")
+        uow.conn.execute(insert(t.case_members).values(case_id=row.id, user_id=uid))
+        audit.record(
+            uow,
+            event(
+                vault,
+                actor.username,
+                Action.CASE_ASSIGN,
+                object_type="case",
+                object_id=number,
+                case_number=number,
+                details={"user": username},
+            ),
+        )
+        audit.commit(uow, vault)
+    return {"case": number, "members": sorted({*facts.members, username})}
+
+
+def list_cases(vault: bootstrap.Vault, actor_name: str | None) -> list[dict[str, Any]]:
+    """The cases the actor may see; others are left out, not refused."""
+    with vault.uow() as uow:
+        actor = load_actor(vault, uow, actor_name)
+        out = []
+        for row in uow.conn.execute(select(t.cases).order_by(t.cases.c.number)).all():
+            facts = case_facts(uow, row)
+            if decide(actor, Permission.CASE_VIEW, facts).allowed:
+                out.append(case_dict(facts, row.title))
+    return out
+
+
+def show_case(vault: bootstrap.Vault, actor_name: str | None, number: str) -> dict[str, Any]:
+    with vault.uow() as uow:
+        actor = load_actor(vault, uow, actor_name)
+        row = case_row(uow, number)
+        facts = case_facts(uow, row)
+        check(vault, uow, actor, Permission.CASE_VIEW, case=facts)
+    return case_dict(facts, row.title)
+
+
+__all__ = ["add_case", "assign", "list_cases", "set_case", "show_case", "split_flags"]

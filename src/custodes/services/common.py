@@ -1,0 +1,194 @@
+"""What every use case shares: who is acting, what they may reach, refusals on record."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NoReturn
+
+from sqlalchemy import select
+
+from custodes import bootstrap
+from custodes.core.authz import (
+    Actor,
+    CaseFacts,
+    Decision,
+    EvidenceFacts,
+    Permission,
+    decide,
+    parse_flag,
+    parse_role,
+    parse_status,
+)
+from custodes.core.custody import Action, AuditEvent
+from custodes.core.errors import CustodesError, NotFound, PermissionDenied, ReasonRequired
+from custodes.services import audit
+from custodes.storage import tables as t
+from custodes.storage.uow import UnitOfWork
+
+
+def now_iso(vault: bootstrap.Vault) -> str:
+    return vault.clock.now().isoformat(timespec="microseconds")
+
+
+def event(
+    vault: bootstrap.Vault,
+    actor: str,
+    action: Action | str,
+    *,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    case_number: str | None = None,
+    evidence_id: str | None = None,
+    reason: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> AuditEvent:
+    return AuditEvent(
+        at=now_iso(vault),
+        actor=actor,
+        action=str(action),
+        object_type=object_type,
+        object_id=object_id,
+        case_number=case_number,
+        evidence_id=evidence_id,
+        reason=reason,
+        client=vault.client,
+        details=dict(details or {}),
+    )
+
+
+def refuse(
+    vault: bootstrap.Vault,
+    uow: UnitOfWork,
+    actor: str,
+    error: CustodesError,
+    *,
+    action: Action = Action.ACCESS_REFUSED,
+    attempted: str,
+    case_number: str | None = None,
+    evidence_id: str | None = None,
+    reason: str | None = None,
+) -> NoReturn:
+    """Roll back what was under way, put the refusal on record, then raise ``error``."""
+    conn = uow.conn
+    if conn.in_transaction():
+        conn.rollback()
+    conn.begin()
+    audit.record(
+        uow,
+        event(
+            vault,
+            actor,
+            action,
+            object_type="evidence" if evidence_id else ("case" if case_number else None),
+            object_id=evidence_id or case_number,
+            case_number=case_number,
+            evidence_id=evidence_id,
+            reason=reason,
+            details={"attempted": attempted, "error": str(error), "code": type(error).__name__},
+        ),
+    )
+    audit.commit(uow, vault)
+    raise error
+
+
+def load_actor(vault: bootstrap.Vault, uow: UnitOfWork, username: str | None) -> Actor:
+    """The acting user; an unknown or inactive name is refused and recorded."""
+    name = (username or "").strip()
+    if not name:
+        raise PermissionDenied("no acting user", advice="pass --as USER or set CUSTODES_USER")
+    row = uow.conn.execute(
+        select(t.users.c.username, t.users.c.role, t.users.c.active).where(
+            t.users.c.username == name
+        )
+    ).first()
+    if row is None or not row.active:
+        refuse(
+            vault,
+            uow,
+            name,
+            PermissionDenied(f"no active vault user '{name}' (use --as USER or CUSTODES_USER)"),
+            attempted="identify",
+        )
+    return Actor(row.username, parse_role(row.role))
+
+
+def user_id(uow: UnitOfWork, username: str) -> int:
+    uid = uow.conn.execute(select(t.users.c.id).where(t.users.c.username == username)).scalar()
+    if uid is None:
+        raise NotFound(f"no user '{username}'")
+    return int(uid)
+
+
+def case_row(uow: UnitOfWork, number: str) -> Any:
+    row = uow.conn.execute(select(t.cases).where(t.cases.c.number == number)).first()
+    if row is None:
+        raise NotFound(f"no case '{number}'")
+    return row
+
+
+def split_flags(text: str) -> list[str]:
+    return [f for f in text.split(",") if f]
+
+
+def case_facts(uow: UnitOfWork, row: Any) -> CaseFacts:
+    members = uow.conn.execute(
+        select(t.users.c.username)
+        .join(t.case_members, t.case_members.c.user_id == t.users.c.id)
+        .where(t.case_members.c.case_id == row.id)
+    ).scalars()
+    return CaseFacts(
+        number=row.number,
+        status=parse_status(row.status),
+        flags=frozenset(parse_flag(f) for f in split_flags(row.flags)),
+        members=frozenset(members),
+    )
+
+
+def evidence_row(uow: UnitOfWork, evidence_id: str) -> Any:
+    officer = t.users.alias("officer")
+    row = uow.conn.execute(
+        select(
+            t.evidence,
+            t.cases.c.number.label("case_number"),
+            officer.c.username.label("officer"),
+        )
+        .join(t.cases, t.cases.c.id == t.evidence.c.case_id)
+        .outerjoin(officer, officer.c.id == t.evidence.c.officer_id)
+        .where(t.evidence.c.id == evidence_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"no evidence '{evidence_id}'")
+    return row
+
+
+def check(
+    vault: bootstrap.Vault,
+    uow: UnitOfWork,
+    actor: Actor,
+    permission: Permission,
+    *,
+    case: CaseFacts | None = None,
+    evidence: EvidenceFacts | None = None,
+    reason: str | None = None,
+    refusal_action: Action = Action.ACCESS_REFUSED,
+) -> Decision:
+    """Ask authorization; a no is recorded in the audit log and raised."""
+    decision = decide(actor, permission, case, evidence, reason)
+    if decision.allowed:
+        return decision
+    error: PermissionDenied = (
+        ReasonRequired(f"permission denied: {decision.why}")
+        if decision.reason_required
+        else PermissionDenied(f"permission denied: {decision.why}")
+    )
+    refuse(
+        vault,
+        uow,
+        actor.username,
+        error,
+        action=refusal_action,
+        attempted=permission.value,
+        case_number=case.number if case else None,
+        evidence_id=evidence.evidence_id if evidence else None,
+        reason=reason,
+    )

@@ -1,0 +1,377 @@
+"""Evidence: ingest, list, open (view)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select
+
+from custodes import bootstrap
+from custodes.core.authz import CaseFacts, EvidenceFacts, Permission, Role, decide
+from custodes.core.custody import Action
+from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, NotFound
+from custodes.core.media import MediaInfo
+from custodes.core.ports import Progress, StagedBlob
+from custodes.media.probe import probe
+from custodes.services import audit
+from custodes.services.common import (
+    case_facts,
+    case_row,
+    check,
+    event,
+    evidence_row,
+    load_actor,
+    now_iso,
+    refuse,
+    user_id,
+)
+from custodes.storage import tables as t
+from custodes.storage.uow import UnitOfWork
+
+
+def new_evidence_id() -> str:
+    return "EV-" + base64.b32encode(secrets.token_bytes(8)).decode().rstrip("=")[:12]
+
+
+def parse_iso8601(text: str, what: str) -> str:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"{what} is not an ISO 8601 date and time: '{text}'") from None
+    if value.tzinfo is None:
+        raise InvalidInput(f"{what} needs a time zone (e.g. 2026-03-14T21:04:05Z): '{text}'")
+    return value.astimezone(UTC).isoformat()
+
+
+def evidence_dict(row: Any) -> dict[str, Any]:
+    media = json.loads(row.media)
+    return {
+        "evidence_id": row.id,
+        "sha256": row.sha256,
+        "size": row.size,
+        "case": row.case_number,
+        "officer": row.officer,
+        "device": row.device,
+        "recorded_at": row.recorded_at,
+        "ingested_at": row.ingested_at,
+        "original_name": row.original_name,
+        "duration_s": media.get("duration_s"),
+        "width": media.get("width"),
+        "height": media.get("height"),
+        "fps": media.get("fps"),
+        "media": media,
+    }
+
+
+def ingest(
+    vault: bootstrap.Vault,
+    actor_name: str | None,
+    path: Path,
+    case_number: str,
+    *,
+    officer: str | None = None,
+    device: str | None = None,
+    recorded_at: str | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Stream a file into the vault, probe it, and record it as evidence of a case.
+
+    Order of work, so that a kill at any moment leaves whole evidence or none: stage the
+    bytes in a private temporary file while hashing; probe the staged copy; move the blob
+    into the store (atomic rename); then insert the evidence row and its audit event in
+    one transaction. A blob without a row is an orphan that the next ingest of the same
+    bytes reuses; it is never evidence.
+    """
+    vault.blobs.sweep_temp()
+    with vault.uow() as uow:
+        actor = load_actor(vault, uow, actor_name)
+        refusal: dict[str, Any] = {
+            "action": Action.INGEST_REFUSED,
+            "attempted": Permission.EVIDENCE_INGEST.value,
+            "case_number": case_number,
+        }
+        try:
+            row = case_row(uow, case_number)
+        except NotFound as exc:
+            refuse(vault, uow, actor.username, exc, **refusal)
+        facts = case_facts(uow, row)
+        if officer is None and actor.role is Role.OFFICER:
+            officer = actor.username
+        check(
+            vault,
+            uow,
+            actor,
+            Permission.EVIDENCE_INGEST,
+            case=facts,
+            evidence=EvidenceFacts("(new)", officer),
+            refusal_action=Action.INGEST_REFUSED,
+        )
+        try:
+            if officer is not None:
+                officer_id = user_id(uow, officer)
+            recorded = parse_iso8601(recorded_at, "--recorded-at") if recorded_at else None
+            _check_source(path)
+        except CustodesError as exc:
+            refuse(vault, uow, actor.username, exc, **refusal)
+        uow.conn.rollback()  # release the database while the bytes stream in
+
+    staged = _stage(vault, uow, actor.username, path, refusal, progress)
+    try:
+        try:
+            info = probe(staged.path)
+        except InvalidInput as exc:
+            raise InvalidInput(f"{path.name}: {exc}") from exc
+        with vault.uow() as uow:
+            dup = uow.conn.execute(
+                select(t.evidence.c.id, t.cases.c.number)
+                .join(t.cases, t.cases.c.id == t.evidence.c.case_id)
+                .where(t.evidence.c.sha256 == staged.sha256)
+            ).first()
+            if dup is not None:
+                raise CustodyConflict(
+                    f"these bytes were already ingested as {dup.id} (case {dup.number})"
+                )
+    except CustodesError as exc:
+        vault.blobs.discard(staged)
+        with vault.uow() as uow:
+            refuse(vault, uow, actor.username, exc, reason=None, **refusal)
+
+    blob = vault.blobs.commit(staged)
+    evidence_id = new_evidence_id()
+    recorded = recorded or (
+        parse_iso8601(info.creation_time, "creation time") if info.creation_time else None
+    )
+    with vault.uow() as uow:
+        uow.conn.execute(
+            insert(t.evidence).values(
+                id=evidence_id,
+                case_id=row.id,
+                sha256=blob.sha256,
+                size=blob.size,
+                officer_id=officer_id if officer is not None else None,
+                device=device,
+                recorded_at=recorded,
+                ingested_at=now_iso(vault),
+                ingested_by=user_id(uow, actor.username),
+                original_name=path.name,
+                media=json.dumps(info.to_dict(), sort_keys=True),
+            )
+        )
+        audit.record(
+            uow,
+            event(
+                vault,
+                actor.username,
+                Action.INGEST,
+                object_type="evidence",
+                object_id=evidence_id,
+                case_number=case_number,
+                evidence_id=evidence_id,
+                details={
+                    "sha256": blob.sha256,
+                    "size": blob.size,
+                    "officer": officer,
+                    "device": device,
+                    "recorded_at": recorded,
+                    "original_name": path.name,
+                    "media": info.to_dict(),
+                },
+            ),
+        )
+        audit.commit(uow, vault)
+    return {
+        "evidence_id": evidence_id,
+        "sha256": blob.sha256,
+        "duration_s": info.duration_s,
+        "size": blob.size,
+        "case": case_number,
+        "media": info.to_dict(),
+    }
+
+
+def _check_source(path: Path) -> None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise InvalidInput(f"no such file: {path}") from None
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror}") from exc
+    if not path.is_file():
+        raise InvalidInput(f"not a regular file: {path}")
+    if st.st_size == 0:
+        raise InvalidInput(f"{path.name}: the file is empty (0 bytes)")
+    if not os.access(path, os.R_OK):
+        raise InvalidInput(f"cannot read {path}: permission denied")
+
+
+def _stage(
+    vault: bootstrap.Vault,
+    uow: UnitOfWork,
+    actor: str,
+    path: Path,
+    refusal: dict[str, Any],
+    progress: Progress | None,
+) -> StagedBlob:
+    try:
+        with open(path, "rb") as fh:
+            return vault.blobs.stage(fh, progress=progress)
+    except OSError as exc:
+        error = InvalidInput(f"cannot read {path}: {exc.strerror}")
+    except CustodesError as exc:
+        error = exc  # type: ignore[assignment]
+    with vault.uow() as uow2:
+        refuse(vault, uow2, actor, error, **refusal)
+
+
+def list_evidence(
+    vault: bootstrap.Vault, actor_name: str | None, case_number: str | None = None
+) -> list[dict[str, Any]]:
+    """Evidence the actor may see (others are left out); a named case must be reachable."""
+    officer = t.users.alias("officer")
+    with vault.uow() as uow:
+        actor = load_actor(vault, uow, actor_name)
+        query = (
+            select(
+                t.evidence,
+                t.cases.c.number.label("case_number"),
+                officer.c.username.label("officer"),
+            )
+            .join(t.cases, t.cases.c.id == t.evidence.c.case_id)
+            .outerjoin(officer, officer.c.id == t.evidence.c.officer_id)
+            .order_by(t.evidence.c.ingested_at, t.evidence.c.id)
+        )
+        if case_number is not None:
+            try:
+                crow = case_row(uow, case_number)
+            except NotFound as exc:
+                refuse(vault, uow, actor.username, exc, attempted="case:evidence:list")
+            check(vault, uow, actor, Permission.EVIDENCE_LIST, case=case_facts(uow, crow))
+            query = query.where(t.cases.c.number == case_number)
+        facts_cache: dict[str, CaseFacts] = {}
+        out = []
+        for row in uow.conn.execute(query).all():
+            facts = facts_cache.get(row.case_number)
+            if facts is None:
+                facts = case_facts(uow, case_row(uow, row.case_number))
+                facts_cache[row.case_number] = facts
+            ev = EvidenceFacts(row.id, row.officer)
+            if decide(actor, Permission.EVIDENCE_LIST, facts, ev).allowed:
+                out.append(evidence_dict(row))
+    return out
+
+
+def open_evidence(
+    vault: bootstrap.Vault,
+    actor_name: str | None,
+    evidence_id: str,
+    *,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    """Open evidence for viewing: authorised, recorded, and flagged cases alert IA."""
+    with vault.uow() as uow:
+        actor = load_actor(vault, uow, actor_name)
+        try:
+            row = evidence_row(uow, evidence_id)
+        except NotFound as exc:
+            refuse(
+                vault,
+                uow,
+                actor.username,
+                exc,
+                attempted="case:evidence:view",
+                evidence_id=evidence_id,
+            )
+        facts = case_facts(uow, case_row(uow, row.case_number))
+        decision = check(
+            vault,
+            uow,
+            actor,
+            Permission.EVIDENCE_VIEW,
+            case=facts,
+            evidence=EvidenceFacts(row.id, row.officer),
+            reason=reason,
+        )
+        seq = audit.record(
+            uow,
+            event(
+                vault,
+                actor.username,
+                Action.VIEW,
+                object_type="evidence",
+                object_id=row.id,
+                case_number=row.case_number,
+                evidence_id=row.id,
+                reason=reason,
+                details={"sha256": row.sha256, "alert": decision.alert},
+            ),
+        )
+        if decision.alert:
+            raise_alert(
+                vault,
+                uow,
+                seq,
+                "sensitive-access",
+                actor.username,
+                row.case_number,
+                row.id,
+                reason,
+            )
+        audit.commit(uow, vault)
+    out = evidence_dict(row)
+    out["alerted"] = ["internal-affairs"] if decision.alert else []
+    out["path"] = str(vault.blobs.local_path(row.sha256) or "")
+    return out
+
+
+def raise_alert(
+    vault: bootstrap.Vault,
+    uow: UnitOfWork,
+    seq: int,
+    kind: str,
+    actor: str,
+    case_number: str | None,
+    evidence_id: str | None,
+    reason: str | None,
+) -> None:
+    uow.conn.execute(
+        insert(t.alerts).values(
+            at=now_iso(vault),
+            audience=Role.INTERNAL_AFFAIRS.value,
+            kind=kind,
+            actor=actor,
+            case_number=case_number,
+            evidence_id=evidence_id,
+            reason=reason,
+            audit_seq=seq,
+        )
+    )
+
+
+def list_alerts(vault: bootstrap.Vault, actor_name: str | None) -> list[dict[str, Any]]:
+    with vault.uow() as uow:
+        actor = load_actor(vault, uow, actor_name)
+        check(vault, uow, actor, Permission.ALERTS_READ)
+        rows = uow.conn.execute(select(t.alerts).order_by(t.alerts.c.id)).all()
+    return [
+        {
+            "id": r.id,
+            "at": r.at,
+            "audience": r.audience,
+            "kind": r.kind,
+            "actor": r.actor,
+            "case": r.case_number,
+            "evidence_id": r.evidence_id,
+            "reason": r.reason,
+            "audit_seq": r.audit_seq,
+        }
+        for r in rows
+    ]
+
+
+__all__ = ["MediaInfo", "ingest", "list_alerts", "list_evidence", "open_evidence"]

@@ -1,0 +1,121 @@
+"""Inclusion and consistency proofs anyone can check with the vault's public key alone."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from custodes import bootstrap
+from custodes.core import merkle, proofs
+from custodes.core.authz import Permission
+from custodes.core.checkpoint import parse_checkpoint
+from custodes.core.custody import Action, decode_entry
+from custodes.core.errors import InvalidInput, NotFound
+from custodes.services import audit
+from custodes.services.common import check, event, load_actor
+from custodes.storage.keys import ed25519_verify
+
+
+def _latest_signed(vault: bootstrap.Vault, uow: Any) -> tuple[int, bytes]:
+    """The newest checkpoint, signing one first if the log has grown past it."""
+    note = audit.sign_checkpoint(uow, vault)
+    if note is not None:
+        return parse_checkpoint(audit._note_text(note)).size, note
+    latest = audit.latest_checkpoint(uow.conn)
+    if latest is None:
+        raise NotFound("the audit log has no checkpoint yet")
+    return latest
+
+
+def prove_inclusion(
+    vault: bootstrap.Vault, actor_name: str | None, seq: int, tree_size: int | None = None
+) -> dict[str, Any]:
+    """An inclusion proof of event ``seq`` in a signed checkpoint (the newest by default)."""
+    with vault.uow() as uow:
+        actor = load_actor(vault, uow, actor_name)
+        check(vault, uow, actor, Permission.AUDIT_PROVE)
+        if tree_size is None:
+            size, note = _latest_signed(vault, uow)
+        else:
+            size, note = tree_size, audit.checkpoint_at(uow.conn, tree_size)
+        if not 0 <= seq < size:
+            raise NotFound(f"event {seq} is not in the checkpoint of size {size}")
+        entry = audit.entry_at(uow.conn, seq)
+        hashes = audit.leaf_hashes(uow.conn, size)
+        path = merkle.inclusion_proof(seq, hashes)
+        bundle = proofs.inclusion_bundle(seq, entry, path, note)
+        body = decode_entry(entry)
+        audit.record(
+            uow,
+            event(
+                vault,
+                actor.username,
+                Action.PROOF_ISSUED,
+                case_number=body.get("case"),
+                evidence_id=body.get("evidence"),
+                details={"kind": "inclusion", "seq": seq, "tree_size": size},
+            ),
+        )
+        audit.commit(uow, vault)
+    return bundle
+
+
+def prove_consistency(
+    vault: bootstrap.Vault, actor_name: str | None, old_size: int, new_size: int | None = None
+) -> dict[str, Any]:
+    with vault.uow() as uow:
+        actor = load_actor(vault, uow, actor_name)
+        check(vault, uow, actor, Permission.AUDIT_PROVE)
+        if new_size is None:
+            new_size, new_note = _latest_signed(vault, uow)
+        else:
+            new_note = audit.checkpoint_at(uow.conn, new_size)
+        if not 0 < old_size <= new_size:
+            raise InvalidInput(f"old size must be between 1 and {new_size}")
+        old_note = audit.checkpoint_at(uow.conn, old_size)
+        hashes = audit.leaf_hashes(uow.conn, new_size)
+        path = merkle.consistency_proof(old_size, hashes)
+        bundle = proofs.consistency_bundle(old_note, new_note, path)
+        audit.record(
+            uow,
+            event(
+                vault,
+                actor.username,
+                Action.PROOF_ISSUED,
+                details={"kind": "consistency", "old_size": old_size, "new_size": new_size},
+            ),
+        )
+        audit.commit(uow, vault)
+    return bundle
+
+
+def verify_bundle(bundle: Mapping[str, Any], vkey_str: str) -> dict[str, Any]:
+    """Check a proof bundle with only a public key. Raises on any failure."""
+    if not isinstance(bundle, Mapping):
+        raise InvalidInput("a proof file holds one JSON object")
+    kind = bundle.get("format")
+    if kind == proofs.INCLUSION_FORMAT:
+        cp = proofs.verify_inclusion_bundle(bundle, vkey_str, ed25519_verify)
+        import base64
+
+        entry = base64.b64decode(str(bundle["entry"]))
+        return {
+            "ok": True,
+            "kind": "inclusion",
+            "origin": cp.origin,
+            "tree_size": cp.size,
+            "root": cp.root_hash.hex(),
+            "event": {k: v for k, v in decode_entry(entry).items() if k != "prev"},
+        }
+    if kind == proofs.CONSISTENCY_FORMAT:
+        old, new = proofs.verify_consistency_bundle(bundle, vkey_str, ed25519_verify)
+        return {
+            "ok": True,
+            "kind": "consistency",
+            "origin": new.origin,
+            "old_size": old.size,
+            "new_size": new.size,
+            "old_root": old.root_hash.hex(),
+            "new_root": new.root_hash.hex(),
+        }
+    raise InvalidInput(f"unknown proof format {kind!r}")

@@ -1,0 +1,66 @@
+"""Database engines: SQLite in the vault folder by default, PostgreSQL when configured.
+
+Foreign errors are translated into custodes errors here, at the boundary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import create_engine, event, exc
+from sqlalchemy.engine import Connection, Engine
+
+from custodes.core.errors import BackendUnavailable, CustodesError, CustodyConflict
+
+
+def make_engine(url: str) -> Engine:
+    """Build an engine; nothing connects until first use."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # Take over transaction control so BEGIN IMMEDIATE serialises writers.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Connection) -> None:
+            # Writers take the lock up front (no upgrade deadlocks); readers read a snapshot.
+            readonly = conn.get_execution_options().get("custodes_readonly", False)
+            conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return create_engine(url, pool_pre_ping=True)
+
+
+@contextmanager
+def translate_errors() -> Iterator[None]:
+    """Map SQLAlchemy errors that reach a service into custodes errors."""
+    try:
+        yield
+    except CustodesError:
+        raise
+    except exc.IntegrityError as err:
+        raise CustodyConflict(f"database refused the change: {_first_line(err)}") from err
+    except exc.OperationalError as err:
+        raise BackendUnavailable(f"database unavailable: {_first_line(err)}") from err
+    except exc.InterfaceError as err:
+        raise BackendUnavailable(f"database unavailable: {_first_line(err)}") from err
+    except exc.DBAPIError as err:
+        raise CustodesError(f"database error: {_first_line(err)}") from err
+
+
+def _first_line(err: BaseException) -> str:
+    orig = getattr(err, "orig", None) or err
+    text = str(orig).strip().splitlines()
+    return text[0] if text else type(orig).__name__

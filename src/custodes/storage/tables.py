@@ -1,0 +1,113 @@
+"""The database schema (SQLAlchemy Core). Migrations in ``storage/alembic`` create it."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import BigInteger
+
+metadata = MetaData()
+
+# SQLite only autoincrements INTEGER PRIMARY KEY; BigInteger elsewhere.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("role", String(32), nullable=False),
+    Column("password_hash", Text, nullable=True),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", String(40), nullable=False),
+)
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("number", String(64), nullable=False, unique=True),
+    Column("title", Text, nullable=False, default=""),
+    Column("status", String(32), nullable=False),
+    Column("flags", Text, nullable=False, default=""),  # sorted, comma separated
+    Column("created_at", String(40), nullable=False),
+)
+
+case_members = Table(
+    "case_members",
+    metadata,
+    Column("case_id", ForeignKey("cases.id"), primary_key=True),
+    Column("user_id", ForeignKey("users.id"), primary_key=True),
+)
+
+evidence = Table(
+    "evidence",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("case_id", ForeignKey("cases.id"), nullable=False, index=True),
+    Column("sha256", String(64), nullable=False, unique=True),
+    Column("size", BigInteger, nullable=False),
+    Column("officer_id", ForeignKey("users.id"), nullable=True, index=True),
+    Column("device", String(128), nullable=True),
+    Column("recorded_at", String(40), nullable=True),
+    Column("ingested_at", String(40), nullable=False),
+    Column("ingested_by", ForeignKey("users.id"), nullable=False),
+    Column("original_name", Text, nullable=False),
+    Column("media", Text, nullable=False),  # JSON of MediaInfo
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    # seq is the leaf index in the Merkle tree: 0, 1, 2, ... without gaps.
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", String(40), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("case_number", String(64), nullable=True, index=True),
+    Column("evidence_id", String(32), nullable=True, index=True),
+    Column("entry", LargeBinary, nullable=False),  # the canonical leaf bytes
+    Column("leaf_hash", LargeBinary(32), nullable=False),
+)
+
+log_state = Table(
+    "log_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("size", BigInteger, nullable=False),
+    Column("compact_range", LargeBinary, nullable=False),
+    Column("last_leaf_hash", LargeBinary(32), nullable=True),
+)
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("note", Text, nullable=False),
+    Column("created_at", String(40), nullable=False),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", String(40), nullable=False),
+    Column("audience", String(32), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("case_number", String(64), nullable=True),
+    Column("evidence_id", String(32), nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("audit_seq", BigInteger, nullable=False),
+    UniqueConstraint("audit_seq", "audience"),
+)

@@ -1,0 +1,56 @@
+"""The unit of work: one database transaction around one use case."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy.engine import Connection, Engine
+
+from custodes.storage.db import translate_errors
+
+
+class UnitOfWork:
+    """``with uow:`` opens a transaction; ``uow.commit()`` ends it, otherwise it rolls back.
+
+    The audit log is written through the same connection, so that an action and its
+    event commit or roll back together.
+    """
+
+    def __init__(self, engine: Engine, *, readonly: bool = False) -> None:
+        self._engine = engine
+        self._readonly = readonly
+        self._conn: Connection | None = None
+
+    @property
+    def conn(self) -> Connection:
+        if self._conn is None:
+            raise RuntimeError("unit of work used outside 'with'")
+        return self._conn
+
+    def __enter__(self) -> UnitOfWork:
+        with translate_errors():
+            conn = self._engine.connect()
+            if self._readonly:
+                conn = conn.execution_options(custodes_readonly=True)
+            self._conn = conn
+            conn.begin()
+        return self
+
+    def commit(self) -> None:
+        with translate_errors():
+            self.conn.commit()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            if conn.in_transaction():
+                conn.rollback()
+        finally:
+            conn.close()

@@ -1,0 +1,158 @@
+"""Ingest, listing and opening evidence."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from custodes.bootstrap import Vault
+from custodes.core.errors import CustodyConflict, InvalidInput, NotFound, PermissionDenied
+from custodes.services import evidence
+from custodes.services.audit import list_events
+from custodes.storage import tables as t
+from tests.factories import add_case, add_user
+
+
+def _counts(vault: Vault) -> tuple[int, int, int]:
+    with vault.engine.connect() as conn:
+        n_ev = conn.execute(select(func.count()).select_from(t.evidence)).scalar()
+    blobs = list(vault.blobs.iter_hashes())
+    tmp = vault.blobs.root / "tmp"  # type: ignore[attr-defined]
+    parts = list(tmp.glob("*")) if tmp.exists() else []
+    return int(n_ev or 0), len(blobs), len(parts)
+
+
+def test_ingest_records_evidence(vault: Vault, clips: dict[str, Path]) -> None:
+    officer = add_user(vault, "officer")
+    number = add_case(vault, members=(officer,))
+    out = evidence.ingest(
+        vault,
+        officer,
+        clips["a"],
+        number,
+        device="X81234567",
+        recorded_at="2026-03-14T21:04:05-07:00",
+    )
+    assert out["evidence_id"].startswith("EV-")
+    assert len(out["sha256"]) == 64
+    assert out["duration_s"] == pytest.approx(2.0, abs=0.15)
+    listed = evidence.list_evidence(vault, officer, number)
+    assert [e["evidence_id"] for e in listed] == [out["evidence_id"]]
+    row = listed[0]
+    assert row["officer"] == officer  # an officer ingesting is the recording officer
+    assert row["recorded_at"] == "2026-03-15T04:04:05+00:00"
+    assert (row["width"], row["height"]) == (320, 180)
+    with vault.uow(readonly=True) as uow:
+        ev = list_events(uow.conn, evidence_id=out["evidence_id"])
+    assert [e["action"] for e in ev] == ["ingest"]
+    assert ev[0]["details"]["sha256"] == out["sha256"]
+    # The stored blob is the file, byte for byte, and read-only.
+    path = vault.blobs.local_path(out["sha256"])
+    assert path is not None and path.read_bytes() == clips["a"].read_bytes()
+    assert not os.access(path, os.W_OK) or os.geteuid() == 0
+    assert oct(path.stat().st_mode & 0o777) == "0o444"
+
+
+def test_same_bytes_twice_is_recognised(vault: Vault, clips: dict[str, Path]) -> None:
+    rec = add_user(vault, "records")
+    number = add_case(vault)
+    first = evidence.ingest(vault, rec, clips["a"], number)
+    with pytest.raises(CustodyConflict, match=first["evidence_id"]):
+        evidence.ingest(vault, rec, clips["a"], add_case(vault))
+    assert _counts(vault) == (1, 1, 0)
+    with vault.uow(readonly=True) as uow:
+        refused = [e for e in list_events(uow.conn) if e["action"] == "ingest-refused"]
+    assert len(refused) == 1 and "already ingested" in refused[0]["details"]["error"]
+
+
+def _bad_files(tmp_path: Path, good: Path) -> dict[str, Path]:
+    data = good.read_bytes()
+    files = {
+        "empty": b"",
+        "text": b"this is not a video\n" * 100,
+        "random": os.urandom(50_000),
+        "truncated": data[: len(data) // 2],
+    }
+    # Container structures overwritten with noise (the header region of the file).
+    files["corrupt"] = data[:32] + os.urandom(4000) + data[4032:]
+    out = {}
+    for name, blob in files.items():
+        out[name] = tmp_path / f"{name}.mp4"
+        out[name].write_bytes(blob)
+    out["missing"] = tmp_path / "missing.mp4"
+    out["directory"] = tmp_path
+    return out
+
+
+@pytest.mark.parametrize(
+    "kind", ["empty", "text", "random", "truncated", "corrupt", "missing", "directory"]
+)
+def test_bad_input_is_refused_and_leaves_nothing(
+    vault: Vault, clips: dict[str, Path], tmp_path: Path, kind: str
+) -> None:
+    rec = add_user(vault, "records")
+    number = add_case(vault)
+    (tmp_path / "in").mkdir()
+    bad = _bad_files(tmp_path / "in", clips["a"])
+    with pytest.raises(InvalidInput) as err:
+        evidence.ingest(vault, rec, bad[kind], number)
+    assert "\n" not in str(err.value)
+    assert _counts(vault) == (0, 0, 0)
+    with vault.uow(readonly=True) as uow:
+        last = list_events(uow.conn)[-1]
+    assert last["action"] == "ingest-refused" and last["case"] == number
+
+
+def test_ingest_refusals_for_people_and_cases(vault: Vault, clips: dict[str, Path]) -> None:
+    officer = add_user(vault, "officer")
+    prosecutor = add_user(vault, "prosecutor")
+    number = add_case(vault)
+    with pytest.raises(PermissionDenied):
+        evidence.ingest(vault, prosecutor, clips["a"], number)
+    with pytest.raises(NotFound, match="no case"):
+        evidence.ingest(vault, officer, clips["a"], "NOPE-1")
+    with pytest.raises(NotFound, match="no user"):
+        evidence.ingest(vault, "admin", clips["a"], number, officer="nobody")
+    with pytest.raises(InvalidInput, match="ISO 8601"):
+        evidence.ingest(vault, "admin", clips["a"], number, recorded_at="yesterday")
+    assert _counts(vault) == (0, 0, 0)
+
+
+def test_officer_sees_own_evidence_only(vault: Vault, clips: dict[str, Path]) -> None:
+    o1, o2 = add_user(vault, "officer"), add_user(vault, "officer")
+    rec = add_user(vault, "records")
+    number = add_case(vault)
+    mine = evidence.ingest(vault, rec, clips["a"], number, officer=o1)
+    evidence.ingest(vault, rec, clips["b"], number, officer=o2)
+    assert [e["evidence_id"] for e in evidence.list_evidence(vault, o1)] == [mine["evidence_id"]]
+    evidence.open_evidence(vault, o1, mine["evidence_id"])
+    with pytest.raises(PermissionDenied):
+        evidence.open_evidence(vault, o2, mine["evidence_id"])
+
+
+def test_sensitive_case_needs_reason_and_alerts_ia(vault: Vault, clips: dict[str, Path]) -> None:
+    sup = add_user(vault, "supervisor")
+    ia = add_user(vault, "internal-affairs")
+    number = add_case(vault, flags=("sensitive",))
+    ev = evidence.ingest(vault, "admin", clips["c"], number)
+    with pytest.raises(PermissionDenied, match="state a reason"):
+        evidence.open_evidence(vault, sup, ev["evidence_id"])
+    opened = evidence.open_evidence(vault, sup, ev["evidence_id"], reason="force review")
+    assert opened["alerted"] == ["internal-affairs"]
+    alerts = evidence.list_alerts(vault, ia)
+    assert [(a["actor"], a["evidence_id"], a["reason"]) for a in alerts] == [
+        (sup, ev["evidence_id"], "force review")
+    ]
+    with pytest.raises(PermissionDenied):
+        evidence.list_alerts(vault, sup)
+    with vault.uow(readonly=True) as uow:
+        trail = [e["action"] for e in list_events(uow.conn, evidence_id=ev["evidence_id"])]
+    assert trail == ["ingest", "access-refused", "view"]
+
+
+def test_unknown_evidence(vault: Vault) -> None:
+    with pytest.raises(NotFound):
+        evidence.open_evidence(vault, "admin", "EV-NOPE")
