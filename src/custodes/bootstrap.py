@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import secrets
 import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from custodes.storage.uow import UnitOfWork
 
 VAULT_FILE = "vault.json"
 KEY_FILE = Path("keys") / "log-ed25519.pem"
+WATERMARK_SECRET_FILE = Path("keys") / "watermark.secret"
 CHECKPOINT_FILE = Path("log") / "checkpoint"
 CHECKPOINT_HISTORY = Path("log") / "checkpoints.log"
 
@@ -62,8 +64,38 @@ class Vault:
             self._signer = Ed25519Signer.load_or_create(self.home / KEY_FILE, self.origin)
         return self._signer
 
+    @property
+    def watermark_secret(self) -> bytes:
+        """The vault secret that, with an export id, keys each export's invisible mark."""
+        return load_or_create_secret(self.home / WATERMARK_SECRET_FILE)
+
     def uow(self, *, readonly: bool = False) -> UnitOfWork:
         return UnitOfWork(self.engine, readonly=readonly)
+
+
+def load_or_create_secret(path: Path, size: int = 32) -> bytes:
+    """A random secret kept in a 0600 file; created once, never overwritten."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, secrets.token_bytes(size))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)  # fails if another process created it first
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+        data = path.read_bytes()
+    if len(data) != size:
+        raise InvalidInput(f"{path} is damaged: expected a {size}-byte secret")
+    return data
 
 
 def read_vault_file(home: Path) -> dict[str, str]:

@@ -140,9 +140,12 @@ def _tamper_on_copy(settings: Settings, console: Console) -> list[str]:
         shutil.copytree(settings.home, copy)
         db = sqlite3.connect(copy / "vault.db")
         db.execute("DROP TRIGGER audit_events_no_update")
+        seq, entry = db.execute(
+            "SELECT seq, entry FROM audit_events WHERE action = 'view'"
+        ).fetchone()
         db.execute(
-            "UPDATE audit_events SET entry = replace(entry, "
-            "CAST('use-of-force' AS BLOB), CAST('routine check' AS BLOB))"
+            "UPDATE audit_events SET entry = ? WHERE seq = ?",
+            (bytes(entry).replace(b"use-of-force", b"routine check"), seq),
         )
         db.commit()
         db.close()

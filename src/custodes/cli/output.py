@@ -79,3 +79,23 @@ def multi_progress(quiet: bool) -> Iterator[Callable[[str, int], Callable[[int],
             return lambda n: bar.advance(task, n)
 
         yield start
+
+
+@contextmanager
+def count_progress(
+    label: str, quiet: bool
+) -> Iterator[tuple[Callable[[int], None], Callable[[int], None]]]:
+    """Yields ``(set_total, advance)`` for work counted in items (frames)."""
+    if not show_progress(quiet):
+        yield (lambda _n: None), (lambda _n: None)
+        return
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+        yield (lambda n: bar.update(task, total=n)), (lambda n: bar.advance(task, n))

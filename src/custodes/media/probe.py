@@ -32,8 +32,8 @@ its error lines become the detail in the refusal messages.
 
 from __future__ import annotations
 
-import math
 import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -95,6 +95,9 @@ _OPEN_OPTIONS = {
 _LENGTH_PREFIXED = {"h264": 4, "hevc": 21}
 
 _Log = list[tuple[int, str, str]]
+_log_lock = threading.Lock()
+_log_users = 0
+_saved_log: tuple[int | None, bool] = (None, True)
 
 
 @dataclass(frozen=True)
@@ -108,18 +111,23 @@ class ProbeReport:
     elapsed_s: float
 
 
-def probe(path: Path, *, max_dim: int = 8192) -> MediaInfo:
-    """Describe the video at ``path``, or raise :class:`InvalidInput` saying why not."""
-    return probe_report(path, max_dim=max_dim).info
+def probe(path: Path, *, max_dim: int = 8192, name: str | None = None) -> MediaInfo:
+    """Describe the video at ``path``, or raise :class:`InvalidInput` saying why not.
+
+    ``name`` is what messages call the file (default: ``path.name``); give the
+    user's file name when probing a staged copy with a private name.
+    """
+    return probe_report(path, max_dim=max_dim, name=name).info
 
 
-def probe_report(path: Path, *, max_dim: int = 8192) -> ProbeReport:
+def probe_report(path: Path, *, max_dim: int = 8192, name: str | None = None) -> ProbeReport:
     """Like :func:`probe`, and say how much was read and decoded."""
     path = Path(path)
+    label = name or path.name
     started = time.perf_counter()
-    _check_file(path)
+    _check_file(path, label)
     with _ffmpeg_log() as (mine, workers):
-        run = _Probe(path, max_dim, mine, workers)
+        run = _Probe(path, label, max_dim, mine, workers)
         try:
             info = run.run()
         except InvalidInput:
@@ -136,21 +144,21 @@ def probe_report(path: Path, *, max_dim: int = 8192) -> ProbeReport:
     )
 
 
-def _check_file(path: Path) -> None:
+def _check_file(path: Path, label: str) -> None:
     try:
         st = path.stat()
         if path.is_dir():
-            raise InvalidInput(f"{path.name}: is a directory, not a video file")
+            raise InvalidInput(f"{label}: is a directory, not a video file")
         if st.st_size == 0:
-            raise InvalidInput(f"{path.name}: the file is empty (0 bytes)")
+            raise InvalidInput(f"{label}: the file is empty (0 bytes)")
         with path.open("rb") as fh:
             head = fh.read(4096)
     except FileNotFoundError:
-        raise InvalidInput(f"{path.name}: no such file") from None
+        raise InvalidInput(f"{label}: no such file") from None
     except OSError as exc:
-        raise InvalidInput(f"{path.name}: cannot read the file ({exc.strerror})") from exc
+        raise InvalidInput(f"{label}: cannot read the file ({exc.strerror})") from exc
     if _looks_like_text(head):
-        raise InvalidInput(f"{path.name}: looks like a text file, not a video")
+        raise InvalidInput(f"{label}: looks like a text file, not a video")
 
 
 def _looks_like_text(head: bytes) -> bool:
@@ -174,15 +182,22 @@ def _ffmpeg_log() -> Iterator[tuple[_Log, _Log]]:
     Only the first list decides anything: in a threaded server the second may also
     hold another probe's lines, so it is used for wording only.
     """
-    level, skip = av.logging.get_level(), av.logging.get_skip_repeated()
-    av.logging.set_level(av.logging.ERROR)
-    av.logging.set_skip_repeated(False)  # else a line equal to the last one is dropped
+    global _log_users, _saved_log
+    with _log_lock:  # the settings are global: the first probe in sets, the last out restores
+        if _log_users == 0:
+            _saved_log = av.logging.get_level(), av.logging.get_skip_repeated()
+            av.logging.set_level(av.logging.ERROR)
+            av.logging.set_skip_repeated(False)  # else a line equal to the last is dropped
+        _log_users += 1
     try:
         with av.logging.Capture() as mine, av.logging.Capture(local=False) as workers:
             yield mine, workers
     finally:
-        av.logging.set_skip_repeated(skip)
-        av.logging.set_level(level)
+        with _log_lock:
+            _log_users -= 1
+            if _log_users == 0:
+                av.logging.set_level(_saved_log[0])
+                av.logging.set_skip_repeated(_saved_log[1])
 
 
 def _last_error(logs: _Log, since: int = 0) -> str | None:
@@ -222,6 +237,7 @@ class _Span:
 @dataclass
 class _Probe:
     path: Path
+    label: str  # what messages call the file
     max_dim: int
     logs: _Log  # this thread's FFmpeg lines
     worker_logs: _Log  # decoder worker threads' lines
@@ -233,7 +249,7 @@ class _Probe:
     # -- refusals ---------------------------------------------------------------------
 
     def refuse(self, why: str) -> InvalidInput:
-        return InvalidInput(f"{self.path.name}: {why}")
+        return InvalidInput(f"{self.label}: {why}")
 
     def detail(self, exc: BaseException | None, mark: int = 0, worker_mark: int = 0) -> str:
         """FFmpeg's most specific words: its last error line, else the exception's."""
@@ -447,9 +463,7 @@ class _Probe:
                     self._decode(vs, pk, self._at(ts, si, tbs))
                     self._drain(vs, self._at(ts, si, tbs))
         except FFmpegError as exc:
-            raise self.refuse(
-                f"corrupt or truncated data ({self.detail(exc, mark)})"
-            ) from exc
+            raise self.refuse(f"corrupt or truncated data ({self.detail(exc, mark)})") from exc
         if len(self.logs) > mark:
             self.damaged(None, self.detail(None, mark))
         if not head_done:
@@ -507,7 +521,7 @@ def _nal_length_size(vs: Any) -> int:
     extra = vs.codec_context.extradata
     if offset is None or not extra or len(extra) <= offset or extra[0] != 1:
         return 0  # Annex B start codes (MPEG-TS, raw streams) or no configuration record
-    return (extra[offset] & 3) + 1
+    return int(extra[offset] & 3) + 1
 
 
 def _nal_units_tile(data: memoryview, n: int) -> bool:

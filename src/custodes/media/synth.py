@@ -58,8 +58,7 @@ def _smooth_noise(rng: np.random.Generator, h: int, w: int, cell: int) -> NDArra
     """Zero-mean, unit-ish noise that varies over about ``cell`` pixels."""
     gh, gw = max(2, h // cell + 2), max(2, w // cell + 2)
     coarse = rng.standard_normal((gh, gw)).astype(np.float32)
-    out: NDArray[np.float32] = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC)
-    return out
+    return np.asarray(cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC), np.float32)
 
 
 @dataclass(frozen=True)
@@ -121,7 +120,7 @@ def _build_scene(rng: np.random.Generator, width: int, height: int, night: bool)
     # Texture: large blotches plus fine static grain, in scene coordinates.
     blotch = _smooth_noise(rng, ch, cw, max(8, width // 10))
     grain = rng.standard_normal((ch, cw)).astype(np.float32)
-    grain = cv2.GaussianBlur(grain, (3, 3), 0.8)
+    grain = np.asarray(cv2.GaussianBlur(grain, (3, 3), 0.8), np.float32)
     img += (9.0 * blotch + 6.0 * grain)[:, :, None]
 
     if night:
@@ -132,14 +131,16 @@ def _build_scene(rng: np.random.Generator, width: int, height: int, night: bool)
             gx, gy = rng.uniform(0, cw), rng.uniform(0.2 * horizon, horizon)
             s = 0.08 * width
             glow += np.exp(-((xs - gx) ** 2 + (ys - gy) ** 2) / (2 * s * s))
-        img *= 0.35
-        img += glow[:, :, None] * np.array([160, 130, 70], np.float32)
+        img *= 0.25
+        img += glow[:, :, None] * np.array([130, 105, 55], np.float32)
         img[:, :, 1] *= 1.1
         lit = windows & (_smooth_noise(rng, ch, cw, max(4, width // 40)) > 0.3)
         img[lit] = np.array([240, 200, 120], np.float32)
 
     # Four channels: cv2.warpAffine is markedly faster on RGBA than on RGB.
-    canvas = cv2.cvtColor(np.clip(img, 0, 255).astype(np.uint8), cv2.COLOR_RGB2RGBA)
+    canvas = np.asarray(
+        cv2.cvtColor(np.clip(img, 0, 255).astype(np.uint8), cv2.COLOR_RGB2RGBA), np.uint8
+    )
 
     sigma = 6.0 if night else 2.0
     noise_pos: list[_Frame] = []
@@ -150,8 +151,10 @@ def _build_scene(rng: np.random.Generator, width: int, height: int, night: bool)
         noise_pos.append(np.clip(n3, 0, 255).astype(np.uint8))
         noise_neg.append(np.clip(-n3, 0, 255).astype(np.uint8))
 
-    def color() -> tuple[int, int, int]:
-        r, g, b = (int(v) for v in rng.integers(30, 230, size=3))
+    dim = 0.35 if night else 1.0  # objects are lit like the street
+
+    def color(lo: tuple[int, int, int], hi: tuple[int, int, int]) -> tuple[int, int, int]:
+        r, g, b = (int(dim * rng.integers(a, z)) for a, z in zip(lo, hi, strict=True))
         return (r, g, b)
 
     return _Scene(
@@ -160,9 +163,9 @@ def _build_scene(rng: np.random.Generator, width: int, height: int, night: bool)
         horizon=horizon,
         noise_pos=noise_pos,
         noise_neg=noise_neg,
-        car_color=color(),
-        person_color=color(),
-        skin=(int(rng.integers(120, 235)), int(rng.integers(90, 180)), int(rng.integers(70, 150))),
+        car_color=color((30, 30, 30), (230, 230, 230)),
+        person_color=color((30, 30, 30), (230, 230, 230)),
+        skin=color((120, 90, 70), (235, 180, 150)),
     )
 
 
@@ -263,7 +266,7 @@ def frames(
     start = start_time or DEFAULT_START
     ch, cw = scene.canvas.shape[:2]
     centre = (cw / 2.0, ch / 2.0)
-    font_scale = max(0.3, 0.45 * height / 360)
+    font_scale = max(0.35, 0.45 * height / 360)
     thick = max(1, round(height / 360))
     org = (max(1, width // 64), max(8, int(0.05 * height)))
     work = np.empty_like(scene.canvas)
@@ -279,7 +282,7 @@ def frames(
         warped = cv2.warpAffine(
             work, m, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
         )
-        frame: _Frame = cv2.cvtColor(warped, cv2.COLOR_RGBA2RGB)
+        frame = np.asarray(cv2.cvtColor(warped, cv2.COLOR_RGBA2RGB), np.uint8)
         k = int(picks[i])
         cv2.add(frame, scene.noise_pos[k], dst=frame)
         cv2.subtract(frame, scene.noise_neg[k], dst=frame)
@@ -380,6 +383,8 @@ def write_bodycam_clip(
         if codec in ("libx264", "libx265"):
             options = {"crf": str(crf), "preset": preset}
         vs = out.add_stream(codec, rate=Fraction(fps), options=options)
+        if not isinstance(vs, av.VideoStream):
+            raise ValueError(f"{codec} is not a video codec")
         vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
         vs.codec_context.gop_size = max(1, round(gop_seconds * fps))
         vs.codec_context.thread_count = 2
@@ -406,7 +411,7 @@ def write_bodycam_clip(
             )
         ):
             # OpenCV's I420 conversion is BT.601 limited range, as swscale's, and faster.
-            yuv = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
+            yuv = np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), np.uint8)
             vf = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
             vf.pts = i
             vf.time_base = Fraction(1, fps)

@@ -199,8 +199,8 @@ def entry_at(conn: Connection, seq: int) -> bytes:
     return bytes(entry)
 
 
-def iter_raw(conn: Connection, batch: int = 20_000) -> Iterator[tuple[Any, ...]]:
-    """Every stored event row, in seq order, streamed from the driver."""
+def iter_batches(conn: Connection, batch: int = 20_000) -> Iterator[Sequence[Any]]:
+    """Every stored event row, in seq order, in batches streamed from the driver."""
     result = conn.execution_options(stream_results=True, yield_per=batch).exec_driver_sql(
         "SELECT seq, entry, leaf_hash, actor, action, case_number, evidence_id "
         "FROM audit_events ORDER BY seq"
@@ -209,7 +209,7 @@ def iter_raw(conn: Connection, batch: int = 20_000) -> Iterator[tuple[Any, ...]]
         rows = result.fetchmany(batch)
         if not rows:
             break
-        yield from rows
+        yield rows
 
 
 def list_events(

@@ -39,6 +39,7 @@ def init_vault(settings: Settings) -> bootstrap.Vault:
     with translate_errors():
         migrations.upgrade(vault.engine)
     _ = vault.signer  # creates the key file (mode 0600)
+    _ = vault.watermark_secret  # and the watermark secret (mode 0600)
     with vault.uow() as uow:
         uow.conn.execute(
             insert(t.users).values(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -110,4 +111,48 @@ alerts = Table(
     Column("reason", Text, nullable=True),
     Column("audit_seq", BigInteger, nullable=False),
     UniqueConstraint("audit_seq", "audience"),
+)
+
+exports = Table(
+    "exports",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("evidence_id", ForeignKey("evidence.id"), nullable=False, index=True),
+    Column("recipient", String(128), nullable=False),
+    Column("purpose", Text, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("start_s", Float, nullable=False),
+    Column("end_s", Float, nullable=False),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("visible_mark", Boolean, nullable=False),
+    Column("key_version", Integer, nullable=False),
+    Column("output_sha256", String(64), nullable=False),
+    Column("output_size", BigInteger, nullable=False),
+    Column("lineage", Text, nullable=False),
+    Column("audit_seq", BigInteger, nullable=False),
+)
+
+fingerprints = Table(
+    "fingerprints",
+    metadata,
+    Column("evidence_id", ForeignKey("evidence.id"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_at", String(40), nullable=False),
+)
+
+traces = Table(
+    "traces",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("actor", String(64), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("leak_sha256", String(64), nullable=False),
+    Column("leak_name", Text, nullable=False),
+    Column("verdict", String(32), nullable=False),
+    Column("evidence_id", String(32), nullable=True),
+    Column("result", Text, nullable=False),
+    Column("audit_seq", BigInteger, nullable=False),
 )

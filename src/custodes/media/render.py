@@ -1,0 +1,223 @@
+"""Render a derivative of an original: trim, scale, mark, encode (PyAV).
+
+The original is only read. The derivative is written to a temporary file beside the
+destination and renamed into place when complete, so a failure or a kill leaves no
+half-written copy under the destination name.
+
+Frames stay in yuv420p from decoder to encoder: the invisible mark changes the luma
+plane only, so no colour conversion is ever done. The mark is keyed to the *source*
+time of each frame (seconds on the evidence's own timeline), which is what the tracer
+recovers from a leaked clip.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Protocol
+
+import av
+import cv2
+import numpy as np
+
+from custodes.core.errors import CustodesError, InvalidInput
+
+FrameHook = Callable[[np.ndarray, float], np.ndarray]
+"""``hook(y_plane, source_time) -> y_plane``: changes a frame's luma in place or anew."""
+
+
+class LumaMarker(Protocol):
+    def mark_luma(self, y: np.ndarray, t: float) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class EncodeSettings:
+    codec: str = "libx264"
+    crf: int = 23
+    preset: str = "veryfast"
+    audio_codec: str = "aac"
+    audio_bitrate: int = 128_000
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "codec": self.codec,
+            "crf": self.crf,
+            "preset": self.preset,
+            "pix_fmt": "yuv420p",
+            "audio_codec": self.audio_codec,
+            "audio_bitrate": self.audio_bitrate,
+        }
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    frames: int
+    width: int
+    height: int
+    fps: float
+    start_s: float
+    end_s: float
+    has_audio: bool
+
+
+def output_size(src_w: int, src_h: int, height: int | None) -> tuple[int, int]:
+    """Frame size for a requested height (keeps the aspect ratio, even numbers)."""
+    if height is None or height >= src_h:
+        return src_w - src_w % 2, src_h - src_h % 2
+    if height < 64:
+        raise InvalidInput(f"requested height {height} is too small (minimum 64)")
+    w = round(src_w * height / src_h)
+    return w - w % 2, height - height % 2
+
+
+def draw_visible_mark(y: np.ndarray, text: str) -> None:
+    """Burn a legible line into the luma plane: a darkened band with white text."""
+    h, w = y.shape
+    scale = max(0.35, min(1.2, w / 1400))
+    thick = max(1, round(scale * 2))
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+    band = th + base + 2 * thick + 6
+    top = h - band - max(4, h // 60)
+    y0, y1 = max(0, top), min(h, top + band)
+    x1 = min(w, tw + 16)
+    y[y0:y1, 0:x1] = (y[y0:y1, 0:x1] >> 1).astype(np.uint8)
+    cv2.putText(
+        y,
+        text,
+        (8, y1 - base - thick - 2),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        scale,
+        235,
+        thick,
+        cv2.LINE_AA,
+    )
+
+
+def render(
+    src: Path,
+    dest: Path,
+    *,
+    start_s: float = 0.0,
+    end_s: float | None = None,
+    height: int | None = None,
+    marker: LumaMarker | None = None,
+    visible_text: str | None = None,
+    hooks: tuple[FrameHook, ...] = (),
+    settings: EncodeSettings = EncodeSettings(),
+    progress: Callable[[int], None] | None = None,
+) -> RenderResult:
+    """Write the derivative of ``src`` to ``dest`` (MP4, H.264/AAC)."""
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
+    try:
+        result = _render(
+            src, tmp, start_s, end_s, height, marker, visible_text, hooks, settings, progress
+        )
+        os.replace(tmp, dest)
+        return result
+    except av.error.FFmpegError as exc:
+        raise InvalidInput(f"cannot render {src.name}: {exc}") from exc
+    except OSError as exc:
+        raise CustodesError(f"cannot write {dest}: {exc.strerror or exc}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _render(
+    src: Path,
+    tmp: Path,
+    start_s: float,
+    end_s: float | None,
+    height: int | None,
+    marker: LumaMarker | None,
+    visible_text: str | None,
+    hooks: tuple[FrameHook, ...],
+    settings: EncodeSettings,
+    progress: Callable[[int], None] | None,
+) -> RenderResult:
+    with av.open(str(src)) as inp:
+        vin: Any = inp.streams.video[0]
+        vin.codec_context.thread_type = "AUTO"
+        ain: Any = inp.streams.audio[0] if inp.streams.audio else None
+        rate = vin.average_rate or vin.guessed_rate or Fraction(30)
+        fps = float(rate)
+        w, h = output_size(vin.codec_context.width, vin.codec_context.height, height)
+        with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
+            vout: Any = out.add_stream(settings.codec, rate=rate)
+            vout.width, vout.height, vout.pix_fmt = w, h, "yuv420p"
+            vout.options = {"crf": str(settings.crf), "preset": settings.preset}
+            aout: Any = None
+            resampler = None
+            if ain is not None:
+                sr = ain.codec_context.sample_rate or 48_000
+                aout = out.add_stream(settings.audio_codec, rate=sr)
+                aout.bit_rate = settings.audio_bitrate
+                layout = "stereo" if (ain.codec_context.channels or 1) > 1 else "mono"
+                aout.layout = layout
+                resampler = av.AudioResampler(format="fltp", layout=layout, rate=sr)
+            if start_s > 0:
+                inp.seek(int(start_s / vin.time_base), stream=vin, backward=True)
+            streams = [vin] + ([ain] if ain is not None else [])
+            frames = 0
+            audio_pts = 0
+            last_t = start_s
+            done = False
+            for packet in inp.demux(*streams):
+                if done and packet.stream is vin:
+                    continue
+                frame: Any
+                for frame in packet.decode():
+                    t = float(frame.time) if frame.time is not None else last_t
+                    if isinstance(frame, av.AudioFrame):
+                        if aout is None or resampler is None or t < start_s - 1e-3:
+                            continue
+                        if end_s is not None and t >= end_s:
+                            continue
+                        for rf in resampler.resample(frame):
+                            rf.pts = audio_pts
+                            rf.time_base = Fraction(1, rf.sample_rate)
+                            audio_pts += rf.samples
+                            out.mux(aout.encode(rf))
+                        continue
+                    if t < start_s - 0.5 / fps:
+                        continue
+                    if end_s is not None and t >= end_s - 0.5 / fps:
+                        done = True
+                        continue
+                    last_t = t
+                    if (frame.width, frame.height) != (w, h):
+                        frame = frame.reformat(
+                            width=w, height=h, format="yuv420p", interpolation="AREA"
+                        )
+                    planes = frame.to_ndarray(format="yuv420p")
+                    y = planes[:h]
+                    if marker is not None:
+                        y[:] = marker.mark_luma(y, t)
+                    for hook in hooks:
+                        y[:] = hook(y, t)
+                    if visible_text:
+                        draw_visible_mark(y, visible_text)
+                    vf = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+                    vf.pts = frames
+                    vf.time_base = Fraction(1) / rate
+                    out.mux(vout.encode(vf))
+                    frames += 1
+                    if progress is not None:
+                        progress(1)
+            out.mux(vout.encode(None))
+            if aout is not None:
+                out.mux(aout.encode(None))
+    if frames == 0:
+        raise InvalidInput(f"no frames between {start_s:.2f} s and {end_s} s")
+    return RenderResult(
+        frames=frames,
+        width=w,
+        height=h,
+        fps=fps,
+        start_s=start_s,
+        end_s=start_s + frames / fps if end_s is None else min(end_s, start_s + frames / fps),
+        has_audio=aout is not None,
+    )

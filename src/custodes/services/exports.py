@@ -1,0 +1,281 @@
+"""Exports: a derivative of evidence made for one named recipient.
+
+The original never leaves the vault. Each export is trimmed and scaled as asked, carries
+an invisible forensic watermark keyed to the export (from the vault secret and the
+export id, so nothing per export is stored), and by default a visible line naming the
+recipient. The export is recorded with its lineage and audited.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import av
+from sqlalchemy import insert, select
+
+from custodes import __version__, bootstrap
+from custodes.core.authz import EvidenceFacts, Permission
+from custodes.core.custody import Action
+from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, NotFound
+from custodes.core.watermark import Embedder, MarkParams, derive_key
+from custodes.media.render import EncodeSettings, output_size, render
+from custodes.services import audit
+from custodes.services.common import (
+    case_facts,
+    case_row,
+    check,
+    event,
+    evidence_row,
+    load_actor,
+    now_iso,
+    refuse,
+)
+from custodes.services.evidence import raise_alert
+from custodes.storage import tables as t
+
+KEY_VERSION = 1
+MARK_SCHEME = "custodes-luma-spread-spectrum/1"
+
+
+def new_export_id() -> str:
+    return "EX-" + base64.b32encode(secrets.token_bytes(8)).decode().rstrip("=")[:12]
+
+
+def software_versions() -> dict[str, Any]:
+    libs = {name: ".".join(map(str, v)) for name, v in av.library_versions.items()}
+    return {"custodes": __version__, "pyav": av.__version__, "ffmpeg": libs}
+
+
+def _check_range(start: float | None, end: float | None, duration: float) -> tuple[float, float]:
+    s = 0.0 if start is None else float(start)
+    e = duration if end is None else float(end)
+    if not (0 <= s < duration):
+        raise InvalidInput(f"--start {s:g} is outside the recording (0 to {duration:.2f} s)")
+    if e <= s:
+        raise InvalidInput(f"--end {e:g} must be after --start {s:g}")
+    if e > duration + 1e-6:
+        raise InvalidInput(f"--end {e:g} is past the end of the recording ({duration:.2f} s)")
+    return s, e
+
+
+def _check_text(value: str, what: str, limit: int) -> str:
+    value = " ".join(value.split())
+    if not value:
+        raise InvalidInput(f"{what} must not be empty")
+    if len(value) > limit or not value.isprintable():
+        raise InvalidInput(f"{what} must be printable text of at most {limit} characters")
+    return value
+
+
+def export_evidence(
+    vault: bootstrap.Vault,
+    actor_name: str | None,
+    evidence_id: str,
+    *,
+    recipient: str,
+    purpose: str,
+    start: float | None = None,
+    end: float | None = None,
+    out: Path | None = None,
+    height: int | None = None,
+    visible_mark: bool = True,
+    settings: EncodeSettings = EncodeSettings(),
+    params: MarkParams | None = None,
+    progress: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    params = params or MarkParams()
+    export_id = new_export_id()
+    with vault.uow() as uow:
+        actor = load_actor(vault, uow, actor_name)
+        attempt: dict[str, Any] = {"attempted": Permission.EVIDENCE_EXPORT.value, "evidence_id": evidence_id}
+        try:
+            row = evidence_row(uow, evidence_id)
+        except NotFound as exc:
+            refuse(vault, uow, actor.username, exc, **attempt)
+        facts = case_facts(uow, case_row(uow, row.case_number))
+        attempt["case_number"] = row.case_number
+        try:
+            recipient = _check_text(recipient, "--recipient", 128)
+            purpose = _check_text(purpose, "--purpose", 2000)
+        except InvalidInput as exc:
+            refuse(vault, uow, actor.username, exc, **attempt)
+        decision = check(
+            vault,
+            uow,
+            actor,
+            Permission.EVIDENCE_EXPORT,
+            case=facts,
+            evidence=EvidenceFacts(row.id, row.officer),
+            reason=purpose,
+        )
+        media = json.loads(row.media)
+        try:
+            s, e = _check_range(start, end, float(media["duration_s"]))
+            width, height_px = output_size(int(media["width"]), int(media["height"]), height)
+            dest = (out or Path(f"{export_id}.mp4")).resolve()
+            if dest.suffix.lower() != ".mp4":
+                raise InvalidInput(f"{dest.name}: exports are MP4 files (use a .mp4 name)")
+            if dest.exists():
+                raise CustodyConflict(f"{dest} exists; exports never overwrite a file")
+            if not dest.parent.is_dir():
+                raise InvalidInput(f"no such folder: {dest.parent}")
+            source = vault.blobs.local_path(row.sha256)
+            if source is None or not source.exists():
+                raise NotFound(f"the blob of {row.id} is missing; run custodes verify")
+        except CustodesError as exc:
+            refuse(vault, uow, actor.username, exc, reason=purpose, **attempt)
+        uow.conn.rollback()  # release the database while the copy renders
+
+    key = derive_key(vault.watermark_secret, export_id, KEY_VERSION)
+    text = f"COPY FOR {recipient}  {export_id}  {vault.clock.now():%Y-%m-%d}"
+    if on_total is not None:
+        on_total(max(1, round((e - s) * float(media.get("fps") or 30))))
+    # Rendered under a hidden name, put on record, and only then given its real name: a
+    # kill at any point leaves no copy that is not on record.
+    pending = dest.with_name(f".{dest.name}.{export_id}.pending")
+    result = render(
+        source,
+        pending,
+        start_s=s,
+        end_s=e,
+        height=height,
+        marker=Embedder(key, width, height_px, params),
+        visible_text=text if visible_mark else None,
+        settings=settings,
+        progress=progress,
+    )
+    try:
+        digest, size = _hash_file(pending)
+        lineage = {
+            "source": {"evidence_id": row.id, "sha256": row.sha256, "case": row.case_number},
+            "operations": [
+                {"op": "trim", "start_s": s, "end_s": result.end_s},
+                {"op": "scale", "width": result.width, "height": result.height},
+                {
+                    "op": "forensic-watermark",
+                    "scheme": MARK_SCHEME,
+                    "key_version": KEY_VERSION,
+                    "params": params.to_dict(),
+                },
+                *([{"op": "visible-mark", "text": text}] if visible_mark else []),
+                {"op": "encode", **settings.to_dict()},
+            ],
+            "frames": result.frames,
+            "software": software_versions(),
+        }
+        with vault.uow() as uow:
+            seq = audit.record(
+                uow,
+                event(
+                    vault,
+                    actor.username,
+                    Action.EXPORT,
+                    object_type="export",
+                    object_id=export_id,
+                    case_number=row.case_number,
+                    evidence_id=row.id,
+                    reason=purpose,
+                    details={
+                        "recipient": recipient,
+                        "start_s": s,
+                        "end_s": result.end_s,
+                        "output_sha256": digest,
+                        "width": result.width,
+                        "height": result.height,
+                        "visible_mark": visible_mark,
+                        "key_version": KEY_VERSION,
+                    },
+                ),
+            )
+            uow.conn.execute(
+                insert(t.exports).values(
+                    id=export_id,
+                    evidence_id=row.id,
+                    recipient=recipient,
+                    purpose=purpose,
+                    actor=actor.username,
+                    created_at=now_iso(vault),
+                    start_s=s,
+                    end_s=result.end_s,
+                    width=result.width,
+                    height=result.height,
+                    visible_mark=visible_mark,
+                    key_version=KEY_VERSION,
+                    output_sha256=digest,
+                    output_size=size,
+                    lineage=json.dumps(lineage, sort_keys=True),
+                    audit_seq=seq,
+                )
+            )
+            if decision.alert:
+                raise_alert(
+                    vault,
+                    uow,
+                    seq,
+                    "sensitive-export",
+                    actor.username,
+                    row.case_number,
+                    row.id,
+                    purpose,
+                )
+            audit.commit(uow, vault)
+        os.replace(pending, dest)
+    finally:
+        pending.unlink(missing_ok=True)
+    return {
+        "export_id": export_id,
+        "path": str(dest),
+        "sha256": digest,
+        "evidence_id": row.id,
+        "recipient": recipient,
+        "start_s": s,
+        "end_s": result.end_s,
+        "frames": result.frames,
+        "width": result.width,
+        "height": result.height,
+    }
+
+
+def _hash_file(path: Path) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(4 << 20):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+def list_exports(
+    vault: bootstrap.Vault, actor_name: str | None, evidence_id: str | None = None
+) -> list[dict[str, Any]]:
+    with vault.uow(readonly=True) as uow:
+        actor = load_actor(vault, uow, actor_name)
+        check(vault, uow, actor, Permission.AUDIT_READ)
+        query = select(t.exports).order_by(t.exports.c.created_at)
+        if evidence_id is not None:
+            query = query.where(t.exports.c.evidence_id == evidence_id)
+        rows = uow.conn.execute(query).all()
+    return [
+        {
+            "export_id": r.id,
+            "evidence_id": r.evidence_id,
+            "recipient": r.recipient,
+            "purpose": r.purpose,
+            "actor": r.actor,
+            "created_at": r.created_at,
+            "start_s": r.start_s,
+            "end_s": r.end_s,
+            "sha256": r.output_sha256,
+            "lineage": json.loads(r.lineage),
+        }
+        for r in rows
+    ]
