@@ -42,6 +42,7 @@ vault:audit:read      .       x          x       .          x                x
 vault:audit:prove     .       .          x       .          x                x
 vault:vault:verify    .       x          x       .          x                x
 vault:alerts:read     .       .          .       .          x                x
+vault:leak:trace      .       .          x       .          x                .
 """
 
 

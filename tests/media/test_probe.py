@@ -276,3 +276,27 @@ def test_concurrent_probes_keep_their_own_verdicts(good_mkv: Path, tmp_path: Pat
     assert verdicts[0::2] == ["ok"] * 6
     assert all(v.startswith("bad.mkv: corrupt data") for v in verdicts[1::2])
     assert av.logging.get_level() == before
+
+
+@pytest.mark.parametrize(
+    ("name", "codec", "container", "video_codec"),
+    [
+        ("clip.ts", "libx264", "mpegts", "h264"),
+        ("clip.avi", "mpeg4", "avi", "mpeg4"),
+        ("clip.webm", "libvpx", "matroska", "vp8"),
+    ],
+)
+def test_other_containers_and_codecs(
+    tmp_path: Path, name: str, codec: str, container: str, video_codec: str
+) -> None:
+    clip = write_bodycam_clip(
+        tmp_path / name, seconds=1.0, width=160, height=96, audio=False, codec=codec
+    )
+    info = probe(clip)
+    assert (info.container, info.video_codec, info.width, info.height) == (
+        container,
+        video_codec,
+        160,
+        96,
+    )
+    assert info.duration_s == pytest.approx(1.0, abs=0.1)

@@ -67,6 +67,7 @@ class Permission(StrEnum):
     AUDIT_PROVE = "vault:audit:prove"
     VAULT_VERIFY = "vault:vault:verify"
     ALERTS_READ = "vault:alerts:read"
+    LEAK_TRACE = "vault:leak:trace"
 
 
 P = Permission
@@ -101,6 +102,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.AUDIT_READ,
             P.AUDIT_PROVE,
             P.VAULT_VERIFY,
+            P.LEAK_TRACE,
         }
     ),
     Role.PROSECUTOR: frozenset({P.CASE_VIEW, P.EVIDENCE_LIST, P.EVIDENCE_VIEW, P.EVIDENCE_EXPORT}),
@@ -115,6 +117,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.AUDIT_PROVE,
             P.VAULT_VERIFY,
             P.ALERTS_READ,
+            P.LEAK_TRACE,
         }
     ),
     Role.ADMIN: frozenset(

@@ -121,12 +121,9 @@ def ingest(
             refuse(vault, uow, actor.username, exc, **refusal)
         uow.conn.rollback()  # release the database while the bytes stream in
 
-    staged = _stage(vault, uow, actor.username, path, refusal, progress)
+    staged = _stage(vault, actor.username, path, refusal, progress)
     try:
-        try:
-            info = probe(staged.path)
-        except InvalidInput as exc:
-            raise InvalidInput(f"{path.name}: {exc}") from exc
+        info = probe(staged.path, name=path.name)
         with vault.uow() as uow:
             dup = uow.conn.execute(
                 select(t.evidence.c.id, t.cases.c.number)
@@ -212,19 +209,19 @@ def _check_source(path: Path) -> None:
 
 def _stage(
     vault: bootstrap.Vault,
-    uow: UnitOfWork,
     actor: str,
     path: Path,
     refusal: dict[str, Any],
     progress: Progress | None,
 ) -> StagedBlob:
+    error: CustodesError
     try:
         with open(path, "rb") as fh:
             return vault.blobs.stage(fh, progress=progress)
     except OSError as exc:
         error = InvalidInput(f"cannot read {path}: {exc.strerror}")
     except CustodesError as exc:
-        error = exc  # type: ignore[assignment]
+        error = exc
     with vault.uow() as uow2:
         refuse(vault, uow2, actor, error, **refusal)
 

@@ -1,0 +1,1 @@
+"""Reports people can hand on: HTML and PDF."""
