@@ -44,6 +44,7 @@ class Action(StrEnum):
     ACCESS_REFUSED = "access-refused"
     VERIFICATION = "verification"
     PROOF_ISSUED = "proof-issued"
+    TRACE = "trace"
 
 
 @dataclass(frozen=True)
