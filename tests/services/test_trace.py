@@ -1,0 +1,101 @@
+"""End to end: copies to three people, one leaks through edits, the trace names it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from custodes.bootstrap import Vault
+from custodes.core.errors import InvalidInput, PermissionDenied
+from custodes.media.render import EncodeSettings, render
+from custodes.media.synth import write_bodycam_clip
+from custodes.services import evidence, exports, trace
+from custodes.services.audit import list_events
+from tests.factories import add_case, add_user
+
+
+@pytest.fixture(scope="module")
+def footage(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("trace")
+    return {
+        "source": write_bodycam_clip(root / "src.mp4", seconds=14, width=320, height=180,
+                                     seed=11),
+        "other": write_bodycam_clip(root / "other.mp4", seconds=8, width=320, height=180,
+                                    seed=99, night=True),
+    }
+
+
+@pytest.fixture(scope="module")
+def setup(footage: dict[str, Path], tmp_path_factory: pytest.TempPathFactory):
+    from custodes.config import Settings
+    from custodes.services import vault as vault_svc
+
+    root = tmp_path_factory.mktemp("vault")
+    vault = vault_svc.init_vault(Settings(home=root / "v"))
+    rec = add_user(vault, "records")
+    ia = add_user(vault, "internal-affairs")
+    number = add_case(vault)
+    ev = evidence.ingest(vault, rec, footage["source"], number)
+    copies = {
+        name: exports.export_evidence(vault, rec, ev["evidence_id"], recipient=name,
+                                      purpose=f"copy for {name}", out=root / f"{name}.mp4")
+        for name in ("alice", "bob", "carol")
+    }
+    yield vault, rec, ia, ev, copies, root
+    vault.engine.dispose()
+
+
+def _leak(src: Path, dest: Path, **kw) -> Path:
+    render(src, dest, **kw)
+    return dest
+
+
+def test_leaked_copy_is_named_and_nobody_else(setup) -> None:
+    vault, rec, ia, ev, copies, root = setup
+    leak = _leak(Path(copies["bob"]["path"]), root / "news.mp4", start_s=3, end_s=11,
+                 height=144, settings=EncodeSettings(crf=30))
+    out = trace.trace_leak(vault, ia, leak, report_dir=root)
+    assert out["verdict"] == "attributed"
+    assert out["attributed"] == [copies["bob"]["export_id"]]
+    assert out["source"]["evidence_id"] == ev["evidence_id"]
+    assert out["source"]["offset_s"] == pytest.approx(3.0, abs=0.1)
+    assert out["source"]["duration_s"] == pytest.approx(8.0, abs=0.2)
+    named = {c["recipient"]: c for c in out["candidates"]}
+    assert named["bob"]["p_value"] < 1e-9 and named["bob"]["attributed"]
+    assert not named["alice"]["attributed"] and not named["carol"]["attributed"]
+    html = Path(out["report"]["html"]).read_text()
+    assert "bob" in html and copies["bob"]["export_id"] in html
+    assert Path(out["report"]["pdf"]).read_bytes().startswith(b"%PDF")
+    with vault.uow(readonly=True) as uow:
+        last = list_events(uow.conn, evidence_id=ev["evidence_id"])[-1]
+    assert last["action"] == "trace" and last["details"]["verdict"] == "attributed"
+    assert any(a["kind"] == "leak-attributed" for a in evidence.list_alerts(vault, ia))
+
+
+def test_raw_original_leak_names_nobody(setup, footage) -> None:
+    vault, rec, ia, ev, copies, root = setup
+    leak = _leak(footage["source"], root / "raw.mp4", start_s=2, end_s=10)
+    out = trace.trace_leak(vault, ia, leak, report_dir=root)
+    assert out["verdict"] == "no-export-matched"
+    assert out["source"]["evidence_id"] == ev["evidence_id"]
+    assert out["attributed"] == [] and len(out["candidates"]) == 3
+
+
+def test_unrelated_footage_is_not_found(setup, footage) -> None:
+    vault, rec, ia, ev, copies, root = setup
+    out = trace.trace_leak(vault, ia, footage["other"], report_dir=root)
+    assert out["verdict"] == "source-not-found" and out["source"] is None
+    assert out["candidates"] == [] and out["attributed"] == []
+
+
+def test_trace_refusals(setup, tmp_path: Path) -> None:
+    vault, rec, ia, ev, copies, root = setup
+    officer = add_user(vault, "officer")
+    with pytest.raises(PermissionDenied):
+        trace.trace_leak(vault, officer, Path(copies["bob"]["path"]), report_dir=tmp_path)
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video" * 100)
+    with pytest.raises(InvalidInput):
+        trace.trace_leak(vault, ia, bad, report_dir=tmp_path)
+    assert list(tmp_path.glob("TR-*")) == []
