@@ -16,7 +16,8 @@ from rich.console import Console
 from custodes.config import Settings
 from custodes.core.errors import CustodesError, PermissionDenied
 from custodes.media.synth import write_bodycam_clip
-from custodes.services import cases, evidence, proofs, users, verify
+from custodes.media.leak import simulate_leak
+from custodes.services import cases, evidence, exports, proofs, trace, users, verify
 from custodes.services import vault as vault_svc
 from custodes.services.audit import list_events, public_vkey
 
@@ -25,7 +26,7 @@ RECORDS, OFFICER, OTHER, SERGEANT, IA = "r.okafor", "ofc.diaz", "ofc.lind", "sgt
 
 
 def run_demo(settings: Settings, *, quiet: bool = False) -> dict[str, Any]:
-    console = Console(stderr=quiet, quiet=quiet)
+    console = Console(stderr=quiet, quiet=quiet, soft_wrap=True)
 
     def step(text: str) -> None:
         console.print(f"\n[bold cyan]▶ {text}[/]")
@@ -116,6 +117,53 @@ def run_demo(settings: Settings, *, quiet: bool = False) -> dict[str, Any]:
         f"inclusion proof of event {ingest_seq} in checkpoint of size {checked['tree_size']} "
         "verifies with the public key alone"
     )
+
+    step("Three people receive copies; one leaks to the evening news")
+    work = Path(tempfile.mkdtemp(prefix="custodes-demo-"))
+    copies = {}
+    for recipient, purpose in [
+        ("Deputy DA Ruiz", "charging decision"),
+        ("Sgt. Kim (use-of-force board)", "policy 4.12 review"),
+        ("City Attorney Lowe", "civil claim assessment"),
+    ]:
+        who = SERGEANT if recipient.startswith("Sgt") else RECORDS
+        copies[recipient] = exports.export_evidence(
+            vault,
+            who,
+            evidence_id,
+            recipient=recipient,
+            purpose=purpose,
+            out=work / f"copy-{len(copies) + 1}.mp4",
+        )
+        ok(f"{who} exports {copies[recipient]['export_id']} for {recipient} (“{purpose}”)")
+    leaked = copies["City Attorney Lowe"]
+    news = simulate_leak(
+        Path(leaked["path"]),
+        work / "evening-news.mp4",
+        start_s=1.0,
+        seconds=10.0,
+        transform="banner",
+        crf=28,
+        seed=3,
+    )
+    ok("a 10-second clip airs: cropped, rescaled, a news banner over it, re-encoded")
+
+    step("Internal affairs traces the broadcast clip")
+    report_dir = settings.home / "reports"
+    report_dir.mkdir(exist_ok=True)
+    result = trace.trace_leak(vault, IA, news, report_dir=report_dir)
+    src = result["source"]
+    ok(f"source: {src['evidence_id']} from {src['offset_s']:.1f} s for {src['duration_s']:.1f} s")
+    for c in result["candidates"]:
+        mark = "[red]NAMED[/]" if c["attributed"] else "not named"
+        console.print(
+            f"    {c['export_id']}  {c['recipient']:<30} score {c['score']:>6.1f}  "
+            f"p = {c['p_value']:.1g}  {mark}"
+        )
+    ok(f"report: {result['report']['html']}")
+    summary["trace"] = {k: result[k] for k in ("verdict", "attributed")}
+    summary["leaked_export"] = leaked["export_id"]
+    shutil.rmtree(work, ignore_errors=True)
 
     step("custodes verify")
     result = verify.verify_vault(vault, IA)

@@ -66,16 +66,20 @@ def render_pdf(trace: dict[str, Any], path: Path) -> None:
 
     heading("The leaked file")
     leak = trace["leak"]
-    para(f"{leak['name']} - {leak['size']} bytes - {leak['duration_s']:.1f} s, "
-         f"{leak['width']}x{leak['height']}")
+    para(
+        f"{leak['name']} - {leak['size']} bytes - {leak['duration_s']:.1f} s, "
+        f"{leak['width']}x{leak['height']}"
+    )
     para(f"SHA-256 {leak['sha256']}", 8)
 
     heading("Where it comes from")
     src = trace.get("source")
     if src:
-        para(f"Evidence {src['evidence_id']} (case {src['case']}), from {src['offset_s']:.1f} s "
-             f"to {src['offset_s'] + src['duration_s']:.1f} s of the original; "
-             f"{src['frames_registered']} frames mapped onto the original picture.")
+        para(
+            f"Evidence {src['evidence_id']} (case {src['case']}), from {src['offset_s']:.1f} s "
+            f"to {src['offset_s'] + src['duration_s']:.1f} s of the original; "
+            f"{src['frames_registered']} frames mapped onto the original picture."
+        )
         para(f"Original SHA-256 {src['sha256']}", 8)
         for pair in trace.get("frames", [])[:2]:
             y = pdf.get_y() + 2
@@ -92,45 +96,64 @@ def render_pdf(trace: dict[str, Any], path: Path) -> None:
                 finally:
                     img.unlink(missing_ok=True)
             pdf.set_y(y + half * pair.get("aspect", 0.5625) + 2)
-            para(f"Left: leaked clip at {pair['leak_t']:.1f} s. Right: original at "
-                 f"{pair['orig_t']:.1f} s.", 8)
+            para(
+                f"Left: leaked clip at {pair['leak_t']:.1f} s. Right: original at "
+                f"{pair['orig_t']:.1f} s.",
+                8,
+            )
     else:
         para("This footage was not found in the vault's evidence.")
 
     heading("Which copy")
     if trace["candidates"]:
-        para(f"A copy is named only if the chance that an innocent copy scores as high is below "
-             f"{trace['alpha_text']} for the whole trace ({len(trace['candidates'])} copies "
-             f"tested).")
+        para(
+            f"A copy is named only if the chance that an innocent copy scores as high is below "
+            f"{trace['alpha_text']} for the whole trace ({len(trace['candidates'])} copies "
+            f"tested)."
+        )
         pdf.set_font("Helvetica", "B", 9)
         cols = (34, 45, 18, 22, width - 119)
-        for text, w in zip(("Export", "Recipient", "Score", "p-value", "In plain words"), cols,
-                           strict=True):
+        for text, w in zip(
+            ("Export", "Recipient", "Score", "p-value", "In plain words"), cols, strict=True
+        ):
             pdf.cell(w, 6, text, border="B")
         pdf.ln()
         pdf.set_font("Helvetica", "", 9)
         for c in trace["candidates"]:
-            cells = (c["export_id"], c["recipient"], f"{c['score']:.1f}", f"{c['p_value']:.2g}",
-                     ("NAMED. " if c["attributed"] else "") + c["plain"])
+            cells = (
+                c["export_id"],
+                c["recipient"],
+                f"{c['score']:.1f}",
+                f"{c['p_value']:.2g}",
+                ("NAMED - " if c["attributed"] else "") + "chance " + odds_text(c["p_value"]),
+            )
             for text, w in zip(cells, cols, strict=True):
                 pdf.cell(w, 6, _latin(text)[:60], border="B")
             pdf.ln()
         null = trace["null"]
-        para(f"Null: {null['keys']} never-issued keys, mean {null['mean']:.2f}, "
-             f"sd {null['std']:.2f}, max {null['max']:.2f}.", 8)
+        para(
+            f"Null: {null['keys']} never-issued keys, mean {null['mean']:.2f}, "
+            f"sd {null['std']:.2f}, max {null['max']:.2f}.",
+            8,
+        )
     else:
         para("No export of this evidence covers these seconds.")
 
     for h in trace.get("history", []):
         heading(f"History of copy {h['export_id']} (recipient {h['recipient']})")
         for e in h["events"]:
-            para(f"#{e['seq']}  {e['at'][:19]}  {e['actor']}  {e['action']}  "
-                 f"{e.get('reason') or ''}", 9)
+            para(
+                f"#{e['seq']}  {e['at'][:19]}  {e['actor']}  {e['action']}  "
+                f"{e.get('reason') or ''}",
+                9,
+            )
         para(f"Output SHA-256 {h['sha256']}", 8)
 
     heading("Integrity")
-    para(f"This trace is audit event #{trace['audit_seq']}; check it with "
-         f"'custodes audit prove {trace['audit_seq']}' and the vault's public key.")
+    para(
+        f"This trace is audit event #{trace['audit_seq']}; check it with "
+        f"'custodes audit prove {trace['audit_seq']}' and the vault's public key."
+    )
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     pdf.output(str(tmp))
     os.replace(tmp, path)
