@@ -15,8 +15,8 @@ from rich.console import Console
 
 from custodes.config import Settings
 from custodes.core.errors import CustodesError, PermissionDenied
-from custodes.media.synth import write_bodycam_clip
 from custodes.media.leak import simulate_leak
+from custodes.media.synth import write_bodycam_clip
 from custodes.services import cases, evidence, exports, proofs, trace, users, verify
 from custodes.services import vault as vault_svc
 from custodes.services.audit import list_events, public_vkey

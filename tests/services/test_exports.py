@@ -28,8 +28,14 @@ def test_export_is_recorded_with_lineage(ingested, tmp_path: Path) -> None:
     tmp_path.mkdir()
     sup = add_user(vault, "supervisor")
     out = exports.export_evidence(
-        vault, sup, evidence_id, recipient="Deputy DA Ruiz", purpose="charging decision",
-        start=0.5, end=1.5, out=tmp_path / "copy.mp4",
+        vault,
+        sup,
+        evidence_id,
+        recipient="Deputy DA Ruiz",
+        purpose="charging decision",
+        start=0.5,
+        end=1.5,
+        out=tmp_path / "copy.mp4",
     )
     path = Path(out["path"])
     assert path.exists() and out["export_id"].startswith("EX-")
@@ -51,8 +57,13 @@ def test_export_is_recorded_with_lineage(ingested, tmp_path: Path) -> None:
 def test_export_scaled_without_visible_mark(ingested, tmp_path: Path) -> None:
     vault, _, evidence_id = ingested
     out = exports.export_evidence(
-        vault, add_user(vault, "records"), evidence_id,
-        recipient="press", purpose="release", out=tmp_path / "small.mp4", height=90,
+        vault,
+        add_user(vault, "records"),
+        evidence_id,
+        recipient="press",
+        purpose="release",
+        out=tmp_path / "small.mp4",
+        height=90,
         visible_mark=False,
     )
     assert (out["width"], out["height"]) == (160, 90)
@@ -65,23 +76,35 @@ def test_export_refusals_are_audited(ingested, tmp_path: Path) -> None:
     officer = add_user(vault, "officer")
     rec = add_user(vault, "records")
     with pytest.raises(PermissionDenied):
-        exports.export_evidence(vault, officer, evidence_id, recipient="x", purpose="y",
-                                out=tmp_path / "a.mp4")
+        exports.export_evidence(
+            vault, officer, evidence_id, recipient="x", purpose="y", out=tmp_path / "a.mp4"
+        )
     with pytest.raises(NotFound):
         exports.export_evidence(vault, rec, "EV-NOPE", recipient="x", purpose="y")
     with pytest.raises(InvalidInput, match="after --start"):
-        exports.export_evidence(vault, rec, evidence_id, recipient="x", purpose="y",
-                                start=1.0, end=0.5, out=tmp_path / "b.mp4")
+        exports.export_evidence(
+            vault,
+            rec,
+            evidence_id,
+            recipient="x",
+            purpose="y",
+            start=1.0,
+            end=0.5,
+            out=tmp_path / "b.mp4",
+        )
     with pytest.raises(InvalidInput, match="outside the recording"):
-        exports.export_evidence(vault, rec, evidence_id, recipient="x", purpose="y",
-                                start=99, out=tmp_path / "b.mp4")
+        exports.export_evidence(
+            vault, rec, evidence_id, recipient="x", purpose="y", start=99, out=tmp_path / "b.mp4"
+        )
     with pytest.raises(InvalidInput, match="must not be empty"):
-        exports.export_evidence(vault, rec, evidence_id, recipient="x", purpose="  ",
-                                out=tmp_path / "b.mp4")
+        exports.export_evidence(
+            vault, rec, evidence_id, recipient="x", purpose="  ", out=tmp_path / "b.mp4"
+        )
     (tmp_path / "exists.mp4").write_bytes(b"keep me")
     with pytest.raises(CustodyConflict, match="never overwrite"):
-        exports.export_evidence(vault, rec, evidence_id, recipient="x", purpose="y",
-                                out=tmp_path / "exists.mp4")
+        exports.export_evidence(
+            vault, rec, evidence_id, recipient="x", purpose="y", out=tmp_path / "exists.mp4"
+        )
     assert (tmp_path / "exists.mp4").read_bytes() == b"keep me"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exists.mp4"]
     with vault.uow(readonly=True) as uow:
@@ -97,7 +120,8 @@ def test_sensitive_export_alerts_ia(ingested, tmp_path: Path) -> None:
     ia = add_user(vault, "internal-affairs")
     cases.set_case(vault, ia, number, flag=["juvenile"])
     rec = add_user(vault, "records")
-    exports.export_evidence(vault, rec, evidence_id, recipient="court", purpose="subpoena 42",
-                            out=tmp_path / "c.mp4")
+    exports.export_evidence(
+        vault, rec, evidence_id, recipient="court", purpose="subpoena 42", out=tmp_path / "c.mp4"
+    )
     alerts = evidence.list_alerts(vault, ia)
     assert [(a["kind"], a["reason"]) for a in alerts] == [("sensitive-export", "subpoena 42")]

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from custodes.bootstrap import Vault
 from custodes.core.errors import InvalidInput, PermissionDenied
 from custodes.media.render import EncodeSettings, render
 from custodes.media.synth import write_bodycam_clip
@@ -19,10 +18,10 @@ from tests.factories import add_case, add_user
 def footage(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("trace")
     return {
-        "source": write_bodycam_clip(root / "src.mp4", seconds=14, width=320, height=180,
-                                     seed=11),
-        "other": write_bodycam_clip(root / "other.mp4", seconds=8, width=320, height=180,
-                                    seed=99, night=True),
+        "source": write_bodycam_clip(root / "src.mp4", seconds=14, width=320, height=180, seed=11),
+        "other": write_bodycam_clip(
+            root / "other.mp4", seconds=8, width=320, height=180, seed=99, night=True
+        ),
     }
 
 
@@ -38,8 +37,14 @@ def setup(footage: dict[str, Path], tmp_path_factory: pytest.TempPathFactory):
     number = add_case(vault)
     ev = evidence.ingest(vault, rec, footage["source"], number)
     copies = {
-        name: exports.export_evidence(vault, rec, ev["evidence_id"], recipient=name,
-                                      purpose=f"copy for {name}", out=root / f"{name}.mp4")
+        name: exports.export_evidence(
+            vault,
+            rec,
+            ev["evidence_id"],
+            recipient=name,
+            purpose=f"copy for {name}",
+            out=root / f"{name}.mp4",
+        )
         for name in ("alice", "bob", "carol")
     }
     yield vault, rec, ia, ev, copies, root
@@ -53,8 +58,14 @@ def _leak(src: Path, dest: Path, **kw) -> Path:
 
 def test_leaked_copy_is_named_and_nobody_else(setup) -> None:
     vault, rec, ia, ev, copies, root = setup
-    leak = _leak(Path(copies["bob"]["path"]), root / "news.mp4", start_s=3, end_s=11,
-                 height=144, settings=EncodeSettings(crf=30))
+    leak = _leak(
+        Path(copies["bob"]["path"]),
+        root / "news.mp4",
+        start_s=3,
+        end_s=11,
+        height=144,
+        settings=EncodeSettings(crf=30),
+    )
     out = trace.trace_leak(vault, ia, leak, report_dir=root)
     assert out["verdict"] == "attributed"
     assert out["attributed"] == [copies["bob"]["export_id"]]
