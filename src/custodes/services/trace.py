@@ -102,9 +102,12 @@ def _fingerprints(
         )
         advance = progress("fingerprint evidence", total)
         for r in missing:
-            path = vault.blobs.local_path(r.sha256)
-            if path is None or not path.exists():
+            try:
+                path = vault.blobs.local_path(r.sha256)
+            except NotFound:
                 continue  # verify reports missing blobs; tracing goes on without it
+            if path is None:
+                continue
             fp = fingerprint_video(path, progress=advance)
             out[r.id] = fp
             with vault.uow() as uow:
@@ -117,7 +120,9 @@ def _fingerprints(
                 if exists is None:
                     uow.conn.execute(
                         insert(t.fingerprints).values(
-                            evidence_id=r.id, version=FORMAT_VERSION, data=fp.to_bytes(),
+                            evidence_id=r.id,
+                            version=FORMAT_VERSION,
+                            data=fp.to_bytes(),
                             created_at=now_iso(vault),
                         )
                     )
@@ -139,8 +144,9 @@ def _reachable_evidence(
     for r in rows:
         if r.case_number not in facts:
             facts[r.case_number] = case_facts(uow, case_row(uow, r.case_number))
-        if decide(actor, Permission.EVIDENCE_LIST, facts[r.case_number],
-                  EvidenceFacts(r.id, None)).allowed:
+        if decide(
+            actor, Permission.EVIDENCE_LIST, facts[r.case_number], EvidenceFacts(r.id, None)
+        ).allowed:
             out.append(r)
     return out
 
@@ -161,8 +167,13 @@ def trace_leak(
         actor = load_actor(vault, uow, actor_name)
         check(vault, uow, actor, Permission.LEAK_TRACE)
         if case_number is not None:
-            check(vault, uow, actor, Permission.EVIDENCE_LIST,
-                  case=case_facts(uow, case_row(uow, case_number)))
+            check(
+                vault,
+                uow,
+                actor,
+                Permission.EVIDENCE_LIST,
+                case=case_facts(uow, case_row(uow, case_number)),
+            )
         sources = _reachable_evidence(vault, uow, actor, case_number)
     if not path.is_file():
         raise InvalidInput(f"no such file: {path}")
@@ -173,8 +184,7 @@ def trace_leak(
 
     by_id = {r.id: r for r in sources}
     fps = _fingerprints(vault, sources, progress)
-    leak_fp = fingerprint_video(path, progress=progress("fingerprint leak",
-                                                        info.frame_count or 0))
+    leak_fp = fingerprint_video(path, progress=progress("fingerprint leak", info.frame_count or 0))
     matches = locate(leak_fp, fps) if fps else []
     match: SourceMatch | None = matches[0] if matches else None
 
@@ -206,30 +216,59 @@ def trace_leak(
         seq = audit.record(
             uow,
             event(
-                vault, actor.username, Action.TRACE, object_type="trace", object_id=trace_id,
-                case_number=case, evidence_id=ev,
-                details={"leak_sha256": leak_sha, "leak_name": path.name,
-                         "verdict": result["verdict"], "attributed": result["attributed"],
-                         "offset_s": result["source"]["offset_s"] if result["source"] else None},
+                vault,
+                actor.username,
+                Action.TRACE,
+                object_type="trace",
+                object_id=trace_id,
+                case_number=case,
+                evidence_id=ev,
+                details={
+                    "leak_sha256": leak_sha,
+                    "leak_name": path.name,
+                    "verdict": result["verdict"],
+                    "attributed": result["attributed"],
+                    "offset_s": result["source"]["offset_s"] if result["source"] else None,
+                },
             ),
         )
         uow.conn.execute(
             insert(t.traces).values(
-                id=trace_id, actor=actor.username, created_at=now_iso(vault),
-                leak_sha256=leak_sha, leak_name=path.name, verdict=result["verdict"],
-                evidence_id=ev, result=json.dumps(result, sort_keys=True), audit_seq=seq,
+                id=trace_id,
+                actor=actor.username,
+                created_at=now_iso(vault),
+                leak_sha256=leak_sha,
+                leak_name=path.name,
+                verdict=result["verdict"],
+                evidence_id=ev,
+                result=json.dumps(result, sort_keys=True),
+                audit_seq=seq,
             )
         )
         if result["attributed"]:
-            raise_alert(vault, uow, seq, "leak-attributed", actor.username, case, ev,
-                        ", ".join(result["attributed"]))
+            raise_alert(
+                vault,
+                uow,
+                seq,
+                "leak-attributed",
+                actor.username,
+                case,
+                ev,
+                ", ".join(result["attributed"]),
+            )
         audit.commit(uow, vault)
         if result["attributed"]:
             report["history"] = _history(uow, result)
     result["trace_id"] = trace_id
     result["audit_seq"] = seq
-    result["leak"] = {"name": path.name, "sha256": leak_sha, "size": leak_size,
-                      "duration_s": info.duration_s, "width": info.width, "height": info.height}
+    result["leak"] = {
+        "name": path.name,
+        "sha256": leak_sha,
+        "size": leak_size,
+        "duration_s": info.duration_s,
+        "width": info.width,
+        "height": info.height,
+    }
     out_dir = report_dir or Path.cwd()
     html_path = out_dir / f"{trace_id}.html"
     pdf_path = out_dir / f"{trace_id}.pdf"
@@ -257,25 +296,34 @@ def _attribute(
     source_path = vault.blobs.local_path(src.sha256)
     if source_path is None or not source_path.exists():
         raise NotFound(f"the blob of {src.id} is missing; run custodes verify")
-    lo, hi = result["source"]["offset_s"], result["source"]["offset_s"] + result["source"][
-        "duration_s"]
+    lo, hi = (
+        result["source"]["offset_s"],
+        result["source"]["offset_s"] + result["source"]["duration_s"],
+    )
     with vault.uow(readonly=True) as uow:
         exports = uow.conn.execute(
-            select(t.exports).where(
+            select(t.exports)
+            .where(
                 (t.exports.c.evidence_id == src.id)
                 & (t.exports.c.start_s < hi)
                 & (t.exports.c.end_s > lo)
-            ).order_by(t.exports.c.created_at)
+            )
+            .order_by(t.exports.c.created_at)
         ).all()
     groups: dict[str, list[Any]] = {}
     for ex in exports:
-        params = next(op["params"] for op in json.loads(ex.lineage)["operations"]
-                      if op["op"] == "forensic-watermark")
+        params = next(
+            op["params"]
+            for op in json.loads(ex.lineage)["operations"]
+            if op["op"] == "forensic-watermark"
+        )
         groups.setdefault(json.dumps(params, sort_keys=True), []).append(ex)
     if not groups:
         groups[json.dumps(MarkParams().to_dict(), sort_keys=True)] = []
     accs = {
-        k: Accumulator(int(media["width"]), int(media["height"]), MarkParams.from_dict(json.loads(k)))
+        k: Accumulator(
+            int(media["width"]), int(media["height"]), MarkParams.from_dict(json.loads(k))
+        )
         for k in groups
     }
     advance = progress("register", info.frame_count or 0)
@@ -296,12 +344,19 @@ def _attribute(
     if sample is not None:
         leak_png, aspect = frame_png(path, sample[0])
         orig_png, _ = frame_png(source_path, sample[1])
-        report["frames"] = [{"leak_t": sample[0], "orig_t": sample[1], "aspect": aspect,
-                             "leak_png": base64.b64encode(leak_png).decode(),
-                             "orig_png": base64.b64encode(orig_png).decode()}]
+        report["frames"] = [
+            {
+                "leak_t": sample[0],
+                "orig_t": sample[1],
+                "aspect": aspect,
+                "leak_png": base64.b64encode(leak_png).decode(),
+                "orig_png": base64.b64encode(orig_png).decode(),
+            }
+        ]
     secret = vault.watermark_secret
-    seed = hashlib.sha256(b"custodes-trace-null" + bytes.fromhex(src.sha256) +
-                          path.name.encode()).digest()
+    seed = hashlib.sha256(
+        b"custodes-trace-null" + bytes.fromhex(src.sha256) + path.name.encode()
+    ).digest()
     candidates: list[dict[str, Any]] = []
     all_null: list[float] = []
     attributions: dict[str, stats.Attribution] = {}
@@ -315,24 +370,37 @@ def _attribute(
         keys = [derive_key(secret, ex.id, ex.key_version) for ex in exs]
         scores = {ex.id: float(s) for ex, s in zip(exs, acc.scores(keys), strict=True)}
         # Bonferroni over every candidate of the trace, whatever its group.
-        for a in stats.attribute(scores, null_scores, alpha * len(exs) / max(1, n_total),
-                                 model_sf=score_tail_bound):
+        for a in stats.attribute(
+            scores, null_scores, alpha * len(exs) / max(1, n_total), model_sf=score_tail_bound
+        ):
             attributions[a.candidate] = a
     for ex in exports:
         a = attributions[ex.id]
-        candidates.append({
-            "export_id": ex.id, "recipient": ex.recipient, "score": round(a.score, 2),
-            "p_value": a.p_value, "attributed": a.attributed,
-            "exported_by": ex.actor, "exported_at": ex.created_at, "purpose": ex.purpose,
-            "start_s": ex.start_s, "end_s": ex.end_s,
-        })
+        candidates.append(
+            {
+                "export_id": ex.id,
+                "recipient": ex.recipient,
+                "score": round(a.score, 2),
+                "p_value": a.p_value,
+                "attributed": a.attributed,
+                "exported_by": ex.actor,
+                "exported_at": ex.created_at,
+                "purpose": ex.purpose,
+                "start_s": ex.start_s,
+                "end_s": ex.end_s,
+            }
+        )
     candidates.sort(key=lambda c: -c["score"])
     result["candidates"] = candidates
     result["attributed"] = [c["export_id"] for c in candidates if c["attributed"]]
     result["verdict"] = "attributed" if result["attributed"] else "no-export-matched"
     mean, std = stats.empirical_null(all_null) if len(all_null) > 1 else (0.0, 1.0)
-    report["null"] = {"keys": len(all_null), "mean": mean, "std": std,
-                      "max": max(all_null) if all_null else 0.0}
+    report["null"] = {
+        "keys": len(all_null),
+        "mean": mean,
+        "std": std,
+        "max": max(all_null) if all_null else 0.0,
+    }
 
 
 def _history(uow: Any, result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -342,34 +410,54 @@ def _history(uow: Any, result: dict[str, Any]) -> list[dict[str, Any]]:
         if not c["attributed"]:
             continue
         row = uow.conn.execute(select(t.exports).where(t.exports.c.id == c["export_id"])).one()
-        out.append({
-            "export_id": c["export_id"], "recipient": row.recipient, "sha256": row.output_sha256,
-            "events": [e for e in events if e["object_id"] == c["export_id"]
-                       or (e["action"] == "view" and e["actor"] == row.actor)],
-        })
+        out.append(
+            {
+                "export_id": c["export_id"],
+                "recipient": row.recipient,
+                "sha256": row.output_sha256,
+                "events": [
+                    e
+                    for e in events
+                    if e["object_id"] == c["export_id"]
+                    or (e["action"] == "view" and e["actor"] == row.actor)
+                ],
+            }
+        )
     return out
 
 
 def _report_doc(
-    result: dict[str, Any], report: dict[str, Any], actor: str, vault: bootstrap.Vault,
+    result: dict[str, Any],
+    report: dict[str, Any],
+    actor: str,
+    vault: bootstrap.Vault,
     alpha: float,
 ) -> dict[str, Any]:
     n = max(1, len(result["candidates"]))
     if result["verdict"] == "attributed":
-        names = ", ".join(f"{c['recipient']} ({c['export_id']})" for c in result["candidates"]
-                          if c["attributed"])
-        summary = (f"This clip was made from the copy given to {names}. The chance that this "
-                   f"is a false accusation is "
-                   f"{odds_text(min(c['p_value'] for c in result['candidates']) * n)}.")
+        names = ", ".join(
+            f"{c['recipient']} ({c['export_id']})" for c in result["candidates"] if c["attributed"]
+        )
+        summary = (
+            f"This clip was made from the copy given to {names}. The chance that this "
+            f"is a false accusation is "
+            f"{odds_text(min(c['p_value'] for c in result['candidates']) * n)}."
+        )
     elif result["verdict"] == "no-export-matched":
-        summary = (f"The clip shows evidence {result['source']['evidence_id']}, but no exported "
-                   "copy can be named: it may come from the original or from outside the "
-                   "export system, or too little of the picture survived.")
+        summary = (
+            f"The clip shows evidence {result['source']['evidence_id']}, but no exported "
+            "copy can be named: it may come from the original or from outside the "
+            "export system, or too little of the picture survived."
+        )
     else:
         summary = "This footage was not found in the vault."
-    candidates = [dict(c, plain=("an innocent copy scores this high with a chance of "
-                                 + odds_text(c["p_value"])))
-                  for c in result["candidates"]]
+    candidates = [
+        dict(
+            c,
+            plain=("an innocent copy scores this high with a chance of " + odds_text(c["p_value"])),
+        )
+        for c in result["candidates"]
+    ]
     return {
         **result,
         "candidates": candidates,
