@@ -236,7 +236,11 @@ def test_ffmpeg_errors_are_chained(good_mp4: Path, tmp_path: Path) -> None:
 def test_truncation_message_names_the_damage(
     faststart_mp4: Path, good_mkv: Path, tmp_path: Path
 ) -> None:
-    with pytest.raises(InvalidInput, match=r"truncated data near \d+\.\d\d s"):
+    # Where a cut lands (mid-packet or between packets) depends on the encoder's bytes,
+    # which vary with threading: either way the message says where the damage is.
+    with pytest.raises(
+        InvalidInput, match=r"truncated(: the media ends at| data near) \d+\.\d\d s"
+    ):
         probe(cut(faststart_mp4, tmp_path / "a.mp4", 0.5))
     with pytest.raises(InvalidInput, match="File ended prematurely"):
         probe(cut(good_mkv, tmp_path / "b.mkv", 0.5))
