@@ -120,7 +120,7 @@ def run_demo(settings: Settings, *, quiet: bool = False) -> dict[str, Any]:
 
     step("Three people receive copies; one leaks to the evening news")
     work = Path(tempfile.mkdtemp(prefix="custodes-demo-"))
-    copies = {}
+    copies: dict[str, dict[str, Any]] = {}
     for recipient, purpose in [
         ("Deputy DA Ruiz", "charging decision"),
         ("Sgt. Kim (use-of-force board)", "policy 4.12 review"),

@@ -200,16 +200,29 @@ def entry_at(conn: Connection, seq: int) -> bytes:
 
 
 def iter_batches(conn: Connection, batch: int = 20_000) -> Iterator[Sequence[Any]]:
-    """Every stored event row, in seq order, in batches streamed from the driver."""
-    result = conn.execution_options(stream_results=True, yield_per=batch).exec_driver_sql(
+    """Every stored event row as plain tuples, in seq order, in batches.
+
+    Uses the driver's cursor directly (a server-side cursor on PostgreSQL), because
+    ``custodes verify`` reads every event and row objects would double its cost.
+    """
+    sql = (
         "SELECT seq, entry, leaf_hash, actor, action, case_number, evidence_id "
         "FROM audit_events ORDER BY seq"
     )
-    while True:
-        rows = result.fetchmany(batch)
-        if not rows:
-            break
-        yield rows
+    dbapi = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        cursor = dbapi.cursor(name="custodes_verify")  # type: ignore[union-attr]
+    else:
+        cursor = dbapi.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql)
+        while True:
+            rows = cursor.fetchmany(batch)
+            if not rows:
+                break
+            yield rows
+    finally:
+        cursor.close()
 
 
 def list_events(

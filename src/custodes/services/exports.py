@@ -95,7 +95,10 @@ def export_evidence(
     export_id = new_export_id()
     with vault.uow() as uow:
         actor = load_actor(vault, uow, actor_name)
-        attempt: dict[str, Any] = {"attempted": Permission.EVIDENCE_EXPORT.value, "evidence_id": evidence_id}
+        attempt: dict[str, Any] = {
+            "attempted": Permission.EVIDENCE_EXPORT.value,
+            "evidence_id": evidence_id,
+        }
         try:
             row = evidence_row(uow, evidence_id)
         except NotFound as exc:
