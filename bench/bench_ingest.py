@@ -50,8 +50,11 @@ def make_video(path: Path, size_mb: int) -> None:
 
 def machine() -> dict[str, object]:
     cpu = next(
-        (ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-         if ln.startswith("model name")),
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        ),
         "unknown",
     )
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()}
@@ -111,8 +114,10 @@ def main() -> None:
         print(f"sha256sum  {out['sha256sum_mb_s']:>8} MB/s  runs {out['sha256sum_s']}")
         print(f"ingest     {out['ingest_mb_s']:>8} MB/s  runs {out['ingest_s']}")
         print(f"hashlib    {out['hashlib_mb_s']:>8} MB/s  (OpenSSL SHA-256, read only)")
-        print(f"ratio      {out['ratio']:>8}x vs sha256sum (goal >= 0.8x); "
-              f"{out['ratio_vs_hashlib']}x vs hashlib")
+        print(
+            f"ratio      {out['ratio']:>8}x vs sha256sum (goal >= 0.8x); "
+            f"{out['ratio_vs_hashlib']}x vs hashlib"
+        )
     sys.exit(0)
 
 

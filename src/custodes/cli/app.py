@@ -468,8 +468,16 @@ def trace_cmd(
         output.table(
             "Candidate copies",
             ["export", "recipient", "score", "p-value", "named"],
-            [[c["export_id"], c["recipient"], f"{c['score']:.1f}", f"{c['p_value']:.2g}",
-              "YES" if c["attributed"] else ""] for c in result["candidates"]],
+            [
+                [
+                    c["export_id"],
+                    c["recipient"],
+                    f"{c['score']:.1f}",
+                    f"{c['p_value']:.2g}",
+                    "YES" if c["attributed"] else "",
+                ]
+                for c in result["candidates"]
+            ],
         )
         verdict = result["verdict"]
         output.console.print(f"Verdict: [bold]{verdict}[/]")
