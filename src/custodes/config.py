@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     blob_url: str | None = None
     broker_url: str | None = None
     user: str | None = None
+    policy_pack: str = "colorado"  # a built-in pack name, or a path to a pack file
 
     @property
     def resolved_database_url(self) -> str:

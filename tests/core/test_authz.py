@@ -43,6 +43,11 @@ vault:audit:prove     .       .          x       .          x                x
 vault:vault:verify    .       x          x       .          x                x
 vault:alerts:read     .       .          .       .          x                x
 vault:leak:trace      .       .          x       .          x                .
+case:evidence:flag    .       x          x       .          .                .
+case:request:add      .       .          x       .          .                .
+case:request:view     .       x          x       .          x                .
+case:request:decide   .       .          x       .          .                .
+case:request:release  .       .          x       .          .                .
 """
 
 

@@ -68,6 +68,11 @@ class Permission(StrEnum):
     VAULT_VERIFY = "vault:vault:verify"
     ALERTS_READ = "vault:alerts:read"
     LEAK_TRACE = "vault:leak:trace"
+    EVIDENCE_FLAG = "case:evidence:flag"
+    REQUEST_ADD = "case:request:add"
+    REQUEST_VIEW = "case:request:view"
+    REQUEST_DECIDE = "case:request:decide"
+    REQUEST_RELEASE = "case:request:release"
 
 
 P = Permission
@@ -84,8 +89,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.EVIDENCE_LIST,
             P.EVIDENCE_VIEW,
             P.EVIDENCE_EXPORT,
+            P.EVIDENCE_FLAG,
             P.AUDIT_READ,
             P.VAULT_VERIFY,
+            P.REQUEST_VIEW,
         }
     ),
     Role.RECORDS: frozenset(
@@ -103,6 +110,11 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.AUDIT_PROVE,
             P.VAULT_VERIFY,
             P.LEAK_TRACE,
+            P.EVIDENCE_FLAG,
+            P.REQUEST_ADD,
+            P.REQUEST_VIEW,
+            P.REQUEST_DECIDE,
+            P.REQUEST_RELEASE,
         }
     ),
     Role.PROSECUTOR: frozenset({P.CASE_VIEW, P.EVIDENCE_LIST, P.EVIDENCE_VIEW, P.EVIDENCE_EXPORT}),
@@ -118,6 +130,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.VAULT_VERIFY,
             P.ALERTS_READ,
             P.LEAK_TRACE,
+            P.REQUEST_VIEW,
         }
     ),
     Role.ADMIN: frozenset(

@@ -45,6 +45,11 @@ class Action(StrEnum):
     VERIFICATION = "verification"
     PROOF_ISSUED = "proof-issued"
     TRACE = "trace"
+    EVIDENCE_FLAGS = "evidence-flag-change"
+    REQUEST_ADD = "request-add"
+    REQUEST_DECIDE = "request-decide"
+    HOLD_REVIEW = "hold-review"
+    RELEASE = "release"
 
 
 @dataclass(frozen=True)

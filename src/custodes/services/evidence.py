@@ -335,11 +335,13 @@ def raise_alert(
     case_number: str | None,
     evidence_id: str | None,
     reason: str | None,
+    audience: str = Role.INTERNAL_AFFAIRS.value,
 ) -> None:
+    """Store an alert for internal affairs (or command staff) tied to an audit event."""
     uow.conn.execute(
         insert(t.alerts).values(
             at=now_iso(vault),
-            audience=Role.INTERNAL_AFFAIRS.value,
+            audience=audience,
             kind=kind,
             actor=actor,
             case_number=case_number,

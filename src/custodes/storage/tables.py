@@ -156,3 +156,58 @@ traces = Table(
     Column("result", Text, nullable=False),
     Column("audit_seq", BigInteger, nullable=False),
 )
+
+evidence_flags = Table(
+    "evidence_flags",
+    metadata,
+    Column("evidence_id", ForeignKey("evidence.id"), primary_key=True),
+    Column("flag", String(32), primary_key=True),
+)
+
+requests = Table(
+    "requests",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("case_id", ForeignKey("cases.id"), nullable=False, index=True),
+    Column("requester", String(200), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("received_at", String(10), nullable=False),
+    Column("evidence", Text, nullable=False),
+    Column("ranges", Text, nullable=False),
+    Column("misconduct_complaint", Boolean, nullable=False),
+    Column("allegation_on", String(10), nullable=True),
+    Column("incident_on", String(10), nullable=True),
+    Column("critical_incident", Boolean, nullable=False),
+    Column("due", String(10), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("created_at", String(40), nullable=False),
+)
+
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("request_id", ForeignKey("requests.id"), nullable=False, index=True),
+    Column("decided_at", String(40), nullable=False),
+    Column("decider", String(64), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("proposed_outcome", String(16), nullable=False),
+    Column("override_reason", Text, nullable=True),
+    Column("pack_name", String(64), nullable=False),
+    Column("pack_sha256", String(64), nullable=False),
+    Column("facts", Text, nullable=False),
+    Column("decision", Text, nullable=False),
+    Column("audit_seq", BigInteger, nullable=False),
+)
+
+releases = Table(
+    "releases",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("request_id", ForeignKey("requests.id"), nullable=False),
+    Column("decision_id", ForeignKey("decisions.id"), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("manifest", Text, nullable=False),
+    Column("audit_seq", BigInteger, nullable=False),
+)
