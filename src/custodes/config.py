@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     broker_url: str | None = None
     user: str | None = None
     policy_pack: str = "colorado"  # a built-in pack name, or a path to a pack file
+    agency: str = "Police Department"  # the name letters are signed with
 
     @property
     def resolved_database_url(self) -> str:

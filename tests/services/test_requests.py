@@ -145,3 +145,19 @@ def test_evidence_flags_feed_the_pack(world) -> None:
     proposal = requests.decide_request(vault, rec, r["request_id"])
     assert proposal["facts"]["evidence_flags"] == ["minor"]
     assert proposal["outcome"] in ("partial", "deny")
+
+
+def test_letters_say_why_and_how_to_appeal(world, tmp_path: Path) -> None:
+    from custodes.core.errors import CustodyConflict
+
+    vault, rec, number, ev = world
+    r = requests.add_request(vault, rec, number, requester="Denver Post <b>", kind="press")
+    with pytest.raises(CustodyConflict, match="no recorded decision"):
+        requests.write_letter(vault, rec, r["request_id"], tmp_path)
+    requests.decide_request(vault, rec, r["request_id"], accept=True)
+    out = requests.write_letter(vault, rec, r["request_id"], tmp_path)
+    html = Path(out["html"]).read_text()
+    assert "Denver Post &lt;b&gt;" in html  # outside text is escaped
+    assert "C.R.S. 24-72-305" in html and "district court" in html
+    assert "review this decision again" in html
+    assert Path(out["pdf"]).read_bytes().startswith(b"%PDF")

@@ -643,6 +643,20 @@ def request_decide(
         output.console.print(f"  review at {out['review_at']}")
 
 
+@request_app.command("letter")
+def request_letter(
+    ctx: typer.Context,
+    request_id: str,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the HTML and PDF letter.")],
+) -> None:
+    """Write the letter to the requester for the latest recorded decision."""
+    from custodes.services import requests as req_svc
+
+    st = state(ctx)
+    result = req_svc.write_letter(st.vault, st.actor, request_id, out)
+    _print(st, result, f"Letter written: {result['html']} and {result['pdf']}")
+
+
 @request_app.command("review-due")
 def request_review_due(ctx: typer.Context) -> None:
     """Re-evaluate held requests whose review date came or whose facts changed."""

@@ -25,7 +25,7 @@ from custodes import bootstrap
 from custodes.core.authz import EvidenceFacts, Permission
 from custodes.core.custody import Action
 from custodes.core.disclosure import Decision, Facts, PolicyPack, decide
-from custodes.core.errors import CustodesError, InvalidInput, NotFound
+from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, NotFound
 from custodes.services import audit
 from custodes.services.common import (
     case_facts,
@@ -575,3 +575,54 @@ def set_evidence_flags(
             )
         audit.commit(uow, vault)
     return {"evidence_id": evidence_id, "flags": sorted(new)}
+
+
+def write_letter(
+    vault: bootstrap.Vault, actor_name: str | None, request_id: str, out_dir: Path
+) -> dict[str, Any]:
+    """The letter for the request's latest recorded decision (HTML and PDF)."""
+    from custodes.reports.letter import letter_doc
+    from custodes.reports.letter import write_letter as render_letter
+
+    if not out_dir.is_dir():
+        raise InvalidInput(f"no such folder: {out_dir}")
+    pack = load_policy(vault)
+    with vault.uow(readonly=True) as uow:
+        actor = load_actor(vault, uow, actor_name)
+        row = _request_row(uow, request_id)
+        crow = uow.conn.execute(select(t.cases).where(t.cases.c.id == row.case_id)).one()
+        check(vault, uow, actor, Permission.REQUEST_VIEW, case=case_facts(uow, crow))
+        last = _latest_decision(uow, request_id)
+        if last is None:
+            raise CustodyConflict(
+                f"request {request_id} has no recorded decision yet",
+                advice="custodes request decide ID --accept (or --override ... --reason ...)",
+            )
+        request = _request_dict(uow, row)
+    record = {
+        "decision_id": last.id,
+        "decided_at": last.decided_at,
+        "decider": last.decider,
+        "outcome": last.outcome,
+        "proposed_outcome": last.proposed_outcome,
+        "override_reason": last.override_reason,
+        "pack_name": last.pack_name,
+        "pack_sha256": last.pack_sha256,
+        "audit_seq": last.audit_seq,
+    }
+    notices = (
+        [{"citation": n.citation, "text": n.text} for n in pack.notices if last.outcome in n.on]
+        if pack.sha256 == last.pack_sha256
+        else []
+    )
+    doc = letter_doc(request, json.loads(last.decision), record, notices, vault.settings.agency)
+    html_path = out_dir / f"letter-{request_id}.html"
+    pdf_path = out_dir / f"letter-{request_id}.pdf"
+    render_letter(doc, html_path, pdf_path)
+    return {
+        "request_id": request_id,
+        "decision_id": last.id,
+        "outcome": last.outcome,
+        "html": str(html_path.resolve()),
+        "pdf": str(pdf_path.resolve()),
+    }
