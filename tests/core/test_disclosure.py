@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -360,8 +360,8 @@ def test_colorado_pending_prosecution_hold_is_reviewed_on_schedule() -> None:
     assert out["hold_until"] == {"event": "adjudication"}
     assert out["review_at"] == (TODAY + timedelta(days=30)).isoformat()
     assert out["release"] is None
-    assert any("24-72-305(6)" in r for r in out["reasons"])
-    assert any("24-72-305(7)" in r for r in out["reasons"])
+    assert any("24-72-305(6)" in r for r in d.reasons)
+    assert any("24-72-305(7)" in r for r in d.reasons)
 
 
 def test_colorado_holds_at_equal_priority_are_all_decisive() -> None:
@@ -675,6 +675,7 @@ def test_facts_round_trip_through_a_dict() -> None:
         ({"today": MONDAY - timedelta(days=1)}, "before the request was received"),
         ({"requested_ranges": ((5.0, 5.0),)}, "bad time range"),
         ({"requested_ranges": ((-1.0, 5.0),)}, "bad time range"),
+        ({"today": datetime(2026, 3, 4, 12, 0)}, "today must be a date"),
     ],
 )
 def test_bad_facts_are_refused(changes: dict[str, Any], message: str) -> None:

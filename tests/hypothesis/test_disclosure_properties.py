@@ -84,8 +84,8 @@ def test_decide_always_yields_one_well_formed_outcome(name: str, facts: Facts) -
     assert out["outcome"] in OUTCOMES
     assert json.loads(json.dumps(out)) == out
     assert out["pack_sha256"] == pack.sha256
-    assert any(r["decisive"] for r in out["rules"])
-    assert all(r["citation"] for r in out["rules"])
+    assert any(r.decisive for r in decision.rules)
+    assert all(r.citation for r in decision.rules)
     assert decision.due >= facts.received_at
     assert out["reasons"]
     holding = out["outcome"] == "hold"
@@ -136,7 +136,7 @@ WORDS = [
 )
 def test_condition_parser_fails_only_with_condition_error(text: str) -> None:
     env = Facts(
-        case_status="open", requester_kind="press", received_at=FIRST_DAY, today=FIRST_DAY
+        case_status=CaseStatus.OPEN, requester_kind="press", received_at=FIRST_DAY, today=FIRST_DAY
     ).environment()
     try:
         condition = Condition.parse(text)
@@ -158,7 +158,7 @@ def test_the_strategies_reach_every_outcome() -> None:
     """A guard against a strategy that never exercises holds or denials."""
     seen = set()
     day = date(2026, 6, 1)
-    base = Facts(case_status="closed", requester_kind="press", received_at=day, today=day)
+    base = Facts(case_status=CaseStatus.CLOSED, requester_kind="press", received_at=day, today=day)
     for changes in (
         {},
         {"evidence_flags": frozenset({"minor"})},

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from custodes.core.authz import CaseStatus
 from custodes.core.disclosure import Facts, decide
 from custodes.core.errors import InvalidInput, NotFound
 from custodes.storage.packs import (
@@ -87,7 +88,7 @@ def assert_line(message: str, line: int, name: str = "test.yaml") -> None:
 
 @pytest.mark.parametrize("name", BUILTIN_PACKS)
 def test_builtin_packs_load(name: str) -> None:
-    raw = resources.files("custodes").joinpath("packs", f"{name}.yaml").read_bytes()
+    raw = (resources.files("custodes") / "packs" / f"{name}.yaml").read_bytes()
     pack = builtin_pack(name)
     assert pack.sha256 == hashlib.sha256(raw).hexdigest()
     assert pack.source_name == f"{name}.yaml"
@@ -107,7 +108,7 @@ def test_minimal_pack_loads_and_decides(tmp_path: Path) -> None:
     pack = load_pack_file(path)
     assert pack.rules[0].line == line_of(text, "- id: r1")
     day = date(2026, 3, 2)
-    facts = Facts(case_status="open", requester_kind="press", received_at=day, today=day)
+    facts = Facts(case_status=CaseStatus.OPEN, requester_kind="press", received_at=day, today=day)
     assert decide(pack, facts).outcome == "hold"
 
 

@@ -28,7 +28,7 @@ import itertools
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Literal, TypeAlias
 
 from custodes.core.authz import CaseFlag, CaseStatus
@@ -180,7 +180,7 @@ class Facts:
         object.__setattr__(self, "evidence_flags", frozenset(self.evidence_flags))
         for name in ("received_at", "today", "allegation_on", "incident_on"):
             value = getattr(self, name)
-            if value is not None and not isinstance(value, date):
+            if value is not None and (not isinstance(value, date) or isinstance(value, datetime)):
                 raise InvalidInput(f"{name} must be a date, got {value!r}")
         if self.today < self.received_at:
             raise InvalidInput(

@@ -73,7 +73,7 @@ def builtin_pack(name: str) -> PolicyPack:
     if name not in BUILTIN_PACKS:
         raise NotFound(f"no built-in policy pack '{name}' (packs: {', '.join(BUILTIN_PACKS)})")
     filename = f"{name}.yaml"
-    text = resources.files("custodes").joinpath("packs", filename).read_bytes()
+    text = (resources.files("custodes") / "packs" / filename).read_bytes()
     return load_pack(text, source_name=filename)
 
 
