@@ -17,7 +17,16 @@ from custodes.config import Settings
 from custodes.core.errors import CustodesError, PermissionDenied
 from custodes.media.leak import simulate_leak
 from custodes.media.synth import write_bodycam_clip
-from custodes.services import cases, evidence, exports, proofs, trace, users, verify
+from custodes.services import (
+    cases,
+    evidence,
+    exports,
+    proofs,
+    requests,
+    trace,
+    users,
+    verify,
+)
 from custodes.services import vault as vault_svc
 from custodes.services.audit import list_events, public_vkey
 
@@ -164,6 +173,49 @@ def run_demo(settings: Settings, *, quiet: bool = False) -> dict[str, Any]:
     summary["trace"] = {k: result[k] for k in ("verdict", "attributed")}
     summary["leaked_export"] = leaked["export_id"]
     shutil.rmtree(work, ignore_errors=True)
+
+    step("The press asks for the video; the written policy decides")
+    req = requests.add_request(
+        vault,
+        RECORDS,
+        CASE,
+        requester="Denver Post newsroom",
+        kind="press",
+        evidence=[evidence_id],
+        ranges=["2-8"],
+    )
+    ok(f"request {req['request_id']} from the Denver Post, due {req['due']}")
+    proposal = requests.decide_request(vault, RECORDS, req["request_id"])
+    for r in proposal["rules"]:
+        ok(
+            f"proposed: {proposal['outcome']} — rule {r['id']} ({r['citation']}), "
+            f"review by {proposal['review_at']}"
+        )
+    requests.decide_request(vault, RECORDS, req["request_id"], accept=True)
+    try:
+        requests.decide_request(
+            vault, SERGEANT, req["request_id"], override="release", reason="the chief wants it out"
+        )
+    except CustodesError as err:
+        refused(f"{SERGEANT} tries to override the hold", err)
+    letters = settings.home / "letters"
+    letters.mkdir(exist_ok=True)
+    hold_letter = requests.write_letter(vault, RECORDS, req["request_id"], letters)
+    ok(f"letter to the newsroom: {hold_letter['html']}")
+
+    step("The case is adjudicated: the hold is reviewed")
+    cases.set_case(vault, RECORDS, CASE, status="adjudicated", reason="plea entered")
+    requests.set_evidence_flags(vault, RECORDS, evidence_id, flag=["bystander-face"])
+    for item in requests.review_due(vault, RECORDS):
+        ok(f"{item['request_id']}: held, now proposed {item['proposed']}")
+    decided = requests.decide_request(vault, RECORDS, req["request_id"], accept=True)
+    ok(
+        f"recorded: {decided['outcome']} — the portion asked for (2-8 s), "
+        f"redactions: {', '.join(r['kind'] for r in decided['redactions']) or 'none'}"
+    )
+    letter = requests.write_letter(vault, RECORDS, req["request_id"], letters)
+    ok(f"letter: {letter['pdf']}")
+    summary["request"] = {"hold": proposal["outcome"], "after": decided["outcome"]}
 
     step("custodes verify")
     result = verify.verify_vault(vault, IA)

@@ -497,7 +497,10 @@ def evidence_flag(
     evidence_id: str,
     flag: Annotated[
         list[str] | None,
-        typer.Option(help="What it shows: minor, victim, medical, home-interior, informant."),
+        typer.Option(
+            help="What it shows: minor, victim, medical, home-interior, informant, "
+            "bystander-face, plate."
+        ),
     ] = None,
     unflag: Annotated[list[str] | None, typer.Option(help="Remove a flag.")] = None,
 ) -> None:

@@ -24,6 +24,7 @@ from sqlalchemy import insert, select
 from custodes import bootstrap
 from custodes.core.authz import EvidenceFacts, Permission
 from custodes.core.custody import Action
+from custodes.core import disclosure
 from custodes.core.disclosure import Decision, Facts, PolicyPack, decide
 from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, NotFound
 from custodes.services import audit
@@ -43,7 +44,7 @@ from custodes.storage.uow import UnitOfWork
 
 KINDS = ("press", "public", "subject", "prosecutor", "defense", "court")
 OUTCOMES = ("release", "partial", "hold", "deny")
-EVIDENCE_FLAGS = ("minor", "victim", "medical", "home-interior", "informant")
+EVIDENCE_FLAGS = tuple(sorted(disclosure.EVIDENCE_FLAGS))
 FINDINGS = (
     "interference-found",
     "prosecutor-statement",
@@ -616,8 +617,8 @@ def write_letter(
         else []
     )
     doc = letter_doc(request, json.loads(last.decision), record, notices, vault.settings.agency)
-    html_path = out_dir / f"letter-{request_id}.html"
-    pdf_path = out_dir / f"letter-{request_id}.pdf"
+    html_path = out_dir / f"letter-{request_id}-{last.id}.html"
+    pdf_path = out_dir / f"letter-{request_id}-{last.id}.pdf"
     render_letter(doc, html_path, pdf_path)
     return {
         "request_id": request_id,
