@@ -22,9 +22,9 @@ from typing import Any
 from sqlalchemy import insert, select
 
 from custodes import bootstrap
+from custodes.core import disclosure
 from custodes.core.authz import EvidenceFacts, Permission
 from custodes.core.custody import Action
-from custodes.core import disclosure
 from custodes.core.disclosure import Decision, Facts, PolicyPack, decide
 from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, NotFound
 from custodes.services import audit
