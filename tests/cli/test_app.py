@@ -181,3 +181,55 @@ def test_ingest_killed_at_random_moments_leaves_whole_evidence_or_none(
     if not listed:
         assert "evidence_id" in run(home, "ingest", str(clips["b"]), "--case", "C-1")
     assert run(home, "verify")["ok"]
+
+
+def test_request_flow_through_the_cli(tmp_path: Path, clips: dict[str, Path]) -> None:
+    home = tmp_path / "v"
+    run(home, "init", user=None)
+    run(home, "user", "add", "rec", "--role", "records")
+    run(home, "case", "add", "C-7", "--status", "pending-prosecution", user="rec")
+    ev = run(home, "ingest", str(clips["a"]), "--case", "C-7", user="rec")["evidence_id"]
+    req = run(
+        home,
+        "request",
+        "add",
+        "--case",
+        "C-7",
+        "--requester",
+        "KUSA",
+        "--kind",
+        "press",
+        "--evidence",
+        ev,
+        "--received-at",
+        "2026-11-02",
+        user="rec",
+    )
+    assert set(req) >= {"request_id", "due"}
+    proposal = run(home, "request", "decide", req["request_id"], user="rec")
+    assert proposal["outcome"] == "hold" and proposal["rules"][0]["citation"]
+    assert set(proposal) >= {"outcome", "rules", "pack_sha256", "review_at"}
+    refused = run(
+        home, "request", "decide", req["request_id"], "--override", "release", user="rec", ok=False
+    )
+    assert refused.returncode == 3 and "written reason" in refused.stderr
+    recorded = run(home, "request", "decide", req["request_id"], "--accept", user="rec")
+    assert recorded["recorded"] is True
+    letter = run(home, "request", "letter", req["request_id"], "--out", str(tmp_path), user="rec")
+    assert Path(letter["pdf"]).exists()
+    listed = run(home, "request", "list", "--open", user="rec")
+    assert [r["request_id"] for r in listed] == [req["request_id"]]
+    other = run(
+        home,
+        "request",
+        "add",
+        "--case",
+        "NOPE",
+        "--requester",
+        "x",
+        "--kind",
+        "press",
+        user="rec",
+        ok=False,
+    )
+    assert other.returncode == 4 and other.stdout == ""
