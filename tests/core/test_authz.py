@@ -44,6 +44,7 @@ vault:vault:verify    .       x          x       .          x                x
 vault:alerts:read     .       .          .       .          x                x
 vault:leak:trace      .       .          x       .          x                .
 case:evidence:flag    .       x          x       .          .                .
+case:evidence:redact  .       x          x       .          .                .
 case:request:add      .       .          x       .          .                .
 case:request:view     .       x          x       .          x                .
 case:request:decide   .       .          x       .          .                .

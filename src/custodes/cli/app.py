@@ -660,6 +660,21 @@ def request_letter(
     _print(st, result, f"Letter written: {result['html']} and {result['pdf']}")
 
 
+@request_app.command("release")
+def request_release(
+    ctx: typer.Context,
+    request_id: str,
+    out: Annotated[Path, typer.Option("--out", help="A new, empty folder for the package.")],
+) -> None:
+    """Make the package the recorded decision allows: copies, manifest, letter."""
+    from custodes.services import redaction as red_svc
+
+    st = state(ctx)
+    with output.count_progress("release", st.json) as (_set_total, advance):
+        result = red_svc.release_request(st.vault, st.actor, request_id, out, progress=advance)
+    _print(st, result, f"Released {len(result['files'])} file(s); manifest {result['manifest']}")
+
+
 @request_app.command("review-due")
 def request_review_due(ctx: typer.Context) -> None:
     """Re-evaluate held requests whose review date came or whose facts changed."""
@@ -678,6 +693,51 @@ def request_review_due(ctx: typer.Context) -> None:
                 for r in rows
             ],
         )
+
+
+@app.command("redact")
+def redact_cmd(
+    ctx: typer.Context,
+    evidence_id: str,
+    faces: Annotated[bool, typer.Option("--faces", help="Blur every face, tracked.")] = False,
+    region: Annotated[
+        list[str] | None,
+        typer.Option(help="A box to track and blur: T:X,Y,W,H[:label] (seconds, pixels)."),
+    ] = None,
+    mute: Annotated[
+        list[str] | None, typer.Option(help="Mute the audio over START-END seconds.")
+    ] = None,
+    bleep: Annotated[bool, typer.Option(help="A tone instead of silence.")] = False,
+    style: Annotated[str, typer.Option(help="blur or box.")] = "blur",
+    sidecar: Annotated[
+        Path | None, typer.Option(help="A reviewed boxes file to apply instead of detecting.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Output .mp4.")] = None,
+) -> None:
+    """Make a redacted derivative (the original never changes), with a sidecar to review."""
+    from custodes.services import redaction as red_svc
+
+    st = state(ctx)
+    with output.count_progress("redact", st.json) as (_set_total, advance):
+        result = red_svc.redact_evidence(
+            st.vault,
+            st.actor,
+            evidence_id,
+            faces=faces,
+            regions=region or [],
+            mute=mute or [],
+            bleep=bleep,
+            style=style,
+            sidecar=sidecar,
+            out=out,
+            progress=advance,
+        )
+    _print(
+        st,
+        result,
+        f"Redacted copy {result['derivative_id']}: {result['path']} "
+        f"({result['frames_redacted']} frames redacted); review {result['contact_sheet']}",
+    )
 
 
 # --------------------------------------------------------------------------- verify

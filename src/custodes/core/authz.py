@@ -69,6 +69,7 @@ class Permission(StrEnum):
     ALERTS_READ = "vault:alerts:read"
     LEAK_TRACE = "vault:leak:trace"
     EVIDENCE_FLAG = "case:evidence:flag"
+    EVIDENCE_REDACT = "case:evidence:redact"
     REQUEST_ADD = "case:request:add"
     REQUEST_VIEW = "case:request:view"
     REQUEST_DECIDE = "case:request:decide"
@@ -90,6 +91,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.EVIDENCE_VIEW,
             P.EVIDENCE_EXPORT,
             P.EVIDENCE_FLAG,
+            P.EVIDENCE_REDACT,
             P.AUDIT_READ,
             P.VAULT_VERIFY,
             P.REQUEST_VIEW,
@@ -111,6 +113,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.VAULT_VERIFY,
             P.LEAK_TRACE,
             P.EVIDENCE_FLAG,
+            P.EVIDENCE_REDACT,
             P.REQUEST_ADD,
             P.REQUEST_VIEW,
             P.REQUEST_DECIDE,

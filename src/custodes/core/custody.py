@@ -50,6 +50,8 @@ class Action(StrEnum):
     REQUEST_DECIDE = "request-decide"
     HOLD_REVIEW = "hold-review"
     RELEASE = "release"
+    RELEASE_REFUSED = "release-refused"
+    REDACT = "redact"
 
 
 @dataclass(frozen=True)

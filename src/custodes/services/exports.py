@@ -90,7 +90,14 @@ def export_evidence(
     params: MarkParams | None = None,
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
+    derived_from: tuple[Path, list[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
+    """Render and record one export.
+
+    ``derived_from`` = (path, operations) renders from a derivative of the evidence that
+    keeps its timeline (a redacted copy) instead of the original; its operations are
+    recorded first in the export's lineage.
+    """
     params = params or MarkParams()
     export_id = new_export_id()
     with vault.uow() as uow:
@@ -133,6 +140,8 @@ def export_evidence(
             source = vault.blobs.local_path(row.sha256)
             if source is None or not source.exists():
                 raise NotFound(f"the blob of {row.id} is missing; run custodes verify")
+            if derived_from is not None:
+                source = derived_from[0]
         except CustodesError as exc:
             refuse(vault, uow, actor.username, exc, reason=purpose, **attempt)
         uow.conn.rollback()  # release the database while the copy renders
@@ -160,6 +169,7 @@ def export_evidence(
         lineage = {
             "source": {"evidence_id": row.id, "sha256": row.sha256, "case": row.case_number},
             "operations": [
+                *(derived_from[1] if derived_from is not None else []),
                 {"op": "trim", "start_s": s, "end_s": result.end_s},
                 {"op": "scale", "width": result.width, "height": result.height},
                 {

@@ -211,3 +211,18 @@ releases = Table(
     Column("manifest", Text, nullable=False),
     Column("audit_seq", BigInteger, nullable=False),
 )
+
+derivatives = Table(
+    "derivatives",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("evidence_id", ForeignKey("evidence.id"), nullable=False, index=True),
+    Column("kind", String(32), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("sidecar_sha256", String(64), nullable=False),
+    Column("frames_redacted", Integer, nullable=False),
+    Column("lineage", Text, nullable=False),
+    Column("audit_seq", BigInteger, nullable=False),
+)

@@ -1,0 +1,457 @@
+"""Redacted derivatives of evidence, and releases made from a recorded decision.
+
+A redaction never touches the original: it renders a new file (faces blurred and
+tracked, drawn regions tracked, audio muted or bleeped over ranges) that keeps the
+original's timeline, stores it as a blob, and records its lineage: the detector and its
+version, thresholds, and the boxes per frame as a sidecar a reviewer can load, correct
+and pass back with ``--sidecar``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select
+
+from custodes import bootstrap
+from custodes.core.authz import EvidenceFacts, Permission
+from custodes.core.custody import Action
+from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, NotFound
+from custodes.core.ports import Progress
+from custodes.media.redact import (
+    RedactionPlan,
+    RegionSeed,
+    apply_redaction,
+    contact_sheet,
+    plan_redaction,
+)
+from custodes.services import audit
+from custodes.services.common import (
+    case_facts,
+    case_row,
+    check,
+    event,
+    evidence_row,
+    load_actor,
+    now_iso,
+    refuse,
+)
+from custodes.services.requests import _parse_ranges, new_id
+from custodes.storage import tables as t
+
+FACE_KINDS = frozenset({"faces", "bystander-faces", "minors", "victims"})
+
+
+def parse_region(text: str) -> RegionSeed:
+    """``T:X,Y,W,H[:label]``: a box drawn on the frame at T seconds (source pixels)."""
+    try:
+        parts = text.split(":")
+        t_s = float(parts[0])
+        x, y, w, h = (float(v) for v in parts[1].split(","))
+        label = parts[2] if len(parts) > 2 else "region"
+    except (IndexError, ValueError):
+        raise InvalidInput(
+            f"a region is T:X,Y,W,H[:label], e.g. 12.5:300,200,120,40:plate: '{text}'"
+        ) from None
+    if w <= 0 or h <= 0 or t_s < 0:
+        raise InvalidInput(f"region {text}: width, height must be > 0 and time >= 0")
+    return RegionSeed(t_s, x, y, w, h, label[:64])
+
+
+def _detector() -> Any:
+    from custodes.media.faces import FaceDetector
+
+    return FaceDetector()
+
+
+def redact_evidence(
+    vault: bootstrap.Vault,
+    actor_name: str | None,
+    evidence_id: str,
+    *,
+    faces: bool = False,
+    regions: Sequence[str] = (),
+    mute: Sequence[str] = (),
+    bleep: bool = False,
+    style: str = "blur",
+    sidecar: Path | None = None,
+    out: Path | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    with vault.uow() as uow:
+        actor = load_actor(vault, uow, actor_name)
+        attempt: dict[str, Any] = {
+            "attempted": Permission.EVIDENCE_REDACT.value,
+            "evidence_id": evidence_id,
+        }
+        try:
+            row = evidence_row(uow, evidence_id)
+        except NotFound as exc:
+            refuse(vault, uow, actor.username, exc, **attempt)
+        attempt["case_number"] = row.case_number
+        check(
+            vault,
+            uow,
+            actor,
+            Permission.EVIDENCE_REDACT,
+            case=case_facts(uow, case_row(uow, row.case_number)),
+            evidence=EvidenceFacts(row.id, row.officer),
+        )
+        try:
+            if style not in ("blur", "box"):
+                raise InvalidInput(f"unknown style '{style}' (blur or box)")
+            seeds = [parse_region(r) for r in regions]
+            mute_ranges = [tuple(r) for r in _parse_ranges(mute)]
+            plan: RedactionPlan | None = None
+            if sidecar is not None:
+                try:
+                    plan = RedactionPlan.from_json(sidecar.read_bytes())
+                except OSError as exc:
+                    raise InvalidInput(f"cannot read {sidecar}: {exc.strerror}") from exc
+                if plan.source_sha256 not in (None, row.sha256):
+                    raise InvalidInput(f"{sidecar.name} was made for another recording")
+            if plan is None and not (faces or seeds or mute_ranges):
+                raise InvalidInput("nothing to redact: give --faces, --region, --mute or --sidecar")
+            dest = (out or Path(f"{evidence_id}-redacted.mp4")).resolve()
+            if dest.exists():
+                raise CustodyConflict(f"{dest} exists; redaction never overwrites a file")
+            if not dest.parent.is_dir():
+                raise InvalidInput(f"no such folder: {dest.parent}")
+            source = vault.blobs.local_path(row.sha256)
+            assert source is not None
+        except CustodesError as exc:
+            refuse(vault, uow, actor.username, exc, **attempt)
+        uow.conn.rollback()
+    result = _render_redaction(
+        vault,
+        row,
+        source,
+        dest,
+        plan=plan,
+        faces=faces,
+        seeds=seeds,
+        mute=mute_ranges,
+        bleep=bleep,
+        style=style,
+        progress=progress,
+    )
+    derivative_id = new_id("RD")
+    with vault.uow() as uow:
+        seq = audit.record(
+            uow,
+            event(
+                vault,
+                actor.username,
+                Action.REDACT,
+                object_type="derivative",
+                object_id=derivative_id,
+                case_number=row.case_number,
+                evidence_id=row.id,
+                details={
+                    "sha256": result["sha256"],
+                    "frames_redacted": result["frames_redacted"],
+                    "sidecar_sha256": result["sidecar_sha256"],
+                    "operations": [op["op"] for op in result["lineage"]["operations"]],
+                },
+            ),
+        )
+        uow.conn.execute(
+            insert(t.derivatives).values(
+                id=derivative_id,
+                evidence_id=row.id,
+                kind="redaction",
+                created_at=now_iso(vault),
+                actor=actor.username,
+                sha256=result["sha256"],
+                sidecar_sha256=result["sidecar_sha256"],
+                frames_redacted=result["frames_redacted"],
+                lineage=json.dumps(result["lineage"], sort_keys=True),
+                audit_seq=seq,
+            )
+        )
+        audit.commit(uow, vault)
+    return {
+        "derivative_id": derivative_id,
+        "path": str(dest),
+        "frames_redacted": result["frames_redacted"],
+        "sha256": result["sha256"],
+        "sidecar": result["sidecar"],
+        "contact_sheet": result["contact_sheet"],
+    }
+
+
+def _render_redaction(
+    vault: bootstrap.Vault,
+    row: Any,
+    source: Path,
+    dest: Path,
+    *,
+    plan: RedactionPlan | None,
+    faces: bool,
+    seeds: Sequence[RegionSeed],
+    mute: Sequence[tuple[float, ...]],
+    bleep: bool,
+    style: str,
+    progress: Progress | None,
+    store: bool = True,
+) -> dict[str, Any]:
+    """Plan (unless a reviewed sidecar is given), render, keep the sidecar and a sheet.
+
+    With ``store`` the redacted file is also kept in the blob store (a derivative on
+    record); a release passes False, its copies being recorded as exports instead.
+    """
+    detector = _detector() if faces and plan is None else None
+    if plan is None:
+        plan = plan_redaction(
+            source,
+            faces=faces,
+            regions=seeds,
+            detector=detector,
+            source_sha256=row.sha256,
+            progress=progress,
+        )
+    sidecar_path = dest.with_suffix(".boxes.json")
+    sheet_path = dest.with_suffix(".contact.png")
+    for p in (sidecar_path, sheet_path):
+        if p.exists():
+            raise CustodyConflict(f"{p} exists; redaction never overwrites a file")
+    result = apply_redaction(
+        source,
+        dest,
+        plan,
+        style=style,  # type: ignore[arg-type]
+        mute=[(float(a), float(b)) for a, b in mute],
+        bleep=bleep,
+        progress=progress,
+    )
+    try:
+        plan.save(sidecar_path)
+        contact_sheet(sheet_path, dest, plan)
+        with open(dest, "rb") as fh:
+            staged = vault.blobs.stage(fh)
+        if store:
+            digest = vault.blobs.commit(staged).sha256
+        else:
+            digest = staged.sha256
+            vault.blobs.discard(staged)
+    except BaseException:
+        for p in (dest, sidecar_path, sheet_path):
+            p.unlink(missing_ok=True)
+        raise
+    sidecar_sha = hashlib.sha256(sidecar_path.read_bytes()).hexdigest()
+    lineage = {
+        "source": {"evidence_id": row.id, "sha256": row.sha256},
+        "operations": [
+            {
+                "op": "redact",
+                "faces": plan.faces,
+                "detector": plan.detector,
+                "regions": len(plan.regions),
+                "style": style,
+                "boxes": plan.box_count(),
+                "sidecar_sha256": sidecar_sha,
+            },
+            *(
+                [
+                    {
+                        "op": "audio",
+                        "mode": "bleep" if bleep else "mute",
+                        "ranges": [list(r) for r in mute],
+                    }
+                ]
+                if mute
+                else []
+            ),
+        ],
+        "frames_redacted": result.frames_redacted,
+    }
+    return {
+        "sha256": digest,
+        "frames_redacted": result.frames_redacted,
+        "sidecar": str(sidecar_path),
+        "sidecar_sha256": sidecar_sha,
+        "contact_sheet": str(sheet_path),
+        "lineage": lineage,
+    }
+
+
+def release_request(
+    vault: bootstrap.Vault,
+    actor_name: str | None,
+    request_id: str,
+    out_dir: Path,
+    *,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Make the package the recorded decision allows: redacted, watermarked copies of the
+    allowed portions (exports to the requester), a manifest and the letter."""
+    from custodes.services import exports, requests
+
+    with vault.uow() as uow:
+        actor = load_actor(vault, uow, actor_name)
+        try:
+            req = requests._request_row(uow, request_id)
+        except NotFound as exc:
+            refuse(
+                vault,
+                uow,
+                actor.username,
+                exc,
+                action=Action.RELEASE_REFUSED,
+                attempted=Permission.REQUEST_RELEASE.value,
+            )
+        crow = uow.conn.execute(select(t.cases).where(t.cases.c.id == req.case_id)).one()
+        check(
+            vault,
+            uow,
+            actor,
+            Permission.REQUEST_RELEASE,
+            case=case_facts(uow, crow),
+            refusal_action=Action.RELEASE_REFUSED,
+        )
+        last = requests._latest_decision(uow, request_id)
+        try:
+            if last is None:
+                raise CustodyConflict(f"request {request_id} has no recorded decision")
+            if last.outcome not in ("release", "partial"):
+                raise CustodyConflict(
+                    f"the recorded decision on {request_id} is '{last.outcome}': "
+                    "nothing may be released"
+                )
+            if not out_dir.is_dir():
+                raise InvalidInput(f"no such folder: {out_dir}")
+            if any(out_dir.iterdir()):
+                raise CustodyConflict(f"{out_dir} is not empty; a release goes in a new folder")
+        except CustodesError as exc:
+            refuse(
+                vault,
+                uow,
+                actor.username,
+                exc,
+                action=Action.RELEASE_REFUSED,
+                attempted=Permission.REQUEST_RELEASE.value,
+                case_number=crow.number,
+            )
+        decision = json.loads(last.decision)
+        release = decision.get("release") or {}
+        ids = release.get("evidence")
+        if ids in (None, "all"):
+            ids = json.loads(req.evidence) or requests._case_evidence(uow, req.case_id)
+        rows = {i: evidence_row(uow, i) for i in ids}
+        uow.conn.rollback()
+    kinds = {r.get("kind") for r in decision.get("redactions", [])}
+    audio = [r for r in decision.get("redactions", []) if r.get("kind") == "audio"]
+    files: list[dict[str, Any]] = []
+    for ev_id, row in rows.items():
+        media = json.loads(row.media)
+        duration = float(media["duration_s"])
+        ranges = release.get("ranges")
+        spans = (
+            [(0.0, duration)]
+            if ranges in (None, "all")
+            else [(max(0.0, float(a)), min(duration, float(b))) for a, b in ranges]
+        )
+        spans = [(a, b) for a, b in spans if b > a]
+        derived = None
+        with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+            if kinds & FACE_KINDS or audio:
+                mute = (
+                    [(0.0, duration)]
+                    if any(r.get("ranges") in (None, "all") for r in audio)
+                    else []
+                )
+                red = _render_redaction(
+                    vault,
+                    row,
+                    vault.blobs.local_path(row.sha256) or Path(),
+                    Path(tmp) / f"{ev_id}.mp4",
+                    plan=None,
+                    faces=bool(kinds & FACE_KINDS),
+                    seeds=(),
+                    mute=mute,
+                    bleep=False,
+                    style="blur",
+                    progress=progress,
+                    store=False,
+                )
+                derived = (Path(tmp) / f"{ev_id}.mp4", red["lineage"]["operations"])
+            for i, (a, b) in enumerate(spans):
+                out = exports.export_evidence(
+                    vault,
+                    actor_name,
+                    ev_id,
+                    recipient=req.requester,
+                    purpose=f"release {request_id} (decision {last.id})",
+                    start=a,
+                    end=b,
+                    out=out_dir / f"{ev_id}-part{i + 1}.mp4",
+                    derived_from=derived,
+                )
+                files.append(
+                    {
+                        "path": out["path"],
+                        "sha256": out["sha256"],
+                        "export_id": out["export_id"],
+                        "evidence_id": ev_id,
+                        "source_sha256": row.sha256,
+                        "start_s": a,
+                        "end_s": out["end_s"],
+                        "redactions": sorted(k for k in kinds if k),
+                    }
+                )
+    letter = requests.write_letter(vault, actor_name, request_id, out_dir)
+    manifest = {
+        "format": "custodes-release/v1",
+        "request_id": request_id,
+        "decision_id": last.id,
+        "outcome": last.outcome,
+        "pack": last.pack_name,
+        "pack_sha256": last.pack_sha256,
+        "requester": req.requester,
+        "files": files,
+        "letter": {"html": letter["html"], "pdf": letter["pdf"]},
+    }
+    manifest_path = out_dir / "manifest.json"
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    release_id = new_id("RL")
+    with vault.uow() as uow:
+        seq = audit.record(
+            uow,
+            event(
+                vault,
+                actor.username,
+                Action.RELEASE,
+                object_type="release",
+                object_id=release_id,
+                case_number=crow.number,
+                details={
+                    "request": request_id,
+                    "decision": last.id,
+                    "files": [{"export_id": f["export_id"], "sha256": f["sha256"]} for f in files],
+                    "manifest_sha256": hashlib.sha256(manifest_path.read_bytes()).hexdigest(),
+                },
+            ),
+        )
+        uow.conn.execute(
+            insert(t.releases).values(
+                id=release_id,
+                request_id=request_id,
+                decision_id=last.id,
+                created_at=now_iso(vault),
+                actor=actor.username,
+                manifest=json.dumps(manifest, sort_keys=True),
+                audit_seq=seq,
+            )
+        )
+        audit.commit(uow, vault)
+    return {
+        "release_id": release_id,
+        "files": [f["path"] for f in files],
+        "letter": letter["pdf"],
+        "manifest": str(manifest_path),
+    }

@@ -1,0 +1,101 @@
+"""Redacted derivatives and releases made from recorded decisions."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from custodes.bootstrap import Vault
+from custodes.core.errors import CustodyConflict, InvalidInput, PermissionDenied
+from custodes.services import evidence, redaction, requests
+from custodes.services.audit import list_events
+from custodes.storage import tables as t
+from tests.factories import add_case, add_user
+
+
+@pytest.fixture
+def world(sqlite_vault: Vault, clips: dict[str, Path]):
+    vault = sqlite_vault
+    rec = add_user(vault, "records")
+    number = add_case(vault, status="adjudicated")
+    ev = evidence.ingest(vault, rec, clips["a"], number)["evidence_id"]
+    return vault, rec, number, ev, clips["a"]
+
+
+def test_release_of_a_partial_decision(world, tmp_path: Path) -> None:
+    vault, rec, number, ev, clip = world
+    r = requests.add_request(
+        vault, rec, number, requester="Denver Post", kind="press", evidence=[ev], ranges=["0.5-1.5"]
+    )
+    decided = requests.decide_request(vault, rec, r["request_id"], accept=True)
+    assert decided["outcome"] == "partial"
+    out = tmp_path / "pkg"
+    out.mkdir()
+    result = redaction.release_request(vault, rec, r["request_id"], out)
+    manifest = json.loads(Path(result["manifest"]).read_text())
+    [f] = manifest["files"]
+    assert (f["start_s"], f["end_s"]) == (0.5, pytest.approx(1.5, abs=0.1))
+    assert hashlib.sha256(Path(f["path"]).read_bytes()).hexdigest() == f["sha256"]
+    assert Path(result["letter"]).exists()
+    assert manifest["pack_sha256"] == decided["pack_sha256"]
+    # The released copy is an export to the requester, on record.
+    with vault.uow(readonly=True) as uow:
+        actions = [e["action"] for e in list_events(uow.conn)]
+    assert actions[-2:] == ["export", "release"]
+    # The original is untouched.
+    assert (
+        hashlib.sha256(clip.read_bytes()).hexdigest()
+        == evidence.list_evidence(vault, rec)[0]["sha256"]
+    )
+
+
+def test_release_not_allowed_by_the_decision_is_refused(world, tmp_path: Path) -> None:
+    vault, rec, number, ev, _ = world
+    from custodes.services import cases
+
+    cases.set_case(vault, rec, number, status="pending-prosecution")
+    r = requests.add_request(vault, rec, number, requester="KUSA", kind="press")
+    out = tmp_path / "pkg"
+    out.mkdir()
+    with pytest.raises(CustodyConflict, match="no recorded decision"):
+        redaction.release_request(vault, rec, r["request_id"], out)
+    requests.decide_request(vault, rec, r["request_id"], accept=True)
+    with pytest.raises(CustodyConflict, match="'hold'"):
+        redaction.release_request(vault, rec, r["request_id"], out)
+    assert list(out.iterdir()) == []
+    with vault.uow(readonly=True) as uow:
+        assert list_events(uow.conn)[-1]["action"] == "release-refused"
+    officer = add_user(vault, "officer")
+    with pytest.raises(PermissionDenied):
+        redaction.release_request(vault, officer, r["request_id"], out)
+
+
+def test_redaction_records_a_derivative_and_refuses_bad_input(world, tmp_path: Path) -> None:
+    vault, rec, number, ev, clip = world
+    before = clip.read_bytes()
+    with pytest.raises(InvalidInput, match="nothing to redact"):
+        redaction.redact_evidence(vault, rec, ev, out=tmp_path / "a.mp4")
+    with pytest.raises(InvalidInput, match="T:X,Y,W,H"):
+        redaction.redact_evidence(vault, rec, ev, regions=["here"], out=tmp_path / "a.mp4")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"version": 1, "boxes": "lots"')
+    with pytest.raises(InvalidInput):
+        redaction.redact_evidence(vault, rec, ev, sidecar=bad, out=tmp_path / "a.mp4")
+    assert not (tmp_path / "a.mp4").exists()
+    out = redaction.redact_evidence(
+        vault, rec, ev, regions=["0.2:40,40,60,30:plate"], mute=["0-1"], out=tmp_path / "r.mp4"
+    )
+    assert out["frames_redacted"] > 0
+    assert Path(out["sidecar"]).exists() and Path(out["contact_sheet"]).exists()
+    with vault.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(t.derivatives)).scalar() == 1
+    # A reviewer's sidecar is applied as given.
+    again = redaction.redact_evidence(
+        vault, rec, ev, sidecar=Path(out["sidecar"]), out=tmp_path / "r2.mp4"
+    )
+    assert again["frames_redacted"] == out["frames_redacted"]
+    assert clip.read_bytes() == before
