@@ -22,6 +22,7 @@ from custodes.services import (
     evidence,
     exports,
     proofs,
+    redaction,
     requests,
     trace,
     users,
@@ -213,8 +214,11 @@ def run_demo(settings: Settings, *, quiet: bool = False) -> dict[str, Any]:
         f"recorded: {decided['outcome']} — the portion asked for (2-8 s), "
         f"redactions: {', '.join(r['kind'] for r in decided['redactions']) or 'none'}"
     )
-    letter = requests.write_letter(vault, RECORDS, req["request_id"], letters)
-    ok(f"letter: {letter['pdf']}")
+    package = settings.home / "releases" / req["request_id"]
+    package.mkdir(parents=True)
+    released = redaction.release_request(vault, RECORDS, req["request_id"], package)
+    ok(f"released to the newsroom: {len(released['files'])} watermarked, face-blurred copy "
+       f"of the portion asked for, the manifest and the letter in {package}")
     summary["request"] = {"hold": proposal["outcome"], "after": decided["outcome"]}
 
     step("custodes verify")
