@@ -238,6 +238,58 @@ def test_mask_handles_odd_sizes() -> None:
         wm.perceptual_mask(np.zeros((5,), np.uint8))
 
 
+def _reference_mask(y: np.ndarray) -> np.ndarray:
+    """``perceptual_mask`` as first written: float32 bins, box means by cumulative sums
+    over an edge-padded array, expansion by ``np.repeat`` and ``np.pad``. The faster
+    version must give the same numbers (up to float rounding of the box sums)."""
+
+    def box(x: np.ndarray, r: int) -> np.ndarray:
+        k = 2 * r + 1
+        c = np.cumsum(np.pad(x, r, mode="edge"), axis=0)
+        c = np.concatenate([np.zeros((1, c.shape[1])), c], axis=0)
+        c = np.cumsum(c[k:] - c[:-k], axis=1)
+        c = np.concatenate([np.zeros((c.shape[0], 1)), c], axis=1)
+        return (c[:, k:] - c[:, :-k]) / float(k * k)
+
+    def step(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+        s = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
+        return s * s * (3.0 - 2.0 * s)
+
+    h, w = y.shape
+    f = 4 if min(h, w) >= 128 else 2
+    hb, wb = h // f, w // f
+    yf = y[: hb * f, : wb * f].astype(np.float64)
+    mean = yf.reshape(hb, f, wb, f).mean(axis=(1, 3))
+    mean_sq = (yf * yf).reshape(hb, f, wb, f).mean(axis=(1, 3))
+    r = max(1, round(h / 360))
+    mu = box(mean, r)
+    var = np.maximum(box(mean_sq, r) - mu * mu, 0.0)
+    texture = ((var + 1.0) / 36.0) ** 0.35
+    lum = 0.4 + 0.6 * step(mu, 16.0, 56.0) * (1.0 - step(mu, 200.0, 240.0))
+    m = np.clip(box(texture * lum, r), 0.25, 2.5).astype(np.float32)
+    full = np.repeat(np.repeat(m, f, axis=0), f, axis=1)
+    return np.pad(full, ((0, h - hb * f), (0, w - wb * f)), mode="edge")
+
+
+@pytest.mark.parametrize("size", [(W, H), (101, 57), (323, 181), (250, 130), (640, 360)])
+def test_mask_matches_its_reference_and_marking_with_it(size: tuple[int, int]) -> None:
+    """The bin sums on bytes, the box means by shifted sums and the expansion (or, in
+    ``mark_luma``, the masking bin by bin) compute what the reference does."""
+    w, h = size
+    rng = np.random.default_rng(w)
+    ramp = np.linspace(-120.0, 120.0, w)[None, :]
+    for y in (
+        rng.integers(0, 256, (h, w)).astype(np.uint8),
+        np.clip(rng.normal(128, 30, (h, w)) + ramp, 0, 255).astype(np.uint8),
+    ):
+        mask = wm.perceptual_mask(y)
+        assert mask.dtype == np.float32 and mask.shape == (h, w)
+        np.testing.assert_allclose(mask, _reference_mask(y), rtol=1e-6, atol=1e-6)
+        emb = wm.Embedder(wm.derive_key(SECRET, "exp-1"), w, h, PARAMS)
+        for t in (0.0, 0.37, 1.1):
+            assert np.array_equal(emb.mark_luma(y, t), emb.mark_luma(y, t, mask))
+
+
 def test_upsampler_adjoint_power_and_smoothness() -> None:
     up = wm.Upsampler(W, H, PARAMS.grid_w, PARAMS.grid_h)
     rng = np.random.default_rng(3)

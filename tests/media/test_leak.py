@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
 
 import cv2
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 from custodes.core.errors import InvalidInput
+from custodes.media import register as reg_mod
 from custodes.media.fingerprint import fingerprint_video
 from custodes.media.leak import RegisteredFrame, iter_registered_frames, simulate_leak
 from custodes.media.locate import SourceMatch, locate
@@ -130,3 +132,20 @@ def test_the_mark_comes_back_in_the_residual(root: Path, source: Path, marked_ex
 def test_simulate_leak_refuses_unknown_transforms(root: Path, source: Path) -> None:
     with pytest.raises(InvalidInput, match="unknown leak transform"):
         simulate_leak(source, root / "x.mp4", start_s=0.0, seconds=1.0, transform="sepia")
+
+
+def test_stopping_early_stops_the_worker_and_restores_blas(root: Path, source: Path) -> None:
+    """Residuals are computed a frame or two ahead on a worker thread, under one BLAS
+    thread: a caller that stops early gets its frames in order and the process back as
+    it was."""
+    controls = reg_mod._openblas_controls()
+    before = [get() for _, get in controls]
+    leak = simulate_leak(source, root / "early.mp4", start_s=2.0, seconds=1.0, seed=4)
+    match = SourceMatch("src", offset_s=2.0, rate=1.0, score=1.0, confidence=1.0)
+    frames = iter_registered_frames(leak, source, match)
+    first, second = next(frames), next(frames)
+    assert (first.index, second.index) == (0, 1)
+    assert all(get() == 1 for _, get in controls)
+    frames.close()
+    assert [get() for _, get in controls] == before
+    assert not [t for t in threading.enumerate() if t.name.startswith("custodes-residual")]

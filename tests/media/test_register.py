@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
+from custodes.media import register as reg_mod
 from custodes.media.register import (
     MIN_AGREEMENT,
     Registration,
@@ -290,3 +291,68 @@ def test_tracker_follows_a_moving_view() -> None:
         assert reg is not None
         assert _point_error(reg, t, (W, H)) < 1.0
     assert tracker.restarts == 1
+
+
+def _valid_reference(
+    g: np.ndarray, leak: tuple[int, int], out: tuple[int, int], rim: float
+) -> np.ndarray:
+    """Every pixel mapped through ``g`` one by one (float64): inside by ``rim``?"""
+    oh, ow = out
+    ys, xs = np.mgrid[0:oh, 0:ow].astype(np.float64)
+    p = np.stack([xs, ys, np.ones_like(xs)], axis=-1) @ g.T
+    den = p[..., 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lx, ly = p[..., 0] / den, p[..., 1] / den
+    return (
+        (den > 1e-9)
+        & (lx >= rim)
+        & (lx <= leak[1] - 1 - rim)
+        & (ly >= rim)
+        & (ly <= leak[0] - 1 - rim)
+    )
+
+
+def test_valid_mask_solves_each_row_like_the_pixels() -> None:
+    """The per-row intervals of ``_valid_mask`` against a pixel-by-pixel reference, for
+    crops, scales, mirrors, rotations and strong perspective (pixels within 1e-6 px of
+    the rim may go either way)."""
+    rng = np.random.default_rng(7)
+    for trial in range(60):
+        g = np.eye(3)
+        g[:2, :2] = rng.normal(0, 0.6, (2, 2)) + np.diag(rng.uniform(0.3, 2.5, 2))
+        g[:2, 2] = rng.normal(0, 80, 2)
+        if trial % 3 == 0:
+            g[2, :2] = rng.normal(0, 4e-3, 2)
+        leak = (int(rng.integers(40, 300)), int(rng.integers(40, 500)))
+        out = (int(rng.integers(20, 200)), int(rng.integers(20, 300)))
+        rim = float(rng.uniform(0, 5))
+        got = reg_mod._valid_mask(g, leak, out, rim)
+        want = _valid_reference(g, leak, out, rim)
+        assert got.shape == want.shape and got.dtype == np.bool_
+        assert int((got != want).sum()) <= 2, trial
+
+
+def test_table_lookup_interpolates_and_clamps() -> None:
+    lut = np.sort(np.random.default_rng(1).uniform(0, 255, 256)).astype(np.float32)
+    tone = ToneMap(lut)
+    x = np.linspace(-20.0, 280.0, 5001).astype(np.float32)
+    want = np.interp(np.clip(x, 0.0, 255.0 - 0.001), np.arange(256.0), lut.astype(np.float64))
+    np.testing.assert_allclose(tone.apply(x), want, rtol=0, atol=1e-3)
+    assert np.array_equal(tone.apply(np.arange(256, dtype=np.uint8)), tone.lut)
+    gamma = ToneMap(_gamma(np.arange(256.0)).astype(np.float32))
+    levels = np.arange(10.0, 200.0, 0.37, dtype=np.float32)
+    np.testing.assert_allclose(gamma.inverse(gamma.apply(levels)), levels, atol=0.02)
+
+
+def test_single_threaded_blas_nests_and_restores() -> None:
+    controls = reg_mod._openblas_controls()
+    before = [get() for _, get in controls]
+    with reg_mod.single_threaded_blas():
+        assert all(get() == 1 for _, get in controls)
+        with reg_mod.single_threaded_blas():
+            assert all(get() == 1 for _, get in controls)
+        assert all(get() == 1 for _, get in controls)
+    assert [get() for _, get in controls] == before
+    with pytest.raises(RuntimeError), reg_mod.single_threaded_blas():
+        raise RuntimeError("inside")
+    assert [get() for _, get in controls] == before

@@ -312,6 +312,9 @@ class FaceDetector:
         opts.intra_op_num_threads = max(1, threads)
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
+        # No busy-waiting between runs: the decoder's and encoder's threads need the cores
+        # (spinning made planning 2-3x slower on a loaded 2-core machine).
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
             self._session: Any = ort.InferenceSession(

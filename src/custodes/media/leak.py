@@ -11,6 +11,12 @@ original's grid.
 
 Both videos are decoded once, front to back: the source from one seek to the keyframe
 before the match, with a small window of recent frames kept for the neighbour search.
+The registration (which carries the tracker from frame to frame) and the residual of
+the frame before run side by side, the residual on a worker thread: numpy and OpenCV
+release the GIL, so on two cores a frame costs about the longer of the two. OpenBLAS
+runs on one thread meanwhile (:func:`~custodes.media.register.single_threaded_blas`):
+its helper threads only slow these small products down, and the caller's matched
+filter (``Accumulator.add``) with them.
 
 :func:`simulate_leak` makes leaked copies the way they happen (news crops, 9:16 social
 clips over a blurred background, banners, phones filming a monitor...), for tests,
@@ -22,6 +28,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -41,6 +48,7 @@ from custodes.media.register import (
     refine_registration,
     refine_time,
     residual_details,
+    single_threaded_blas,
 )
 
 __all__ = [
@@ -159,6 +167,21 @@ def iter_registered_frames(
     Raises :class:`~custodes.core.errors.NotFound` or
     :class:`~custodes.core.errors.InvalidInput` for missing or undecodable files.
     """
+    with single_threaded_blas():  # small matrices: helper threads only cost (see there)
+        yield from _registered_frames(leak_path, source_path, match, progress, time_search)
+
+
+_AHEAD = 2
+"""Frames whose residual the worker may compute while the next ones are registered."""
+
+
+def _registered_frames(
+    leak_path: Path,
+    source_path: Path,
+    match: SourceMatch,
+    progress: Progress | None,
+    time_search: int,
+) -> Iterator[RegisteredFrame]:
     leak_path, source_path = Path(leak_path), Path(source_path)
     lo = match.leak_start_s - 1e-6
     hi = match.leak_end_s
@@ -167,6 +190,10 @@ def iter_registered_frames(
     leak = open_video(leak_path)
     tracker = RegistrationTracker()
     photo = _Photometry()
+    # Two stages: this thread decodes and registers frame after frame (the tracker's
+    # state runs from one to the next), a worker computes the residuals, in order.
+    pool = ThreadPoolExecutor(1, thread_name_prefix="custodes-residual")
+    ahead: deque[Future[RegisteredFrame]] = deque()
     try:
         lstream = leak.streams.video[0]
         lstream.codec_context.thread_type = "AUTO"
@@ -187,25 +214,46 @@ def iter_registered_frames(
             near = source.around(t_pred, time_search)
             if not near:
                 break
-            yield _register_one(index, t_leak, t_pred, leak_y, near, tracker, photo)
+            located = _locate_one(index, t_leak, t_pred, leak_y, near, tracker)
+            ahead.append(pool.submit(_residual_one, located, photo))
+            while len(ahead) > _AHEAD:
+                yield ahead.popleft().result()
+                if progress is not None:
+                    progress(1)
+        while ahead:
+            yield ahead.popleft().result()
             if progress is not None:
                 progress(1)
     except av.error.FFmpegError as exc:
         raise InvalidInput(f"cannot decode {leak_path.name} or {source_path.name}: {exc}") from exc
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)
         leak.close()
         source.close()
 
 
-def _register_one(
+@dataclass(frozen=True)
+class _Located:
+    """A leaked frame, the original frame it shows and the geometry between them."""
+
+    index: int
+    t_leak: float
+    t_pred: float
+    t_src: float
+    leak_y: _U8
+    orig: _U8
+    registration: Registration | None
+    fresh: bool
+
+
+def _locate_one(
     index: int,
     t_leak: float,
     t_pred: float,
     leak_y: _U8,
     near: list[tuple[float, _U8]],
     tracker: RegistrationTracker,
-    photo: _Photometry,
-) -> RegisteredFrame:
+) -> _Located:
     """Register one leaked frame on the best of the original frames ``near`` it."""
     times = np.array([t for t, _ in near])
     guess = int(np.argmin(np.abs(times - t_pred)))
@@ -230,19 +278,22 @@ def _register_one(
         else:
             reg = tracker.update(leak_y, near[best][1])
     t_src, orig = near[best]
+    return _Located(index, t_leak, t_pred, t_src, leak_y, orig, reg, fresh)
+
+
+def _residual_one(found: _Located, photo: _Photometry) -> RegisteredFrame:
+    """The residual of a located frame (``photo`` carries the blur from frame to frame)."""
+    reg, orig = found.registration, found.orig
+    head = (found.index, found.t_leak, found.t_pred, found.t_src, orig)
     if reg is None:
         zeros = np.zeros(orig.shape, np.float32)
-        return RegisteredFrame(
-            index, t_leak, t_pred, t_src, orig, zeros, zeros.copy(), None, math.inf
-        )
-    blur = photo.blur if photo.frames_left > 0 and not fresh else None
-    found = residual_details(leak_y, orig, reg, blur=blur)
+        return RegisteredFrame(*head, zeros, zeros.copy(), None, math.inf)
+    blur = photo.blur if photo.frames_left > 0 and not found.fresh else None
+    res = residual_details(found.leak_y, orig, reg, blur=blur)
     if blur is None:
-        photo.blur, photo.frames_left = found.blur, _BLUR_EVERY
+        photo.blur, photo.frames_left = res.blur, _BLUR_EVERY
     photo.frames_left -= 1
-    return RegisteredFrame(
-        index, t_leak, t_pred, t_src, orig, found.residual, found.weight, reg, found.sigma
-    )
+    return RegisteredFrame(*head, res.residual, res.weight, reg, res.sigma)
 
 
 # ------------------------------------------------------------------ simulation

@@ -80,6 +80,9 @@ Progress = Callable[[int], None]
 Range = tuple[float, float]
 _U8 = NDArray[np.uint8]
 
+GROWTH = 0.03  # box growth per frame away from the nearest detection, share of its size
+MAX_GROWTH = 0.3
+
 KINDS = ("face", "region")
 HOWS = ("detected", "interpolated", "held", "seed", "tracked", "manual")
 
@@ -119,7 +122,7 @@ class TrackingParams:
     detect_every: int = 1  # run the detector on every k-th frame, interpolate between
     max_gap: int = 10  # frames a face track may go unseen and still be continued
     hold: int = 8  # frames a face box is kept before its first and after its last detection
-    margin: float = 0.25  # face box growth on each side, as a share of its width/height
+    margin: float = 0.3  # face box growth on each side, as a share of its width/height
     smooth: int = 2  # half-window (frames) of temporal smoothing
     match_iou: float = 0.1  # least IoU between a detection and a track's prediction
     region_margin: float = 0.1
@@ -251,6 +254,9 @@ class RedactionResult:
     has_audio: bool
     style: str
     audio_ranges: int  # mute or bleep ranges applied
+    mute: tuple[Range, ...] = ()
+    bleep: bool = False
+    cut: tuple[Range, ...] = ()
 
 
 # --- plan validation ---------------------------------------------------------------------
@@ -473,18 +479,22 @@ def _parse_box(v: Any, where: str, width: int, height: int) -> PlanBox:
 class _Track:
     id: int
     dets: dict[int, Box] = field(default_factory=dict)
+    order: list[int] = field(default_factory=list)  # detection frames, ascending
+
+    def add(self, frame: int, box: Box) -> None:
+        self.dets[frame] = box
+        self.order.append(frame)
 
     @property
     def last(self) -> int:
-        return max(self.dets)
+        return self.order[-1]
 
     def predict(self, frame: int) -> Box:
-        last = self.last
-        box = self.dets[last]
-        earlier = [f for f in self.dets if f < last]
-        if not earlier:
+        """Where the box should be at ``frame``, at the velocity of its last two detections."""
+        box = self.dets[self.order[-1]]
+        if len(self.order) < 2:
             return box
-        prev = max(earlier)
+        last, prev = self.order[-1], self.order[-2]
         k = (frame - last) / (last - prev)
         p = self.dets[prev]
         return Box(
@@ -529,18 +539,33 @@ def _associate(detections: dict[int, list[Box]], params: TrackingParams) -> list
                 continue
             used_t.add(ti)
             used_d.add(di)
-            active[ti].dets[frame] = dets[di]
+            active[ti].add(frame, dets[di])
         for di, d in enumerate(dets):
             if di not in used_d:
-                active.append(_Track(next_id, {frame: d}))
+                track = _Track(next_id)
+                track.add(frame, d)
+                active.append(track)
                 next_id += 1
     return sorted(done + active, key=lambda t: t.id)
 
 
 def _track_boxes(
-    tr: _Track, n_frames: int, width: int, height: int, params: TrackingParams
+    tr: _Track,
+    n_frames: int,
+    width: int,
+    height: int,
+    params: TrackingParams,
+    min_margin: float = 0.0,
 ) -> dict[int, PlanBox]:
-    """Fill a track over its span (interpolate, hold, smooth, grow) into per-frame boxes."""
+    """Fill a track over its span into per-frame boxes.
+
+    Between detections the box is interpolated linearly; for ``hold`` frames before the
+    first and after the last it moves on at the track's end velocity. The further a
+    frame is from a detection, the more its box grows (``GROWTH`` of its size a frame,
+    up to ``MAX_GROWTH``). Then: moving-average centre and running-maximum size over
+    ``smooth`` frames each side, never smaller than the unsmoothed box, and a margin
+    (``margin`` of the size, at least ``min_margin`` pixels; more above, for hair).
+    """
     det_frames = sorted(tr.dets)
     first, last = det_frames[0], det_frames[-1]
     lo, hi = max(0, first - params.hold), min(n_frames - 1, last + params.hold)
@@ -548,6 +573,19 @@ def _track_boxes(
     det_idx = np.array(det_frames)
     coords = np.array([tr.dets[f].as_tuple()[:4] for f in det_frames], np.float64)
     raw = np.stack([np.interp(span, det_idx, coords[:, k]) for k in range(4)], axis=1)
+    if len(det_frames) >= 2:
+        size0 = max(coords[0, 2] - coords[0, 0], coords[0, 3] - coords[0, 1])
+        size1 = max(coords[-1, 2] - coords[-1, 0], coords[-1, 3] - coords[-1, 1])
+        v0 = (coords[1] - coords[0]) / (det_frames[1] - det_frames[0])
+        v1 = (coords[-1] - coords[-2]) / (det_frames[-1] - det_frames[-2])
+        v0 = np.clip(v0, -0.25 * size0, 0.25 * size0)
+        v1 = np.clip(v1, -0.25 * size1, 0.25 * size1)
+        before, after = span < first, span > last
+        raw[before] += (span[before] - first)[:, None] * v0
+        raw[after] += (span[after] - last)[:, None] * v1
+    pos = np.clip(np.searchsorted(det_idx, span), 1, max(1, len(det_idx) - 1))
+    near = np.minimum(np.abs(span - det_idx[pos - 1]), np.abs(span - det_idx[pos % len(det_idx)]))
+    grow = np.minimum(MAX_GROWTH, GROWTH * near)
     cx, cy = (raw[:, 0] + raw[:, 2]) / 2, (raw[:, 1] + raw[:, 3]) / 2
     bw, bh = raw[:, 2] - raw[:, 0], raw[:, 3] - raw[:, 1]
     s = params.smooth
@@ -560,12 +598,14 @@ def _track_boxes(
         bw = win(np.pad(bw, pad, mode="edge"), 2 * s + 1).max(axis=1)
         bh = win(np.pad(bh, pad, mode="edge"), 2 * s + 1).max(axis=1)
     sm = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1)
-    box = np.concatenate([np.minimum(sm[:, :2], raw[:, :2]), np.maximum(sm[:, 2:], raw[:, 2:])], 1)
-    mw = (box[:, 2] - box[:, 0]) * params.margin
-    mh = (box[:, 3] - box[:, 1]) * params.margin
+    box = np.concatenate(
+        [np.minimum(sm[:, :2], raw[:, :2]), np.maximum(sm[:, 2:], raw[:, 2:])], axis=1
+    )
+    mw = np.maximum((box[:, 2] - box[:, 0]) * (params.margin + grow), min_margin)
+    mh = np.maximum((box[:, 3] - box[:, 1]) * (params.margin + grow), min_margin)
     box[:, 0] = np.clip(box[:, 0] - mw, 0, width)
     box[:, 2] = np.clip(box[:, 2] + mw, 0, width)
-    box[:, 1] = np.clip(box[:, 1] - mh * 1.2, 0, height)  # hair and forehead
+    box[:, 1] = np.clip(box[:, 1] - mh * 1.25, 0, height)  # hair and forehead
     box[:, 3] = np.clip(box[:, 3] + mh, 0, height)
     det_set = set(det_frames)
     out: dict[int, PlanBox] = {}
@@ -807,7 +847,7 @@ def _plan(
     boxes: dict[int, list[PlanBox]] = {}
     if faces:
         for tr in _associate(detections, params):
-            for f, b in _track_boxes(tr, index, width, height, params).items():
+            for f, b in _track_boxes(tr, index, width, height, params, 2 * max(sx, sy)).items():
                 boxes.setdefault(f, []).append(b)
     for f, bs in region_boxes.items():
         boxes.setdefault(f, []).extend(bs)
@@ -847,23 +887,22 @@ def _region_box(
 # --- rendering ---------------------------------------------------------------------------
 
 
-BLUR_BLOCKS = 8  # blocks across the longer side of a box
+BLUR_BLOCKS = 5  # blocks across the longer side of a box
 BLUR_SIGMA = 1.0  # Gaussian sigma after pixelation, in blocks
 
 
 def _blur_patch(patch: _U8) -> _U8:
-    """Pixelate to ``BLUR_BLOCKS`` blocks across, then blur away the block edges."""
+    """Pixelate to ``BLUR_BLOCKS`` blocks across the longer side, blur those blocks by
+    ``BLUR_SIGMA`` blocks, and stretch back smoothly. Working on the few blocks keeps
+    the cost tiny whatever the box size (a wide Gaussian at full size costs ~1 ms)."""
     h, w = patch.shape
-    block = max(2, math.ceil(max(h, w) / BLUR_BLOCKS))
-    small = cv2.resize(
-        patch, (max(1, round(w / block)), max(1, round(h / block))), interpolation=cv2.INTER_AREA
+    block = max(2.0, max(h, w) / BLUR_BLOCKS)
+    bw, bh = max(1, round(w / block)), max(1, round(h / block))
+    small = cv2.resize(patch, (bw, bh), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(
+        small, (0, 0), sigmaX=BLUR_SIGMA, sigmaY=BLUR_SIGMA, borderType=cv2.BORDER_REPLICATE
     )
-    big = cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
-    sigma = max(1.0, block * BLUR_SIGMA)
-    return np.asarray(
-        cv2.GaussianBlur(big, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REPLICATE),
-        np.uint8,
-    )
+    return np.asarray(cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR), np.uint8)
 
 
 def redact_planes(
@@ -1043,6 +1082,9 @@ def _apply(
         has_audio=aout is not None,
         style=style,
         audio_ranges=len(mutes),
+        mute=tuple(mutes),
+        bleep=bleep,
+        cut=tuple(cuts),
     )
 
 

@@ -36,14 +36,26 @@ the motion with a phase correlation and a few Gauss-Newton steps from the previo
 map, keeps the map unchanged while it moves less than a tenth of a pixel (a steady
 map, not a jittery one), follows it when it moves, and starts over when the pictures
 stop agreeing.
+
+Speed (a 640x360 frame is tracked, registered in time and subtracted in about 50 ms
+of one core): the Gauss-Newton steps evaluate their model on every other pixel only
+(the warp, its blur and gradients stay whole-frame), the overlay tests share one map
+of local correlation per frame, tone curves are looked up with precomputed steps,
+the field of view is solved row by row, and the public entry points run OpenBLAS on
+one thread (:func:`single_threaded_blas`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import functools
 import math
-from collections.abc import Sequence
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import cv2
 import numpy as np
@@ -65,6 +77,7 @@ __all__ = [
     "registration_error",
     "residual_details",
     "residual_frame",
+    "single_threaded_blas",
     "structure_agreement",
     "warp_to_original",
 ]
@@ -91,6 +104,93 @@ _LOST_MIN_STD = 4.0  # local std (levels) an area needs before the leak must fol
 _LOCAL_MEAN_LEVELS = 5.0  # a residual's local mean beyond this is not a mark
 _EDGE_SHIFT = 0.15  # px of misregistration assumed when lowering weights on edges
 _GN_EXTRA_BLUR = 1.5  # px of extra blur for the first Gauss-Newton steps
+
+
+# ---------------------------------------------------------------- BLAS threads
+
+_BLAS_SYMBOLS = (  # (set, get) pairs: numpy's scipy-openblas wheels, then plain OpenBLAS
+    ("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
+    ("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads"),
+    ("openblas_set_num_threads64_", "openblas_get_num_threads64_"),
+    ("openblas_set_num_threads", "openblas_get_num_threads"),
+)
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_saved: list[tuple[Callable[[int], Any], int]] = []
+
+
+@functools.cache
+def _openblas_controls() -> tuple[tuple[Callable[[int], Any], Callable[[], int]], ...]:
+    """The thread-count setters and getters of every OpenBLAS loaded in this process
+    (numpy's and OpenCV's wheels each bundle one); none where that cannot be told."""
+    try:
+        with open(f"/proc/{os.getpid()}/maps", encoding="utf-8", errors="replace") as maps:
+            paths = {
+                line.split(None, 5)[5].strip()
+                for line in maps
+                if "openblas" in line.lower() and len(line.split(None, 5)) == 6
+            }
+    except OSError:
+        return ()
+    controls = []
+    for path in sorted(paths):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for set_name, get_name in _BLAS_SYMBOLS:
+            setter, getter = getattr(lib, set_name, None), getattr(lib, get_name, None)
+            if setter is not None and getter is not None:
+                setter.argtypes, setter.restype = [ctypes.c_int], None
+                getter.argtypes, getter.restype = [], ctypes.c_int
+                controls.append((setter, getter))
+                break
+    return tuple(controls)
+
+
+@contextlib.contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """Run OpenBLAS on one thread inside the block (the previous counts come back after).
+
+    Registration and watermarking multiply many small matrices (15 x 15 normal
+    equations over 50,000 pixels, the watermark's 27 x 360 and 48 x 640 upsampling
+    matrices): work of a millisecond or less, which OpenBLAS splits over every core.
+    On two cores shared with other jobs, waiting for a helper thread that is not
+    scheduled made the matched filter's projection take 20 ms instead of 0.3 and
+    whole traces two to three times slower. The count is per process, so nested and
+    concurrent blocks count their users and the last one out restores it.
+    """
+    global _blas_users
+    with _blas_lock:
+        if _blas_users == 0:
+            _blas_saved[:] = [(setter, getter()) for setter, getter in _openblas_controls()]
+            for setter, _ in _blas_saved:
+                setter(1)
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                for setter, n in _blas_saved:
+                    setter(n)
+                _blas_saved.clear()
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _one_blas_thread(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run ``fn`` under :func:`single_threaded_blas` (the entry points of this module)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with single_threaded_blas():
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 # ------------------------------------------------------------------- geometry
@@ -254,6 +354,7 @@ def _homography_from_features(
     return best
 
 
+@_one_blas_thread
 def register(
     leak_gray: NDArray[np.generic],
     orig_gray: NDArray[np.generic],
@@ -314,34 +415,64 @@ def warp_to_original(
 def _valid_mask(
     g: _Arr, leak_shape: tuple[int, ...], out_shape: tuple[int, int], rim: float
 ) -> _Mask:
-    """Original pixels x whose leak position g(x) lies at least ``rim`` px inside."""
+    """Original pixels x whose leak position g(x) lies at least ``rim`` px inside.
+
+    Along a row of the original every condition (``den > 0``, ``rim <= lx <= lw - 1 -
+    rim``, the same for ``ly``) is linear in x once multiplied by the positive
+    denominator, so the pixels that pass form one interval per row: the bounds are
+    solved per row and the mask is two comparisons a pixel.
+    """
     oh, ow = out_shape
     lh, lw = int(leak_shape[0]), int(leak_shape[1])
-    g32 = g.astype(np.float32)
-    xx = np.arange(ow, dtype=np.float32)[None, :]
-    yy = np.arange(oh, dtype=np.float32)[:, None]
-    den = g32[2, 0] * xx + g32[2, 1] * yy + g32[2, 2]
-    good = den > 1e-9
-    den = np.where(good, den, np.float32(1.0))
-    lx = (g32[0, 0] * xx + g32[0, 1] * yy + g32[0, 2]) / den
-    inside = good & (lx >= rim) & (lx <= lw - 1 - rim)
-    ly = (g32[1, 0] * xx + g32[1, 1] * yy + g32[1, 2]) / den
-    inside &= (ly >= rim) & (ly <= lh - 1 - rim)
-    return np.asarray(inside, np.bool_)
+    gg = np.asarray(g, np.float64)
+    rows = np.arange(oh, dtype=np.float64)
+    lo = np.zeros(oh)
+    hi = np.full(oh, float(ow - 1))
+
+    def holds(c: float, d: _F64) -> None:  # c * x >= d for the pixels x kept in each row
+        nonlocal lo, hi
+        if c > 0.0:
+            lo = np.maximum(lo, d / c)
+        elif c < 0.0:
+            hi = np.minimum(hi, d / c)
+        else:
+            hi = np.where(d <= 0.0, hi, -1.0)
+
+    a2, b2 = float(gg[2, 0]), gg[2, 1] * rows + gg[2, 2]
+    holds(a2, 1e-9 - b2)
+    for k, top in ((0, lw - 1 - rim), (1, lh - 1 - rim)):
+        ak, bk = float(gg[k, 0]), gg[k, 1] * rows + gg[k, 2]
+        holds(ak - rim * a2, rim * b2 - bk)  # (ak x + bk) / den >= rim
+        holds(top * a2 - ak, bk - top * b2)  # (ak x + bk) / den <= top
+    first = np.ceil(np.clip(lo, -1.0, ow)).astype(np.int32)
+    last = np.floor(np.clip(hi, -1.0, ow)).astype(np.int32)
+    xx = np.arange(ow, dtype=np.int32)[None, :]
+    return np.asarray((xx >= first[:, None]) & (xx <= last[:, None]), np.bool_)
 
 
 # ------------------------------------------------------------------------ tone
 
 
-def _table_lookup(x: NDArray[np.generic], table: _F32, per_level: int) -> _F32:
-    """Piecewise-linear lookup of ``x`` in a table sampled every 1/per_level on [0, 255]."""
-    if per_level == 1 and np.asarray(x).dtype == np.uint8:
-        return np.asarray(table, np.float32)[np.asarray(x)]
-    pos = np.clip(np.asarray(x, np.float32) * np.float32(per_level), 0, len(table) - 1.001)
-    i = pos.astype(np.int32)
-    f = pos - i
-    lo = table[i]
-    return np.asarray(lo + f * (table[i + 1] - lo), np.float32)
+def _table_lookup(
+    x: NDArray[np.generic], table: _F32, per_level: int, step: _F32 | None = None
+) -> _F32:
+    """Piecewise-linear lookup of ``x`` in a table sampled every 1/per_level on [0, 255].
+
+    ``step`` is ``table[1:] - table[:-1]`` (float32) when the caller has it at hand.
+    """
+    a = np.asarray(x)
+    if per_level == 1 and a.dtype == np.uint8:
+        return np.asarray(table, np.float32)[a]
+    pos = np.multiply(a, np.float32(per_level), dtype=np.float32)
+    np.clip(pos, 0, len(table) - 1.001, out=pos)
+    whole = np.floor(pos)
+    i = whole.astype(np.int32)
+    pos -= whole  # the fraction
+    if step is None:
+        step = np.asarray(table[1:] - table[:-1], np.float32)
+    pos *= np.take(step, i)
+    pos += np.take(table, i)
+    return pos
 
 
 _INV_STEPS = 8  # the inverse tone table has 8 entries a level
@@ -356,13 +487,18 @@ class ToneMap:
 
     lut: _F32
     _inv: _F32 = field(init=False, repr=False, compare=False)
+    _lut_step: _F32 = field(init=False, repr=False, compare=False)
+    _inv_step: _F32 = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         lut = np.asarray(self.lut, np.float64)
         grid = np.arange(255 * _INV_STEPS + 1) / _INV_STEPS
         inv = np.interp(grid, lut, np.arange(256, dtype=np.float64))
-        object.__setattr__(self, "lut", lut.astype(np.float32))
-        object.__setattr__(self, "_inv", inv.astype(np.float32))
+        lut32, inv32 = lut.astype(np.float32), inv.astype(np.float32)
+        object.__setattr__(self, "lut", lut32)
+        object.__setattr__(self, "_inv", inv32)
+        object.__setattr__(self, "_lut_step", lut32[1:] - lut32[:-1])
+        object.__setattr__(self, "_inv_step", inv32[1:] - inv32[:-1])
 
     @classmethod
     def identity(cls) -> ToneMap:
@@ -370,11 +506,11 @@ class ToneMap:
 
     def apply(self, orig: NDArray[np.generic]) -> _F32:
         """Original levels -> the leak's levels."""
-        return _table_lookup(orig, self.lut, 1)
+        return _table_lookup(orig, self.lut, 1, self._lut_step)
 
     def inverse(self, leak: NDArray[np.generic]) -> _F32:
         """Leak levels -> original levels (clamped at the curve's ends)."""
-        return _table_lookup(leak, self._inv, _INV_STEPS)
+        return _table_lookup(leak, self._inv, _INV_STEPS, self._inv_step)
 
     def clipped(self, leak: NDArray[np.generic], margin: float = 1.5) -> _Mask:
         """Leak levels at or beyond the ends of the curve, where nothing can be undone."""
@@ -519,25 +655,69 @@ def _robust_sigma(r: NDArray[np.floating], floor: float = 0.5, max_samples: int 
     return max(floor, 1.4826 * float(np.median(np.abs(r - med))))
 
 
+def _masked_sigma(r: _F32, mask: _Mask, max_samples: int = 20_000) -> float:
+    """``_robust_sigma(r[mask])`` without gathering every masked value first."""
+    idx = np.flatnonzero(mask)
+    if idx.size > max_samples:
+        idx = idx[:: math.ceil(idx.size / max_samples)]
+    return _robust_sigma(np.take(r, idx), max_samples=max_samples)
+
+
+def _robust_centre_scale(
+    r: NDArray[np.floating], floor: float = 0.5, max_samples: int = 20_000
+) -> tuple[float, float]:
+    """(median, 1.4826 * MAD) on a regular subsample of at most ``max_samples`` values."""
+    r = np.asarray(r).ravel()
+    if r.size > max_samples:
+        r = r[:: math.ceil(r.size / max_samples)]
+    med = float(np.median(r))
+    return med, max(floor, 1.4826 * float(np.median(np.abs(r - med))))
+
+
 def _tukey(r: _F32, c: float) -> _F32:
-    u = np.clip(np.abs(r) / c, 0.0, 1.0)
-    return np.asarray((1.0 - u * u) ** 2, np.float32)
+    u = np.abs(np.asarray(r, np.float32))
+    u /= np.float32(c)
+    np.minimum(u, np.float32(1.0), out=u)
+    u *= u
+    np.subtract(np.float32(1.0), u, out=u)
+    u *= u
+    return u
 
 
-def _lost_mask(warped: _F32, orig: _F32, ok: _Mask, min_std: float) -> _Mask:
+def _box(shape: tuple[int, ...]) -> tuple[int, int]:
+    """The window of the overlay tests: about a fortieth of the frame, odd, at least 5."""
+    k = max(5, (min(int(shape[0]), int(shape[1])) // 40) | 1)
+    return k, k
+
+
+@dataclass(frozen=True)
+class _Structure:
+    """How a registered leak follows the original's texture, pixel by pixel: the
+    original's local variance and the local normalised correlation of the two pictures,
+    over a :func:`_box` window. Blind to brightness, contrast and a smooth gain, so one
+    map per frame serves every overlay test, before and after the tone fit."""
+
+    var_o: _F32
+    ncc: _F32
+
+    @classmethod
+    def of(cls, warped: _F32, orig: _F32) -> _Structure:
+        box = _box(orig.shape)
+        mu_o = cv2.boxFilter(orig, cv2.CV_32F, box)
+        var_o = cv2.boxFilter(orig * orig, cv2.CV_32F, box) - mu_o * mu_o
+        mu_l = cv2.boxFilter(warped, cv2.CV_32F, box)
+        var_l = cv2.boxFilter(warped * warped, cv2.CV_32F, box) - mu_l * mu_l
+        cov = cv2.boxFilter(warped * orig, cv2.CV_32F, box) - mu_l * mu_o
+        ncc = cov / np.sqrt(np.maximum(var_l, 0) * np.maximum(var_o, 0) + 1e-6)
+        return cls(np.asarray(var_o, np.float32), np.asarray(ncc, np.float32))
+
+
+def _lost_mask(structure: _Structure, ok: _Mask, min_std: float) -> _Mask:
     """Textured original areas (local std over ``min_std``) that the leak no longer
     follows: local normalised correlation under 0.25 over most of a small window. The
     test is blind to brightness and contrast, so it can run before any tone fit."""
-    h, w = orig.shape
-    k = max(5, (min(h, w) // 40) | 1)
-    box = (k, k)
-    mu_l = cv2.boxFilter(warped, cv2.CV_32F, box)
-    mu_o = cv2.boxFilter(orig, cv2.CV_32F, box)
-    var_l = cv2.boxFilter(warped * warped, cv2.CV_32F, box) - mu_l * mu_l
-    var_o = cv2.boxFilter(orig * orig, cv2.CV_32F, box) - mu_o * mu_o
-    cov = cv2.boxFilter(warped * orig, cv2.CV_32F, box) - mu_l * mu_o
-    ncc = cov / np.sqrt(np.maximum(var_l, 0) * np.maximum(var_o, 0) + 1e-6)
-    lost = (var_o > min_std * min_std) & (ncc < 0.25) & ok
+    h, w = ok.shape
+    lost = (structure.var_o > min_std * min_std) & (structure.ncc < 0.25) & ok
     kb = max(3, (min(h, w) // 90) | 1)
     return np.asarray(cv2.blur(lost.astype(np.float32), (kb, kb)) > 0.6, np.bool_)
 
@@ -549,7 +729,7 @@ def _grow(mask: _Mask) -> _Mask:
     return np.asarray(cv2.dilate(mask.astype(np.uint8), kernel) > 0, np.bool_)
 
 
-def _replaced_mask(warped: _F32, orig: _F32, residual: _F32, ok: _Mask, sigma: float) -> _Mask:
+def _replaced_mask(residual: _F32, ok: _Mask, sigma: float, structure: _Structure) -> _Mask:
     """Pixels an overlay, caption, banner or logo replaced, as dilated blobs.
 
     Three signs, any suffices where it covers most of a small window (about a fortieth
@@ -558,17 +738,18 @@ def _replaced_mask(warped: _F32, orig: _F32, residual: _F32, ok: _Mask, sigma: f
     tone error would take it (a flat banner close to the luma it covers); and textured
     original areas the leak no longer follows (:func:`_lost_mask`).
     """
-    h, w = orig.shape
-    k = max(5, (min(h, w) // 40) | 1)
-    box = (k, k)
-    r = np.where(ok, residual, 0.0).astype(np.float32)
-    count = np.maximum(cv2.boxFilter(ok.astype(np.float32), cv2.CV_32F, box), 1e-3)
+    h, w = ok.shape
+    box = _box(ok.shape)
+    okf = ok.astype(np.float32)
+    r = np.asarray(residual, np.float32) * okf
+    count = np.maximum(cv2.boxFilter(okf, cv2.CV_32F, box), np.float32(1e-3))
     local_mean = cv2.boxFilter(r, cv2.CV_32F, box) / count
     shifted = np.abs(local_mean) > max(_LOCAL_MEAN_LEVELS, 2.5 * sigma)
     big = np.abs(residual) > _OUTLIER_Z * sigma
     kb = max(3, (min(h, w) // 90) | 1)
     frac_big = cv2.blur((big & ok).astype(np.float32), (kb, kb))
-    blob = (frac_big > 0.25) | (shifted & ok) | _lost_mask(warped, orig, ok, 2.0 * sigma)
+    lost = _lost_mask(structure, ok, 2.0 * sigma)
+    blob = (frac_big > 0.25) | (shifted & ok) | lost
     return _grow(blob)
 
 
@@ -685,6 +866,7 @@ def residual_frame(
     return r.residual, r.weight
 
 
+@_one_blas_thread
 def residual_details(
     leak_y: NDArray[np.generic],
     orig_y: NDArray[np.generic],
@@ -709,12 +891,15 @@ def residual_details(
     if blur is None:
         blur = estimate_blur(warped, orig_raw, valid, tone)
     orig = _blur(orig_raw, blur)
+    # The leak's structure against the original, for every overlay test below.
+    structure = _Structure.of(warped, orig)
+    inside = valid.astype(np.float32)  # 1 in the field of view, 0 outside
     gain: _F32 | None = None
 
     leak = warped
     tone = fixed_tone if fixed_tone is not None else ToneMap.identity()
     # What an overlay replaced can already be seen, tone aside: keep it out of the fits.
-    keep = valid & ~_grow(_lost_mask(leak, orig, valid, _LOST_MIN_STD))
+    keep = valid & ~_grow(_lost_mask(structure, valid, _LOST_MIN_STD))
     if keep.sum() < 0.2 * valid.sum():
         keep = valid
     residual = np.zeros_like(orig)
@@ -730,14 +915,14 @@ def residual_details(
             else:
                 tone = fit_tone(leak, orig, keep, max_samples=30_000)
                 first = tone.inverse(leak) - orig
-                keep = keep & (np.abs(first) < _OUTLIER_Z * _robust_sigma(first[keep]))
+                keep = keep & (np.abs(first) < _OUTLIER_Z * _masked_sigma(first, keep))
                 tone = fit_tone(leak, orig, keep, robust_prior=False)
         warped = leak
         gain = None
         if spatial_gain:
             pred = tone.apply(orig)
             first = leak - pred
-            sig = _robust_sigma(first[keep])
+            sig = _masked_sigma(first, keep)
             use = keep & (np.abs(first) < _OUTLIER_Z * sig) & ~tone.clipped(leak)
             gain = _fit_gain(leak, pred, use, sig)
             if gain is not None:
@@ -745,23 +930,23 @@ def residual_details(
                 if fixed_tone is None and second:
                     tone = fit_tone(warped, orig, keep, robust_prior=False)
         restored = tone.inverse(warped)
-        residual = np.where(valid, restored - orig, 0.0).astype(np.float32)
+        residual = (restored - orig) * inside
         ok = valid & ~tone.clipped(warped)
-        sigma = _robust_sigma(residual[ok & keep])
+        sigma = _masked_sigma(residual, ok & keep)
         if not math.isfinite(sigma):
             zeros = np.zeros_like(residual)
             return Residual(zeros, zeros.copy(), tone, blur, gain, sigma)
-        ok &= ~_replaced_mask(restored, orig, residual, ok, sigma)
+        ok &= ~_replaced_mask(residual, ok, sigma, structure)
         if ok.sum() < 200:
             break
         keep = ok
     weight = _tukey(residual, _TUKEY_C * sigma)
-    gx = cv2.Sobel(orig, cv2.CV_32F, 1, 0, ksize=3) / 8.0
-    gy = cv2.Sobel(orig, cv2.CV_32F, 0, 1, ksize=3) / 8.0
+    gx = cv2.Sobel(orig, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
+    gy = cv2.Sobel(orig, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
     edge = (gx * gx + gy * gy) * np.float32((_EDGE_SHIFT / sigma) ** 2)
-    weight = np.asarray(weight / (1.0 + edge), np.float32)
-    weight = np.where(ok, weight, 0.0).astype(np.float32)
-    residual = np.where(valid, residual, 0.0).astype(np.float32)
+    edge += np.float32(1.0)
+    weight /= edge
+    weight *= ok
     return Residual(residual, weight, tone, blur, gain, sigma)
 
 
@@ -796,10 +981,14 @@ def _gn_level(
     iterations: int,
     stride: int,
     sigma: float,
+    tol: float = 0.01,
 ) -> tuple[_F64, float, int]:
     """Robust Gauss-Newton on one level: refine g (level coords -> leak coords).
 
-    Returns (g, robust residual scale, valid pixel count).
+    The model is evaluated on every ``stride``-th pixel each way; only the warp, its
+    blur and its gradients are computed on the whole level. Stops when an update moves
+    the corners by less than ``tol`` px. Returns (g, robust residual scale, valid pixel
+    count).
     """
     h, w = orig.shape
     c = 0.5 * math.hypot(w, h)
@@ -807,6 +996,9 @@ def _gn_level(
     norm = np.array([[1 / c, 0, -cx / c], [0, 1 / c, -cy / c], [0, 0, 1.0]])
     denorm = np.linalg.inv(norm)
     ys, xs = np.mgrid[0:h:stride, 0:w:stride]
+    grid_shape = (int(ys.shape[0]), int(ys.shape[1]))
+    flat = (ys * w + xs).ravel()  # the samples' flat indices in the level image
+    on_grid = np.diag([float(stride), float(stride), 1.0])  # sample grid -> level coords
     xn = ((xs - cx) / c).astype(np.float32).ravel()
     yn = ((ys - cy) / c).astype(np.float32).ravel()
     err = math.inf
@@ -826,48 +1018,46 @@ def _gn_level(
         extra = _GN_EXTRA_BLUR if soft else 0.0
         warped = cv2.GaussianBlur(warped, (0, 0), math.hypot(sigma, extra))
         target = orig_soft if soft else orig
-        valid = _valid_mask(g, leak.shape, (h, w), rim=2.0 + 2 * (sigma + extra))
-        if it == 0 or (it == 2 and iterations > 4) or it % 4 == 0:
-            tone = fit_tone(warped, target, valid, max_samples=20_000, robust_prior=it == 0)
-        pred = tone.apply(target)
-        gx = cv2.Sobel(warped, cv2.CV_32F, 1, 0, ksize=3) / 8.0
-        gy = cv2.Sobel(warped, cv2.CV_32F, 0, 1, ksize=3) / 8.0
-        sl = (slice(0, h, stride), slice(0, w, stride))
-        v = valid[sl].ravel()
-        count = int(v.sum())
+        valid = _valid_mask(g @ on_grid, leak.shape, grid_shape, rim=2.0 + 2 * (sigma + extra))
+        count = int(valid.sum())
         if count < 64:
             return g, math.inf, count
-        e = (warped[sl].ravel() - pred[sl].ravel())[v]
-        px = pred[sl].ravel()[v]
-        gxs, gys = gx[sl].ravel()[v] * c, gy[sl].ravel()[v] * c
-        x, y = xn[v], yn[v]
-        err = _robust_sigma(e)
-        wts = _tukey(e - np.median(e), _TUKEY_C * err)
+        if it == 0 or (it == 2 and iterations > 4) or it % 4 == 0:
+            tone = fit_tone(
+                warped[::stride, ::stride],
+                target[::stride, ::stride],
+                valid,
+                max_samples=20_000,
+                robust_prior=it == 0,
+            )
+        valid = valid.ravel()
+        sel = flat[valid]
+        px = tone.apply(np.take(target, sel))
+        e = np.take(warped, sel) - px
+        gxs = np.take(cv2.Sobel(warped, cv2.CV_32F, 1, 0, ksize=3, scale=0.125), sel) * c
+        gys = np.take(cv2.Sobel(warped, cv2.CV_32F, 0, 1, ksize=3, scale=0.125), sel) * c
+        x, y = xn[valid], yn[valid]
+        med, err = _robust_centre_scale(e)
+        wts = _tukey(e - np.float32(med), _TUKEY_C * err)
         # Geometry (8), then photometry: gain, bias and a smooth gain field
-        # (vignetting, an unevenly lit screen) that the geometry must not absorb.
-        jac = np.stack(
-            [
-                gxs * x,
-                gxs * y,
-                gxs,
-                gys * x,
-                gys * y,
-                gys,
-                -(gxs * x + gys * y) * x,
-                -(gxs * x + gys * y) * y,
-                -px,
-                -np.ones_like(px),
-                -px * x,
-                -px * y,
-                -px * x * x,
-                -px * x * y,
-                -px * y * y,
-            ],
-            axis=1,
-        ).astype(np.float64)
-        jw = jac * wts[:, None]
-        a = jw.T @ jac
-        b = -(jw.T @ e)
+        # (vignetting, an unevenly lit screen) that the geometry must not absorb. One
+        # row per parameter, in float32 like the pictures: the normal equations from
+        # float32 products differ from float64 ones by under 1e-4 px in the answer.
+        jac = np.empty((15, count), np.float32)
+        gxx, gyy = gxs * x, gys * y
+        jac[0], jac[1], jac[2] = gxx, gxs * y, gxs
+        jac[3], jac[4], jac[5] = gys * x, gyy, gys
+        radial = gxx + gyy
+        jac[6], jac[7] = -(radial * x), -(radial * y)
+        npx = -px
+        pxx, pxy = npx * x, npx * y
+        jac[8], jac[9], jac[10], jac[11] = npx, -1.0, pxx, pxy
+        jac[12], jac[13], jac[14] = pxx * x, pxx * y, pxy * y
+        # Weighted normal equations as a symmetric rank-k product (BLAS syrk).
+        root = np.sqrt(wts)
+        jac *= root
+        a = np.asarray(jac @ jac.T, np.float64)
+        b = -np.asarray(jac @ (e * root), np.float64)
         a += np.eye(a.shape[0]) * (1e-6 * np.trace(a) / a.shape[0] + 1e-12)
         try:
             delta = np.linalg.solve(a, b)
@@ -877,40 +1067,75 @@ def _gn_level(
         upd = np.array([[1 + d[0], d[1], d[2]], [d[3], 1 + d[4], d[5]], [d[6], d[7], 1.0]])
         g = g @ (denorm @ upd @ norm)
         g = g / g[2, 2]
-        # Stop when the corners move less than a hundredth of a pixel.
+        # Stop when the corners move less than ``tol`` pixels.
         corners = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], np.float64) * 0.8
         moved = _apply_h(upd, corners) - corners
-        if float(np.abs(moved).max()) * c < 0.01:
+        if float(np.abs(moved).max()) * c < tol:
             break
     return g, err, count
+
+
+@functools.lru_cache(maxsize=8)
+def _hanning(w: int, h: int) -> _F32:
+    win = np.asarray(cv2.createHanningWindow((w, h), cv2.CV_32F), np.float32)
+    win.setflags(write=False)
+    return win
+
+
+_PHASE_SIDE = 400  # phase correlation on a level no larger than this (half size above)
 
 
 def _phase_shift(leak: _F32, orig: _F32, g: _F64) -> _F64:
     """Correct the translation part of ``g`` (level -> leak) by phase correlation of the
     warped leak against the original: catches shifts of several pixels (a phone drifting
-    in front of a monitor) that Gauss-Newton steps would take many iterations over."""
+    in front of a monitor) that Gauss-Newton steps would take many iterations over.
+    A level wider than :data:`_PHASE_SIDE` is correlated at half size: the shift only
+    has to land within the Gauss-Newton steps' reach."""
     h, w = orig.shape
+    half = max(h, w) > _PHASE_SIDE
+    f = 2 if half else 1
+    hs, ws = (h // 2, w // 2) if half else (h, w)
+    # Sample the leak straight onto the (half-size) grid, and shrink the original to it.
+    to_level = _resize_mat(w / ws, h / hs) if half else np.eye(3)
+    g_small = g @ to_level
+    src = leak
+    if half and _leak_scale(g_small, (hs, ws)) > 1.5:  # against aliasing
+        lh, lw = leak.shape
+        src = np.asarray(
+            cv2.resize(leak, (max(8, lw // 2), max(8, lh // 2)), interpolation=cv2.INTER_AREA),
+            np.float32,
+        )
+        g_small = _resize_mat(src.shape[1] / lw, src.shape[0] / lh) @ g_small
+    o = (
+        np.asarray(cv2.resize(orig, (ws, hs), interpolation=cv2.INTER_AREA), np.float32)
+        if half
+        else orig
+    )
     warped = cv2.warpPerspective(
-        leak,
-        g,
-        (w, h),
+        src,
+        g_small,
+        (ws, hs),
         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
         borderMode=cv2.BORDER_REPLICATE,
     )
-    valid = _valid_mask(g, leak.shape, (h, w), rim=2.0)
+    valid = _valid_mask(g_small, src.shape, (hs, ws), rim=2.0)
     if valid.mean() < 0.2:
         return g
-    fill = float(np.median(warped[valid]))
-    a = np.where(valid, orig - float(np.median(orig[valid])), 0.0).astype(np.float32)
-    b = np.where(valid, warped - fill, 0.0).astype(np.float32)
-    window = cv2.createHanningWindow((w, h), cv2.CV_32F)
-    (dx, dy), response = cv2.phaseCorrelate(a, b, window)
+    idx = np.flatnonzero(valid)[:: max(1, int(valid.sum()) // 20_000)]
+    fill = float(np.median(np.take(warped, idx)))
+    a = np.where(valid, o - np.float32(np.median(np.take(o, idx))), np.float32(0.0))
+    b = np.where(valid, warped - np.float32(fill), np.float32(0.0))
+    (dx, dy), response = cv2.phaseCorrelate(
+        np.asarray(a, np.float32), np.asarray(b, np.float32), _hanning(ws, hs)
+    )
+    dx, dy = dx * f, dy * f
     if response < 0.05 or math.hypot(dx, dy) < 0.3 or math.hypot(dx, dy) > 0.25 * min(w, h):
         return g
     # warped(x) = orig(x - d): sample the leak at x + d instead.
     return np.asarray(g @ np.array([[1.0, 0.0, dx], [0.0, 1.0, dy], [0.0, 0.0, 1.0]]), np.float64)
 
 
+@_one_blas_thread
 def refine_registration(
     leak_gray: NDArray[np.generic],
     orig_gray: NDArray[np.generic],
@@ -1017,6 +1242,7 @@ def _level_error(
     return _robust_sigma((warped - tone.apply(o))[valid], max_samples=10_000), tone
 
 
+@_one_blas_thread
 def structure_agreement(
     leak_gray: NDArray[np.generic],
     orig_gray: NDArray[np.generic],
@@ -1054,6 +1280,7 @@ def structure_agreement(
     return float(np.median(scores)) if scores else 0.0
 
 
+@_one_blas_thread
 def registration_error(
     leak_gray: NDArray[np.generic],
     orig_gray: NDArray[np.generic],
@@ -1070,6 +1297,7 @@ def registration_error(
     return _level_error(warped, valid, orig_gray)[0]
 
 
+@_one_blas_thread
 def refine_time(
     leak_gray: NDArray[np.generic],
     candidates: Sequence[NDArray[np.generic]],

@@ -8,13 +8,22 @@ Frames stay in yuv420p from decoder to encoder: the invisible mark changes the l
 plane only, so no colour conversion is ever done. The mark is keyed to the *source*
 time of each frame (seconds on the evidence's own timeline), which is what the tracer
 recovers from a leaked clip.
+
+Speed: marking (the perceptual mask and the mark, about a millisecond a 640x360 frame)
+runs on a worker thread, a few frames ahead of the encoder: PyAV releases the GIL while
+FFmpeg decodes and encodes, and numpy while it computes, so on two cores the mark
+costs little more than a plain transcode (``bench/bench_export.py``). Frames are
+encoded in their order whatever the worker does, and OpenBLAS runs on one thread
+(:func:`~custodes.media.register.single_threaded_blas`).
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -25,6 +34,7 @@ import cv2
 import numpy as np
 
 from custodes.core.errors import CustodesError, InvalidInput
+from custodes.media.register import single_threaded_blas
 
 FrameHook = Callable[[np.ndarray, float], np.ndarray]
 """``hook(y_plane, source_time) -> y_plane``: changes a frame's luma in place or anew."""
@@ -113,9 +123,10 @@ def render(
     """Write the derivative of ``src`` to ``dest`` (MP4, H.264/AAC)."""
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
     try:
-        result = _render(
-            src, tmp, start_s, end_s, height, marker, visible_text, hooks, settings, progress
-        )
+        with single_threaded_blas():
+            result = _render(
+                src, tmp, start_s, end_s, height, marker, visible_text, hooks, settings, progress
+            )
         os.replace(tmp, dest)
         return result
     except av.error.FFmpegError as exc:
@@ -124,6 +135,29 @@ def render(
         raise CustodesError(f"cannot write {dest}: {exc.strerror or exc}") from exc
     finally:
         tmp.unlink(missing_ok=True)
+
+
+_AHEAD = 3
+"""Frames handed to the marking worker before the encoder waits for the oldest."""
+
+
+def _mark_frame(
+    planes: np.ndarray,
+    t: float,
+    height: int,
+    marker: LumaMarker | None,
+    hooks: tuple[FrameHook, ...],
+    visible_text: str | None,
+) -> np.ndarray:
+    """Mark one decoded yuv420p frame (``planes``, changed in place) and return it."""
+    y = planes[:height]
+    if marker is not None:
+        y[:] = marker.mark_luma(y, t)
+    for hook in hooks:
+        y[:] = hook(y, t)
+    if visible_text:
+        draw_visible_mark(y, visible_text)
+    return planes
 
 
 def _render(
@@ -165,48 +199,63 @@ def _render(
             audio_pts = 0
             last_t = start_s
             done = False
-            for packet in inp.demux(*streams):
-                if done and packet.stream is vin:
-                    continue
-                frame: Any
-                for frame in packet.decode():
-                    t = float(frame.time) if frame.time is not None else last_t
-                    if isinstance(frame, av.AudioFrame):
-                        if aout is None or resampler is None or t < start_s - 1e-3:
+            # Marking runs on one worker thread (in frame order), ahead of the encoder.
+            marks = marker is not None or bool(hooks) or bool(visible_text)
+            pool = ThreadPoolExecutor(1, thread_name_prefix="custodes-mark") if marks else None
+            ahead: deque[Future[np.ndarray]] = deque()
+
+            def encode(planes: np.ndarray) -> None:
+                nonlocal frames
+                vf = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+                vf.pts = frames
+                vf.time_base = Fraction(1) / rate
+                out.mux(vout.encode(vf))
+                frames += 1
+                if progress is not None:
+                    progress(1)
+
+            try:
+                for packet in inp.demux(*streams):
+                    if done and packet.stream is vin:
+                        continue
+                    frame: Any
+                    for frame in packet.decode():
+                        t = float(frame.time) if frame.time is not None else last_t
+                        if isinstance(frame, av.AudioFrame):
+                            if aout is None or resampler is None or t < start_s - 1e-3:
+                                continue
+                            if end_s is not None and t >= end_s:
+                                continue
+                            for rf in resampler.resample(frame):
+                                rf.pts = audio_pts
+                                rf.time_base = Fraction(1, rf.sample_rate)
+                                audio_pts += rf.samples
+                                out.mux(aout.encode(rf))
                             continue
-                        if end_s is not None and t >= end_s:
+                        if t < start_s - 0.5 / fps:
                             continue
-                        for rf in resampler.resample(frame):
-                            rf.pts = audio_pts
-                            rf.time_base = Fraction(1, rf.sample_rate)
-                            audio_pts += rf.samples
-                            out.mux(aout.encode(rf))
-                        continue
-                    if t < start_s - 0.5 / fps:
-                        continue
-                    if end_s is not None and t >= end_s - 0.5 / fps:
-                        done = True
-                        continue
-                    last_t = t
-                    if (frame.width, frame.height) != (w, h):
-                        frame = frame.reformat(
-                            width=w, height=h, format="yuv420p", interpolation="AREA"
+                        if end_s is not None and t >= end_s - 0.5 / fps:
+                            done = True
+                            continue
+                        last_t = t
+                        if (frame.width, frame.height) != (w, h):
+                            frame = frame.reformat(
+                                width=w, height=h, format="yuv420p", interpolation="AREA"
+                            )
+                        planes = frame.to_ndarray(format="yuv420p")
+                        if pool is None:
+                            encode(planes)
+                            continue
+                        ahead.append(
+                            pool.submit(_mark_frame, planes, t, h, marker, hooks, visible_text)
                         )
-                    planes = frame.to_ndarray(format="yuv420p")
-                    y = planes[:h]
-                    if marker is not None:
-                        y[:] = marker.mark_luma(y, t)
-                    for hook in hooks:
-                        y[:] = hook(y, t)
-                    if visible_text:
-                        draw_visible_mark(y, visible_text)
-                    vf = av.VideoFrame.from_ndarray(planes, format="yuv420p")
-                    vf.pts = frames
-                    vf.time_base = Fraction(1) / rate
-                    out.mux(vout.encode(vf))
-                    frames += 1
-                    if progress is not None:
-                        progress(1)
+                        while ahead and (len(ahead) > _AHEAD or ahead[0].done()):
+                            encode(ahead.popleft().result())
+                while ahead:
+                    encode(ahead.popleft().result())
+            finally:
+                if pool is not None:
+                    pool.shutdown(wait=True, cancel_futures=True)
             out.mux(vout.encode(None))
             if aout is not None:
                 out.mux(aout.encode(None))
