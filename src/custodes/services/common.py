@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import secrets
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, NoReturn
 
 from sqlalchemy import select
@@ -24,6 +28,22 @@ from custodes.core.errors import CustodesError, NotFound, PermissionDenied, Reas
 from custodes.services import audit
 from custodes.storage import tables as t
 from custodes.storage.uow import UnitOfWork
+
+
+def new_id(prefix: str) -> str:
+    """A random, readable identifier such as ``EV-3K7Q2MZX9A1B`` (60 random bits)."""
+    return f"{prefix}-" + base64.b32encode(secrets.token_bytes(8)).decode().rstrip("=")[:12]
+
+
+def sha256_file(path: Path) -> tuple[str, int]:
+    """SHA-256 (hex) and size of a file, read in 4 MiB chunks."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(4 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
 
 
 def now_iso(vault: bootstrap.Vault) -> str:

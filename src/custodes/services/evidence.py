@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import os
-import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,16 +25,13 @@ from custodes.services.common import (
     event,
     evidence_row,
     load_actor,
+    new_id,
     now_iso,
     refuse,
     user_id,
 )
 from custodes.storage import tables as t
 from custodes.storage.uow import UnitOfWork
-
-
-def new_evidence_id() -> str:
-    return "EV-" + base64.b32encode(secrets.token_bytes(8)).decode().rstrip("=")[:12]
 
 
 def parse_iso8601(text: str, what: str) -> str:
@@ -140,7 +135,7 @@ def ingest(
             refuse(vault, uow, actor.username, exc, reason=None, **refusal)
 
     blob = vault.blobs.commit(staged)
-    evidence_id = new_evidence_id()
+    evidence_id = new_id("EV")
     recorded = recorded or (
         parse_iso8601(info.creation_time, "creation time") if info.creation_time else None
     )

@@ -8,11 +8,8 @@ recipient. The export is recorded with its lineage and audited.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
-import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,18 +31,16 @@ from custodes.services.common import (
     event,
     evidence_row,
     load_actor,
+    new_id,
     now_iso,
     refuse,
+    sha256_file,
 )
 from custodes.services.evidence import raise_alert
 from custodes.storage import tables as t
 
 KEY_VERSION = 1
 MARK_SCHEME = "custodes-luma-spread-spectrum/1"
-
-
-def new_export_id() -> str:
-    return "EX-" + base64.b32encode(secrets.token_bytes(8)).decode().rstrip("=")[:12]
 
 
 def software_versions() -> dict[str, Any]:
@@ -99,7 +94,7 @@ def export_evidence(
     recorded first in the export's lineage.
     """
     params = params or MarkParams()
-    export_id = new_export_id()
+    export_id = new_id("EX")
     with vault.uow() as uow:
         actor = load_actor(vault, uow, actor_name)
         attempt: dict[str, Any] = {
@@ -165,7 +160,7 @@ def export_evidence(
         progress=progress,
     )
     try:
-        digest, size = _hash_file(pending)
+        digest, size = sha256_file(pending)
         lineage = {
             "source": {"evidence_id": row.id, "sha256": row.sha256, "case": row.case_number},
             "operations": [
@@ -255,16 +250,6 @@ def export_evidence(
         "width": result.width,
         "height": result.height,
     }
-
-
-def _hash_file(path: Path) -> tuple[str, int]:
-    h = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(4 << 20):
-            h.update(chunk)
-            size += len(chunk)
-    return h.hexdigest(), size
 
 
 def list_exports(

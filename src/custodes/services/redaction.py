@@ -38,10 +38,11 @@ from custodes.services.common import (
     event,
     evidence_row,
     load_actor,
+    new_id,
     now_iso,
     refuse,
 )
-from custodes.services.requests import _parse_ranges, new_id
+from custodes.services.requests import _parse_ranges
 from custodes.storage import tables as t
 
 FACE_KINDS = frozenset({"faces", "bystander-faces", "minors", "victims"})

@@ -10,9 +10,7 @@ audit log. An override is flagged and alerts internal affairs and command staff.
 
 from __future__ import annotations
 
-import base64
 import json
-import secrets
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -35,6 +33,7 @@ from custodes.services.common import (
     event,
     evidence_row,
     load_actor,
+    new_id,
     now_iso,
     refuse,
 )
@@ -52,10 +51,6 @@ FINDINGS = (
     "sealed-by-court",
     "extension-invoked",
 )
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}-" + base64.b32encode(secrets.token_bytes(8)).decode().rstrip("=")[:12]
 
 
 def load_policy(vault: bootstrap.Vault) -> PolicyPack:

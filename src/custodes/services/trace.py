@@ -17,7 +17,6 @@ import base64
 import hashlib
 import json
 import math
-import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -44,7 +43,16 @@ from custodes.media.probe import probe
 from custodes.media.stills import frame_png
 from custodes.reports.trace import odds_text, render_html, render_pdf
 from custodes.services import audit
-from custodes.services.common import case_facts, case_row, check, event, load_actor, now_iso
+from custodes.services.common import (
+    case_facts,
+    case_row,
+    check,
+    event,
+    load_actor,
+    new_id,
+    now_iso,
+    sha256_file,
+)
 from custodes.services.evidence import raise_alert
 from custodes.storage import tables as t
 
@@ -57,20 +65,6 @@ ProgressStart = Callable[[str, int], Callable[[int], None]]
 
 def _no_progress(_label: str, _total: int) -> Callable[[int], None]:
     return lambda _n: None
-
-
-def new_trace_id() -> str:
-    return "TR-" + base64.b32encode(secrets.token_bytes(8)).decode().rstrip("=")[:12]
-
-
-def _sha256_file(path: Path) -> tuple[str, int]:
-    h = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(4 << 20):
-            h.update(chunk)
-            size += len(chunk)
-    return h.hexdigest(), size
 
 
 def _fingerprints(
@@ -179,7 +173,7 @@ def trace_leak(
         raise InvalidInput(f"no such file: {path}")
     if report_dir is not None and not report_dir.is_dir():
         raise InvalidInput(f"no such folder: {report_dir}")
-    leak_sha, leak_size = _sha256_file(path)
+    leak_sha, leak_size = sha256_file(path)
     info = probe(path)
 
     by_id = {r.id: r for r in sources}
@@ -209,7 +203,7 @@ def trace_leak(
             "sha256": src.sha256,
         }
         _attribute(vault, src, match, path, info, alpha, result, report, progress)
-    trace_id = new_trace_id()
+    trace_id = new_id("TR")
     with vault.uow() as uow:
         ev = result["source"]["evidence_id"] if result["source"] else None
         case = result["source"]["case"] if result["source"] else None
