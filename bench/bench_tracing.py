@@ -804,10 +804,10 @@ def invisibility(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         my, py, oy, mt, dy = my[:n], py[:n], oy[:n], mt[:n], dy[:n]
         oy = [o[:h, :w] for o in oy]
         masks = [wm.perceptual_mask(o) for o in oy]
+        pre = [emb.mark_luma(o, tt, m) for o, tt, m in zip(oy, mt, masks, strict=True)]
         # Flat areas: mask < 0.4, or the flattest 10 % where the scene has none (vtest).
         thr = max(0.4, float(np.quantile(np.stack(masks[:: max(1, n // 20)]), 0.10)))
         masks = [m * np.float32(0.4 / thr) for m in masks]
-        pre = [emb.mark_luma(o, tt, m) for o, tt, m in zip(oy, mt, masks, strict=True)]
         fl_px, fl_mu = flicker(my, py, masks)
         rms_m, px_m = flat_temporal(my, masks)
         rms_p, px_p = flat_temporal(py, masks)
@@ -1298,9 +1298,19 @@ def target_of(cls: str) -> tuple[float, str]:
     return 0.99, "attributed exactly >= 99%"
 
 
+def dedupe(recs: Any) -> list[dict[str, Any]]:
+    """One record per trial key: the first without an error, else the first."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in recs:
+        k = r["key"]
+        if k not in out or ("error" in out[k] and "error" not in r):
+            out[k] = r
+    return list(out.values())
+
+
 def write_report(args: argparse.Namespace) -> None:
-    trials = [r for r in read_jsonl(args.trials_path) if r.get("mode") == args.mode]
-    base = [r for r in read_jsonl(args.baseline_path) if r.get("mode") == args.mode]
+    trials = dedupe(r for r in read_jsonl(args.trials_path) if r.get("mode") == args.mode)
+    base = dedupe(r for r in read_jsonl(args.baseline_path) if r.get("mode") == args.mode)
     sfx = "_quick" if args.quick else ""
     inv_p = OUT / f"tracing_invisibility{sfx}.json"
     spd_p = OUT / f"tracing_speed{sfx}.json"
@@ -1339,7 +1349,7 @@ def write_report(args: argparse.Namespace) -> None:
     )
     L.append(
         "| class | trials | errors | located | right | innocent named | z right min / "
-        "median | max innocent z | median p right | median trace s | target | status |"
+        "median | max innocent z | median log10 p right | median trace s | target | status |"
     )
     L.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
     by_cls: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -1359,7 +1369,13 @@ def write_report(args: argparse.Namespace) -> None:
             if r.get("z_right")
         ]
         zi = [r["z_innocent_max"] for r in rs if r.get("z_innocent_max") is not None]
-        pr = [min(r["p_right"]) for r in rs if r.get("p_right")]
+        # log10 of the right copy's p-value from its z (the trace's JSON p_value underflows
+        # to 0.0 beyond z ~ 37.5): the model bound 3.18 * Gaussian tail.
+        pr = [
+            math.log10(wm.RADEMACHER_TAIL_FACTOR) + stats.gaussian_log10_sf(min(r["z_right"]))
+            for r in rs
+            if r.get("z_right")
+        ]
         tt = [r["timing"]["trace"] for r in rs if "timing" in r]
         goal, text = target_of(cls)
         rate = ok / n if n else 0.0
@@ -1373,7 +1389,7 @@ def write_report(args: argparse.Namespace) -> None:
             f"| {cls} | {n} | {errs} | {_pct(loc, n)} | {ok}/{n} ({_pct(ok, n)}) | {inn} | "
             f"{_f(min(zr) if zr else None)} / {_f(_median(zr))} | "
             f"{_f(max(zi) if zi else None, 2)} | "
-            f"{'-' if not pr else f'{_median(pr):.1e}'} | {_f(_median(tt))} | {text} | "
+            f"{_f(_median(pr), 0)} | {_f(_median(tt))} | {text} | "
             f"{status} |"
         )
     if not order:
