@@ -24,13 +24,16 @@ For each clip and each setting (``--detect-every``, ``--max-side``):
     classifier any more). A hit counts when its box overlaps the reference face by at
     least 30 % of the smaller box. ``clean`` is the share of reference frames where
     neither finds a face in the redacted copy (goal: >= 99.5 %); ``dlib0``/``lbp0`` their
-    hit rate on the original at the same places (what they can see at all); ``cov`` the
-    share of reference faces the plan covers to at least 90 % of their area; ``self``
-    frames where CenterFace itself still finds the face after redaction.
+    hit rate on the original at the same places (what they can see at all);
+    ``dlibN``/``lbpN`` (generated clips) the frames where they fire at the same places in
+    a control clip, the same street with nobody pasted (their false-alarm floor);
+    ``cov`` the share of reference faces the plan covers to at least 90 % of their area;
+    ``self`` frames where CenterFace itself still finds the face after redaction.
 (b) speed. ``transcode``: ``custodes.media.render.render`` (decode, encode H.264 CRF 23
     veryfast + AAC: the same settings ``apply_redaction`` uses), best of two runs around
     the redaction; ``redact``: ``plan_redaction`` + ``apply_redaction``. ``speed`` is
-    transcode time / redaction time (goal: >= 0.5).
+    transcode time / redaction time (goal: >= 0.5); ``cpu`` the same ratio in CPU
+    seconds of the process (all threads), which other load on the machine disturbs less.
 
 Also: the detector's cost per frame at 640x360 and 1280x720 for several ``max_side``,
 and the region trackers (template matching, OpenCV MIL) on a moving plate.
@@ -108,8 +111,11 @@ def sprites(width: int) -> list[tuple[np.ndarray, np.ndarray]]:
     return out
 
 
-def write_generated(path: Path, width: int, height: int, seconds: float, fps: int = 30) -> None:
-    heads = sprites(width)
+def write_generated(
+    path: Path, width: int, height: int, seconds: float, fps: int = 30, faces: bool = True
+) -> None:
+    """The clip; with ``faces=False`` the same street with nobody pasted (the control)."""
+    heads = sprites(width) if faces else []
     n = round(seconds * fps)
     samples = bodycam_audio(seconds, seed=11)
     with av.open(str(path), "w") as out:
@@ -288,6 +294,14 @@ def probe(path: Path) -> tuple[int, int, float]:
         )
 
 
+def transcode(src: Path, dest: Path, wall: list[float], cpu: list[float]) -> None:
+    """The plain transcode (same encoder settings as the redaction); appends its times."""
+    t, c = time.perf_counter(), time.process_time()
+    render(src, dest)
+    wall.append(time.perf_counter() - t)
+    cpu.append(time.process_time() - c)
+
+
 def run_clip(
     name: str,
     src: Path,
@@ -295,6 +309,7 @@ def run_clip(
     settings: list[tuple[int, int]],
     second: SecondDetectors,
     sheets: Path | None,
+    control: Path | None = None,
 ) -> list[dict[str, Any]]:
     width, height, fps = probe(src)
     t = time.perf_counter()
@@ -311,25 +326,28 @@ def run_clip(
             n_faces += 1
             for k, v in second.hits(originals[i], f).items():
                 base[k] += v
+    null: dict[str, int] | None = None
+    if control is not None:  # the same places on the street with nobody there
+        null = {n: 0 for n in second.names}
+        for i, rgb in enumerate(decode_rgb(control)):
+            for k in second.names:
+                null[k] += any(second.hits(rgb, f)[k] for f in ref.faces.get(i, []))
     rows = []
     for every, max_side in settings:
-        tc = []
-        t = time.perf_counter()
-        render(src, tmp / "transcode.mp4")
-        tc.append(time.perf_counter() - t)
+        tc: list[float] = []
+        tc_cpu: list[float] = []
+        transcode(src, tmp / "transcode.mp4", tc, tc_cpu)
         detector = FaceDetector(max_side=max_side)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         plan = plan_redaction(
             src, faces=True, detector=detector, params=TrackingParams(detect_every=every)
         )
-        plan_s = time.perf_counter() - t
+        plan_s, plan_cpu = time.perf_counter() - t, time.process_time() - c
         dest = tmp / f"{name}-redacted.mp4"
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         result = apply_redaction(src, dest, plan)
-        apply_s = time.perf_counter() - t
-        t = time.perf_counter()
-        render(src, tmp / "transcode.mp4")
-        tc.append(time.perf_counter() - t)
+        apply_s, apply_cpu = time.perf_counter() - t, time.process_time() - c
+        transcode(src, tmp / "transcode.mp4", tc, tc_cpu)
         if sheets is not None:
             sheets.mkdir(parents=True, exist_ok=True)
             contact_sheet(sheets / f"{name}-k{every}-s{max_side}.png", dest, plan)
@@ -364,6 +382,7 @@ def run_clip(
                 "ref_faces": n_faces,
                 "leak_frames": leak_frames,
                 "leak_either": either,
+                "null_frames": null,
                 "clean_pct": round(100 * (1 - either / nref), 2) if nref else None,
                 "second_on_original_pct": {
                     k: round(100 * v / n_faces, 1) if n_faces else None for k, v in base.items()
@@ -376,6 +395,10 @@ def run_clip(
                 "apply_s": round(apply_s, 3),
                 "redact_s": round(redact_s, 3),
                 "speed": round(min(tc) / redact_s, 3),
+                "transcode_cpu_s": round(min(tc_cpu), 3),
+                "plan_cpu_s": round(plan_cpu, 3),
+                "apply_cpu_s": round(apply_cpu, 3),
+                "speed_cpu": round(min(tc_cpu) / (plan_cpu + apply_cpu), 3),
                 "reference_s": round(ref_s, 2),
             }
         )
@@ -513,23 +536,25 @@ def main() -> None:
     report: dict[str, Any] = {"machine": machine(), "rows": [], "skipped": []}
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmpdir:
         tmp = Path(tmpdir)
-        clips: list[tuple[str, Path]] = []
+        clips: list[tuple[str, Path, Path | None]] = []
         for size in args.sizes:
             w, h = (int(v) for v in size.split("x"))
             path = tmp / f"gen-{size}.mp4"
             write_generated(path, w, h, args.seconds)
-            clips.append((f"gen-{size}", path))
+            control = tmp / f"control-{size}.mp4"
+            write_generated(control, w, h, args.seconds, faces=False)
+            clips.append((f"gen-{size}", path, control))
         if not args.no_real:
             for name in REAL:
                 path = OPENCV_DOC / name
                 if path.exists():
-                    clips.append((path.stem, path))
+                    clips.append((path.stem, path, None))
                 else:
                     msg = f"{path} not found (apt-get install opencv-doc): skipped"
                     report["skipped"].append(msg)
                     print(f"note: {msg}", file=sys.stderr)
-        for name, path in clips:
-            report["rows"] += run_clip(name, path, tmp, settings, second, args.sheets)
+        for name, path, control in clips:
+            report["rows"] += run_clip(name, path, tmp, settings, second, args.sheets, control)
         if not args.no_costs:
             report["detector_ms"] = detector_costs(sorted({320, 480, 640, 1280, *args.max_side}))
             report["region_trackers"] = region_trackers(tmp)
@@ -550,21 +575,23 @@ def print_report(report: dict[str, Any], names: list[str]) -> None:
     print("          " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()))
     print()
     head = (
-        f"{'clip':<14}{'size':>10}{'frames':>7}{'k':>3}{'side':>6}{'ref':>6}{'cov%':>8}"
-        + "".join(f"{n + '0%':>8}{n:>6}" for n in names)
-        + f"{'self':>6}{'clean%':>8}{'tc s':>8}{'plan s':>8}{'apply s':>8}{'speed':>7}"
+        f"{'clip':<14}{'size':>10}{'frames':>7}{'k':>3}{'side':>6}{'ref':>6}{'cov%':>7}"
+        + "".join(f"{n + '0%':>8}{n:>6}{n + 'N':>7}" for n in names)
+        + f"{'self':>5}{'clean%':>8}{'tc s':>7}{'plan s':>8}{'apply s':>8}{'speed':>7}"
+        + f"{'cpu':>6}"
     )
     print(head)
     for r in report["rows"]:
         line = (
             f"{r['clip']:<14}{r['size']:>10}{r['frames']:>7}{r['detect_every']:>3}"
-            f"{r['max_side']:>6}{r['ref_frames']:>6}{_f(r['plan_coverage_pct']):>8}"
+            f"{r['max_side']:>6}{r['ref_frames']:>6}{_f(r['plan_coverage_pct']):>7}"
         )
         for n in names:
-            line += f"{_f(r['second_on_original_pct'][n]):>8}{r['leak_frames'][n]:>6}"
+            null = "-" if r["null_frames"] is None else str(r["null_frames"][n])
+            line += f"{_f(r['second_on_original_pct'][n]):>8}{r['leak_frames'][n]:>6}{null:>7}"
         line += (
-            f"{r['self_leak_frames']:>6}{_f(r['clean_pct']):>8}{r['transcode_s']:>8.2f}"
-            f"{r['plan_s']:>8.2f}{r['apply_s']:>8.2f}{r['speed']:>7.2f}"
+            f"{r['self_leak_frames']:>5}{_f(r['clean_pct']):>8}{r['transcode_s']:>7.2f}"
+            f"{r['plan_s']:>8.2f}{r['apply_s']:>8.2f}{r['speed']:>7.2f}{r['speed_cpu']:>6.2f}"
         )
         print(line)
     for s in report["skipped"]:
@@ -573,9 +600,11 @@ def print_report(report: dict[str, Any], names: list[str]) -> None:
         "\nref: frames where CenterFace (full resolution) finds a face in the original;"
         " cov%: reference faces >= 90 % covered by the plan;\n<name>0%: the second detector's"
         " hit rate on those faces in the original; <name>: frames where it still finds one"
-        " after redaction;\nself: frames where CenterFace still finds one; clean%: reference"
+        " after redaction;\n<name>N: frames where it finds one at the same places in the"
+        " face-free control clip; self: frames where CenterFace still finds one;\nclean%: reference"
         " frames with no second-detector hit (goal >= 99.5);\nspeed: transcode s / (plan s +"
-        " apply s) (goal >= 0.5)."
+        " apply s) (goal >= 0.5); cpu: the same ratio in CPU seconds (less sensitive to other"
+        " load on the machine)."
     )
     if "detector_ms" in report:
         print("\nCenterFace per frame (onnxruntime CPU, 2 threads):")

@@ -249,11 +249,13 @@ def _reference_mask(y: np.ndarray) -> np.ndarray:
         c = np.concatenate([np.zeros((1, c.shape[1])), c], axis=0)
         c = np.cumsum(c[k:] - c[:-k], axis=1)
         c = np.concatenate([np.zeros((c.shape[0], 1)), c], axis=1)
-        return (c[:, k:] - c[:, :-k]) / float(k * k)
+        out: np.ndarray = (c[:, k:] - c[:, :-k]) / float(k * k)
+        return out
 
     def step(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
         s = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
-        return s * s * (3.0 - 2.0 * s)
+        out: np.ndarray = s * s * (3.0 - 2.0 * s)
+        return out
 
     h, w = y.shape
     f = 4 if min(h, w) >= 128 else 2
@@ -268,7 +270,8 @@ def _reference_mask(y: np.ndarray) -> np.ndarray:
     lum = 0.4 + 0.6 * step(mu, 16.0, 56.0) * (1.0 - step(mu, 200.0, 240.0))
     m = np.clip(box(texture * lum, r), 0.25, 2.5).astype(np.float32)
     full = np.repeat(np.repeat(m, f, axis=0), f, axis=1)
-    return np.pad(full, ((0, h - hb * f), (0, w - wb * f)), mode="edge")
+    out: np.ndarray = np.pad(full, ((0, h - hb * f), (0, w - wb * f)), mode="edge")
+    return out
 
 
 @pytest.mark.parametrize("size", [(W, H), (101, 57), (323, 181), (250, 130), (640, 360)])

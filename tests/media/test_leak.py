@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Generator
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
@@ -142,7 +144,7 @@ def test_stopping_early_stops_the_worker_and_restores_blas(root: Path, source: P
     before = [get() for _, get in controls]
     leak = simulate_leak(source, root / "early.mp4", start_s=2.0, seconds=1.0, seed=4)
     match = SourceMatch("src", offset_s=2.0, rate=1.0, score=1.0, confidence=1.0)
-    frames = iter_registered_frames(leak, source, match)
+    frames = cast(Generator[RegisteredFrame], iter_registered_frames(leak, source, match))
     first, second = next(frames), next(frames)
     assert (first.index, second.index) == (0, 1)
     assert all(get() == 1 for _, get in controls)

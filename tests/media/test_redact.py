@@ -170,6 +170,7 @@ def plan(clip: Clip, detector: FaceDetector) -> RedactionPlan:
         faces=True,
         regions=[seed],
         detector=detector,
+        params=TrackingParams(detect_every=1),
         source_sha256=clip.sha256,
         progress=seen.append,
     )
@@ -499,6 +500,8 @@ def test_faces_need_a_detector_and_regions_must_fit(clip: Clip) -> None:
         plan_redaction(clip.path, faces=False, regions=[RegionSeed(0.0, 300, 10, 50, 10)])
     with pytest.raises(InvalidInput):
         plan_redaction(clip.path, faces=False, regions=[RegionSeed(float("nan"), 1, 1, 5, 5)])
+    with pytest.raises(InvalidInput, match="after the video"):
+        plan_redaction(clip.path, faces=False, regions=[RegionSeed(99.0, 1, 1, 5, 5)])
 
 
 def test_an_unreadable_source_is_invalid_input(tmp_path: Path) -> None:

@@ -303,13 +303,14 @@ def _valid_reference(
     den = p[..., 2]
     with np.errstate(divide="ignore", invalid="ignore"):
         lx, ly = p[..., 0] / den, p[..., 1] / den
-    return (
+    inside: np.ndarray = (
         (den > 1e-9)
         & (lx >= rim)
         & (lx <= leak[1] - 1 - rim)
         & (ly >= rim)
         & (ly <= leak[0] - 1 - rim)
     )
+    return inside
 
 
 def test_valid_mask_solves_each_row_like_the_pixels() -> None:

@@ -113,7 +113,7 @@ import math
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -138,6 +138,7 @@ __all__ = [
 
 F32 = NDArray[np.float32]
 F64 = NDArray[np.float64]
+_Float = TypeVar("_Float", np.float32, np.float64)
 
 RADEMACHER_TAIL_FACTOR = 1.0 / (4.0 * 0.5 * math.erfc(1.0))
 """``1 / (4 P(N >= sqrt 2)) = 3.178...``: the optimal constant of Bentkus and
@@ -324,32 +325,39 @@ def temporal_weights(t: float, params: MarkParams) -> tuple[tuple[int, float], t
 # -- perceptual mask ------------------------------------------------------------------------
 
 
-def _box_mean(x: F64, r: int) -> F64:
+def _box_mean(x: NDArray[_Float], r: int) -> NDArray[_Float]:
     """Mean over a (2r+1)^2 window, edges replicated: sums of shifted slices, rows then
-    columns (the window is a few bins wide)."""
+    columns (the window is a few bins wide); in the dtype of ``x``."""
     k = 2 * r + 1
     h, w = x.shape
-    rows = np.empty((h + 2 * r, w))
+    rows = np.empty((h + 2 * r, w), x.dtype)
     rows[r : r + h] = x
     rows[:r] = x[0]
     rows[r + h :] = x[-1]
     acc = rows[:h].copy()
     for i in range(1, k):
         acc += rows[i : i + h]
-    cols = np.empty((h, w + 2 * r))
+    cols = np.empty((h, w + 2 * r), x.dtype)
     cols[:, r : r + w] = acc
     cols[:, :r] = acc[:, :1]
     cols[:, r + w :] = acc[:, -1:]
-    out: F64 = cols[:, :w].copy()
+    out = cols[:, :w].copy()
     for j in range(1, k):
         out += cols[:, j : j + w]
-    out /= float(k * k)
+    out /= x.dtype.type(k * k)
     return out
 
 
-def _smoothstep(x: F64, lo: float, hi: float) -> F64:
-    s = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
-    out: F64 = s * s * (3.0 - 2.0 * s)
+def _smoothstep(x: NDArray[_Float], lo: float, hi: float) -> NDArray[_Float]:
+    """``3 s^2 - 2 s^3`` of ``s = clip((x - lo) / (hi - lo), 0, 1)``, in the dtype of x."""
+    one = x.dtype.type(1.0)
+    s = x - x.dtype.type(lo)
+    s *= x.dtype.type(1.0 / (hi - lo))
+    np.clip(s, x.dtype.type(0.0), one, out=s)
+    out = s * s
+    s *= x.dtype.type(-2.0)
+    s += x.dtype.type(3.0)
+    out *= s
     return out
 
 
@@ -433,10 +441,19 @@ def _mask_bins(y: NDArray[Any]) -> tuple[F32, int]:
         mean_sq = _bin_sum(yf * yf, f).astype(np.float64) / n  # exact in float32
     r = max(1, round(h / 360))
     mu = _box_mean(mean, r)
-    var = np.maximum(_box_mean(mean_sq, r) - mu * mu, 0.0)
-    texture = ((var + 1.0) / (_MASK_SIGMA_REF * _MASK_SIGMA_REF)) ** 0.35
-    lum = 0.4 + 0.6 * _smoothstep(mu, 16.0, 56.0) * (1.0 - _smoothstep(mu, 200.0, 240.0))
-    m = np.clip(_box_mean(texture * lum, r), _MASK_MIN, _MASK_MAX).astype(np.float32)
+    var = np.maximum(_box_mean(mean_sq, r) - mu * mu, 0.0)  # float64: a difference
+    # From here on float32 (the mask's own precision): a quarter less time at 720p.
+    var32, mu32 = var.astype(np.float32), mu.astype(np.float32)
+    var32 += np.float32(1.0)
+    var32 *= np.float32(1.0 / (_MASK_SIGMA_REF * _MASK_SIGMA_REF))
+    texture = np.power(var32, np.float32(0.35))
+    lum = _smoothstep(mu32, 16.0, 56.0)
+    lum *= np.float32(1.0) - _smoothstep(mu32, 200.0, 240.0)
+    lum *= np.float32(0.6)
+    lum += np.float32(0.4)
+    texture *= lum
+    m = _box_mean(texture, r)
+    np.clip(m, np.float32(_MASK_MIN), np.float32(_MASK_MAX), out=m)
     return m, f
 
 
