@@ -17,6 +17,11 @@ from custodes.config import Settings
 from custodes.core.errors import InvalidInput, NotFound
 from custodes.core.ports import BlobStore, Clock, Signer
 from custodes.storage.blobs.local import LocalBlobStore
+from custodes.storage.credentials import (
+    SigningCredential,
+    load_credential,
+    load_or_create_credential,
+)
 from custodes.storage.db import make_engine
 from custodes.storage.keys import Ed25519Signer
 from custodes.storage.uow import UnitOfWork
@@ -68,6 +73,16 @@ class Vault:
     def watermark_secret(self) -> bytes:
         """The vault secret that, with an export id, keys each export's invisible mark."""
         return load_or_create_secret(self.home / WATERMARK_SECRET_FILE)
+
+    def content_credential(self) -> SigningCredential:
+        """The certificate that signs released copies' C2PA manifests: the department's
+        (``CUSTODES_C2PA_CERT`` and ``CUSTODES_C2PA_KEY``), else the vault's self-made one."""
+        st = self.settings
+        if st.c2pa_cert is not None or st.c2pa_key is not None:
+            if st.c2pa_cert is None or st.c2pa_key is None:
+                raise InvalidInput("set both CUSTODES_C2PA_CERT and CUSTODES_C2PA_KEY, or neither")
+            return load_credential(st.c2pa_cert, st.c2pa_key, st.c2pa_trust_anchors)
+        return load_or_create_credential(self.home, st.agency)
 
     def uow(self, *, readonly: bool = False) -> UnitOfWork:
         return UnitOfWork(self.engine, readonly=readonly)

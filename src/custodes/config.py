@@ -23,6 +23,11 @@ class Settings(BaseSettings):
     user: str | None = None
     policy_pack: str = "colorado"  # a built-in pack name, or a path to a pack file
     agency: str = "Police Department"  # the name letters are signed with
+    # The department's C2PA signing certificate chain and key (PEM files), and the roots
+    # a reader should trust; unset: the vault makes its own (storage/credentials.py).
+    c2pa_cert: Path | None = None
+    c2pa_key: Path | None = None
+    c2pa_trust_anchors: Path | None = None
 
     @property
     def resolved_database_url(self) -> str:

@@ -220,6 +220,16 @@ def run_demo(settings: Settings, *, quiet: bool = False) -> dict[str, Any]:
     ok(f"released to the newsroom: {len(released['files'])} watermarked, face-blurred copy "
        f"of the portion asked for, the manifest and the letter in {package}")
     summary["request"] = {"hold": proposal["outcome"], "after": decided["outcome"]}
+    from custodes.media.provenance import read_credentials
+
+    check = read_credentials(Path(released["files"][0]), vault.content_credential().anchors_pem)
+    ok(
+        f"the newsroom checks the copy's Content Credentials (C2PA): {check['state']}, "
+        f"signed by {check['signer']['common_name']}; derives from the original "
+        f"{check['lineage']['source']['sha256'][:16]}…; "
+        + ", ".join(a["description"] for a in check["actions"] if a.get("description"))
+    )
+    summary["content_credentials"] = check["state"]
 
     step("custodes verify")
     result = verify.verify_vault(vault, IA)

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from custodes.bootstrap import Vault
-from custodes.core.errors import CustodyConflict, InvalidInput, PermissionDenied
+from custodes.core.errors import CustodyConflict, InvalidInput, NotFound, PermissionDenied
+from custodes.media.provenance import read_credentials
 from custodes.services import evidence, redaction, requests
 from custodes.services.audit import list_events
 from custodes.storage import tables as t
@@ -46,6 +47,15 @@ def test_release_of_a_partial_decision(world, tmp_path: Path) -> None:
     with vault.uow(readonly=True) as uow:
         actions = [e["action"] for e in list_events(uow.conn)]
     assert actions[-2:] == ["export", "release"]
+    # It carries signed Content Credentials naming the original and the release.
+    cred = read_credentials(Path(f["path"]), vault.content_credential().anchors_pem)
+    assert cred["state"] == "Trusted"
+    assert cred["lineage"]["source"]["sha256"] == f["source_sha256"]
+    assert cred["lineage"]["release_request"] == r["request_id"]
+    assert cred["lineage"]["export_id"] == f["export_id"]
+    assert (
+        out / "content-credentials-root.pem"
+    ).read_bytes() == vault.content_credential().anchors_pem
     # The original is untouched.
     assert (
         hashlib.sha256(clip.read_bytes()).hexdigest()
@@ -99,3 +109,55 @@ def test_redaction_records_a_derivative_and_refuses_bad_input(world, tmp_path: P
     )
     assert again["frames_redacted"] == out["frames_redacted"]
     assert clip.read_bytes() == before
+
+
+def _events(vault: Vault) -> list[str]:
+    with vault.uow(readonly=True) as uow:
+        return [e["action"] for e in list_events(uow.conn)]
+
+
+def test_release_uses_a_reviewed_redaction_that_covers_what_the_decision_needs(
+    world, clips: dict[str, Path], tmp_path: Path
+) -> None:
+    vault, rec, number, ev, _ = world
+    requests.set_evidence_flags(vault, rec, ev, flag=["minor"])
+    r = requests.add_request(vault, rec, number, requester="9News", kind="press", evidence=[ev])
+    decided = requests.decide_request(vault, rec, r["request_id"], accept=True)
+    assert decided["outcome"] in ("release", "partial")
+    plate_only = redaction.redact_evidence(
+        vault, rec, ev, regions=["0.2:40,40,60,30:plate"], out=tmp_path / "plate.mp4"
+    )
+    with_faces = redaction.redact_evidence(
+        vault, rec, ev, faces=True, regions=["0.2:40,40,60,30:plate"], out=tmp_path / "f.mp4"
+    )
+    other_ev = evidence.ingest(vault, rec, clips["b"], number)["evidence_id"]
+    other = redaction.redact_evidence(vault, rec, other_ev, faces=True, out=tmp_path / "other.mp4")
+    out = tmp_path / "pkg"
+    out.mkdir()
+    bad = [
+        (plate_only["derivative_id"], CustodyConflict, "does not cover faces"),
+        (other["derivative_id"], InvalidInput, "does not include"),
+        ("RD-nope", NotFound, "no such redaction"),
+    ]
+    for rid, exc, msg in bad:
+        with pytest.raises(exc, match=msg):
+            redaction.release_request(vault, rec, r["request_id"], out, redactions=[rid])
+        assert _events(vault)[-1] == "release-refused"
+        assert list(out.iterdir()) == []
+    result = redaction.release_request(
+        vault, rec, r["request_id"], out, redactions=[with_faces["derivative_id"]]
+    )
+    manifest = json.loads(Path(result["manifest"]).read_text())
+    [f] = manifest["files"]
+    assert f["reviewed_redaction"] == with_faces["derivative_id"]
+    with vault.engine.connect() as conn:
+        lineage = json.loads(
+            conn.execute(
+                select(t.exports.c.lineage).where(t.exports.c.id == f["export_id"])
+            ).scalar_one()
+        )
+    redact_op = lineage["operations"][0]
+    assert redact_op["op"] == "redact" and redact_op["faces"] is True
+    assert redact_op["derivative_id"] == with_faces["derivative_id"]
+    assert redact_op["derivative_sha256"] == with_faces["sha256"]
+    assert lineage["operations"][-1]["op"] == "c2pa-manifest"

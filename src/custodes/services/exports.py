@@ -3,7 +3,8 @@
 The original never leaves the vault. Each export is trimmed and scaled as asked, carries
 an invisible forensic watermark keyed to the export (from the vault secret and the
 export id, so nothing per export is stored), and by default a visible line naming the
-recipient. The export is recorded with its lineage and audited.
+recipient. The export is recorded with its lineage and audited. A release's copies also
+carry signed Content Credentials (C2PA) stating that lineage.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from custodes.core.authz import EvidenceFacts, Permission
 from custodes.core.custody import Action
 from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, NotFound
 from custodes.core.watermark import Embedder, MarkParams, derive_key
+from custodes.media.provenance import build_manifest, sign_mp4
 from custodes.media.render import EncodeSettings, output_size, render
 from custodes.services import audit
 from custodes.services.common import (
@@ -86,12 +88,17 @@ def export_evidence(
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
     derived_from: tuple[Path, list[dict[str, Any]]] | None = None,
+    content_credentials: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Render and record one export.
 
     ``derived_from`` = (path, operations) renders from a derivative of the evidence that
     keeps its timeline (a redacted copy) instead of the original; its operations are
     recorded first in the export's lineage.
+
+    ``content_credentials`` (a dict, possibly empty, of facts to add to the manifest,
+    such as the release it belongs to) embeds a signed C2PA manifest stating the copy's
+    lineage (:mod:`custodes.media.provenance`); the recorded hash is the signed file's.
     """
     params = params or MarkParams()
     export_id = new_id("EX")
@@ -137,6 +144,7 @@ def export_evidence(
                 raise NotFound(f"the blob of {row.id} is missing; run custodes verify")
             if derived_from is not None:
                 source = derived_from[0]
+            credential = vault.content_credential() if content_credentials is not None else None
         except CustodesError as exc:
             refuse(vault, uow, actor.username, exc, reason=purpose, **attempt)
         uow.conn.rollback()  # release the database while the copy renders
@@ -159,9 +167,9 @@ def export_evidence(
         settings=settings,
         progress=progress,
     )
+    signed = pending.with_name(pending.name + ".c2pa")
     try:
-        digest, size = sha256_file(pending)
-        lineage = {
+        lineage: dict[str, Any] = {
             "source": {"evidence_id": row.id, "sha256": row.sha256, "case": row.case_number},
             "operations": [
                 *(derived_from[1] if derived_from is not None else []),
@@ -179,6 +187,28 @@ def export_evidence(
             "frames": result.frames,
             "software": software_versions(),
         }
+        if credential is not None:
+            manifest = build_manifest(
+                title=dest.name,
+                lineage=lineage,
+                extra={
+                    "export_id": export_id,
+                    "recipient": recipient,
+                    **(content_credentials or {}),
+                },
+            )
+            sign_mp4(pending, signed, manifest, credential)
+            os.replace(signed, pending)
+            lineage["operations"].append(
+                {
+                    "op": "c2pa-manifest",
+                    "alg": credential.alg,
+                    "signer": credential.subject,
+                    "cert_sha256": credential.cert_sha256,
+                    "origin": credential.origin,
+                }
+            )
+        digest, size = sha256_file(pending)
         with vault.uow() as uow:
             seq = audit.record(
                 uow,
@@ -200,6 +230,7 @@ def export_evidence(
                         "height": result.height,
                         "visible_mark": visible_mark,
                         "key_version": KEY_VERSION,
+                        "content_credentials": credential is not None,
                     },
                 ),
             )
@@ -238,6 +269,7 @@ def export_evidence(
         os.replace(pending, dest)
     finally:
         pending.unlink(missing_ok=True)
+        signed.unlink(missing_ok=True)
     return {
         "export_id": export_id,
         "path": str(dest),

@@ -281,16 +281,53 @@ def _render_redaction(
     }
 
 
+def _reviewed_derivatives(
+    uow: Any, ids: Sequence[str], evidence_ids: Sequence[str], needs_faces: bool, needs_audio: bool
+) -> dict[str, Any]:
+    """The stored redactions a release is to use instead of redacting anew, checked."""
+    chosen: dict[str, Any] = {}
+    for rid in ids:
+        drow = uow.conn.execute(
+            select(t.derivatives).where(t.derivatives.c.id == rid)
+        ).one_or_none()
+        if drow is None or drow.kind != "redaction":
+            raise NotFound(f"no such redaction: {rid}")
+        if drow.evidence_id not in evidence_ids:
+            raise InvalidInput(
+                f"redaction {rid} is of {drow.evidence_id}, which this release does not include"
+            )
+        if drow.evidence_id in chosen:
+            raise InvalidInput(f"two redactions given for {drow.evidence_id}")
+        ops = json.loads(drow.lineage).get("operations", [])
+        if needs_faces and not any(o.get("op") == "redact" and o.get("faces") for o in ops):
+            raise CustodyConflict(
+                f"redaction {rid} does not cover faces, which the decision requires"
+            )
+        if needs_audio and not any(o.get("op") == "audio" for o in ops):
+            raise CustodyConflict(
+                f"redaction {rid} does not silence audio, which the decision requires"
+            )
+        chosen[drow.evidence_id] = drow
+    return chosen
+
+
 def release_request(
     vault: bootstrap.Vault,
     actor_name: str | None,
     request_id: str,
     out_dir: Path,
     *,
+    redactions: Sequence[str] = (),
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Make the package the recorded decision allows: redacted, watermarked copies of the
-    allowed portions (exports to the requester), a manifest and the letter."""
+    allowed portions (exports to the requester, each with signed Content Credentials), a
+    manifest and the letter.
+
+    ``redactions`` names stored redaction derivatives (``custodes redact``, reviewed on
+    their contact sheet and corrected through their sidecar) to use for their evidence;
+    evidence without one is redacted anew as the decision requires.
+    """
     from custodes.services import exports, requests
 
     with vault.uow() as uow:
@@ -328,6 +365,21 @@ def release_request(
                 raise InvalidInput(f"no such folder: {out_dir}")
             if any(out_dir.iterdir()):
                 raise CustodyConflict(f"{out_dir} is not empty; a release goes in a new folder")
+            decision = json.loads(last.decision)
+            release = decision.get("release") or {}
+            ids = release.get("evidence")
+            if ids in (None, "all"):
+                ids = json.loads(req.evidence) or requests._case_evidence(uow, req.case_id)
+            rows = {i: evidence_row(uow, i) for i in ids}
+            kinds = {r.get("kind") for r in decision.get("redactions", [])}
+            audio = [r for r in decision.get("redactions", []) if r.get("kind") == "audio"]
+            reviewed = _reviewed_derivatives(
+                uow, redactions, list(rows), bool(kinds & FACE_KINDS), bool(audio)
+            )
+            for drow in reviewed.values():
+                if vault.blobs.local_path(drow.sha256) is None:
+                    raise NotFound(f"the blob of redaction {drow.id} is missing; run verify")
+            credential = vault.content_credential()
         except CustodesError as exc:
             refuse(
                 vault,
@@ -338,15 +390,7 @@ def release_request(
                 attempted=Permission.REQUEST_RELEASE.value,
                 case_number=crow.number,
             )
-        decision = json.loads(last.decision)
-        release = decision.get("release") or {}
-        ids = release.get("evidence")
-        if ids in (None, "all"):
-            ids = json.loads(req.evidence) or requests._case_evidence(uow, req.case_id)
-        rows = {i: evidence_row(uow, i) for i in ids}
         uow.conn.rollback()
-    kinds = {r.get("kind") for r in decision.get("redactions", [])}
-    audio = [r for r in decision.get("redactions", []) if r.get("kind") == "audio"]
     files: list[dict[str, Any]] = []
     for ev_id, row in rows.items():
         media = json.loads(row.media)
@@ -360,7 +404,14 @@ def release_request(
         spans = [(a, b) for a, b in spans if b > a]
         derived = None
         with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
-            if kinds & FACE_KINDS or audio:
+            if ev_id in reviewed:
+                drow = reviewed[ev_id]
+                ops = [
+                    {**o, "derivative_id": drow.id, "derivative_sha256": drow.sha256}
+                    for o in json.loads(drow.lineage).get("operations", [])
+                ]
+                derived = (vault.blobs.local_path(drow.sha256) or Path(), ops)
+            elif kinds & FACE_KINDS or audio:
                 mute = (
                     [(0.0, duration)]
                     if any(r.get("ranges") in (None, "all") for r in audio)
@@ -392,6 +443,14 @@ def release_request(
                     end=b,
                     out=out_dir / f"{ev_id}-part{i + 1}.mp4",
                     derived_from=derived,
+                    # Press and public copies may be published: no burned-in name.
+                    visible_mark=req.kind not in ("press", "public"),
+                    content_credentials={
+                        "release_request": request_id,
+                        "decision": last.id,
+                        "outcome": last.outcome,
+                        "pack_sha256": last.pack_sha256,
+                    },
                 )
                 files.append(
                     {
@@ -403,6 +462,7 @@ def release_request(
                         "start_s": a,
                         "end_s": out["end_s"],
                         "redactions": sorted(k for k in kinds if k),
+                        "reviewed_redaction": reviewed[ev_id].id if ev_id in reviewed else None,
                     }
                 )
     letter = requests.write_letter(vault, actor_name, request_id, out_dir)
@@ -416,7 +476,15 @@ def release_request(
         "requester": req.requester,
         "files": files,
         "letter": {"html": letter["html"], "pdf": letter["pdf"]},
+        "content_credentials": {
+            "signer": credential.subject,
+            "cert_sha256": credential.cert_sha256,
+            "origin": credential.origin,
+        },
     }
+    # The root the copies' Content Credentials chain to, for the requester's convenience;
+    # a newsroom should check it against the one the department publishes.
+    (out_dir / "content-credentials-root.pem").write_bytes(credential.anchors_pem)
     manifest_path = out_dir / "manifest.json"
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
     release_id = new_id("RL")
