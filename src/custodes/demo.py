@@ -205,10 +205,13 @@ def run_demo(settings: Settings, *, quiet: bool = False) -> dict[str, Any]:
     ok(f"letter to the newsroom: {hold_letter['html']}")
 
     step("The case is adjudicated: the hold is reviewed")
-    cases.set_case(vault, RECORDS, CASE, status="adjudicated", reason="plea entered")
+    changed = cases.set_case(vault, RECORDS, CASE, status="adjudicated", reason="plea entered")
+    for item in changed["holds_reviewed"]:
+        ok(
+            f"{item['request_id']}: the hold no longer stands; the pack now proposes "
+            f"{item['proposed']} (records staff alerted, a person decides)"
+        )
     requests.set_evidence_flags(vault, RECORDS, evidence_id, flag=["bystander-face"])
-    for item in requests.review_due(vault, RECORDS):
-        ok(f"{item['request_id']}: held, now proposed {item['proposed']}")
     decided = requests.decide_request(vault, RECORDS, req["request_id"], accept=True)
     ok(
         f"recorded: {decided['outcome']} — the portion asked for (2-8 s), "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -75,6 +76,8 @@ def test_contract_end_to_end(tmp_path: Path, clips: dict[str, Path]) -> None:
         "status": "pending-prosecution",
         "flags": ["sensitive"],
         "changed": ["case-status-change", "case-flag-change"],
+        "holds_reviewed": [],
+        "warnings": [],
     }
     refused = run(home, "evidence", "show", ev["evidence_id"], user="rec", ok=False)
     assert refused.returncode == 5 and refused.stdout == ""
@@ -219,6 +222,35 @@ def test_request_flow_through_the_cli(tmp_path: Path, clips: dict[str, Path]) ->
     assert Path(letter["pdf"]).exists()
     listed = run(home, "request", "list", "--open", user="rec")
     assert [r["request_id"] for r in listed] == [req["request_id"]]
+    # A fact changes: the hold is re-evaluated at once, and records is told.
+    adjudicated = run(home, "case", "set", "C-7", "--status", "adjudicated", user="rec")
+    assert [(h["request_id"], h["proposed"]) for h in adjudicated["holds_reviewed"]] == [
+        (req["request_id"], "release")
+    ]
+    assert adjudicated["warnings"] == []
+    assert [a["kind"] for a in run(home, "alerts", user="rec")] == ["hold-review"]
+    human = subprocess.run(
+        [*CLI, "--home", str(home), "--as", "rec", "evidence", "flag", ev, "--flag", "informant"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert human.returncode == 0, human.stderr
+    assert f"request {req['request_id']} no longer stands" in " ".join(human.stdout.split())
+    expired = tmp_path / "expired.yaml"
+    pack = (Path(bootstrap.__file__).parent / "packs" / "colorado.yaml").read_text()
+    pack = re.sub(r"effective_from: *[0-9-]+", "effective_from: 2019-01-01", pack)
+    expired.write_text(re.sub(r"expires: *[0-9-]+", "expires: 2020-01-01", pack))
+    warned = subprocess.run(
+        [*CLI, "--home", str(home), "--as", "rec", "case", "set", "C-7", "--status", "closed"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "CUSTODES_POLICY_PACK": str(expired)},
+    )
+    assert warned.returncode == 0, warned.stderr
+    assert "warning" in warned.stderr and "not re-evaluated" in warned.stderr
+    assert run(home, "case", "show", "C-7", user="rec")["status"] == "closed"
     other = run(
         home,
         "request",
@@ -233,3 +265,277 @@ def test_request_flow_through_the_cli(tmp_path: Path, clips: dict[str, Path]) ->
         ok=False,
     )
     assert other.returncode == 4 and other.stdout == ""
+
+
+# --------------------------------------------------------------------------- bad input
+# Each bad input below must meet the contract of BRIEF.md: a non-zero exit, one line on
+# stderr and nothing on stdout (no traceback), nothing half-written (no new request,
+# decision, derivative, export, release or blob, nothing in the output folder, the vault
+# still verifies), and the refusal on record in the audit log.
+
+
+def _cli(home: Path, *args: str, user: str = "rec", env: dict[str, str] | None = None) -> Any:
+    return subprocess.run(
+        [*CLI, "--home", str(home), "--json", "--as", user, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def _ok(home: Path, *args: str, **kwargs: Any) -> Any:
+    proc = _cli(home, *args, **kwargs)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture(scope="module")
+def bad_input_world(tmp_path_factory: pytest.TempPathFactory, clips: dict[str, Path]):
+    """A vault with two cases, a recording in each, requests in every state, a reviewed
+    sidecar and the bad files made from it. Tests only read it and check deltas."""
+    root = tmp_path_factory.mktemp("bad-input")
+    home = root / "v"
+    run(home, "init", user=None)
+    run(home, "user", "add", "rec", "--role", "records")
+    _ok(home, "case", "add", "C-1", "--status", "pending-prosecution")
+    _ok(home, "case", "add", "C-2", "--status", "closed")
+    ev1 = _ok(home, "ingest", str(clips["a"]), "--case", "C-1")["evidence_id"]
+    ev2 = _ok(home, "ingest", str(clips["b"]), "--case", "C-2")["evidence_id"]
+
+    def request(case: str) -> str:
+        out = _ok(home, "request", "add", "--case", case, "--requester", "KUSA", "--kind", "press")
+        return str(out["request_id"])
+
+    undecided = request("C-1")
+    held = request("C-1")
+    assert _ok(home, "request", "decide", held, "--accept")["outcome"] == "hold"
+    denied = request("C-2")
+    _ok(home, "request", "decide", denied, "--override", "deny", "--reason", "court order")
+    # A reviewed sidecar for ev1, then broken copies of it.
+    made = root / "made"
+    made.mkdir()
+    redacted = _ok(home, "redact", ev1, "--region", "0:10,10,40,40:x", "--out", str(made / "r.mp4"))
+    good = Path(redacted["sidecar"])
+    plan = json.loads(good.read_text())
+    bad = root / "sidecars"
+    bad.mkdir()
+    (bad / "truncated.json").write_text(good.read_text()[: len(good.read_text()) // 2])
+    (bad / "schema.json").write_text(json.dumps({"format": "custodes-redaction-plan"}))
+
+    def variant(name: str, change: Any) -> None:
+        doc = json.loads(json.dumps(plan))
+        change(doc)
+        (bad / name).write_text(json.dumps(doc))
+
+    first = min(plan["frames"], key=int)
+    variant("outside.json", lambda d: d["frames"][first][0].update(box=[300, 170, 900, 900]))
+    variant("other-hash.json", lambda d: d["video"].update(sha256="0" * 64, source="0" * 64))
+    variant("other-size.json", lambda d: d["video"].update(width=640, height=360))
+    variant("no-hash.json", lambda d: d["video"].update(sha256=None))
+    pack = (Path(bootstrap.__file__).parent / "packs" / "colorado.yaml").read_text()
+    pack = re.sub(r"expires: *[0-9-]+", "expires: 2020-01-01", pack)
+    pack = re.sub(r"effective_from: *[0-9-]+", "effective_from: 2019-01-01", pack)
+    (root / "expired.yaml").write_text(pack)
+    return {
+        "home": home,
+        "root": root,
+        "ev1": ev1,
+        "ev2": ev2,
+        "undecided": undecided,
+        "held": held,
+        "denied": denied,
+        "good_sidecar": str(good),
+        "sidecars": str(bad),
+        "expired_pack": str(root / "expired.yaml"),
+    }
+
+
+def _snapshot(home: Path) -> dict[str, Any]:
+    from sqlalchemy import func, select
+
+    from custodes.services.audit import list_events
+    from custodes.storage import tables as t
+
+    vault = bootstrap.open_vault(Settings(home=home))
+    try:
+        with vault.engine.connect() as conn:
+            counts = {
+                table.name: conn.execute(select(func.count()).select_from(table)).scalar()
+                for table in (
+                    t.requests,
+                    t.decisions,
+                    t.derivatives,
+                    t.exports,
+                    t.releases,
+                    t.alerts,
+                    t.audit_events,
+                )
+            }
+            last = list_events(conn, limit=1)[-1]
+    finally:
+        vault.engine.dispose()
+    blobs = sorted(str(p.relative_to(home)) for p in (home / "blobs").rglob("*") if p.is_file())
+    return {"counts": counts, "blobs": blobs, "last": last}
+
+
+OUT = "{out}"  # a fresh, empty folder per case; it must stay empty
+BAD_INPUT = [
+    pytest.param(
+        ["request", "add", "--case", "NOPE", "--requester", "X", "--kind", "press"],
+        {},
+        4,
+        "no case 'NOPE'",
+        ("access-refused", None),
+        id="request-add-unknown-case",
+    ),
+    pytest.param(
+        [
+            *["request", "add", "--case", "C-1", "--requester", "X", "--kind", "press"],
+            *["--evidence", "{ev2}"],
+        ],
+        {},
+        3,
+        "belongs to case C-2, not C-1",
+        ("access-refused", "{ev2}"),
+        id="request-add-evidence-of-another-case",
+    ),
+    pytest.param(
+        ["request", "decide", "{undecided}", "--accept"],
+        {"CUSTODES_POLICY_PACK": "{expired_pack}"},
+        3,
+        "expired on 2020-01-01",
+        ("access-refused", None),
+        id="request-decide-expired-pack",
+    ),
+    pytest.param(
+        ["request", "add", "--case", "C-1", "--requester", "X", "--kind", "press"],
+        {"CUSTODES_POLICY_PACK": "{expired_pack}"},
+        3,
+        "expired on 2020-01-01",
+        ("access-refused", None),
+        id="request-add-expired-pack",
+    ),
+    pytest.param(
+        ["redact", "{ev1}", "--sidecar", "{sidecars}/truncated.json", "--out", OUT + "/r.mp4"],
+        {},
+        3,
+        "not valid JSON",
+        ("access-refused", "{ev1}"),
+        id="redact-truncated-sidecar",
+    ),
+    pytest.param(
+        ["redact", "{ev1}", "--sidecar", "{sidecars}/schema.json", "--out", OUT + "/r.mp4"],
+        {},
+        3,
+        "corrupt redaction plan",
+        ("access-refused", "{ev1}"),
+        id="redact-sidecar-wrong-schema",
+    ),
+    pytest.param(
+        ["redact", "{ev1}", "--sidecar", "{sidecars}/outside.json", "--out", OUT + "/r.mp4"],
+        {},
+        3,
+        "is outside",
+        ("access-refused", "{ev1}"),
+        id="redact-sidecar-box-outside-the-frame",
+    ),
+    pytest.param(
+        ["redact", "{ev1}", "--sidecar", "{sidecars}/other-hash.json", "--out", OUT + "/r.mp4"],
+        {},
+        3,
+        "made for another recording",
+        ("access-refused", "{ev1}"),
+        id="redact-sidecar-wrong-source-hash",
+    ),
+    pytest.param(
+        ["redact", "{ev2}", "--sidecar", "{good_sidecar}", "--out", OUT + "/r.mp4"],
+        {},
+        3,
+        "made for another recording",
+        ("access-refused", "{ev2}"),
+        id="redact-sidecar-of-other-evidence",
+    ),
+    pytest.param(
+        ["redact", "{ev1}", "--sidecar", "{sidecars}/other-size.json", "--out", OUT + "/r.mp4"],
+        {},
+        3,
+        "640x360",
+        ("access-refused", "{ev1}"),
+        id="redact-sidecar-other-frame-size",
+    ),
+    pytest.param(
+        ["redact", "{ev1}", "--sidecar", "{sidecars}/no-hash.json", "--out", OUT + "/r.mp4"],
+        {},
+        3,
+        "names no source recording",
+        ("access-refused", "{ev1}"),
+        id="redact-sidecar-without-source-hash",
+    ),
+    pytest.param(
+        ["request", "release", "{undecided}", "--out", OUT],
+        {},
+        6,
+        "has no recorded decision",
+        ("release-refused", None),
+        id="request-release-undecided",
+    ),
+    pytest.param(
+        ["request", "release", "{held}", "--out", OUT],
+        {},
+        6,
+        "is 'hold': nothing may be released",
+        ("release-refused", None),
+        id="request-release-held",
+    ),
+    pytest.param(
+        ["request", "release", "{denied}", "--out", OUT],
+        {},
+        6,
+        "is 'deny': nothing may be released",
+        ("release-refused", None),
+        id="request-release-denied",
+    ),
+]
+
+
+@pytest.mark.parametrize(("args", "env", "code", "needle", "refusal"), BAD_INPUT)
+def test_bad_input_is_one_line_and_leaves_nothing(
+    bad_input_world: dict[str, Any],
+    tmp_path: Path,
+    args: list[str],
+    env: dict[str, str],
+    code: int,
+    needle: str,
+    refusal: tuple[str, str | None],
+) -> None:
+    world = bad_input_world
+    home = world["home"]
+    out = tmp_path / "out"
+    out.mkdir()
+    values = {**world, "out": str(out)}
+    before = _snapshot(home)
+    proc = _cli(
+        home,
+        *[a.format(**values) for a in args],
+        env={k: v.format(**values) for k, v in env.items()},
+    )
+    assert proc.returncode == code, proc.stderr
+    assert proc.stdout == ""
+    assert proc.stderr.startswith("custodes: error: ") and proc.stderr.count("\n") == 1
+    assert "Traceback" not in proc.stderr
+    assert needle in proc.stderr
+    after = _snapshot(home)
+    # Exactly one new row anywhere: the refusal in the audit log.
+    assert after["counts"] == {
+        **before["counts"],
+        "audit_events": before["counts"]["audit_events"] + 1,
+    }
+    assert after["blobs"] == before["blobs"]
+    assert list(out.iterdir()) == []
+    action, evidence_id = refusal
+    assert after["last"]["action"] == action and after["last"]["actor"] == "rec"
+    assert needle in after["last"]["details"]["error"]
+    assert after["last"]["evidence"] == (evidence_id.format(**values) if evidence_id else None)
+    checked = _ok(home, "verify")
+    assert checked["ok"], checked["problems"]

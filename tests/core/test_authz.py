@@ -16,6 +16,7 @@ from custodes.core.authz import (
     authorize,
     can_flag,
     decide,
+    may_read_alert,
     parse_role,
 )
 from custodes.core.errors import InvalidInput, PermissionDenied, ReasonRequired
@@ -41,7 +42,7 @@ case:evidence:export  .       x          x       x          x                .
 vault:audit:read      .       x          x       .          x                x
 vault:audit:prove     .       .          x       .          x                x
 vault:vault:verify    .       x          x       .          x                x
-vault:alerts:read     .       .          .       .          x                x
+vault:alerts:read     .       .          x       .          x                x
 vault:leak:trace      .       .          x       .          x                .
 case:evidence:flag    .       x          x       .          .                .
 case:evidence:redact  .       x          x       .          .                .
@@ -145,6 +146,24 @@ def test_ia_flag_only_by_internal_affairs_or_admin() -> None:
     assert can_flag(Actor("a", R.ADMIN), CaseFlag.IA_INVESTIGATION)
     assert not can_flag(Actor("r", R.RECORDS), CaseFlag.IA_INVESTIGATION)
     assert can_flag(Actor("r", R.RECORDS), CaseFlag.SENSITIVE)
+
+
+@pytest.mark.parametrize(
+    ("actor", "audience", "case", "allowed"),
+    [
+        (Actor("i", R.INTERNAL_AFFAIRS), "command", OPEN, True),  # IA and admins: every alert
+        (Actor("a", R.ADMIN), "records", IA_CASE, True),
+        (Actor("r", R.RECORDS), "records", OPEN, True),  # records: theirs...
+        (Actor("r", R.RECORDS), "records", None, True),
+        (Actor("r", R.RECORDS), "internal-affairs", OPEN, False),  # ...not IA's
+        (Actor("r", R.RECORDS), "records", IA_CASE, False),  # ...on cases they reach
+        (Actor("s", R.SUPERVISOR), "records", OPEN, False),  # no vault:alerts:read
+    ],
+)
+def test_who_reads_which_alert(
+    actor: Actor, audience: str, case: CaseFacts | None, allowed: bool
+) -> None:
+    assert may_read_alert(actor, audience, case) is allowed
 
 
 def test_parse_role_rejects_unknown() -> None:

@@ -26,6 +26,8 @@ def test_case_lifecycle_is_audited(vault: Vault) -> None:
         "status": "adjudicated",
         "flags": ["juvenile", "sensitive"],
         "changed": ["case-status-change", "case-flag-change"],
+        "holds_reviewed": [],
+        "warnings": [],
     }
     cases.set_case(vault, rec, "2026-0001", unflag=["juvenile"])
     with vault.uow(readonly=True) as uow:

@@ -119,6 +119,16 @@ def test_evidence_of_another_case_is_refused(world, clips) -> None:
     with pytest.raises(InvalidInput, match=f"belongs to case {other}"):
         requests.add_request(vault, rec, number, requester="X", kind="press", evidence=[other_ev])
     assert _count(vault, t.requests) == 0
+    with vault.uow(readonly=True) as uow:
+        last = list_events(uow.conn)[-1]
+    # The refusal is on the record of the evidence named, under the case asked about.
+    assert (last["action"], last["evidence"], last["case"]) == ("access-refused", other_ev, number)
+    # A case the actor may not see is not named.
+    ia = add_user(vault, "internal-affairs")
+    cases.set_case(vault, ia, other, flag=["ia-investigation"])
+    with pytest.raises(InvalidInput, match="belongs to another case") as caught:
+        requests.add_request(vault, rec, number, requester="X", kind="press", evidence=[other_ev])
+    assert other not in str(caught.value)
 
 
 def test_expired_pack_is_refused(world, tmp_path: Path, monkeypatch) -> None:
@@ -161,3 +171,140 @@ def test_letters_say_why_and_how_to_appeal(world, tmp_path: Path) -> None:
     assert "C.R.S. 24-72-305" in html and "district court" in html
     assert "review this decision again" in html
     assert Path(out["pdf"]).read_bytes().startswith(b"%PDF")
+
+
+# --------------------------------------------------------------------------- fact changes
+
+
+def _held(vault: Vault, rec: str, number: str, **kwargs) -> str:
+    """A request on ``number`` whose recorded decision is a hold."""
+    r = requests.add_request(
+        vault,
+        rec,
+        number,
+        requester="Denver Post",
+        kind="press",
+        received_at="2026-11-20",
+        **kwargs,
+    )
+    assert requests.decide_request(vault, rec, r["request_id"], accept=True)["outcome"] == "hold"
+    return str(r["request_id"])
+
+
+def _reviews(vault: Vault, number: str) -> list[dict]:
+    with vault.uow(readonly=True) as uow:
+        return [
+            e for e in list_events(uow.conn, case_number=number) if e["action"] == "hold-review"
+        ]
+
+
+def test_adjudication_re_evaluates_the_hold(world) -> None:
+    vault, rec, number, ev = world
+    rq = _held(vault, rec, number, evidence=[ev])
+    out = cases.set_case(vault, rec, number, status="adjudicated", reason="verdict")
+    assert out["warnings"] == []
+    assert [(h["request_id"], h["proposed"], h["changed"]) for h in out["holds_reviewed"]] == [
+        (rq, "release", True)
+    ]
+    trigger = {"case_status": ["pending-prosecution", "adjudicated"]}
+    assert out["holds_reviewed"][0]["trigger"] == trigger
+    (review,) = _reviews(vault, number)
+    assert review["actor"] == rec and review["object_id"] == rq
+    assert review["details"]["trigger"] == trigger
+    assert review["details"]["proposed"] == "release" and review["details"]["rules"]
+    # Records is told; deciding stays a person's act: the hold is still the decision.
+    (alert,) = evidence.list_alerts(vault, rec)
+    assert (alert["kind"], alert["audience"], alert["case"]) == ("hold-review", "records", number)
+    assert alert["audit_seq"] == review["seq"] and rq in alert["reason"]
+    assert requests.show_request(vault, rec, rq)["decision"]["outcome"] == "hold"
+    assert _count(vault, t.decisions) == 1
+
+
+def test_evidence_flag_that_ends_a_hold_is_reviewed(world) -> None:
+    vault, rec, number, ev = world
+    rq = _held(vault, rec, number)
+    out = requests.set_evidence_flags(vault, rec, ev, flag=["informant"])
+    assert [(h["request_id"], h["proposed"]) for h in out["holds_reviewed"]] == [(rq, "deny")]
+    assert out["holds_reviewed"][0]["trigger"] == {
+        "evidence_id": ev,
+        "evidence_flags": [[], ["informant"]],
+    }
+    assert [a["kind"] for a in evidence.list_alerts(vault, rec)] == ["hold-review"]
+
+
+def test_closing_the_ia_investigation_re_evaluates_the_hold(sqlite_vault: Vault, clips) -> None:
+    vault = sqlite_vault
+    rec = add_user(vault, "records")
+    ia = add_user(vault, "internal-affairs")
+    number = add_case(vault, status="adjudicated", members=(rec,))
+    cases.set_case(vault, ia, number, flag=["ia-investigation"])
+    rq = _held(vault, rec, number)
+    out = cases.set_case(vault, ia, number, unflag=["ia-investigation"])
+    assert [(h["request_id"], h["proposed"]) for h in out["holds_reviewed"]] == [(rq, "release")]
+    assert out["holds_reviewed"][0]["trigger"] == {"case_flags": [["ia-investigation"], []]}
+    assert _reviews(vault, number)[0]["actor"] == ia
+
+
+def test_a_change_that_keeps_the_hold_records_nothing(world) -> None:
+    vault, rec, number, ev = world
+    _held(vault, rec, number)
+    assert cases.set_case(vault, rec, number, flag=["sensitive"])["holds_reviewed"] == []
+    assert requests.set_evidence_flags(vault, rec, ev, flag=["minor"])["holds_reviewed"] == []
+    assert cases.set_case(vault, rec, number, status="pending-prosecution")["changed"] == []
+    assert _reviews(vault, number) == []
+    assert evidence.list_alerts(vault, "admin") == []
+
+
+def test_the_person_changing_the_case_still_needs_their_own_permission(world) -> None:
+    vault, rec, number, ev = world
+    _held(vault, rec, number)
+    prosecutor = add_user(vault, "prosecutor")
+    with pytest.raises(PermissionDenied):
+        cases.set_case(vault, prosecutor, number, status="adjudicated")
+    with vault.uow(readonly=True) as uow:
+        last = list_events(uow.conn)[-1]
+    assert (last["action"], last["actor"]) == ("access-refused", prosecutor)
+    assert _reviews(vault, number) == [] and evidence.list_alerts(vault, "admin") == []
+    assert cases.show_case(vault, rec, number)["status"] == "pending-prosecution"
+    # A supervisor may set the status without any right over requests: the review that
+    # follows is the consequence of the change, not a decision of theirs.
+    sup = add_user(vault, "supervisor")
+    out = cases.set_case(vault, sup, number, status="adjudicated")
+    assert [h["proposed"] for h in out["holds_reviewed"]] == ["release"]
+    assert _reviews(vault, number)[0]["actor"] == sup
+
+
+@pytest.mark.parametrize("problem", ["expired", "missing"])
+def test_a_bad_pack_never_blocks_a_case_change(world, tmp_path: Path, monkeypatch, problem) -> None:
+    vault, rec, number, ev = world
+    _held(vault, rec, number)
+    pack = tmp_path / "old.yaml"
+    if problem == "expired":
+        text = (Path(requests.__file__).parents[1] / "packs" / "colorado.yaml").read_text()
+        text = re.sub(r"expires: *[0-9-]+", "expires: 2020-01-01", text)
+        pack.write_text(re.sub(r"effective_from: *[0-9-]+", "effective_from: 2019-01-01", text))
+    monkeypatch.setattr(vault.settings, "policy_pack", str(pack))
+    out = cases.set_case(vault, rec, number, status="adjudicated")
+    assert out["status"] == "adjudicated" and out["holds_reviewed"] == []
+    (warning,) = out["warnings"]
+    assert "not re-evaluated" in warning
+    assert ("expired" if problem == "expired" else "no policy pack") in warning
+    assert _reviews(vault, number) == [] and evidence.list_alerts(vault, "admin") == []
+    assert cases.show_case(vault, rec, number)["status"] == "adjudicated"
+    flagged = requests.set_evidence_flags(vault, rec, ev, flag=["informant"])
+    assert flagged["flags"] == ["informant"] and flagged["holds_reviewed"] == []
+    assert len(flagged["warnings"]) == 1
+
+
+def test_records_read_only_the_alerts_addressed_to_them(world) -> None:
+    vault, rec, number, ev = world
+    rq = _held(vault, rec, number)
+    requests.decide_request(vault, rec, rq, override="release", reason="court order")
+    other = requests.add_request(vault, rec, number, requester="X", kind="press")["request_id"]
+    requests.decide_request(vault, rec, other, accept=True)
+    cases.set_case(vault, rec, number, status="closed")
+    assert [a["kind"] for a in evidence.list_alerts(vault, rec)] == ["hold-review"]
+    assert {a["kind"] for a in evidence.list_alerts(vault, "admin")} == {
+        "decision-override",
+        "hold-review",
+    }

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from custodes import __version__, bootstrap
 from custodes.cli import output
@@ -216,6 +217,21 @@ def case_set(
         f"Case [bold]{number}[/]: status {out['status']}, flags "
         f"{', '.join(out['flags']) or 'none'}.",
     )
+    _print_holds_reviewed(st, out)
+
+
+def _print_holds_reviewed(st: State, out: dict[str, Any]) -> None:
+    """After a fact changed: the holds that no longer stand, and any warning (human mode)."""
+    if st.json:
+        return
+    for h in out.get("holds_reviewed", []):
+        output.console.print(
+            f"Hold on request [bold]{h['request_id']}[/] no longer stands: the policy pack "
+            f"now proposes [bold]{h['proposed']}[/] ({', '.join(h['rules'])}). A records "
+            f"user must decide it again (custodes request decide {h['request_id']})."
+        )
+    for w in out.get("warnings", []):
+        output.err_console.print(f"[yellow]warning[/]: {escape(w)}")
 
 
 @case_app.command("assign")
@@ -512,6 +528,7 @@ def evidence_flag(
         st.vault, st.actor, evidence_id, flag=flag or [], unflag=unflag or []
     )
     _print(st, out, f"{evidence_id}: {', '.join(out['flags']) or 'no flags'}.")
+    _print_holds_reviewed(st, out)
 
 
 @request_app.command("add")
@@ -665,13 +682,24 @@ def request_release(
     ctx: typer.Context,
     request_id: str,
     out: Annotated[Path, typer.Option("--out", help="A new, empty folder for the package.")],
+    redaction: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--redaction",
+            help="A reviewed redaction (RD-..., from `custodes redact`) to release for its "
+            "evidence instead of redacting anew; repeatable.",
+        ),
+    ] = None,
 ) -> None:
-    """Make the package the recorded decision allows: copies, manifest, letter."""
+    """Make the package the recorded decision allows: copies with signed Content
+    Credentials (C2PA), a manifest of hashes and lineage, and the letter."""
     from custodes.services import redaction as red_svc
 
     st = state(ctx)
     with output.count_progress("release", st.json) as (_set_total, advance):
-        result = red_svc.release_request(st.vault, st.actor, request_id, out, progress=advance)
+        result = red_svc.release_request(
+            st.vault, st.actor, request_id, out, redactions=redaction or (), progress=advance
+        )
     _print(st, result, f"Released {len(result['files'])} file(s); manifest {result['manifest']}")
 
 
@@ -906,6 +934,93 @@ def audit_checkpoint(ctx: typer.Context) -> None:
         output.emit_json({"checkpoint": note})
     else:
         sys.stdout.write(note)
+
+
+# --------------------------------------------------------------------------- provenance
+
+
+@app.command("provenance")
+def provenance_cmd(
+    ctx: typer.Context,
+    file: Annotated[Path | None, typer.Argument(help="A released copy (MP4) to check.")] = None,
+    anchors: Annotated[
+        Path | None,
+        typer.Option(
+            "--anchors",
+            help="PEM root certificate(s) to trust (default: this vault's own root, if any).",
+        ),
+    ] = None,
+    root: Annotated[
+        bool, typer.Option("--root", help="Print this vault's root certificate (to publish).")
+    ] = False,
+) -> None:
+    """Read and check a copy's Content Credentials (C2PA): signer, lineage, redactions.
+
+    Exit 0 only when the manifest validates and its signer chains to a trusted root;
+    exit 7 when it is invalid (the file was changed after signing) or untrusted."""
+    from custodes.core.errors import IntegrityFailure
+    from custodes.media.provenance import read_credentials
+
+    st = state(ctx)
+    if root:
+        pem = st.vault.content_credential().anchors_pem
+        if st.json:
+            output.emit_json({"root_pem": pem.decode()})
+        else:
+            sys.stdout.write(pem.decode())
+        return
+    if file is None:
+        raise InvalidInput("give a FILE to check, or --root")
+    if anchors is not None:
+        try:
+            anchors_pem: bytes | None = anchors.read_bytes()
+        except OSError as exc:
+            raise InvalidInput(f"cannot read {anchors}: {exc.strerror}") from exc
+    else:
+        anchors_pem = _vault_anchors(st.settings)
+    report = read_credentials(file, anchors_pem)
+    lin = report.get("lineage") or {}
+    src = lin.get("source") or {}
+    lines = [
+        f"{file.name}: Content Credentials [bold]{report['state']}[/]",
+        f"  signed by: {report['signer']['common_name']} ({report['signer']['issuer']}), "
+        f"{report['signer']['alg']}, {report['signer']['time'] or 'no timestamp'}",
+        f"  derives from: evidence {src.get('evidence_id', '?')} (case {src.get('case', '?')}), "
+        f"original sha256 {src.get('sha256', '?')}",
+        *(
+            f"  {a['action']}: {a['description']}" if a.get("description") else f"  {a['action']}"
+            for a in report["actions"]
+        ),
+        *(f"  [red]failure[/] {f['code']}: {f['explanation']}" for f in report["failures"]),
+    ]
+    _print(st, report, "\n".join(lines))
+    if report["state"] == "Invalid":
+        codes = ", ".join(str(f["code"]) for f in report["failures"][:3])
+        raise IntegrityFailure(f"{file.name}: Content Credentials do not validate ({codes})")
+    if not report["trusted"]:
+        raise IntegrityFailure(
+            f"{file.name}: signature valid, but its signer does not chain to a trusted root "
+            "(pass the department's root with --anchors)"
+        )
+
+
+def _vault_anchors(settings: Settings) -> bytes | None:
+    """This vault's C2PA root(s), without making any: None when it has none yet."""
+    from custodes.storage.credentials import FOLDER, ROOT_FILE
+
+    for path in (settings.c2pa_trust_anchors, settings.home / FOLDER / ROOT_FILE):
+        if path is not None and path.is_file():
+            return path.read_bytes()
+    if settings.c2pa_cert is not None and settings.c2pa_cert.is_file():
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+
+        try:
+            chain = x509.load_pem_x509_certificates(settings.c2pa_cert.read_bytes())
+        except ValueError:
+            raise InvalidInput(f"{settings.c2pa_cert} is not a PEM certificate chain") from None
+        return chain[-1].public_bytes(serialization.Encoding.PEM)
+    return None
 
 
 # --------------------------------------------------------------------------- demo

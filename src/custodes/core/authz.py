@@ -111,6 +111,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.AUDIT_READ,
             P.AUDIT_PROVE,
             P.VAULT_VERIFY,
+            P.ALERTS_READ,
             P.LEAK_TRACE,
             P.EVIDENCE_FLAG,
             P.EVIDENCE_REDACT,
@@ -279,6 +280,23 @@ def authorize(
             raise ReasonRequired(f"permission denied: {decision.why}")
         raise PermissionDenied(f"permission denied: {decision.why}")
     return decision
+
+
+#: Alerts are addressed to an audience. Internal affairs and admins read every alert;
+#: records custodians read only the alerts addressed to them (e.g. a hold that no longer
+#: stands), and only on cases they reach.
+ALL_ALERTS_ROLES = frozenset({Role.INTERNAL_AFFAIRS, Role.ADMIN})
+
+
+def may_read_alert(actor: Actor, audience: str, case: CaseFacts | None) -> bool:
+    """Whether ``actor`` may read one alert (on top of ``vault:alerts:read``)."""
+    if not decide(actor, Permission.ALERTS_READ).allowed:
+        return False
+    if actor.role in ALL_ALERTS_ROLES:
+        return True
+    if audience != actor.role.value:
+        return False
+    return case is None or decide(actor, Permission.CASE_VIEW, case).allowed
 
 
 def can_flag(actor: Actor, flag: CaseFlag) -> bool:

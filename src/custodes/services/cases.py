@@ -32,6 +32,7 @@ from custodes.services.common import (
     split_flags,
     user_id,
 )
+from custodes.services.requests import review_holds_after_change
 from custodes.storage import tables as t
 
 CASE_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")
@@ -99,6 +100,12 @@ def set_case(
     unflag: Sequence[str] = (),
     reason: str | None = None,
 ) -> dict[str, Any]:
+    """Change a case's status or flags; held release requests are then re-evaluated.
+
+    A hold the policy pack no longer proposes (the case was adjudicated, the IA
+    investigation closed) is listed in ``holds_reviewed``, put on record and alerted to
+    records, who decide again; nothing is decided automatically.
+    """
     new_status = parse_status(status) if status is not None else None
     add = [parse_flag(f) for f in flag]
     remove = [parse_flag(f) for f in unflag]
@@ -146,6 +153,7 @@ def set_case(
         if new_status is not None:
             values["status"] = new_status.value
         uow.conn.execute(update(t.cases).where(t.cases.c.id == row.id).values(**values))
+        trigger: dict[str, Any] = {}
         for action, details in changes:
             audit.record(
                 uow,
@@ -160,12 +168,27 @@ def set_case(
                     details=details,
                 ),
             )
+            if action is Action.CASE_STATUS:
+                trigger["case_status"] = [details["from"], details["to"]]
+            else:
+                trigger["case_flags"] = [
+                    sorted(f.value for f in facts.flags),
+                    details["flags"],
+                ]
+        reviewed: list[dict[str, Any]] = []
+        warnings: list[str] = []
+        if trigger:
+            reviewed, warnings = review_holds_after_change(
+                vault, uow, actor.username, row.id, number, trigger
+            )
         audit.commit(uow, vault)
     return {
         "case": number,
         "status": (new_status or facts.status).value,
         "flags": sorted(f.value for f in flags),
         "changed": [a.value for a, _ in changes],
+        "holds_reviewed": reviewed,
+        "warnings": warnings,
     }
 
 

@@ -11,7 +11,14 @@ from typing import Any
 from sqlalchemy import insert, select
 
 from custodes import bootstrap
-from custodes.core.authz import CaseFacts, EvidenceFacts, Permission, Role, decide
+from custodes.core.authz import (
+    CaseFacts,
+    EvidenceFacts,
+    Permission,
+    Role,
+    decide,
+    may_read_alert,
+)
 from custodes.core.custody import Action
 from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, NotFound
 from custodes.core.media import MediaInfo
@@ -348,10 +355,25 @@ def raise_alert(
 
 
 def list_alerts(vault: bootstrap.Vault, actor_name: str | None) -> list[dict[str, Any]]:
+    """The alerts the actor may read (internal affairs and admins: all; records: theirs)."""
     with vault.uow() as uow:
         actor = load_actor(vault, uow, actor_name)
         check(vault, uow, actor, Permission.ALERTS_READ)
-        rows = uow.conn.execute(select(t.alerts).order_by(t.alerts.c.id)).all()
+        facts: dict[str, CaseFacts | None] = {}
+
+        def case_of(number: str | None) -> CaseFacts | None:
+            if number is None:
+                return None
+            if number not in facts:
+                row = uow.conn.execute(select(t.cases).where(t.cases.c.number == number)).first()
+                facts[number] = None if row is None else case_facts(uow, row)
+            return facts[number]
+
+        rows = [
+            r
+            for r in uow.conn.execute(select(t.alerts).order_by(t.alerts.c.id)).all()
+            if may_read_alert(actor, r.audience, case_of(r.case_number))
+        ]
     return [
         {
             "id": r.id,

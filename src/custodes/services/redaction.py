@@ -114,8 +114,20 @@ def redact_evidence(
                     plan = RedactionPlan.from_json(sidecar.read_bytes())
                 except OSError as exc:
                     raise InvalidInput(f"cannot read {sidecar}: {exc.strerror}") from exc
-                if plan.source_sha256 not in (None, row.sha256):
+                if plan.source_sha256 is None:
+                    raise InvalidInput(
+                        f"{sidecar.name} names no source recording (sha256); "
+                        "sidecars are made by custodes redact for one recording"
+                    )
+                if plan.source_sha256 != row.sha256:
                     raise InvalidInput(f"{sidecar.name} was made for another recording")
+                media = json.loads(row.media)
+                size = (int(media["width"]), int(media["height"]))
+                if (plan.width, plan.height) != size:
+                    raise InvalidInput(
+                        f"{sidecar.name} is for {plan.width}x{plan.height} frames; "
+                        f"{row.id} is {size[0]}x{size[1]}"
+                    )
             if plan is None and not (faces or seeds or mute_ranges):
                 raise InvalidInput("nothing to redact: give --faces, --region, --mute or --sidecar")
             dest = (out or Path(f"{evidence_id}-redacted.mp4")).resolve()

@@ -21,7 +21,8 @@ from sqlalchemy import insert, select
 
 from custodes import bootstrap
 from custodes.core import disclosure
-from custodes.core.authz import EvidenceFacts, Permission
+from custodes.core.authz import EvidenceFacts, Permission, Role
+from custodes.core.authz import decide as authz_decide
 from custodes.core.custody import Action
 from custodes.core.disclosure import Decision, Facts, PolicyPack, decide
 from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, NotFound
@@ -178,11 +179,19 @@ def add_request(
             if kind not in KINDS:
                 raise InvalidInput(f"unknown requester kind '{kind}' (kinds: {', '.join(KINDS)})")
             for ev in evidence:
+                # A refusal over named evidence is put on that evidence's record too.
+                attempt["evidence_id"] = ev
                 row = evidence_row(uow, ev)
                 if row.case_number != case_number:
-                    raise InvalidInput(
-                        f"evidence {ev} belongs to case {row.case_number}, not {case_number}"
+                    other = case_facts(uow, case_row(uow, row.case_number))
+                    # Name the other case only to someone who may see it.
+                    where = (
+                        f"case {row.case_number}"
+                        if authz_decide(actor, Permission.CASE_VIEW, other).allowed
+                        else "another case"
                     )
+                    raise InvalidInput(f"evidence {ev} belongs to {where}, not {case_number}")
+            attempt.pop("evidence_id", None)
             received = _parse_date(received_at, "--received-at") or _today(vault)
             if received > _today(vault):
                 raise InvalidInput(f"--received-at {received} is in the future")
@@ -297,8 +306,6 @@ def list_requests(
         out = []
         for row in uow.conn.execute(select(t.requests).order_by(t.requests.c.due)).all():
             crow = uow.conn.execute(select(t.cases).where(t.cases.c.id == row.case_id)).one()
-            from custodes.core.authz import decide as authz_decide
-
             if not authz_decide(actor, Permission.REQUEST_VIEW, case_facts(uow, crow)).allowed:
                 continue
             item = _request_dict(uow, row)
@@ -456,6 +463,115 @@ def decide_request(
     return out
 
 
+def _held_requests(uow: UnitOfWork, case_id: int | None = None) -> list[tuple[Any, Any]]:
+    """Requests whose latest recorded decision is a hold, with that decision."""
+    query = select(t.requests).order_by(t.requests.c.due, t.requests.c.id)
+    if case_id is not None:
+        query = query.where(t.requests.c.case_id == case_id)
+    held = []
+    for row in uow.conn.execute(query).all():
+        last = _latest_decision(uow, row.id)
+        if last is not None and last.outcome == "hold":
+            held.append((row, last))
+    return held
+
+
+def _record_hold_review(
+    vault: bootstrap.Vault,
+    uow: UnitOfWork,
+    actor: str,
+    case_number: str,
+    row: Any,
+    last: Any,
+    proposal: Decision,
+    trigger: dict[str, Any],
+    *,
+    alert: bool,
+) -> dict[str, Any]:
+    """Put one re-evaluated hold on record (HOLD_REVIEW); with ``alert``, tell records.
+
+    Nothing is decided here: the hold stays the recorded decision until a records user
+    accepts or overrides the new proposal (deciding is a person's act).
+    """
+    changed = proposal.outcome != last.outcome
+    item = {
+        "request_id": row.id,
+        "case": case_number,
+        "held_since": last.decided_at,
+        "review_at": json.loads(last.decision).get("review_at"),
+        "proposed": proposal.outcome,
+        "rules": [r.id for r in proposal.rules],
+        "changed": changed,
+        "trigger": trigger,
+    }
+    seq = audit.record(
+        uow,
+        event(
+            vault,
+            actor,
+            Action.HOLD_REVIEW,
+            object_type="request",
+            object_id=row.id,
+            case_number=case_number,
+            details=item,
+        ),
+    )
+    if alert and changed:
+        from custodes.services.evidence import raise_alert
+
+        raise_alert(
+            vault,
+            uow,
+            seq,
+            "hold-review",
+            actor,
+            case_number,
+            None,
+            f"request {row.id}: the hold no longer stands (the policy pack now proposes "
+            f"'{proposal.outcome}'); a records user must decide it again",
+            audience=Role.RECORDS.value,
+        )
+    return item
+
+
+def review_holds_after_change(
+    vault: bootstrap.Vault,
+    uow: UnitOfWork,
+    actor: str,
+    case_id: int,
+    case_number: str,
+    trigger: dict[str, Any],
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Re-run the pack on the held requests of a case whose facts just changed.
+
+    Called inside the transaction that made the change (after it), so the facts read are
+    the new ones. Each hold the pack no longer proposes is put on record (HOLD_REVIEW) and
+    records is alerted; a hold that still stands leaves no trace. The change itself never
+    fails because of the pack: if it cannot be loaded or is not in force, nothing is
+    recorded for the holds and a warning is returned instead. Returns ``(reviewed,
+    warnings)``.
+    """
+    held = _held_requests(uow, case_id)
+    if not held:
+        return [], []
+    try:
+        pack = load_policy(vault)
+        proposals = [(row, last, decide(pack, _facts(vault, uow, row))) for row, last in held]
+    except CustodesError as exc:
+        return [], [
+            f"{len(held)} held request(s) of case {case_number} were not re-evaluated: {exc}; "
+            "run 'custodes request review-due' once the policy pack is current"
+        ]
+    reviewed = [
+        _record_hold_review(
+            vault, uow, actor, case_number, row, last, proposal, trigger, alert=True
+        )
+        for row, last, proposal in proposals
+        if proposal.outcome != last.outcome
+    ]
+    return reviewed, []
+
+
 def review_due(vault: bootstrap.Vault, actor_name: str | None) -> list[dict[str, Any]]:
     """Re-evaluate every held request whose review date has come or whose facts changed."""
     pack = load_policy(vault)
@@ -463,45 +579,29 @@ def review_due(vault: bootstrap.Vault, actor_name: str | None) -> list[dict[str,
     reviewed: list[dict[str, Any]] = []
     with vault.uow() as uow:
         actor = load_actor(vault, uow, actor_name)
-        for row in uow.conn.execute(select(t.requests).order_by(t.requests.c.due)).all():
-            last = _latest_decision(uow, row.id)
-            if last is None or last.outcome != "hold":
-                continue
+        for row, last in _held_requests(uow):
             crow = uow.conn.execute(select(t.cases).where(t.cases.c.id == row.case_id)).one()
-            cf = case_facts(uow, crow)
-            from custodes.core.authz import decide as authz_decide
-
-            if not authz_decide(actor, Permission.REQUEST_DECIDE, cf).allowed:
+            if not authz_decide(actor, Permission.REQUEST_DECIDE, case_facts(uow, crow)).allowed:
                 continue
-            prev = json.loads(last.decision)
-            review_at = prev.get("review_at")
+            review_at = json.loads(last.decision).get("review_at")
             proposal = decide(pack, _facts(vault, uow, row))
             changed = proposal.outcome != last.outcome
             due_for_review = review_at is not None and date.fromisoformat(review_at) <= today
             if not (changed or due_for_review):
                 continue
-            item = {
-                "request_id": row.id,
-                "case": crow.number,
-                "held_since": last.decided_at,
-                "review_at": review_at,
-                "proposed": proposal.outcome,
-                "rules": [r.id for r in proposal.rules],
-                "changed": changed,
-            }
-            audit.record(
-                uow,
-                event(
+            reviewed.append(
+                _record_hold_review(
                     vault,
+                    uow,
                     actor.username,
-                    Action.HOLD_REVIEW,
-                    object_type="request",
-                    object_id=row.id,
-                    case_number=crow.number,
-                    details=item,
-                ),
+                    crow.number,
+                    row,
+                    last,
+                    proposal,
+                    {"review_due": today.isoformat()},
+                    alert=False,
+                )
             )
-            reviewed.append(item)
         audit.commit(uow, vault)
     return reviewed
 
@@ -514,7 +614,10 @@ def set_evidence_flags(
     flag: Sequence[str] = (),
     unflag: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Record what a recording shows (a minor, a victim, a home's interior...)."""
+    """Record what a recording shows (a minor, a victim, a home's interior...).
+
+    A change re-evaluates the case's held requests (see :func:`review_holds_after_change`).
+    """
     bad = (set(flag) | set(unflag)) - set(EVIDENCE_FLAGS)
     if bad:
         raise InvalidInput(
@@ -569,8 +672,23 @@ def set_evidence_flags(
                     details={"added": sorted(new - current), "removed": sorted(current - new)},
                 ),
             )
+            reviewed, warnings = review_holds_after_change(
+                vault,
+                uow,
+                actor.username,
+                row.case_id,
+                row.case_number,
+                {"evidence_id": evidence_id, "evidence_flags": [sorted(current), sorted(new)]},
+            )
+        else:
+            reviewed, warnings = [], []
         audit.commit(uow, vault)
-    return {"evidence_id": evidence_id, "flags": sorted(new)}
+    return {
+        "evidence_id": evidence_id,
+        "flags": sorted(new),
+        "holds_reviewed": reviewed,
+        "warnings": warnings,
+    }
 
 
 def write_letter(
