@@ -1,7 +1,7 @@
 """Issue 3's "Done means" for forensic watermarking and leak tracing, measured end to end.
 
-Five measures (``--measures``, default all; results in ``bench/out/``, the report in
-``bench/out/tracing_report.md``, rewritten after every trial):
+Five measures (``--measures``, default all; records in ``bench/results/``, the report in
+``bench/results/tracing_report.md``, rewritten after every trial):
 
 robustness
     A real vault (``<workdir>/vault``: ``custodes.services``' own init, ingest and
@@ -16,7 +16,7 @@ robustness
     ``Accumulator``, never-issued keys, ``stats.attribute`` at alpha 1e-6, audit, report).
     The bench only wraps a few names in the trace module's namespace to see inside: the
     ``Accumulator`` instances it makes, the ``locate`` matches, and the time spent in each
-    stage. Each trial appends a JSON line to ``bench/out/tracing_trials.jsonl``; trials
+    stage. Each trial appends a JSON line to ``bench/results/tracing_trials.jsonl``; trials
     already there are skipped, so a run can be continued later.
 nulls
     Counted from the same trials: every issued-but-not-leaked export scored in a trace,
@@ -86,7 +86,8 @@ from custodes.services import trace as trace_svc  # noqa: E402
 from custodes.services import vault as vault_svc  # noqa: E402
 from custodes.storage import tables as t  # noqa: E402
 
-OUT = BENCH / "out"
+OUT = BENCH / "out"  # work folders (vaults, leaks): large, not kept
+RESULTS = BENCH / "results"  # trial records and reports: small, committed, grow by session
 DOCS_IMG = REPO / "docs" / "img"
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 UNRELATED_REAL = [
@@ -96,6 +97,24 @@ UNRELATED_REAL = [
 ALPHA = trace_svc.ALPHA
 THRESHOLDS = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
 LOG = sys.stderr
+
+
+def _code_version() -> str:
+    """The commit the bench runs (``+`` when the tree has changes), kept in each record."""
+    try:
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty=+"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except OSError:
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+CODE = _code_version()
 
 
 def log(*a: Any) -> None:
@@ -671,6 +690,7 @@ def robustness(args: argparse.Namespace, work: Path) -> None:
                     "located_ok": False,
                     "innocent_named": 0,
                 }
+            rec["code"] = CODE
             append_jsonl(args.trials_path, rec)
             log(
                 f"  {tag:28s} found={rec.get('found')!s:12s} ok={rec.get('located_ok')!s:5s}"
@@ -859,7 +879,7 @@ def invisibility(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "settings": EncodeSettings().to_dict(),
         "params": wm.MarkParams().to_dict(),
     }
-    (OUT / f"tracing_invisibility{'_quick' if args.quick else ''}.json").write_text(
+    (RESULTS / f"tracing_invisibility{'_quick' if args.quick else ''}.json").write_text(
         json.dumps(result, indent=1)
     )
     return result
@@ -974,7 +994,7 @@ def speed(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "fps": {k: round(secs * 30 / v, 1) for k, v in med.items()},
     }
     result["hour"] = hour_trace(args, work)
-    (OUT / f"tracing_speed{'_quick' if args.quick else ''}.json").write_text(
+    (RESULTS / f"tracing_speed{'_quick' if args.quick else ''}.json").write_text(
         json.dumps(result, indent=1)
     )
     log(f"  speed: {json.dumps(result)[:800]}")
@@ -1312,8 +1332,8 @@ def write_report(args: argparse.Namespace) -> None:
     trials = dedupe(r for r in read_jsonl(args.trials_path) if r.get("mode") == args.mode)
     base = dedupe(r for r in read_jsonl(args.baseline_path) if r.get("mode") == args.mode)
     sfx = "_quick" if args.quick else ""
-    inv_p = OUT / f"tracing_invisibility{sfx}.json"
-    spd_p = OUT / f"tracing_speed{sfx}.json"
+    inv_p = RESULTS / f"tracing_invisibility{sfx}.json"
+    spd_p = RESULTS / f"tracing_speed{sfx}.json"
     inv = json.loads(inv_p.read_text()) if inv_p.exists() else None
     spd = json.loads(spd_p.read_text()) if spd_p.exists() else None
     mc = machine()
@@ -1330,9 +1350,9 @@ def write_report(args: argparse.Namespace) -> None:
         f"Commands: `{args.command_line}` (this run); the full run is "
         "`nohup .venv/bin/python bench/bench_tracing.py --measures robustness "
         "--trials 100 &` and the others `--measures invisibility,speed,baseline`. "
-        "Trials are appended to `bench/out/tracing_trials.jsonl` (baseline: "
-        "`tracing_baseline.jsonl`) and skipped when re-run, so the counts below grow "
-        "across sessions.\n"
+        "Trials are appended to `bench/results/tracing_trials.jsonl` (baseline: "
+        "`tracing_baseline.jsonl`; committed, each record names its commit) and "
+        "skipped when re-run, so the counts below grow across sessions.\n"
     )
     # ---- robustness
     L.append("## 1. Robustness (the product's `trace_leak`, alpha 1e-6 per trace)\n")
@@ -1647,7 +1667,7 @@ def write_report(args: argparse.Namespace) -> None:
     else:
         L.append("Not measured yet (`--measures baseline`).\n")
     text = "\n".join(L) + "\n"
-    (OUT / f"tracing_report{sfx}.md").write_text(text)
+    (RESULTS / f"tracing_report{sfx}.md").write_text(text)
 
 
 # ========================================================================= main
@@ -1693,9 +1713,10 @@ def main() -> int:
     work = args.workdir or (OUT / ("tracing_work_quick" if q else "tracing_work"))
     work.mkdir(parents=True, exist_ok=True)
     OUT.mkdir(parents=True, exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
     sfx = "_quick" if q else ""
-    args.trials_path = OUT / f"tracing_trials{sfx}.jsonl"
-    args.baseline_path = OUT / f"tracing_baseline{sfx}.jsonl"
+    args.trials_path = RESULTS / f"tracing_trials{sfx}.jsonl"
+    args.baseline_path = RESULTS / f"tracing_baseline{sfx}.jsonl"
     measures = [m for m in args.measures.split(",") if m]
     if args.report_only:
         write_report(args)
@@ -1720,10 +1741,12 @@ def main() -> int:
         write_report(args)
     if args.json:
         print(
-            json.dumps({"report": str(OUT / f"tracing_report{sfx}.md"), **results}, default=float)
+            json.dumps(
+                {"report": str(RESULTS / f"tracing_report{sfx}.md"), **results}, default=float
+            )
         )
     else:
-        print((OUT / f"tracing_report{sfx}.md").read_text())
+        print((RESULTS / f"tracing_report{sfx}.md").read_text())
     return 0
 
 
