@@ -55,7 +55,7 @@ from numpy.typing import NDArray
 
 from custodes.core.errors import CustodesError, InvalidInput
 from custodes.media.faces import Box
-from custodes.media.render import EncodeSettings
+from custodes.media.render import EncodeSettings, add_video_stream
 
 __all__ = [
     "PLAN_FORMAT",
@@ -1010,9 +1010,7 @@ def _apply(
         rate = vin.average_rate or vin.guessed_rate or Fraction(30)
         fps = float(rate)
         with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
-            vout: Any = out.add_stream(settings.codec, rate=rate)
-            vout.width, vout.height, vout.pix_fmt = w, h, "yuv420p"
-            vout.options = {"crf": str(settings.crf), "preset": settings.preset}
+            vout = add_video_stream(out, settings, rate, w, h)
             aout: Any = None
             resampler: Any = None
             sr = 48_000
