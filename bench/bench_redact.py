@@ -520,6 +520,18 @@ def machine() -> dict[str, Any]:
     }
 
 
+def _code() -> str:
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty=+"], cwd=REPO, capture_output=True, text=True
+        )
+    except OSError:
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--seconds", type=float, default=10.0, help="length of generated clips")
@@ -553,8 +565,20 @@ def main() -> None:
                     msg = f"{path} not found (apt-get install opencv-doc): skipped"
                     report["skipped"].append(msg)
                     print(f"note: {msg}", file=sys.stderr)
+        rows_path = REPO / "bench" / "results" / "redact_rows.jsonl"
+        rows_path.parent.mkdir(parents=True, exist_ok=True)
         for name, path, control in clips:
-            report["rows"] += run_clip(name, path, tmp, settings, second, args.sheets, control)
+            try:
+                rows = run_clip(name, path, tmp, settings, second, args.sheets, control)
+            except Exception as exc:  # one bad clip must not lose the others' hour of work
+                msg = f"{name}: {type(exc).__name__}: {exc}"
+                report["skipped"].append(msg)
+                print(f"error: {msg}", file=sys.stderr)
+                continue
+            report["rows"] += rows
+            with rows_path.open("a") as fh:  # kept as it goes: a crash loses one clip
+                for row in rows:
+                    fh.write(json.dumps({"code": _code(), **row}, default=str) + "\n")
         if not args.no_costs:
             report["detector_ms"] = detector_costs(sorted({320, 480, 640, 1280, *args.max_side}))
             report["region_trackers"] = region_trackers(tmp)

@@ -55,7 +55,7 @@ from numpy.typing import NDArray
 
 from custodes.core.errors import CustodesError, InvalidInput
 from custodes.media.faces import Box
-from custodes.media.render import EncodeSettings, add_video_stream
+from custodes.media.render import EncodeSettings, add_video_stream, decode_packet
 
 __all__ = [
     "PLAN_FORMAT",
@@ -1026,9 +1026,10 @@ def _apply(
             index = frames = redacted = n_boxes = cut_frames = 0
             audio_pts = 0
             audio_t: float | None = None
+            skipped = [0]
             for packet in inp.demux(*streams):
                 frame: Any
-                for frame in packet.decode():
+                for frame in decode_packet(packet, skipped):
                     if isinstance(frame, av.AudioFrame):
                         if aout is None:
                             continue

@@ -73,6 +73,20 @@ class RenderResult:
     start_s: float
     end_s: float
     has_audio: bool
+    audio_packets_skipped: int = 0  # undecodable audio packets, left out (silence)
+
+
+def decode_packet(packet: Any, skipped: list[int]) -> list[Any]:
+    """The frames of one demuxed packet. An audio packet the decoder refuses (a damaged
+    AC-3 frame in a real camera file) is left out and counted in ``skipped[0]``: the
+    picture matters more than one packet of sound. A damaged video packet still fails."""
+    try:
+        return list(packet.decode())
+    except av.error.InvalidDataError:
+        if packet.stream.type != "audio":
+            raise
+        skipped[0] += 1
+        return []
 
 
 def output_size(src_w: int, src_h: int, height: int | None) -> tuple[int, int]:
@@ -209,6 +223,7 @@ def _render(
             streams = [vin] + ([ain] if ain is not None else [])
             frames = 0
             audio_pts = 0
+            skipped = [0]
             last_t = start_s
             done = False
             # Marking runs on one worker thread (in frame order), ahead of the encoder.
@@ -231,7 +246,7 @@ def _render(
                     if done and packet.stream is vin:
                         continue
                     frame: Any
-                    for frame in packet.decode():
+                    for frame in decode_packet(packet, skipped):
                         t = float(frame.time) if frame.time is not None else last_t
                         if isinstance(frame, av.AudioFrame):
                             if aout is None or resampler is None or t < start_s - 1e-3:
@@ -281,4 +296,5 @@ def _render(
         start_s=start_s,
         end_s=start_s + frames / fps if end_s is None else min(end_s, start_s + frames / fps),
         has_audio=aout is not None,
+        audio_packets_skipped=skipped[0],
     )

@@ -185,6 +185,7 @@ def export_evidence(
                 {"op": "encode", **settings.to_dict()},
             ],
             "frames": result.frames,
+            "audio_packets_skipped": result.audio_packets_skipped,
             "software": software_versions(),
         }
         if credential is not None:
