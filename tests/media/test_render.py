@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from custodes.core import watermark as wm
-from custodes.media.render import render
+from custodes.media.render import decode_packet, render
 
 FPS = 30
 
@@ -92,3 +92,28 @@ def test_a_marked_export_names_its_key(good_mp4: Path, tmp_path: Path) -> None:
     right, wrong = acc.scores([key, other])
     assert right > 12.0
     assert abs(wrong) < 4.5
+
+
+MEGAMIND = Path("/usr/share/doc/opencv-doc/examples/data/Megamind.avi")
+
+
+@pytest.mark.skipif(not MEGAMIND.exists(), reason="Debian's opencv-doc is not installed")
+def test_a_damaged_audio_packet_in_real_footage_is_left_out(tmp_path: Path) -> None:
+    # Megamind.avi (opencv-doc) has one AC-3 packet FFmpeg refuses to decode.
+    result = render(MEGAMIND, tmp_path / "out.mp4")
+    assert result.frames == 270 and result.has_audio
+    assert result.audio_packets_skipped == 1
+
+
+def test_only_audio_packets_may_be_left_out() -> None:
+    class Packet:
+        def __init__(self, kind: str) -> None:
+            self.stream = type("S", (), {"type": kind})()
+
+        def decode(self) -> list[object]:
+            raise av.error.InvalidDataError(1094995529, "Invalid data")
+
+    skipped = [0]
+    assert decode_packet(Packet("audio"), skipped) == [] and skipped == [1]
+    with pytest.raises(av.error.InvalidDataError):
+        decode_packet(Packet("video"), skipped)
