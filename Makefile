@@ -41,7 +41,8 @@ $(BENCH_STAMP): $(STAMP)
 	  echo "opencv-doc not installed: benches skip the real footage"
 	touch $(BENCH_STAMP)
 
-# Every bench with the arguments docs/benchmarks.md reports (hours of work on 2 cores).
+# Every bench with the arguments docs/benchmarks.md reports. On 2 cores the tracing
+# suite alone is days of work; it is resumable (bench/results/ keeps every trial).
 bench: bench-install
 	$(BIN)/python bench/bench_ingest.py --size-mb 1024 --reps 3
 	$(BIN)/python bench/bench_audit.py --events 1000000 --batch 1000

@@ -5,12 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
+from custodes.bootstrap import Vault
 from custodes.core.errors import InvalidInput, PermissionDenied
 from custodes.media.render import EncodeSettings, render
 from custodes.media.synth import write_bodycam_clip
 from custodes.services import evidence, exports, trace
 from custodes.services.audit import list_events
+from custodes.storage import tables as t
 from tests.factories import add_case, add_user
 
 
@@ -110,3 +113,22 @@ def test_trace_refusals(setup, tmp_path: Path) -> None:
     with pytest.raises(InvalidInput):
         trace.trace_leak(vault, ia, bad, report_dir=tmp_path)
     assert list(tmp_path.glob("TR-*")) == []
+
+
+def test_index_fingerprints_ahead_of_traces(sqlite_vault: Vault, clips: dict[str, Path]) -> None:
+    vault = sqlite_vault
+    ia = add_user(vault, "internal-affairs")
+    rec = add_user(vault, "records")
+    number = add_case(vault)
+    ids = sorted(evidence.ingest(vault, rec, clips[k], number)["evidence_id"] for k in "ab")
+    with pytest.raises(PermissionDenied):
+        trace.index_evidence(vault, add_user(vault, "officer"))
+    first = trace.index_evidence(vault, ia)
+    assert first == {"indexed": ids, "already_indexed": 0, "evidence": 2}
+    with vault.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(t.fingerprints)).scalar() == 2
+    again = trace.index_evidence(vault, ia)
+    assert again == {"indexed": [], "already_indexed": 2, "evidence": 2}
+    with vault.uow(readonly=True) as uow:
+        events = [e for e in list_events(uow.conn) if e["action"] == "fingerprint-index"]
+    assert len(events) == 1 and events[0]["details"]["evidence"] == ids

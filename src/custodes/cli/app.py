@@ -507,6 +507,26 @@ def trace_cmd(
 # --------------------------------------------------------------------------- requests
 
 
+@app.command("index")
+def index_cmd(
+    ctx: typer.Context,
+    case: Annotated[str | None, typer.Option("--case", help="Only this case's evidence.")] = None,
+) -> None:
+    """Fingerprint evidence not yet fingerprinted, so that traces need not (run after
+    ingest, e.g. nightly: about 75 s of CPU per hour of 640x360 video)."""
+    from custodes.services import trace as trace_svc
+
+    st = state(ctx)
+    with output.multi_progress(st.json) as start:
+        result = trace_svc.index_evidence(st.vault, st.actor, case_number=case, progress=start)
+    _print(
+        st,
+        result,
+        f"Fingerprinted {len(result['indexed'])} evidence item(s); "
+        f"{result['already_indexed']} of {result['evidence']} were already indexed.",
+    )
+
+
 @evidence_app.command("flag")
 def evidence_flag(
     ctx: typer.Context,

@@ -45,6 +45,7 @@ class Action(StrEnum):
     VERIFICATION = "verification"
     PROOF_ISSUED = "proof-issued"
     TRACE = "trace"
+    INDEX = "fingerprint-index"
     EVIDENCE_FLAGS = "evidence-flag-change"
     REQUEST_ADD = "request-add"
     REQUEST_DECIDE = "request-decide"
