@@ -537,9 +537,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0, help="length of generated clips")
     ap.add_argument("--sizes", nargs="+", default=["640x360", "1280x720"])
     ap.add_argument("--detect-every", type=int, nargs="+", default=[1, 3])
-    ap.add_argument("--max-side", type=int, nargs="+", default=[1024])
+    ap.add_argument("--max-side", type=int, nargs="+", default=[640])
     ap.add_argument("--no-real", action="store_true", help="skip the opencv-doc clips")
-    ap.add_argument("--no-generated", action="store_true", help="only the opencv-doc clips")
     ap.add_argument("--no-costs", action="store_true", help="skip detector and tracker costs")
     ap.add_argument("--sheets", type=Path, help="write a contact sheet per run into DIR")
     ap.add_argument("--json", action="store_true", help="print one JSON document")
@@ -550,7 +549,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmpdir:
         tmp = Path(tmpdir)
         clips: list[tuple[str, Path, Path | None]] = []
-        for size in [] if args.no_generated else args.sizes:
+        for size in args.sizes:
             w, h = (int(v) for v in size.split("x"))
             path = tmp / f"gen-{size}.mp4"
             write_generated(path, w, h, args.seconds)

@@ -28,10 +28,7 @@ Median cost per frame on the reference machine (2 AMD EPYC cores, no GPU, onnxru
 Faces narrower than about 18 px in the network's input are missed (the astronaut's
 face pasted on the synthetic street at threshold 0.4: 10 of 10 places found at 18 px,
 0 of 10 at 16 px). So ``max_side`` 640 finds faces from about 18 px wide in a 640x360
-frame and 36 px in a 1280x720 one; ``max_side`` 320 from 36 and 72 px. The default,
-1024, runs frames up to 1024 px at their own resolution (faces from 18 px) and 1280x720
-at 0.8 (from 23 px): at 640 the 8-12 px pedestrians' faces of ``vtest.avi`` (768x576)
-that a full-resolution pass finds were mostly missed (``bench/bench_redact.py``).
+frame and 36 px in a 1280x720 one; ``max_side`` 320 from 36 and 72 px.
 """
 
 from __future__ import annotations
@@ -293,7 +290,7 @@ class FaceDetector:
 
     name = "centerface"
 
-    def __init__(self, threshold: float = 0.4, max_side: int = 1024, *, threads: int = 2) -> None:
+    def __init__(self, threshold: float = 0.4, max_side: int = 640, *, threads: int = 2) -> None:
         if not 0.0 < threshold < 1.0:
             raise InvalidInput(f"face threshold must be between 0 and 1, got {threshold}")
         if max_side < 32:
