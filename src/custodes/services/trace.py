@@ -145,6 +145,24 @@ def _reachable_evidence(
     return out
 
 
+def _traceable_evidence(
+    vault: bootstrap.Vault, uow: Any, actor_name: str | None, case_number: str | None
+) -> tuple[Any, list[Any]]:
+    """The acting user, checked for leak:trace (and the case, when one is named), and
+    the evidence they may search."""
+    actor = load_actor(vault, uow, actor_name)
+    check(vault, uow, actor, Permission.LEAK_TRACE)
+    if case_number is not None:
+        check(
+            vault,
+            uow,
+            actor,
+            Permission.EVIDENCE_LIST,
+            case=case_facts(uow, case_row(uow, case_number)),
+        )
+    return actor, _reachable_evidence(vault, uow, actor, case_number)
+
+
 def index_evidence(
     vault: bootstrap.Vault,
     actor_name: str | None,
@@ -161,17 +179,7 @@ def index_evidence(
     audit event naming the evidence indexed.
     """
     with vault.uow(readonly=True) as uow:
-        actor = load_actor(vault, uow, actor_name)
-        check(vault, uow, actor, Permission.LEAK_TRACE)
-        if case_number is not None:
-            check(
-                vault,
-                uow,
-                actor,
-                Permission.EVIDENCE_LIST,
-                case=case_facts(uow, case_row(uow, case_number)),
-            )
-        sources = _reachable_evidence(vault, uow, actor, case_number)
+        actor, sources = _traceable_evidence(vault, uow, actor_name, case_number)
         done = {
             r.evidence_id
             for r in uow.conn.execute(
@@ -217,17 +225,7 @@ def trace_leak(
     if not (0 < alpha < 1):
         raise InvalidInput("alpha must be between 0 and 1")
     with vault.uow(readonly=True) as uow:
-        actor = load_actor(vault, uow, actor_name)
-        check(vault, uow, actor, Permission.LEAK_TRACE)
-        if case_number is not None:
-            check(
-                vault,
-                uow,
-                actor,
-                Permission.EVIDENCE_LIST,
-                case=case_facts(uow, case_row(uow, case_number)),
-            )
-        sources = _reachable_evidence(vault, uow, actor, case_number)
+        actor, sources = _traceable_evidence(vault, uow, actor_name, case_number)
     if not path.is_file():
         raise InvalidInput(f"no such file: {path}")
     if report_dir is not None and not report_dir.is_dir():
