@@ -539,6 +539,9 @@ def main() -> None:
     ap.add_argument("--detect-every", type=int, nargs="+", default=[1, 3])
     ap.add_argument("--max-side", type=int, nargs="+", default=[640])
     ap.add_argument("--no-real", action="store_true", help="skip the opencv-doc clips")
+    ap.add_argument(
+        "--real", nargs="+", metavar="NAME", help="only these opencv-doc clips (e.g. vtest.avi)"
+    )
     ap.add_argument("--no-costs", action="store_true", help="skip detector and tracker costs")
     ap.add_argument("--sheets", type=Path, help="write a contact sheet per run into DIR")
     ap.add_argument("--json", action="store_true", help="print one JSON document")
@@ -557,7 +560,7 @@ def main() -> None:
             write_generated(control, w, h, args.seconds, faces=False)
             clips.append((f"gen-{size}", path, control))
         if not args.no_real:
-            for name in REAL:
+            for name in args.real or REAL:
                 path = OPENCV_DOC / name
                 if path.exists():
                     clips.append((path.stem, path, None))

@@ -509,3 +509,38 @@ def test_an_unreadable_source_is_invalid_input(tmp_path: Path) -> None:
     junk.write_bytes(b"not a video at all" * 100)
     with pytest.raises(InvalidInput):
         plan_redaction(junk, faces=False, regions=[])
+
+
+class _SizeRecorder:
+    """A stand-in detector that records the frame sizes it is shown (finds nothing)."""
+
+    name = "recorder"
+    threshold = 0.5
+    version = "test"
+
+    def __init__(self, side: int) -> None:
+        self.side = side
+        self.seen: list[tuple[int, int]] = []
+
+    def lineage(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+    def input_size(self, width: int, height: int) -> tuple[int, int]:
+        s = min(1.0, self.side / max(width, height))
+        return round(width * s), round(height * s)
+
+    def detect(self, image: np.ndarray, *, bgr: bool = False) -> list[Box]:
+        self.seen.append((image.shape[1], image.shape[0]))
+        return []
+
+
+def test_the_detector_sees_frames_at_its_own_size_not_the_tracking_size(clip: Clip) -> None:
+    """Region tracking works on small frames; the detector must not be capped by that
+    (it hid 8-12 px faces of a 768x576 camera when it was)."""
+    big = _SizeRecorder(side=W)  # native: larger than work_side below
+    plan_redaction(clip.path, faces=True, detector=big, work_side=W // 2)
+    assert set(big.seen) == {(W, H)}
+    small = _SizeRecorder(side=W // 4)
+    plan_redaction(clip.path, faces=True, detector=small, work_side=W)
+    assert set(small.seen) == {(W // 4, H // 4)}
+    assert len(small.seen) == math.ceil(N / TrackingParams().detect_every)

@@ -730,9 +730,10 @@ def plan_redaction(
 ) -> RedactionPlan:
     """Decode ``path`` once and return the boxes to redact in each frame.
 
-    ``detector`` is required when ``faces`` is true. Frames are seen at most
-    ``work_side`` pixels on their longer side (the detector's own input size when that
-    is smaller). Regions are followed forward from the frame shown at ``t_s``.
+    ``detector`` is required when ``faces`` is true; it sees each frame it looks at in
+    its own input size (``Detector.input_size``). Drawn regions are followed forward
+    from the frame shown at ``t_s`` on frames at most ``work_side`` pixels on their
+    longer side.
     """
     if faces and detector is None:
         raise InvalidInput("face redaction needs a face detector")
@@ -782,13 +783,14 @@ def _plan(
                 raise InvalidInput(
                     f"region {k} ({s.label}) lies outside the {width}x{height} frame"
                 )
+        # Region trackers work on frames at most ``work_side`` wide; the detector sees
+        # frames at its own input size (capping it at ``work_side`` as well once hid
+        # faces of 8-12 px from a 768x576 camera).
         scale = min(1.0, work_side / max(width, height))
         ww, wh = max(2, round(width * scale)), max(2, round(height * scale))
-        if detector is not None and faces:
-            ww, wh = (
-                min(a, b) for a, b in zip((ww, wh), detector.input_size(width, height), strict=True)
-            )
         sx, sy = width / ww, height / wh
+        dw, dh = detector.input_size(width, height) if detector is not None else (ww, wh)
+        dw, dh = max(2, dw), max(2, dh)
         pending = [_Region(k + 1, s, -1) for k, s in enumerate(sorted(seeds, key=lambda s: s.t_s))]
         live: list[_Region] = []
         index = 0
@@ -804,13 +806,19 @@ def _plan(
                 if progress is not None:
                     progress(1)
                 continue
-            small = frame.reformat(width=ww, height=wh, format="rgb24", interpolation="AREA")
-            rgb = small.to_ndarray()
+            rgb: _U8 | None = None
             if look and detector is not None:
+                rgb = frame.reformat(
+                    width=dw, height=dh, format="rgb24", interpolation="AREA"
+                ).to_ndarray()
                 found = detector.detect(rgb)
-                detections[index] = [b.scaled(sx, sy) for b in found]
+                detections[index] = [b.scaled(width / dw, height / dh) for b in found]
             if track:
-                gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+                if rgb is None or (dw, dh) != (ww, wh):
+                    rgb = frame.reformat(
+                        width=ww, height=wh, format="rgb24", interpolation="AREA"
+                    ).to_ndarray()
+                gray: _U8 = np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), np.uint8)
                 while pending and t >= pending[0].seed.t_s - 0.5 / fps:
                     reg = pending.pop(0)
                     reg.start = index
@@ -853,8 +861,9 @@ def _plan(
         )
     boxes: dict[int, list[PlanBox]] = {}
     if faces:
+        pixel = max(width / dw, height / dh)  # one detector pixel, in source pixels
         for tr in _associate(detections, params):
-            for f, b in _track_boxes(tr, index, width, height, params, 2 * max(sx, sy)).items():
+            for f, b in _track_boxes(tr, index, width, height, params, 2 * pixel).items():
                 boxes.setdefault(f, []).append(b)
     for f, bs in region_boxes.items():
         boxes.setdefault(f, []).extend(bs)
