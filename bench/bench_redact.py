@@ -39,7 +39,11 @@ Also: the detector's cost per frame at 640x360 and 1280x720 for several ``max_si
 and the region trackers (template matching, OpenCV MIL) on a moving plate.
 
     .venv/bin/python bench/bench_redact.py [--seconds 10] [--sizes 640x360 1280x720]
-        [--detect-every 1 3] [--max-side 640] [--no-real] [--sheets DIR] [--json]
+        [--detect-every 0] [--max-side 1280] [--no-real | --real vtest.avi ...]
+        [--sheets DIR] [--json]
+
+The defaults are the product's: the detector's stride from the frame rate (0) and
+frames seen at up to 1280 px.
 """
 
 from __future__ import annotations
@@ -350,7 +354,8 @@ def run_clip(
         transcode(src, tmp / "transcode.mp4", tc, tc_cpu)
         if sheets is not None:
             sheets.mkdir(parents=True, exist_ok=True)
-            contact_sheet(sheets / f"{name}-k{every}-s{max_side}.png", dest, plan)
+            k = plan.params.detect_every
+            contact_sheet(sheets / f"{name}-k{k}-s{max_side}.png", dest, plan)
         leak_frames = {n: 0 for n in second.names}
         either = cov_ok = self_hits = 0
         for i, rgb in enumerate(decode_rgb(dest)):
@@ -376,7 +381,7 @@ def run_clip(
                 "size": f"{width}x{height}",
                 "fps": round(fps, 3),
                 "frames": ref.frames,
-                "detect_every": every,
+                "detect_every": plan.params.detect_every,
                 "max_side": max_side,
                 "ref_frames": nref,
                 "ref_faces": n_faces,
@@ -535,9 +540,17 @@ def _code() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--seconds", type=float, default=10.0, help="length of generated clips")
-    ap.add_argument("--sizes", nargs="+", default=["640x360", "1280x720"])
-    ap.add_argument("--detect-every", type=int, nargs="+", default=[1, 3])
-    ap.add_argument("--max-side", type=int, nargs="+", default=[640])
+    ap.add_argument("--sizes", nargs="*", default=["640x360", "1280x720"])
+    ap.add_argument(
+        "--detect-every",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="detector stride(s); 0 = the product's default (from the frame rate)",
+    )
+    ap.add_argument(
+        "--max-side", type=int, nargs="+", default=[1280], help="detector input size(s)"
+    )
     ap.add_argument("--no-real", action="store_true", help="skip the opencv-doc clips")
     ap.add_argument(
         "--real", nargs="+", metavar="NAME", help="only these opencv-doc clips (e.g. vtest.avi)"

@@ -220,8 +220,10 @@ def run_demo(settings: Settings, *, quiet: bool = False) -> dict[str, Any]:
     package = settings.home / "releases" / req["request_id"]
     package.mkdir(parents=True)
     released = redaction.release_request(vault, RECORDS, req["request_id"], package)
-    ok(f"released to the newsroom: {len(released['files'])} watermarked, face-blurred copy "
-       f"of the portion asked for, the manifest and the letter in {package}")
+    ok(
+        f"released to the newsroom: {len(released['files'])} watermarked, face-blurred copy "
+        f"of the portion asked for, the manifest and the letter in {package}"
+    )
     summary["request"] = {"hold": proposal["outcome"], "after": decided["outcome"]}
     from custodes.media.provenance import read_credentials
 

@@ -33,6 +33,7 @@ from custodes.media.redact import (
     TrackingParams,
     apply_redaction,
     contact_sheet,
+    detect_every_for,
     plan_redaction,
     redact_planes,
 )
@@ -543,4 +544,22 @@ def test_the_detector_sees_frames_at_its_own_size_not_the_tracking_size(clip: Cl
     small = _SizeRecorder(side=W // 4)
     plan_redaction(clip.path, faces=True, detector=small, work_side=W)
     assert set(small.seen) == {(W // 4, H // 4)}
-    assert len(small.seen) == math.ceil(N / TrackingParams().detect_every)
+    assert len(small.seen) == math.ceil(N / detect_every_for(FPS)) == math.ceil(N / 3)
+
+
+@pytest.mark.parametrize(
+    ("fps", "every"),
+    [(30.0, 3), (29.97, 2), (25.0, 2), (24.0, 2), (10.0, 1), (5.0, 1), (60.0, 6), (0.0, 1)],
+)
+def test_the_default_detector_stride_looks_ten_times_a_second(fps: float, every: int) -> None:
+    assert detect_every_for(fps) == every
+    assert fps <= 0 or fps / every >= 10 or every == 1
+
+
+def test_the_plan_records_the_stride_it_used(clip: Clip) -> None:
+    rec = _SizeRecorder(side=W)
+    plan = plan_redaction(clip.path, faces=True, detector=rec)
+    assert plan.params.detect_every == 3  # 30 fps
+    assert RedactionPlan.from_json(plan.to_json()).params.detect_every == 3
+    with pytest.raises(InvalidInput, match="detect_every"):
+        plan_redaction(clip.path, faces=True, detector=rec, params=TrackingParams(detect_every=-1))

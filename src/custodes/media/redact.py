@@ -4,7 +4,9 @@ Two steps, so that a person can review between them:
 
 1. :func:`plan_redaction` decodes the original once and writes nothing. Faces are found
    by a detector (:class:`custodes.media.faces.FaceDetector`) on every ``detect_every``-th
-   frame, at reduced resolution. Detections are joined into tracks (greedy association
+   frame (by default as many as give at least ``DETECT_HZ`` looks a second: every third
+   frame at 30 fps, every frame at 10 fps, where people move three times as far between
+   frames), at the detector's own input size. Detections are joined into tracks (greedy association
    on IoU against a constant-velocity prediction, falling back on centre distance), and
    since the whole video is known before anything is rendered the tracks are filled in
    both directions: frames between two detections of a track (a face the detector
@@ -43,7 +45,7 @@ import math
 import os
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -67,6 +69,7 @@ __all__ = [
     "TrackingParams",
     "apply_redaction",
     "contact_sheet",
+    "detect_every_for",
     "plan_redaction",
 ]
 
@@ -82,6 +85,7 @@ Progress = Callable[[int], None]
 Range = tuple[float, float]
 _U8 = NDArray[np.uint8]
 
+DETECT_HZ = 10  # least looks a second of the face detector, by default
 GROWTH = 0.03  # box growth per frame away from the nearest detection, share of its size
 MAX_GROWTH = 0.3
 
@@ -121,10 +125,11 @@ class RegionSeed:
 class TrackingParams:
     """How detections become covered boxes; recorded in the plan."""
 
-    detect_every: int = 3  # run the detector on every k-th frame, interpolate between
+    detect_every: int = 0  # run the detector on every k-th frame (0: from the frame rate)
     max_gap: int = 10  # frames a face track may go unseen and still be continued
     hold: int = 8  # frames a face box is kept before its first and after its last detection
     margin: float = 0.3  # face box growth on each side, as a share of its width/height
+    min_margin: float = 4.0  # ... and at least this many of the detector's input pixels
     smooth: int = 2  # half-window (frames) of temporal smoothing
     match_iou: float = 0.1  # least IoU between a detection and a track's prediction
     region_margin: float = 0.1
@@ -405,11 +410,12 @@ def _parse_params(v: Any) -> TrackingParams:
     try:
         return TrackingParams(
             detect_every=_int(
-                raw.get("detect_every", d.detect_every), "params.detect_every", 1, 1000
+                raw.get("detect_every", d.detect_every), "params.detect_every", 0, 1000
             ),
             max_gap=_int(raw.get("max_gap", d.max_gap), "params.max_gap", 0, 100_000),
             hold=_int(raw.get("hold", d.hold), "params.hold", 0, 100_000),
             margin=_num(raw.get("margin", d.margin), "params.margin", 0.0, 5.0),
+            min_margin=_num(raw.get("min_margin", d.min_margin), "params.min_margin", 0.0, 100.0),
             smooth=_int(raw.get("smooth", d.smooth), "params.smooth", 0, 1000),
             match_iou=_num(raw.get("match_iou", d.match_iou), "params.match_iou", 0.0, 1.0),
             region_margin=_num(
@@ -506,6 +512,13 @@ class _Track:
             box.y1 + k * (box.y1 - p.y1),
             box.score,
         )
+
+
+def detect_every_for(fps: float) -> int:
+    """The default detector stride: every k-th frame, at least ``DETECT_HZ`` looks a second."""
+    if not math.isfinite(fps) or fps <= 0:
+        return 1
+    return max(1, int(fps // DETECT_HZ))
 
 
 def _associate(detections: dict[int, list[Box]], params: TrackingParams) -> list[_Track]:
@@ -737,8 +750,8 @@ def plan_redaction(
     """
     if faces and detector is None:
         raise InvalidInput("face redaction needs a face detector")
-    if params.detect_every < 1:
-        raise InvalidInput("detect_every must be at least 1")
+    if params.detect_every < 0:
+        raise InvalidInput("detect_every must be 0 (from the frame rate) or more")
     if params.region_tracker not in ("template", "mil"):
         raise InvalidInput(f"unknown region tracker {params.region_tracker!r}")
     seeds = [
@@ -776,6 +789,8 @@ def _plan(
         width, height = vin.codec_context.width, vin.codec_context.height
         rate = vin.average_rate or vin.guessed_rate or Fraction(30)
         fps = float(rate)
+        if params.detect_every == 0:
+            params = replace(params, detect_every=detect_every_for(fps))
         for k, s in enumerate(seeds):
             if s.w < 2 or s.h < 2 or s.x < 0 or s.y < 0:
                 raise InvalidInput(f"region {k} ({s.label}) is empty or outside the frame")
@@ -861,9 +876,9 @@ def _plan(
         )
     boxes: dict[int, list[PlanBox]] = {}
     if faces:
-        pixel = max(width / dw, height / dh)  # one detector pixel, in source pixels
+        least = params.min_margin * max(width / dw, height / dh)  # in source pixels
         for tr in _associate(detections, params):
-            for f, b in _track_boxes(tr, index, width, height, params, 2 * pixel).items():
+            for f, b in _track_boxes(tr, index, width, height, params, least).items():
                 boxes.setdefault(f, []).append(b)
     for f, bs in region_boxes.items():
         boxes.setdefault(f, []).extend(bs)

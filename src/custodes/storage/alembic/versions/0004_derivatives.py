@@ -19,8 +19,9 @@ def upgrade() -> None:
     op.create_table(
         "derivatives",
         sa.Column("id", sa.String(32), primary_key=True),
-        sa.Column("evidence_id", sa.String(32), sa.ForeignKey("evidence.id"), nullable=False,
-                  index=True),
+        sa.Column(
+            "evidence_id", sa.String(32), sa.ForeignKey("evidence.id"), nullable=False, index=True
+        ),
         sa.Column("kind", sa.String(32), nullable=False),
         sa.Column("created_at", sa.String(40), nullable=False),
         sa.Column("actor", sa.String(64), nullable=False),
