@@ -354,8 +354,8 @@ def run_clip(
         transcode(src, tmp / "transcode.mp4", tc, tc_cpu)
         if sheets is not None:
             sheets.mkdir(parents=True, exist_ok=True)
-            k = plan.params.detect_every
-            contact_sheet(sheets / f"{name}-k{k}-s{max_side}.png", dest, plan)
+            stride = plan.params.detect_every
+            contact_sheet(sheets / f"{name}-k{stride}-s{max_side}.png", dest, plan)
         leak_frames = {n: 0 for n in second.names}
         either = cov_ok = self_hits = 0
         for i, rgb in enumerate(decode_rgb(dest)):
