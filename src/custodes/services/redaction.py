@@ -64,10 +64,11 @@ def parse_region(text: str) -> RegionSeed:
     return RegionSeed(t_s, x, y, w, h, label[:64])
 
 
-def _detector() -> Any:
+def _detector(vault: bootstrap.Vault) -> Any:
     from custodes.media.faces import FaceDetector
 
-    return FaceDetector()
+    # The 8-bit model is derived from the shipped one once and kept with the vault.
+    return FaceDetector(cache_dir=vault.home / "models")
 
 
 def redact_evidence(
@@ -218,7 +219,7 @@ def _render_redaction(
     With ``store`` the redacted file is also kept in the blob store (a derivative on
     record); a release passes False, its copies being recorded as exports instead.
     """
-    detector = _detector() if faces and plan is None else None
+    detector = _detector(vault) if faces and plan is None else None
     if plan is None:
         plan = plan_redaction(
             source,
