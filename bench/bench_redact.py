@@ -15,7 +15,7 @@ Footage:
 
 For each clip and each setting (``--detect-every``, ``--max-side``):
 
-(a) leak. The reference: CenterFace at full resolution on every frame of the original
+(a) leak. The reference: CenterFace as shipped (float) at full resolution on every frame
     (threshold 0.4). In each frame where it finds a face, the second detectors look at
     the same place (the face box grown by its own size on each side, enlarged so the face
     is at least 80 px) in the original and in the redacted copy: dlib's HOG detector
@@ -265,7 +265,7 @@ class Reference:
 
 
 def reference_faces(path: Path, width: int, height: int) -> Reference:
-    det = FaceDetector(max_side=max(width, height))
+    det = FaceDetector(max_side=max(width, height), precision="float32")  # the shipped model
     faces: dict[int, list[Box]] = {}
     n = 0
     for i, rgb in enumerate(decode_rgb(path)):
