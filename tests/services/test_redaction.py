@@ -111,6 +111,25 @@ def test_redaction_records_a_derivative_and_refuses_bad_input(world, tmp_path: P
     assert clip.read_bytes() == before
 
 
+def test_the_8bit_face_model_is_chosen_kept_and_on_record(world, tmp_path: Path) -> None:
+    vault, rec, number, ev, clip = world
+    with pytest.raises(InvalidInput, match="face model"):
+        redaction.redact_evidence(
+            vault, rec, ev, faces=True, face_model="int4", out=tmp_path / "x.mp4"
+        )
+    assert not (tmp_path / "x.mp4").exists()
+    assert _events(vault)[-1] == "access-refused"
+    out = redaction.redact_evidence(
+        vault, rec, ev, faces=True, face_model="int8", out=tmp_path / "q.mp4"
+    )
+    sidecar = json.loads(Path(out["sidecar"]).read_text())
+    det = sidecar["detector"]
+    assert det["precision"] == "int8"
+    kept = list((vault.home / "models").glob("centerface-int8-*.onnx"))
+    assert len(kept) == 1
+    assert hashlib.sha256(kept[0].read_bytes()).hexdigest() == det["quantized_sha256"]
+
+
 def _events(vault: Vault) -> list[str]:
     with vault.uow(readonly=True) as uow:
         return [e["action"] for e in list_events(uow.conn)]

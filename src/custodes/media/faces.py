@@ -411,7 +411,7 @@ class FaceDetector:
         max_side: int = 1280,
         *,
         threads: int = 2,
-        precision: str = "int8",
+        precision: str = "float32",
         cache_dir: Path | None = None,
     ) -> None:
         if precision not in PRECISIONS:

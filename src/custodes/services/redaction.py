@@ -64,11 +64,14 @@ def parse_region(text: str) -> RegionSeed:
     return RegionSeed(t_s, x, y, w, h, label[:64])
 
 
-def _detector(vault: bootstrap.Vault) -> Any:
+FACE_MODELS = ("float32", "int8")
+
+
+def _detector(vault: bootstrap.Vault, face_model: str) -> Any:
     from custodes.media.faces import FaceDetector
 
     # The 8-bit model is derived from the shipped one once and kept with the vault.
-    return FaceDetector(cache_dir=vault.home / "models")
+    return FaceDetector(precision=face_model, cache_dir=vault.home / "models")
 
 
 def redact_evidence(
@@ -84,6 +87,7 @@ def redact_evidence(
     sidecar: Path | None = None,
     out: Path | None = None,
     progress: Progress | None = None,
+    face_model: str = "float32",
 ) -> dict[str, Any]:
     with vault.uow() as uow:
         actor = load_actor(vault, uow, actor_name)
@@ -107,6 +111,8 @@ def redact_evidence(
         try:
             if style not in ("blur", "box"):
                 raise InvalidInput(f"unknown style '{style}' (blur or box)")
+            if face_model not in FACE_MODELS:
+                raise InvalidInput(f"unknown face model '{face_model}' (float32 or int8)")
             seeds = [parse_region(r) for r in regions]
             mute_ranges = [tuple(r) for r in _parse_ranges(mute)]
             plan: RedactionPlan | None = None
@@ -153,6 +159,7 @@ def redact_evidence(
         bleep=bleep,
         style=style,
         progress=progress,
+        face_model=face_model,
     )
     derivative_id = new_id("RD")
     with vault.uow() as uow:
@@ -213,13 +220,14 @@ def _render_redaction(
     style: str,
     progress: Progress | None,
     store: bool = True,
+    face_model: str = "float32",
 ) -> dict[str, Any]:
     """Plan (unless a reviewed sidecar is given), render, keep the sidecar and a sheet.
 
     With ``store`` the redacted file is also kept in the blob store (a derivative on
     record); a release passes False, its copies being recorded as exports instead.
     """
-    detector = _detector(vault) if faces and plan is None else None
+    detector = _detector(vault, face_model) if faces and plan is None else None
     if plan is None:
         plan = plan_redaction(
             source,
