@@ -305,18 +305,32 @@ def _int8_model(model: bytes, runtime_version: str, cache_dir: Path | None) -> b
     file that is not a valid model is built again.
     """
     key = hashlib.sha256(model + QUANT_RECIPE.encode() + runtime_version.encode()).hexdigest()[:20]
+    cached = cache_dir / f"centerface-int8-{key}.onnx" if cache_dir is not None else None
     if key in _INT8_BUILT:
-        return _INT8_BUILT[key]
-    data = _int8_build_or_load(model, key, cache_dir)
+        data = _INT8_BUILT[key]
+        if cached is not None and not cached.is_file():
+            _keep(cached, data)
+        return data
+    data = _int8_build_or_load(model, cached)
     _INT8_BUILT[key] = data
     return data
+
+
+def _keep(cached: Path, data: bytes) -> None:
+    """Write ``data`` to ``cached`` atomically (a reader never sees half a model)."""
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    part = cached.with_name(f".{cached.name}.{os.getpid()}.part")
+    try:
+        part.write_bytes(data)
+        os.replace(part, cached)
+    finally:
+        part.unlink(missing_ok=True)
 
 
 _INT8_BUILT: dict[str, bytes] = {}  # built once per process
 
 
-def _int8_build_or_load(model: bytes, key: str, cache_dir: Path | None) -> bytes:
-    cached = cache_dir / f"centerface-int8-{key}.onnx" if cache_dir is not None else None
+def _int8_build_or_load(model: bytes, cached: Path | None) -> bytes:
     ort: Any = importlib.import_module("onnxruntime")
     if cached is not None and cached.is_file():
         data = cached.read_bytes()
@@ -369,10 +383,7 @@ def _int8_build_or_load(model: bytes, key: str, cache_dir: Path | None) -> bytes
         )
         data = dst.read_bytes()
     if cached is not None:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        part = cached.with_name(f".{cached.name}.{os.getpid()}.part")
-        part.write_bytes(data)
-        os.replace(part, cached)
+        _keep(cached, data)
     return data
 
 
