@@ -6,8 +6,9 @@ Two steps, so that a person can review between them:
    by a detector (:class:`custodes.media.faces.FaceDetector`) on every ``detect_every``-th
    frame (by default as many as give at least ``DETECT_HZ`` looks a second: every third
    frame at 30 fps, every frame at 10 fps, where people move three times as far between
-   frames), at the detector's own input size. Detections are joined into tracks (greedy association
-   on IoU against a constant-velocity prediction, falling back on centre distance), and
+   frames), at the detector's own input size. Detections are joined into tracks (greedy
+   association on IoU against a constant-velocity prediction, falling back on centre
+   distance), and
    since the whole video is known before anything is rendered the tracks are filled in
    both directions: frames between two detections of a track (a face the detector
    missed for a frame or two, or frames it did not look at) get the box interpolated
