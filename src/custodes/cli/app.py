@@ -764,7 +764,7 @@ def redact_cmd(
     face_model: Annotated[
         str,
         typer.Option(
-            help="float32 (the shipped model) or int8 (about 1.7x faster planning; missed"
+            help="float32 (the shipped model) or int8 (1.4-2x faster planning; missed"
             " more of the smallest faces in bench/bench_redact.py)."
         ),
     ] = "float32",

@@ -39,7 +39,7 @@ own 768 px (``bench/bench_redact.py``).
 
 ``precision="int8"`` runs the network with 8-bit weights and activations, derived here
 from the shipped float model by onnxruntime's quantization tool (:func:`_int8_model`):
-1.4-1.7x faster in planning, but it found fewer of vtest's smallest faces (clean 99.1 %
+1.4-2.0x faster in planning, but it found fewer of vtest's smallest faces (clean 99.1 %
 against 100 %), so the float model is the default.
 """
 
