@@ -49,7 +49,7 @@ bench: bench-install
 	$(BIN)/python bench/bench_watermark.py
 	$(BIN)/python bench/bench_locate.py --trials 6
 	$(BIN)/python bench/bench_export.py
-	$(BIN)/python bench/bench_redact.py
+	$(BIN)/python bench/bench_redact.py --precision float32 int8
 	$(BIN)/python bench/bench_tracing.py
 
 clean:
