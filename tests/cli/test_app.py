@@ -473,6 +473,14 @@ BAD_INPUT = [
         id="redact-sidecar-without-source-hash",
     ),
     pytest.param(
+        ["redact", "{ev1}", "--faces", "--face-model", "int4", "--out", OUT + "/r.mp4"],
+        {},
+        3,
+        "unknown face model 'int4'",
+        ("access-refused", "{ev1}"),
+        id="redact-unknown-face-model",
+    ),
+    pytest.param(
         ["request", "release", "{undecided}", "--out", OUT],
         {},
         6,
