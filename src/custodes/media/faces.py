@@ -34,8 +34,8 @@ frame and 36 px in a 1280x720 one; ``max_side`` 320 from 36 and 72 px.
 The default ``max_side`` is 1280: frames up to 1280x720 are seen at their own
 resolution, and a 1920x1080 frame at two thirds. Redaction cannot afford less. On
 ``vtest.avi`` (opencv-doc, 768x576 street camera) the pedestrians' faces are 8-12 px
-wide, and at 640 px the detector found 4 faces in 120 frames against 17 at the frame's
-own 768 px (``bench/bench_redact.py``).
+wide: with the detector at 640 px the plan covered 12.9 % of them, at the frame's own
+768 px 56.6 % (every third frame; ``bench/bench_redact.py``, bench/results/redact_rows.jsonl).
 
 ``precision="int8"`` runs the network with 8-bit weights and activations, derived here
 from the shipped float model by onnxruntime's quantization tool (:func:`_int8_model`):

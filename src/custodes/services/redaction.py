@@ -23,6 +23,7 @@ from custodes.core.authz import EvidenceFacts, Permission
 from custodes.core.custody import Action
 from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, NotFound
 from custodes.core.ports import Progress
+from custodes.media.faces import PRECISIONS
 from custodes.media.redact import (
     RedactionPlan,
     RegionSeed,
@@ -62,9 +63,6 @@ def parse_region(text: str) -> RegionSeed:
     if w <= 0 or h <= 0 or t_s < 0:
         raise InvalidInput(f"region {text}: width, height must be > 0 and time >= 0")
     return RegionSeed(t_s, x, y, w, h, label[:64])
-
-
-FACE_MODELS = ("float32", "int8")
 
 
 def _detector(vault: bootstrap.Vault, face_model: str) -> Any:
@@ -111,7 +109,7 @@ def redact_evidence(
         try:
             if style not in ("blur", "box"):
                 raise InvalidInput(f"unknown style '{style}' (blur or box)")
-            if face_model not in FACE_MODELS:
+            if face_model not in PRECISIONS:
                 raise InvalidInput(f"unknown face model '{face_model}' (float32 or int8)")
             seeds = [parse_region(r) for r in regions]
             mute_ranges = [tuple(r) for r in _parse_ranges(mute)]
