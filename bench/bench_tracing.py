@@ -667,11 +667,17 @@ def robustness(args: argparse.Namespace, work: Path) -> None:
     vault, man = ensure_vault(work, args.quick)
     classes = args.classes
     done = {r["key"] for r in read_jsonl(args.trials_path)}
-    # Round robin over classes, so that every class advances together.
+    shard, shards = args.shard
+    # Round robin over classes, so that every class advances together; with --shard
+    # K/N this process takes every N-th trial of that sequence, starting at the K-th.
+    position = -1
     for i in range(args.trials):
         for cls in classes:
+            position += 1
+            if position % shards != shard:
+                continue
             tag = f"{args.mode}-{args.seed}-{cls}-{i}"
-            if tag in done:
+            if tag in done or tag in {r["key"] for r in read_jsonl(args.trials_path)}:
                 continue
             try:
                 rec = run_trial(vault, man, cls, i, args, work)
@@ -1667,7 +1673,11 @@ def write_report(args: argparse.Namespace) -> None:
     else:
         L.append("Not measured yet (`--measures baseline`).\n")
     text = "\n".join(L) + "\n"
-    (RESULTS / f"tracing_report{sfx}.md").write_text(text)
+    # Atomically: shards of one run rewrite the report after each of their trials.
+    report = RESULTS / f"tracing_report{sfx}.md"
+    tmp = report.with_name(f".{report.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, report)
 
 
 # ========================================================================= main
@@ -1695,7 +1705,20 @@ def main() -> int:
     ap.add_argument("--speed-reps", type=int, default=None)
     ap.add_argument("--hour-minutes", type=int, default=None)
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument(
+        "--shard",
+        default="0/1",
+        help="K/N: run every N-th robustness trial from the K-th (N processes share a run;"
+        " start them once the vault exists)",
+    )
     args = ap.parse_args()
+    try:
+        k, n = (int(v) for v in args.shard.split("/"))
+        if not 0 <= k < n:
+            raise ValueError
+    except ValueError:
+        ap.error(f"--shard must be K/N with 0 <= K < N, got {args.shard!r}")
+    args.shard = (k, n)
     args.command_line = " ".join([".venv/bin/python", "bench/bench_tracing.py", *sys.argv[1:]])
     q = args.quick
     args.mode = "quick" if q else "full"

@@ -6,7 +6,7 @@ the source time (``t_src = offset_s + rate * t_leak``), picks the original frame
 its neighbours that the leak actually shows (:func:`~custodes.media.register.refine_time`:
 a frame-rate conversion or a small timing error shifts it by one), registers the leak
 on it (:class:`~custodes.media.register.RegistrationTracker`: from scratch once, then
-refined only when the error grows) and yields the residual and its weights on the
+refined frame by frame from the last geometry) and yields the residual and its weights on the
 original's grid.
 
 Both videos are decoded once, front to back: the source from one seek to the keyframe
