@@ -39,7 +39,7 @@ baseline
     32-bit recipient id in every frame, blind per-frame decode, majority vote).
 
     .venv/bin/python bench/bench_tracing.py --quick                # end to end, small
-    nohup .venv/bin/python bench/bench_tracing.py --measures robustness --trials 100 &
+    nohup .venv/bin/python bench/bench_tracing.py --measures robustness --trials 100 --jobs 2 &
     .venv/bin/python bench/bench_tracing.py --report-only          # rewrite the report
 """
 
@@ -662,9 +662,43 @@ def run_trial(
     return rec
 
 
+def spawn_shards(args: argparse.Namespace, work: Path) -> list[subprocess.Popen[bytes]]:
+    """``--jobs N``: shards 1..N-1 of this run as child processes (this one is shard 0),
+    started once the vault exists; each logs to ``<work>/shard-K.log``."""
+    jobs = args.jobs
+    if jobs <= 1:
+        return []
+    base = [sys.executable, str(Path(__file__).resolve()), "--measures", "robustness"]
+    base += ["--trials", str(args.trials), "--classes", ",".join(args.classes)]
+    base += ["--seed", str(args.seed), "--workdir", str(work)]
+    base += ["--leak-seconds", str(args.leak_seconds), "--extra-null", str(args.extra_null)]
+    if args.quick:
+        base.append("--quick")
+    children = []
+    for k in range(1, jobs):
+        log_file = open(work / f"shard-{k}.log", "ab")  # noqa: SIM115 (the child owns it)
+        children.append(
+            subprocess.Popen(
+                [*base, "--shard", f"{k}/{jobs}"], stdout=log_file, stderr=subprocess.STDOUT
+            )
+        )
+    return children
+
+
 def robustness(args: argparse.Namespace, work: Path) -> None:
     instrument()
     vault, man = ensure_vault(work, args.quick)
+    children = spawn_shards(args, work)
+    try:
+        run_shard(args, work, vault, man)
+    finally:
+        for child in children:
+            child.wait()
+
+
+def run_shard(
+    args: argparse.Namespace, work: Path, vault: bootstrap.Vault, man: dict[str, Any]
+) -> None:
     classes = args.classes
     done = {r["key"] for r in read_jsonl(args.trials_path)}
     shard, shards = args.shard
@@ -1355,7 +1389,7 @@ def write_report(args: argparse.Namespace) -> None:
     L.append(
         f"Commands: `{args.command_line}` (this run); the full run is "
         "`nohup .venv/bin/python bench/bench_tracing.py --measures robustness "
-        "--trials 100 &` and the others `--measures invisibility,speed,baseline`. "
+        "--trials 100 --jobs 2 &` and the others `--measures invisibility,speed,baseline`. "
         "Trials are appended to `bench/results/tracing_trials.jsonl` (baseline: "
         "`tracing_baseline.jsonl`; committed, each record names its commit) and "
         "skipped when re-run, so the counts below grow across sessions.\n"
@@ -1706,6 +1740,13 @@ def main() -> int:
     ap.add_argument("--hour-minutes", type=int, default=None)
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="robustness trials in N processes at once (one a core; each trace also"
+        " runs its residuals on a second thread)",
+    )
+    ap.add_argument(
         "--shard",
         default="0/1",
         help="K/N: run every N-th robustness trial from the K-th (N processes share a run;"
@@ -1718,7 +1759,9 @@ def main() -> int:
             raise ValueError
     except ValueError:
         ap.error(f"--shard must be K/N with 0 <= K < N, got {args.shard!r}")
-    args.shard = (k, n)
+    if args.jobs < 1 or (args.jobs > 1 and n > 1):
+        ap.error("--jobs must be 1 or more, and is not combined with --shard")
+    args.shard = (0, args.jobs) if args.jobs > 1 else (k, n)
     args.command_line = " ".join([".venv/bin/python", "bench/bench_tracing.py", *sys.argv[1:]])
     q = args.quick
     args.mode = "quick" if q else "full"
