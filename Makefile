@@ -50,7 +50,7 @@ bench: bench-install
 	$(BIN)/python bench/bench_locate.py --trials 6
 	$(BIN)/python bench/bench_export.py
 	$(BIN)/python bench/bench_redact.py --precision float32 int8
-	$(BIN)/python bench/bench_tracing.py
+	$(BIN)/python bench/bench_tracing.py --jobs 2
 
 clean:
 	rm -rf $(VENV) demo-vault .pytest_cache .mypy_cache .ruff_cache
