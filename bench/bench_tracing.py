@@ -29,6 +29,10 @@ invisibility
     without ``Embedder``, libx264 CRF 23 veryfast), and both vs the original: PSNR (Y),
     SSIM (Y), VMAF (libvmaf of the static FFmpeg in ``imageio-ffmpeg``), flicker on flat
     areas; side-by-side crops with the mark x20 in ``docs/img/watermark-*.png``.
+invisibility_sweep (not in the default measures)
+    The same comparisons at other export CRFs (``--inv-crf``) and mark strengths
+    (``--inv-strength``), with the mark alone before encoding: whether the miss is the
+    encoder's or the mark's.
 speed
     Marked export vs plain transcode (``render`` without a marker, and the FFmpeg CLI
     ``-c:v libx264 -crf 23 -preset veryfast -c:a aac``), alternating, ``--speed-reps``
@@ -845,17 +849,9 @@ def invisibility(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         emb = wm.Embedder(wm.derive_key(secret, f"EX-{name}"), w, h, wm.MarkParams())
         render(path, marked, end_s=seconds, marker=emb, settings=EncodeSettings())
         render(path, plain, end_s=seconds, settings=EncodeSettings())
-        # The encoder's own divergence (as bench_watermark.py): +-1 on a random 5 % of the
-        # luma pixels, invisible (PSNR ~61 dB before encoding), encoded the same way.
-        drng = np.random.default_rng(7)
-
-        def dither_hook(y: np.ndarray, _t: float, drng: np.random.Generator = drng) -> np.ndarray:
-            hit = drng.random(y.shape) < 0.05
-            d = drng.choice(np.array([-1, 1], np.int16), size=y.shape) * hit
-            return np.clip(y.astype(np.int16) + d, 0, 255).astype(np.uint8)
-
+        # The encoder's own divergence: the +-1 dither, encoded the same way.
         dither = inv / f"{name}-dither.mp4"
-        render(path, dither, end_s=seconds, hooks=(dither_hook,), settings=EncodeSettings())
+        render(path, dither, end_s=seconds, hooks=(_dither_hook(7),), settings=EncodeSettings())
         my, mt = decode_y(marked)
         py, _ = decode_y(plain)
         dy, _ = decode_y(dither)
@@ -920,6 +916,105 @@ def invisibility(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "params": wm.MarkParams().to_dict(),
     }
     (RESULTS / f"tracing_invisibility{'_quick' if args.quick else ''}.json").write_text(
+        json.dumps(result, indent=1)
+    )
+    return result
+
+
+def _dither_hook(seed: int) -> Any:
+    """+-1 on a random 5 % of the luma pixels: an invisible change (~61 dB before
+    encoding), encoded like the mark to show what any change costs (as bench_watermark)."""
+    drng = np.random.default_rng(seed)
+
+    def hook(y: np.ndarray, _t: float) -> np.ndarray:
+        hit = drng.random(y.shape) < 0.05
+        d = drng.choice(np.array([-1, 1], np.int16), size=y.shape) * hit
+        return np.clip(y.astype(np.int16) + d, 0, 255).astype(np.uint8)
+
+    return hook
+
+
+def invisibility_sweep(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """The invisibility targets against export quality (``--inv-crf``) and mark strength
+    (``--inv-strength``): is the miss the encoder's or the mark's? For one day scene,
+    one night scene and vtest, the first ``seconds``: marked vs unmarked export, the
+    +-1 dither floor vs unmarked (per CRF), and the mark alone before encoding."""
+    ffmpeg = ffmpeg_exe()
+    inv = work / "invisibility_sweep"
+    inv.mkdir(parents=True, exist_ok=True)
+    seconds = 4.0 if args.quick else 10.0
+    synth = plan(args.quick)["synth"]
+    picks = [next(s for s in synth if s[0] == kind) for kind in ("day", "night")]
+    srcs = [(f"{sc}-{sd}", work / "sources" / f"{sc}-{sd}-{secs}s.mp4") for sc, sd, secs in picks]
+    if VTEST.exists():
+        srcs.append(("vtest", VTEST))
+    secret = b"bench-tracing-invisibility-secret"
+    rows: list[dict[str, Any]] = []
+
+    def mean_psnr(xs: list[np.ndarray], ys: list[np.ndarray]) -> float:
+        return round(statistics.fmean(psnr(x, y) for x, y in zip(xs, ys, strict=True)), 2)
+
+    def mean_ssim(xs: list[np.ndarray], ys: list[np.ndarray]) -> float:
+        pairs = list(zip(xs, ys, strict=True))[::3]
+        return round(statistics.fmean(ssim(x, y) for x, y in pairs), 5)
+
+    for name, path in srcs:
+        if not path.exists():
+            log(f"  invisibility sweep: {path} missing (run robustness setup first)")
+            continue
+        info = video_info(path)
+        w, h = info["width"] - info["width"] % 2, info["height"] - info["height"] % 2
+        oy, ot = decode_y(path, seconds)
+        oy = [o[:h, :w] for o in oy]
+        masks = [wm.perceptual_mask(o) for o in oy]
+        embs = {
+            s: wm.Embedder(wm.derive_key(secret, f"EX-{name}"), w, h, wm.MarkParams(strength=s))
+            for s in args.inv_strength
+        }
+        alone = {}
+        for s, emb in embs.items():
+            pre = [emb.mark_luma(o, tt, m) for o, tt, m in zip(oy, ot, masks, strict=True)]
+            alone[s] = (mean_psnr(pre, oy), mean_ssim(pre, oy))
+        for crf in args.inv_crf:
+            settings = EncodeSettings(crf=crf)
+            plain, dither = inv / f"{name}-plain-{crf}.mp4", inv / f"{name}-dither-{crf}.mp4"
+            render(path, plain, end_s=seconds, settings=settings)
+            render(path, dither, end_s=seconds, hooks=(_dither_hook(7),), settings=settings)
+            py, _ = decode_y(plain)
+            dy, _ = decode_y(dither)
+            floor_vmaf = vmaf(ffmpeg, dither, plain, seconds, inv) if ffmpeg else None
+            for s, emb in embs.items():
+                marked = inv / f"{name}-marked-{crf}-{s:g}.mp4"
+                render(path, marked, end_s=seconds, marker=emb, settings=settings)
+                my, _ = decode_y(marked)
+                n = min(len(my), len(py), len(dy))
+                row = {
+                    "source": name,
+                    "crf": crf,
+                    "strength": s,
+                    "frames": n,
+                    "size": f"{w}x{h}",
+                    "psnr_y_vs_plain": mean_psnr(my[:n], py[:n]),
+                    "ssim_y_vs_plain": mean_ssim(my[:n], py[:n]),
+                    "vmaf_vs_plain": vmaf(ffmpeg, marked, plain, seconds, inv) if ffmpeg else None,
+                    "floor_psnr_y_dither_vs_plain": mean_psnr(dy[:n], py[:n]),
+                    "floor_ssim_y_dither_vs_plain": mean_ssim(dy[:n], py[:n]),
+                    "floor_vmaf_dither_vs_plain": floor_vmaf,
+                    "psnr_y_mark_only": alone[s][0],
+                    "ssim_y_mark_only": alone[s][1],
+                    "export_kbps": round(marked.stat().st_size * 8 / seconds / 1e3),
+                }
+                rows.append(row)
+                log(f"  invisibility sweep {name}: {row}")
+    result = {
+        "machine": machine(),
+        "seconds": seconds,
+        "rows": rows,
+        "settings": EncodeSettings().to_dict(),
+        "command": args.command_line,
+        "code": CODE,
+    }
+    (RESULTS / f"tracing_invisibility_sweep{'_quick' if args.quick else ''}.json").write_text(
         json.dumps(result, indent=1)
     )
     return result
@@ -1626,6 +1721,32 @@ def write_report(args: argparse.Namespace) -> None:
             )
     else:
         L.append("Not measured yet (`--measures invisibility`).\n")
+    sw_p = RESULTS / f"tracing_invisibility_sweep{sfx}.json"
+    if sw_p.exists():
+        sw = json.loads(sw_p.read_text())
+        L.append("### 3b. Invisibility against export quality and mark strength\n")
+        L.append(
+            f"`{sw.get('command', '')}` (code {sw.get('code', '?')}); first "
+            f"{sw['seconds']:g} s of each source, libx264 veryfast at each CRF. The product "
+            "marks at strength 1.0 and exports at CRF 23. *floor*: the +-1 dither encoded "
+            "at the same CRF, vs the unmarked export. *mark alone*: the marked frames "
+            "before encoding, vs the original.\n"
+        )
+        L.append(
+            "| source | CRF | strength | PSNR-Y vs plain (>= 45) | SSIM-Y vs plain "
+            "(>= 0.995) | VMAF vs plain (>= 95) | floor PSNR / SSIM / VMAF | mark alone "
+            "PSNR / SSIM | kbit/s |"
+        )
+        L.append("|---|---|---|---|---|---|---|---|---|")
+        for r in sw["rows"]:
+            L.append(
+                f"| {r['source']} | {r['crf']} | {r['strength']:g} | {r['psnr_y_vs_plain']} "
+                f"| {r['ssim_y_vs_plain']} | {_f(r.get('vmaf_vs_plain'), 2)} | "
+                f"{r['floor_psnr_y_dither_vs_plain']} / {r['floor_ssim_y_dither_vs_plain']} / "
+                f"{_f(r.get('floor_vmaf_dither_vs_plain'), 2)} | {r['psnr_y_mark_only']} / "
+                f"{r['ssim_y_mark_only']} | {r['export_kbps']} |"
+            )
+        L.append("")
     # ---- speed
     L.append("## 4. Speed\n")
     if spd:
@@ -1736,6 +1857,20 @@ def main() -> int:
         help="never-issued keys scored per trace (null trials)",
     )
     ap.add_argument("--baseline-trials", type=int, default=None)
+    ap.add_argument(
+        "--inv-crf",
+        type=int,
+        nargs="+",
+        default=[23, 18, 16],
+        help="export CRFs of the invisibility sweep (measure invisibility_sweep)",
+    )
+    ap.add_argument(
+        "--inv-strength",
+        type=float,
+        nargs="+",
+        default=[1.0, 0.5, 0.25],
+        help="mark strengths of the invisibility sweep (1.0 is the product's)",
+    )
     ap.add_argument("--speed-reps", type=int, default=None)
     ap.add_argument("--hour-minutes", type=int, default=None)
     ap.add_argument("--report-only", action="store_true")
@@ -1787,7 +1922,7 @@ def main() -> int:
     if args.report_only:
         write_report(args)
         return 0
-    if any(m in measures for m in ("robustness", "baseline", "invisibility")):
+    if any(m in measures for m in ("robustness", "baseline", "invisibility", "invisibility_sweep")):
         ensure_vault(work, q)
     results: dict[str, Any] = {}
     for m in measures:
@@ -1797,6 +1932,8 @@ def main() -> int:
             robustness(args, work)
         elif m == "invisibility":
             results[m] = invisibility(args, work)
+        elif m == "invisibility_sweep":
+            results[m] = invisibility_sweep(args, work)
         elif m == "speed":
             results[m] = speed(args, work)
         elif m == "baseline":
