@@ -24,7 +24,10 @@ busy the CLI kept the cores) -- what the mark's CPU cost alone allows.
 
     .venv/bin/python bench/bench_export.py [--seconds 60] [--reps 3] [--json]
     .venv/bin/python bench/bench_export.py --sizes 640x360 1280x720 --workdir /tmp/clips
-    .venv/bin/python bench/bench_export.py --out bench/results/export.json
+    .venv/bin/python bench/bench_export.py --breakdown --out bench/results/export.json
+
+``--breakdown`` adds, per size, where the marked export's extra CPU goes: the mark
+alone (``mark_luma``) and libx264 encoding the marked vs the unmarked frames.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +56,8 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from custodes.core import watermark as wm  # noqa: E402
-from custodes.media.render import render  # noqa: E402
+from custodes.media.register import single_threaded_blas  # noqa: E402
+from custodes.media.render import EncodeSettings, add_video_stream, render  # noqa: E402
 from custodes.media.synth import write_bodycam_clip  # noqa: E402
 
 KEY = wm.derive_key(b"bench-export-vault-secret-0123456789", "export-bench")
@@ -146,6 +151,70 @@ def timed(fn: Callable[[], None]) -> tuple[float, float]:
     return wall, cpu
 
 
+def breakdown(width: int, height: int, seconds: float, work: Path) -> dict[str, Any]:
+    """Where the marked export's extra CPU goes, on decoded frames held in memory (the
+    first 300): ``mark_luma`` alone (OpenBLAS on one thread, as in ``render``), and libx264
+    (the export's settings) encoding the unmarked and the marked frames, three
+    alternating rounds, medians. The encoder's difference is what the mark costs x264
+    itself: a changed picture holds more detail to code, and no implementation of the
+    mark can remove that."""
+    src = work / f"evidence_{width}x{height}_{seconds:g}s.mp4"
+    if not src.exists():
+        write_bodycam_clip(src, seconds=seconds, width=width, height=height, seed=3)
+    decoded: list[tuple[np.ndarray, float]] = []
+    with av.open(str(src)) as c:
+        for f in c.decode(video=0):
+            decoded.append((f.to_ndarray(format="yuv420p"), float(f.time or 0.0)))
+            if len(decoded) >= 300:
+                break
+    n = len(decoded)
+    emb = wm.Embedder(KEY, width, height, wm.MarkParams())
+    # The marked copies are allocated (and their pages touched) before the clock starts:
+    # fresh memory is slow to fault in on a VM, and render() reuses its buffers.
+    marked = [p.copy() for p, _ in decoded]
+    with single_threaded_blas():
+        for p, t in decoded[:30]:  # warm the pattern cache
+            emb.mark_luma(p[:height], t)
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        for (p, t), q in zip(decoded, marked, strict=True):
+            q[:height] = emb.mark_luma(p[:height], t)
+        mark_cpu = time.process_time() - cpu0
+        mark_wall = time.perf_counter() - wall0
+    plain = [p for p, _ in decoded]
+    rate = Fraction(30)
+
+    def encode(planes: list[np.ndarray], dest: Path) -> None:
+        with av.open(str(dest), "w", format="mp4") as out:
+            vs = add_video_stream(out, EncodeSettings(), rate, width, height)
+            for i, pl in enumerate(planes):
+                vf = av.VideoFrame.from_ndarray(pl, format="yuv420p")
+                vf.pts, vf.time_base = i, Fraction(1) / rate
+                out.mux(vs.encode(vf))
+            out.mux(vs.encode(None))
+
+    cpu: dict[str, list[float]] = {"plain": [], "marked": []}
+    size: dict[str, int] = {}
+    for rep in range(3):
+        order = [("plain", plain), ("marked", marked)]
+        for name, planes in order if rep % 2 == 0 else order[::-1]:
+            dest = work / f"encode-{name}.mp4"
+            _, c = timed(lambda planes=planes, dest=dest: encode(planes, dest))
+            cpu[name].append(c)
+            size[name] = dest.stat().st_size
+            dest.unlink()
+    enc = {k: 1e3 * statistics.median(v) / n for k, v in cpu.items()}
+    return {
+        "frames": n,
+        "mark_luma_cpu_ms_per_frame": round(1e3 * mark_cpu / n, 3),
+        "mark_luma_wall_ms_per_frame": round(1e3 * mark_wall / n, 3),
+        "x264_cpu_ms_per_frame_plain": round(enc["plain"], 3),
+        "x264_cpu_ms_per_frame_marked": round(enc["marked"], 3),
+        "x264_extra_cpu_ms_per_frame": round(enc["marked"] - enc["plain"], 3),
+        "bytes_plain": size["plain"],
+        "bytes_marked": size["marked"],
+    }
+
+
 def bench_size(
     width: int, height: int, seconds: float, reps: int, work: Path, exe: str | None
 ) -> dict[str, Any]:
@@ -224,6 +293,11 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, help="keep the generated clips here")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--out", type=Path, help="also write the JSON result to this file")
+    ap.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also split the mark's cost: mark_luma alone, x264 on marked vs unmarked frames",
+    )
     args = ap.parse_args()
     exe = ffmpeg_exe()
     result: dict[str, Any] = {"machine": machine(), "ffmpeg": exe, "results": []}
@@ -243,6 +317,8 @@ def main() -> None:
         for size in args.sizes:
             w, h = (int(v) for v in size.lower().split("x"))
             row = bench_size(w, h, args.seconds, args.reps, work, exe)
+            if args.breakdown:
+                row["breakdown"] = breakdown(w, h, args.seconds, work)
             result["results"].append(row)
             if not args.json:
                 print(f"\n{row['size']}  {row['seconds']:g} s  {row['frames']} frames")
@@ -254,6 +330,8 @@ def main() -> None:
                     )
                 for k, v in row["ratio"].items():
                     print(f"  {k:20s} {v}")
+                for k, v in row.get("breakdown", {}).items():
+                    print(f"  {k:30s} {v}")
         result["machine"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
         result["command"] = " ".join([".venv/bin/python", "bench/bench_export.py", *sys.argv[1:]])
         if args.out is not None:
