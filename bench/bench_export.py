@@ -11,8 +11,11 @@ three alike):
 * ``ffmpeg``: the same transcode by the ``ffmpeg`` command line of the
   ``imageio-ffmpeg`` wheel when it is installed (``-c:v libx264 -crf 23 -preset
   veryfast -pix_fmt yuv420p -c:a aac -b:a 128k``), the floor of what PyAV can do;
-* ``marked``: ``render()`` with a :class:`custodes.core.watermark.Embedder` (the
-  invisible mark, default parameters), no visible mark -- what an export costs.
+* ``marked``: ``render()`` with a :class:`custodes.media.fastmark.FastEmbedder` (the
+  invisible mark, default parameters, compiled), no visible mark -- what an export costs;
+* ``marked_numpy``: the same with the core's reference
+  :class:`custodes.core.watermark.Embedder` (numpy only; the same output byte for byte),
+  what an export cost before the compiled path (``--no-numpy`` leaves it out).
 
 Each row gives frames per second (median over the repetitions, and the range), the
 CPU seconds the run took (this process and its threads, or the ffmpeg child), how busy
@@ -27,7 +30,8 @@ busy the CLI kept the cores) -- what the mark's CPU cost alone allows.
     .venv/bin/python bench/bench_export.py --breakdown --out bench/results/export.json
 
 ``--breakdown`` adds, per size, where the marked export's extra CPU goes: the mark
-alone (``mark_luma``) and libx264 encoding the marked vs the unmarked frames.
+alone (``mark_luma``, compiled and numpy) and libx264 encoding the marked vs the
+unmarked frames.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from custodes.core import watermark as wm  # noqa: E402
+from custodes.media.fastmark import FastEmbedder  # noqa: E402
 from custodes.media.register import single_threaded_blas  # noqa: E402
 from custodes.media.render import EncodeSettings, add_video_stream, render  # noqa: E402
 from custodes.media.synth import write_bodycam_clip  # noqa: E402
@@ -168,18 +173,24 @@ def breakdown(width: int, height: int, seconds: float, work: Path) -> dict[str, 
             if len(decoded) >= 300:
                 break
     n = len(decoded)
-    emb = wm.Embedder(KEY, width, height, wm.MarkParams())
     # The marked copies are allocated (and their pages touched) before the clock starts:
     # fresh memory is slow to fault in on a VM, and render() reuses its buffers.
     marked = [p.copy() for p, _ in decoded]
-    with single_threaded_blas():
-        for p, t in decoded[:30]:  # warm the pattern cache
-            emb.mark_luma(p[:height], t)
-        wall0, cpu0 = time.perf_counter(), time.process_time()
-        for (p, t), q in zip(decoded, marked, strict=True):
-            q[:height] = emb.mark_luma(p[:height], t)
-        mark_cpu = time.process_time() - cpu0
-        mark_wall = time.perf_counter() - wall0
+    mark_ms: dict[str, tuple[float, float]] = {}
+    for name, emb in (
+        ("numpy", wm.Embedder(KEY, width, height, wm.MarkParams())),
+        ("compiled", FastEmbedder(KEY, width, height, wm.MarkParams())),
+    ):
+        with single_threaded_blas():
+            for p, t in decoded[:30]:  # warm the pattern cache (and compile)
+                emb.mark_luma(p[:height], t)
+            wall0, cpu0 = time.perf_counter(), time.process_time()
+            for (p, t), q in zip(decoded, marked, strict=True):
+                q[:height] = emb.mark_luma(p[:height], t)
+            mark_ms[name] = (
+                1e3 * (time.process_time() - cpu0) / n,
+                1e3 * (time.perf_counter() - wall0) / n,
+            )
     plain = [p for p, _ in decoded]
     rate = Fraction(30)
 
@@ -205,8 +216,10 @@ def breakdown(width: int, height: int, seconds: float, work: Path) -> dict[str, 
     enc = {k: 1e3 * statistics.median(v) / n for k, v in cpu.items()}
     return {
         "frames": n,
-        "mark_luma_cpu_ms_per_frame": round(1e3 * mark_cpu / n, 3),
-        "mark_luma_wall_ms_per_frame": round(1e3 * mark_wall / n, 3),
+        "mark_luma_cpu_ms_per_frame": round(mark_ms["compiled"][0], 3),
+        "mark_luma_wall_ms_per_frame": round(mark_ms["compiled"][1], 3),
+        "mark_luma_numpy_cpu_ms_per_frame": round(mark_ms["numpy"][0], 3),
+        "mark_luma_numpy_wall_ms_per_frame": round(mark_ms["numpy"][1], 3),
         "x264_cpu_ms_per_frame_plain": round(enc["plain"], 3),
         "x264_cpu_ms_per_frame_marked": round(enc["marked"], 3),
         "x264_extra_cpu_ms_per_frame": round(enc["marked"] - enc["plain"], 3),
@@ -216,7 +229,13 @@ def breakdown(width: int, height: int, seconds: float, work: Path) -> dict[str, 
 
 
 def bench_size(
-    width: int, height: int, seconds: float, reps: int, work: Path, exe: str | None
+    width: int,
+    height: int,
+    seconds: float,
+    reps: int,
+    work: Path,
+    exe: str | None,
+    numpy_mode: bool = True,
 ) -> dict[str, Any]:
     src = work / f"evidence_{width}x{height}_{seconds:g}s.mp4"
     if not src.exists():
@@ -229,9 +248,15 @@ def bench_size(
         render(src, out)
 
     def marked() -> None:
+        render(src, out, marker=FastEmbedder(KEY, width, height, params))
+
+    def marked_numpy() -> None:
         render(src, out, marker=wm.Embedder(KEY, width, height, params))
 
+    FastEmbedder(KEY, width, height, params).mark_luma(np.zeros((height, width), np.uint8), 0.0)
     modes: dict[str, Callable[[], None]] = {"plain": plain, "marked": marked}
+    if numpy_mode:
+        modes["marked_numpy"] = marked_numpy
     if exe is not None:
         modes["ffmpeg"] = lambda: run_ffmpeg(exe, src, out)
     names = list(modes)
@@ -255,6 +280,8 @@ def bench_size(
             "cpu_ms_per_frame": round(1e3 * statistics.median(cpus[name]) / frames, 2),
         }
     ratio = {"marked/plain": round(rows["marked"]["fps"] / rows["plain"]["fps"], 3)}
+    if "marked_numpy" in rows:
+        ratio["marked_numpy/plain"] = round(rows["marked_numpy"]["fps"] / rows["plain"]["fps"], 3)
     # Paired per round too: each round ran all modes under about the same load.
     ratio["marked/plain_rounds"] = [
         round(walls["plain"][i] / walls["marked"][i], 3) for i in range(reps)
@@ -268,6 +295,10 @@ def bench_size(
     if "ffmpeg" in rows:
         ratio["marked/ffmpeg"] = round(rows["marked"]["fps"] / rows["ffmpeg"]["fps"], 3)
         ratio["plain/ffmpeg"] = round(rows["plain"]["fps"] / rows["ffmpeg"]["fps"], 3)
+        if "marked_numpy" in rows:
+            ratio["marked_numpy/ffmpeg"] = round(
+                rows["marked_numpy"]["fps"] / rows["ffmpeg"]["fps"], 3
+            )
         # The best marked/ffmpeg could be if the marked export kept every core as busy as
         # the CLI does: the CLI's CPU per frame over the marked export's.
         ratio["marked/ffmpeg_cpu_ceiling"] = round(
@@ -298,6 +329,11 @@ def main() -> None:
         action="store_true",
         help="also split the mark's cost: mark_luma alone, x264 on marked vs unmarked frames",
     )
+    ap.add_argument(
+        "--no-numpy",
+        action="store_true",
+        help="leave out the marked_numpy mode (the core's reference Embedder)",
+    )
     args = ap.parse_args()
     exe = ffmpeg_exe()
     result: dict[str, Any] = {"machine": machine(), "ffmpeg": exe, "results": []}
@@ -316,7 +352,7 @@ def main() -> None:
             print(f"ffmpeg CLI: {exe or 'not installed (pip install imageio-ffmpeg)'}")
         for size in args.sizes:
             w, h = (int(v) for v in size.lower().split("x"))
-            row = bench_size(w, h, args.seconds, args.reps, work, exe)
+            row = bench_size(w, h, args.seconds, args.reps, work, exe, not args.no_numpy)
             if args.breakdown:
                 row["breakdown"] = breakdown(w, h, args.seconds, work)
             result["results"].append(row)
@@ -324,7 +360,7 @@ def main() -> None:
                 print(f"\n{row['size']}  {row['seconds']:g} s  {row['frames']} frames")
                 for name, r in row["modes"].items():
                     print(
-                        f"  {name:7s} {r['fps']:7.1f} fps  (min {r['fps_min']:.1f}, max"
+                        f"  {name:12s} {r['fps']:7.1f} fps  (min {r['fps_min']:.1f}, max"
                         f" {r['fps_max']:.1f})  cpu {r['cpu_s']:.1f} s"
                         f" = {r['cpu_ms_per_frame']:.2f} ms/frame"
                     )

@@ -22,7 +22,8 @@ from custodes import __version__, bootstrap
 from custodes.core.authz import EvidenceFacts, Permission
 from custodes.core.custody import Action
 from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, NotFound
-from custodes.core.watermark import Embedder, MarkParams, derive_key
+from custodes.core.watermark import MarkParams, derive_key
+from custodes.media.fastmark import FastEmbedder
 from custodes.media.provenance import build_manifest, sign_mp4
 from custodes.media.render import EncodeSettings, output_size, render
 from custodes.services import audit
@@ -162,7 +163,7 @@ def export_evidence(
         start_s=s,
         end_s=e,
         height=height,
-        marker=Embedder(key, width, height_px, params),
+        marker=FastEmbedder(key, width, height_px, params),
         visible_text=text if visible_mark else None,
         settings=settings,
         progress=progress,
