@@ -23,7 +23,6 @@ from custodes.core.authz import EvidenceFacts, Permission
 from custodes.core.custody import Action
 from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, NotFound
 from custodes.core.watermark import MarkParams, derive_key
-from custodes.media.fastmark import FastEmbedder
 from custodes.media.provenance import build_manifest, sign_mp4
 from custodes.media.render import EncodeSettings, output_size, render
 from custodes.services import audit
@@ -157,6 +156,9 @@ def export_evidence(
     # Rendered under a hidden name, put on record, and only then given its real name: a
     # kill at any point leaves no copy that is not on record.
     pending = dest.with_name(f".{dest.name}.{export_id}.pending")
+    # Imported here: numba takes most of a second to load, which no other command needs.
+    from custodes.media.fastmark import FastEmbedder
+
     result = render(
         source,
         pending,
