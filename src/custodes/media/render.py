@@ -9,10 +9,12 @@ plane only, so no colour conversion is ever done. The mark is keyed to the *sour
 time of each frame (seconds on the evidence's own timeline), which is what the tracer
 recovers from a leaked clip.
 
-Speed: marking (the perceptual mask and the mark: 0.6-0.7 ms of CPU a 640x360 frame,
-3.3 ms at 1280x720, against 5 and 16 ms to decode and encode it) runs on a worker
-thread, a few frames ahead of the encoder: PyAV releases the GIL while FFmpeg decodes
-and encodes, and numpy while it computes, so where a core is free the mark costs
+Speed: marking (the perceptual mask and the mark; exports use the compiled
+:class:`~custodes.media.fastmark.FastEmbedder`: about 1.0 ms of CPU a 640x360 frame and
+3.7 ms at 1280x720 on a 2-core Xeon VM, against 8 and 25 ms to decode and encode it)
+runs on a worker thread, a few frames ahead of the encoder: PyAV releases the GIL
+while FFmpeg decodes and encodes, and numba and numpy while they compute, so where a
+core is free the mark costs
 almost nothing in time (``bench/bench_export.py``). Frames are encoded in their order
 whatever the worker does, and OpenBLAS runs on one thread
 (:func:`~custodes.media.register.single_threaded_blas`).
