@@ -30,7 +30,8 @@ def frames(w: int, h: int, seed: int) -> list[np.ndarray]:
 
 
 @pytest.mark.parametrize(
-    "size", [(640, 360), (1280, 720), (323, 181), (250, 130), (130, 128), (1918, 1078)]
+    "size",
+    [(640, 360), (1280, 720), (323, 181), (250, 130), (130, 128), (1918, 1078), (200, 1300)],
 )
 @pytest.mark.parametrize("strength", [1.0, 0.25, 3.0])
 def test_compiled_mark_equals_the_core_byte_for_byte(
