@@ -20,7 +20,9 @@ three alike):
 Each row gives frames per second (median over the repetitions, and the range), the
 CPU seconds the run took (this process and its threads, or the ffmpeg child), how busy
 it kept the cores (CPU seconds / wall seconds / cores), and ``ratio``: marked fps /
-ffmpeg fps (issue 3's target is >= 0.85), marked / plain, plain / ffmpeg, and
+ffmpeg fps (issue 3's target is >= 0.85; also per round, each round's modes having run
+back to back under about the same load, and the median of those), marked / plain,
+plain / ffmpeg, and
 ``marked/ffmpeg_cpu_ceiling``: the best marked / ffmpeg could be if the marked export
 kept every core busy (the CLI's CPU seconds over the marked export's, divided by how
 busy the CLI kept the cores) -- what the mark's CPU cost alone allows.
@@ -294,6 +296,12 @@ def bench_size(
         rows[name]["cores_busy"] = round(busy, 3)
     if "ffmpeg" in rows:
         ratio["marked/ffmpeg"] = round(rows["marked"]["fps"] / rows["ffmpeg"]["fps"], 3)
+        ratio["marked/ffmpeg_rounds"] = [
+            round(walls["ffmpeg"][i] / walls["marked"][i], 3) for i in range(reps)
+        ]
+        ratio["marked/ffmpeg_rounds_median"] = round(
+            statistics.median(ratio["marked/ffmpeg_rounds"]), 3
+        )
         ratio["plain/ffmpeg"] = round(rows["plain"]["fps"] / rows["ffmpeg"]["fps"], 3)
         if "marked_numpy" in rows:
             ratio["marked_numpy/ffmpeg"] = round(
