@@ -204,7 +204,7 @@ def _expand_row(bins_row: _F32, out: _F32) -> None:  # pragma: no cover (compile
 
 
 @njit(cache=True, nogil=True, boundscheck=False)
-def _mark_two(
+def _mark(
     y: _U8,
     p0: _F32,
     w0: np.float32,
@@ -214,7 +214,9 @@ def _mark_two(
     strength: np.float32,
     dst: _U8,
 ) -> None:  # pragma: no cover (compiled)
-    """``dst = clip(rint((p0 w0 + p1 w1) mask strength + y))``, in the core's order."""
+    """``dst = clip(rint((p0 w0 + p1 w1) mask strength + y))``, in the core's order. With
+    one pattern alone the core skips ``p1 w1``; here it is ``p0 x 0``, which adds an exact
+    zero and changes no value."""
     h, w = y.shape
     hb = bins.shape[0]
     mrow = np.empty(w, np.float32)
@@ -226,28 +228,6 @@ def _mark_two(
         for j in range(w):
             v = a[j] * w0
             v = v + b[j] * w1
-            v = v * mrow[j]
-            v = v * strength
-            v = v + np.float32(yy[j])
-            v = min(max(np.rint(v), lo), hi)
-            d[j] = np.uint8(np.int32(v))
-
-
-@njit(cache=True, nogil=True, boundscheck=False)
-def _mark_one(
-    y: _U8, p0: _F32, w0: np.float32, bins: _F32, strength: np.float32, dst: _U8
-) -> None:  # pragma: no cover (compiled)
-    """:func:`_mark_two` when the second pattern's weight is 0."""
-    h, w = y.shape
-    hb = bins.shape[0]
-    mrow = np.empty(w, np.float32)
-    lo, hi = np.float32(0.0), np.float32(255.0)
-    for i in range(h):
-        if (i & 3) == 0:
-            _expand_row(bins[min(i >> 2, hb - 1)], mrow)
-        a, yy, d = p0[i], y[i], dst[i]
-        for j in range(w):
-            v = a[j] * w0
             v = v * mrow[j]
             v = v * strength
             v = v + np.float32(yy[j])
@@ -299,19 +279,17 @@ class FastEmbedder(wm.Embedder):
         y = np.ascontiguousarray(y)
         bins = self._work.mask_bins(y)
         (p0, w0), (p1, w1) = wm.temporal_weights(t, self.params)
-        strength = np.float32(self.params.strength)
+        first = self.pattern(p0)  # in the core's order: the cache keeps the same periods
+        second = self.pattern(p1) if w1 > 0.0 else first
         dst = np.empty_like(y)
-        if w1 > 0.0:
-            _mark_two(
-                y,
-                self.pattern(p0),
-                np.float32(w0),
-                self.pattern(p1),
-                np.float32(w1),
-                bins,
-                strength,
-                dst,
-            )
-        else:
-            _mark_one(y, self.pattern(p0), np.float32(w0), bins, strength, dst)
+        _mark(
+            y,
+            first,
+            np.float32(w0),
+            second,
+            np.float32(w1 if w1 > 0.0 else 0.0),
+            bins,
+            np.float32(self.params.strength),
+            dst,
+        )
         return dst
