@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -83,3 +86,26 @@ def test_what_the_compiled_path_does_not_cover_goes_to_the_core() -> None:
     )
     with pytest.raises(InvalidInput):
         fast.mark_luma(y[:-1], 0.7)
+
+
+def test_a_read_only_install_caches_the_kernels_elsewhere(tmp_path: Path) -> None:
+    """numba refuses to define a cached kernel it cannot cache anywhere: a package folder
+    that cannot be written sends the cache to the user's temporary folder."""
+    pkg = tmp_path / "pkg"
+    (pkg / "__pycache__").mkdir(parents=True)
+    assert fastmark.numba_cache_dir(pkg, {}) is None  # numba's own choice
+    asked: list[Path] = []
+
+    def read_only(path: Path) -> bool:
+        asked.append(path)
+        return False
+
+    chosen = fastmark.numba_cache_dir(pkg, {}, read_only)
+    assert asked == [pkg / "__pycache__"]
+    assert chosen is not None and chosen.endswith(f"custodes-numba-{os.getuid()}")
+    assert fastmark.numba_cache_dir(pkg, {"NUMBA_CACHE_DIR": "/srv/cache"}, read_only) is None
+    fresh = tmp_path / "fresh"  # no __pycache__ yet: the folder itself must be writable
+    fresh.mkdir()
+    asked.clear()
+    assert fastmark.numba_cache_dir(fresh, {}, read_only) is not None
+    assert asked == [fresh]

@@ -22,21 +22,49 @@ the marked frame is equal byte for byte to the core's on the same machine
 Frames the compiled path does not cover (less than 128 px on a side, where the core
 uses bins of 2; not uint8; a mask given by the caller) go to the core.
 
-The kernels are compiled on first use and cached next to this file (numba's
-``cache=True``; numba falls back to a per-user folder where this one is read-only),
-and release the GIL, so marking on the export's worker thread overlaps decoding and
-encoding.
+The kernels are compiled on first use (a few seconds) and cached next to this file
+(numba's ``cache=True``). Where that folder is read-only (an installed package run by a
+service account) and ``NUMBA_CACHE_DIR`` is not set, the cache goes to a folder of this
+user's under the temporary directory: numba refuses to define a cached function it has
+nowhere to cache. The kernels release the GIL, so marking on the export's worker
+thread overlaps decoding and encoding.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Callable, MutableMapping
+from pathlib import Path
 from typing import Any
 
-import numpy as np
-from numba import njit
-from numpy.typing import NDArray
 
-from custodes.core import watermark as wm
+def _writable(path: Path) -> bool:
+    return os.access(path, os.W_OK)
+
+
+def numba_cache_dir(
+    here: Path, env: MutableMapping[str, str], writable: Callable[[Path], bool] = _writable
+) -> str | None:
+    """The ``NUMBA_CACHE_DIR`` to set before numba loads, or None to leave numba's own
+    choice (this module's ``__pycache__``, when it can be written)."""
+    if env.get("NUMBA_CACHE_DIR"):
+        return None
+    cache = here / "__pycache__"
+    if writable(cache if cache.exists() else here):
+        return None
+    return str(Path(tempfile.gettempdir()) / f"custodes-numba-{os.getuid()}")
+
+
+_chosen = numba_cache_dir(Path(__file__).resolve().parent, os.environ)
+if _chosen is not None:
+    os.environ["NUMBA_CACHE_DIR"] = _chosen
+
+import numpy as np  # noqa: E402
+from numba import njit  # noqa: E402
+from numpy.typing import NDArray  # noqa: E402
+
+from custodes.core import watermark as wm  # noqa: E402
 
 __all__ = ["FastEmbedder"]
 
