@@ -1,11 +1,12 @@
 """The export's forensic mark, compiled: the same bytes as the core's, in two passes.
 
 :meth:`custodes.core.watermark.Embedder.mark_luma` is the reference: numpy only, as the
-core must be. Marking a 640x360 frame with it costs about 1.8 ms of CPU (3.8 ms at
-1280x720 on the reference machine), about a dozen passes over the frame plus some
-twenty numpy calls on the 160x90 bins of the mask, and an export must not cost much
-more than a plain transcode (``bench/bench_export.py``). :class:`FastEmbedder`
-computes the same thing with loops compiled by numba:
+core must be. It makes about a dozen passes over the frame plus some twenty numpy calls
+on the 160x90 bins of the mask: 0.8-2.0 ms of CPU a 640x360 frame and 3.8-11.5 ms at
+1280x720 on the 2-core VMs of docs/benchmarks.md, where an export must not cost much
+more than a plain transcode. :class:`FastEmbedder` computes the same thing with loops
+compiled by numba, 0.5 and 2.3-2.5 ms on the same machine in the same runs
+(``bench/bench_export.py --breakdown``):
 
 1. one pass over the luma bytes sums each 4 x 4 bin and its squares (integers, as the
    core's byte-wise sums do), and the box means and the variance follow on the bins;
