@@ -423,6 +423,11 @@ def perceptual_mask(y: NDArray[Any]) -> F32:
     return full
 
 
+def mask_radius(height: int) -> int:
+    """The mask's box-mean radius in bins for a frame ``height`` pixels high."""
+    return max(1, round(height / 360))
+
+
 def _mask_bins(y: NDArray[Any]) -> tuple[F32, int]:
     """``perceptual_mask`` before its expansion: one value per f x f bin, and f."""
     if y.ndim != 2 or y.shape[0] < 2 or y.shape[1] < 2:
@@ -439,7 +444,7 @@ def _mask_bins(y: NDArray[Any]) -> tuple[F32, int]:
         yf = np.asarray(y[: hb * f, : wb * f], dtype=np.float32)
         mean = _bin_sum(yf, f).astype(np.float64) / n  # sums of <= 16 squares of bytes:
         mean_sq = _bin_sum(yf * yf, f).astype(np.float64) / n  # exact in float32
-    r = max(1, round(h / 360))
+    r = mask_radius(h)
     mu = _box_mean(mean, r)
     var = np.maximum(_box_mean(mean_sq, r) - mu * mu, 0.0)  # float64: a difference
     # From here on float32 (the mask's own precision): a quarter less time at 720p.

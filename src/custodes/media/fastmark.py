@@ -269,7 +269,7 @@ class _Workspace:
 
     def __init__(self, height: int, width: int) -> None:
         hb, wb = height // 4, width // 4
-        self.r = max(1, round(height / 360))
+        self.r = wm.mask_radius(height)
         self.f64: _F64 = np.empty((4, hb, wb), np.float64)
         self.var32: _F32 = np.empty((hb, wb), np.float32)
         self.mu32: _F32 = np.empty((hb, wb), np.float32)

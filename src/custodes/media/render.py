@@ -10,8 +10,8 @@ time of each frame (seconds on the evidence's own timeline), which is what the t
 recovers from a leaked clip.
 
 Speed: marking (the perceptual mask and the mark; exports use the compiled
-:class:`~custodes.media.fastmark.FastEmbedder`: about 1.0 ms of CPU a 640x360 frame and
-3.7 ms at 1280x720 on a 2-core Xeon VM, against 8 and 25 ms to decode and encode it)
+:class:`~custodes.media.fastmark.FastEmbedder`: about 0.5 ms of CPU a 640x360 frame and
+2.3-2.5 ms at 1280x720 on a 2-core Xeon VM, against 9 and 25 ms to decode and encode it)
 runs on a worker thread, a few frames ahead of the encoder: PyAV releases the GIL
 while FFmpeg decodes and encodes, and numba and numpy while they compute, so where a
 core is free the mark costs
