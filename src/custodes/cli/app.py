@@ -764,10 +764,11 @@ def redact_cmd(
     face_model: Annotated[
         str,
         typer.Option(
-            help="float32 (the shipped model) or int8 (1.4-2x faster planning; missed"
-            " more of the smallest faces in bench/bench_redact.py)."
+            help="centerface (the default), centerface-int8 (1.4-2x faster planning) or"
+            " retinaface (about 2x faster); both faster ones miss more faces under 12 px"
+            " (bench/bench_redact.py). float32 and int8 are older names of the first two."
         ),
-    ] = "float32",
+    ] = "centerface",
 ) -> None:
     """Make a redacted derivative (the original never changes), with a sidecar to review."""
     from custodes.services import redaction as red_svc

