@@ -764,8 +764,8 @@ def redact_cmd(
     face_model: Annotated[
         str,
         typer.Option(
-            help="centerface (the default), centerface-int8 (1.4-2x faster planning) or"
-            " retinaface (about 2x faster); both faster ones miss more faces under 12 px"
+            help="centerface (the default), centerface-int8 (plans 1.4-2x faster) or"
+            " retinaface (plans 1.7-1.9x faster); both faster ones miss faces of 8-12 px"
             " (bench/bench_redact.py). float32 and int8 are older names of the first two."
         ),
     ] = "centerface",

