@@ -486,6 +486,25 @@ def _blob(
     return w, h, nw, nh, blob
 
 
+def _check_settings(threshold: float, max_side: int) -> None:
+    if not 0.0 < threshold < 1.0:
+        raise InvalidInput(f"face threshold must be between 0 and 1, got {threshold}")
+    if max_side < 32:
+        raise InvalidInput(f"max_side must be at least 32 pixels, got {max_side}")
+
+
+def _check_hash(data: bytes, expected: str, where: str, version: str) -> str:
+    """``data``'s SHA-256, which must be ``expected`` (the model pinned for ``where``)."""
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != expected:
+        package = where.split("/", 1)[0]
+        raise IntegrityFailure(
+            f"{where} has SHA-256 {digest}, expected {expected}: refusing an unknown face model",
+            advice=f"reinstall '{package}=={version}'",
+        )
+    return digest
+
+
 def _shrink_to(max_side: int, width: int, height: int) -> tuple[int, int]:
     s = min(1.0, max_side / max(width, height))
     return max(1, round(width * s)), max(1, round(height * s))
@@ -515,23 +534,15 @@ class FaceDetector:
             raise InvalidInput(
                 f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}"
             )
-        if not 0.0 < threshold < 1.0:
-            raise InvalidInput(f"face threshold must be between 0 and 1, got {threshold}")
-        if max_side < 32:
-            raise InvalidInput(f"max_side must be at least 32 pixels, got {max_side}")
+        _check_settings(threshold, max_side)
         self.threshold = float(threshold)
         self.max_side = int(max_side)
         self.nms_iou = 0.3
         ort = _onnxruntime()
         data, pkg_version = _load_model_bytes()
-        digest = hashlib.sha256(data).hexdigest()
-        if digest != CENTERFACE_SHA256:
-            raise IntegrityFailure(
-                f"{MODEL_PACKAGE}/{MODEL_FILE} has SHA-256 {digest}, expected"
-                f" {CENTERFACE_SHA256}: refusing an unknown face model",
-                advice=f"reinstall '{MODEL_PACKAGE}=={MODEL_PACKAGE_VERSION}'",
-            )
-        self.model_sha256 = digest
+        self.model_sha256 = _check_hash(
+            data, CENTERFACE_SHA256, f"{MODEL_PACKAGE}/{MODEL_FILE}", MODEL_PACKAGE_VERSION
+        )
         self.package_version = pkg_version
         self.runtime_version = str(ort.__version__)
         self.precision = precision
@@ -683,24 +694,16 @@ class RetinaFaceDetector:
     name = "retinaface"
 
     def __init__(self, threshold: float = 0.5, max_side: int = 1280, *, threads: int = 2) -> None:
-        if not 0.0 < threshold < 1.0:
-            raise InvalidInput(f"face threshold must be between 0 and 1, got {threshold}")
-        if max_side < 32:
-            raise InvalidInput(f"max_side must be at least 32 pixels, got {max_side}")
+        _check_settings(threshold, max_side)
         self.threshold = float(threshold)
         self.max_side = int(max_side)
         self.nms_iou = 0.3
         self.precision = "float32"
         ort = _onnxruntime()
         data, pkg_version = _load_retina_bytes()
-        digest = hashlib.sha256(data).hexdigest()
-        if digest != RETINAFACE_SHA256:
-            raise IntegrityFailure(
-                f"{RETINA_PACKAGE}/{RETINA_FILE} holds a model with SHA-256 {digest}, expected"
-                f" {RETINAFACE_SHA256}: refusing an unknown face model",
-                advice=f"reinstall '{RETINA_PACKAGE}=={RETINA_PACKAGE_VERSION}'",
-            )
-        self.model_sha256 = digest
+        self.model_sha256 = _check_hash(
+            data, RETINAFACE_SHA256, f"{RETINA_PACKAGE}/{RETINA_FILE}", RETINA_PACKAGE_VERSION
+        )
         self.package_version = pkg_version
         self.runtime_version = str(ort.__version__)
         self._session = _session(ort, data, threads)
