@@ -510,7 +510,43 @@ def _shrink_to(max_side: int, width: int, height: int) -> tuple[int, int]:
     return max(1, round(width * s)), max(1, round(height * s))
 
 
-class FaceDetector:
+class _OnnxFaceModel:
+    """What both detectors share: settings, the pinned model, the runtime, the input size."""
+
+    name: str
+    package: str
+    threshold: float
+    max_side: int
+    nms_iou: float
+    precision: str
+    model_sha256: str
+    package_version: str
+    runtime_version: str
+
+    def lineage(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "package": self.package,
+            "package_version": self.package_version,
+            "model_sha256": self.model_sha256,
+            "runtime": f"onnxruntime {self.runtime_version} CPU",
+            "precision": self.precision,
+            "threshold": self.threshold,
+            "max_side": self.max_side,
+            "nms_iou": self.nms_iou,
+        }
+
+    @property
+    def version(self) -> str:
+        raise NotImplementedError
+
+    def input_size(self, width: int, height: int) -> tuple[int, int]:
+        """The (width, height) a frame is shrunk to before padding to a multiple of 32."""
+        return _shrink_to(self.max_side, width, height)
+
+
+class FaceDetector(_OnnxFaceModel):
     """CenterFace on onnxruntime's CPU provider. ``detect`` returns boxes in the
     coordinates of the image it is given, best first.
 
@@ -520,6 +556,7 @@ class FaceDetector:
     """
 
     name = "centerface"
+    package = MODEL_PACKAGE
 
     def __init__(
         self,
@@ -564,23 +601,10 @@ class FaceDetector:
 
     def lineage(self) -> dict[str, Any]:
         return {
-            "name": self.name,
-            "version": self.version,
-            "package": MODEL_PACKAGE,
-            "package_version": self.package_version,
-            "model_sha256": self.model_sha256,
-            "runtime": f"onnxruntime {self.runtime_version} CPU",
-            "precision": self.precision,
+            **super().lineage(),
             "quantization": QUANT_RECIPE if self.quantized_sha256 else None,
             "quantized_sha256": self.quantized_sha256,
-            "threshold": self.threshold,
-            "max_side": self.max_side,
-            "nms_iou": self.nms_iou,
         }
-
-    def input_size(self, width: int, height: int) -> tuple[int, int]:
-        """The (width, height) a frame is shrunk to before padding to a multiple of 32."""
-        return _shrink_to(self.max_side, width, height)
 
     def detect(self, image: NDArray[np.uint8], *, bgr: bool = False) -> list[Box]:
         """Faces in an RGB (or, with ``bgr=True``, BGR) ``HxWx3`` uint8 image."""
@@ -681,7 +705,7 @@ def _load_retina_bytes() -> tuple[bytes, str]:
     return data, dist.version
 
 
-class RetinaFaceDetector:
+class RetinaFaceDetector(_OnnxFaceModel):
     """RetinaFace (Deng et al., CVPR 2020) with a MobileNet-0.25 backbone on
     onnxruntime's CPU provider; the same interface as :class:`FaceDetector`.
 
@@ -692,6 +716,7 @@ class RetinaFaceDetector:
     """
 
     name = "retinaface"
+    package = RETINA_PACKAGE
 
     def __init__(self, threshold: float = 0.5, max_side: int = 1280, *, threads: int = 2) -> None:
         _check_settings(threshold, max_side)
@@ -716,24 +741,6 @@ class RetinaFaceDetector:
         return (
             f"{RETINA_PACKAGE} {self.package_version}; retinaface.onnx sha256:{self.model_sha256}"
         )
-
-    def lineage(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "package": RETINA_PACKAGE,
-            "package_version": self.package_version,
-            "model_sha256": self.model_sha256,
-            "runtime": f"onnxruntime {self.runtime_version} CPU",
-            "precision": self.precision,
-            "threshold": self.threshold,
-            "max_side": self.max_side,
-            "nms_iou": self.nms_iou,
-        }
-
-    def input_size(self, width: int, height: int) -> tuple[int, int]:
-        """The (width, height) a frame is shrunk to before padding to a multiple of 32."""
-        return _shrink_to(self.max_side, width, height)
 
     def _priors(self, pw: int, ph: int) -> NDArray[np.float32]:
         """Anchor centres and sizes (cx, cy, w, h) in input pixels, in the network's order:
