@@ -486,6 +486,20 @@ def _blob(
     return w, h, nw, nh, blob
 
 
+def _kept(boxes: NDArray[np.float32], scores: NDArray[np.float32], iou: float) -> list[Box]:
+    """The boxes non-maximum suppression keeps, best first."""
+    return [
+        Box(
+            float(boxes[i, 0]),
+            float(boxes[i, 1]),
+            float(boxes[i, 2]),
+            float(boxes[i, 3]),
+            float(scores[i]),
+        )
+        for i in nms(boxes, scores.astype(np.float32), iou)
+    ]
+
+
 def _check_settings(threshold: float, max_side: int) -> None:
     if not 0.0 < threshold < 1.0:
         raise InvalidInput(f"face threshold must be between 0 and 1, got {threshold}")
@@ -522,6 +536,26 @@ class _OnnxFaceModel:
     model_sha256: str
     package_version: str
     runtime_version: str
+
+    def _load(
+        self,
+        threshold: float,
+        max_side: int,
+        loader: Callable[[], tuple[bytes, str]],
+        expected: str,
+        where: str,
+        version: str,
+    ) -> tuple[Any, bytes]:
+        """Check the settings, load the pinned model; returns onnxruntime and the model."""
+        _check_settings(threshold, max_side)
+        self.threshold = float(threshold)
+        self.max_side = int(max_side)
+        self.nms_iou = 0.3
+        ort = _onnxruntime()
+        data, self.package_version = loader()
+        self.model_sha256 = _check_hash(data, expected, where, version)
+        self.runtime_version = str(ort.__version__)
+        return ort, data
 
     def lineage(self) -> dict[str, Any]:
         return {
@@ -571,18 +605,15 @@ class FaceDetector(_OnnxFaceModel):
             raise InvalidInput(
                 f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}"
             )
-        _check_settings(threshold, max_side)
-        self.threshold = float(threshold)
-        self.max_side = int(max_side)
-        self.nms_iou = 0.3
-        ort = _onnxruntime()
-        data, pkg_version = _load_model_bytes()
-        self.model_sha256 = _check_hash(
-            data, CENTERFACE_SHA256, f"{MODEL_PACKAGE}/{MODEL_FILE}", MODEL_PACKAGE_VERSION
-        )
-        self.package_version = pkg_version
-        self.runtime_version = str(ort.__version__)
         self.precision = precision
+        ort, data = self._load(
+            threshold,
+            max_side,
+            _load_model_bytes,
+            CENTERFACE_SHA256,
+            f"{MODEL_PACKAGE}/{MODEL_FILE}",
+            MODEL_PACKAGE_VERSION,
+        )
         model = _dynamic_model(data)
         self.quantized_sha256: str | None = None
         if precision == "int8":
@@ -635,18 +666,7 @@ class FaceDetector(_OnnxFaceModel):
         x1 = np.minimum(x0 + s1, width)
         y1 = np.minimum(y0 + s0, height)
         boxes = np.stack([x0, y0, x1, y1], axis=1).astype(np.float32)
-        scores = hm[rows, cols].astype(np.float32)
-        keep = nms(boxes, scores, self.nms_iou)
-        return [
-            Box(
-                float(boxes[i, 0]),
-                float(boxes[i, 1]),
-                float(boxes[i, 2]),
-                float(boxes[i, 3]),
-                float(scores[i]),
-            )
-            for i in keep
-        ]
+        return _kept(boxes, hm[rows, cols].astype(np.float32), self.nms_iou)
 
 
 # --- RetinaFace ------------------------------------------------------------------------
@@ -719,18 +739,15 @@ class RetinaFaceDetector(_OnnxFaceModel):
     package = RETINA_PACKAGE
 
     def __init__(self, threshold: float = 0.5, max_side: int = 1280, *, threads: int = 2) -> None:
-        _check_settings(threshold, max_side)
-        self.threshold = float(threshold)
-        self.max_side = int(max_side)
-        self.nms_iou = 0.3
         self.precision = "float32"
-        ort = _onnxruntime()
-        data, pkg_version = _load_retina_bytes()
-        self.model_sha256 = _check_hash(
-            data, RETINAFACE_SHA256, f"{RETINA_PACKAGE}/{RETINA_FILE}", RETINA_PACKAGE_VERSION
+        ort, data = self._load(
+            threshold,
+            max_side,
+            _load_retina_bytes,
+            RETINAFACE_SHA256,
+            f"{RETINA_PACKAGE}/{RETINA_FILE}",
+            RETINA_PACKAGE_VERSION,
         )
-        self.package_version = pkg_version
-        self.runtime_version = str(ort.__version__)
         self._session = _session(ort, data, threads)
         self._input = str(self._session.get_inputs()[0].name)
         self._anchors: dict[tuple[int, int], NDArray[np.float32]] = {}
@@ -782,18 +799,8 @@ class RetinaFaceDetector(_OnnxFaceModel):
         x1 = np.clip(centre[:, 0] + size[:, 0] / 2, 0, nw)
         y1 = np.clip(centre[:, 1] + size[:, 1] / 2, 0, nh)
         boxes = np.stack([x0, y0, x1, y1], axis=1).astype(np.float32)
-        kept = scores[idx].astype(np.float32)
         sx, sy = w / nw, h / nh
-        return [
-            Box(
-                float(boxes[i, 0]),
-                float(boxes[i, 1]),
-                float(boxes[i, 2]),
-                float(boxes[i, 3]),
-                float(kept[i]),
-            ).scaled(sx, sy)
-            for i in nms(boxes, kept, self.nms_iou)
-        ]
+        return [b.scaled(sx, sy) for b in _kept(boxes, scores[idx], self.nms_iou)]
 
 
 # --- choosing one ----------------------------------------------------------------------
