@@ -77,7 +77,7 @@ from custodes.media.faces import (  # noqa: E402
     FACE_MODELS,
     Box,
     FaceDetector,
-    RetinaFaceDetector,
+    face_detector,
     face_model_name,
 )
 from custodes.media.redact import (  # noqa: E402
@@ -313,15 +313,6 @@ def transcode(src: Path, dest: Path, wall: list[float], cpu: list[float]) -> Non
     cpu.append(time.process_time() - c)
 
 
-def detector_for(model: str, max_side: int) -> FaceDetector | RetinaFaceDetector:
-    """The product's detector called ``model``, seeing frames up to ``max_side`` px."""
-    if model == "retinaface":
-        return RetinaFaceDetector(max_side=max_side)
-    return FaceDetector(
-        max_side=max_side, precision="int8" if model.endswith("int8") else "float32"
-    )
-
-
 def _model(row: dict[str, Any]) -> str:
     """A row's model (rows written before there was a choice name only a precision)."""
     if "model" in row:
@@ -364,7 +355,7 @@ def run_clip(
         tc: list[float] = []
         tc_cpu: list[float] = []
         transcode(src, tmp / "transcode.mp4", tc, tc_cpu)
-        detector = detector_for(model, max_side)
+        detector = face_detector(model, max_side=max_side)
         t, c = time.perf_counter(), time.process_time()
         plan = plan_redaction(
             src, faces=True, detector=detector, params=TrackingParams(detect_every=every)
@@ -443,7 +434,7 @@ def detector_costs(models: list[str], max_sides: list[int]) -> list[dict[str, An
         for model, ms in ((m, ms) for m in models for ms in max_sides):
             if ms > max(w, h):
                 continue
-            det = detector_for(model, ms)
+            det = face_detector(model, max_side=ms)
             det.detect(frame)
             runs = []
             for _ in range(15):

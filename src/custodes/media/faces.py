@@ -820,12 +820,15 @@ def face_model_name(model: str) -> str:
 
 
 def face_detector(
-    model: str, *, cache_dir: Path | None = None
+    model: str, *, max_side: int = 1280, cache_dir: Path | None = None
 ) -> FaceDetector | RetinaFaceDetector:
-    """The detector called ``model`` (see :data:`FACE_MODELS`), at its defaults."""
+    """The detector called ``model`` (see :data:`FACE_MODELS`), seeing frames up to
+    ``max_side`` pixels, its other settings at their defaults."""
     name = face_model_name(model)
     if name == "retinaface":
-        return RetinaFaceDetector()
+        return RetinaFaceDetector(max_side=max_side)
     return FaceDetector(
-        precision="int8" if name == "centerface-int8" else "float32", cache_dir=cache_dir
+        max_side=max_side,
+        precision="int8" if name == "centerface-int8" else "float32",
+        cache_dir=cache_dir,
     )
