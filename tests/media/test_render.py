@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from custodes.core import watermark as wm
-from custodes.media.render import decode_packet, render
+from custodes.media.render import _mark_frame, decode_packet, render
 
 FPS = 30
 
@@ -117,3 +117,71 @@ def test_only_audio_packets_may_be_left_out() -> None:
     assert decode_packet(Packet("audio"), skipped) == [] and skipped == [1]
     with pytest.raises(av.error.InvalidDataError):
         decode_packet(Packet("video"), skipped)
+
+
+def test_a_failure_on_the_encoding_side_stops_the_decoder_and_leaves_nothing(
+    good_mp4: Path, tmp_path: Path
+) -> None:
+    """Ctrl-C (or any error) while frames are encoded: the decoding thread, which may be
+    waiting on a full queue, leaves; no thread is left behind, no file."""
+    import threading
+
+    seen = 0
+
+    def interrupt(n: int) -> None:
+        nonlocal seen
+        seen += n
+        if seen == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        render(good_mp4, tmp_path / "out.mp4", marker=Recorder(), progress=interrupt)
+    assert list(tmp_path.iterdir()) == []
+    assert not [t for t in threading.enumerate() if t.name == "custodes-decode"]
+
+
+def test_marking_in_place_leaves_the_decoders_reference_pictures_alone(good_mp4: Path) -> None:
+    """A decoded frame shares its memory with the decoder's reference pictures: marking
+    it in place must not change the frames decoded after it. (Without frame threads the
+    decoder has not run ahead, so a change to frame 0 would show in frame 1.)"""
+
+    def blacken(y: np.ndarray, t: float) -> np.ndarray:
+        return np.zeros_like(y)
+
+    def decode(mark_first: bool) -> list[float]:
+        means: list[float] = []
+        with av.open(str(good_mp4)) as c:
+            stream = c.streams.video[0]
+            stream.codec_context.thread_type = "SLICE"
+            for i, frame in enumerate(c.decode(stream)):
+                if i == 0 and mark_first:
+                    _mark_frame(frame, 0.0, None, (blacken,), None)
+                    assert float(frame.to_ndarray(format="yuv420p")[: frame.height].mean()) == 0
+                means.append(float(frame.to_ndarray(format="yuv420p")[: frame.height].mean()))
+                if i == 5:
+                    break
+        return means
+
+    clean, marked = decode(False), decode(True)
+    assert marked[0] == 0 and marked[1:] == clean[1:]
+
+
+def test_plain_and_marked_frames_keep_the_source_picture(good_mp4: Path, tmp_path: Path) -> None:
+    """Decoded frames go to the encoder as they are (plain) or marked in place: the
+    decoder's own reference pictures must not be changed by the marking, or the frames
+    after them would decode wrong. A hook that brightens the luma by 10 everywhere must
+    leave each output frame 10 above the plain export, never more."""
+
+    def brighten(y: np.ndarray, t: float) -> np.ndarray:
+        return np.minimum(y.astype(np.int16) + 10, 255).astype(np.uint8)
+
+    render(good_mp4, tmp_path / "plain.mp4")
+    render(good_mp4, tmp_path / "bright.mp4", hooks=(brighten,))
+    plain, _ = _luma(tmp_path / "plain.mp4")
+    bright, _ = _luma(tmp_path / "bright.mp4")
+    source, _ = _luma(good_mp4)
+    assert len(plain) == len(bright) == len(source)
+    for p, b, s in zip(plain, bright, source, strict=True):
+        assert abs(float(p.astype(np.float32).mean() - s.mean())) < 1.0
+        diff = float(b.astype(np.float32).mean() - np.minimum(s.astype(np.int16) + 10, 255).mean())
+        assert abs(diff) < 1.0

@@ -4,29 +4,34 @@ The original is only read. The derivative is written to a temporary file beside 
 destination and renamed into place when complete, so a failure or a kill leaves no
 half-written copy under the destination name.
 
-Frames stay in yuv420p from decoder to encoder: the invisible mark changes the luma
-plane only, so no colour conversion is ever done. The mark is keyed to the *source*
+Frames stay in yuv420p from decoder to encoder (a source in another pixel format is
+converted once, as it is decoded): the invisible mark changes the luma plane only. The mark is keyed to the *source*
 time of each frame (seconds on the evidence's own timeline), which is what the tracer
 recovers from a leaked clip.
 
-Speed: marking (the perceptual mask and the mark; exports use the compiled
-:class:`~custodes.media.fastmark.FastEmbedder`: about 0.5 ms of CPU a 640x360 frame and
-2.3-2.5 ms at 1280x720 on a 2-core Xeon VM, against 9 and 25 ms to decode and encode it)
-runs on a worker thread, a few frames ahead of the encoder: PyAV releases the GIL
-while FFmpeg decodes and encodes, and numba and numpy while they compute, so where a
-core is free the mark costs
-almost nothing in time (``bench/bench_export.py``). Frames are encoded in their order
-whatever the worker does, and OpenBLAS runs on one thread
+Two threads share the work. A decoding thread demuxes, decodes, trims, scales and marks
+each frame in place (in frame order) and encodes the audio; the calling thread only
+encodes the video (x264 with its own frame threads) and reports progress. A bounded
+queue of a few frames lies between them. Decoded frames go to the encoder as they are,
+with no copy into numpy and back: an unmarked frame untouched, a marked one after
+``make_writable`` (its memory may be the decoder's reference picture) with its luma
+changed in place. PyAV releases the GIL while FFmpeg decodes, encodes and muxes, and the
+compiled mark (:class:`~custodes.media.fastmark.FastEmbedder`, about 0.5 ms of CPU a
+640x360 frame and 2.3-2.5 ms at 1280x720) runs in numba without it, so where a core is
+free the mark costs little time (``bench/bench_export.py``). Packets from both threads
+are muxed under one lock. An error on either side stops both, and the first error is
+raised; OpenBLAS runs on one thread
 (:func:`~custodes.media.register.single_threaded_blas`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
 import secrets
-from collections import deque
+import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -167,27 +172,49 @@ def render(
         tmp.unlink(missing_ok=True)
 
 
-_AHEAD = 3
-"""Frames handed to the marking worker before the encoder waits for the oldest."""
+_QUEUE = 8
+"""Frames the decoding thread may have ready before it waits for the encoder."""
+
+_END = object()
+"""Put on the frame queue by the decoding thread when it has nothing more to give."""
+
+
+class _Stopped(Exception):
+    """The encoding side gave up (an error, Ctrl-C): the decoding thread leaves."""
+
+
+def _luma_view(frame: Any) -> np.ndarray:
+    """The Y plane of a yuv420p frame as a writable array over the frame's own memory."""
+    plane = frame.planes[0]
+    buf = np.frombuffer(plane, np.uint8)
+    return np.lib.stride_tricks.as_strided(
+        buf, shape=(frame.height, frame.width), strides=(plane.line_size, 1)
+    )
 
 
 def _mark_frame(
-    planes: np.ndarray,
+    frame: Any,
     t: float,
-    height: int,
     marker: LumaMarker | None,
     hooks: tuple[FrameHook, ...],
     visible_text: str | None,
-) -> np.ndarray:
-    """Mark one decoded yuv420p frame (``planes``, changed in place) and return it."""
-    y = planes[:height]
+) -> None:
+    """Mark one decoded yuv420p frame in place (its luma only).
+
+    ``make_writable`` first: a decoded frame shares its memory with the decoder's
+    reference pictures, and marking those would corrupt the frames decoded after it.
+    """
+    frame.make_writable()
+    view = _luma_view(frame)
+    y = view if view.flags.c_contiguous else view.copy()
     if marker is not None:
         y[:] = marker.mark_luma(y, t)
     for hook in hooks:
         y[:] = hook(y, t)
     if visible_text:
         draw_visible_mark(y, visible_text)
-    return planes
+    if y is not view:
+        view[:] = y
 
 
 def _render(
@@ -223,68 +250,97 @@ def _render(
             if start_s > 0:
                 inp.seek(int(start_s / vin.time_base), stream=vin, backward=True)
             streams = [vin] + ([ain] if ain is not None else [])
-            frames = 0
-            audio_pts = 0
             skipped = [0]
-            last_t = start_s
-            done = False
-            # Marking runs on one worker thread (in frame order), ahead of the encoder.
+            muxing = threading.Lock()  # both threads write packets to ``out``
+            ready: queue.Queue[Any] = queue.Queue(_QUEUE)
+            stop = threading.Event()
+            failed: list[BaseException] = []
             marks = marker is not None or bool(hooks) or bool(visible_text)
-            pool = ThreadPoolExecutor(1, thread_name_prefix="custodes-mark") if marks else None
-            ahead: deque[Future[np.ndarray]] = deque()
 
-            def encode(planes: np.ndarray) -> None:
-                nonlocal frames
-                vf = av.VideoFrame.from_ndarray(planes, format="yuv420p")
-                vf.pts = frames
-                vf.time_base = Fraction(1) / rate
-                out.mux(vout.encode(vf))
-                frames += 1
-                if progress is not None:
-                    progress(1)
-
-            try:
-                for packet in inp.demux(*streams):
-                    if done and packet.stream is vin:
+            def put(item: Any) -> None:
+                while True:
+                    if stop.is_set():
+                        raise _Stopped
+                    try:
+                        ready.put(item, timeout=0.1)
+                        return
+                    except queue.Full:
                         continue
-                    frame: Any
-                    for frame in decode_packet(packet, skipped):
-                        t = float(frame.time) if frame.time is not None else last_t
-                        if isinstance(frame, av.AudioFrame):
-                            if aout is None or resampler is None or t < start_s - 1e-3:
+
+            def decode() -> None:
+                """Demux, decode, trim, scale and mark (in frame order); encode audio."""
+                audio_pts = 0
+                last_t = start_s
+                done = False
+                try:
+                    for packet in inp.demux(*streams):
+                        if done and packet.stream is vin:
+                            continue
+                        frame: Any
+                        for frame in decode_packet(packet, skipped):
+                            t = float(frame.time) if frame.time is not None else last_t
+                            if isinstance(frame, av.AudioFrame):
+                                if aout is None or resampler is None or t < start_s - 1e-3:
+                                    continue
+                                if end_s is not None and t >= end_s:
+                                    continue
+                                for rf in resampler.resample(frame):
+                                    rf.pts = audio_pts
+                                    rf.time_base = Fraction(1, rf.sample_rate)
+                                    audio_pts += rf.samples
+                                    packets = aout.encode(rf)
+                                    with muxing:
+                                        out.mux(packets)
                                 continue
-                            if end_s is not None and t >= end_s:
+                            if t < start_s - 0.5 / fps:
                                 continue
-                            for rf in resampler.resample(frame):
-                                rf.pts = audio_pts
-                                rf.time_base = Fraction(1, rf.sample_rate)
-                                audio_pts += rf.samples
-                                out.mux(aout.encode(rf))
+                            if end_s is not None and t >= end_s - 0.5 / fps:
+                                done = True
+                                continue
+                            last_t = t
+                            if (frame.width, frame.height) != (w, h) or (
+                                frame.format.name != "yuv420p"
+                            ):
+                                frame = frame.reformat(
+                                    width=w, height=h, format="yuv420p", interpolation="AREA"
+                                )
+                            if marks:
+                                _mark_frame(frame, t, marker, hooks, visible_text)
+                            put(frame)
+                except _Stopped:
+                    return
+                except BaseException as exc:  # handed to the encoding thread
+                    failed.append(exc)
+                with contextlib.suppress(_Stopped):
+                    put(_END)
+
+            frames = 0
+            worker = threading.Thread(target=decode, name="custodes-decode", daemon=True)
+            worker.start()
+            try:
+                while True:
+                    try:
+                        vf = ready.get(timeout=0.5)
+                    except queue.Empty:
+                        if worker.is_alive():
                             continue
-                        if t < start_s - 0.5 / fps:
-                            continue
-                        if end_s is not None and t >= end_s - 0.5 / fps:
-                            done = True
-                            continue
-                        last_t = t
-                        if (frame.width, frame.height) != (w, h):
-                            frame = frame.reformat(
-                                width=w, height=h, format="yuv420p", interpolation="AREA"
-                            )
-                        planes = frame.to_ndarray(format="yuv420p")
-                        if pool is None:
-                            encode(planes)
-                            continue
-                        ahead.append(
-                            pool.submit(_mark_frame, planes, t, h, marker, hooks, visible_text)
-                        )
-                        while ahead and (len(ahead) > _AHEAD or ahead[0].done()):
-                            encode(ahead.popleft().result())
-                while ahead:
-                    encode(ahead.popleft().result())
+                        raise CustodesError("the decoding thread ended unexpectedly") from None
+                    if vf is _END:
+                        break
+                    vf.pts = frames
+                    vf.time_base = Fraction(1) / rate
+                    vf.pict_type = 0  # let x264 choose: a source keyframe need not be one
+                    packets = vout.encode(vf)
+                    with muxing:
+                        out.mux(packets)
+                    frames += 1
+                    if progress is not None:
+                        progress(1)
             finally:
-                if pool is not None:
-                    pool.shutdown(wait=True, cancel_futures=True)
+                stop.set()
+                worker.join()
+            if failed:
+                raise failed[0]
             out.mux(vout.encode(None))
             if aout is not None:
                 out.mux(aout.encode(None))
