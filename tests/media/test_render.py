@@ -170,7 +170,9 @@ def test_plain_and_marked_frames_keep_the_source_picture(good_mp4: Path, tmp_pat
     """Decoded frames go to the encoder as they are (plain) or marked in place: the
     decoder's own reference pictures must not be changed by the marking, or the frames
     after them would decode wrong. A hook that brightens the luma by 10 everywhere must
-    leave each output frame 10 above the plain export, never more."""
+    leave each output frame about 10 above the source, never more (a reference picture
+    marked twice would add 10 again to every frame decoded from it). The tolerance is
+    x264's: at this size its frame threads do not code a frame the same way twice."""
 
     def brighten(y: np.ndarray, t: float) -> np.ndarray:
         return np.minimum(y.astype(np.int16) + 10, 255).astype(np.uint8)
@@ -182,6 +184,6 @@ def test_plain_and_marked_frames_keep_the_source_picture(good_mp4: Path, tmp_pat
     source, _ = _luma(good_mp4)
     assert len(plain) == len(bright) == len(source)
     for p, b, s in zip(plain, bright, source, strict=True):
-        assert abs(float(p.astype(np.float32).mean() - s.mean())) < 1.0
+        assert abs(float(p.astype(np.float32).mean() - s.mean())) < 3.0
         diff = float(b.astype(np.float32).mean() - np.minimum(s.astype(np.int16) + 10, 255).mean())
-        assert abs(diff) < 1.0
+        assert abs(diff) < 3.0

@@ -58,7 +58,15 @@ from numpy.typing import NDArray
 
 from custodes.core.errors import CustodesError, InvalidInput
 from custodes.media.faces import Box
-from custodes.media.render import EncodeSettings, add_video_stream, decode_packet
+from custodes.media.render import (
+    EncodeSettings,
+    Mux,
+    Put,
+    add_video_stream,
+    decode_packet,
+    encode_pipeline,
+    plane_view,
+)
 
 __all__ = [
     "PLAN_FORMAT",
@@ -941,8 +949,14 @@ def redact_planes(
     planes: _U8, width: int, height: int, boxes: Sequence[PlanBox], style: str
 ) -> int:
     """Redact ``boxes`` in a yuv420p ``(h*3/2, w)`` array in place; returns boxes applied."""
-    y = planes[:height]
     uv = planes[height:].reshape(2, height // 2, width // 2)
+    return redact_yuv(planes[:height], uv[0], uv[1], boxes, style)
+
+
+def redact_yuv(y: _U8, u: _U8, v: _U8, boxes: Sequence[PlanBox], style: str) -> int:
+    """Redact ``boxes`` in the planes of a yuv420p picture in place (``u`` and ``v`` at
+    half the size of ``y``); returns the boxes applied."""
+    height, width = y.shape
     n = 0
     for b in boxes:
         x0, y0 = max(0, math.floor(b.x0)), max(0, math.floor(b.y0))
@@ -952,12 +966,13 @@ def redact_planes(
         cx0, cy0, cx1, cy1 = x0 // 2, y0 // 2, (x1 + 1) // 2, (y1 + 1) // 2
         if style == "box":
             y[y0:y1, x0:x1] = 16
-            uv[:, cy0:cy1, cx0:cx1] = 128
+            u[cy0:cy1, cx0:cx1] = 128
+            v[cy0:cy1, cx0:cx1] = 128
         else:
             y[y0:y1, x0:x1] = _blur_patch(y[y0:y1, x0:x1])
-            for c in range(2):
-                if cx1 > cx0 and cy1 > cy0:
-                    uv[c, cy0:cy1, cx0:cx1] = _blur_patch(uv[c, cy0:cy1, cx0:cx1])
+            if cx1 > cx0 and cy1 > cy0:
+                u[cy0:cy1, cx0:cx1] = _blur_patch(u[cy0:cy1, cx0:cx1])
+                v[cy0:cy1, cx0:cx1] = _blur_patch(v[cy0:cy1, cx0:cx1])
         n += 1
     return n
 
@@ -1048,50 +1063,70 @@ def _apply(
                 aout.layout = layout
                 resampler = av.AudioResampler(format="fltp", layout=layout, rate=sr)
             streams = [vin] + ([ain] if ain is not None else [])
-            index = frames = redacted = n_boxes = cut_frames = 0
-            audio_pts = 0
-            audio_t: float | None = None
+            index = redacted = n_boxes = cut_frames = 0
             skipped = [0]
-            for packet in inp.demux(*streams):
-                frame: Any
-                for frame in decode_packet(packet, skipped):
-                    if isinstance(frame, av.AudioFrame):
-                        if aout is None:
+
+            def produce(put: Put, mux: Mux) -> None:
+                """Demux, decode, cut and redact (in frame order); mute and encode audio."""
+                nonlocal index, redacted, n_boxes, cut_frames
+                audio_pts = 0
+                audio_t: float | None = None
+                ticks = 0  # frames cut since the last one handed on, for the progress
+                for packet in inp.demux(*streams):
+                    frame: Any
+                    for frame in decode_packet(packet, skipped):
+                        if isinstance(frame, av.AudioFrame):
+                            if aout is None:
+                                continue
+                            for rf in resampler.resample(frame):
+                                if audio_t is None:
+                                    audio_t = float(frame.time) if frame.time is not None else 0.0
+                                audio_pts, audio_t = _audio_chunk(
+                                    mux,
+                                    aout,
+                                    rf,
+                                    audio_t,
+                                    audio_pts,
+                                    sr,
+                                    layout,
+                                    mutes,
+                                    bleep,
+                                    cuts,
+                                )
                             continue
-                        for rf in resampler.resample(frame):
-                            if audio_t is None:
-                                audio_t = float(frame.time) if frame.time is not None else 0.0
-                            audio_pts, audio_t = _audio_chunk(
-                                out, aout, rf, audio_t, audio_pts, sr, layout, mutes, bleep, cuts
+                        t = float(frame.time) if frame.time is not None else plan.t0 + index / fps
+                        boxes = plan.boxes.get(index, [])
+                        index += 1
+                        ticks += 1
+                        if _in_ranges(t, cuts):
+                            cut_frames += 1
+                            continue
+                        if frame.format.name != "yuv420p":
+                            frame = frame.reformat(format="yuv420p")
+                        if boxes:
+                            frame.make_writable()  # the decoder's reference pictures stay
+                            applied = redact_yuv(
+                                plane_view(frame, 0),
+                                plane_view(frame, 1),
+                                plane_view(frame, 2),
+                                boxes,
+                                style,
                             )
-                        continue
-                    t = float(frame.time) if frame.time is not None else plan.t0 + index / fps
-                    boxes = plan.boxes.get(index, [])
-                    index += 1
-                    if progress is not None:
-                        progress(1)
-                    if _in_ranges(t, cuts):
-                        cut_frames += 1
-                        continue
-                    if frame.format.name != "yuv420p":
-                        frame = frame.reformat(format="yuv420p")
-                    planes = frame.to_ndarray(format="yuv420p")
-                    if boxes:
-                        applied = redact_planes(planes, w, h, boxes, style)
-                        n_boxes += applied
-                        redacted += applied > 0
-                    vf = av.VideoFrame.from_ndarray(planes, format="yuv420p")
-                    vf.pts = frames
-                    vf.time_base = Fraction(1) / rate
-                    out.mux(vout.encode(vf))
-                    frames += 1
-            if aout is not None and resampler is not None:
-                for rf in resampler.resample(None):
-                    if audio_t is None:
-                        break
-                    audio_pts, audio_t = _audio_chunk(
-                        out, aout, rf, audio_t, audio_pts, sr, layout, mutes, bleep, cuts
-                    )
+                            n_boxes += applied
+                            redacted += applied > 0
+                        put(frame, ticks)
+                        ticks = 0
+                if aout is not None and resampler is not None:
+                    for rf in resampler.resample(None):
+                        if audio_t is None:
+                            break
+                        audio_pts, audio_t = _audio_chunk(
+                            mux, aout, rf, audio_t, audio_pts, sr, layout, mutes, bleep, cuts
+                        )
+                if ticks:
+                    put(None, ticks)
+
+            frames = encode_pipeline(out, vout, rate, produce, progress)
             out.mux(vout.encode(None))
             if aout is not None:
                 out.mux(aout.encode(None))
@@ -1120,7 +1155,7 @@ def _apply(
 
 
 def _audio_chunk(
-    out: Any,
+    mux: Mux,
     aout: Any,
     rf: Any,
     t: float,
@@ -1155,7 +1190,7 @@ def _audio_chunk(
         af.sample_rate = sr
         af.pts = pts
         af.time_base = Fraction(1, sr)
-        out.mux(aout.encode(af))
+        mux(aout.encode(af))
         pts += samples.shape[1]
     return pts, end_t
 

@@ -5,23 +5,23 @@ destination and renamed into place when complete, so a failure or a kill leaves 
 half-written copy under the destination name.
 
 Frames stay in yuv420p from decoder to encoder (a source in another pixel format is
-converted once, as it is decoded): the invisible mark changes the luma plane only. The mark is keyed to the *source*
-time of each frame (seconds on the evidence's own timeline), which is what the tracer
-recovers from a leaked clip.
+converted once, as it is decoded): the invisible mark changes the luma plane only. The
+mark is keyed to the *source* time of each frame (seconds on the evidence's own
+timeline), which is what the tracer recovers from a leaked clip.
 
-Two threads share the work. A decoding thread demuxes, decodes, trims, scales and marks
-each frame in place (in frame order) and encodes the audio; the calling thread only
-encodes the video (x264 with its own frame threads) and reports progress. A bounded
-queue of a few frames lies between them. Decoded frames go to the encoder as they are,
-with no copy into numpy and back: an unmarked frame untouched, a marked one after
-``make_writable`` (its memory may be the decoder's reference picture) with its luma
-changed in place. PyAV releases the GIL while FFmpeg decodes, encodes and muxes, and the
-compiled mark (:class:`~custodes.media.fastmark.FastEmbedder`, about 0.5 ms of CPU a
-640x360 frame and 2.3-2.5 ms at 1280x720) runs in numba without it, so where a core is
-free the mark costs little time (``bench/bench_export.py``). Packets from both threads
-are muxed under one lock. An error on either side stops both, and the first error is
-raised; OpenBLAS runs on one thread
-(:func:`~custodes.media.register.single_threaded_blas`).
+Two threads share the work (:func:`encode_pipeline`, also used by redaction). A decoding
+thread demuxes, decodes, trims, scales and marks each frame in place (in frame order)
+and encodes the audio; the calling thread only encodes the video (x264 with its own
+frame threads) and reports progress. A bounded queue of a few frames lies between them.
+Decoded frames go to the encoder as they are, with no copy into numpy and back: an
+unmarked frame untouched, a marked one after ``make_writable`` (its memory may be the
+decoder's reference picture) with its luma changed in place. PyAV releases the GIL while
+FFmpeg decodes, encodes and muxes, and the compiled mark
+(:class:`~custodes.media.fastmark.FastEmbedder`, about 0.5 ms of CPU a 640x360 frame and
+2.3-2.5 ms at 1280x720) runs in numba without it, so where a core is free the mark costs
+little time (``bench/bench_export.py``). Packets from both threads are muxed under one
+lock. An error on either side stops both, and the first error is raised; OpenBLAS runs
+on one thread (:func:`~custodes.media.register.single_threaded_blas`).
 """
 
 from __future__ import annotations
@@ -183,12 +183,13 @@ class _Stopped(Exception):
     """The encoding side gave up (an error, Ctrl-C): the decoding thread leaves."""
 
 
-def _luma_view(frame: Any) -> np.ndarray:
-    """The Y plane of a yuv420p frame as a writable array over the frame's own memory."""
-    plane = frame.planes[0]
+def plane_view(frame: Any, index: int = 0) -> np.ndarray:
+    """Plane ``index`` of a video frame (0: Y, 1: U, 2: V in yuv420p) as an array over
+    the frame's own memory: writable once ``frame.make_writable()`` has been called."""
+    plane = frame.planes[index]
     buf = np.frombuffer(plane, np.uint8)
     return np.lib.stride_tricks.as_strided(
-        buf, shape=(frame.height, frame.width), strides=(plane.line_size, 1)
+        buf, shape=(plane.height, plane.width), strides=(plane.line_size, 1)
     )
 
 
@@ -205,7 +206,7 @@ def _mark_frame(
     reference pictures, and marking those would corrupt the frames decoded after it.
     """
     frame.make_writable()
-    view = _luma_view(frame)
+    view = plane_view(frame, 0)
     y = view if view.flags.c_contiguous else view.copy()
     if marker is not None:
         y[:] = marker.mark_luma(y, t)
@@ -215,6 +216,87 @@ def _mark_frame(
         draw_visible_mark(y, visible_text)
     if y is not view:
         view[:] = y
+
+
+Put = Callable[[Any, int], None]
+"""``put(frame, ticks)``: hand a prepared video frame (or None) to the encoder, and
+``ticks`` frames of progress."""
+Mux = Callable[[Any], None]
+"""``mux(packets)``: write packets to the output (under the pipeline's lock)."""
+
+
+def encode_pipeline(
+    out: Any,
+    vout: Any,
+    rate: Fraction,
+    produce: Callable[[Put, Mux], None],
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Encode on this thread the video frames ``produce`` makes on a thread of its own.
+
+    ``produce(put, mux)`` demuxes, decodes and prepares the frames in their order and
+    hands each to ``put(frame, ticks)`` (``None`` for progress only); it may write other
+    packets (its audio) with ``mux``. This thread numbers the frames, encodes them with
+    ``vout``, writes the packets and reports progress. An error on either side (or
+    Ctrl-C here) stops both, and the first error is raised. Returns the frames encoded;
+    the caller then flushes the encoders.
+    """
+    muxing = threading.Lock()
+    ready: queue.Queue[Any] = queue.Queue(_QUEUE)
+    stop = threading.Event()
+    failed: list[BaseException] = []
+
+    def put(item: Any, ticks: int = 1) -> None:
+        while True:
+            if stop.is_set():
+                raise _Stopped
+            try:
+                ready.put((item, ticks), timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def mux(packets: Any) -> None:
+        with muxing:
+            out.mux(packets)
+
+    def work() -> None:
+        try:
+            produce(put, mux)
+        except _Stopped:
+            return
+        except BaseException as exc:  # handed to the encoding thread
+            failed.append(exc)
+        with contextlib.suppress(_Stopped):
+            put(_END, 0)
+
+    frames = 0
+    worker = threading.Thread(target=work, name="custodes-decode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            try:
+                vf, ticks = ready.get(timeout=0.5)
+            except queue.Empty:
+                if worker.is_alive():
+                    continue
+                raise CustodesError("the decoding thread ended unexpectedly") from None
+            if vf is _END:
+                break
+            if vf is not None:
+                vf.pts = frames
+                vf.time_base = Fraction(1) / rate
+                vf.pict_type = 0  # let x264 choose: a source keyframe need not be one
+                mux(vout.encode(vf))
+                frames += 1
+            if progress is not None and ticks:
+                progress(ticks)
+    finally:
+        stop.set()
+        worker.join()
+    if failed:
+        raise failed[0]
+    return frames
 
 
 def _render(
@@ -251,96 +333,47 @@ def _render(
                 inp.seek(int(start_s / vin.time_base), stream=vin, backward=True)
             streams = [vin] + ([ain] if ain is not None else [])
             skipped = [0]
-            muxing = threading.Lock()  # both threads write packets to ``out``
-            ready: queue.Queue[Any] = queue.Queue(_QUEUE)
-            stop = threading.Event()
-            failed: list[BaseException] = []
             marks = marker is not None or bool(hooks) or bool(visible_text)
 
-            def put(item: Any) -> None:
-                while True:
-                    if stop.is_set():
-                        raise _Stopped
-                    try:
-                        ready.put(item, timeout=0.1)
-                        return
-                    except queue.Full:
-                        continue
-
-            def decode() -> None:
+            def produce(put: Put, mux: Mux) -> None:
                 """Demux, decode, trim, scale and mark (in frame order); encode audio."""
                 audio_pts = 0
                 last_t = start_s
                 done = False
-                try:
-                    for packet in inp.demux(*streams):
-                        if done and packet.stream is vin:
+                for packet in inp.demux(*streams):
+                    if done and packet.stream is vin:
+                        continue
+                    frame: Any
+                    for frame in decode_packet(packet, skipped):
+                        t = float(frame.time) if frame.time is not None else last_t
+                        if isinstance(frame, av.AudioFrame):
+                            if aout is None or resampler is None or t < start_s - 1e-3:
+                                continue
+                            if end_s is not None and t >= end_s:
+                                continue
+                            for rf in resampler.resample(frame):
+                                rf.pts = audio_pts
+                                rf.time_base = Fraction(1, rf.sample_rate)
+                                audio_pts += rf.samples
+                                mux(aout.encode(rf))
                             continue
-                        frame: Any
-                        for frame in decode_packet(packet, skipped):
-                            t = float(frame.time) if frame.time is not None else last_t
-                            if isinstance(frame, av.AudioFrame):
-                                if aout is None or resampler is None or t < start_s - 1e-3:
-                                    continue
-                                if end_s is not None and t >= end_s:
-                                    continue
-                                for rf in resampler.resample(frame):
-                                    rf.pts = audio_pts
-                                    rf.time_base = Fraction(1, rf.sample_rate)
-                                    audio_pts += rf.samples
-                                    packets = aout.encode(rf)
-                                    with muxing:
-                                        out.mux(packets)
-                                continue
-                            if t < start_s - 0.5 / fps:
-                                continue
-                            if end_s is not None and t >= end_s - 0.5 / fps:
-                                done = True
-                                continue
-                            last_t = t
-                            if (frame.width, frame.height) != (w, h) or (
-                                frame.format.name != "yuv420p"
-                            ):
-                                frame = frame.reformat(
-                                    width=w, height=h, format="yuv420p", interpolation="AREA"
-                                )
-                            if marks:
-                                _mark_frame(frame, t, marker, hooks, visible_text)
-                            put(frame)
-                except _Stopped:
-                    return
-                except BaseException as exc:  # handed to the encoding thread
-                    failed.append(exc)
-                with contextlib.suppress(_Stopped):
-                    put(_END)
+                        if t < start_s - 0.5 / fps:
+                            continue
+                        if end_s is not None and t >= end_s - 0.5 / fps:
+                            done = True
+                            continue
+                        last_t = t
+                        if (frame.width, frame.height) != (w, h) or (
+                            frame.format.name != "yuv420p"
+                        ):
+                            frame = frame.reformat(
+                                width=w, height=h, format="yuv420p", interpolation="AREA"
+                            )
+                        if marks:
+                            _mark_frame(frame, t, marker, hooks, visible_text)
+                        put(frame, 1)
 
-            frames = 0
-            worker = threading.Thread(target=decode, name="custodes-decode", daemon=True)
-            worker.start()
-            try:
-                while True:
-                    try:
-                        vf = ready.get(timeout=0.5)
-                    except queue.Empty:
-                        if worker.is_alive():
-                            continue
-                        raise CustodesError("the decoding thread ended unexpectedly") from None
-                    if vf is _END:
-                        break
-                    vf.pts = frames
-                    vf.time_base = Fraction(1) / rate
-                    vf.pict_type = 0  # let x264 choose: a source keyframe need not be one
-                    packets = vout.encode(vf)
-                    with muxing:
-                        out.mux(packets)
-                    frames += 1
-                    if progress is not None:
-                        progress(1)
-            finally:
-                stop.set()
-                worker.join()
-            if failed:
-                raise failed[0]
+            frames = encode_pipeline(out, vout, rate, produce, progress)
             out.mux(vout.encode(None))
             if aout is not None:
                 out.mux(aout.encode(None))
