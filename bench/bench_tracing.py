@@ -34,7 +34,8 @@ invisibility_sweep (not in the default measures)
     (``--inv-strength``), with the mark alone before encoding: whether the miss is the
     encoder's or the mark's.
 speed
-    Marked export vs plain transcode (``render`` without a marker, and the FFmpeg CLI
+    Marked export (``render`` with the product's compiled ``FastEmbedder``) vs plain
+    transcode (``render`` without a marker, and the FFmpeg CLI
     ``-c:v libx264 -crf 23 -preset veryfast -c:a aac``), alternating, ``--speed-reps``
     times; and ``trace_leak`` of a 10 s clip against a vault of ``--hour-minutes`` of
     footage, cold (fingerprints computed and cached) and warm.
@@ -83,6 +84,7 @@ from custodes import bootstrap  # noqa: E402
 from custodes.config import Settings  # noqa: E402
 from custodes.core import stats  # noqa: E402
 from custodes.core import watermark as wm  # noqa: E402
+from custodes.media.fastmark import FastEmbedder  # noqa: E402
 from custodes.media.render import EncodeSettings, render  # noqa: E402
 from custodes.media.synth import write_bodycam_clip  # noqa: E402
 from custodes.services import cases, evidence, exports, users  # noqa: E402
@@ -1083,7 +1085,7 @@ def speed(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             out.unlink(missing_ok=True)
             t0 = time.perf_counter()
             if what == "marked":
-                render(src, out, marker=wm.Embedder(key, 640, 360, wm.MarkParams()))
+                render(src, out, marker=FastEmbedder(key, 640, 360, wm.MarkParams()))
             elif what == "plain":
                 render(src, out)
             elif ffmpeg:
@@ -1759,7 +1761,8 @@ def write_report(args: argparse.Namespace) -> None:
     if spd:
         L.append(
             f"{spd['clip_s']} s 640x360 30 fps clip, {spd['reps']} alternating "
-            f"repetitions, medians: marked export (render + Embedder) "
+            f"repetitions, medians: marked export (render + FastEmbedder, as exports "
+            f"mark; `bench/bench_export.py` measures this in more detail) "
             f"{spd['median_s']['marked']} s, plain render {spd['median_s']['plain']} s, "
             f"FFmpeg CLI {spd['median_s'].get('ffmpeg')} s. Load during the run: "
             f"{spd['machine']['load']}.\n"
