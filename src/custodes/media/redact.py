@@ -1071,7 +1071,7 @@ def _apply(
                 nonlocal index, redacted, n_boxes, cut_frames
                 audio_pts = 0
                 audio_t: float | None = None
-                ticks = 0  # frames cut since the last one handed on, for the progress
+                ticks = 0  # source frames (cut ones too) not yet counted in the progress
                 for packet in inp.demux(*streams):
                     frame: Any
                     for frame in decode_packet(packet, skipped):
