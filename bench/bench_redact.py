@@ -28,7 +28,9 @@ For each clip and each setting (``--detect-every``, ``--max-side``, ``--models``
     ``dlibN``/``lbpN`` (generated clips) the frames where they fire at the same places in
     a control clip, the same street with nobody pasted (their false-alarm floor);
     ``cov`` the share of reference faces the plan covers to at least 90 % of their area;
-    ``self`` frames where CenterFace itself still finds the face after redaction.
+    ``self`` frames where CenterFace itself still finds the face after redaction;
+    ``leaks`` (in the JSON rows) each face a second detector still found: frame, box,
+    the reference's score, how much of it the plan covered, and which detector.
 (b) speed. ``transcode``: ``custodes.media.render.render`` (decode, encode H.264 CRF 23
     veryfast + AAC: the same settings ``apply_redaction`` uses), best of two runs around
     the redaction; ``redact``: ``plan_redaction`` + ``apply_redaction``. ``speed`` is
@@ -372,6 +374,7 @@ def run_clip(
             sheet = sheets / f"{name}-k{stride}-s{max_side}-{model}.png"
             contact_sheet(sheet, dest, plan)
         leak_frames = {n: 0 for n in second.names}
+        leaks: list[dict[str, Any]] = []  # where the second detectors still found a face
         either = cov_ok = self_hits = 0
         for i, rgb in enumerate(decode_rgb(dest)):
             if i not in ref.faces:
@@ -380,9 +383,21 @@ def run_clip(
             selfs = detector.detect(rgb) if detector.max_side >= 320 else []
             self_hit = False
             for f in ref.faces[i]:
-                cov_ok += covered(f, plan.boxes.get(i, [])) >= 0.9
-                for k, v in second.hits(rgb, f).items():
+                cov = covered(f, plan.boxes.get(i, []))
+                cov_ok += cov >= 0.9
+                hits = second.hits(rgb, f)
+                for k, v in hits.items():
                     frame_hit[k] |= v
+                if any(hits.values()):
+                    leaks.append(
+                        {
+                            "frame": i,
+                            "face": [round(f.x0), round(f.y0), round(f.width), round(f.height)],
+                            "ref_score": round(f.score, 2),
+                            "plan_cover": round(cov, 2),
+                            "by": [k for k, v in hits.items() if v],
+                        }
+                    )
                 self_hit |= any(overlap(b, f) >= 0.3 for b in selfs)
             for k, v in frame_hit.items():
                 leak_frames[k] += v
@@ -404,6 +419,7 @@ def run_clip(
                 "ref_faces": n_faces,
                 "leak_frames": leak_frames,
                 "leak_either": either,
+                "leaks": leaks,
                 "null_frames": null,
                 "clean_pct": round(100 * (1 - either / nref), 2) if nref else None,
                 "second_on_original_pct": {
