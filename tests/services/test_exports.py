@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import math
+import os
 from pathlib import Path
 
 import pytest
 
 from custodes.bootstrap import Vault
-from custodes.core.errors import CustodyConflict, InvalidInput, NotFound, PermissionDenied
+from custodes.core.errors import (
+    CustodyConflict,
+    IntegrityFailure,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+)
 from custodes.media.probe import probe
 from custodes.services import evidence, exports
 from custodes.services.audit import list_events
@@ -125,3 +133,62 @@ def test_sensitive_export_alerts_ia(ingested, tmp_path: Path) -> None:
     )
     alerts = evidence.list_alerts(vault, ia)
     assert [(a["kind"], a["reason"]) for a in alerts] == [("sensitive-export", "subpoena 42")]
+
+
+def _tamper(vault: Vault, evidence_id: str, how: str) -> None:
+    [row] = [r for r in evidence.list_evidence(vault, "admin") if r["evidence_id"] == evidence_id]
+    path = vault.blobs.local_path(row["sha256"])
+    assert path is not None
+    os.chmod(path, 0o600)  # the store keeps blobs read-only
+    data = path.read_bytes()
+    if how == "flip":
+        path.write_bytes(data[:-100] + bytes([data[-100] ^ 1]) + data[-99:])
+    elif how == "truncate":
+        path.write_bytes(data[: len(data) // 3])
+    else:
+        path.unlink()
+
+
+@pytest.mark.parametrize(
+    ("how", "error", "message"),
+    [
+        ("flip", IntegrityFailure, "no longer matches its recorded SHA-256"),
+        ("truncate", IntegrityFailure, "no longer matches its recorded SHA-256"),
+        ("delete", NotFound, "is missing"),
+    ],
+)
+def test_export_refuses_an_altered_original(
+    ingested, tmp_path: Path, how: str, error: type[Exception], message: str
+) -> None:
+    """A copy is never made from bytes that are not the recorded original's; the
+    refusal is on record, names no blob path, and leaves no file."""
+    vault, _, evidence_id = ingested
+    tmp_path = tmp_path / "out"
+    tmp_path.mkdir()
+    _tamper(vault, evidence_id, how)
+    rec = add_user(vault, "records")
+    with pytest.raises(error, match=message) as info:
+        exports.export_evidence(
+            vault, rec, evidence_id, recipient="x", purpose="y", out=tmp_path / "c.mp4"
+        )
+    assert str(vault.home) not in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+    with vault.uow(readonly=True) as uow:
+        last = list_events(uow.conn, evidence_id=evidence_id)[-1]
+    assert last["action"] == "access-refused"
+    assert last["details"]["code"] == error.__name__
+    assert exports.list_exports(vault, rec) == []
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_export_refuses_non_finite_times(ingested, tmp_path: Path, bad: float) -> None:
+    vault, _, evidence_id = ingested
+    tmp_path = tmp_path / "out"
+    tmp_path.mkdir()
+    rec = add_user(vault, "records")
+    for kw in ({"start": bad}, {"end": bad}, {"start": 0.0, "end": bad}):
+        with pytest.raises(InvalidInput):
+            exports.export_evidence(
+                vault, rec, evidence_id, recipient="x", purpose="y", out=tmp_path / "n.mp4", **kw
+            )
+    assert list(tmp_path.iterdir()) == []

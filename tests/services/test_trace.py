@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from custodes.bootstrap import Vault
-from custodes.core.errors import InvalidInput, PermissionDenied
+from custodes.core.errors import IntegrityFailure, InvalidInput, PermissionDenied
 from custodes.media.render import EncodeSettings, render
 from custodes.media.synth import write_bodycam_clip
 from custodes.services import evidence, exports, trace
@@ -135,3 +135,36 @@ def test_index_fingerprints_ahead_of_traces(sqlite_vault: Vault, clips: dict[str
     with vault.uow(readonly=True) as uow:
         events = [e for e in list_events(uow.conn) if e["action"] == "fingerprint-index"]
     assert len(events) == 1 and events[0]["details"]["evidence"] == ids
+
+
+def test_trace_refuses_an_altered_original(
+    sqlite_vault: Vault, footage: dict[str, Path], tmp_path: Path
+) -> None:
+    """Attributing against an original whose stored bytes changed is refused and on
+    record; fingerprinting skips it like a missing blob (verify reports both)."""
+    vault = sqlite_vault
+    rec = add_user(vault, "records")
+    ia = add_user(vault, "internal-affairs")
+    number = add_case(vault)
+    ev = evidence.ingest(vault, rec, footage["source"], number)
+    copy = exports.export_evidence(
+        vault, rec, ev["evidence_id"], recipient="dave", purpose="p", out=tmp_path / "d.mp4"
+    )
+    trace.index_evidence(vault, ia)  # fingerprinted while intact
+    blob = vault.blobs.local_path(ev["sha256"])
+    assert blob is not None
+    blob.chmod(0o600)
+    data = bytearray(blob.read_bytes())
+    data[-500] ^= 0xFF
+    blob.write_bytes(bytes(data))
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    with pytest.raises(IntegrityFailure, match="no longer matches"):
+        trace.trace_leak(vault, ia, Path(copy["path"]), report_dir=reports)
+    assert list(reports.iterdir()) == []
+    with vault.uow(readonly=True) as uow:
+        last = list_events(uow.conn, evidence_id=ev["evidence_id"])[-1]
+    assert last["action"] == "access-refused" and last["details"]["code"] == "IntegrityFailure"
+    with vault.engine.begin() as conn:
+        conn.execute(t.fingerprints.delete())
+    assert trace.index_evidence(vault, ia)["indexed"] == []

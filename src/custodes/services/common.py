@@ -24,7 +24,13 @@ from custodes.core.authz import (
     parse_status,
 )
 from custodes.core.custody import Action, AuditEvent
-from custodes.core.errors import CustodesError, NotFound, PermissionDenied, ReasonRequired
+from custodes.core.errors import (
+    CustodesError,
+    IntegrityFailure,
+    NotFound,
+    PermissionDenied,
+    ReasonRequired,
+)
 from custodes.services import audit
 from custodes.storage import tables as t
 from custodes.storage.uow import UnitOfWork
@@ -44,6 +50,32 @@ def sha256_file(path: Path) -> tuple[str, int]:
             digest.update(chunk)
             size += len(chunk)
     return digest.hexdigest(), size
+
+
+def verified_original(vault: bootstrap.Vault, evidence_id: str, sha256: str) -> Path:
+    """The path of an original whose stored bytes still hash to ``sha256``.
+
+    Every copy, redaction and trace reads the original through this: a blob that was
+    altered, truncated or lost on disk is refused (IntegrityFailure, NotFound) rather than
+    turned into a derivative that claims to come from the recorded original. Re-reading
+    costs about a second per gigabyte, against minutes of decoding and encoding.
+    """
+    try:
+        path = vault.blobs.local_path(sha256)
+        if path is None:
+            raise NotFound(f"the original of {evidence_id} is not on a local disk")
+        actual = vault.blobs.rehash(sha256)
+    except NotFound as exc:
+        raise NotFound(
+            f"the stored original of {evidence_id} is missing", advice="run 'custodes verify'"
+        ) from exc
+    if actual != sha256:
+        raise IntegrityFailure(
+            f"the stored original of {evidence_id} no longer matches its recorded SHA-256 "
+            f"(reads as {actual[:16]}...): refusing to use it",
+            advice="run 'custodes verify' and restore the blob from a backup",
+        )
+    return path
 
 
 def now_iso(vault: bootstrap.Vault) -> str:

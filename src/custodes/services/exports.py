@@ -10,6 +10,7 @@ carry signed Content Credentials (C2PA) stating that lineage.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +38,7 @@ from custodes.services.common import (
     now_iso,
     refuse,
     sha256_file,
+    verified_original,
 )
 from custodes.services.evidence import raise_alert
 from custodes.storage import tables as t
@@ -53,6 +55,9 @@ def software_versions() -> dict[str, Any]:
 def _check_range(start: float | None, end: float | None, duration: float) -> tuple[float, float]:
     s = 0.0 if start is None else float(start)
     e = duration if end is None else float(end)
+    for name, v in (("--start", s), ("--end", e)):
+        if not math.isfinite(v):
+            raise InvalidInput(f"{name} must be a number of seconds, got {v}")
     if not (0 <= s < duration):
         raise InvalidInput(f"--start {s:g} is outside the recording (0 to {duration:.2f} s)")
     if e <= s:
@@ -139,9 +144,7 @@ def export_evidence(
                 raise CustodyConflict(f"{dest} exists; exports never overwrite a file")
             if not dest.parent.is_dir():
                 raise InvalidInput(f"no such folder: {dest.parent}")
-            source = vault.blobs.local_path(row.sha256)
-            if source is None or not source.exists():
-                raise NotFound(f"the blob of {row.id} is missing; run custodes verify")
+            source = verified_original(vault, row.id, row.sha256)
             if derived_from is not None:
                 source = derived_from[0]
             credential = vault.content_credential() if content_credentials is not None else None

@@ -27,7 +27,7 @@ from custodes import __version__, bootstrap
 from custodes.core import stats
 from custodes.core.authz import CaseFacts, EvidenceFacts, Permission, decide
 from custodes.core.custody import Action
-from custodes.core.errors import CustodesError, InvalidInput, NotFound
+from custodes.core.errors import CustodesError, IntegrityFailure, InvalidInput, NotFound
 from custodes.core.watermark import (
     Accumulator,
     MarkParams,
@@ -51,7 +51,9 @@ from custodes.services.common import (
     load_actor,
     new_id,
     now_iso,
+    refuse,
     sha256_file,
+    verified_original,
 )
 from custodes.services.evidence import raise_alert
 from custodes.storage import tables as t
@@ -97,11 +99,9 @@ def _fingerprints(
         advance = progress("fingerprint evidence", total)
         for r in missing:
             try:
-                path = vault.blobs.local_path(r.sha256)
-            except NotFound:
-                continue  # verify reports missing blobs; tracing goes on without it
-            if path is None:
-                continue
+                path = verified_original(vault, r.id, r.sha256)
+            except (NotFound, IntegrityFailure):
+                continue  # verify reports missing and altered blobs; tracing goes on without
             fp = fingerprint_video(path, progress=advance)
             out[r.id] = fp
             with vault.uow() as uow:
@@ -259,7 +259,19 @@ def trace_leak(
             "match_score": round(match.score, 3),
             "sha256": src.sha256,
         }
-        _attribute(vault, src, match, path, info, alpha, result, report, progress)
+        try:
+            _attribute(vault, src, match, path, info, alpha, result, report, progress)
+        except (NotFound, IntegrityFailure) as exc:  # the located original is gone or altered
+            with vault.uow() as uow:
+                refuse(
+                    vault,
+                    uow,
+                    actor.username,
+                    exc,
+                    attempted=Permission.LEAK_TRACE.value,
+                    case_number=src.case_number,
+                    evidence_id=src.id,
+                )
     trace_id = new_id("TR")
     with vault.uow() as uow:
         ev = result["source"]["evidence_id"] if result["source"] else None
@@ -344,9 +356,7 @@ def _attribute(
     progress: ProgressStart,
 ) -> None:
     media = json.loads(src.media)
-    source_path = vault.blobs.local_path(src.sha256)
-    if source_path is None or not source_path.exists():
-        raise NotFound(f"the blob of {src.id} is missing; run custodes verify")
+    source_path = verified_original(vault, src.id, src.sha256)
     lo, hi = (
         result["source"]["offset_s"],
         result["source"]["offset_s"] + result["source"]["duration_s"],
