@@ -192,3 +192,16 @@ def test_export_refuses_non_finite_times(ingested, tmp_path: Path, bad: float) -
                 vault, rec, evidence_id, recipient="x", purpose="y", out=tmp_path / "n.mp4", **kw
             )
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+def test_export_into_an_unwritable_folder_is_refused_before_rendering(ingested) -> None:
+    vault, _, evidence_id = ingested
+    rec = add_user(vault, "records")
+    with pytest.raises(InvalidInput, match="cannot write to /proc/"):
+        exports.export_evidence(
+            vault, rec, evidence_id, recipient="x", purpose="y", out=Path("/proc/self/c.mp4")
+        )
+    with vault.uow(readonly=True) as uow:
+        last = list_events(uow.conn, evidence_id=evidence_id)[-1]
+    assert last["action"] == "access-refused" and "cannot write" in last["details"]["error"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NoReturn
@@ -27,6 +28,7 @@ from custodes.core.custody import Action, AuditEvent
 from custodes.core.errors import (
     CustodesError,
     IntegrityFailure,
+    InvalidInput,
     NotFound,
     PermissionDenied,
     ReasonRequired,
@@ -50,6 +52,19 @@ def sha256_file(path: Path) -> tuple[str, int]:
             digest.update(chunk)
             size += len(chunk)
     return digest.hexdigest(), size
+
+
+def check_writable_folder(folder: Path) -> None:
+    """Refuse an output folder that does not exist or cannot take a new file, before any
+    work starts (a probe file is made and removed: permission bits alone do not tell,
+    for root or on read-only and special file systems)."""
+    if not folder.is_dir():
+        raise InvalidInput(f"no such folder: {folder}")
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".custodes-probe-"):
+            pass
+    except OSError as exc:
+        raise InvalidInput(f"cannot write to {folder}: {exc.strerror or exc}") from exc
 
 
 def verified_original(vault: bootstrap.Vault, evidence_id: str, sha256: str) -> Path:

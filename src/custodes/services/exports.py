@@ -31,6 +31,7 @@ from custodes.services.common import (
     case_facts,
     case_row,
     check,
+    check_writable_folder,
     event,
     evidence_row,
     load_actor,
@@ -142,8 +143,7 @@ def export_evidence(
                 raise InvalidInput(f"{dest.name}: exports are MP4 files (use a .mp4 name)")
             if dest.exists():
                 raise CustodyConflict(f"{dest} exists; exports never overwrite a file")
-            if not dest.parent.is_dir():
-                raise InvalidInput(f"no such folder: {dest.parent}")
+            check_writable_folder(dest.parent)
             source = verified_original(vault, row.id, row.sha256)
             if derived_from is not None:
                 source = derived_from[0]
