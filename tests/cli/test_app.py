@@ -123,6 +123,13 @@ def test_contract_end_to_end(tmp_path: Path, clips: dict[str, Path]) -> None:
         (["ingest", "/nonexistent.mp4", "--case", "C-1"], 3, "no such file"),
         (["evidence", "show", "EV-NOPE"], 4, "no evidence"),
         (["user", "add", "x", "--role", "officer"], 5, "no active vault user"),
+        # mistyped command lines: Click's exit code 2, still one line
+        (["export"], 2, "Missing argument 'evidence_id'"),
+        (["audit", "prove", "abc"], 2, "Invalid value for 'seq'"),
+        (["frobnicate"], 2, "No such command 'frobnicate'"),
+        (["case", "add"], 2, "case add --help')"),
+        # control characters from a hostile file name are shown escaped, not sent raw
+        (["ingest", "/tmp/no\x1b[2Jsuch.mp4", "--case", "C-1"], 3, "no\\x1b[2Jsuch.mp4"),
     ],
 )
 def test_errors_are_one_line(tmp_path: Path, args: list[str], code: int, needle: str) -> None:

@@ -1067,7 +1067,7 @@ def demo(ctx: typer.Context) -> None:
 
 
 def main() -> None:
-    run_with_errors(lambda: app())
+    run_with_errors(lambda: app(standalone_mode=False))
 
 
 if __name__ == "__main__":  # pragma: no cover
