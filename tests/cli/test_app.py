@@ -554,3 +554,20 @@ def test_bad_input_is_one_line_and_leaves_nothing(
     assert after["last"]["evidence"] == (evidence_id.format(**values) if evidence_id else None)
     checked = _ok(home, "verify")
     assert checked["ok"], checked["problems"]
+
+
+def test_verify_failure_is_one_line_on_stderr_and_json_on_stdout(
+    tmp_path: Path, clips: dict[str, Path]
+) -> None:
+    home = tmp_path / "v"
+    run(home, "init", user=None)
+    run(home, "case", "add", "C-1")
+    ev = run(home, "ingest", str(clips["a"]), "--case", "C-1")
+    blob = next(p for p in (home / "blobs").rglob("*") if p.is_file() and ev["sha256"] in p.name)
+    blob.chmod(0o600)
+    data = blob.read_bytes()
+    blob.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    proc = run(home, "verify", ok=False)
+    assert proc.returncode == 7
+    assert json.loads(proc.stdout)["ok"] is False
+    assert proc.stderr == "custodes: error: verify found 1 problem(s): blob-changed\n"

@@ -825,6 +825,11 @@ def verify(
             [[p["kind"], p["detail"]] for p in out["problems"]],
         )
     if not out["ok"]:
+        kinds = sorted({p["kind"] for p in out["problems"]})
+        print(
+            f"custodes: error: verify found {len(out['problems'])} problem(s): {', '.join(kinds)}",
+            file=sys.stderr,
+        )
         raise typer.Exit(7)
 
 
