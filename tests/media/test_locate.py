@@ -9,6 +9,7 @@ A is searched.
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -130,3 +131,15 @@ def test_a_news_edit_gives_one_match_per_piece(clips: Clips) -> None:
 def test_too_short_or_empty_leaks() -> None:
     empty = Fingerprint(30.0, np.zeros(1), np.zeros((1, 5), np.float32))
     assert locate(empty, {}) == []
+
+
+def test_sources_too_short_to_match_are_passed_over_quietly(clips: Clips) -> None:
+    """A two-frame recording in the vault gives no match and no numpy warnings."""
+    leak, start = clips.leak("reencode")
+    fb = clips.fb
+    tiny = Fingerprint(30.0, np.array([0.0, 0.01]), fb.feats[:2], fb.width, fb.height)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        matches = locate(leak, {"tiny": tiny, "A": clips.fa})
+    assert [m.source_id for m in matches] == ["A"]
+    _check(matches, start)

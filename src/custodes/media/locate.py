@@ -524,6 +524,8 @@ def _best_in(
         if len(src) < 2:
             continue
         hz = _grid_hz(leak, src)
+        if (float(src.times[-1]) - float(src.times[0])) * hz < 2:
+            continue  # shorter than two steps of the grid: nothing to correlate
         key = (sid, hz)
         if key not in grids:
             grids[key] = _source_grid(src, hz)
