@@ -205,3 +205,14 @@ def test_export_into_an_unwritable_folder_is_refused_before_rendering(ingested) 
     with vault.uow(readonly=True) as uow:
         last = list_events(uow.conn, evidence_id=evidence_id)[-1]
     assert last["action"] == "access-refused" and "cannot write" in last["details"]["error"]
+
+
+def test_export_never_writes_through_a_symbolic_link(ingested, tmp_path: Path) -> None:
+    vault, _, evidence_id = ingested
+    rec = add_user(vault, "records")
+    target = tmp_path / "elsewhere.mp4"
+    link = tmp_path / "copy.mp4"
+    link.symlink_to(target)  # dangling: exists() is False
+    with pytest.raises(CustodyConflict, match="symbolic link"):
+        exports.export_evidence(vault, rec, evidence_id, recipient="x", purpose="y", out=link)
+    assert not target.exists()

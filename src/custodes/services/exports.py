@@ -138,7 +138,10 @@ def export_evidence(
         try:
             s, e = _check_range(start, end, float(media["duration_s"]))
             width, height_px = output_size(int(media["width"]), int(media["height"]), height)
-            dest = (out or Path(f"{export_id}.mp4")).resolve()
+            given = out or Path(f"{export_id}.mp4")
+            if given.is_symlink():  # dangling or not: a copy goes where it is named
+                raise CustodyConflict(f"{given} is a symbolic link; exports never follow one")
+            dest = given.resolve()
             if dest.suffix.lower() != ".mp4":
                 raise InvalidInput(f"{dest.name}: exports are MP4 files (use a .mp4 name)")
             if dest.exists():
