@@ -191,3 +191,32 @@ def test_release_uses_a_reviewed_redaction_that_covers_what_the_decision_needs(
     assert redact_op["derivative_id"] == with_faces["derivative_id"]
     assert redact_op["derivative_sha256"] == with_faces["sha256"]
     assert lineage["operations"][-1]["op"] == "c2pa-manifest"
+
+
+def test_an_override_releases_only_the_portion_asked_for(world, tmp_path: Path) -> None:
+    vault, rec, number, ev, _ = world
+    from custodes.services import cases
+
+    cases.set_case(vault, rec, number, status="pending-prosecution")
+    r = requests.add_request(
+        vault, rec, number, requester="Denver Post", kind="press", evidence=[ev], ranges=["0.5-1.0"]
+    )
+    decided = requests.decide_request(
+        vault, rec, r["request_id"], override="release", reason="public interest"
+    )
+    assert decided["proposed_outcome"] == "hold"
+    # A release limited to what was asked for is a partial release, as on the accepted path.
+    assert decided["outcome"] == "partial"
+    assert decided["release"] == {"evidence": [ev], "ranges": [[0.5, 1.0]], "redactions": []}
+    assert decided["hold_until"] is None and decided["review_at"] is None
+    out = tmp_path / "pkg"
+    out.mkdir()
+    result = redaction.release_request(vault, rec, r["request_id"], out)
+    manifest = json.loads(Path(result["manifest"]).read_text())
+    assert manifest["outcome"] == "partial"
+    [f] = manifest["files"]
+    assert f["evidence_id"] == ev
+    assert (f["start_s"], f["end_s"]) == (0.5, pytest.approx(1.0, abs=0.1))
+    letter = Path(result["letter"]).with_suffix(".html").read_text()
+    assert "the portions from 0.5 s to 1 s" in letter
+    assert "departs from the outcome" in letter

@@ -395,7 +395,12 @@ def decide_request(
             out["recorded"] = False
             return out
         check(vault, uow, actor, Permission.REQUEST_DECIDE, case=cf, reason=reason)
-        outcome = override or proposal.outcome
+        if override is not None:
+            # The record is built for the custodian's outcome from the same facts: a
+            # release covers only what was asked for, never more (the engine's rule 5).
+            recorded = decide(pack, facts, override=override)
+            out = {**_decision_json(recorded), "request_id": request_id, "facts": out["facts"]}
+        outcome = out["outcome"]
         decision_id = new_id("DC")
         seq = audit.record(
             uow,
