@@ -220,3 +220,32 @@ def test_an_override_releases_only_the_portion_asked_for(world, tmp_path: Path) 
     letter = Path(result["letter"]).with_suffix(".html").read_text()
     assert "the portions from 0.5 s to 1 s" in letter
     assert "departs from the outcome" in letter
+
+
+def test_redacting_on_a_flagged_case_needs_a_reason_and_alerts_ia(world, tmp_path: Path) -> None:
+    vault, rec, number, ev, _ = world
+    from custodes.core.errors import ReasonRequired
+    from custodes.services import cases
+
+    ia = add_user(vault, "internal-affairs")
+    cases.set_case(vault, ia, number, flag=["sensitive"])
+    with pytest.raises(ReasonRequired, match="state a reason"):
+        redaction.redact_evidence(
+            vault, rec, ev, regions=["0.5:10,10,50,50"], out=tmp_path / "r.mp4"
+        )
+    assert not (tmp_path / "r.mp4").exists()
+    assert _events(vault)[-1] == "access-refused"
+    assert evidence.list_alerts(vault, ia) == []
+    out = redaction.redact_evidence(
+        vault, rec, ev, regions=["0.5:10,10,50,50"], out=tmp_path / "r.mp4", reason="FOIA 12"
+    )
+    assert out["alerted"] == ["internal-affairs"]
+    [alert] = evidence.list_alerts(vault, ia)
+    assert (alert["kind"], alert["reason"], alert["evidence_id"]) == (
+        "sensitive-redact",
+        "FOIA 12",
+        ev,
+    )
+    with vault.uow(readonly=True) as uow:
+        last = list_events(uow.conn)[-1]
+    assert (last["action"], last["reason"]) == ("redact", "FOIA 12")

@@ -769,6 +769,10 @@ def redact_cmd(
             " (bench/bench_redact.py). float32 and int8 are older names of the first two."
         ),
     ] = "centerface",
+    reason: Annotated[
+        str | None,
+        typer.Option(help="Why (recorded; required on flagged cases, which alert IA)."),
+    ] = None,
 ) -> None:
     """Make a redacted derivative (the original never changes), with a sidecar to review."""
     from custodes.services import redaction as red_svc
@@ -788,6 +792,7 @@ def redact_cmd(
             out=out,
             progress=advance,
             face_model=face_model,
+            reason=reason,
         )
     _print(
         st,

@@ -43,6 +43,8 @@ from custodes.services.common import (
     now_iso,
     refuse,
 )
+from custodes.services.evidence import alert_if_flagged
+from custodes.services.exports import _check_text
 from custodes.services.requests import _parse_ranges
 from custodes.storage import tables as t
 
@@ -86,7 +88,13 @@ def redact_evidence(
     out: Path | None = None,
     progress: Progress | None = None,
     face_model: str = "centerface",
+    reason: str | None = None,
 ) -> dict[str, Any]:
+    """Render and record a redacted derivative of one recording.
+
+    Redacting shows the footage as exporting does: on a flagged case (sensitive,
+    juvenile, victim-privacy) it needs a stated ``reason`` and alerts internal affairs.
+    """
     with vault.uow() as uow:
         actor = load_actor(vault, uow, actor_name)
         attempt: dict[str, Any] = {
@@ -95,16 +103,19 @@ def redact_evidence(
         }
         try:
             row = evidence_row(uow, evidence_id)
-        except NotFound as exc:
+            if reason is not None:
+                reason = _check_text(reason, "--reason", 2000)
+        except CustodesError as exc:
             refuse(vault, uow, actor.username, exc, **attempt)
         attempt["case_number"] = row.case_number
-        check(
+        decision = check(
             vault,
             uow,
             actor,
             Permission.EVIDENCE_REDACT,
             case=case_facts(uow, case_row(uow, row.case_number)),
             evidence=EvidenceFacts(row.id, row.officer),
+            reason=reason,
         )
         try:
             if style not in ("blur", "box"):
@@ -142,7 +153,7 @@ def redact_evidence(
             source = vault.blobs.local_path(row.sha256)
             assert source is not None
         except CustodesError as exc:
-            refuse(vault, uow, actor.username, exc, **attempt)
+            refuse(vault, uow, actor.username, exc, reason=reason, **attempt)
         uow.conn.rollback()
     result = _render_redaction(
         vault,
@@ -170,6 +181,7 @@ def redact_evidence(
                 object_id=derivative_id,
                 case_number=row.case_number,
                 evidence_id=row.id,
+                reason=reason,
                 details={
                     "sha256": result["sha256"],
                     "frames_redacted": result["frames_redacted"],
@@ -192,9 +204,13 @@ def redact_evidence(
                 audit_seq=seq,
             )
         )
+        alerted = alert_if_flagged(
+            vault, uow, decision, seq, "sensitive-redact", actor.username, row, reason
+        )
         audit.commit(uow, vault)
     return {
         "derivative_id": derivative_id,
+        "alerted": alerted,
         "path": str(dest),
         "frames_redacted": result["frames_redacted"],
         "sha256": result["sha256"],
