@@ -249,3 +249,30 @@ def test_redacting_on_a_flagged_case_needs_a_reason_and_alerts_ia(world, tmp_pat
     with vault.uow(readonly=True) as uow:
         last = list_events(uow.conn)[-1]
     assert (last["action"], last["reason"]) == ("redact", "FOIA 12")
+
+
+@pytest.mark.parametrize(
+    ("region", "needle"),
+    [
+        ("0.5:1000,1000,50,50", "outside the 320x180 frame"),
+        ("0.5:300,10,50,50", "outside the 320x180 frame"),
+        ("99:10,10,50,50", "after the end of"),
+        ("nan:10,10,50,50", "finite"),
+        ("0.5:nan,10,50,50", "finite"),
+        ("0.5:10,10,inf,50", "finite"),
+        # After the last frame's time but before the container's end: only the render finds it.
+        ("1.99:10,10,50,50", "after the video.s last frame"),
+    ],
+)
+def test_every_refused_region_is_on_record(world, tmp_path: Path, region, needle) -> None:
+    vault, rec, number, ev, _ = world
+    (tmp_path / "o").mkdir()
+    before = _events(vault)
+    with pytest.raises(InvalidInput, match=needle):
+        redaction.redact_evidence(vault, rec, ev, regions=[region], out=tmp_path / "o" / "r.mp4")
+    assert list((tmp_path / "o").iterdir()) == []
+    with vault.uow(readonly=True) as uow:
+        last = list_events(uow.conn)[-1]
+    assert len(_events(vault)) == len(before) + 1
+    assert last["action"] == "access-refused" and last["evidence"] == ev
+    assert last["details"]["attempted"] == "case:evidence:redact"

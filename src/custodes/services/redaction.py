@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -62,9 +63,28 @@ def parse_region(text: str) -> RegionSeed:
         raise InvalidInput(
             f"a region is T:X,Y,W,H[:label], e.g. 12.5:300,200,120,40:plate: '{text}'"
         ) from None
+    if not all(math.isfinite(v) for v in (t_s, x, y, w, h)):
+        raise InvalidInput(f"region {text}: time and box must be finite numbers")
     if w <= 0 or h <= 0 or t_s < 0:
         raise InvalidInput(f"region {text}: width, height must be > 0 and time >= 0")
+    if not label.isprintable():
+        raise InvalidInput(f"region {text}: the label must be printable text")
     return RegionSeed(t_s, x, y, w, h, label[:64])
+
+
+def check_region(seed: RegionSeed, text: str, evidence_id: str, media: dict[str, Any]) -> None:
+    """Refuse a region that is not on the recording: outside the frame or after its end."""
+    width, height = int(media["width"]), int(media["height"])
+    duration = float(media["duration_s"])
+    if seed.x < 0 or seed.y < 0 or seed.x + seed.w > width or seed.y + seed.h > height:
+        raise InvalidInput(
+            f"region {text} lies outside the {width}x{height} frame of {evidence_id}"
+        )
+    if seed.t_s >= duration:
+        raise InvalidInput(
+            f"region {text} is drawn at {seed.t_s:g} s, after the end of {evidence_id} "
+            f"({duration:.2f} s)"
+        )
 
 
 def _detector(vault: bootstrap.Vault, face_model: str) -> Any:
@@ -121,7 +141,10 @@ def redact_evidence(
             if style not in ("blur", "box"):
                 raise InvalidInput(f"unknown style '{style}' (blur or box)")
             face_model = face_model_name(face_model)
+            media = json.loads(row.media)
             seeds = [parse_region(r) for r in regions]
+            for seed, text in zip(seeds, regions, strict=True):
+                check_region(seed, text, row.id, media)
             mute_ranges = [tuple(r) for r in _parse_ranges(mute)]
             plan: RedactionPlan | None = None
             if sidecar is not None:
@@ -136,7 +159,6 @@ def redact_evidence(
                     )
                 if plan.source_sha256 != row.sha256:
                     raise InvalidInput(f"{sidecar.name} was made for another recording")
-                media = json.loads(row.media)
                 size = (int(media["width"]), int(media["height"]))
                 if (plan.width, plan.height) != size:
                     raise InvalidInput(
@@ -155,20 +177,26 @@ def redact_evidence(
         except CustodesError as exc:
             refuse(vault, uow, actor.username, exc, reason=reason, **attempt)
         uow.conn.rollback()
-    result = _render_redaction(
-        vault,
-        row,
-        source,
-        dest,
-        plan=plan,
-        faces=faces,
-        seeds=seeds,
-        mute=mute_ranges,
-        bleep=bleep,
-        style=style,
-        progress=progress,
-        face_model=face_model,
-    )
+    try:
+        result = _render_redaction(
+            vault,
+            row,
+            source,
+            dest,
+            plan=plan,
+            faces=faces,
+            seeds=seeds,
+            mute=mute_ranges,
+            bleep=bleep,
+            style=style,
+            progress=progress,
+            face_model=face_model,
+        )
+    except CustodesError as exc:
+        # What only the render finds (a region the tracker cannot place, a sidecar in
+        # the way) is refused on record like what is found before it.
+        with vault.uow() as uow:
+            refuse(vault, uow, actor.username, exc, reason=reason, **attempt)
     derivative_id = new_id("RD")
     with vault.uow() as uow:
         seq = audit.record(

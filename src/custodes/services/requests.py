@@ -11,6 +11,7 @@ audit log. An override is flagged and alerts internal affairs and command staff.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -82,6 +83,8 @@ def _parse_ranges(texts: Sequence[str]) -> list[list[float]]:
             a, b = (float(x) for x in text.split("-", 1))
         except ValueError:
             raise InvalidInput(f"a range is START-END in seconds, e.g. 30-90: '{text}'") from None
+        if not (math.isfinite(a) and math.isfinite(b)):
+            raise InvalidInput(f"range {text}: start and end must be finite numbers")
         if not (0 <= a < b):
             raise InvalidInput(f"range {text}: start must be >= 0 and before the end")
         out.append([a, b])
