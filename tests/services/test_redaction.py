@@ -276,3 +276,35 @@ def test_every_refused_region_is_on_record(world, tmp_path: Path, region, needle
     assert len(_events(vault)) == len(before) + 1
     assert last["action"] == "access-refused" and last["evidence"] == ev
     assert last["details"]["attempted"] == "case:evidence:redact"
+
+
+def test_a_mute_past_the_end_is_refused_on_record(world, tmp_path: Path) -> None:
+    vault, rec, number, ev, _ = world
+    with pytest.raises(InvalidInput, match=rf"--mute 1-500 is past the end of {ev} \(2.00 s\)"):
+        redaction.redact_evidence(vault, rec, ev, mute=["1-500"], out=tmp_path / "m.mp4")
+    assert not (tmp_path / "m.mp4").exists()
+    assert _events(vault)[-1] == "access-refused"
+    # Up to the end, as shown rounded, is accepted.
+    out = redaction.redact_evidence(vault, rec, ev, mute=["1-2.00"], out=tmp_path / "m.mp4")
+    assert Path(out["path"]).exists()
+
+
+def test_a_release_of_nothing_is_refused(world, tmp_path: Path) -> None:
+    """A request recorded before ranges were checked may ask only past the end."""
+    vault, rec, number, ev, _ = world
+    r = requests.add_request(
+        vault, rec, number, requester="KUSA", kind="press", evidence=[ev], ranges=["1-2"]
+    )
+    with vault.engine.begin() as conn:
+        conn.execute(
+            t.requests.update()
+            .where(t.requests.c.id == r["request_id"])
+            .values(ranges=json.dumps([[100.0, 200.0]]))
+        )
+    assert requests.decide_request(vault, rec, r["request_id"], accept=True)["outcome"] == "partial"
+    out = tmp_path / "pkg"
+    out.mkdir()
+    with pytest.raises(CustodyConflict, match="nothing to release"):
+        redaction.release_request(vault, rec, r["request_id"], out)
+    assert list(out.iterdir()) == []
+    assert _events(vault)[-1] == "release-refused"

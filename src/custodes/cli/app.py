@@ -563,14 +563,20 @@ def request_add(
         list[str] | None, typer.Option("--evidence", help="Evidence asked for (default: all).")
     ] = None,
     received_at: Annotated[
-        str | None, typer.Option(help="When the request arrived (YYYY-MM-DD, default today).")
+        str | None,
+        typer.Option(
+            help="When the request arrived (YYYY-MM-DD, default today; within the last ten years)."
+        ),
     ] = None,
     misconduct_complaint: Annotated[
         bool, typer.Option("--misconduct-complaint", help="Tied to a complaint of misconduct.")
     ] = False,
     range_: Annotated[
         list[str] | None,
-        typer.Option("--range", help="Only this portion, START-END in seconds (repeatable)."),
+        typer.Option(
+            "--range",
+            help="Only this portion, START-END in seconds, within the recordings (repeatable).",
+        ),
     ] = None,
     allegation_on: Annotated[
         str | None, typer.Option(help="Date the misconduct was alleged (YYYY-MM-DD).")
@@ -753,7 +759,8 @@ def redact_cmd(
         typer.Option(help="A box to track and blur: T:X,Y,W,H[:label] (seconds, pixels)."),
     ] = None,
     mute: Annotated[
-        list[str] | None, typer.Option(help="Mute the audio over START-END seconds.")
+        list[str] | None,
+        typer.Option(help="Mute the audio over START-END seconds, within the recording."),
     ] = None,
     bleep: Annotated[bool, typer.Option(help="A tone instead of silence.")] = False,
     style: Annotated[str, typer.Option(help="blur or box.")] = "blur",

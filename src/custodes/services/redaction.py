@@ -46,7 +46,7 @@ from custodes.services.common import (
 )
 from custodes.services.evidence import alert_if_flagged
 from custodes.services.exports import _check_text
-from custodes.services.requests import _parse_ranges
+from custodes.services.requests import _parse_ranges, check_ranges_within, durations
 from custodes.storage import tables as t
 
 FACE_KINDS = frozenset({"faces", "bystander-faces", "minors", "victims"})
@@ -145,7 +145,9 @@ def redact_evidence(
             seeds = [parse_region(r) for r in regions]
             for seed, text in zip(seeds, regions, strict=True):
                 check_region(seed, text, row.id, media)
-            mute_ranges = [tuple(r) for r in _parse_ranges(mute)]
+            parsed_mute = _parse_ranges(mute)
+            check_ranges_within(parsed_mute, durations(uow, [row.id]), "--mute")
+            mute_ranges = [tuple(r) for r in parsed_mute]
             plan: RedactionPlan | None = None
             if sidecar is not None:
                 try:
@@ -433,6 +435,21 @@ def release_request(
             if ids in (None, "all"):
                 ids = json.loads(req.evidence) or requests._case_evidence(uow, req.case_id)
             rows = {i: evidence_row(uow, i) for i in ids}
+            ranges = release.get("ranges")
+            spans: dict[str, list[tuple[float, float]]] = {}
+            for ev_id, row in rows.items():
+                duration = float(json.loads(row.media)["duration_s"])
+                cut = (
+                    [(0.0, duration)]
+                    if ranges in (None, "all")
+                    else [(max(0.0, float(a)), min(duration, float(b))) for a, b in ranges]
+                )
+                spans[ev_id] = [(a, b) for a, b in cut if b > a]
+            if not any(spans.values()):
+                raise CustodyConflict(
+                    f"nothing to release: the portions the decision on {request_id} allows "
+                    "lie outside its recordings"
+                )
             kinds = {r.get("kind") for r in decision.get("redactions", [])}
             audio = [r for r in decision.get("redactions", []) if r.get("kind") == "audio"]
             reviewed = _reviewed_derivatives(
@@ -455,15 +472,9 @@ def release_request(
         uow.conn.rollback()
     files: list[dict[str, Any]] = []
     for ev_id, row in rows.items():
-        media = json.loads(row.media)
-        duration = float(media["duration_s"])
-        ranges = release.get("ranges")
-        spans = (
-            [(0.0, duration)]
-            if ranges in (None, "all")
-            else [(max(0.0, float(a)), min(duration, float(b))) for a, b in ranges]
-        )
-        spans = [(a, b) for a, b in spans if b > a]
+        if not spans[ev_id]:
+            continue  # the portions asked for lie past the end of this recording
+        duration = float(json.loads(row.media)["duration_s"])
         derived = None
         with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
             if ev_id in reviewed:
@@ -494,7 +505,7 @@ def release_request(
                     store=False,
                 )
                 derived = (Path(tmp) / f"{ev_id}.mp4", red["lineage"]["operations"])
-            for i, (a, b) in enumerate(spans):
+            for i, (a, b) in enumerate(spans[ev_id]):
                 out = exports.export_evidence(
                     vault,
                     actor_name,
