@@ -308,3 +308,11 @@ def test_a_release_of_nothing_is_refused(world, tmp_path: Path) -> None:
         redaction.release_request(vault, rec, r["request_id"], out)
     assert list(out.iterdir()) == []
     assert _events(vault)[-1] == "release-refused"
+
+
+def test_a_redacted_copy_is_an_mp4(world, tmp_path: Path) -> None:
+    vault, rec, number, ev, _ = world
+    with pytest.raises(InvalidInput, match=r"r.txt: redacted copies are MP4 files"):
+        redaction.redact_evidence(vault, rec, ev, mute=["0-1"], out=tmp_path / "r.txt")
+    assert not any(tmp_path.glob("r.*"))
+    assert _events(vault)[-1] == "access-refused"

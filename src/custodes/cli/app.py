@@ -767,7 +767,9 @@ def redact_cmd(
     sidecar: Annotated[
         Path | None, typer.Option(help="A reviewed boxes file to apply instead of detecting.")
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="Output .mp4.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Output .mp4 (default EV-...-redacted.mp4).")
+    ] = None,
     face_model: Annotated[
         str,
         typer.Option(

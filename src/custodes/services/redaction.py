@@ -170,6 +170,8 @@ def redact_evidence(
             if plan is None and not (faces or seeds or mute_ranges):
                 raise InvalidInput("nothing to redact: give --faces, --region, --mute or --sidecar")
             dest = (out or Path(f"{evidence_id}-redacted.mp4")).resolve()
+            if dest.suffix.lower() != ".mp4":
+                raise InvalidInput(f"{dest.name}: redacted copies are MP4 files (use a .mp4 name)")
             if dest.exists():
                 raise CustodyConflict(f"{dest} exists; redaction never overwrites a file")
             if not dest.parent.is_dir():
