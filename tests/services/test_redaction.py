@@ -316,3 +316,36 @@ def test_a_redacted_copy_is_an_mp4(world, tmp_path: Path) -> None:
         redaction.redact_evidence(vault, rec, ev, mute=["0-1"], out=tmp_path / "r.txt")
     assert not any(tmp_path.glob("r.*"))
     assert _events(vault)[-1] == "access-refused"
+
+
+def test_a_release_makes_its_folder_and_leaves_nothing_when_it_fails(
+    world, tmp_path: Path, monkeypatch
+) -> None:
+    vault, rec, number, ev, _ = world
+    from custodes.core.errors import CustodesError
+
+    r = requests.add_request(vault, rec, number, requester="KUSA", kind="press", evidence=[ev])
+    requests.decide_request(vault, rec, r["request_id"], accept=True)
+    with pytest.raises(InvalidInput, match="no such folder"):
+        redaction.release_request(vault, rec, r["request_id"], tmp_path / "no" / "pkg")
+    assert not (tmp_path / "no").exists()
+    assert _events(vault)[-1] == "release-refused"
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InvalidInput, match="is not a folder"):
+        redaction.release_request(vault, rec, r["request_id"], tmp_path / "file")
+
+    def broken(*args, **kwargs):
+        raise CustodesError("the letter could not be written")
+
+    monkeypatch.setattr(requests, "write_letter", broken)
+    with pytest.raises(CustodesError, match="letter"):
+        redaction.release_request(vault, rec, r["request_id"], tmp_path / "new")
+    assert not (tmp_path / "new").exists()  # the folder it made is gone with its copies
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CustodesError, match="letter"):
+        redaction.release_request(vault, rec, r["request_id"], tmp_path / "empty")
+    assert list((tmp_path / "empty").iterdir()) == []  # a folder given empty stays empty
+    monkeypatch.undo()
+    result = redaction.release_request(vault, rec, r["request_id"], tmp_path / "pkg")
+    assert Path(result["manifest"]).parent == tmp_path / "pkg"
+    assert len(result["files"]) == 1 and Path(result["files"][0]).exists()

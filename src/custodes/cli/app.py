@@ -707,7 +707,14 @@ def request_letter(
 def request_release(
     ctx: typer.Context,
     request_id: str,
-    out: Annotated[Path, typer.Option("--out", help="A new, empty folder for the package.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="A new folder for the package, made here (its parent must exist); an existing "
+            "one must be empty. A failed release leaves nothing in it.",
+        ),
+    ],
     redaction: Annotated[
         list[str] | None,
         typer.Option(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -377,6 +378,18 @@ def _reviewed_derivatives(
     return chosen
 
 
+def _discard_package(out_dir: Path, created: bool) -> None:
+    """Leave no half-made package: the folder was new, or empty, before the release."""
+    if created:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        return
+    for child in out_dir.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+
+
 def release_request(
     vault: bootstrap.Vault,
     actor_name: str | None,
@@ -427,10 +440,13 @@ def release_request(
                     f"the recorded decision on {request_id} is '{last.outcome}': "
                     "nothing may be released"
                 )
-            if not out_dir.is_dir():
-                raise InvalidInput(f"no such folder: {out_dir}")
-            if any(out_dir.iterdir()):
-                raise CustodyConflict(f"{out_dir} is not empty; a release goes in a new folder")
+            if out_dir.exists():
+                if not out_dir.is_dir():
+                    raise InvalidInput(f"{out_dir} is not a folder")
+                if any(out_dir.iterdir()):
+                    raise CustodyConflict(f"{out_dir} is not empty; a release goes in a new folder")
+            elif not out_dir.parent.is_dir():
+                raise InvalidInput(f"no such folder: {out_dir.parent}")
             decision = json.loads(last.decision)
             release = decision.get("release") or {}
             ids = release.get("evidence")
@@ -461,6 +477,12 @@ def release_request(
                 if vault.blobs.local_path(drow.sha256) is None:
                     raise NotFound(f"the blob of redaction {drow.id} is missing; run verify")
             credential = vault.content_credential()
+            created = not out_dir.exists()
+            if created:
+                try:
+                    out_dir.mkdir()
+                except OSError as exc:
+                    raise InvalidInput(f"cannot create {out_dir}: {exc.strerror}") from exc
         except CustodesError as exc:
             refuse(
                 vault,
@@ -472,127 +494,133 @@ def release_request(
                 case_number=crow.number,
             )
         uow.conn.rollback()
-    files: list[dict[str, Any]] = []
-    for ev_id, row in rows.items():
-        if not spans[ev_id]:
-            continue  # the portions asked for lie past the end of this recording
-        duration = float(json.loads(row.media)["duration_s"])
-        derived = None
-        with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
-            if ev_id in reviewed:
-                drow = reviewed[ev_id]
-                ops = [
-                    {**o, "derivative_id": drow.id, "derivative_sha256": drow.sha256}
-                    for o in json.loads(drow.lineage).get("operations", [])
-                ]
-                derived = (vault.blobs.local_path(drow.sha256) or Path(), ops)
-            elif kinds & FACE_KINDS or audio:
-                mute = (
-                    [(0.0, duration)]
-                    if any(r.get("ranges") in (None, "all") for r in audio)
-                    else []
-                )
-                red = _render_redaction(
+    try:
+        files: list[dict[str, Any]] = []
+        for ev_id, row in rows.items():
+            if not spans[ev_id]:
+                continue  # the portions asked for lie past the end of this recording
+            duration = float(json.loads(row.media)["duration_s"])
+            derived = None
+            with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+                if ev_id in reviewed:
+                    drow = reviewed[ev_id]
+                    ops = [
+                        {**o, "derivative_id": drow.id, "derivative_sha256": drow.sha256}
+                        for o in json.loads(drow.lineage).get("operations", [])
+                    ]
+                    derived = (vault.blobs.local_path(drow.sha256) or Path(), ops)
+                elif kinds & FACE_KINDS or audio:
+                    mute = (
+                        [(0.0, duration)]
+                        if any(r.get("ranges") in (None, "all") for r in audio)
+                        else []
+                    )
+                    red = _render_redaction(
+                        vault,
+                        row,
+                        vault.blobs.local_path(row.sha256) or Path(),
+                        Path(tmp) / f"{ev_id}.mp4",
+                        plan=None,
+                        faces=bool(kinds & FACE_KINDS),
+                        seeds=(),
+                        mute=mute,
+                        bleep=False,
+                        style="blur",
+                        progress=progress,
+                        store=False,
+                    )
+                    derived = (Path(tmp) / f"{ev_id}.mp4", red["lineage"]["operations"])
+                for i, (a, b) in enumerate(spans[ev_id]):
+                    out = exports.export_evidence(
+                        vault,
+                        actor_name,
+                        ev_id,
+                        recipient=req.requester,
+                        purpose=f"release {request_id} (decision {last.id})",
+                        start=a,
+                        end=b,
+                        out=out_dir / f"{ev_id}-part{i + 1}.mp4",
+                        derived_from=derived,
+                        # Press and public copies may be published: no burned-in name.
+                        visible_mark=req.kind not in ("press", "public"),
+                        content_credentials={
+                            "release_request": request_id,
+                            "decision": last.id,
+                            "outcome": last.outcome,
+                            "pack_sha256": last.pack_sha256,
+                        },
+                    )
+                    files.append(
+                        {
+                            "path": out["path"],
+                            "sha256": out["sha256"],
+                            "export_id": out["export_id"],
+                            "evidence_id": ev_id,
+                            "source_sha256": row.sha256,
+                            "start_s": a,
+                            "end_s": out["end_s"],
+                            "redactions": sorted(k for k in kinds if k),
+                            "reviewed_redaction": reviewed[ev_id].id if ev_id in reviewed else None,
+                        }
+                    )
+        letter = requests.write_letter(vault, actor_name, request_id, out_dir)
+        manifest = {
+            "format": "custodes-release/v1",
+            "request_id": request_id,
+            "decision_id": last.id,
+            "outcome": last.outcome,
+            "pack": last.pack_name,
+            "pack_sha256": last.pack_sha256,
+            "requester": req.requester,
+            "files": files,
+            "letter": {"html": letter["html"], "pdf": letter["pdf"]},
+            "content_credentials": {
+                "signer": credential.subject,
+                "cert_sha256": credential.cert_sha256,
+                "origin": credential.origin,
+            },
+        }
+        # The root the copies' Content Credentials chain to, for the requester's convenience;
+        # a newsroom should check it against the one the department publishes.
+        (out_dir / "content-credentials-root.pem").write_bytes(credential.anchors_pem)
+        manifest_path = out_dir / "manifest.json"
+        manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+        release_id = new_id("RL")
+        with vault.uow() as uow:
+            seq = audit.record(
+                uow,
+                event(
                     vault,
-                    row,
-                    vault.blobs.local_path(row.sha256) or Path(),
-                    Path(tmp) / f"{ev_id}.mp4",
-                    plan=None,
-                    faces=bool(kinds & FACE_KINDS),
-                    seeds=(),
-                    mute=mute,
-                    bleep=False,
-                    style="blur",
-                    progress=progress,
-                    store=False,
-                )
-                derived = (Path(tmp) / f"{ev_id}.mp4", red["lineage"]["operations"])
-            for i, (a, b) in enumerate(spans[ev_id]):
-                out = exports.export_evidence(
-                    vault,
-                    actor_name,
-                    ev_id,
-                    recipient=req.requester,
-                    purpose=f"release {request_id} (decision {last.id})",
-                    start=a,
-                    end=b,
-                    out=out_dir / f"{ev_id}-part{i + 1}.mp4",
-                    derived_from=derived,
-                    # Press and public copies may be published: no burned-in name.
-                    visible_mark=req.kind not in ("press", "public"),
-                    content_credentials={
-                        "release_request": request_id,
+                    actor.username,
+                    Action.RELEASE,
+                    object_type="release",
+                    object_id=release_id,
+                    case_number=crow.number,
+                    details={
+                        "request": request_id,
                         "decision": last.id,
-                        "outcome": last.outcome,
-                        "pack_sha256": last.pack_sha256,
+                        "files": [
+                            {"export_id": f["export_id"], "sha256": f["sha256"]} for f in files
+                        ],
+                        "manifest_sha256": hashlib.sha256(manifest_path.read_bytes()).hexdigest(),
                     },
-                )
-                files.append(
-                    {
-                        "path": out["path"],
-                        "sha256": out["sha256"],
-                        "export_id": out["export_id"],
-                        "evidence_id": ev_id,
-                        "source_sha256": row.sha256,
-                        "start_s": a,
-                        "end_s": out["end_s"],
-                        "redactions": sorted(k for k in kinds if k),
-                        "reviewed_redaction": reviewed[ev_id].id if ev_id in reviewed else None,
-                    }
-                )
-    letter = requests.write_letter(vault, actor_name, request_id, out_dir)
-    manifest = {
-        "format": "custodes-release/v1",
-        "request_id": request_id,
-        "decision_id": last.id,
-        "outcome": last.outcome,
-        "pack": last.pack_name,
-        "pack_sha256": last.pack_sha256,
-        "requester": req.requester,
-        "files": files,
-        "letter": {"html": letter["html"], "pdf": letter["pdf"]},
-        "content_credentials": {
-            "signer": credential.subject,
-            "cert_sha256": credential.cert_sha256,
-            "origin": credential.origin,
-        },
-    }
-    # The root the copies' Content Credentials chain to, for the requester's convenience;
-    # a newsroom should check it against the one the department publishes.
-    (out_dir / "content-credentials-root.pem").write_bytes(credential.anchors_pem)
-    manifest_path = out_dir / "manifest.json"
-    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
-    release_id = new_id("RL")
-    with vault.uow() as uow:
-        seq = audit.record(
-            uow,
-            event(
-                vault,
-                actor.username,
-                Action.RELEASE,
-                object_type="release",
-                object_id=release_id,
-                case_number=crow.number,
-                details={
-                    "request": request_id,
-                    "decision": last.id,
-                    "files": [{"export_id": f["export_id"], "sha256": f["sha256"]} for f in files],
-                    "manifest_sha256": hashlib.sha256(manifest_path.read_bytes()).hexdigest(),
-                },
-            ),
-        )
-        uow.conn.execute(
-            insert(t.releases).values(
-                id=release_id,
-                request_id=request_id,
-                decision_id=last.id,
-                created_at=now_iso(vault),
-                actor=actor.username,
-                manifest=json.dumps(manifest, sort_keys=True),
-                audit_seq=seq,
+                ),
             )
-        )
-        audit.commit(uow, vault)
+            uow.conn.execute(
+                insert(t.releases).values(
+                    id=release_id,
+                    request_id=request_id,
+                    decision_id=last.id,
+                    created_at=now_iso(vault),
+                    actor=actor.username,
+                    manifest=json.dumps(manifest, sort_keys=True),
+                    audit_seq=seq,
+                )
+            )
+            audit.commit(uow, vault)
+    except BaseException:
+        _discard_package(out_dir, created)
+        raise
     return {
         "release_id": release_id,
         "files": [f["path"] for f in files],
