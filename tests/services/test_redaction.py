@@ -349,3 +349,21 @@ def test_a_release_makes_its_folder_and_leaves_nothing_when_it_fails(
     result = redaction.release_request(vault, rec, r["request_id"], tmp_path / "pkg")
     assert Path(result["manifest"]).parent == tmp_path / "pkg"
     assert len(result["files"]) == 1 and Path(result["files"][0]).exists()
+
+
+def test_a_reviewed_plan_with_no_boxes_is_applied_as_given(world, tmp_path: Path) -> None:
+    """A review may find nothing to blur (no faces; a drawn box that was not needed): the
+    empty plan is the reviewer's call, applied and put on record with 0 frames redacted."""
+    vault, rec, number, ev, _ = world
+    first = redaction.redact_evidence(
+        vault, rec, ev, regions=["0.5:10,10,50,50:plate"], out=tmp_path / "a.mp4"
+    )
+    plan = json.loads(Path(first["sidecar"]).read_text())
+    plan["frames"] = {}
+    reviewed = tmp_path / "reviewed.json"
+    reviewed.write_text(json.dumps(plan))
+    out = redaction.redact_evidence(vault, rec, ev, sidecar=reviewed, out=tmp_path / "b.mp4")
+    assert out["frames_redacted"] == 0
+    with vault.uow(readonly=True) as uow:
+        last = list_events(uow.conn)[-1]
+    assert last["action"] == "redact" and last["details"]["frames_redacted"] == 0
