@@ -77,7 +77,8 @@ def check_region(seed: RegionSeed, text: str, evidence_id: str, media: dict[str,
     """Refuse a region that is not on the recording: outside the frame or after its end."""
     width, height = int(media["width"]), int(media["height"])
     duration = float(media["duration_s"])
-    if seed.x < 0 or seed.y < 0 or seed.x + seed.w > width or seed.y + seed.h > height:
+    # Half a pixel of slack past the edge, as the planner allows.
+    if seed.x < 0 or seed.y < 0 or seed.x + seed.w > width + 0.5 or seed.y + seed.h > height + 0.5:
         raise InvalidInput(
             f"region {text} lies outside the {width}x{height} frame of {evidence_id}"
         )
