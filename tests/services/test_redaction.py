@@ -367,3 +367,34 @@ def test_a_reviewed_plan_with_no_boxes_is_applied_as_given(world, tmp_path: Path
     with vault.uow(readonly=True) as uow:
         last = list_events(uow.conn)[-1]
     assert last["action"] == "redact" and last["details"]["frames_redacted"] == 0
+
+
+def test_a_decision_that_does_not_say_what_it_releases_releases_nothing(
+    world, tmp_path: Path
+) -> None:
+    """Overrides recorded before the fix stored the proposal's release section: null."""
+    vault, rec, number, ev, _ = world
+    r = requests.add_request(
+        vault, rec, number, requester="KUSA", kind="press", evidence=[ev], ranges=["0.5-1"]
+    )
+    decided = requests.decide_request(vault, rec, r["request_id"], override="release", reason="x")
+    with vault.engine.begin() as conn:  # decisions are append-only: add a legacy one
+        row = conn.execute(
+            select(t.decisions).where(t.decisions.c.id == decided["decision_id"])
+        ).one()
+        body = json.loads(row.decision)
+        body["release"] = None
+        conn.execute(
+            t.decisions.insert().values(
+                **{
+                    **row._asdict(),
+                    "id": "DC-LEGACY",
+                    "decided_at": row.decided_at + "9",
+                    "decision": json.dumps(body),
+                }
+            )
+        )
+    with pytest.raises(CustodyConflict, match="does not say what it releases"):
+        redaction.release_request(vault, rec, r["request_id"], tmp_path / "pkg")
+    assert not (tmp_path / "pkg").exists()
+    assert _events(vault)[-1] == "release-refused"

@@ -449,7 +449,14 @@ def release_request(
             elif not out_dir.parent.is_dir():
                 raise InvalidInput(f"no such folder: {out_dir.parent}")
             decision = json.loads(last.decision)
-            release = decision.get("release") or {}
+            release = decision.get("release")
+            if not release:
+                # Overrides recorded before they were built by the engine carry no release
+                # section; reading that as "everything" released whole recordings.
+                raise CustodyConflict(
+                    f"the recorded decision {last.id} does not say what it releases; "
+                    f"record the decision on {request_id} again"
+                )
             ids = release.get("evidence")
             if ids in (None, "all"):
                 ids = json.loads(req.evidence) or requests._case_evidence(uow, req.case_id)
