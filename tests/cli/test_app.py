@@ -487,6 +487,54 @@ BAD_INPUT = [
         ("access-refused", "{ev1}"),
         id="redact-unknown-face-model",
     ),
+    *[
+        pytest.param(
+            ["redact", "{ev1}", *extra, "--out", OUT + "/r.mp4"],
+            {},
+            3,
+            needle,
+            ("access-refused", "{ev1}"),
+            id=f"redact-{name}",
+        )
+        for name, extra, needle in [
+            ("region-outside-the-frame", ["--region", "0.5:1000,1000,50,50"], "outside the"),
+            ("region-after-the-end", ["--region", "99:10,10,50,50"], "after the end of"),
+            ("region-nan-time", ["--region", "nan:10,10,50,50"], "finite"),
+            ("region-nan-x", ["--region", "0.5:nan,10,50,50"], "finite"),
+            ("region-inf-width", ["--region", "0.5:10,10,inf,50"], "finite"),
+            ("mute-past-the-end", ["--mute", "1-500"], "past the end of"),
+        ]
+    ],
+    pytest.param(
+        ["redact", "{ev1}", "--mute", "0-1", "--out", OUT + "/r.txt"],
+        {},
+        3,
+        "redacted copies are MP4 files",
+        ("access-refused", "{ev1}"),
+        id="redact-out-not-mp4",
+    ),
+    pytest.param(
+        [
+            *["request", "add", "--case", "C-1", "--requester", "X", "--kind", "press"],
+            *["--evidence", "{ev1}", "--range", "100-200"],
+        ],
+        {},
+        3,
+        "100-200 is past the end of",
+        ("access-refused", None),
+        id="request-add-range-past-the-end",
+    ),
+    pytest.param(
+        [
+            *["request", "add", "--case", "C-1", "--requester", "X", "--kind", "press"],
+            *["--received-at", "0001-01-01"],
+        ],
+        {},
+        3,
+        "more than ten years ago",
+        ("access-refused", None),
+        id="request-add-received-centuries-ago",
+    ),
     pytest.param(
         ["request", "release", "{undecided}", "--out", OUT],
         {},

@@ -398,6 +398,33 @@ def test_partial_release_of_the_requested_portion_with_a_blurred_bystander() -> 
     assert json.loads(json.dumps(out)) == out
 
 
+def test_an_override_is_built_for_its_outcome_from_the_same_facts() -> None:
+    held = facts(
+        case_status=CaseStatus.PENDING_PROSECUTION,
+        evidence_ids=("ev-1",),
+        requested_ranges=((10.0, 25.0),),
+        evidence_flags=frozenset({"bystander-face"}),
+    )
+    assert decide(COLORADO, held).outcome == "hold"
+    out = decide(COLORADO, held, override="release").to_dict()
+    # Still only what was asked for, with the redactions the rules require: a partial release.
+    assert out["outcome"] == "partial"
+    assert out["release"] == {
+        "evidence": ["ev-1"],
+        "ranges": [[10.0, 25.0]],
+        "redactions": [{"kind": "bystander-faces", "rules": ["privacy-bystanders"]}],
+    }
+    assert out["hold_until"] is None and out["review_at"] is None
+    assert "Only the portion asked for is released (10-25 s)." in out["reasons"]
+    assert out["rules"] == decide(COLORADO, held).to_dict()["rules"]
+    # A hold the pack did not propose has no end of its own and is reviewed on schedule.
+    hold = decide(COLORADO, facts(), override="hold")
+    assert hold.hold_until == {} and hold.review_at == TODAY + timedelta(days=30)
+    assert f"The release is held; it will be reviewed on {hold.review_at}." in hold.reasons
+    with pytest.raises(InvalidInput, match="unknown outcome"):
+        decide(COLORADO, facts(), override="maybe")
+
+
 def test_ranged_redactions_merge_and_empty_ones_vanish() -> None:
     flags = frozenset({"medical", "informant"})
     d = decide(

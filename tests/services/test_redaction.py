@@ -191,3 +191,210 @@ def test_release_uses_a_reviewed_redaction_that_covers_what_the_decision_needs(
     assert redact_op["derivative_id"] == with_faces["derivative_id"]
     assert redact_op["derivative_sha256"] == with_faces["sha256"]
     assert lineage["operations"][-1]["op"] == "c2pa-manifest"
+
+
+def test_an_override_releases_only_the_portion_asked_for(world, tmp_path: Path) -> None:
+    vault, rec, number, ev, _ = world
+    from custodes.services import cases
+
+    cases.set_case(vault, rec, number, status="pending-prosecution")
+    r = requests.add_request(
+        vault, rec, number, requester="Denver Post", kind="press", evidence=[ev], ranges=["0.5-1.0"]
+    )
+    decided = requests.decide_request(
+        vault, rec, r["request_id"], override="release", reason="public interest"
+    )
+    assert decided["proposed_outcome"] == "hold"
+    # A release limited to what was asked for is a partial release, as on the accepted path.
+    assert decided["outcome"] == "partial"
+    assert decided["release"] == {"evidence": [ev], "ranges": [[0.5, 1.0]], "redactions": []}
+    assert decided["hold_until"] is None and decided["review_at"] is None
+    out = tmp_path / "pkg"
+    out.mkdir()
+    result = redaction.release_request(vault, rec, r["request_id"], out)
+    manifest = json.loads(Path(result["manifest"]).read_text())
+    assert manifest["outcome"] == "partial"
+    [f] = manifest["files"]
+    assert f["evidence_id"] == ev
+    assert (f["start_s"], f["end_s"]) == (0.5, pytest.approx(1.0, abs=0.1))
+    letter = Path(result["letter"]).with_suffix(".html").read_text()
+    assert "the portions from 0.5 s to 1 s" in letter
+    assert "departs from the outcome" in letter
+
+
+def test_redacting_on_a_flagged_case_needs_a_reason_and_alerts_ia(world, tmp_path: Path) -> None:
+    vault, rec, number, ev, _ = world
+    from custodes.core.errors import ReasonRequired
+    from custodes.services import cases
+
+    ia = add_user(vault, "internal-affairs")
+    cases.set_case(vault, ia, number, flag=["sensitive"])
+    with pytest.raises(ReasonRequired, match="state a reason"):
+        redaction.redact_evidence(
+            vault, rec, ev, regions=["0.5:10,10,50,50"], out=tmp_path / "r.mp4"
+        )
+    assert not (tmp_path / "r.mp4").exists()
+    assert _events(vault)[-1] == "access-refused"
+    assert evidence.list_alerts(vault, ia) == []
+    out = redaction.redact_evidence(
+        vault, rec, ev, regions=["0.5:10,10,50,50"], out=tmp_path / "r.mp4", reason="FOIA 12"
+    )
+    assert out["alerted"] == ["internal-affairs"]
+    [alert] = evidence.list_alerts(vault, ia)
+    assert (alert["kind"], alert["reason"], alert["evidence_id"]) == (
+        "sensitive-redact",
+        "FOIA 12",
+        ev,
+    )
+    with vault.uow(readonly=True) as uow:
+        last = list_events(uow.conn)[-1]
+    assert (last["action"], last["reason"]) == ("redact", "FOIA 12")
+
+
+@pytest.mark.parametrize(
+    ("region", "needle"),
+    [
+        ("0.5:1000,1000,50,50", "outside the 320x180 frame"),
+        ("0.5:300,10,50,50", "outside the 320x180 frame"),
+        ("99:10,10,50,50", "after the end of"),
+        ("nan:10,10,50,50", "finite"),
+        ("0.5:nan,10,50,50", "finite"),
+        ("0.5:10,10,inf,50", "finite"),
+        # After the last frame's time but before the container's end: only the render finds it.
+        ("1.99:10,10,50,50", "after the video.s last frame"),
+    ],
+)
+def test_every_refused_region_is_on_record(world, tmp_path: Path, region, needle) -> None:
+    vault, rec, number, ev, _ = world
+    (tmp_path / "o").mkdir()
+    before = _events(vault)
+    with pytest.raises(InvalidInput, match=needle):
+        redaction.redact_evidence(vault, rec, ev, regions=[region], out=tmp_path / "o" / "r.mp4")
+    assert list((tmp_path / "o").iterdir()) == []
+    with vault.uow(readonly=True) as uow:
+        last = list_events(uow.conn)[-1]
+    assert len(_events(vault)) == len(before) + 1
+    assert last["action"] == "access-refused" and last["evidence"] == ev
+    assert last["details"]["attempted"] == "case:evidence:redact"
+
+
+def test_a_mute_past_the_end_is_refused_on_record(world, tmp_path: Path) -> None:
+    vault, rec, number, ev, _ = world
+    with pytest.raises(InvalidInput, match=rf"--mute 1-500 is past the end of {ev} \(2.00 s\)"):
+        redaction.redact_evidence(vault, rec, ev, mute=["1-500"], out=tmp_path / "m.mp4")
+    assert not (tmp_path / "m.mp4").exists()
+    assert _events(vault)[-1] == "access-refused"
+    # Up to the end, as shown rounded, is accepted.
+    out = redaction.redact_evidence(vault, rec, ev, mute=["1-2.00"], out=tmp_path / "m.mp4")
+    assert Path(out["path"]).exists()
+
+
+def test_a_release_of_nothing_is_refused(world, tmp_path: Path) -> None:
+    """A request recorded before ranges were checked may ask only past the end."""
+    vault, rec, number, ev, _ = world
+    r = requests.add_request(
+        vault, rec, number, requester="KUSA", kind="press", evidence=[ev], ranges=["1-2"]
+    )
+    with vault.engine.begin() as conn:
+        conn.execute(
+            t.requests.update()
+            .where(t.requests.c.id == r["request_id"])
+            .values(ranges=json.dumps([[100.0, 200.0]]))
+        )
+    assert requests.decide_request(vault, rec, r["request_id"], accept=True)["outcome"] == "partial"
+    out = tmp_path / "pkg"
+    out.mkdir()
+    with pytest.raises(CustodyConflict, match="nothing to release"):
+        redaction.release_request(vault, rec, r["request_id"], out)
+    assert list(out.iterdir()) == []
+    assert _events(vault)[-1] == "release-refused"
+
+
+def test_a_redacted_copy_is_an_mp4(world, tmp_path: Path) -> None:
+    vault, rec, number, ev, _ = world
+    with pytest.raises(InvalidInput, match=r"r.txt: redacted copies are MP4 files"):
+        redaction.redact_evidence(vault, rec, ev, mute=["0-1"], out=tmp_path / "r.txt")
+    assert not any(tmp_path.glob("r.*"))
+    assert _events(vault)[-1] == "access-refused"
+
+
+def test_a_release_makes_its_folder_and_leaves_nothing_when_it_fails(
+    world, tmp_path: Path, monkeypatch
+) -> None:
+    vault, rec, number, ev, _ = world
+    from custodes.core.errors import CustodesError
+
+    r = requests.add_request(vault, rec, number, requester="KUSA", kind="press", evidence=[ev])
+    requests.decide_request(vault, rec, r["request_id"], accept=True)
+    with pytest.raises(InvalidInput, match="no such folder"):
+        redaction.release_request(vault, rec, r["request_id"], tmp_path / "no" / "pkg")
+    assert not (tmp_path / "no").exists()
+    assert _events(vault)[-1] == "release-refused"
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InvalidInput, match="is not a folder"):
+        redaction.release_request(vault, rec, r["request_id"], tmp_path / "file")
+
+    def broken(*args, **kwargs):
+        raise CustodesError("the letter could not be written")
+
+    monkeypatch.setattr(requests, "write_letter", broken)
+    with pytest.raises(CustodesError, match="letter"):
+        redaction.release_request(vault, rec, r["request_id"], tmp_path / "new")
+    assert not (tmp_path / "new").exists()  # the folder it made is gone with its copies
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CustodesError, match="letter"):
+        redaction.release_request(vault, rec, r["request_id"], tmp_path / "empty")
+    assert list((tmp_path / "empty").iterdir()) == []  # a folder given empty stays empty
+    monkeypatch.undo()
+    result = redaction.release_request(vault, rec, r["request_id"], tmp_path / "pkg")
+    assert Path(result["manifest"]).parent == tmp_path / "pkg"
+    assert len(result["files"]) == 1 and Path(result["files"][0]).exists()
+
+
+def test_a_reviewed_plan_with_no_boxes_is_applied_as_given(world, tmp_path: Path) -> None:
+    """A review may find nothing to blur (no faces; a drawn box that was not needed): the
+    empty plan is the reviewer's call, applied and put on record with 0 frames redacted."""
+    vault, rec, number, ev, _ = world
+    first = redaction.redact_evidence(
+        vault, rec, ev, regions=["0.5:10,10,50,50:plate"], out=tmp_path / "a.mp4"
+    )
+    plan = json.loads(Path(first["sidecar"]).read_text())
+    plan["frames"] = {}
+    reviewed = tmp_path / "reviewed.json"
+    reviewed.write_text(json.dumps(plan))
+    out = redaction.redact_evidence(vault, rec, ev, sidecar=reviewed, out=tmp_path / "b.mp4")
+    assert out["frames_redacted"] == 0
+    with vault.uow(readonly=True) as uow:
+        last = list_events(uow.conn)[-1]
+    assert last["action"] == "redact" and last["details"]["frames_redacted"] == 0
+
+
+def test_a_decision_that_does_not_say_what_it_releases_releases_nothing(
+    world, tmp_path: Path
+) -> None:
+    """Overrides recorded before the fix stored the proposal's release section: null."""
+    vault, rec, number, ev, _ = world
+    r = requests.add_request(
+        vault, rec, number, requester="KUSA", kind="press", evidence=[ev], ranges=["0.5-1"]
+    )
+    decided = requests.decide_request(vault, rec, r["request_id"], override="release", reason="x")
+    with vault.engine.begin() as conn:  # decisions are append-only: add a legacy one
+        row = conn.execute(
+            select(t.decisions).where(t.decisions.c.id == decided["decision_id"])
+        ).one()
+        body = json.loads(row.decision)
+        body["release"] = None
+        conn.execute(
+            t.decisions.insert().values(
+                **{
+                    **row._asdict(),
+                    "id": "DC-LEGACY",
+                    "decided_at": row.decided_at + "9",
+                    "decision": json.dumps(body),
+                }
+            )
+        )
+    with pytest.raises(CustodyConflict, match="does not say what it releases"):
+        redaction.release_request(vault, rec, r["request_id"], tmp_path / "pkg")
+    assert not (tmp_path / "pkg").exists()
+    assert _events(vault)[-1] == "release-refused"

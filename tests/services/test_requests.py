@@ -98,6 +98,10 @@ def test_decisions_outside_the_rules_are_refused(world) -> None:
         ({"received_at": "2099-01-01"}, InvalidInput, "in the future"),
         ({"received_at": "yesterday"}, InvalidInput, "not a date"),
         ({"ranges": ["90-30"]}, InvalidInput, "start must be"),
+        ({"ranges": ["100-200"]}, InvalidInput, r"100-200 is past the end of EV-\w+ \(2.00 s\)"),
+        ({"ranges": ["1-2.5"]}, InvalidInput, "past the end"),
+        ({"ranges": ["1-inf"]}, InvalidInput, "finite"),
+        ({"received_at": "0001-01-01"}, InvalidInput, "more than ten years ago"),
         ({"requester": "  "}, InvalidInput, "--requester"),
     ],
 )

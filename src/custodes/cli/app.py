@@ -563,14 +563,20 @@ def request_add(
         list[str] | None, typer.Option("--evidence", help="Evidence asked for (default: all).")
     ] = None,
     received_at: Annotated[
-        str | None, typer.Option(help="When the request arrived (YYYY-MM-DD, default today).")
+        str | None,
+        typer.Option(
+            help="When the request arrived (YYYY-MM-DD, default today; within the last ten years)."
+        ),
     ] = None,
     misconduct_complaint: Annotated[
         bool, typer.Option("--misconduct-complaint", help="Tied to a complaint of misconduct.")
     ] = False,
     range_: Annotated[
         list[str] | None,
-        typer.Option("--range", help="Only this portion, START-END in seconds (repeatable)."),
+        typer.Option(
+            "--range",
+            help="Only this portion, START-END in seconds, within the recordings (repeatable).",
+        ),
     ] = None,
     allegation_on: Annotated[
         str | None, typer.Option(help="Date the misconduct was alleged (YYYY-MM-DD).")
@@ -701,7 +707,14 @@ def request_letter(
 def request_release(
     ctx: typer.Context,
     request_id: str,
-    out: Annotated[Path, typer.Option("--out", help="A new, empty folder for the package.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="A new folder for the package, made here (its parent must exist); an existing "
+            "one must be empty. A failed release leaves nothing in it.",
+        ),
+    ],
     redaction: Annotated[
         list[str] | None,
         typer.Option(
@@ -753,14 +766,17 @@ def redact_cmd(
         typer.Option(help="A box to track and blur: T:X,Y,W,H[:label] (seconds, pixels)."),
     ] = None,
     mute: Annotated[
-        list[str] | None, typer.Option(help="Mute the audio over START-END seconds.")
+        list[str] | None,
+        typer.Option(help="Mute the audio over START-END seconds, within the recording."),
     ] = None,
     bleep: Annotated[bool, typer.Option(help="A tone instead of silence.")] = False,
     style: Annotated[str, typer.Option(help="blur or box.")] = "blur",
     sidecar: Annotated[
         Path | None, typer.Option(help="A reviewed boxes file to apply instead of detecting.")
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="Output .mp4.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Output .mp4 (default EV-...-redacted.mp4).")
+    ] = None,
     face_model: Annotated[
         str,
         typer.Option(
@@ -769,6 +785,10 @@ def redact_cmd(
             " (bench/bench_redact.py). float32 and int8 are older names of the first two."
         ),
     ] = "centerface",
+    reason: Annotated[
+        str | None,
+        typer.Option(help="Why (recorded; required on flagged cases, which alert IA)."),
+    ] = None,
 ) -> None:
     """Make a redacted derivative (the original never changes), with a sidecar to review."""
     from custodes.services import redaction as red_svc
@@ -788,6 +808,7 @@ def redact_cmd(
             out=out,
             progress=advance,
             face_model=face_model,
+            reason=reason,
         )
     _print(
         st,

@@ -9,8 +9,9 @@ actor to be within the case's reach:
   case flagged ``ia-investigation`` is reachable only by internal affairs and by
   people assigned to the case (never by the officer under investigation by role alone).
 
-Opening evidence of a case flagged sensitive, juvenile or victim-privacy needs a stated
-reason, and raises an alert for internal affairs.
+Opening evidence of a case flagged sensitive, juvenile or victim-privacy (viewing,
+exporting or redacting it) needs a stated reason, and raises an alert for internal
+affairs.
 
 Every CLI command, web route and job asks :func:`authorize`; nothing else decides.
 """
@@ -158,7 +159,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 }
 
 CASE_SCOPED = frozenset(p for p in Permission if p.value.startswith("case:"))
-OPENING = frozenset({P.EVIDENCE_VIEW, P.EVIDENCE_EXPORT})
+# Permissions that show the footage itself: on a flagged case they need a reason and alert.
+OPENING = frozenset({P.EVIDENCE_VIEW, P.EVIDENCE_EXPORT, P.EVIDENCE_REDACT})
 PROSECUTION_STATUSES = frozenset({CaseStatus.PENDING_PROSECUTION, CaseStatus.ADJUDICATED})
 ALL_CASES_ROLES = frozenset({Role.SUPERVISOR, Role.RECORDS, Role.INTERNAL_AFFAIRS, Role.ADMIN})
 

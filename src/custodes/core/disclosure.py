@@ -1541,10 +1541,17 @@ def _order(rule: Rule) -> tuple[int, int, str]:
     return (-rule.priority, -severity, rule.id)
 
 
-def decide(pack: PolicyPack, facts: Facts) -> Decision:
+def decide(pack: PolicyPack, facts: Facts, *, override: str | None = None) -> Decision:
     """Apply ``pack`` to ``facts``. Pure and deterministic; see docs/disclosure.md.
 
-    Raises :class:`InvalidInput` only when the pack is not in force on ``facts.today``.
+    Raises :class:`InvalidInput` when the pack is not in force on ``facts.today`` or
+    ``override`` is not an outcome.
+
+    ``override`` is the outcome a custodian records instead of the pack's: the rules fire
+    and are reported as without it, and the decision is then built for that outcome in
+    the same way (a release still covers only the evidence and ranges asked for, with
+    the redactions of the fired rules; an override hold has no end of its own and is
+    reviewed after the pack's review period).
 
     * Every rule whose condition holds *fires*. Its redactions always apply.
     * Among fired rules with an outcome, the highest priority wins; at equal priority
@@ -1565,6 +1572,10 @@ def decide(pack: PolicyPack, facts: Facts) -> Decision:
         decisive = [pack.default]
         fired = [*fired, pack.default]
     outcome = decisive[0].outcome or "release"
+    if override is not None:
+        if override not in OUTCOMES:
+            raise InvalidInput(f"unknown outcome '{override}' (outcomes: {', '.join(OUTCOMES)})")
+        outcome = override
     decisive_ids = {r.id for r in decisive}
 
     # Redactions accumulate from every fired rule (and the default, when it decides).
@@ -1604,10 +1615,11 @@ def decide(pack: PolicyPack, facts: Facts) -> Decision:
             until = spec.until_date(facts)
             return (1 if spec.event else 0, until or date.max, rid)
 
-        chosen, _ = max(holds, key=strength)
-        hold_event = chosen.event
-        hold_date = chosen.until_date(facts)
-        candidates = []
+        if holds:
+            chosen, _ = max(holds, key=strength)
+            hold_event = chosen.event
+            hold_date = chosen.until_date(facts)
+        candidates = [facts.today + timedelta(days=pack.review_every_days)] if not holds else []
         for other, _rid in holds:
             every = other.review_every_days or pack.review_every_days
             candidates.append(facts.today + timedelta(days=every))
@@ -1635,10 +1647,8 @@ def decide(pack: PolicyPack, facts: Facts) -> Decision:
             parts.append(f"until {hold_event.replace('-', ' ')}")
         if hold_date:
             parts.append(f"{'at the latest ' if hold_event else 'until '}{hold_date.isoformat()}")
-        reasons.append(
-            f"The release is held {', '.join(parts)}; it will be reviewed on "
-            f"{review_at.isoformat()}."
-        )
+        held = " ".join(["The release is held", ", ".join(parts)]).rstrip()
+        reasons.append(f"{held}; it will be reviewed on {review_at.isoformat()}.")
     for notice in pack.notices:
         if outcome in notice.on:
             reasons.append(f"{notice.text} ({notice.citation})")

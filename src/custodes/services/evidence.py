@@ -13,6 +13,7 @@ from sqlalchemy import insert, select
 from custodes import bootstrap
 from custodes.core.authz import (
     CaseFacts,
+    Decision,
     EvidenceFacts,
     Permission,
     Role,
@@ -310,20 +311,12 @@ def open_evidence(
                 details={"sha256": row.sha256, "alert": decision.alert},
             ),
         )
-        if decision.alert:
-            raise_alert(
-                vault,
-                uow,
-                seq,
-                "sensitive-access",
-                actor.username,
-                row.case_number,
-                row.id,
-                reason,
-            )
+        alerted = alert_if_flagged(
+            vault, uow, decision, seq, "sensitive-access", actor.username, row, reason
+        )
         audit.commit(uow, vault)
     out = evidence_dict(row)
-    out["alerted"] = ["internal-affairs"] if decision.alert else []
+    out["alerted"] = alerted
     out["path"] = str(vault.blobs.local_path(row.sha256) or "")
     return out
 
@@ -352,6 +345,25 @@ def raise_alert(
             audit_seq=seq,
         )
     )
+
+
+def alert_if_flagged(
+    vault: bootstrap.Vault,
+    uow: UnitOfWork,
+    decision: Decision,
+    seq: int,
+    kind: str,
+    actor: str,
+    row: Any,
+    reason: str | None,
+) -> list[str]:
+    """Alert internal affairs when authorization says so (evidence of a flagged case was
+    viewed, exported or redacted, with the stated reason), tied to the action's audit
+    event ``seq``. Returns the audiences alerted."""
+    if not decision.alert:
+        return []
+    raise_alert(vault, uow, seq, kind, actor, row.case_number, row.id, reason)
+    return [Role.INTERNAL_AFFAIRS.value]
 
 
 def list_alerts(vault: bootstrap.Vault, actor_name: str | None) -> list[dict[str, Any]]:

@@ -41,7 +41,7 @@ from custodes.services.common import (
     sha256_file,
     verified_original,
 )
-from custodes.services.evidence import raise_alert
+from custodes.services.evidence import alert_if_flagged
 from custodes.storage import tables as t
 
 KEY_VERSION = 1
@@ -264,17 +264,9 @@ def export_evidence(
                     audit_seq=seq,
                 )
             )
-            if decision.alert:
-                raise_alert(
-                    vault,
-                    uow,
-                    seq,
-                    "sensitive-export",
-                    actor.username,
-                    row.case_number,
-                    row.id,
-                    purpose,
-                )
+            alert_if_flagged(
+                vault, uow, decision, seq, "sensitive-export", actor.username, row, purpose
+            )
             audit.commit(uow, vault)
         os.replace(pending, dest)
     finally:

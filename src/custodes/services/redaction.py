@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,7 +45,9 @@ from custodes.services.common import (
     now_iso,
     refuse,
 )
-from custodes.services.requests import _parse_ranges
+from custodes.services.evidence import alert_if_flagged
+from custodes.services.exports import _check_text
+from custodes.services.requests import _parse_ranges, check_ranges_within, durations
 from custodes.storage import tables as t
 
 FACE_KINDS = frozenset({"faces", "bystander-faces", "minors", "victims"})
@@ -60,9 +64,29 @@ def parse_region(text: str) -> RegionSeed:
         raise InvalidInput(
             f"a region is T:X,Y,W,H[:label], e.g. 12.5:300,200,120,40:plate: '{text}'"
         ) from None
+    if not all(math.isfinite(v) for v in (t_s, x, y, w, h)):
+        raise InvalidInput(f"region {text}: time and box must be finite numbers")
     if w <= 0 or h <= 0 or t_s < 0:
         raise InvalidInput(f"region {text}: width, height must be > 0 and time >= 0")
+    if not label.isprintable():
+        raise InvalidInput(f"region {text}: the label must be printable text")
     return RegionSeed(t_s, x, y, w, h, label[:64])
+
+
+def check_region(seed: RegionSeed, text: str, evidence_id: str, media: dict[str, Any]) -> None:
+    """Refuse a region that is not on the recording: outside the frame or after its end."""
+    width, height = int(media["width"]), int(media["height"])
+    duration = float(media["duration_s"])
+    # Half a pixel of slack past the edge, as the planner allows.
+    if seed.x < 0 or seed.y < 0 or seed.x + seed.w > width + 0.5 or seed.y + seed.h > height + 0.5:
+        raise InvalidInput(
+            f"region {text} lies outside the {width}x{height} frame of {evidence_id}"
+        )
+    if seed.t_s >= duration:
+        raise InvalidInput(
+            f"region {text} is drawn at {seed.t_s:g} s, after the end of {evidence_id} "
+            f"({duration:.2f} s)"
+        )
 
 
 def _detector(vault: bootstrap.Vault, face_model: str) -> Any:
@@ -86,7 +110,13 @@ def redact_evidence(
     out: Path | None = None,
     progress: Progress | None = None,
     face_model: str = "centerface",
+    reason: str | None = None,
 ) -> dict[str, Any]:
+    """Render and record a redacted derivative of one recording.
+
+    Redacting shows the footage as exporting does: on a flagged case (sensitive,
+    juvenile, victim-privacy) it needs a stated ``reason`` and alerts internal affairs.
+    """
     with vault.uow() as uow:
         actor = load_actor(vault, uow, actor_name)
         attempt: dict[str, Any] = {
@@ -95,23 +125,31 @@ def redact_evidence(
         }
         try:
             row = evidence_row(uow, evidence_id)
-        except NotFound as exc:
+            if reason is not None:
+                reason = _check_text(reason, "--reason", 2000)
+        except CustodesError as exc:
             refuse(vault, uow, actor.username, exc, **attempt)
         attempt["case_number"] = row.case_number
-        check(
+        decision = check(
             vault,
             uow,
             actor,
             Permission.EVIDENCE_REDACT,
             case=case_facts(uow, case_row(uow, row.case_number)),
             evidence=EvidenceFacts(row.id, row.officer),
+            reason=reason,
         )
         try:
             if style not in ("blur", "box"):
                 raise InvalidInput(f"unknown style '{style}' (blur or box)")
             face_model = face_model_name(face_model)
+            media = json.loads(row.media)
             seeds = [parse_region(r) for r in regions]
-            mute_ranges = [tuple(r) for r in _parse_ranges(mute)]
+            for seed, text in zip(seeds, regions, strict=True):
+                check_region(seed, text, row.id, media)
+            parsed_mute = _parse_ranges(mute)
+            check_ranges_within(parsed_mute, durations(uow, [row.id]), "--mute")
+            mute_ranges = [tuple(r) for r in parsed_mute]
             plan: RedactionPlan | None = None
             if sidecar is not None:
                 try:
@@ -125,7 +163,6 @@ def redact_evidence(
                     )
                 if plan.source_sha256 != row.sha256:
                     raise InvalidInput(f"{sidecar.name} was made for another recording")
-                media = json.loads(row.media)
                 size = (int(media["width"]), int(media["height"]))
                 if (plan.width, plan.height) != size:
                     raise InvalidInput(
@@ -135,6 +172,8 @@ def redact_evidence(
             if plan is None and not (faces or seeds or mute_ranges):
                 raise InvalidInput("nothing to redact: give --faces, --region, --mute or --sidecar")
             dest = (out or Path(f"{evidence_id}-redacted.mp4")).resolve()
+            if dest.suffix.lower() != ".mp4":
+                raise InvalidInput(f"{dest.name}: redacted copies are MP4 files (use a .mp4 name)")
             if dest.exists():
                 raise CustodyConflict(f"{dest} exists; redaction never overwrites a file")
             if not dest.parent.is_dir():
@@ -142,22 +181,28 @@ def redact_evidence(
             source = vault.blobs.local_path(row.sha256)
             assert source is not None
         except CustodesError as exc:
-            refuse(vault, uow, actor.username, exc, **attempt)
+            refuse(vault, uow, actor.username, exc, reason=reason, **attempt)
         uow.conn.rollback()
-    result = _render_redaction(
-        vault,
-        row,
-        source,
-        dest,
-        plan=plan,
-        faces=faces,
-        seeds=seeds,
-        mute=mute_ranges,
-        bleep=bleep,
-        style=style,
-        progress=progress,
-        face_model=face_model,
-    )
+    try:
+        result = _render_redaction(
+            vault,
+            row,
+            source,
+            dest,
+            plan=plan,
+            faces=faces,
+            seeds=seeds,
+            mute=mute_ranges,
+            bleep=bleep,
+            style=style,
+            progress=progress,
+            face_model=face_model,
+        )
+    except CustodesError as exc:
+        # What only the render finds (a region the tracker cannot place, a sidecar in
+        # the way) is refused on record like what is found before it.
+        with vault.uow() as uow:
+            refuse(vault, uow, actor.username, exc, reason=reason, **attempt)
     derivative_id = new_id("RD")
     with vault.uow() as uow:
         seq = audit.record(
@@ -170,6 +215,7 @@ def redact_evidence(
                 object_id=derivative_id,
                 case_number=row.case_number,
                 evidence_id=row.id,
+                reason=reason,
                 details={
                     "sha256": result["sha256"],
                     "frames_redacted": result["frames_redacted"],
@@ -192,9 +238,13 @@ def redact_evidence(
                 audit_seq=seq,
             )
         )
+        alerted = alert_if_flagged(
+            vault, uow, decision, seq, "sensitive-redact", actor.username, row, reason
+        )
         audit.commit(uow, vault)
     return {
         "derivative_id": derivative_id,
+        "alerted": alerted,
         "path": str(dest),
         "frames_redacted": result["frames_redacted"],
         "sha256": result["sha256"],
@@ -329,6 +379,18 @@ def _reviewed_derivatives(
     return chosen
 
 
+def _discard_package(out_dir: Path, created: bool) -> None:
+    """Leave no half-made package: the folder was new, or empty, before the release."""
+    if created:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        return
+    for child in out_dir.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+
+
 def release_request(
     vault: bootstrap.Vault,
     actor_name: str | None,
@@ -379,16 +441,41 @@ def release_request(
                     f"the recorded decision on {request_id} is '{last.outcome}': "
                     "nothing may be released"
                 )
-            if not out_dir.is_dir():
-                raise InvalidInput(f"no such folder: {out_dir}")
-            if any(out_dir.iterdir()):
-                raise CustodyConflict(f"{out_dir} is not empty; a release goes in a new folder")
+            if out_dir.exists():
+                if not out_dir.is_dir():
+                    raise InvalidInput(f"{out_dir} is not a folder")
+                if any(out_dir.iterdir()):
+                    raise CustodyConflict(f"{out_dir} is not empty; a release goes in a new folder")
+            elif not out_dir.parent.is_dir():
+                raise InvalidInput(f"no such folder: {out_dir.parent}")
             decision = json.loads(last.decision)
-            release = decision.get("release") or {}
+            release = decision.get("release")
+            if not release:
+                # Overrides recorded before they were built by the engine carry no release
+                # section; reading that as "everything" released whole recordings.
+                raise CustodyConflict(
+                    f"the recorded decision {last.id} does not say what it releases; "
+                    f"record the decision on {request_id} again"
+                )
             ids = release.get("evidence")
             if ids in (None, "all"):
                 ids = json.loads(req.evidence) or requests._case_evidence(uow, req.case_id)
             rows = {i: evidence_row(uow, i) for i in ids}
+            ranges = release.get("ranges")
+            spans: dict[str, list[tuple[float, float]]] = {}
+            for ev_id, row in rows.items():
+                duration = float(json.loads(row.media)["duration_s"])
+                cut = (
+                    [(0.0, duration)]
+                    if ranges in (None, "all")
+                    else [(max(0.0, float(a)), min(duration, float(b))) for a, b in ranges]
+                )
+                spans[ev_id] = [(a, b) for a, b in cut if b > a]
+            if not any(spans.values()):
+                raise CustodyConflict(
+                    f"nothing to release: the portions the decision on {request_id} allows "
+                    "lie outside its recordings"
+                )
             kinds = {r.get("kind") for r in decision.get("redactions", [])}
             audio = [r for r in decision.get("redactions", []) if r.get("kind") == "audio"]
             reviewed = _reviewed_derivatives(
@@ -398,6 +485,12 @@ def release_request(
                 if vault.blobs.local_path(drow.sha256) is None:
                     raise NotFound(f"the blob of redaction {drow.id} is missing; run verify")
             credential = vault.content_credential()
+            created = not out_dir.exists()
+            if created:
+                try:
+                    out_dir.mkdir()
+                except OSError as exc:
+                    raise InvalidInput(f"cannot create {out_dir}: {exc.strerror}") from exc
         except CustodesError as exc:
             refuse(
                 vault,
@@ -409,133 +502,133 @@ def release_request(
                 case_number=crow.number,
             )
         uow.conn.rollback()
-    files: list[dict[str, Any]] = []
-    for ev_id, row in rows.items():
-        media = json.loads(row.media)
-        duration = float(media["duration_s"])
-        ranges = release.get("ranges")
-        spans = (
-            [(0.0, duration)]
-            if ranges in (None, "all")
-            else [(max(0.0, float(a)), min(duration, float(b))) for a, b in ranges]
-        )
-        spans = [(a, b) for a, b in spans if b > a]
-        derived = None
-        with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
-            if ev_id in reviewed:
-                drow = reviewed[ev_id]
-                ops = [
-                    {**o, "derivative_id": drow.id, "derivative_sha256": drow.sha256}
-                    for o in json.loads(drow.lineage).get("operations", [])
-                ]
-                derived = (vault.blobs.local_path(drow.sha256) or Path(), ops)
-            elif kinds & FACE_KINDS or audio:
-                mute = (
-                    [(0.0, duration)]
-                    if any(r.get("ranges") in (None, "all") for r in audio)
-                    else []
-                )
-                red = _render_redaction(
+    try:
+        files: list[dict[str, Any]] = []
+        for ev_id, row in rows.items():
+            if not spans[ev_id]:
+                continue  # the portions asked for lie past the end of this recording
+            duration = float(json.loads(row.media)["duration_s"])
+            derived = None
+            with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+                if ev_id in reviewed:
+                    drow = reviewed[ev_id]
+                    ops = [
+                        {**o, "derivative_id": drow.id, "derivative_sha256": drow.sha256}
+                        for o in json.loads(drow.lineage).get("operations", [])
+                    ]
+                    derived = (vault.blobs.local_path(drow.sha256) or Path(), ops)
+                elif kinds & FACE_KINDS or audio:
+                    mute = (
+                        [(0.0, duration)]
+                        if any(r.get("ranges") in (None, "all") for r in audio)
+                        else []
+                    )
+                    red = _render_redaction(
+                        vault,
+                        row,
+                        vault.blobs.local_path(row.sha256) or Path(),
+                        Path(tmp) / f"{ev_id}.mp4",
+                        plan=None,
+                        faces=bool(kinds & FACE_KINDS),
+                        seeds=(),
+                        mute=mute,
+                        bleep=False,
+                        style="blur",
+                        progress=progress,
+                        store=False,
+                    )
+                    derived = (Path(tmp) / f"{ev_id}.mp4", red["lineage"]["operations"])
+                for i, (a, b) in enumerate(spans[ev_id]):
+                    out = exports.export_evidence(
+                        vault,
+                        actor_name,
+                        ev_id,
+                        recipient=req.requester,
+                        purpose=f"release {request_id} (decision {last.id})",
+                        start=a,
+                        end=b,
+                        out=out_dir / f"{ev_id}-part{i + 1}.mp4",
+                        derived_from=derived,
+                        # Press and public copies may be published: no burned-in name.
+                        visible_mark=req.kind not in ("press", "public"),
+                        content_credentials={
+                            "release_request": request_id,
+                            "decision": last.id,
+                            "outcome": last.outcome,
+                            "pack_sha256": last.pack_sha256,
+                        },
+                    )
+                    files.append(
+                        {
+                            "path": out["path"],
+                            "sha256": out["sha256"],
+                            "export_id": out["export_id"],
+                            "evidence_id": ev_id,
+                            "source_sha256": row.sha256,
+                            "start_s": a,
+                            "end_s": out["end_s"],
+                            "redactions": sorted(k for k in kinds if k),
+                            "reviewed_redaction": reviewed[ev_id].id if ev_id in reviewed else None,
+                        }
+                    )
+        letter = requests.write_letter(vault, actor_name, request_id, out_dir)
+        manifest = {
+            "format": "custodes-release/v1",
+            "request_id": request_id,
+            "decision_id": last.id,
+            "outcome": last.outcome,
+            "pack": last.pack_name,
+            "pack_sha256": last.pack_sha256,
+            "requester": req.requester,
+            "files": files,
+            "letter": {"html": letter["html"], "pdf": letter["pdf"]},
+            "content_credentials": {
+                "signer": credential.subject,
+                "cert_sha256": credential.cert_sha256,
+                "origin": credential.origin,
+            },
+        }
+        # The root the copies' Content Credentials chain to, for the requester's convenience;
+        # a newsroom should check it against the one the department publishes.
+        (out_dir / "content-credentials-root.pem").write_bytes(credential.anchors_pem)
+        manifest_path = out_dir / "manifest.json"
+        manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+        release_id = new_id("RL")
+        with vault.uow() as uow:
+            seq = audit.record(
+                uow,
+                event(
                     vault,
-                    row,
-                    vault.blobs.local_path(row.sha256) or Path(),
-                    Path(tmp) / f"{ev_id}.mp4",
-                    plan=None,
-                    faces=bool(kinds & FACE_KINDS),
-                    seeds=(),
-                    mute=mute,
-                    bleep=False,
-                    style="blur",
-                    progress=progress,
-                    store=False,
-                )
-                derived = (Path(tmp) / f"{ev_id}.mp4", red["lineage"]["operations"])
-            for i, (a, b) in enumerate(spans):
-                out = exports.export_evidence(
-                    vault,
-                    actor_name,
-                    ev_id,
-                    recipient=req.requester,
-                    purpose=f"release {request_id} (decision {last.id})",
-                    start=a,
-                    end=b,
-                    out=out_dir / f"{ev_id}-part{i + 1}.mp4",
-                    derived_from=derived,
-                    # Press and public copies may be published: no burned-in name.
-                    visible_mark=req.kind not in ("press", "public"),
-                    content_credentials={
-                        "release_request": request_id,
+                    actor.username,
+                    Action.RELEASE,
+                    object_type="release",
+                    object_id=release_id,
+                    case_number=crow.number,
+                    details={
+                        "request": request_id,
                         "decision": last.id,
-                        "outcome": last.outcome,
-                        "pack_sha256": last.pack_sha256,
+                        "files": [
+                            {"export_id": f["export_id"], "sha256": f["sha256"]} for f in files
+                        ],
+                        "manifest_sha256": hashlib.sha256(manifest_path.read_bytes()).hexdigest(),
                     },
-                )
-                files.append(
-                    {
-                        "path": out["path"],
-                        "sha256": out["sha256"],
-                        "export_id": out["export_id"],
-                        "evidence_id": ev_id,
-                        "source_sha256": row.sha256,
-                        "start_s": a,
-                        "end_s": out["end_s"],
-                        "redactions": sorted(k for k in kinds if k),
-                        "reviewed_redaction": reviewed[ev_id].id if ev_id in reviewed else None,
-                    }
-                )
-    letter = requests.write_letter(vault, actor_name, request_id, out_dir)
-    manifest = {
-        "format": "custodes-release/v1",
-        "request_id": request_id,
-        "decision_id": last.id,
-        "outcome": last.outcome,
-        "pack": last.pack_name,
-        "pack_sha256": last.pack_sha256,
-        "requester": req.requester,
-        "files": files,
-        "letter": {"html": letter["html"], "pdf": letter["pdf"]},
-        "content_credentials": {
-            "signer": credential.subject,
-            "cert_sha256": credential.cert_sha256,
-            "origin": credential.origin,
-        },
-    }
-    # The root the copies' Content Credentials chain to, for the requester's convenience;
-    # a newsroom should check it against the one the department publishes.
-    (out_dir / "content-credentials-root.pem").write_bytes(credential.anchors_pem)
-    manifest_path = out_dir / "manifest.json"
-    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
-    release_id = new_id("RL")
-    with vault.uow() as uow:
-        seq = audit.record(
-            uow,
-            event(
-                vault,
-                actor.username,
-                Action.RELEASE,
-                object_type="release",
-                object_id=release_id,
-                case_number=crow.number,
-                details={
-                    "request": request_id,
-                    "decision": last.id,
-                    "files": [{"export_id": f["export_id"], "sha256": f["sha256"]} for f in files],
-                    "manifest_sha256": hashlib.sha256(manifest_path.read_bytes()).hexdigest(),
-                },
-            ),
-        )
-        uow.conn.execute(
-            insert(t.releases).values(
-                id=release_id,
-                request_id=request_id,
-                decision_id=last.id,
-                created_at=now_iso(vault),
-                actor=actor.username,
-                manifest=json.dumps(manifest, sort_keys=True),
-                audit_seq=seq,
+                ),
             )
-        )
-        audit.commit(uow, vault)
+            uow.conn.execute(
+                insert(t.releases).values(
+                    id=release_id,
+                    request_id=request_id,
+                    decision_id=last.id,
+                    created_at=now_iso(vault),
+                    actor=actor.username,
+                    manifest=json.dumps(manifest, sort_keys=True),
+                    audit_seq=seq,
+                )
+            )
+            audit.commit(uow, vault)
+    except BaseException:
+        _discard_package(out_dir, created)
+        raise
     return {
         "release_id": release_id,
         "files": [f["path"] for f in files],

@@ -11,8 +11,9 @@ audit log. An override is flagged and alerts internal affairs and command staff.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from datetime import date
+import math
+from collections.abc import Mapping, Sequence
+from datetime import date, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -82,10 +83,49 @@ def _parse_ranges(texts: Sequence[str]) -> list[list[float]]:
             a, b = (float(x) for x in text.split("-", 1))
         except ValueError:
             raise InvalidInput(f"a range is START-END in seconds, e.g. 30-90: '{text}'") from None
+        if not (math.isfinite(a) and math.isfinite(b)):
+            raise InvalidInput(f"range {text}: start and end must be finite numbers")
         if not (0 <= a < b):
             raise InvalidInput(f"range {text}: start must be >= 0 and before the end")
         out.append([a, b])
     return out
+
+
+#: Slack past a recording's end (seconds): durations are shown rounded to 0.01 s, and
+#: a range ending at the shown figure is accepted.
+RANGE_SLACK_S = 0.005
+
+#: How far back a request may be dated (--received-at): ten years. Response deadlines
+#: run in days; an older date is a typo, not a request still to answer.
+RECEIVED_AT_MAX_AGE = timedelta(days=3653)
+
+
+def durations(uow: UnitOfWork, ids: Sequence[str]) -> dict[str, float]:
+    """Each recording's duration in seconds, by evidence id."""
+    if not ids:
+        return {}
+    rows = uow.conn.execute(
+        select(t.evidence.c.id, t.evidence.c.media).where(t.evidence.c.id.in_(list(ids)))
+    ).all()
+    return {r.id: float(json.loads(r.media)["duration_s"]) for r in rows}
+
+
+def check_ranges_within(
+    ranges: Sequence[Sequence[float]], lengths: Mapping[str, float], what: str
+) -> None:
+    """Refuse a range that ends past the end of the recordings it applies to (of the
+    longest, when it applies to several: a shorter one simply yields less)."""
+    if not lengths:
+        return
+    ev, longest = max(lengths.items(), key=lambda kv: (kv[1], kv[0]))
+    for a, b in ranges:
+        if b > longest + RANGE_SLACK_S:
+            where = (
+                f"{ev} ({longest:.2f} s)"
+                if len(lengths) == 1
+                else f"every recording asked for (the longest, {ev}, is {longest:.2f} s)"
+            )
+            raise InvalidInput(f"{what} {a:g}-{b:g} is past the end of {where}")
 
 
 def _evidence_flags(uow: UnitOfWork, ids: Sequence[str]) -> frozenset[str]:
@@ -195,7 +235,15 @@ def add_request(
             received = _parse_date(received_at, "--received-at") or _today(vault)
             if received > _today(vault):
                 raise InvalidInput(f"--received-at {received} is in the future")
+            earliest = _today(vault) - RECEIVED_AT_MAX_AGE
+            if received < earliest:
+                raise InvalidInput(
+                    f"--received-at {received} is more than ten years ago "
+                    f"(the earliest accepted is {earliest})"
+                )
             parsed_ranges = _parse_ranges(ranges)
+            asked = sorted(set(evidence)) or _case_evidence(uow, crow.id)
+            check_ranges_within(parsed_ranges, durations(uow, asked), "--range")
             _parse_date(allegation_on, "--allegation-on")
             _parse_date(incident_on, "--incident-on")
         except CustodesError as exc:
@@ -395,7 +443,12 @@ def decide_request(
             out["recorded"] = False
             return out
         check(vault, uow, actor, Permission.REQUEST_DECIDE, case=cf, reason=reason)
-        outcome = override or proposal.outcome
+        if override is not None:
+            # The record is built for the custodian's outcome from the same facts: a
+            # release covers only what was asked for, never more (the engine's rule 5).
+            recorded = decide(pack, facts, override=override)
+            out = {**_decision_json(recorded), "request_id": request_id, "facts": out["facts"]}
+        outcome = out["outcome"]
         decision_id = new_id("DC")
         seq = audit.record(
             uow,
