@@ -10,7 +10,13 @@ import pytest
 from sqlalchemy import func, select
 
 from custodes.bootstrap import Vault
-from custodes.core.errors import CustodyConflict, InvalidInput, NotFound, PermissionDenied
+from custodes.core.errors import (
+    CustodyConflict,
+    IntegrityFailure,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+)
 from custodes.media.provenance import read_credentials
 from custodes.services import evidence, redaction, requests
 from custodes.services.audit import list_events
@@ -398,3 +404,37 @@ def test_a_decision_that_does_not_say_what_it_releases_releases_nothing(
         redaction.release_request(vault, rec, r["request_id"], tmp_path / "pkg")
     assert not (tmp_path / "pkg").exists()
     assert _events(vault)[-1] == "release-refused"
+
+
+def _alter_blob(vault: Vault, sha256: str) -> None:
+    path = vault.blobs.local_path(sha256)
+    assert path is not None
+    path.chmod(0o600)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def test_an_altered_original_or_redacted_copy_is_never_used(world, tmp_path: Path) -> None:
+    vault, rec, number, ev, _ = world
+    requests.set_evidence_flags(vault, rec, ev, flag=["minor"])
+    r = requests.add_request(vault, rec, number, requester="9News", kind="press", evidence=[ev])
+    requests.decide_request(vault, rec, r["request_id"], accept=True)
+    red = redaction.redact_evidence(vault, rec, ev, faces=True, out=tmp_path / "f.mp4")
+    _alter_blob(vault, red["sha256"])
+    out = tmp_path / "pkg"
+    with pytest.raises(IntegrityFailure, match="stored redacted copy of RD-"):
+        redaction.release_request(
+            vault, rec, r["request_id"], out, redactions=[red["derivative_id"]]
+        )
+    assert _events(vault)[-1] == "release-refused"
+    assert not out.exists()
+    [row] = [e for e in evidence.list_evidence(vault, rec) if e["evidence_id"] == ev]
+    _alter_blob(vault, row["sha256"])
+    with pytest.raises(IntegrityFailure, match=f"stored original of {ev}"):
+        redaction.redact_evidence(vault, rec, ev, faces=True, out=tmp_path / "g.mp4")
+    assert _events(vault)[-1] == "access-refused"
+    assert not (tmp_path / "g.mp4").exists()
+    with pytest.raises(IntegrityFailure, match=f"stored original of {ev}"):
+        redaction.release_request(vault, rec, r["request_id"], out)
+    assert not out.exists()

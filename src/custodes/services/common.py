@@ -67,8 +67,11 @@ def check_writable_folder(folder: Path) -> None:
         raise InvalidInput(f"cannot write to {folder}: {exc.strerror or exc}") from exc
 
 
-def verified_original(vault: bootstrap.Vault, evidence_id: str, sha256: str) -> Path:
-    """The path of an original whose stored bytes still hash to ``sha256``.
+def verified_original(
+    vault: bootstrap.Vault, evidence_id: str, sha256: str, what: str = "original"
+) -> Path:
+    """The path of an original (or a stored derivative, ``what``) whose stored bytes
+    still hash to ``sha256``.
 
     Every copy, redaction and trace reads the original through this: a blob that was
     altered, truncated or lost on disk is refused (IntegrityFailure, NotFound) rather than
@@ -82,11 +85,11 @@ def verified_original(vault: bootstrap.Vault, evidence_id: str, sha256: str) -> 
         actual = vault.blobs.rehash(sha256)
     except NotFound as exc:
         raise NotFound(
-            f"the stored original of {evidence_id} is missing", advice="run 'custodes verify'"
+            f"the stored {what} of {evidence_id} is missing", advice="run 'custodes verify'"
         ) from exc
     if actual != sha256:
         raise IntegrityFailure(
-            f"the stored original of {evidence_id} no longer matches its recorded SHA-256 "
+            f"the stored {what} of {evidence_id} no longer matches its recorded SHA-256 "
             f"(reads as {actual[:16]}...): refusing to use it",
             advice="run 'custodes verify' and restore the blob from a backup",
         )

@@ -38,12 +38,14 @@ from custodes.services.common import (
     case_facts,
     case_row,
     check,
+    check_writable_folder,
     event,
     evidence_row,
     load_actor,
     new_id,
     now_iso,
     refuse,
+    verified_original,
 )
 from custodes.services.evidence import alert_if_flagged
 from custodes.services.exports import _check_text
@@ -171,15 +173,16 @@ def redact_evidence(
                     )
             if plan is None and not (faces or seeds or mute_ranges):
                 raise InvalidInput("nothing to redact: give --faces, --region, --mute or --sidecar")
-            dest = (out or Path(f"{evidence_id}-redacted.mp4")).resolve()
+            given = out or Path(f"{evidence_id}-redacted.mp4")
+            if given.is_symlink():
+                raise CustodyConflict(f"{given} is a symbolic link; redaction never follows one")
+            dest = given.resolve()
             if dest.suffix.lower() != ".mp4":
                 raise InvalidInput(f"{dest.name}: redacted copies are MP4 files (use a .mp4 name)")
             if dest.exists():
                 raise CustodyConflict(f"{dest} exists; redaction never overwrites a file")
-            if not dest.parent.is_dir():
-                raise InvalidInput(f"no such folder: {dest.parent}")
-            source = vault.blobs.local_path(row.sha256)
-            assert source is not None
+            check_writable_folder(dest.parent)
+            source = verified_original(vault, row.id, row.sha256)
         except CustodesError as exc:
             refuse(vault, uow, actor.username, exc, reason=reason, **attempt)
         uow.conn.rollback()
@@ -481,9 +484,9 @@ def release_request(
             reviewed = _reviewed_derivatives(
                 uow, redactions, list(rows), bool(kinds & FACE_KINDS), bool(audio)
             )
+            paths = {ev_id: verified_original(vault, ev_id, r.sha256) for ev_id, r in rows.items()}
             for drow in reviewed.values():
-                if vault.blobs.local_path(drow.sha256) is None:
-                    raise NotFound(f"the blob of redaction {drow.id} is missing; run verify")
+                paths[drow.id] = verified_original(vault, drow.id, drow.sha256, "redacted copy")
             credential = vault.content_credential()
             created = not out_dir.exists()
             if created:
@@ -516,7 +519,7 @@ def release_request(
                         {**o, "derivative_id": drow.id, "derivative_sha256": drow.sha256}
                         for o in json.loads(drow.lineage).get("operations", [])
                     ]
-                    derived = (vault.blobs.local_path(drow.sha256) or Path(), ops)
+                    derived = (paths[drow.id], ops)
                 elif kinds & FACE_KINDS or audio:
                     mute = (
                         [(0.0, duration)]
@@ -526,7 +529,7 @@ def release_request(
                     red = _render_redaction(
                         vault,
                         row,
-                        vault.blobs.local_path(row.sha256) or Path(),
+                        paths[ev_id],
                         Path(tmp) / f"{ev_id}.mp4",
                         plan=None,
                         faces=bool(kinds & FACE_KINDS),
