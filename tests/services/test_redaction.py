@@ -438,3 +438,16 @@ def test_an_altered_original_or_redacted_copy_is_never_used(world, tmp_path: Pat
     with pytest.raises(IntegrityFailure, match=f"stored original of {ev}"):
         redaction.release_request(vault, rec, r["request_id"], out)
     assert not out.exists()
+
+
+def test_a_release_to_a_relative_folder_reports_absolute_paths(
+    world, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vault, rec, number, ev, _ = world
+    r = requests.add_request(vault, rec, number, requester="KUSA", kind="press", evidence=[ev])
+    requests.decide_request(vault, rec, r["request_id"], accept=True)
+    monkeypatch.chdir(tmp_path)
+    result = redaction.release_request(vault, rec, r["request_id"], Path("pkg"))
+    assert Path(result["manifest"]).is_absolute() and Path(result["letter"]).is_absolute()
+    assert all(Path(f).is_absolute() for f in result["files"])
+    assert Path(result["manifest"]).parent == tmp_path / "pkg"

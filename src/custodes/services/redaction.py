@@ -413,6 +413,7 @@ def release_request(
     """
     from custodes.services import exports, requests
 
+    out_dir = out_dir.absolute()  # every path in the result and manifest is absolute
     with vault.uow() as uow:
         actor = load_actor(vault, uow, actor_name)
         try:
