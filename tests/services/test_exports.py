@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -216,3 +217,31 @@ def test_export_never_writes_through_a_symbolic_link(ingested, tmp_path: Path) -
     with pytest.raises(CustodyConflict, match="symbolic link"):
         exports.export_evidence(vault, rec, evidence_id, recipient="x", purpose="y", out=link)
     assert not target.exists()
+
+
+def test_an_export_sweeps_what_killed_exports_left(ingested, tmp_path: Path) -> None:
+    """Hidden files of exports whose process is gone are removed; those of a running
+    export (this process) and anything not an export's are kept."""
+    vault, _, evidence_id = ingested
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    folder = tmp_path / "out"
+    folder.mkdir()
+    ex = "EX-ABCDEFGHIJKL"
+    stale = [
+        f".c.mp4.{ex}.{dead.pid}.pending",
+        f".c.mp4.{ex}.{dead.pid}.pending.c2pa",
+        f"..c.mp4.{ex}.{dead.pid}.pending.{dead.pid}.0a1b2c3d.part",
+    ]
+    kept = [f".c.mp4.{ex}.{os.getpid()}.pending", ".notes.txt", f"c.mp4.{ex}.{dead.pid}.pending"]
+    for name in stale + kept:
+        (folder / name).write_bytes(b"x")
+    exports.export_evidence(
+        vault,
+        add_user(vault, "records"),
+        evidence_id,
+        recipient="x",
+        purpose="y",
+        out=folder / "new.mp4",
+    )
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*kept, "new.mp4"])

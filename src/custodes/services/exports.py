@@ -9,9 +9,11 @@ carry signed Content Credentials (C2PA) stating that lineage.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,7 @@ from custodes.services.common import (
 )
 from custodes.services.evidence import alert_if_flagged
 from custodes.storage import tables as t
+from custodes.storage.blobs.local import _pid_alive as pid_alive
 
 KEY_VERSION = 1
 MARK_SCHEME = "custodes-luma-spread-spectrum/1"
@@ -75,6 +78,32 @@ def _check_text(value: str, what: str, limit: int) -> str:
     if len(value) > limit or not value.isprintable():
         raise InvalidInput(f"{what} must be printable text of at most {limit} characters")
     return value
+
+
+# What an export killed outright (SIGKILL, power loss) leaves in its output folder: the
+# hidden copy under its pending name, its C2PA-signed twin, or the encoder's part file,
+# each naming the process that made it.
+_LEFTOVER = re.compile(
+    r"^\..+\.EX-[A-Z2-7]{12}\.(\d+)\.pending(?:\.c2pa|\.\d+\.[0-9a-f]{8}\.part)?$"
+)
+
+
+def sweep_leftovers(folder: Path) -> list[str]:
+    """Remove the hidden files of exports into ``folder`` whose process is gone; return
+    their names. Files of running exports, and anything else, are left alone."""
+    removed: list[str] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _LEFTOVER.match(entry.name)
+        if m is None or pid_alive(int(m.group(1))) or not entry.is_file(follow_symlinks=False):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(entry.path)
+            removed.append(entry.name)
+    return removed
 
 
 def export_evidence(
@@ -147,6 +176,7 @@ def export_evidence(
             if dest.exists():
                 raise CustodyConflict(f"{dest} exists; exports never overwrite a file")
             check_writable_folder(dest.parent)
+            sweep_leftovers(dest.parent)
             source = verified_original(vault, row.id, row.sha256)
             if derived_from is not None:
                 source = derived_from[0]
@@ -161,7 +191,7 @@ def export_evidence(
         on_total(max(1, round((e - s) * float(media.get("fps") or 30))))
     # Rendered under a hidden name, put on record, and only then given its real name: a
     # kill at any point leaves no copy that is not on record.
-    pending = dest.with_name(f".{dest.name}.{export_id}.pending")
+    pending = dest.with_name(f".{dest.name}.{export_id}.{os.getpid()}.pending")
     # Imported here: numba takes most of a second to load, which no other command needs.
     from custodes.media.fastmark import FastEmbedder
 
