@@ -304,3 +304,11 @@ def test_other_containers_and_codecs(
         96,
     )
     assert info.duration_s == pytest.approx(1.0, abs=0.1)
+
+
+def test_where_a_fault_lies_is_never_before_the_start() -> None:
+    from custodes.media.probe import _near
+
+    assert _near(-0.02) == " near 0.00 s"
+    assert _near(1.234) == " near 1.23 s"
+    assert _near(None) == "" and _near(float("nan")) == ""

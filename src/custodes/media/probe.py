@@ -34,6 +34,7 @@ its error lines become the detail in the refusal messages.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -100,6 +101,12 @@ _Log = list[tuple[int, str, str]]
 _log_lock = threading.Lock()
 _log_users = 0
 _saved_log: tuple[int | None, bool] = (None, True)
+
+
+def _near(at: float | None) -> str:
+    """Where in the file a fault lies, for a message; a timestamp before the start
+    (edit lists, B-frame delay) is reported as the start."""
+    return f" near {max(0.0, at):.2f} s" if at is not None and math.isfinite(at) else ""
 
 
 @dataclass(frozen=True)
@@ -263,7 +270,7 @@ class _Probe:
         return f"{type(exc).__name__}: {exc}" if exc is not None else "no detail"
 
     def damaged(self, at: float | None, why: str) -> NoReturn:
-        where = f" near {at:.2f} s" if at is not None else ""
+        where = _near(at)
         truncated = "ended prematurely" in why or "cut short" in why
         raise self.refuse(f"{'truncated' if truncated else 'corrupt'} data{where} ({why})")
 
@@ -511,7 +518,7 @@ class _Probe:
     def _decode_refusal(
         self, exc: FFmpegError, at: float | None, marks: tuple[int, int]
     ) -> InvalidInput:
-        where = f" near {at:.2f} s" if at is not None else ""
+        where = _near(at)
         return self.refuse(f"corrupt video data{where} ({self.detail(exc, *marks)})")
 
     def _check_frames(self, frames: list[Any], at: float | None) -> None:
