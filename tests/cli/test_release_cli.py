@@ -61,3 +61,24 @@ def test_release_and_provenance_through_the_cli(tmp_path: Path, clips: dict[str,
     assert none.returncode == 4 and "no Content Credentials" in none.stderr
     proc = subprocess.run([*CLI, "provenance"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 3 and "--root" in proc.stderr
+
+
+def test_provenance_names_a_wrong_anchors_file(tmp_path: Path, clips: dict[str, Path]) -> None:
+    """--anchors that is not a certificate is named as the problem (not the copy), a
+    private key is refused outright, and --root with a FILE is a contradiction."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a certificate\n")
+    key = tmp_path / "key.pem"
+    key.write_text(
+        "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n"
+    )
+    home = tmp_path / "nowhere"
+    for anchors, needle in ((notes, "holds no PEM certificate"), (key, "holds a private key")):
+        proc = run(
+            home, "provenance", str(clips["a"]), "--anchors", str(anchors), user=None, ok=False
+        )
+        assert proc.returncode == 3 and needle in proc.stderr and str(anchors) in proc.stderr
+        assert proc.stderr.count("\n") == 1 and proc.stdout == ""
+    both = run(home, "provenance", str(clips["a"]), "--root", user=None, ok=False)
+    assert both.returncode == 3 and "not both" in both.stderr
+    assert not home.exists()

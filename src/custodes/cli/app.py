@@ -994,6 +994,29 @@ def audit_checkpoint(ctx: typer.Context) -> None:
 # --------------------------------------------------------------------------- provenance
 
 
+def _read_anchors(path: Path) -> bytes:
+    """PEM root certificates to trust, checked here so that a wrong file is named as
+    such (not blamed on the copy being checked). A private key is refused outright."""
+    from cryptography import x509
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if b"PRIVATE KEY-----" in data:
+        raise InvalidInput(
+            f"{path} holds a private key: --anchors takes root certificates only "
+            "(and a private key should not be passed around)"
+        )
+    try:
+        certs = x509.load_pem_x509_certificates(data)
+    except ValueError:
+        certs = []
+    if not certs:
+        raise InvalidInput(f"{path} holds no PEM certificate (--anchors takes root certificates)")
+    return data
+
+
 @app.command("provenance")
 def provenance_cmd(
     ctx: typer.Context,
@@ -1017,6 +1040,8 @@ def provenance_cmd(
     from custodes.media.provenance import read_credentials
 
     st = state(ctx)
+    if root and file is not None:
+        raise InvalidInput("give either a FILE to check or --root, not both")
     if root:
         pem = st.vault.content_credential().anchors_pem
         if st.json:
@@ -1027,10 +1052,7 @@ def provenance_cmd(
     if file is None:
         raise InvalidInput("give a FILE to check, or --root")
     if anchors is not None:
-        try:
-            anchors_pem: bytes | None = anchors.read_bytes()
-        except OSError as exc:
-            raise InvalidInput(f"cannot read {anchors}: {exc.strerror}") from exc
+        anchors_pem: bytes | None = _read_anchors(anchors)
     else:
         anchors_pem = _vault_anchors(st.settings)
     report = read_credentials(file, anchors_pem)
