@@ -115,6 +115,10 @@ def test_trace_refusals(setup, tmp_path: Path) -> None:
     bad.write_bytes(b"not a video" * 100)
     with pytest.raises(InvalidInput):
         trace.trace_leak(vault, ia, bad, report_dir=tmp_path)
+    with pytest.raises(InvalidInput, match="is a folder, not a video file"):
+        trace.trace_leak(vault, ia, tmp_path, report_dir=tmp_path)
+    with pytest.raises(InvalidInput, match="is a file, not a folder"):
+        trace.trace_leak(vault, ia, Path(copies["bob"]["path"]), report_dir=bad)
     assert list(tmp_path.glob("TR-*")) == []
 
 

@@ -161,6 +161,8 @@ def sign_mp4(src: Path, dst: Path, manifest: dict[str, Any], cred: SigningCreden
 def read_credentials(path: Path, anchors_pem: bytes | None) -> dict[str, Any]:
     """Read and check the Content Credentials of ``path`` against ``anchors_pem``."""
     c2pa = _import_c2pa()
+    if path.is_dir():
+        raise InvalidInput(f"{path} is a folder, not a video file")
     if not path.is_file():
         raise NotFound(f"no such file: {path}")
     settings: dict[str, Any] = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}

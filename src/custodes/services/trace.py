@@ -227,9 +227,15 @@ def trace_leak(
     with vault.uow(readonly=True) as uow:
         actor, sources = _traceable_evidence(vault, uow, actor_name, case_number)
     if not path.is_file():
-        raise InvalidInput(f"no such file: {path}")
+        raise InvalidInput(
+            f"{path} is a folder, not a video file" if path.is_dir() else f"no such file: {path}"
+        )
     if report_dir is not None and not report_dir.is_dir():
-        raise InvalidInput(f"no such folder: {report_dir}")
+        raise InvalidInput(
+            f"{report_dir} is a file, not a folder"
+            if report_dir.exists()
+            else f"no such folder: {report_dir}"
+        )
     leak_sha, leak_size = sha256_file(path)
     info = probe(path)
 
