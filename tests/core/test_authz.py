@@ -169,3 +169,19 @@ def test_who_reads_which_alert(
 def test_parse_role_rejects_unknown() -> None:
     with pytest.raises(InvalidInput, match="unknown role 'chief'"):
         parse_role("chief")
+
+
+@pytest.mark.parametrize(
+    ("case", "allowed"),
+    [
+        (OPEN, False),  # not assigned: being the recording officer does not open the case
+        (CaseFacts("C-8", CaseStatus.OPEN, frozenset(), frozenset({"o"})), True),
+        (IA_CASE, False),
+    ],
+)
+def test_officer_ingests_only_into_assigned_cases(case: CaseFacts, allowed: bool) -> None:
+    officer = Actor("o", R.OFFICER)
+    decision = decide(officer, P.EVIDENCE_INGEST, case, EvidenceFacts("(new)", "o"))
+    assert decision.allowed is allowed, decision.why
+    # Their own recording, once in the vault, is still theirs to open.
+    assert decide(officer, P.EVIDENCE_VIEW, OPEN, EvidenceFacts("EV-1", "o")).allowed

@@ -121,6 +121,22 @@ def test_ingest_refusals_for_people_and_cases(vault: Vault, clips: dict[str, Pat
     assert _counts(vault) == (0, 0, 0)
 
 
+def test_officer_ingests_only_into_cases_they_are_assigned_to(
+    vault: Vault, clips: dict[str, Path]
+) -> None:
+    mine, theirs = add_user(vault, "officer"), add_user(vault, "officer")
+    number = add_case(vault, members=(mine,))
+    # The recording officer defaults to the ingesting officer; that must not be what
+    # lets an officer who is not assigned add footage to the case.
+    with pytest.raises(PermissionDenied, match="not assigned"):
+        evidence.ingest(vault, theirs, clips["a"], number)
+    assert _counts(vault) == (0, 0, 0)
+    with vault.uow(readonly=True) as uow:
+        last = list_events(uow.conn)[-1]
+    assert (last["action"], last["actor"], last["case"]) == ("ingest-refused", theirs, number)
+    assert evidence.ingest(vault, mine, clips["a"], number)["case"] == number
+
+
 def test_officer_sees_own_evidence_only(vault: Vault, clips: dict[str, Path]) -> None:
     o1, o2 = add_user(vault, "officer"), add_user(vault, "officer")
     rec = add_user(vault, "records")

@@ -3,7 +3,8 @@
 Deny by default. A role grants permissions; case-scoped permissions then need the
 actor to be within the case's reach:
 
-* officers reach cases they are assigned to, and evidence they recorded;
+* officers reach cases they are assigned to, and evidence they recorded (that
+  evidence only: ingesting into a case needs assignment to it, whoever recorded it);
 * prosecutors reach cases assigned to them and cases in or past prosecution;
 * supervisors, records, internal affairs and admins reach every case, except that a
   case flagged ``ia-investigation`` is reachable only by internal affairs and by
@@ -250,7 +251,9 @@ def decide(
     if permission in CASE_SCOPED:
         if case is None:
             return Decision(False, f"{permission.value} needs a case")
-        ok, why = _reaches(actor, case, evidence)
+        # Recording a piece of evidence reaches that evidence, not its case: naming
+        # yourself the recording officer of new footage must not open a case to you.
+        ok, why = _reaches(actor, case, None if permission is P.EVIDENCE_INGEST else evidence)
         if not ok:
             return Decision(False, why)
         if permission in OPENING and case.flags & REASON_FLAGS:
