@@ -111,7 +111,6 @@ def ingest(
             actor,
             Permission.EVIDENCE_INGEST,
             case=facts,
-            evidence=EvidenceFacts("(new)", officer),
             refusal_action=Action.INGEST_REFUSED,
         )
         try:
