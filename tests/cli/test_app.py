@@ -590,6 +590,13 @@ INGEST_REFUSED = [
         "may not case:evidence:ingest",
         id="role-without-ingest",
     ),
+    pytest.param(
+        "rec",
+        ["ingest", "{a}", "--case", "C-1", "--officer", "ia"],
+        3,
+        "'ia' is internal-affairs, not someone who records video",
+        id="recording-officer-from-internal-affairs",
+    ),
 ]
 
 

@@ -15,6 +15,7 @@ from custodes.core.authz import (
     Role,
     authorize,
     can_flag,
+    check_recording_officer,
     decide,
     may_read_alert,
     parse_role,
@@ -185,3 +186,12 @@ def test_officer_ingests_only_into_assigned_cases(case: CaseFacts, allowed: bool
     assert decision.allowed is allowed, decision.why
     # Their own recording, once in the vault, is still theirs to open.
     assert decide(officer, P.EVIDENCE_VIEW, OPEN, EvidenceFacts("EV-1", "o")).allowed
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_only_people_who_wear_a_camera_record_evidence(role: Role) -> None:
+    if role in (R.OFFICER, R.SUPERVISOR):
+        check_recording_officer("u", role)
+    else:
+        with pytest.raises(InvalidInput, match="not someone who records video"):
+            check_recording_officer("u", role)

@@ -137,6 +137,23 @@ def test_officer_ingests_only_into_cases_they_are_assigned_to(
     assert evidence.ingest(vault, mine, clips["a"], number)["case"] == number
 
 
+@pytest.mark.parametrize("role", ["internal-affairs", "records", "prosecutor", "admin"])
+def test_recording_officer_must_record_video(
+    vault: Vault, clips: dict[str, Path], role: str
+) -> None:
+    rec = add_user(vault, "records")
+    number = add_case(vault)
+    named = add_user(vault, role)
+    with pytest.raises(InvalidInput, match=f"'{named}' is {role}, not someone who records"):
+        evidence.ingest(vault, rec, clips["a"], number, officer=named)
+    assert _counts(vault) == (0, 0, 0)
+    with vault.uow(readonly=True) as uow:
+        last = list_events(uow.conn)[-1]
+    assert (last["action"], last["case"], last["evidence"]) == ("ingest-refused", number, None)
+    sergeant = add_user(vault, "supervisor")
+    assert evidence.ingest(vault, rec, clips["a"], number, officer=sergeant)["case"] == number
+
+
 def test_officer_sees_own_evidence_only(vault: Vault, clips: dict[str, Path]) -> None:
     o1, o2 = add_user(vault, "officer"), add_user(vault, "officer")
     rec = add_user(vault, "records")

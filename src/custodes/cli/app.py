@@ -276,7 +276,11 @@ def ingest(
     file: Annotated[Path, typer.Argument(help="The video file to ingest.")],
     case: Annotated[str, typer.Option("--case", help="Case number.")],
     officer: Annotated[
-        str | None, typer.Option(help="Username of the officer who recorded it.")
+        str | None,
+        typer.Option(
+            help="Username of the officer (or supervisor) who recorded it; an officer "
+            "ingesting is the default."
+        ),
     ] = None,
     device: Annotated[str | None, typer.Option(help="Camera serial number.")] = None,
     recorded_at: Annotated[

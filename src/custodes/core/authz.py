@@ -302,6 +302,21 @@ def may_read_alert(actor: Actor, audience: str, case: CaseFacts | None) -> bool:
     return case is None or decide(actor, Permission.CASE_VIEW, case).allowed
 
 
+#: Roles whose members wear a body camera: only they may be named as the officer who
+#: recorded a piece of evidence (which lets them reach it).
+RECORDING_ROLES = frozenset({Role.OFFICER, Role.SUPERVISOR})
+
+
+def check_recording_officer(username: str, role: Role) -> None:
+    """Raise InvalidInput unless ``username`` (of ``role``) may have recorded evidence."""
+    if role not in RECORDING_ROLES:
+        roles = " or ".join(sorted(r.value for r in RECORDING_ROLES))
+        raise InvalidInput(
+            f"'{username}' is {role.value}, not someone who records video: the recording "
+            f"officer must be an {roles}"
+        )
+
+
 def can_flag(actor: Actor, flag: CaseFlag) -> bool:
     """Only internal affairs (and admins) raise or lower an ia-investigation flag."""
     if flag is CaseFlag.IA_INVESTIGATION:

@@ -16,8 +16,10 @@ from custodes.core.authz import (
     EvidenceFacts,
     Permission,
     Role,
+    check_recording_officer,
     decide,
     may_read_alert,
+    parse_role,
 )
 from custodes.core.custody import Action
 from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, NotFound
@@ -115,7 +117,7 @@ def ingest(
         )
         try:
             if officer is not None:
-                officer_id = user_id(uow, officer)
+                officer_id = _recording_officer(uow, officer)
             recorded = parse_iso8601(recorded_at, "--recorded-at") if recorded_at else None
             _check_source(path)
         except CustodesError as exc:
@@ -191,6 +193,17 @@ def ingest(
         "case": case_number,
         "media": info.to_dict(),
     }
+
+
+def _recording_officer(uow: UnitOfWork, username: str) -> int:
+    """The user id of the officer named as having recorded the footage."""
+    row = uow.conn.execute(
+        select(t.users.c.id, t.users.c.role).where(t.users.c.username == username)
+    ).first()
+    if row is None:
+        raise NotFound(f"no user '{username}'")
+    check_recording_officer(username, parse_role(row.role))
+    return int(row.id)
 
 
 def _check_source(path: Path) -> None:
