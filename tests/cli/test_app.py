@@ -597,6 +597,27 @@ INGEST_REFUSED = [
         "'ia' is internal-affairs, not someone who records video",
         id="recording-officer-from-internal-affairs",
     ),
+    pytest.param(
+        "off1",
+        ["ingest", "{b}", "--case", "C-1"],
+        6,
+        "these bytes are already in the vault (in a case you cannot access)",
+        id="duplicate-of-evidence-the-officer-cannot-reach",
+    ),
+    pytest.param(
+        "rec",
+        ["ingest", "{c}", "--case", "C-1"],
+        6,
+        "these bytes are already in the vault (in a case you cannot access)",
+        id="duplicate-of-evidence-in-an-ia-case",
+    ),
+    pytest.param(
+        "rec",
+        ["ingest", "{b}", "--case", "C-1"],
+        6,
+        "these bytes were already ingested as {ev2} (case C-2)",
+        id="duplicate-of-evidence-the-actor-reaches",
+    ),
 ]
 
 
@@ -609,7 +630,13 @@ def test_ingest_refusals_are_one_line_and_audited(
     code: int,
     needle: str,
 ) -> None:
-    last = _refused_cleanly(
-        bad_input_world, tmp_path, user, args, {}, code, needle, ("ingest-refused", None)
-    )
+    world = bad_input_world
+    needle = needle.format(**world)
+    last = _refused_cleanly(world, tmp_path, user, args, {}, code, needle, ("ingest-refused", None))
     assert last["case"] == "C-1" and last["details"]["attempted"] == "case:evidence:ingest"
+    if code == 6:  # the auditors' record names what the actor may not have been told
+        existing = {"b": ("ev2", "C-2"), "c": ("ev3", "C-3")}[args[1].strip("{}")]
+        assert last["details"]["existing_evidence"] == world[existing[0]]
+        assert last["details"]["existing_case"] == existing[1]
+        if "cannot access" in needle:
+            assert "EV-" not in last["details"]["error"]

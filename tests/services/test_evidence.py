@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from custodes.bootstrap import Vault
 from custodes.core.errors import CustodyConflict, InvalidInput, NotFound, PermissionDenied
-from custodes.services import evidence
+from custodes.services import cases, evidence
 from custodes.services.audit import list_events
 from custodes.storage import tables as t
 from tests.factories import add_case, add_user
@@ -66,6 +66,42 @@ def test_same_bytes_twice_is_recognised(vault: Vault, clips: dict[str, Path]) ->
     with vault.uow(readonly=True) as uow:
         refused = [e for e in list_events(uow.conn) if e["action"] == "ingest-refused"]
     assert len(refused) == 1 and "already ingested" in refused[0]["details"]["error"]
+
+
+def test_duplicate_names_only_evidence_the_actor_may_see(
+    vault: Vault, clips: dict[str, Path]
+) -> None:
+    officer, rec = add_user(vault, "officer"), add_user(vault, "records")
+    mine = add_case(vault, members=(officer,))
+    elsewhere = evidence.ingest(vault, rec, clips["a"], add_case(vault))
+    hidden = add_case(vault)
+    in_ia = evidence.ingest(vault, rec, clips["b"], hidden)
+    ia = add_user(vault, "internal-affairs")
+    cases.set_case(vault, ia, hidden, flag=["ia-investigation"], reason="complaint 7")
+    for actor, clip, target, existing in [
+        (officer, "a", mine, elsewhere),  # a case the officer is not assigned to
+        (rec, "b", add_case(vault), in_ia),  # an ia-investigation case
+    ]:
+        with pytest.raises(CustodyConflict) as err:
+            evidence.ingest(vault, actor, clips[clip], target)
+        assert str(err.value) == (
+            "these bytes are already in the vault (in a case you cannot access)"
+        )
+        with vault.uow(readonly=True) as uow:
+            last = list_events(uow.conn)[-1]
+        assert (last["action"], last["actor"]) == ("ingest-refused", actor)
+        assert str(err.value) == last["details"]["error"]
+        # The auditors' record keeps what the actor was not told.
+        assert last["details"]["existing_evidence"] == existing["evidence_id"]
+        assert last["details"]["existing_case"] == existing["case"]
+    # Someone who may list the existing evidence is told which it is.
+    with pytest.raises(CustodyConflict) as err:
+        evidence.ingest(vault, rec, clips["a"], mine)
+    assert str(err.value) == (
+        f"these bytes were already ingested as {elsewhere['evidence_id']} "
+        f"(case {elsewhere['case']})"
+    )
+    assert _counts(vault) == (2, 2, 0)
 
 
 def _bad_files(tmp_path: Path, good: Path) -> dict[str, Path]:
