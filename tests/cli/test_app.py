@@ -123,6 +123,10 @@ def test_contract_end_to_end(tmp_path: Path, clips: dict[str, Path]) -> None:
         (["ingest", "/nonexistent.mp4", "--case", "C-1"], 3, "no such file"),
         (["evidence", "show", "EV-NOPE"], 4, "no evidence"),
         (["user", "add", "x", "--role", "officer"], 5, "no active vault user"),
+        (["audit", "--limit", "-5"], 3, "--limit must be a positive number of events"),
+        (["audit", "--limit", "0"], 3, "--limit must be a positive number of events"),
+        (["audit", "prove", "--", "-5"], 3, "an event number is 0 or more"),
+        (["audit", "prove", "0", "--tree-size", "-3"], 3, "--tree-size must be"),
     ],
 )
 def test_errors_are_one_line(tmp_path: Path, args: list[str], code: int, needle: str) -> None:

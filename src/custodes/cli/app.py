@@ -840,7 +840,9 @@ def audit_list(
     ctx: typer.Context,
     evidence: Annotated[str | None, typer.Option("--evidence", help="Only this evidence.")] = None,
     case: Annotated[str | None, typer.Option("--case", help="Only this case.")] = None,
-    limit: Annotated[int | None, typer.Option(help="Only the last N events.")] = None,
+    limit: Annotated[
+        int | None, typer.Option(help="Only the last N events (N of 1 or more).")
+    ] = None,
 ) -> None:
     """List audit events (with no subcommand)."""
     if ctx.invoked_subcommand is not None:
