@@ -198,7 +198,10 @@ def case_set(
         typer.Option(help="Add a flag: sensitive, juvenile, victim-privacy, ia-investigation."),
     ] = None,
     unflag: Annotated[list[str] | None, typer.Option(help="Remove a flag.")] = None,
-    reason: Annotated[str | None, typer.Option(help="Why (recorded in the audit log).")] = None,
+    reason: Annotated[
+        str | None,
+        typer.Option(help="Why (recorded in the audit log; required with --flag and --unflag)."),
+    ] = None,
 ) -> None:
     """Change a case's status or flags."""
     st = state(ctx)
