@@ -606,6 +606,13 @@ INGEST_REFUSED = [
     ),
     pytest.param(
         "off1",
+        ["ingest", "{a}", "--case", "C-1", "--officer", "off2"],
+        5,
+        "officer off1 may ingest only footage they recorded, not off2's",
+        id="officer-names-a-colleague-as-recording-officer",
+    ),
+    pytest.param(
+        "off1",
         ["ingest", "{b}", "--case", "C-1"],
         6,
         "these bytes are already in the vault (in a case you cannot access)",

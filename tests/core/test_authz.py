@@ -190,8 +190,18 @@ def test_officer_ingests_only_into_assigned_cases(case: CaseFacts, allowed: bool
 
 @pytest.mark.parametrize("role", list(Role))
 def test_only_people_who_wear_a_camera_record_evidence(role: Role) -> None:
+    records = Actor("r", R.RECORDS)
     if role in (R.OFFICER, R.SUPERVISOR):
-        check_recording_officer("u", role)
+        check_recording_officer(records, "u", role)
     else:
         with pytest.raises(InvalidInput, match="not someone who records video"):
-            check_recording_officer("u", role)
+            check_recording_officer(records, "u", role)
+
+
+def test_an_officer_names_only_themselves_as_the_recording_officer() -> None:
+    officer = Actor("o", R.OFFICER)
+    check_recording_officer(officer, "o", R.OFFICER)
+    for other, role in [("o2", R.OFFICER), ("sgt", R.SUPERVISOR)]:
+        with pytest.raises(PermissionDenied, match="only footage they recorded, not"):
+            check_recording_officer(officer, other, role)
+    check_recording_officer(Actor("s", R.SUPERVISOR), "o2", R.OFFICER)

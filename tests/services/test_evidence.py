@@ -173,6 +173,22 @@ def test_officer_ingests_only_into_cases_they_are_assigned_to(
     assert evidence.ingest(vault, mine, clips["a"], number)["case"] == number
 
 
+def test_officer_may_not_name_a_colleague_as_recording_officer(
+    vault: Vault, clips: dict[str, Path]
+) -> None:
+    mine, colleague = add_user(vault, "officer"), add_user(vault, "officer")
+    number = add_case(vault, members=(mine,))
+    # That would hand the colleague reach to the footage without assigning them.
+    with pytest.raises(PermissionDenied, match=f"only footage they recorded, not {colleague}"):
+        evidence.ingest(vault, mine, clips["a"], number, officer=colleague)
+    assert _counts(vault) == (0, 0, 0)
+    with vault.uow(readonly=True) as uow:
+        last = list_events(uow.conn)[-1]
+    assert (last["action"], last["actor"], last["evidence"]) == ("ingest-refused", mine, None)
+    assert evidence.list_evidence(vault, colleague) == []
+    assert evidence.ingest(vault, mine, clips["a"], number, officer=mine)["case"] == number
+
+
 @pytest.mark.parametrize("role", ["internal-affairs", "records", "prosecutor", "admin"])
 def test_recording_officer_must_record_video(
     vault: Vault, clips: dict[str, Path], role: str

@@ -282,7 +282,7 @@ def ingest(
         str | None,
         typer.Option(
             help="Username of the officer (or supervisor) who recorded it; an officer "
-            "ingesting is the default."
+            "ingesting is the default and may name only themselves."
         ),
     ] = None,
     device: Annotated[str | None, typer.Option(help="Camera serial number.")] = None,

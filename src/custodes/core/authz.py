@@ -307,13 +307,23 @@ def may_read_alert(actor: Actor, audience: str, case: CaseFacts | None) -> bool:
 RECORDING_ROLES = frozenset({Role.OFFICER, Role.SUPERVISOR})
 
 
-def check_recording_officer(username: str, role: Role) -> None:
-    """Raise InvalidInput unless ``username`` (of ``role``) may have recorded evidence."""
+def check_recording_officer(actor: Actor, username: str, role: Role) -> None:
+    """May ``actor`` name ``username`` (of ``role``) as the one who recorded new evidence?
+
+    Raise InvalidInput unless that user wears a camera, and PermissionDenied when an
+    officer names someone else: being the recording officer reaches the evidence, and
+    an officer may not hand that reach to a colleague (assigning people is not theirs).
+    """
     if role not in RECORDING_ROLES:
         roles = " or ".join(sorted(r.value for r in RECORDING_ROLES))
         raise InvalidInput(
             f"'{username}' is {role.value}, not someone who records video: the recording "
             f"officer must be an {roles}"
+        )
+    if actor.role is Role.OFFICER and username != actor.username:
+        raise PermissionDenied(
+            f"permission denied: officer {actor.username} may ingest only footage they "
+            f"recorded, not {username}'s"
         )
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import insert, select
 
 from custodes import bootstrap
 from custodes.core.authz import (
+    Actor,
     CaseFacts,
     EvidenceFacts,
     Permission,
@@ -117,7 +118,7 @@ def ingest(
         )
         try:
             if officer is not None:
-                officer_id = _recording_officer(uow, officer)
+                officer_id = _recording_officer(uow, actor, officer)
             recorded = parse_iso8601(recorded_at, "--recorded-at") if recorded_at else None
             _check_source(path)
         except CustodesError as exc:
@@ -220,14 +221,14 @@ def evidence_with_hash(uow: UnitOfWork, sha256: str) -> Any:
     ).first()
 
 
-def _recording_officer(uow: UnitOfWork, username: str) -> int:
+def _recording_officer(uow: UnitOfWork, actor: Actor, username: str) -> int:
     """The user id of the officer named as having recorded the footage."""
     row = uow.conn.execute(
         select(t.users.c.id, t.users.c.role).where(t.users.c.username == username)
     ).first()
     if row is None:
         raise NotFound(f"no user '{username}'")
-    check_recording_officer(username, parse_role(row.role))
+    check_recording_officer(actor, username, parse_role(row.role))
     return int(row.id)
 
 
