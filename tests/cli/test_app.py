@@ -67,6 +67,8 @@ def test_contract_end_to_end(tmp_path: Path, clips: dict[str, Path]) -> None:
         "C-1",
         "--flag",
         "sensitive",
+        "--reason",
+        "witness is a minor's parent",
         "--status",
         "pending-prosecution",
         user="rec",
@@ -130,6 +132,11 @@ def test_contract_end_to_end(tmp_path: Path, clips: dict[str, Path]) -> None:
         (["case", "add"], 2, "case add --help')"),
         # control characters from a hostile file name are shown escaped, not sent raw
         (["ingest", "/tmp/no\x1b[2Jsuch.mp4", "--case", "C-1"], 3, "no\\x1b[2Jsuch.mp4"),
+        (["case", "set", "C-1", "--flag", "sensitive"], 3, "needs a stated reason (--reason)"),
+        (["audit", "--limit", "-5"], 3, "--limit must be a positive number of events"),
+        (["audit", "--limit", "0"], 3, "--limit must be a positive number of events"),
+        (["audit", "prove", "--", "-5"], 3, "an event number is 0 or more"),
+        (["audit", "prove", "0", "--tree-size", "-3"], 3, "--tree-size must be"),
     ],
 )
 def test_errors_are_one_line(tmp_path: Path, args: list[str], code: int, needle: str) -> None:
@@ -305,10 +312,17 @@ def bad_input_world(tmp_path_factory: pytest.TempPathFactory, clips: dict[str, P
     home = root / "v"
     run(home, "init", user=None)
     run(home, "user", "add", "rec", "--role", "records")
+    for name, role in [("off1", "officer"), ("off2", "officer"), ("ia", "internal-affairs")]:
+        run(home, "user", "add", name, "--role", role)
     _ok(home, "case", "add", "C-1", "--status", "pending-prosecution")
     _ok(home, "case", "add", "C-2", "--status", "closed")
+    _ok(home, "case", "assign", "C-1", "off1")
     ev1 = _ok(home, "ingest", str(clips["a"]), "--case", "C-1")["evidence_id"]
     ev2 = _ok(home, "ingest", str(clips["b"]), "--case", "C-2")["evidence_id"]
+    # C-3 is internal affairs' alone: records does not reach it.
+    _ok(home, "case", "add", "C-3")
+    ev3 = _ok(home, "ingest", str(clips["c"]), "--case", "C-3")["evidence_id"]
+    _ok(home, "case", "set", "C-3", "--flag", "ia-investigation", "--reason", "IA-7", user="ia")
 
     def request(case: str) -> str:
         out = _ok(home, "request", "add", "--case", case, "--requester", "KUSA", "--kind", "press")
@@ -349,6 +363,8 @@ def bad_input_world(tmp_path_factory: pytest.TempPathFactory, clips: dict[str, P
         "root": root,
         "ev1": ev1,
         "ev2": ev2,
+        "ev3": ev3,
+        "clips": {k: str(v) for k, v in clips.items()},
         "undecided": undecided,
         "held": held,
         "denied": denied,
@@ -370,6 +386,7 @@ def _snapshot(home: Path) -> dict[str, Any]:
             counts = {
                 table.name: conn.execute(select(func.count()).select_from(table)).scalar()
                 for table in (
+                    t.evidence,
                     t.requests,
                     t.decisions,
                     t.derivatives,
@@ -572,15 +589,30 @@ def test_bad_input_is_one_line_and_leaves_nothing(
     needle: str,
     refusal: tuple[str, str | None],
 ) -> None:
-    world = bad_input_world
+    _refused_cleanly(bad_input_world, tmp_path, "rec", args, env, code, needle, refusal)
+
+
+def _refused_cleanly(
+    world: dict[str, Any],
+    tmp_path: Path,
+    user: str,
+    args: list[str],
+    env: dict[str, str],
+    code: int,
+    needle: str,
+    refusal: tuple[str, str | None],
+) -> dict[str, Any]:
+    """Run a command that must be refused; check it is one line, leaves nothing behind
+    but its audit event, and return that event."""
     home = world["home"]
     out = tmp_path / "out"
     out.mkdir()
-    values = {**world, "out": str(out)}
+    values = {**world, **world["clips"], "out": str(out)}
     before = _snapshot(home)
     proc = _cli(
         home,
         *[a.format(**values) for a in args],
+        user=user,
         env={k: v.format(**values) for k, v in env.items()},
     )
     assert proc.returncode == code, proc.stderr
@@ -597,11 +629,86 @@ def test_bad_input_is_one_line_and_leaves_nothing(
     assert after["blobs"] == before["blobs"]
     assert list(out.iterdir()) == []
     action, evidence_id = refusal
-    assert after["last"]["action"] == action and after["last"]["actor"] == "rec"
+    assert after["last"]["action"] == action and after["last"]["actor"] == user
     assert needle in after["last"]["details"]["error"]
     assert after["last"]["evidence"] == (evidence_id.format(**values) if evidence_id else None)
     checked = _ok(home, "verify")
     assert checked["ok"], checked["problems"]
+    return dict(after["last"])
+
+
+INGEST_REFUSED = [
+    pytest.param(
+        "off2",
+        ["ingest", "{a}", "--case", "C-1"],
+        5,
+        "officer off2 is not assigned to case C-1",
+        id="officer-not-assigned",
+    ),
+    pytest.param(
+        "ia",
+        ["ingest", "{a}", "--case", "C-1"],
+        5,
+        "may not case:evidence:ingest",
+        id="role-without-ingest",
+    ),
+    pytest.param(
+        "rec",
+        ["ingest", "{a}", "--case", "C-1", "--officer", "ia"],
+        3,
+        "'ia' is internal-affairs, not someone who records video",
+        id="recording-officer-from-internal-affairs",
+    ),
+    pytest.param(
+        "off1",
+        ["ingest", "{a}", "--case", "C-1", "--officer", "off2"],
+        5,
+        "officer off1 may ingest only footage they recorded, not off2's",
+        id="officer-names-a-colleague-as-recording-officer",
+    ),
+    pytest.param(
+        "off1",
+        ["ingest", "{b}", "--case", "C-1"],
+        6,
+        "these bytes are already in the vault (in a case you cannot access)",
+        id="duplicate-of-evidence-the-officer-cannot-reach",
+    ),
+    pytest.param(
+        "rec",
+        ["ingest", "{c}", "--case", "C-1"],
+        6,
+        "these bytes are already in the vault (in a case you cannot access)",
+        id="duplicate-of-evidence-in-an-ia-case",
+    ),
+    pytest.param(
+        "rec",
+        ["ingest", "{b}", "--case", "C-1"],
+        6,
+        "these bytes were already ingested as {ev2} (case C-2)",
+        id="duplicate-of-evidence-the-actor-reaches",
+    ),
+]
+
+
+@pytest.mark.parametrize(("user", "args", "code", "needle"), INGEST_REFUSED)
+def test_ingest_refusals_are_one_line_and_audited(
+    bad_input_world: dict[str, Any],
+    tmp_path: Path,
+    user: str,
+    args: list[str],
+    code: int,
+    needle: str,
+) -> None:
+    world = bad_input_world
+    needle = needle.format(**world)
+    last = _refused_cleanly(world, tmp_path, user, args, {}, code, needle, ("ingest-refused", None))
+    assert last["case"] == "C-1" and last["details"]["attempted"] == "case:evidence:ingest"
+    if code == 6:  # the auditors' record names what the actor may not have been told
+        existing = {"b": ("ev2", "C-2"), "c": ("ev3", "C-3")}[args[1].strip("{}")]
+        assert last["details"]["existing_evidence"] == world[existing[0]]
+        assert last["details"]["existing_case"] == existing[1]
+        if "cannot access" in needle:
+            assert "EV-" not in last["details"]["error"]
 
 
 def test_verify_failure_is_one_line_on_stderr_and_json_on_stdout(

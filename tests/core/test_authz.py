@@ -15,6 +15,7 @@ from custodes.core.authz import (
     Role,
     authorize,
     can_flag,
+    check_recording_officer,
     decide,
     may_read_alert,
     parse_role,
@@ -169,3 +170,38 @@ def test_who_reads_which_alert(
 def test_parse_role_rejects_unknown() -> None:
     with pytest.raises(InvalidInput, match="unknown role 'chief'"):
         parse_role("chief")
+
+
+@pytest.mark.parametrize(
+    ("case", "allowed"),
+    [
+        (OPEN, False),  # not assigned: being the recording officer does not open the case
+        (CaseFacts("C-8", CaseStatus.OPEN, frozenset(), frozenset({"o"})), True),
+        (IA_CASE, False),
+    ],
+)
+def test_officer_ingests_only_into_assigned_cases(case: CaseFacts, allowed: bool) -> None:
+    officer = Actor("o", R.OFFICER)
+    decision = decide(officer, P.EVIDENCE_INGEST, case, EvidenceFacts("(new)", "o"))
+    assert decision.allowed is allowed, decision.why
+    # Their own recording, once in the vault, is still theirs to open.
+    assert decide(officer, P.EVIDENCE_VIEW, OPEN, EvidenceFacts("EV-1", "o")).allowed
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_only_people_who_wear_a_camera_record_evidence(role: Role) -> None:
+    records = Actor("r", R.RECORDS)
+    if role in (R.OFFICER, R.SUPERVISOR):
+        check_recording_officer(records, "u", role)
+    else:
+        with pytest.raises(InvalidInput, match="not someone who records video"):
+            check_recording_officer(records, "u", role)
+
+
+def test_an_officer_names_only_themselves_as_the_recording_officer() -> None:
+    officer = Actor("o", R.OFFICER)
+    check_recording_officer(officer, "o", R.OFFICER)
+    for other, role in [("o2", R.OFFICER), ("sgt", R.SUPERVISOR)]:
+        with pytest.raises(PermissionDenied, match="only footage they recorded, not"):
+            check_recording_officer(officer, other, role)
+    check_recording_officer(Actor("s", R.SUPERVISOR), "o2", R.OFFICER)

@@ -31,7 +31,7 @@ def add_case(
     cases.add_case(vault, "admin", number, "a case", status)
     if flags:
         ia = add_user(vault, "internal-affairs")
-        cases.set_case(vault, ia, number, flag=list(flags))
+        cases.set_case(vault, ia, number, flag=list(flags), reason="test case")
     for m in members:
         cases.assign(vault, "admin", number, m)
     return number

@@ -29,7 +29,7 @@ def test_case_lifecycle_is_audited(vault: Vault) -> None:
         "holds_reviewed": [],
         "warnings": [],
     }
-    cases.set_case(vault, rec, "2026-0001", unflag=["juvenile"])
+    cases.set_case(vault, rec, "2026-0001", unflag=["juvenile"], reason="adult after all")
     with vault.uow(readonly=True) as uow:
         trail = list_events(uow.conn, case_number="2026-0001")
     assert [e["action"] for e in trail] == [
@@ -64,8 +64,8 @@ def test_only_internal_affairs_raises_an_ia_flag(vault: Vault) -> None:
     ia = add_user(vault, "internal-affairs")
     number = add_case(vault)
     with pytest.raises(PermissionDenied, match="only internal affairs"):
-        cases.set_case(vault, rec, number, flag=["ia-investigation"])
-    cases.set_case(vault, ia, number, flag=["ia-investigation"])
+        cases.set_case(vault, rec, number, flag=["ia-investigation"], reason="complaint")
+    cases.set_case(vault, ia, number, flag=["ia-investigation"], reason="complaint")
     # Now records no longer reaches the case at all.
     with pytest.raises(PermissionDenied, match="internal-affairs investigation"):
         cases.show_case(vault, rec, number)
@@ -81,3 +81,19 @@ def test_officers_see_only_their_cases(vault: Vault) -> None:
         cases.set_case(vault, officer, mine, status="closed")
     with pytest.raises(CustodyConflict):
         cases.assign(vault, "admin", mine, officer)
+
+
+@pytest.mark.parametrize(("flag", "unflag"), [(["sensitive"], []), ([], ["juvenile"])])
+def test_a_flag_change_needs_a_stated_reason(
+    vault: Vault, flag: list[str], unflag: list[str]
+) -> None:
+    rec = add_user(vault, "records")
+    number = add_case(vault, flags=("juvenile",))
+    for reason in (None, "  "):
+        with pytest.raises(InvalidInput, match=r"needs a stated reason \(--reason\)"):
+            cases.set_case(vault, rec, number, flag=flag, unflag=unflag, reason=reason)
+    assert cases.show_case(vault, rec, number)["flags"] == ["juvenile"]
+    cases.set_case(vault, rec, number, flag=flag, unflag=unflag, reason="victim is a minor")
+    with vault.uow(readonly=True) as uow:
+        last = list_events(uow.conn, case_number=number)[-1]
+    assert (last["action"], last["reason"]) == ("case-flag-change", "victim is a minor")

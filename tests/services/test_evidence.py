@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from custodes.bootstrap import Vault
 from custodes.core.errors import CustodyConflict, InvalidInput, NotFound, PermissionDenied
-from custodes.services import evidence
+from custodes.services import cases, evidence
 from custodes.services.audit import list_events
 from custodes.storage import tables as t
 from tests.factories import add_case, add_user
@@ -68,6 +68,42 @@ def test_same_bytes_twice_is_recognised(vault: Vault, clips: dict[str, Path]) ->
     assert len(refused) == 1 and "already ingested" in refused[0]["details"]["error"]
 
 
+def test_duplicate_names_only_evidence_the_actor_may_see(
+    vault: Vault, clips: dict[str, Path]
+) -> None:
+    officer, rec = add_user(vault, "officer"), add_user(vault, "records")
+    mine = add_case(vault, members=(officer,))
+    elsewhere = evidence.ingest(vault, rec, clips["a"], add_case(vault))
+    hidden = add_case(vault)
+    in_ia = evidence.ingest(vault, rec, clips["b"], hidden)
+    ia = add_user(vault, "internal-affairs")
+    cases.set_case(vault, ia, hidden, flag=["ia-investigation"], reason="complaint 7")
+    for actor, clip, target, existing in [
+        (officer, "a", mine, elsewhere),  # a case the officer is not assigned to
+        (rec, "b", add_case(vault), in_ia),  # an ia-investigation case
+    ]:
+        with pytest.raises(CustodyConflict) as err:
+            evidence.ingest(vault, actor, clips[clip], target)
+        assert str(err.value) == (
+            "these bytes are already in the vault (in a case you cannot access)"
+        )
+        with vault.uow(readonly=True) as uow:
+            last = list_events(uow.conn)[-1]
+        assert (last["action"], last["actor"]) == ("ingest-refused", actor)
+        assert str(err.value) == last["details"]["error"]
+        # The auditors' record keeps what the actor was not told.
+        assert last["details"]["existing_evidence"] == existing["evidence_id"]
+        assert last["details"]["existing_case"] == existing["case"]
+    # Someone who may list the existing evidence is told which it is.
+    with pytest.raises(CustodyConflict) as err:
+        evidence.ingest(vault, rec, clips["a"], mine)
+    assert str(err.value) == (
+        f"these bytes were already ingested as {elsewhere['evidence_id']} "
+        f"(case {elsewhere['case']})"
+    )
+    assert _counts(vault) == (2, 2, 0)
+
+
 def _bad_files(tmp_path: Path, good: Path) -> dict[str, Path]:
     data = good.read_bytes()
     files = {
@@ -119,6 +155,55 @@ def test_ingest_refusals_for_people_and_cases(vault: Vault, clips: dict[str, Pat
     with pytest.raises(InvalidInput, match="ISO 8601"):
         evidence.ingest(vault, "admin", clips["a"], number, recorded_at="yesterday")
     assert _counts(vault) == (0, 0, 0)
+
+
+def test_officer_ingests_only_into_cases_they_are_assigned_to(
+    vault: Vault, clips: dict[str, Path]
+) -> None:
+    mine, theirs = add_user(vault, "officer"), add_user(vault, "officer")
+    number = add_case(vault, members=(mine,))
+    # The recording officer defaults to the ingesting officer; that must not be what
+    # lets an officer who is not assigned add footage to the case.
+    with pytest.raises(PermissionDenied, match="not assigned"):
+        evidence.ingest(vault, theirs, clips["a"], number)
+    assert _counts(vault) == (0, 0, 0)
+    with vault.uow(readonly=True) as uow:
+        last = list_events(uow.conn)[-1]
+    assert (last["action"], last["actor"], last["case"]) == ("ingest-refused", theirs, number)
+    assert evidence.ingest(vault, mine, clips["a"], number)["case"] == number
+
+
+def test_officer_may_not_name_a_colleague_as_recording_officer(
+    vault: Vault, clips: dict[str, Path]
+) -> None:
+    mine, colleague = add_user(vault, "officer"), add_user(vault, "officer")
+    number = add_case(vault, members=(mine,))
+    # That would hand the colleague reach to the footage without assigning them.
+    with pytest.raises(PermissionDenied, match=f"only footage they recorded, not {colleague}"):
+        evidence.ingest(vault, mine, clips["a"], number, officer=colleague)
+    assert _counts(vault) == (0, 0, 0)
+    with vault.uow(readonly=True) as uow:
+        last = list_events(uow.conn)[-1]
+    assert (last["action"], last["actor"], last["evidence"]) == ("ingest-refused", mine, None)
+    assert evidence.list_evidence(vault, colleague) == []
+    assert evidence.ingest(vault, mine, clips["a"], number, officer=mine)["case"] == number
+
+
+@pytest.mark.parametrize("role", ["internal-affairs", "records", "prosecutor", "admin"])
+def test_recording_officer_must_record_video(
+    vault: Vault, clips: dict[str, Path], role: str
+) -> None:
+    rec = add_user(vault, "records")
+    number = add_case(vault)
+    named = add_user(vault, role)
+    with pytest.raises(InvalidInput, match=f"'{named}' is {role}, not someone who records"):
+        evidence.ingest(vault, rec, clips["a"], number, officer=named)
+    assert _counts(vault) == (0, 0, 0)
+    with vault.uow(readonly=True) as uow:
+        last = list_events(uow.conn)[-1]
+    assert (last["action"], last["case"], last["evidence"]) == ("ingest-refused", number, None)
+    sergeant = add_user(vault, "supervisor")
+    assert evidence.ingest(vault, rec, clips["a"], number, officer=sergeant)["case"] == number
 
 
 def test_officer_sees_own_evidence_only(vault: Vault, clips: dict[str, Path]) -> None:

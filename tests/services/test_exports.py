@@ -127,7 +127,7 @@ def test_sensitive_export_alerts_ia(ingested, tmp_path: Path) -> None:
 
     vault, number, evidence_id = ingested
     ia = add_user(vault, "internal-affairs")
-    cases.set_case(vault, ia, number, flag=["juvenile"])
+    cases.set_case(vault, ia, number, flag=["juvenile"], reason="minor identified")
     rec = add_user(vault, "records")
     exports.export_evidence(
         vault, rec, evidence_id, recipient="court", purpose="subpoena 42", out=tmp_path / "c.mp4"

@@ -129,7 +129,7 @@ def test_evidence_of_another_case_is_refused(world, clips) -> None:
     assert (last["action"], last["evidence"], last["case"]) == ("access-refused", other_ev, number)
     # A case the actor may not see is not named.
     ia = add_user(vault, "internal-affairs")
-    cases.set_case(vault, ia, other, flag=["ia-investigation"])
+    cases.set_case(vault, ia, other, flag=["ia-investigation"], reason="complaint")
     with pytest.raises(InvalidInput, match="belongs to another case") as caught:
         requests.add_request(vault, rec, number, requester="X", kind="press", evidence=[other_ev])
     assert other not in str(caught.value)
@@ -241,9 +241,9 @@ def test_closing_the_ia_investigation_re_evaluates_the_hold(sqlite_vault: Vault,
     rec = add_user(vault, "records")
     ia = add_user(vault, "internal-affairs")
     number = add_case(vault, status="adjudicated", members=(rec,))
-    cases.set_case(vault, ia, number, flag=["ia-investigation"])
+    cases.set_case(vault, ia, number, flag=["ia-investigation"], reason="complaint")
     rq = _held(vault, rec, number)
-    out = cases.set_case(vault, ia, number, unflag=["ia-investigation"])
+    out = cases.set_case(vault, ia, number, unflag=["ia-investigation"], reason="closed")
     assert [(h["request_id"], h["proposed"]) for h in out["holds_reviewed"]] == [(rq, "release")]
     assert out["holds_reviewed"][0]["trigger"] == {"case_flags": [["ia-investigation"], []]}
     assert _reviews(vault, number)[0]["actor"] == ia
@@ -252,7 +252,8 @@ def test_closing_the_ia_investigation_re_evaluates_the_hold(sqlite_vault: Vault,
 def test_a_change_that_keeps_the_hold_records_nothing(world) -> None:
     vault, rec, number, ev = world
     _held(vault, rec, number)
-    assert cases.set_case(vault, rec, number, flag=["sensitive"])["holds_reviewed"] == []
+    flagged = cases.set_case(vault, rec, number, flag=["sensitive"], reason="r")
+    assert flagged["holds_reviewed"] == []
     assert requests.set_evidence_flags(vault, rec, ev, flag=["minor"])["holds_reviewed"] == []
     assert cases.set_case(vault, rec, number, status="pending-prosecution")["changed"] == []
     assert _reviews(vault, number) == []

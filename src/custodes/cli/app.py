@@ -198,7 +198,10 @@ def case_set(
         typer.Option(help="Add a flag: sensitive, juvenile, victim-privacy, ia-investigation."),
     ] = None,
     unflag: Annotated[list[str] | None, typer.Option(help="Remove a flag.")] = None,
-    reason: Annotated[str | None, typer.Option(help="Why (recorded in the audit log).")] = None,
+    reason: Annotated[
+        str | None,
+        typer.Option(help="Why (recorded in the audit log; required with --flag and --unflag)."),
+    ] = None,
 ) -> None:
     """Change a case's status or flags."""
     st = state(ctx)
@@ -276,7 +279,11 @@ def ingest(
     file: Annotated[Path, typer.Argument(help="The video file to ingest.")],
     case: Annotated[str, typer.Option("--case", help="Case number.")],
     officer: Annotated[
-        str | None, typer.Option(help="Username of the officer who recorded it.")
+        str | None,
+        typer.Option(
+            help="Username of the officer (or supervisor) who recorded it; an officer "
+            "ingesting is the default and may name only themselves."
+        ),
     ] = None,
     device: Annotated[str | None, typer.Option(help="Camera serial number.")] = None,
     recorded_at: Annotated[
@@ -862,7 +869,9 @@ def audit_list(
     ctx: typer.Context,
     evidence: Annotated[str | None, typer.Option("--evidence", help="Only this evidence.")] = None,
     case: Annotated[str | None, typer.Option("--case", help="Only this case.")] = None,
-    limit: Annotated[int | None, typer.Option(help="Only the last N events.")] = None,
+    limit: Annotated[
+        int | None, typer.Option(help="Only the last N events (N of 1 or more).")
+    ] = None,
 ) -> None:
     """List audit events (with no subcommand)."""
     if ctx.invoked_subcommand is not None:

@@ -3,7 +3,8 @@
 Deny by default. A role grants permissions; case-scoped permissions then need the
 actor to be within the case's reach:
 
-* officers reach cases they are assigned to, and evidence they recorded;
+* officers reach cases they are assigned to, and evidence they recorded (that
+  evidence only: ingesting into a case needs assignment to it, whoever recorded it);
 * prosecutors reach cases assigned to them and cases in or past prosecution;
 * supervisors, records, internal affairs and admins reach every case, except that a
   case flagged ``ia-investigation`` is reachable only by internal affairs and by
@@ -252,7 +253,9 @@ def decide(
     if permission in CASE_SCOPED:
         if case is None:
             return Decision(False, f"{permission.value} needs a case")
-        ok, why = _reaches(actor, case, evidence)
+        # Recording a piece of evidence reaches that evidence, not its case: naming
+        # yourself the recording officer of new footage must not open a case to you.
+        ok, why = _reaches(actor, case, None if permission is P.EVIDENCE_INGEST else evidence)
         if not ok:
             return Decision(False, why)
         if permission in OPENING and case.flags & REASON_FLAGS:
@@ -299,6 +302,31 @@ def may_read_alert(actor: Actor, audience: str, case: CaseFacts | None) -> bool:
     if audience != actor.role.value:
         return False
     return case is None or decide(actor, Permission.CASE_VIEW, case).allowed
+
+
+#: Roles whose members wear a body camera: only they may be named as the officer who
+#: recorded a piece of evidence (which lets them reach it).
+RECORDING_ROLES = frozenset({Role.OFFICER, Role.SUPERVISOR})
+
+
+def check_recording_officer(actor: Actor, username: str, role: Role) -> None:
+    """May ``actor`` name ``username`` (of ``role``) as the one who recorded new evidence?
+
+    Raise InvalidInput unless that user wears a camera, and PermissionDenied when an
+    officer names someone else: being the recording officer reaches the evidence, and
+    an officer may not hand that reach to a colleague (assigning people is not theirs).
+    """
+    if role not in RECORDING_ROLES:
+        roles = " or ".join(sorted(r.value for r in RECORDING_ROLES))
+        raise InvalidInput(
+            f"'{username}' is {role.value}, not someone who records video: the recording "
+            f"officer must be an {roles}"
+        )
+    if actor.role is Role.OFFICER and username != actor.username:
+        raise PermissionDenied(
+            f"permission denied: officer {actor.username} may ingest only footage they "
+            f"recorded, not {username}'s"
+        )
 
 
 def can_flag(actor: Actor, flag: CaseFlag) -> bool:

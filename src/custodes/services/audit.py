@@ -232,6 +232,8 @@ def list_events(
     case_number: str | None = None,
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
+    if limit is not None and limit < 1:
+        raise InvalidInput(f"--limit must be a positive number of events, not {limit}")
     query = select(t.audit_events.c.entry).order_by(t.audit_events.c.seq)
     if evidence_id is not None:
         query = query.where(t.audit_events.c.evidence_id == evidence_id)

@@ -102,6 +102,8 @@ def set_case(
 ) -> dict[str, Any]:
     """Change a case's status or flags; held release requests are then re-evaluated.
 
+    A flag change needs a stated ``reason``, which is recorded with it.
+
     A hold the policy pack no longer proposes (the case was adjudicated, the IA
     investigation closed) is listed in ``holds_reviewed``, put on record and alerted to
     records, who decide again; nothing is decided automatically.
@@ -111,6 +113,10 @@ def set_case(
     remove = [parse_flag(f) for f in unflag]
     if set(add) & set(remove):
         raise InvalidInput("a flag cannot be both set and unset")
+    if (add or remove) and not (reason and reason.strip()):
+        # Every flag changes who may open the case's evidence (a stated reason, or IA
+        # only), so the change itself must say why, on the audit record.
+        raise InvalidInput("changing a case's flags needs a stated reason (--reason)")
     with vault.uow() as uow:
         actor = load_actor(vault, uow, actor_name)
         row = case_row(uow, number)

@@ -137,8 +137,11 @@ def refuse(
     case_number: str | None = None,
     evidence_id: str | None = None,
     reason: str | None = None,
+    details: Mapping[str, Any] | None = None,
 ) -> NoReturn:
-    """Roll back what was under way, put the refusal on record, then raise ``error``."""
+    """Roll back what was under way, put the refusal on record, then raise ``error``.
+
+    ``details`` adds to the event what auditors may know but the actor was not told."""
     conn = uow.conn
     if conn.in_transaction():
         conn.rollback()
@@ -154,7 +157,12 @@ def refuse(
             case_number=case_number,
             evidence_id=evidence_id,
             reason=reason,
-            details={"attempted": attempted, "error": str(error), "code": type(error).__name__},
+            details={
+                **(details or {}),
+                "attempted": attempted,
+                "error": str(error),
+                "code": type(error).__name__,
+            },
         ),
     )
     audit.commit(uow, vault)

@@ -12,13 +12,16 @@ from sqlalchemy import insert, select
 
 from custodes import bootstrap
 from custodes.core.authz import (
+    Actor,
     CaseFacts,
     Decision,
     EvidenceFacts,
     Permission,
     Role,
+    check_recording_officer,
     decide,
     may_read_alert,
+    parse_role,
 )
 from custodes.core.custody import Action
 from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, NotFound
@@ -112,12 +115,11 @@ def ingest(
             actor,
             Permission.EVIDENCE_INGEST,
             case=facts,
-            evidence=EvidenceFacts("(new)", officer),
             refusal_action=Action.INGEST_REFUSED,
         )
         try:
             if officer is not None:
-                officer_id = user_id(uow, officer)
+                officer_id = _recording_officer(uow, actor, officer)
             recorded = parse_iso8601(recorded_at, "--recorded-at") if recorded_at else None
             _check_source(path)
         except CustodesError as exc:
@@ -125,22 +127,32 @@ def ingest(
         uow.conn.rollback()  # release the database while the bytes stream in
 
     staged = _stage(vault, actor.username, path, refusal, progress)
+    known: dict[str, Any] = {}
     try:
         info = probe(staged.path, name=path.name)
         with vault.uow() as uow:
-            dup = uow.conn.execute(
-                select(t.evidence.c.id, t.cases.c.number)
-                .join(t.cases, t.cases.c.id == t.evidence.c.case_id)
-                .where(t.evidence.c.sha256 == staged.sha256)
-            ).first()
+            dup = evidence_with_hash(uow, staged.sha256)
             if dup is not None:
+                # The auditors' record names the existing evidence; the actor is told
+                # only what they may list.
+                known = {"existing_evidence": dup.id, "existing_case": dup.case_number}
+                dup_facts = case_facts(uow, case_row(uow, dup.case_number))
+                if decide(
+                    actor,
+                    Permission.EVIDENCE_LIST,
+                    dup_facts,
+                    EvidenceFacts(dup.id, dup.officer),
+                ).allowed:
+                    raise CustodyConflict(
+                        f"these bytes were already ingested as {dup.id} (case {dup.case_number})"
+                    )
                 raise CustodyConflict(
-                    f"these bytes were already ingested as {dup.id} (case {dup.number})"
+                    "these bytes are already in the vault (in a case you cannot access)"
                 )
     except CustodesError as exc:
         vault.blobs.discard(staged)
         with vault.uow() as uow:
-            refuse(vault, uow, actor.username, exc, reason=None, **refusal)
+            refuse(vault, uow, actor.username, exc, reason=None, details=known, **refusal)
 
     blob = vault.blobs.commit(staged)
     evidence_id = new_id("EV")
@@ -193,6 +205,32 @@ def ingest(
         "case": case_number,
         "media": info.to_dict(),
     }
+
+
+def evidence_with_hash(uow: UnitOfWork, sha256: str) -> Any:
+    """The evidence row holding these bytes (with case number and officer), if any."""
+    officer = t.users.alias("officer")
+    return uow.conn.execute(
+        select(
+            t.evidence.c.id,
+            t.cases.c.number.label("case_number"),
+            officer.c.username.label("officer"),
+        )
+        .join(t.cases, t.cases.c.id == t.evidence.c.case_id)
+        .outerjoin(officer, officer.c.id == t.evidence.c.officer_id)
+        .where(t.evidence.c.sha256 == sha256)
+    ).first()
+
+
+def _recording_officer(uow: UnitOfWork, actor: Actor, username: str) -> int:
+    """The user id of the officer named as having recorded the footage."""
+    row = uow.conn.execute(
+        select(t.users.c.id, t.users.c.role).where(t.users.c.username == username)
+    ).first()
+    if row is None:
+        raise NotFound(f"no user '{username}'")
+    check_recording_officer(actor, username, parse_role(row.role))
+    return int(row.id)
 
 
 def _check_source(path: Path) -> None:

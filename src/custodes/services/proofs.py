@@ -27,10 +27,18 @@ def _latest_signed(vault: bootstrap.Vault, uow: Any) -> tuple[int, bytes]:
     return latest
 
 
+def _check_size(size: int | None, what: str) -> None:
+    if size is not None and size < 1:
+        raise InvalidInput(f"{what} must be a checkpoint size of 1 or more, not {size}")
+
+
 def prove_inclusion(
     vault: bootstrap.Vault, actor_name: str | None, seq: int, tree_size: int | None = None
 ) -> dict[str, Any]:
     """An inclusion proof of event ``seq`` in a signed checkpoint (the newest by default)."""
+    if seq < 0:
+        raise InvalidInput(f"an event number is 0 or more, not {seq}")
+    _check_size(tree_size, "--tree-size")
     with vault.uow() as uow:
         actor = load_actor(vault, uow, actor_name)
         check(vault, uow, actor, Permission.AUDIT_PROVE)
@@ -63,6 +71,7 @@ def prove_inclusion(
 def prove_consistency(
     vault: bootstrap.Vault, actor_name: str | None, old_size: int, new_size: int | None = None
 ) -> dict[str, Any]:
+    _check_size(new_size, "the new size")
     with vault.uow() as uow:
         actor = load_actor(vault, uow, actor_name)
         check(vault, uow, actor, Permission.AUDIT_PROVE)
