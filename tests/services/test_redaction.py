@@ -234,7 +234,7 @@ def test_redacting_on_a_flagged_case_needs_a_reason_and_alerts_ia(world, tmp_pat
     from custodes.services import cases
 
     ia = add_user(vault, "internal-affairs")
-    cases.set_case(vault, ia, number, flag=["sensitive"])
+    cases.set_case(vault, ia, number, flag=["sensitive"], reason="witness is a minor")
     with pytest.raises(ReasonRequired, match="state a reason"):
         redaction.redact_evidence(
             vault, rec, ev, regions=["0.5:10,10,50,50"], out=tmp_path / "r.mp4"
