@@ -142,6 +142,45 @@ def test_no_vault(tmp_path: Path) -> None:
     assert proc.returncode == 4 and "no vault at" in proc.stderr
 
 
+def _tree(home: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(home)): p.read_bytes() for p in home.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("damage", ["missing", "garbage", "another-key"])
+def test_a_missing_or_wrong_signing_key_is_refused_and_nothing_written(
+    tmp_path: Path, clips: dict[str, Path], damage: str
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    home = tmp_path / "v"
+    run(home, "init", user=None)
+    run(home, "case", "add", "C-1")
+    key = home / bootstrap.KEY_FILE
+    if damage == "missing":
+        key.unlink()
+    elif damage == "garbage":
+        key.write_bytes(b"\x00garbage\n")
+    else:
+        key.unlink()
+        key.write_bytes(
+            Ed25519PrivateKey.generate().private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        key.chmod(0o600)
+    before = _tree(home)
+    for args in (["ingest", str(clips["a"]), "--case", "C-1"], ["evidence", "list"]):
+        proc = run(home, *args, ok=False)
+        assert proc.returncode == 7, proc.stderr
+        assert proc.stdout == ""
+        assert proc.stderr.startswith("custodes: error: ") and proc.stderr.count("\n") == 1
+        assert "restore" in proc.stderr and "from backup" in proc.stderr
+        assert _tree(home) == before  # no new key, no blob, no event, no checkpoint
+
+
 def test_ingest_killed_at_random_moments_leaves_whole_evidence_or_none(
     tmp_path: Path, clips: dict[str, Path]
 ) -> None:
