@@ -181,6 +181,50 @@ def test_a_missing_or_wrong_signing_key_is_refused_and_nothing_written(
         assert _tree(home) == before  # no new key, no blob, no event, no checkpoint
 
 
+@pytest.mark.parametrize(
+    ("env", "args", "needle"),
+    [
+        (
+            {"CUSTODES_BLOB_URL": "s3://bucket/x"},
+            ["ingest", "{clip}", "--case", "C-1"],
+            "unsupported blob URL scheme 's3' (a path or file:// URL)",
+        ),
+        ({"CUSTODES_BLOB_URL": "s3://bucket/x"}, ["init"], "unsupported blob URL scheme 's3'"),
+        (
+            {"CUSTODES_DATABASE_URL": "bogus://u:s3cret@x/db"},
+            ["evidence", "list"],
+            "unsupported database URL 'bogus://u:***@x/db'",
+        ),
+        ({"CUSTODES_DATABASE_URL": "bogus://x"}, ["init"], "unsupported database URL"),
+    ],
+)
+def test_unsupported_backend_urls_are_bad_input(
+    tmp_path: Path, clips: dict[str, Path], env: dict[str, str], args: list[str], needle: str
+) -> None:
+    home = tmp_path / "v"
+    if args != ["init"]:
+        run(home, "init", user=None)
+        run(home, "case", "add", "C-1")
+    before = _tree(home) if home.exists() else None
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    proc = subprocess.run(
+        [*CLI, "--home", str(home), "--json", "--as", "admin"]
+        + [a.format(clip=clips["a"]) for a in args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), **env},
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stdout == ""
+    assert proc.stderr.startswith("custodes: error: ") and proc.stderr.count("\n") == 1
+    assert needle in proc.stderr and "s3cret" not in proc.stderr
+    assert list(cwd.iterdir()) == []
+    assert (_tree(home) if home.exists() else None) == before
+
+
 def test_ingest_killed_at_random_moments_leaves_whole_evidence_or_none(
     tmp_path: Path, clips: dict[str, Path]
 ) -> None:
