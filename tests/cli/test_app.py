@@ -225,6 +225,35 @@ def test_unsupported_backend_urls_are_bad_input(
     assert (_tree(home) if home.exists() else None) == before
 
 
+@pytest.mark.parametrize("command", [["prove", "1"], ["consistency", "2"]])
+def test_proof_out_is_checked_before_anything_is_recorded(
+    tmp_path: Path, command: list[str]
+) -> None:
+    home = tmp_path / "v"
+    run(home, "init", user=None)
+    run(home, "user", "add", "ia", "--role", "internal-affairs")
+    existing = tmp_path / "existing.json"
+    existing.write_text("keep me\n")
+    cases = [
+        (tmp_path / "nodir" / "p.json", 3, f"no such folder: {tmp_path / 'nodir'}"),
+        (existing, 6, "exists; proofs never overwrite a file"),
+    ]
+    for out, code, needle in cases:
+        before = _snapshot(home)
+        proc = run(home, "audit", *command, "--out", str(out), user="ia", ok=False)
+        assert proc.returncode == code, proc.stderr
+        assert proc.stdout == ""
+        assert proc.stderr.startswith("custodes: error: ") and proc.stderr.count("\n") == 1
+        assert needle in proc.stderr
+        assert _snapshot(home) == before  # no proof-issued event
+    assert existing.read_text() == "keep me\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["existing.json", "v"]
+    fresh = tmp_path / "fresh.json"
+    run(home, "audit", *command, "--out", str(fresh), user="ia")
+    assert json.loads(fresh.read_text())["format"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["existing.json", "fresh.json", "v"]
+
+
 def test_ingest_killed_at_random_moments_leaves_whole_evidence_or_none(
     tmp_path: Path, clips: dict[str, Path]
 ) -> None:

@@ -30,7 +30,7 @@ from custodes.services import proofs as proof_svc
 from custodes.services import users as user_svc
 from custodes.services import vault as vault_svc
 from custodes.services import verify as verify_svc
-from custodes.services.audit import dump_json, list_events
+from custodes.services.audit import check_new_file, dump_json, list_events
 
 app = typer.Typer(
     name="custodes",
@@ -875,13 +875,18 @@ def audit_list(
 def audit_prove(
     ctx: typer.Context,
     seq: int,
-    out: Annotated[Path | None, typer.Option("--out", help="Write the proof here.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write the proof to this new file (never overwritten)."),
+    ] = None,
     tree_size: Annotated[
         int | None, typer.Option(help="Prove against this signed checkpoint size.")
     ] = None,
 ) -> None:
     """An inclusion proof of event SEQ, checkable with only the vault's public key."""
     st = state(ctx)
+    if out is not None:
+        check_new_file(out)
     bundle = proof_svc.prove_inclusion(st.vault, st.actor, seq, tree_size)
     _emit_bundle(st, bundle, out)
 
@@ -891,10 +896,15 @@ def audit_consistency(
     ctx: typer.Context,
     old_size: int,
     new_size: Annotated[int | None, typer.Argument()] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Write the proof here.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write the proof to this new file (never overwritten)."),
+    ] = None,
 ) -> None:
     """A consistency proof that checkpoint OLD_SIZE is a prefix of NEW_SIZE (default newest)."""
     st = state(ctx)
+    if out is not None:
+        check_new_file(out)
     bundle = proof_svc.prove_consistency(st.vault, st.actor, old_size, new_size)
     _emit_bundle(st, bundle, out)
 
