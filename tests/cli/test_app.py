@@ -254,6 +254,25 @@ def test_proof_out_is_checked_before_anything_is_recorded(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["existing.json", "fresh.json", "v"]
 
 
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "not a proof bundle: not valid JSON (nested too deeply)"),
+        (b'{"format": 1, "format": 2}', "not a proof bundle: not valid JSON (duplicate key"),
+        (b"{truncated", "not a proof bundle: not valid JSON"),
+    ],
+)
+def test_verify_proof_refuses_malformed_files(tmp_path: Path, content: bytes, needle: str) -> None:
+    proof = tmp_path / "proof.json"
+    proof.write_bytes(content)
+    vkey = "custodes.example/x+00000000+AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    proc = run(tmp_path / "none", "audit", "verify-proof", str(proof), "--key", vkey, ok=False)
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stdout == ""
+    assert proc.stderr.startswith("custodes: error: ") and proc.stderr.count("\n") == 1
+    assert needle in proc.stderr
+
+
 def test_ingest_killed_at_random_moments_leaves_whole_evidence_or_none(
     tmp_path: Path, clips: dict[str, Path]
 ) -> None:

@@ -917,6 +917,9 @@ def _emit_bundle(st: State, bundle: dict[str, Any], out: Path | None) -> None:
     _print(st, {"path": str(out), "format": bundle["format"]}, f"Proof written to {out}.")
 
 
+MAX_PROOF_BYTES = 16 * 1024 * 1024  # a proof of a billion-event log is a few kilobytes
+
+
 @audit_app.command("verify-proof")
 def audit_verify_proof(
     ctx: typer.Context,
@@ -931,20 +934,28 @@ def audit_verify_proof(
     ] = None,
 ) -> None:
     """Check a proof file with nothing but the public key. Needs no vault database."""
+    from custodes.core import jsontext
+
     st = state(ctx)
     try:
-        bundle = json.loads(file.read_text())
+        if file.stat().st_size > MAX_PROOF_BYTES:
+            raise InvalidInput(f"not a proof bundle: {file} is larger than {MAX_PROOF_BYTES} bytes")
+        data = file.read_bytes()
     except FileNotFoundError:
         raise InvalidInput(f"no such file: {file}") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise InvalidInput(f"{file} is not a JSON proof file: {exc}") from exc
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {file}: {exc.strerror or exc}") from exc
+    bundle = jsontext.loads(data, "not a proof bundle", max_bytes=MAX_PROOF_BYTES)
     if key is None:
         vkey_str = bootstrap.read_vault_file(st.settings.home).get("vkey")
         if not vkey_str:
             raise InvalidInput("no public key: pass --key")
     else:
         key_path = Path(key)
-        vkey_str = key_path.read_text().strip() if key_path.is_file() else key
+        try:
+            vkey_str = key_path.read_text().strip() if key_path.is_file() else key
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"cannot read the key file {key_path}: {exc}") from exc
     result = proof_svc.verify_bundle(bundle, vkey_str)
     _print(st, result, f"[green]Proof verifies[/]: {result['kind']} in {result['origin']}.")
 
