@@ -273,6 +273,27 @@ def test_verify_proof_refuses_malformed_files(tmp_path: Path, content: bytes, ne
     assert needle in proc.stderr
 
 
+def test_password_stdin_must_be_utf8(tmp_path: Path) -> None:
+    home = tmp_path / "v"
+    run(home, "init", user=None)
+
+    def add(name: str, password: bytes) -> subprocess.CompletedProcess[bytes]:
+        args = ["user", "add", name, "--role", "officer", "--password-stdin"]
+        return subprocess.run(
+            [*CLI, "--home", str(home), "--json", "--as", "admin", *args],
+            input=password,
+            capture_output=True,
+            timeout=120,
+        )
+
+    proc = add("pw5", b"abcdefghijkl\xff\xfemn\n")
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stdout == b""
+    assert proc.stderr == b"custodes: error: the password must be valid UTF-8\n"
+    assert [u["username"] for u in run(home, "user", "list")] == ["admin"]
+    assert add("pw6", "pässwörd-ünïcode\n".encode()).returncode == 0
+
+
 def test_ingest_killed_at_random_moments_leaves_whole_evidence_or_none(
     tmp_path: Path, clips: dict[str, Path]
 ) -> None:

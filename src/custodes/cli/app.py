@@ -150,9 +150,18 @@ def user_add(
 ) -> None:
     """Add a vault user with a role."""
     st = state(ctx)
-    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    password = _read_password() if password_stdin else None
     out = user_svc.add_user(st.vault, st.actor, username, role, password)
     _print(st, out, f"User [bold]{out['username']}[/] added with role {out['role']}.")
+
+
+def _read_password() -> str:
+    """The first line of stdin, which must be UTF-8 (its bytes, not the locale's guess)."""
+    line = sys.stdin.buffer.readline().rstrip(b"\n")
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput("the password must be valid UTF-8") from None
 
 
 @user_app.command("list")
