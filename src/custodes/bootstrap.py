@@ -57,6 +57,10 @@ class Vault:
     clock: Clock
     origin: str
     client: str = field(default_factory=client_description)
+    # The verifier key that vault.json publishes; the signing key must match it.
+    published_vkey: str | None = None
+    # Only while ``custodes init`` builds the vault may a signing key be created.
+    creating: bool = False
     _signer: Signer | None = None
 
     @property
@@ -66,7 +70,13 @@ class Vault:
     @property
     def signer(self) -> Signer:
         if self._signer is None:
-            self._signer = Ed25519Signer.load_or_create(self.home / KEY_FILE, self.origin)
+            path = self.home / KEY_FILE
+            if self.creating:
+                self._signer = Ed25519Signer.load_or_create(path, self.origin)
+            else:
+                self._signer = Ed25519Signer.load(
+                    path, self.origin, expected_vkey=self.published_vkey
+                )
         return self._signer
 
     @property
@@ -123,19 +133,36 @@ def read_vault_file(home: Path) -> dict[str, str]:
         ) from None
     except (OSError, ValueError) as exc:
         raise InvalidInput(f"{path} is unreadable: {exc}") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("origin"), str):
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("origin"), str)
+        or not isinstance(data.get("vkey", ""), str)
+    ):
         raise InvalidInput(f"{path} is not a custodes vault file")
     return data
 
 
 def open_vault(settings: Settings, *, origin: str | None = None) -> Vault:
-    """Open an existing vault (or, with ``origin``, one being created)."""
+    """Open an existing vault (or, with ``origin``, one being created).
+
+    An existing vault's signing key is loaded and checked against the published key
+    first, so that a missing or wrong key is refused before anything is written.
+    """
+    creating = origin is not None
+    published: str | None = None
     if origin is None:
-        origin = read_vault_file(settings.home)["origin"]
-    return Vault(
+        data = read_vault_file(settings.home)
+        origin = data["origin"]
+        published = data.get("vkey")
+    vault = Vault(
         settings=settings,
         engine=make_engine(settings.resolved_database_url),
         blobs=LocalBlobStore(settings.blob_root),
         clock=SystemClock(),
         origin=origin,
+        published_vkey=published,
+        creating=creating,
     )
+    if not creating:
+        _ = vault.signer
+    return vault

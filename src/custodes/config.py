@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from custodes.core.errors import InvalidInput
+
+_URL_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 
 
 class Settings(BaseSettings):
@@ -42,4 +47,12 @@ class Settings(BaseSettings):
             return self.home / "blobs"
         if url.startswith("file://"):
             return Path(url.removeprefix("file://"))
+        scheme = _URL_SCHEME.match(url)
+        if scheme is not None and scheme.group(1).lower() == "file":  # file:/path
+            return Path(url[len("file:") :])
+        if scheme is not None and len(scheme.group(1)) > 1:  # not a drive letter (C:)
+            raise InvalidInput(
+                f"unsupported blob URL scheme '{scheme.group(1)}' (a path or file:// URL)",
+                advice="S3 is planned; set CUSTODES_BLOB_URL to a folder for now",
+            )
         return Path(url)

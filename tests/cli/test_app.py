@@ -156,6 +156,158 @@ def test_no_vault(tmp_path: Path) -> None:
     assert proc.returncode == 4 and "no vault at" in proc.stderr
 
 
+def _tree(home: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(home)): p.read_bytes() for p in home.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("damage", ["missing", "garbage", "another-key"])
+def test_a_missing_or_wrong_signing_key_is_refused_and_nothing_written(
+    tmp_path: Path, clips: dict[str, Path], damage: str
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    home = tmp_path / "v"
+    run(home, "init", user=None)
+    run(home, "case", "add", "C-1")
+    key = home / bootstrap.KEY_FILE
+    if damage == "missing":
+        key.unlink()
+    elif damage == "garbage":
+        key.write_bytes(b"\x00garbage\n")
+    else:
+        key.unlink()
+        key.write_bytes(
+            Ed25519PrivateKey.generate().private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        key.chmod(0o600)
+    before = _tree(home)
+    for args in (["ingest", str(clips["a"]), "--case", "C-1"], ["evidence", "list"]):
+        proc = run(home, *args, ok=False)
+        assert proc.returncode == 7, proc.stderr
+        assert proc.stdout == ""
+        assert proc.stderr.startswith("custodes: error: ") and proc.stderr.count("\n") == 1
+        assert "restore" in proc.stderr and "from backup" in proc.stderr
+        assert _tree(home) == before  # no new key, no blob, no event, no checkpoint
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "needle"),
+    [
+        (
+            {"CUSTODES_BLOB_URL": "s3://bucket/x"},
+            ["ingest", "{clip}", "--case", "C-1"],
+            "unsupported blob URL scheme 's3' (a path or file:// URL)",
+        ),
+        ({"CUSTODES_BLOB_URL": "s3://bucket/x"}, ["init"], "unsupported blob URL scheme 's3'"),
+        (
+            {"CUSTODES_DATABASE_URL": "bogus://u:s3cret@x/db"},
+            ["evidence", "list"],
+            "unsupported database URL 'bogus://u:***@x/db'",
+        ),
+        ({"CUSTODES_DATABASE_URL": "bogus://x"}, ["init"], "unsupported database URL"),
+    ],
+)
+def test_unsupported_backend_urls_are_bad_input(
+    tmp_path: Path, clips: dict[str, Path], env: dict[str, str], args: list[str], needle: str
+) -> None:
+    home = tmp_path / "v"
+    if args != ["init"]:
+        run(home, "init", user=None)
+        run(home, "case", "add", "C-1")
+    before = _tree(home) if home.exists() else None
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    proc = subprocess.run(
+        [*CLI, "--home", str(home), "--json", "--as", "admin"]
+        + [a.format(clip=clips["a"]) for a in args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), **env},
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stdout == ""
+    assert proc.stderr.startswith("custodes: error: ") and proc.stderr.count("\n") == 1
+    assert needle in proc.stderr and "s3cret" not in proc.stderr
+    assert list(cwd.iterdir()) == []
+    assert (_tree(home) if home.exists() else None) == before
+
+
+@pytest.mark.parametrize("command", [["prove", "1"], ["consistency", "2"]])
+def test_proof_out_is_checked_before_anything_is_recorded(
+    tmp_path: Path, command: list[str]
+) -> None:
+    home = tmp_path / "v"
+    run(home, "init", user=None)
+    run(home, "user", "add", "ia", "--role", "internal-affairs")
+    existing = tmp_path / "existing.json"
+    existing.write_text("keep me\n")
+    cases = [
+        (tmp_path / "nodir" / "p.json", 3, f"no such folder: {tmp_path / 'nodir'}"),
+        (existing, 6, "exists; proofs never overwrite a file"),
+    ]
+    for out, code, needle in cases:
+        before = _snapshot(home)
+        proc = run(home, "audit", *command, "--out", str(out), user="ia", ok=False)
+        assert proc.returncode == code, proc.stderr
+        assert proc.stdout == ""
+        assert proc.stderr.startswith("custodes: error: ") and proc.stderr.count("\n") == 1
+        assert needle in proc.stderr
+        assert _snapshot(home) == before  # no proof-issued event
+    assert existing.read_text() == "keep me\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["existing.json", "v"]
+    fresh = tmp_path / "fresh.json"
+    run(home, "audit", *command, "--out", str(fresh), user="ia")
+    assert json.loads(fresh.read_text())["format"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["existing.json", "fresh.json", "v"]
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "not a proof bundle: not valid JSON (nested too deeply)"),
+        (b'{"format": 1, "format": 2}', "not a proof bundle: not valid JSON (duplicate key"),
+        (b"{truncated", "not a proof bundle: not valid JSON"),
+    ],
+)
+def test_verify_proof_refuses_malformed_files(tmp_path: Path, content: bytes, needle: str) -> None:
+    proof = tmp_path / "proof.json"
+    proof.write_bytes(content)
+    vkey = "custodes.example/x+00000000+AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    proc = run(tmp_path / "none", "audit", "verify-proof", str(proof), "--key", vkey, ok=False)
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stdout == ""
+    assert proc.stderr.startswith("custodes: error: ") and proc.stderr.count("\n") == 1
+    assert needle in proc.stderr
+
+
+def test_password_stdin_must_be_utf8(tmp_path: Path) -> None:
+    home = tmp_path / "v"
+    run(home, "init", user=None)
+
+    def add(name: str, password: bytes) -> subprocess.CompletedProcess[bytes]:
+        args = ["user", "add", name, "--role", "officer", "--password-stdin"]
+        return subprocess.run(
+            [*CLI, "--home", str(home), "--json", "--as", "admin", *args],
+            input=password,
+            capture_output=True,
+            timeout=120,
+        )
+
+    proc = add("pw5", b"abcdefghijkl\xff\xfemn\n")
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stdout == b""
+    assert proc.stderr == b"custodes: error: the password must be valid UTF-8\n"
+    assert [u["username"] for u in run(home, "user", "list")] == ["admin"]
+    assert add("pw6", "pässwörd-ünïcode\n".encode()).returncode == 0
+
+
 def test_ingest_killed_at_random_moments_leaves_whole_evidence_or_none(
     tmp_path: Path, clips: dict[str, Path]
 ) -> None:

@@ -29,6 +29,12 @@ def test_password_is_argon2id(vault: Vault) -> None:
     assert PasswordHasher().verify(stored, "correct horse battery")
 
 
+def test_a_password_that_is_not_utf8_is_refused(vault: Vault) -> None:
+    with pytest.raises(InvalidInput, match="must be valid UTF-8"):
+        users.add_user(vault, "admin", "web.user", "records", password="abcdefghijkl\udcff\udcfe")
+    assert [u["username"] for u in users.list_users(vault, "admin")] == ["admin"]
+
+
 def test_short_password_refused(vault: Vault) -> None:
     with pytest.raises(InvalidInput, match="12 characters"):
         users.add_user(vault, "admin", "web.user", "records", password="short")

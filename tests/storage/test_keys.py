@@ -176,7 +176,7 @@ def test_a_key_of_another_type_is_refused(tmp_path: Path) -> None:
             serialization.NoEncryption(),
         ),
     )
-    with pytest.raises(InvalidInput, match="not an Ed25519 key"):
+    with pytest.raises(IntegrityFailure, match="not an Ed25519 key"):
         Ed25519Signer.load_or_create(path, "custodes.example/audit")
 
 
@@ -192,11 +192,32 @@ def test_a_key_of_another_type_is_refused(tmp_path: Path) -> None:
         ),
     ],
 )
-def test_an_unreadable_key_file_is_invalid_input(tmp_path: Path, content: bytes) -> None:
+def test_a_damaged_key_file_is_an_integrity_failure(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "vault.pem"
     write_private(path, content)
-    with pytest.raises(InvalidInput):
+    with pytest.raises(IntegrityFailure, match="restore it from backup"):
         Ed25519Signer.load_or_create(path, "custodes.example/audit")
+    with pytest.raises(IntegrityFailure, match="restore it from backup"):
+        Ed25519Signer.load(path, "custodes.example/audit")
+    assert path.read_bytes() == content
+
+
+def test_load_never_creates_a_key(tmp_path: Path) -> None:
+    path = tmp_path / "keys" / "vault.pem"
+    with pytest.raises(IntegrityFailure, match="is missing; restore it from backup"):
+        Ed25519Signer.load(path, "custodes.example/audit")
+    assert not path.exists() and not path.parent.exists()
+
+
+def test_load_checks_the_published_key(tmp_path: Path) -> None:
+    path = tmp_path / "vault.pem"
+    signer = Ed25519Signer.load_or_create(path, "custodes.example/audit")
+    loaded = Ed25519Signer.load(path, "custodes.example/audit", expected_vkey=signer.vkey)
+    assert loaded.public_key == signer.public_key
+    other = Ed25519Signer.generate("custodes.example/audit")
+    with pytest.raises(IntegrityFailure, match="does not match the published key") as info:
+        Ed25519Signer.load(path, "custodes.example/audit", expected_vkey=other.vkey)
+    assert other.vkey.split("+")[1] in str(info.value)
 
 
 def test_a_directory_in_place_of_the_key_is_refused(tmp_path: Path) -> None:

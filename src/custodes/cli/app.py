@@ -30,7 +30,7 @@ from custodes.services import proofs as proof_svc
 from custodes.services import users as user_svc
 from custodes.services import vault as vault_svc
 from custodes.services import verify as verify_svc
-from custodes.services.audit import dump_json, list_events
+from custodes.services.audit import check_new_file, dump_json, list_events
 
 app = typer.Typer(
     name="custodes",
@@ -150,9 +150,18 @@ def user_add(
 ) -> None:
     """Add a vault user with a role."""
     st = state(ctx)
-    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    password = _read_password() if password_stdin else None
     out = user_svc.add_user(st.vault, st.actor, username, role, password)
     _print(st, out, f"User [bold]{out['username']}[/] added with role {out['role']}.")
+
+
+def _read_password() -> str:
+    """The first line of stdin, which must be UTF-8 (its bytes, not the locale's guess)."""
+    line = sys.stdin.buffer.readline().rstrip(b"\n")
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput("the password must be valid UTF-8") from None
 
 
 @user_app.command("list")
@@ -910,13 +919,18 @@ def audit_list(
 def audit_prove(
     ctx: typer.Context,
     seq: int,
-    out: Annotated[Path | None, typer.Option("--out", help="Write the proof here.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write the proof to this new file (never overwritten)."),
+    ] = None,
     tree_size: Annotated[
         int | None, typer.Option(help="Prove against this signed checkpoint size.")
     ] = None,
 ) -> None:
     """An inclusion proof of event SEQ, checkable with only the vault's public key."""
     st = state(ctx)
+    if out is not None:
+        check_new_file(out)
     bundle = proof_svc.prove_inclusion(st.vault, st.actor, seq, tree_size)
     _emit_bundle(st, bundle, out)
 
@@ -926,10 +940,15 @@ def audit_consistency(
     ctx: typer.Context,
     old_size: int,
     new_size: Annotated[int | None, typer.Argument()] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Write the proof here.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write the proof to this new file (never overwritten)."),
+    ] = None,
 ) -> None:
     """A consistency proof that checkpoint OLD_SIZE is a prefix of NEW_SIZE (default newest)."""
     st = state(ctx)
+    if out is not None:
+        check_new_file(out)
     bundle = proof_svc.prove_consistency(st.vault, st.actor, old_size, new_size)
     _emit_bundle(st, bundle, out)
 
@@ -940,6 +959,9 @@ def _emit_bundle(st: State, bundle: dict[str, Any], out: Path | None) -> None:
         return
     dump_json(bundle, out)
     _print(st, {"path": str(out), "format": bundle["format"]}, f"Proof written to {out}.")
+
+
+MAX_PROOF_BYTES = 16 * 1024 * 1024  # a proof of a billion-event log is a few kilobytes
 
 
 @audit_app.command("verify-proof")
@@ -956,20 +978,28 @@ def audit_verify_proof(
     ] = None,
 ) -> None:
     """Check a proof file with nothing but the public key. Needs no vault database."""
+    from custodes.core import jsontext
+
     st = state(ctx)
     try:
-        bundle = json.loads(file.read_text())
+        if file.stat().st_size > MAX_PROOF_BYTES:
+            raise InvalidInput(f"not a proof bundle: {file} is larger than {MAX_PROOF_BYTES} bytes")
+        data = file.read_bytes()
     except FileNotFoundError:
         raise InvalidInput(f"no such file: {file}") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise InvalidInput(f"{file} is not a JSON proof file: {exc}") from exc
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {file}: {exc.strerror or exc}") from exc
+    bundle = jsontext.loads(data, "not a proof bundle", max_bytes=MAX_PROOF_BYTES)
     if key is None:
         vkey_str = bootstrap.read_vault_file(st.settings.home).get("vkey")
         if not vkey_str:
             raise InvalidInput("no public key: pass --key")
     else:
         key_path = Path(key)
-        vkey_str = key_path.read_text().strip() if key_path.is_file() else key
+        try:
+            vkey_str = key_path.read_text().strip() if key_path.is_file() else key
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"cannot read the key file {key_path}: {exc}") from exc
     result = proof_svc.verify_bundle(bundle, vkey_str)
     _print(st, result, f"[green]Proof verifies[/]: {result['kind']} in {result['origin']}.")
 

@@ -56,6 +56,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from custodes.core import jsontext
 from custodes.core.errors import CustodesError, InvalidInput
 from custodes.media.faces import Box
 from custodes.media.render import (
@@ -225,13 +226,7 @@ class RedactionPlan:
     @classmethod
     def from_json(cls, text: str | bytes) -> RedactionPlan:
         """Parse and validate a sidecar; anything malformed raises :class:`InvalidInput`."""
-        if len(text) > MAX_PLAN_BYTES:
-            raise InvalidInput(f"corrupt redaction plan: larger than {MAX_PLAN_BYTES} bytes")
-        try:
-            obj = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
-        except (ValueError, RecursionError) as exc:
-            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-            raise InvalidInput(f"corrupt redaction plan: not valid JSON ({reason})") from exc
+        obj = jsontext.loads(text, "corrupt redaction plan", max_bytes=MAX_PLAN_BYTES)
         return _parse_plan(obj)
 
     def save(self, path: Path) -> None:
@@ -276,19 +271,6 @@ class RedactionResult:
 
 
 # --- plan validation ---------------------------------------------------------------------
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise ValueError(f"duplicate key {k!r}")
-        out[k] = v
-    return out
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number")
 
 
 def _bad(where: str, problem: str) -> InvalidInput:

@@ -22,7 +22,7 @@ from custodes import bootstrap
 from custodes.core import merkle
 from custodes.core.checkpoint import Checkpoint, open_note, parse_checkpoint, sign_note, vkey
 from custodes.core.custody import GENESIS_HASH, AuditEvent, decode_entry, encode_entry
-from custodes.core.errors import InvalidInput, NotFound
+from custodes.core.errors import CustodyConflict, InvalidInput, NotFound
 from custodes.storage import tables as t
 from custodes.storage.keys import ed25519_verify
 from custodes.storage.uow import UnitOfWork
@@ -264,7 +264,37 @@ def _public(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def check_new_file(path: Path) -> None:
+    """Refuse an output path that exists or whose folder is missing or not writable.
+
+    Called before anything is recorded, so that a proof that cannot be written is
+    never put on record as issued.
+    """
+    if path.exists() or path.is_symlink():
+        raise CustodyConflict(f"{path} exists; proofs never overwrite a file")
+    folder = path.parent
+    if not folder.is_dir():
+        raise InvalidInput(f"no such folder: {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InvalidInput(f"cannot write in folder {folder}: permission denied")
+
+
 def dump_json(value: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(value, indent=2) + "\n")
-    os.replace(tmp, path)
+    """Write ``value`` as a new JSON file, whole or not at all; never replace a file."""
+    data = (json.dumps(value, indent=2) + "\n").encode()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        try:
+            with open(tmp, "xb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.link(tmp, path)  # fails instead of replacing a file that appeared meanwhile
+        finally:
+            tmp.unlink(missing_ok=True)
+    except FileExistsError:
+        raise CustodyConflict(f"{path} exists; proofs never overwrite a file") from None
+    except FileNotFoundError:
+        raise InvalidInput(f"no such folder: {path.parent}") from None
+    except OSError as exc:
+        raise InvalidInput(f"cannot write {path}: {exc.strerror or exc}") from exc

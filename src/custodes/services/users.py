@@ -23,6 +23,10 @@ _hasher = PasswordHasher()
 
 
 def hash_password(password: str) -> str:
+    try:
+        password.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates, e.g. undecodable bytes on stdin
+        raise InvalidInput("the password must be valid UTF-8") from None
     if len(password) < 12:
         raise InvalidInput("a password needs at least 12 characters")
     return _hasher.hash(password)

@@ -17,7 +17,7 @@ from custodes.services import audit
 from custodes.services.common import event, now_iso
 from custodes.storage import migrations
 from custodes.storage import tables as t
-from custodes.storage.db import translate_errors
+from custodes.storage.db import check_database_url, translate_errors
 
 ADMIN = "admin"
 
@@ -30,6 +30,9 @@ def init_vault(settings: Settings) -> bootstrap.Vault:
     home = settings.home
     if (home / bootstrap.VAULT_FILE).exists():
         raise CustodyConflict(f"a vault already exists at {home}")
+    # Refuse unusable settings before anything is made.
+    _ = settings.blob_root
+    check_database_url(settings.resolved_database_url)
     try:
         home.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:

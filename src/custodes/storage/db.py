@@ -9,14 +9,42 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import create_engine, event, exc
+from sqlalchemy import create_engine, event, exc, make_url
 from sqlalchemy.engine import Connection, Engine
 
-from custodes.core.errors import BackendUnavailable, CustodesError, CustodyConflict
+from custodes.core.errors import BackendUnavailable, CustodesError, CustodyConflict, InvalidInput
+
+_BACKENDS = ("sqlite", "postgresql")
+
+
+def check_database_url(url: str) -> str:
+    """Raise InvalidInput unless ``url`` names a SQLite or PostgreSQL database.
+
+    Returns the URL as it may be shown, with any password masked.
+    """
+    try:
+        parsed = make_url(url)
+    except exc.ArgumentError:
+        raise InvalidInput(
+            "the database URL is not a URL (sqlite:///PATH or postgresql://USER@HOST/DB)"
+        ) from None
+    shown = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() not in _BACKENDS:
+        raise InvalidInput(f"unsupported database URL '{shown}' (a sqlite:// or postgresql:// URL)")
+    return shown
 
 
 def make_engine(url: str) -> Engine:
     """Build an engine; nothing connects until first use."""
+    shown = check_database_url(url)
+    try:
+        return _make_engine(url)
+    except (exc.ArgumentError, exc.NoSuchModuleError, ImportError) as err:
+        detail = " ".join(str(err).split()).replace(url, shown)
+        raise InvalidInput(f"unsupported database URL '{shown}': {detail}") from None
+
+
+def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
 

@@ -3,8 +3,11 @@
 The private key is a PKCS #8 PEM file readable by its owner only (mode 0600). It is
 created once, atomically: written to a temporary file in the same folder, fsynced,
 then hard-linked into place, which fails instead of replacing a key that already
-exists (a no-clobber rename), and the folder is fsynced. A key file that others can
-read, or that does not hold an Ed25519 key, is refused.
+exists (a no-clobber rename), and the folder is fsynced. Only ``custodes init`` creates
+a key (:meth:`Ed25519Signer.load_or_create`); everything else loads it
+(:meth:`Ed25519Signer.load`) and refuses a key that is missing, damaged or not the one
+the vault published: a new key would sign checkpoints nobody can check. A key file that
+others can read is refused as well.
 
 ``cryptography`` errors are mapped to custodes errors here, at the edge.
 """
@@ -73,6 +76,30 @@ class Ed25519Signer:
                 _create_key_file(path)
         return cls(name, _load_key_file(path))
 
+    @classmethod
+    def load(cls, path: Path, name: str, *, expected_vkey: str | None = None) -> Ed25519Signer:
+        """Load the existing key at ``path``; never create one.
+
+        A missing, unreadable-as-a-key or non-Ed25519 file raises IntegrityFailure, and so
+        does a key whose verifier key differs from ``expected_vkey`` (the published one).
+        """
+        check_key_name(name)
+        path = Path(path)
+        if not path.exists() and not path.is_symlink():
+            raise IntegrityFailure(
+                f"the vault's signing key {path} is missing; restore it from backup",
+                advice="only 'custodes init' makes a key: a new one would not match the "
+                "published key, and checkpoints signed with it would not verify",
+            )
+        signer = cls(name, _load_key_file(path))
+        if expected_vkey is not None and signer.vkey != expected_vkey:
+            raise IntegrityFailure(
+                f"the vault's signing key {path} (key id {_key_id(signer.vkey)}) does not "
+                f"match the published key (key id {_key_id(expected_vkey)}); "
+                "restore the right key from backup",
+            )
+        return signer
+
     @property
     def name(self) -> str:
         return self._name
@@ -115,6 +142,12 @@ def ed25519_verify(public_key: bytes, signature: bytes, message: bytes) -> None:
 # --------------------------------------------------------------------------- files
 
 
+def _key_id(vkey_str: str) -> str:
+    """The hex key id of a signed-note verifier key string (``name+keyid+key``)."""
+    parts = vkey_str.split("+", 2)  # base64 may contain '+', the name may not
+    return parts[1] if len(parts) == 3 else "?"
+
+
 def _load_key_file(path: Path) -> Ed25519PrivateKey:
     try:
         with path.open("rb") as fh:
@@ -137,11 +170,14 @@ def _load_key_file(path: Path) -> Ed25519PrivateKey:
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        raise InvalidInput(
-            f"signing key {path} is not an unencrypted PKCS #8 PEM private key"
+        raise IntegrityFailure(
+            f"signing key {path} is damaged: not an unencrypted PKCS #8 PEM private key; "
+            "restore it from backup"
         ) from exc
     if not isinstance(key, Ed25519PrivateKey):
-        raise InvalidInput(f"signing key {path} is not an Ed25519 key")
+        raise IntegrityFailure(
+            f"signing key {path} is not an Ed25519 key; restore the vault's key from backup"
+        )
     return key
 
 

@@ -1,0 +1,42 @@
+"""Strict parsing of JSON documents that come from outside (sidecars, proof files).
+
+``json.loads`` raises ``RecursionError`` on deeply nested input (``[[[[...]]]]``), which
+is not a ``ValueError``; it also accepts duplicate keys (the last one wins) and the
+non-standard constants ``NaN`` and ``Infinity``. :func:`loads` refuses all of these,
+and anything else malformed, with one :class:`InvalidInput`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from custodes.core.errors import InvalidInput
+
+__all__ = ["loads"]
+
+
+def loads(text: str | bytes, what: str, *, max_bytes: int) -> Any:
+    """Parse ``text``; raise ``InvalidInput("<what>: ...")`` if it is not strict JSON."""
+    if len(text) > max_bytes:
+        raise InvalidInput(f"{what}: larger than {max_bytes} bytes")
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except RecursionError:
+        raise InvalidInput(f"{what}: not valid JSON (nested too deeply)") from None
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        raise InvalidInput(f"{what}: not valid JSON ({reason})") from exc
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError(f"duplicate key {k!r}")
+        out[k] = v
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
