@@ -222,18 +222,19 @@ def case_facts(uow: UnitOfWork, row: Any) -> CaseFacts:
     )
 
 
-def evidence_row(uow: UnitOfWork, evidence_id: str) -> Any:
+def select_evidence(*columns: Any) -> Any:
+    """``columns`` of evidence rows with their case number and recording officer's name."""
     officer = t.users.alias("officer")
-    row = uow.conn.execute(
-        select(
-            t.evidence,
-            t.cases.c.number.label("case_number"),
-            officer.c.username.label("officer"),
-        )
+    return (
+        select(*columns, t.cases.c.number.label("case_number"), officer.c.username.label("officer"))
         .join(t.cases, t.cases.c.id == t.evidence.c.case_id)
         .outerjoin(officer, officer.c.id == t.evidence.c.officer_id)
-        .where(t.evidence.c.id == evidence_id)
-    ).first()
+    )
+
+
+def evidence_row(uow: UnitOfWork, evidence_id: str) -> Any:
+    query = select_evidence(t.evidence).where(t.evidence.c.id == evidence_id)
+    row = uow.conn.execute(query).first()
     if row is None:
         raise NotFound(f"no evidence '{evidence_id}'")
     return row

@@ -39,6 +39,7 @@ from custodes.services.common import (
     new_id,
     now_iso,
     refuse,
+    select_evidence,
     user_id,
 )
 from custodes.storage import tables as t
@@ -209,16 +210,8 @@ def ingest(
 
 def evidence_with_hash(uow: UnitOfWork, sha256: str) -> Any:
     """The evidence row holding these bytes (with case number and officer), if any."""
-    officer = t.users.alias("officer")
     return uow.conn.execute(
-        select(
-            t.evidence.c.id,
-            t.cases.c.number.label("case_number"),
-            officer.c.username.label("officer"),
-        )
-        .join(t.cases, t.cases.c.id == t.evidence.c.case_id)
-        .outerjoin(officer, officer.c.id == t.evidence.c.officer_id)
-        .where(t.evidence.c.sha256 == sha256)
+        select_evidence(t.evidence.c.id).where(t.evidence.c.sha256 == sha256)
     ).first()
 
 
