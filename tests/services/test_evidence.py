@@ -154,6 +154,10 @@ def test_ingest_refusals_for_people_and_cases(vault: Vault, clips: dict[str, Pat
         evidence.ingest(vault, "admin", clips["a"], number, officer="nobody")
     with pytest.raises(InvalidInput, match="ISO 8601"):
         evidence.ingest(vault, "admin", clips["a"], number, recorded_at="yesterday")
+    with pytest.raises(InvalidInput, match="in the future"):
+        evidence.ingest(vault, "admin", clips["a"], number, recorded_at="2999-01-01T10:00:00Z")
+    with pytest.raises(InvalidInput, match="before 1990"):
+        evidence.ingest(vault, "admin", clips["a"], number, recorded_at="0001-01-01T00:00:00Z")
     assert _counts(vault) == (0, 0, 0)
 
 

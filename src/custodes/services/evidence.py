@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,19 @@ def parse_iso8601(text: str, what: str) -> str:
     if value.tzinfo is None:
         raise InvalidInput(f"{what} needs a time zone (e.g. 2026-03-14T21:04:05Z): '{text}'")
     return value.astimezone(UTC).isoformat()
+
+
+EARLIEST_RECORDING = datetime(1990, 1, 1, tzinfo=UTC)  # before any body-worn camera
+CLOCK_SKEW = timedelta(days=1)  # a camera's clock may run ahead of the vault's by this
+
+
+def _check_recorded_at(recorded: str, now: datetime) -> None:
+    """A stated recording time must lie between 1990 and (about) now."""
+    at = datetime.fromisoformat(recorded)
+    if at > now + CLOCK_SKEW:
+        raise InvalidInput(f"--recorded-at {recorded} is in the future")
+    if at < EARLIEST_RECORDING:
+        raise InvalidInput(f"--recorded-at {recorded} is before 1990: not a camera recording")
 
 
 def evidence_dict(row: Any) -> dict[str, Any]:
@@ -122,6 +135,8 @@ def ingest(
             if officer is not None:
                 officer_id = _recording_officer(uow, actor, officer)
             recorded = parse_iso8601(recorded_at, "--recorded-at") if recorded_at else None
+            if recorded is not None:
+                _check_recorded_at(recorded, vault.clock.now())
             _check_source(path)
         except CustodesError as exc:
             refuse(vault, uow, actor.username, exc, **refusal)
