@@ -19,6 +19,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 console = Console()
 err_console = Console(stderr=True)
@@ -28,12 +29,19 @@ def emit_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
 
 
+def plain(value: Any) -> Text:
+    """A value as literal text: no rich markup (a requester named ``[link=...]`` stays
+    as typed) and control characters (terminal escapes) shown as ``\\xNN``."""
+    text = "" if value is None else str(value)
+    return Text("".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text))
+
+
 def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     tbl = Table(title=title, show_lines=False)
     for col in columns:
         tbl.add_column(col)
     for row in rows:
-        tbl.add_row(*["" if v is None else str(v) for v in row])
+        tbl.add_row(*[plain(v) for v in row])
     console.print(tbl)
 
 

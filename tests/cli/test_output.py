@@ -1,0 +1,21 @@
+"""custodes.cli.output: what reaches a terminal from values others typed."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+
+from custodes.cli import output
+
+
+def test_table_cells_are_literal_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A value carrying rich markup or terminal escapes is shown as typed, never acted on."""
+    buf = io.StringIO()
+    monkeypatch.setattr(output, "console", Console(file=buf, force_terminal=True, width=100))
+    output.table("t", ["who", "n"], [["Denver [bold red]Post[/] \x1b[2J\x07", None]])
+    shown = buf.getvalue()
+    assert "[bold red]Post[/]" in shown  # markup not interpreted
+    assert "\\x1b[2J\\x07" in shown  # escapes shown, not sent
+    assert "\x1b[2J" not in shown and "\x07" not in shown
