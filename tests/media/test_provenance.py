@@ -86,8 +86,10 @@ def test_a_changed_byte_invalidates(signed: Path, tmp_path: Path, cred: SigningC
 def test_no_manifest_and_bad_files(clips: dict[str, Path], tmp_path: Path) -> None:
     with pytest.raises(NotFound, match="no Content Credentials"):
         read_credentials(clips["a"], None)
-    with pytest.raises(NotFound, match="no such file"):
+    with pytest.raises(InvalidInput, match="no such file"):
         read_credentials(tmp_path / "nope.mp4", None)
+    with pytest.raises(InvalidInput, match="is a folder"):
+        read_credentials(tmp_path, None)
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(b"\x00\x00\x00\x18ftypisom" + b"\xff" * 100)
     with pytest.raises((NotFound, InvalidInput)):

@@ -163,8 +163,8 @@ def read_credentials(path: Path, anchors_pem: bytes | None) -> dict[str, Any]:
     c2pa = _import_c2pa()
     if path.is_dir():
         raise InvalidInput(f"{path} is a folder, not a video file")
-    if not path.is_file():
-        raise NotFound(f"no such file: {path}")
+    if not path.is_file():  # a missing input file is bad input (exit 3), as for ingest
+        raise InvalidInput(f"no such file: {path}")
     settings: dict[str, Any] = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}
     if anchors_pem:
         settings["trust"] = {"trust_anchors": anchors_pem.decode()}
