@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from custodes.config import Settings
-from custodes.core.errors import InvalidInput, NotFound
+from custodes.core.errors import IntegrityFailure, InvalidInput, NotFound
 from custodes.core.ports import BlobStore, Clock, Signer
 from custodes.storage.blobs.local import LocalBlobStore
 from custodes.storage.credentials import (
@@ -81,8 +81,18 @@ class Vault:
 
     @property
     def watermark_secret(self) -> bytes:
-        """The vault secret that, with an export id, keys each export's invisible mark."""
-        return load_or_create_secret(self.home / WATERMARK_SECRET_FILE)
+        """The vault secret that, with an export id, keys each export's invisible mark.
+
+        Only ``custodes init`` creates it: a new secret would key new copies differently
+        and leave every earlier copy untraceable, so a missing one is an integrity failure.
+        """
+        path = self.home / WATERMARK_SECRET_FILE
+        if not self.creating and not path.exists():
+            raise IntegrityFailure(
+                f"the vault's watermark secret {path} is missing; restore it from backup",
+                advice="without it no earlier copy can be traced; only 'custodes init' makes one",
+            )
+        return load_or_create_secret(path)
 
     def content_credential(self) -> SigningCredential:
         """The certificate that signs released copies' C2PA manifests: the department's

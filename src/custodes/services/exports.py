@@ -178,6 +178,7 @@ def export_evidence(
             check_writable_folder(dest.parent)
             sweep_leftovers(dest.parent)
             source = verified_original(vault, row.id, row.sha256)
+            secret = vault.watermark_secret  # refused here, on record, if it is missing
             if derived_from is not None:
                 source = derived_from[0]
             credential = vault.content_credential() if content_credentials is not None else None
@@ -185,7 +186,7 @@ def export_evidence(
             refuse(vault, uow, actor.username, exc, reason=purpose, **attempt)
         uow.conn.rollback()  # release the database while the copy renders
 
-    key = derive_key(vault.watermark_secret, export_id, KEY_VERSION)
+    key = derive_key(secret, export_id, KEY_VERSION)
     text = f"COPY FOR {recipient}  {export_id}  {vault.clock.now():%Y-%m-%d}"
     if on_total is not None:
         on_total(max(1, round((e - s) * float(media.get("fps") or 30))))

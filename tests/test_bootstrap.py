@@ -1,0 +1,36 @@
+"""custodes.bootstrap: what opening an existing vault refuses to make up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from custodes import bootstrap
+from custodes.bootstrap import Vault
+from custodes.core.errors import IntegrityFailure
+from custodes.services import evidence, exports
+from custodes.services.audit import list_events
+from tests.factories import add_case, add_user
+
+
+def test_a_missing_watermark_secret_is_never_made_up(
+    sqlite_vault: Vault, clips: dict[str, Path], tmp_path: Path
+) -> None:
+    """A new secret would leave every earlier copy untraceable: only init makes one."""
+    vault = sqlite_vault
+    rec = add_user(vault, "records")
+    ev = evidence.ingest(vault, rec, clips["a"], add_case(vault))["evidence_id"]
+    secret = vault.home / bootstrap.WATERMARK_SECRET_FILE
+    assert len(vault.watermark_secret) == 32
+    secret.unlink()
+    again = bootstrap.open_vault(vault.settings)
+    with pytest.raises(IntegrityFailure, match=r"watermark secret .* is missing"):
+        _ = again.watermark_secret
+    with pytest.raises(IntegrityFailure, match="watermark secret"):
+        exports.export_evidence(again, rec, ev, recipient="x", purpose="y", out=tmp_path / "c.mp4")
+    assert not secret.exists() and not (tmp_path / "c.mp4").exists()
+    with again.uow(readonly=True) as uow:
+        last = list_events(uow.conn, evidence_id=ev)[-1]
+    assert last["action"] == "access-refused" and last["details"]["code"] == "IntegrityFailure"
+    again.engine.dispose()
