@@ -451,3 +451,18 @@ def test_a_release_to_a_relative_folder_reports_absolute_paths(
     assert Path(result["manifest"]).is_absolute() and Path(result["letter"]).is_absolute()
     assert all(Path(f).is_absolute() for f in result["files"])
     assert Path(result["manifest"]).parent == tmp_path / "pkg"
+
+
+def test_verify_checks_stored_redacted_copies(world, tmp_path: Path) -> None:
+    from custodes.services import verify
+
+    vault, rec, number, ev, _ = world
+    red = redaction.redact_evidence(
+        vault, rec, ev, regions=["0.2:40,40,60,30:plate"], out=tmp_path / "p.mp4"
+    )
+    ok = verify.verify_vault(vault, "admin")
+    assert ok["ok"] and ok["blobs"] == 2  # the original and the redacted copy
+    _alter_blob(vault, red["sha256"])
+    out = verify.verify_vault(vault, "admin")
+    assert [p["kind"] for p in out["problems"]] == ["blob-changed"]
+    assert f"redacted copy {red['derivative_id']}" in out["problems"][0]["detail"]

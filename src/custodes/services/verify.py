@@ -9,6 +9,7 @@ report lists each one.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
@@ -60,11 +61,21 @@ def verify_vault(
                     f"stored (size {verifier.size})",
                 )
             )
-        rows = conn.execute(
-            select(t.evidence.c.id, t.evidence.c.sha256, t.evidence.c.size).order_by(
-                t.evidence.c.id
+        rows: list[Any] = [
+            _Stored(r.id, r.sha256, int(r.size), "evidence")
+            for r in conn.execute(
+                select(t.evidence.c.id, t.evidence.c.sha256, t.evidence.c.size).order_by(
+                    t.evidence.c.id
+                )
             )
-        ).all()
+        ]
+        # Redacted copies are kept in the store too (a release may use them): check them.
+        rows += [
+            _Stored(r.id, r.sha256, _stored_size(vault, r.sha256), "redacted copy")
+            for r in conn.execute(
+                select(t.derivatives.c.id, t.derivatives.c.sha256).order_by(t.derivatives.c.id)
+            )
+        ]
         blob_count = 0
         if blobs:
             blob_count = _check_blobs(vault, rows, problems, progress)
@@ -139,21 +150,42 @@ def _load_checkpoints(
     return list(found.values())
 
 
+@dataclass(frozen=True)
+class _Stored:
+    """A blob the vault keeps: an original or a redacted copy, by its recorded hash."""
+
+    id: str
+    sha256: str
+    size: int
+    what: str
+
+
+def _stored_size(vault: bootstrap.Vault, sha256: str) -> int:
+    """The size on disk (for the progress bar only; 0 when it is missing)."""
+    try:
+        path = vault.blobs.local_path(sha256)
+        return path.stat().st_size if path is not None else 0
+    except (NotFound, InvalidInput, OSError):
+        return 0
+
+
 def _check_blobs(
-    vault: bootstrap.Vault, rows: Sequence[Any], problems: list[Problem], progress: ProgressStart
+    vault: bootstrap.Vault,
+    rows: Sequence[_Stored],
+    problems: list[Problem],
+    progress: ProgressStart,
 ) -> int:
-    by_hash = {r.sha256: r.id for r in rows}
-    advance = progress("blobs", sum(int(r.size) for r in rows))
+    by_hash = {r.sha256: f"{r.what} {r.id}" for r in rows}
+    advance = progress("blobs", sum(r.size for r in rows))
     for r in rows:
+        name = f"{r.what} {r.id}"
         try:
             actual = vault.blobs.rehash(r.sha256, progress=advance)
         except NotFound:
-            problems.append(
-                Problem("blob-missing", f"evidence {r.id}: its blob is missing", blob=r.sha256)
-            )
+            problems.append(Problem("blob-missing", f"{name}: its blob is missing", blob=r.sha256))
             continue
         except InvalidInput as exc:
-            problems.append(Problem("blob-missing", f"evidence {r.id}: {exc}", blob=r.sha256))
+            problems.append(Problem("blob-missing", f"{name}: {exc}", blob=r.sha256))
             continue
         if actual == r.sha256:
             continue
@@ -161,12 +193,10 @@ def _check_blobs(
             problems.append(
                 Problem(
                     "blob-swapped",
-                    f"evidence {r.id}: its blob holds the bytes of evidence {by_hash[actual]}",
+                    f"{name}: its blob holds the bytes of {by_hash[actual]}",
                     blob=r.sha256,
                 )
             )
         else:
-            problems.append(
-                Problem("blob-changed", f"evidence {r.id}: its blob was altered", blob=r.sha256)
-            )
+            problems.append(Problem("blob-changed", f"{name}: its blob was altered", blob=r.sha256))
     return len(rows)
