@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -33,4 +34,25 @@ def test_a_missing_watermark_secret_is_never_made_up(
     with again.uow(readonly=True) as uow:
         last = list_events(uow.conn, evidence_id=ev)[-1]
     assert last["action"] == "access-refused" and last["details"]["code"] == "IntegrityFailure"
+    again.engine.dispose()
+
+
+def test_a_missing_c2pa_credential_is_replaced_only_if_nothing_was_signed(
+    sqlite_vault: Vault, clips: dict[str, Path], tmp_path: Path
+) -> None:
+    vault = sqlite_vault
+    folder = vault.home / "keys" / "c2pa"
+    first = vault.content_credential()  # made on first use
+    shutil.rmtree(folder)
+    assert vault.content_credential().cert_sha256 != first.cert_sha256  # nothing signed yet
+    rec = add_user(vault, "records")
+    ev = evidence.ingest(vault, rec, clips["a"], add_case(vault))["evidence_id"]
+    exports.export_evidence(
+        vault, rec, ev, recipient="x", purpose="y", out=tmp_path / "s.mp4", content_credentials={}
+    )
+    shutil.rmtree(folder)
+    again = bootstrap.open_vault(vault.settings)
+    with pytest.raises(IntegrityFailure, match="1 released copy was signed with it"):
+        again.content_credential()
+    assert not folder.exists()
     again.engine.dispose()

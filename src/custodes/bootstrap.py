@@ -18,9 +18,13 @@ from custodes.core.errors import IntegrityFailure, InvalidInput, NotFound
 from custodes.core.ports import BlobStore, Clock, Signer
 from custodes.storage.blobs.local import LocalBlobStore
 from custodes.storage.credentials import (
+    FOLDER as C2PA_FOLDER,
+)
+from custodes.storage.credentials import (
     SigningCredential,
     load_credential,
     load_or_create_credential,
+    self_made_credential_exists,
 )
 from custodes.storage.db import make_engine
 from custodes.storage.keys import Ed25519Signer
@@ -102,7 +106,30 @@ class Vault:
             if st.c2pa_cert is None or st.c2pa_key is None:
                 raise InvalidInput("set both CUSTODES_C2PA_CERT and CUSTODES_C2PA_KEY, or neither")
             return load_credential(st.c2pa_cert, st.c2pa_key, st.c2pa_trust_anchors)
+        if not self.creating and not self_made_credential_exists(self.home):
+            self._refuse_new_credential_if_signed_before()
         return load_or_create_credential(self.home, st.agency)
+
+    def _refuse_new_credential_if_signed_before(self) -> None:
+        """The self-made credential is made on first use; once copies were signed with
+        it, a missing one is restored, never replaced (those copies would stop verifying)."""
+        from sqlalchemy import func, select
+
+        from custodes.storage import tables as t
+
+        with self.engine.connect() as conn:
+            signed = conn.execute(
+                select(func.count())
+                .select_from(t.exports)
+                .where(t.exports.c.lineage.contains('"c2pa-manifest"'))
+            ).scalar_one()
+        if signed:
+            raise IntegrityFailure(
+                f"the vault's Content Credentials signing key ({self.home / C2PA_FOLDER}) is "
+                f"missing, and {signed} released cop{'y was' if signed == 1 else 'ies were'} "
+                "signed with it; restore it from backup",
+                advice="a new root would not verify the copies already released",
+            )
 
     def uow(self, *, readonly: bool = False) -> UnitOfWork:
         return UnitOfWork(self.engine, readonly=readonly)

@@ -138,6 +138,11 @@ def load_credential(
     return SigningCredential(chain_pem, key_pem, anchors_pem, alg, origin)
 
 
+def self_made_credential_exists(home: Path) -> bool:
+    """Whether the vault's self-made credential (made on first use) is on disk."""
+    return (home / FOLDER / KEY_FILE).exists()
+
+
 def load_or_create_credential(home: Path, agency: str) -> SigningCredential:
     """The vault's self-made credential under ``home/keys/c2pa``, made on first use."""
     folder = home / FOLDER
