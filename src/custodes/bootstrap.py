@@ -117,8 +117,8 @@ class Vault:
 
         from custodes.storage import tables as t
 
-        with self.engine.connect() as conn:
-            signed = conn.execute(
+        with self.uow(readonly=True) as uow:  # a plain read: a release may hold the writer lock
+            signed = uow.conn.execute(
                 select(func.count())
                 .select_from(t.exports)
                 .where(t.exports.c.lineage.contains('"c2pa-manifest"'))
