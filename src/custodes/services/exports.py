@@ -45,7 +45,7 @@ from custodes.services.common import (
 )
 from custodes.services.evidence import alert_if_flagged
 from custodes.storage import tables as t
-from custodes.storage.blobs.local import _pid_alive as pid_alive
+from custodes.storage.blobs.local import pid_alive
 
 KEY_VERSION = 1
 MARK_SCHEME = "custodes-luma-spread-spectrum/1"
@@ -129,7 +129,8 @@ def export_evidence(
 
     ``derived_from`` = (path, operations) renders from a derivative of the evidence that
     keeps its timeline (a redacted copy) instead of the original; its operations are
-    recorded first in the export's lineage.
+    recorded first in the export's lineage. The caller checks that file's hash (and the
+    original's) before; without it, the original is re-hashed here before it is read.
 
     ``content_credentials`` (a dict, possibly empty, of facts to add to the manifest,
     such as the release it belongs to) embeds a signed C2PA manifest stating the copy's
@@ -177,10 +178,14 @@ def export_evidence(
                 raise CustodyConflict(f"{dest} exists; exports never overwrite a file")
             check_writable_folder(dest.parent)
             sweep_leftovers(dest.parent)
-            source = verified_original(vault, row.id, row.sha256)
+            # The original is re-hashed when it is what is read; a derivative's caller (a
+            # release) has already checked it and the original it was made from.
+            source = (
+                derived_from[0]
+                if derived_from is not None
+                else verified_original(vault, row.id, row.sha256)
+            )
             secret = vault.watermark_secret  # refused here, on record, if it is missing
-            if derived_from is not None:
-                source = derived_from[0]
             credential = vault.content_credential() if content_credentials is not None else None
         except CustodesError as exc:
             refuse(vault, uow, actor.username, exc, reason=purpose, **attempt)

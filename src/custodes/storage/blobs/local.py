@@ -99,7 +99,8 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (ours, or someone else's we may not signal)."""
     if pid == os.getpid():
         return True
     if pid <= 0:
@@ -441,7 +442,7 @@ class LocalBlobStore:
                 if not entry.is_file(follow_symlinks=False):
                     continue
                 match = _TEMP_NAME.fullmatch(entry.name)
-                dead = match is not None and not _pid_alive(int(match.group(1)))
+                dead = match is not None and not pid_alive(int(match.group(1)))
                 old = now - entry.stat(follow_symlinks=False).st_mtime > TEMP_MAX_AGE
                 if dead or old:
                     os.unlink(entry.path)
