@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from custodes import bootstrap
 from custodes.bootstrap import Vault
 from custodes.config import Settings
 from custodes.media.synth import write_bodycam_clip
-from custodes.services import vault as vault_svc
 
 PG_URL = os.environ.get(
     "CUSTODES_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -79,14 +79,14 @@ def sqlite_settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def vault(settings: Settings) -> Iterator[Vault]:
-    v = vault_svc.init_vault(settings)
+    v = bootstrap.init_vault(settings)
     yield v
     v.engine.dispose()
 
 
 @pytest.fixture
 def sqlite_vault(sqlite_settings: Settings) -> Iterator[Vault]:
-    v = vault_svc.init_vault(sqlite_settings)
+    v = bootstrap.init_vault(sqlite_settings)
     yield v
     v.engine.dispose()
 

@@ -1,4 +1,9 @@
-"""Wires settings to adapters: the one place that builds engines, stores and keys."""
+"""Wires settings to adapters: the one place that builds engines, stores and keys.
+
+``open_vault`` gives a :class:`Vault`: the services' :class:`~custodes.services.context.Context`
+(ports only) plus what the wiring itself needs (the settings and the database engine).
+Front doors name the client of each call with ``vault.acting_for(...)``.
+"""
 
 from __future__ import annotations
 
@@ -7,34 +12,41 @@ import json
 import os
 import secrets
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
 from custodes.config import Settings
-from custodes.core.errors import IntegrityFailure, InvalidInput, NotFound
-from custodes.core.ports import BlobStore, Clock, Signer
+from custodes.core.errors import BackendUnavailable, CustodyConflict, InvalidInput, NotFound
+from custodes.services import vault as vault_svc
+from custodes.services.context import Context
+from custodes.storage import migrations
 from custodes.storage.blobs.local import LocalBlobStore
-from custodes.storage.credentials import (
-    FOLDER as C2PA_FOLDER,
-)
-from custodes.storage.credentials import (
-    SigningCredential,
-    load_credential,
-    load_or_create_credential,
-    self_made_credential_exists,
-)
-from custodes.storage.db import make_engine
-from custodes.storage.keys import Ed25519Signer
+from custodes.storage.checkpoints import CHECKPOINT_FILE, CHECKPOINT_HISTORY, FileCheckpointStore
+from custodes.storage.db import check_database_url, make_engine, translate_errors
+from custodes.storage.keys import ed25519_verify
+from custodes.storage.packs import SettingsPolicySource
 from custodes.storage.uow import UnitOfWork
+from custodes.storage.vaultkeys import KEY_FILE, WATERMARK_SECRET_FILE, FileKeyStore
+
+__all__ = [
+    "CHECKPOINT_FILE",
+    "CHECKPOINT_HISTORY",
+    "KEY_FILE",
+    "VAULT_FILE",
+    "WATERMARK_SECRET_FILE",
+    "Vault",
+    "init_vault",
+    "open_vault",
+    "read_vault_file",
+]
 
 VAULT_FILE = "vault.json"
-KEY_FILE = Path("keys") / "log-ed25519.pem"
-WATERMARK_SECRET_FILE = Path("keys") / "watermark.secret"
-CHECKPOINT_FILE = Path("log") / "checkpoint"
-CHECKPOINT_HISTORY = Path("log") / "checkpoints.log"
+
+verify_signature = ed25519_verify
+"""Checks an Ed25519 signature (for proofs checked away from any vault)."""
 
 
 class SystemClock:
@@ -42,7 +54,7 @@ class SystemClock:
         return datetime.now(UTC)
 
 
-def client_description() -> str:
+def cli_client() -> str:
     """Who is at the keyboard, as the operating system tells it (like psql peer auth)."""
     try:
         os_user = getpass.getuser()
@@ -51,113 +63,16 @@ def client_description() -> str:
     return f"cli os-user={os_user} host={socket.gethostname()} pid={os.getpid()}"
 
 
-@dataclass
-class Vault:
-    """An opened vault: its settings and the adapters chosen for them."""
+@dataclass(frozen=True, kw_only=True)
+class Vault(Context):
+    """An opened vault: the services' context, with its settings and database engine."""
 
     settings: Settings
     engine: Engine
-    blobs: BlobStore
-    clock: Clock
-    origin: str
-    client: str = field(default_factory=client_description)
-    # The verifier key that vault.json publishes; the signing key must match it.
-    published_vkey: str | None = None
-    # Only while ``custodes init`` builds the vault may a signing key be created.
-    creating: bool = False
-    _signer: Signer | None = None
 
     @property
     def home(self) -> Path:
         return self.settings.home
-
-    @property
-    def signer(self) -> Signer:
-        if self._signer is None:
-            path = self.home / KEY_FILE
-            if self.creating:
-                self._signer = Ed25519Signer.load_or_create(path, self.origin)
-            else:
-                self._signer = Ed25519Signer.load(
-                    path, self.origin, expected_vkey=self.published_vkey
-                )
-        return self._signer
-
-    @property
-    def watermark_secret(self) -> bytes:
-        """The vault secret that, with an export id, keys each export's invisible mark.
-
-        Only ``custodes init`` creates it: a new secret would key new copies differently
-        and leave every earlier copy untraceable, so a missing one is an integrity failure.
-        """
-        path = self.home / WATERMARK_SECRET_FILE
-        if not self.creating and not path.exists():
-            raise IntegrityFailure(
-                f"the vault's watermark secret {path} is missing; restore it from backup",
-                advice="without it no earlier copy can be traced; only 'custodes init' makes one",
-            )
-        return load_or_create_secret(path)
-
-    def content_credential(self) -> SigningCredential:
-        """The certificate that signs released copies' C2PA manifests: the department's
-        (``CUSTODES_C2PA_CERT`` and ``CUSTODES_C2PA_KEY``), else the vault's self-made one."""
-        st = self.settings
-        if st.c2pa_cert is not None or st.c2pa_key is not None:
-            if st.c2pa_cert is None or st.c2pa_key is None:
-                raise InvalidInput("set both CUSTODES_C2PA_CERT and CUSTODES_C2PA_KEY, or neither")
-            return load_credential(st.c2pa_cert, st.c2pa_key, st.c2pa_trust_anchors)
-        if not self.creating and not self_made_credential_exists(self.home):
-            self._refuse_new_credential_if_signed_before()
-        return load_or_create_credential(self.home, st.agency)
-
-    def _refuse_new_credential_if_signed_before(self) -> None:
-        """The self-made credential is made on first use; once copies were signed with
-        it, a missing one is restored, never replaced (those copies would stop verifying)."""
-        from sqlalchemy import func, select
-
-        from custodes.storage import tables as t
-
-        with self.uow(readonly=True) as uow:  # a plain read: a release may hold the writer lock
-            signed = uow.conn.execute(
-                select(func.count())
-                .select_from(t.exports)
-                .where(t.exports.c.lineage.contains('"c2pa-manifest"'))
-            ).scalar_one()
-        if signed:
-            raise IntegrityFailure(
-                f"the vault's Content Credentials signing key ({self.home / C2PA_FOLDER}) is "
-                f"missing, and {signed} released cop{'y was' if signed == 1 else 'ies were'} "
-                "signed with it; restore it from backup",
-                advice="a new root would not verify the copies already released",
-            )
-
-    def uow(self, *, readonly: bool = False) -> UnitOfWork:
-        return UnitOfWork(self.engine, readonly=readonly)
-
-
-def load_or_create_secret(path: Path, size: int = 32) -> bytes:
-    """A random secret kept in a 0600 file; created once, never overwritten."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, secrets.token_bytes(size))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(tmp, path)  # fails if another process created it first
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink(missing_ok=True)
-        data = path.read_bytes()
-    if len(data) != size:
-        raise InvalidInput(f"{path} is damaged: expected a {size}-byte secret")
-    return data
 
 
 def read_vault_file(home: Path) -> dict[str, str]:
@@ -179,27 +94,93 @@ def read_vault_file(home: Path) -> dict[str, str]:
     return data
 
 
-def open_vault(settings: Settings, *, origin: str | None = None) -> Vault:
-    """Open an existing vault (or, with ``origin``, one being created).
+def _build(
+    settings: Settings, origin: str, *, published: str | None, creating: bool, client: str
+) -> Vault:
+    engine = make_engine(settings.resolved_database_url)
 
-    An existing vault's signing key is loaded and checked against the published key
-    first, so that a missing or wrong key is refused before anything is written.
-    """
-    creating = origin is not None
-    published: str | None = None
-    if origin is None:
-        data = read_vault_file(settings.home)
-        origin = data["origin"]
-        published = data.get("vkey")
-    vault = Vault(
-        settings=settings,
-        engine=make_engine(settings.resolved_database_url),
-        blobs=LocalBlobStore(settings.blob_root),
-        clock=SystemClock(),
+    def unit_of_work(readonly: bool) -> UnitOfWork:
+        return UnitOfWork(engine, readonly=readonly)
+
+    return Vault(
         origin=origin,
-        published_vkey=published,
-        creating=creating,
+        clock=SystemClock(),
+        blobs=LocalBlobStore(settings.blob_root),
+        keys=FileKeyStore(
+            settings.home,
+            origin,
+            agency=settings.agency,
+            published_vkey=published,
+            creating=creating,
+            c2pa_cert=settings.c2pa_cert,
+            c2pa_key=settings.c2pa_key,
+            c2pa_trust_anchors=settings.c2pa_trust_anchors,
+        ),
+        checkpoints=FileCheckpointStore(settings.home),
+        policy=SettingsPolicySource(settings.policy_pack),
+        verify_signature=ed25519_verify,
+        unit_of_work=unit_of_work,
+        agency=settings.agency,
+        model_dir=settings.home / "models",
+        client=client,
+        settings=settings,
+        engine=engine,
     )
-    if not creating:
-        _ = vault.signer
+
+
+def open_vault(settings: Settings, *, client: str | None = None) -> Vault:
+    """Open an existing vault, acting for ``client`` (default: this CLI process).
+
+    The signing key is loaded and checked against the published key first, so that a
+    missing or wrong key is refused before anything is written.
+    """
+    data = read_vault_file(settings.home)
+    vault = _build(
+        settings,
+        data["origin"],
+        published=data.get("vkey"),
+        creating=False,
+        client=client or cli_client(),
+    )
+    _ = vault.signer
     return vault
+
+
+def init_vault(settings: Settings, *, client: str | None = None) -> Vault:
+    """Create the vault folder, the signing key, the watermark secret, the schema and the
+    ``admin`` user, then open it.
+
+    Only here are the log key and the watermark secret made. The vault file is written
+    last: a vault without one was never finished.
+    """
+    home = settings.home
+    if (home / VAULT_FILE).exists():
+        raise CustodyConflict(f"a vault already exists at {home}")
+    # Refuse unusable settings before anything is made.
+    _ = settings.blob_root
+    check_database_url(settings.resolved_database_url)
+    try:
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BackendUnavailable(f"cannot create {home}: {exc.strerror}") from exc
+    origin = f"custodes.vault/{secrets.token_hex(8)}"
+    creating = _build(
+        settings, origin, published=None, creating=True, client=client or cli_client()
+    )
+    with translate_errors():
+        migrations.upgrade(creating.engine)
+    _ = creating.signer  # creates the key file (mode 0600)
+    _ = creating.watermark_secret  # and the watermark secret (mode 0600)
+    created_at = vault_svc.record_init(creating)
+    vault_file = home / VAULT_FILE
+    tmp = vault_file.with_suffix(".tmp")
+    tmp.write_text(
+        json.dumps(
+            {"origin": origin, "created_at": created_at, "vkey": vault_svc.public_vkey(creating)},
+            indent=2,
+        )
+        + "\n"
+    )
+    os.replace(tmp, vault_file)
+    creating.engine.dispose()
+    return open_vault(settings, client=creating.client)

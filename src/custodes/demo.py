@@ -13,6 +13,7 @@ from typing import Any
 
 from rich.console import Console
 
+from custodes import bootstrap
 from custodes.config import Settings
 from custodes.core.errors import CustodesError, PermissionDenied
 from custodes.media.leak import simulate_leak
@@ -28,7 +29,6 @@ from custodes.services import (
     users,
     verify,
 )
-from custodes.services import vault as vault_svc
 from custodes.services.audit import list_events, public_vkey
 
 CASE = "2026-TS-0142"
@@ -49,7 +49,7 @@ def run_demo(settings: Settings, *, quiet: bool = False) -> dict[str, Any]:
 
     summary: dict[str, Any] = {"home": str(settings.home.resolve())}
     step(f"A new vault at {settings.home}")
-    vault = vault_svc.init_vault(settings)
+    vault = bootstrap.init_vault(settings)
     ok(f"database, blob store and Ed25519 log key created; log origin {vault.origin}")
     for name, role in [
         (RECORDS, "records"),
@@ -122,7 +122,7 @@ def run_demo(settings: Settings, *, quiet: bool = False) -> dict[str, Any]:
     step("Proof for an outsider: the ingest event is in the signed log")
     ingest_seq = next(e["seq"] for e in trail if e["action"] == "ingest")
     bundle = proofs.prove_inclusion(vault, IA, ingest_seq)
-    checked = proofs.verify_bundle(bundle, public_vkey(vault))
+    checked = proofs.verify_bundle(bundle, public_vkey(vault), vault.verify_signature)
     ok(
         f"inclusion proof of event {ingest_seq} in checkpoint of size {checked['tree_size']} "
         "verifies with the public key alone"
@@ -268,9 +268,7 @@ def _tamper_on_copy(settings: Settings, console: Console) -> list[str]:
         )
         db.commit()
         db.close()
-        from custodes.bootstrap import open_vault
-
-        copied = open_vault(Settings(home=copy))
+        copied = bootstrap.open_vault(Settings(home=copy))
         result = verify.verify_vault(copied, IA, blobs=False)
         kinds = sorted({p["kind"] for p in result["problems"]})
         console.print(f"  [green]✓[/] an edited reason is caught: {', '.join(kinds)}")

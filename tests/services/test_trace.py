@@ -30,11 +30,11 @@ def footage(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def setup(footage: dict[str, Path], tmp_path_factory: pytest.TempPathFactory):
+    from custodes import bootstrap
     from custodes.config import Settings
-    from custodes.services import vault as vault_svc
 
     root = tmp_path_factory.mktemp("vault")
-    vault = vault_svc.init_vault(Settings(home=root / "v"))
+    vault = bootstrap.init_vault(Settings(home=root / "v"))
     rec = add_user(vault, "records")
     ia = add_user(vault, "internal-affairs")
     number = add_case(vault)

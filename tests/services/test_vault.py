@@ -11,7 +11,6 @@ from custodes import bootstrap
 from custodes.bootstrap import Vault
 from custodes.config import Settings
 from custodes.core.errors import CustodyConflict, NotFound
-from custodes.services import vault as vault_svc
 from custodes.services.audit import list_events
 
 
@@ -30,7 +29,7 @@ def test_init_creates_admin_key_and_signed_log(vault: Vault) -> None:
 
 def test_init_twice_is_refused(vault: Vault) -> None:
     with pytest.raises(CustodyConflict, match="already exists"):
-        vault_svc.init_vault(vault.settings)
+        bootstrap.init_vault(vault.settings)
 
 
 def test_opening_a_missing_vault_says_how_to_create_one(tmp_path) -> None:

@@ -28,7 +28,6 @@ from custodes.services import cases as case_svc
 from custodes.services import evidence as evidence_svc
 from custodes.services import proofs as proof_svc
 from custodes.services import users as user_svc
-from custodes.services import vault as vault_svc
 from custodes.services import verify as verify_svc
 from custodes.services.audit import check_new_file, dump_json, list_events
 
@@ -123,7 +122,7 @@ def _print(st: State, value: Any, human: str | None = None) -> None:
 def init(ctx: typer.Context) -> None:
     """Create the vault (database, blob folder, signing key) and its `admin` user."""
     st = state(ctx)
-    vault = vault_svc.init_vault(st.settings)
+    vault = bootstrap.init_vault(st.settings)
     st._vault = vault
     _print(
         st,
@@ -1000,7 +999,7 @@ def audit_verify_proof(
             vkey_str = key_path.read_text().strip() if key_path.is_file() else key
         except (OSError, UnicodeDecodeError) as exc:
             raise InvalidInput(f"cannot read the key file {key_path}: {exc}") from exc
-    result = proof_svc.verify_bundle(bundle, vkey_str)
+    result = proof_svc.verify_bundle(bundle, vkey_str, bootstrap.verify_signature)
     _print(st, result, f"[green]Proof verifies[/]: {result['kind']} in {result['origin']}.")
 
 

@@ -294,3 +294,9 @@ def open_note(note: bytes, vkey_str: str, verify: Ed25519Verify) -> bytes:
             advice="check that the verifier key is the vault's public key",
         )
     return text
+
+
+def note_text(note: bytes) -> bytes:
+    """A signed note's text: everything before the blank line that opens the signatures."""
+    idx = note.find(b"\n\n")
+    return note[: idx + 1] if idx >= 0 else note

@@ -9,7 +9,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
+
+if TYPE_CHECKING:
+    from custodes.core.disclosure import PolicyPack
 
 Progress = Callable[[int], None]
 """Called with a number of bytes (or items) just processed."""
@@ -96,3 +99,111 @@ class Signer(Protocol):
 
 Ed25519Verify = Callable[[bytes, bytes, bytes], None]
 """``verify(public_key, signature, message)``: returns None or raises IntegrityFailure."""
+
+
+class SigningCredential(Protocol):
+    """A C2PA signing certificate chain, its key, and the roots a reader should trust."""
+
+    @property
+    def chain_pem(self) -> bytes: ...
+
+    @property
+    def key_pem(self) -> bytes: ...
+
+    @property
+    def anchors_pem(self) -> bytes: ...
+
+    @property
+    def alg(self) -> str:
+        """C2PA's name: es256, es384, es512, ps256, ed25519."""
+        ...
+
+    @property
+    def origin(self) -> str:
+        """Either "department" (configured) or "self-made" (embedded default)."""
+        ...
+
+    @property
+    def subject(self) -> str: ...
+
+    @property
+    def cert_sha256(self) -> str: ...
+
+
+class KeyStore(Protocol):
+    """The vault's keys. Which key may be made when is a business rule, so the store
+    only reports what it holds; the services decide (``services.context``)."""
+
+    def signer(self) -> Signer:
+        """The log-signing key, checked against the published verifier key."""
+        ...
+
+    def watermark_secret(self) -> bytes | None:
+        """The secret that keys every export's mark; None when it is missing."""
+        ...
+
+    def content_credential(self, *, may_create: bool) -> SigningCredential | None:
+        """The department's C2PA credential, else the vault's self-made one. A missing
+        self-made one is made only when ``may_create``; otherwise None."""
+        ...
+
+    def location(self, key: str) -> str:
+        """Where ``key`` ("watermark-secret", "content-credential") is kept, for messages."""
+        ...
+
+    def self_made_roots(self) -> bytes | None:
+        """The self-made C2PA root(s) where they exist, without making any."""
+        ...
+
+
+class CheckpointStore(Protocol):
+    """Where the newest signed checkpoint is published for witnesses and auditors."""
+
+    @property
+    def location(self) -> str:
+        """Where it is, for messages (a path or URL)."""
+        ...
+
+    def publish(self, note: bytes) -> None:
+        """Publish ``note`` if it is newer than what is published; keep a history."""
+        ...
+
+    def published(self) -> bytes | None:
+        """The published note, None where none is; raises IntegrityFailure if unreadable."""
+        ...
+
+
+class PolicySource(Protocol):
+    """The written policy pack in force."""
+
+    def load(self) -> PolicyPack: ...
+
+
+class ProgressTask(Protocol):
+    """One task of a long use case, as a progress sink shows it."""
+
+    def advance(self, amount: float = 1) -> None: ...
+
+    def set_total(self, total: float | None) -> None: ...
+
+
+class ProgressSink(Protocol):
+    """The one progress protocol: a terminal bar on the CLI, job state on the web and
+    in workers. ``start`` opens a task with a label and a total (None: unknown yet)."""
+
+    def start(self, label: str, total: float | None = None) -> ProgressTask: ...
+
+
+class _NullTask:
+    def advance(self, amount: float = 1) -> None:
+        return None
+
+    def set_total(self, total: float | None) -> None:
+        return None
+
+
+class NullProgress:
+    """A progress sink that shows nothing."""
+
+    def start(self, label: str, total: float | None = None) -> ProgressTask:
+        return _NullTask()

@@ -35,7 +35,7 @@ from typing import Any
 
 from custodes import __version__
 from custodes.core.errors import CustodesError, InvalidInput, NotFound
-from custodes.storage.credentials import SigningCredential
+from custodes.core.ports import SigningCredential
 
 __all__ = ["LINEAGE_LABEL", "build_manifest", "read_credentials", "sign_mp4"]
 

@@ -18,13 +18,12 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 
-from custodes import bootstrap
 from custodes.core import merkle
 from custodes.core.checkpoint import Checkpoint, open_note, parse_checkpoint, sign_note, vkey
 from custodes.core.custody import GENESIS_HASH, AuditEvent, decode_entry, encode_entry
 from custodes.core.errors import CustodyConflict, InvalidInput, NotFound
+from custodes.services.context import Context
 from custodes.storage import tables as t
-from custodes.storage.keys import ed25519_verify
 from custodes.storage.uow import UnitOfWork
 
 
@@ -95,7 +94,7 @@ def record(uow: UnitOfWork, event: AuditEvent) -> int:
     return append(uow, [event])[0]
 
 
-def sign_checkpoint(uow: UnitOfWork, vault: bootstrap.Vault) -> bytes | None:
+def sign_checkpoint(uow: UnitOfWork, vault: Context) -> bytes | None:
     """Sign and store a checkpoint of the current log if it grew; returns the note."""
     conn = uow.conn
     state = load_state(conn)
@@ -114,53 +113,21 @@ def sign_checkpoint(uow: UnitOfWork, vault: bootstrap.Vault) -> bytes | None:
     return note
 
 
-def publish_checkpoint(vault: bootstrap.Vault, note: bytes) -> None:
-    """Write the newest checkpoint where witnesses and auditors can read it."""
-    path = vault.home / bootstrap.CHECKPOINT_FILE
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    current = path.read_bytes() if path.exists() else None
-    if current is not None:
-        try:
-            if (
-                parse_checkpoint(_note_text(current)).size
-                >= parse_checkpoint(_note_text(note)).size
-            ):
-                return
-        except InvalidInput:
-            pass  # a damaged file is replaced; verify reports tampering from the database
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(note)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    with open(vault.home / bootstrap.CHECKPOINT_HISTORY, "ab") as fh:
-        fh.write(note + b"\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def commit(uow: UnitOfWork, vault: bootstrap.Vault) -> None:
+def commit(uow: UnitOfWork, vault: Context) -> None:
     """Sign a checkpoint, commit the unit of work, then publish the checkpoint."""
     note = sign_checkpoint(uow, vault)
     uow.commit()
     if note is not None:
-        publish_checkpoint(vault, note)
+        vault.checkpoints.publish(note)
 
 
-def _note_text(note: bytes) -> bytes:
-    # The checkpoint text is everything before the blank line that opens the signatures.
-    idx = note.find(b"\n\n")
-    return note[: idx + 1] if idx >= 0 else note
-
-
-def public_vkey(vault: bootstrap.Vault) -> str:
+def public_vkey(vault: Context) -> str:
     return vkey(vault.origin, vault.signer.public_key)
 
 
-def open_checkpoint(vault: bootstrap.Vault, note: bytes) -> Checkpoint:
+def open_checkpoint(vault: Context, note: bytes) -> Checkpoint:
     """Verify a checkpoint's signature with the vault key and parse it."""
-    return parse_checkpoint(open_note(note, public_vkey(vault), ed25519_verify))
+    return parse_checkpoint(open_note(note, public_vkey(vault), vault.verify_signature))
 
 
 def latest_checkpoint(conn: Connection) -> tuple[int, bytes] | None:

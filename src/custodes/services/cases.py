@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from custodes import bootstrap
 from custodes.core.authz import (
     CaseFacts,
     CaseStatus,
@@ -32,6 +31,7 @@ from custodes.services.common import (
     split_flags,
     user_id,
 )
+from custodes.services.context import Context
 from custodes.services.requests import review_holds_after_change
 from custodes.storage import tables as t
 
@@ -49,7 +49,7 @@ def case_dict(facts: CaseFacts, title: str) -> dict[str, Any]:
 
 
 def add_case(
-    vault: bootstrap.Vault,
+    vault: Context,
     actor_name: str | None,
     number: str,
     title: str = "",
@@ -91,7 +91,7 @@ def add_case(
 
 
 def set_case(
-    vault: bootstrap.Vault,
+    vault: Context,
     actor_name: str | None,
     number: str,
     *,
@@ -198,9 +198,7 @@ def set_case(
     }
 
 
-def assign(
-    vault: bootstrap.Vault, actor_name: str | None, number: str, username: str
-) -> dict[str, Any]:
+def assign(vault: Context, actor_name: str | None, number: str, username: str) -> dict[str, Any]:
     with vault.uow() as uow:
         actor = load_actor(vault, uow, actor_name)
         row = case_row(uow, number)
@@ -226,7 +224,7 @@ def assign(
     return {"case": number, "members": sorted({*facts.members, username})}
 
 
-def list_cases(vault: bootstrap.Vault, actor_name: str | None) -> list[dict[str, Any]]:
+def list_cases(vault: Context, actor_name: str | None) -> list[dict[str, Any]]:
     """The cases the actor may see; others are left out, not refused."""
     with vault.uow() as uow:
         actor = load_actor(vault, uow, actor_name)
@@ -238,7 +236,7 @@ def list_cases(vault: bootstrap.Vault, actor_name: str | None) -> list[dict[str,
     return out
 
 
-def show_case(vault: bootstrap.Vault, actor_name: str | None, number: str) -> dict[str, Any]:
+def show_case(vault: Context, actor_name: str | None, number: str) -> dict[str, Any]:
     with vault.uow() as uow:
         actor = load_actor(vault, uow, actor_name)
         row = case_row(uow, number)

@@ -12,7 +12,6 @@ from typing import Any, NoReturn
 
 from sqlalchemy import select
 
-from custodes import bootstrap
 from custodes.core.authz import (
     Actor,
     CaseFacts,
@@ -34,6 +33,7 @@ from custodes.core.errors import (
     ReasonRequired,
 )
 from custodes.services import audit
+from custodes.services.context import Context
 from custodes.storage import tables as t
 from custodes.storage.uow import UnitOfWork
 
@@ -68,7 +68,7 @@ def check_writable_folder(folder: Path) -> None:
 
 
 def verified_original(
-    vault: bootstrap.Vault, evidence_id: str, sha256: str, what: str = "original"
+    vault: Context, evidence_id: str, sha256: str, what: str = "original"
 ) -> Path:
     """The path of an original (or a stored derivative, ``what``) whose stored bytes
     still hash to ``sha256``.
@@ -96,12 +96,12 @@ def verified_original(
     return path
 
 
-def now_iso(vault: bootstrap.Vault) -> str:
+def now_iso(vault: Context) -> str:
     return vault.clock.now().isoformat(timespec="microseconds")
 
 
 def event(
-    vault: bootstrap.Vault,
+    vault: Context,
     actor: str,
     action: Action | str,
     *,
@@ -127,7 +127,7 @@ def event(
 
 
 def refuse(
-    vault: bootstrap.Vault,
+    vault: Context,
     uow: UnitOfWork,
     actor: str,
     error: CustodesError,
@@ -169,7 +169,7 @@ def refuse(
     raise error
 
 
-def load_actor(vault: bootstrap.Vault, uow: UnitOfWork, username: str | None) -> Actor:
+def load_actor(vault: Context, uow: UnitOfWork, username: str | None) -> Actor:
     """The acting user; an unknown or inactive name is refused and recorded."""
     name = (username or "").strip()
     if not name:
@@ -241,7 +241,7 @@ def evidence_row(uow: UnitOfWork, evidence_id: str) -> Any:
 
 
 def check(
-    vault: bootstrap.Vault,
+    vault: Context,
     uow: UnitOfWork,
     actor: Actor,
     permission: Permission,

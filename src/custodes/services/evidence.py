@@ -10,7 +10,6 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from custodes import bootstrap
 from custodes.core.authz import (
     Actor,
     CaseFacts,
@@ -42,6 +41,7 @@ from custodes.services.common import (
     select_evidence,
     user_id,
 )
+from custodes.services.context import Context
 from custodes.storage import tables as t
 from custodes.storage.uow import UnitOfWork
 
@@ -90,7 +90,7 @@ def evidence_dict(row: Any) -> dict[str, Any]:
 
 
 def ingest(
-    vault: bootstrap.Vault,
+    vault: Context,
     actor_name: str | None,
     path: Path,
     case_number: str,
@@ -257,7 +257,7 @@ def _check_source(path: Path) -> None:
 
 
 def _stage(
-    vault: bootstrap.Vault,
+    vault: Context,
     actor: str,
     path: Path,
     refusal: dict[str, Any],
@@ -276,7 +276,7 @@ def _stage(
 
 
 def list_evidence(
-    vault: bootstrap.Vault, actor_name: str | None, case_number: str | None = None
+    vault: Context, actor_name: str | None, case_number: str | None = None
 ) -> list[dict[str, Any]]:
     """Evidence the actor may see (others are left out); a named case must be reachable."""
     officer = t.users.alias("officer")
@@ -313,7 +313,7 @@ def list_evidence(
 
 
 def open_evidence(
-    vault: bootstrap.Vault,
+    vault: Context,
     actor_name: str | None,
     evidence_id: str,
     *,
@@ -368,7 +368,7 @@ def open_evidence(
 
 
 def raise_alert(
-    vault: bootstrap.Vault,
+    vault: Context,
     uow: UnitOfWork,
     seq: int,
     kind: str,
@@ -394,7 +394,7 @@ def raise_alert(
 
 
 def alert_if_flagged(
-    vault: bootstrap.Vault,
+    vault: Context,
     uow: UnitOfWork,
     decision: Decision,
     seq: int,
@@ -412,7 +412,7 @@ def alert_if_flagged(
     return [Role.INTERNAL_AFFAIRS.value]
 
 
-def list_alerts(vault: bootstrap.Vault, actor_name: str | None) -> list[dict[str, Any]]:
+def list_alerts(vault: Context, actor_name: str | None) -> list[dict[str, Any]]:
     """The alerts the actor may read (internal affairs and admins: all; records: theirs)."""
     with vault.uow() as uow:
         actor = load_actor(vault, uow, actor_name)

@@ -21,7 +21,7 @@ from typing import Any
 import av
 from sqlalchemy import insert, select
 
-from custodes import __version__, bootstrap
+from custodes import __version__
 from custodes.core.authz import EvidenceFacts, Permission
 from custodes.core.custody import Action
 from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, NotFound
@@ -43,6 +43,7 @@ from custodes.services.common import (
     sha256_file,
     verified_original,
 )
+from custodes.services.context import Context
 from custodes.services.evidence import alert_if_flagged
 from custodes.storage import tables as t
 from custodes.storage.blobs.local import pid_alive
@@ -107,7 +108,7 @@ def sweep_leftovers(folder: Path) -> list[str]:
 
 
 def export_evidence(
-    vault: bootstrap.Vault,
+    vault: Context,
     actor_name: str | None,
     evidence_id: str,
     *,
@@ -323,7 +324,7 @@ def export_evidence(
 
 
 def list_exports(
-    vault: bootstrap.Vault, actor_name: str | None, evidence_id: str | None = None
+    vault: Context, actor_name: str | None, evidence_id: str | None = None
 ) -> list[dict[str, Any]]:
     with vault.uow(readonly=True) as uow:
         actor = load_actor(vault, uow, actor_name)

@@ -5,22 +5,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from custodes import bootstrap
 from custodes.core import merkle, proofs
 from custodes.core.authz import Permission
-from custodes.core.checkpoint import parse_checkpoint
+from custodes.core.checkpoint import note_text, parse_checkpoint
 from custodes.core.custody import Action, decode_entry
 from custodes.core.errors import InvalidInput, NotFound
+from custodes.core.ports import Ed25519Verify
 from custodes.services import audit
 from custodes.services.common import check, event, load_actor
-from custodes.storage.keys import ed25519_verify
+from custodes.services.context import Context
 
 
-def _latest_signed(vault: bootstrap.Vault, uow: Any) -> tuple[int, bytes]:
+def _latest_signed(vault: Context, uow: Any) -> tuple[int, bytes]:
     """The newest checkpoint, signing one first if the log has grown past it."""
     note = audit.sign_checkpoint(uow, vault)
     if note is not None:
-        return parse_checkpoint(audit._note_text(note)).size, note
+        return parse_checkpoint(note_text(note)).size, note
     latest = audit.latest_checkpoint(uow.conn)
     if latest is None:
         raise NotFound("the audit log has no checkpoint yet")
@@ -33,7 +33,7 @@ def _check_size(size: int | None, what: str) -> None:
 
 
 def prove_inclusion(
-    vault: bootstrap.Vault, actor_name: str | None, seq: int, tree_size: int | None = None
+    vault: Context, actor_name: str | None, seq: int, tree_size: int | None = None
 ) -> dict[str, Any]:
     """An inclusion proof of event ``seq`` in a signed checkpoint (the newest by default)."""
     if seq < 0:
@@ -69,7 +69,7 @@ def prove_inclusion(
 
 
 def prove_consistency(
-    vault: bootstrap.Vault, actor_name: str | None, old_size: int, new_size: int | None = None
+    vault: Context, actor_name: str | None, old_size: int, new_size: int | None = None
 ) -> dict[str, Any]:
     _check_size(new_size, "the new size")
     with vault.uow() as uow:
@@ -98,13 +98,15 @@ def prove_consistency(
     return bundle
 
 
-def verify_bundle(bundle: Mapping[str, Any], vkey_str: str) -> dict[str, Any]:
+def verify_bundle(
+    bundle: Mapping[str, Any], vkey_str: str, verify: Ed25519Verify
+) -> dict[str, Any]:
     """Check a proof bundle with only a public key. Raises on any failure."""
     if not isinstance(bundle, Mapping):
         raise InvalidInput("a proof file holds one JSON object")
     kind = bundle.get("format")
     if kind == proofs.INCLUSION_FORMAT:
-        cp = proofs.verify_inclusion_bundle(bundle, vkey_str, ed25519_verify)
+        cp = proofs.verify_inclusion_bundle(bundle, vkey_str, verify)
         import base64
 
         entry = base64.b64decode(str(bundle["entry"]))
@@ -117,7 +119,7 @@ def verify_bundle(bundle: Mapping[str, Any], vkey_str: str) -> dict[str, Any]:
             "event": {k: v for k, v in decode_entry(entry).items() if k != "prev"},
         }
     if kind == proofs.CONSISTENCY_FORMAT:
-        old, new = proofs.verify_consistency_bundle(bundle, vkey_str, ed25519_verify)
+        old, new = proofs.verify_consistency_bundle(bundle, vkey_str, verify)
         return {
             "ok": True,
             "kind": "consistency",

@@ -20,7 +20,6 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from custodes import bootstrap
 from custodes.core.authz import EvidenceFacts, Permission
 from custodes.core.custody import Action
 from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, NotFound
@@ -47,6 +46,7 @@ from custodes.services.common import (
     refuse,
     verified_original,
 )
+from custodes.services.context import Context
 from custodes.services.evidence import alert_if_flagged
 from custodes.services.exports import _check_text
 from custodes.services.requests import _parse_ranges, check_ranges_within, durations
@@ -91,15 +91,15 @@ def check_region(seed: RegionSeed, text: str, evidence_id: str, media: dict[str,
         )
 
 
-def _detector(vault: bootstrap.Vault, face_model: str) -> Any:
+def _detector(vault: Context, face_model: str) -> Any:
     from custodes.media.faces import face_detector
 
     # The 8-bit model is derived from the shipped one once and kept with the vault.
-    return face_detector(face_model, cache_dir=vault.home / "models")
+    return face_detector(face_model, cache_dir=vault.model_dir)
 
 
 def redact_evidence(
-    vault: bootstrap.Vault,
+    vault: Context,
     actor_name: str | None,
     evidence_id: str,
     *,
@@ -257,7 +257,7 @@ def redact_evidence(
 
 
 def _render_redaction(
-    vault: bootstrap.Vault,
+    vault: Context,
     row: Any,
     source: Path,
     dest: Path,
@@ -395,7 +395,7 @@ def _discard_package(out_dir: Path, created: bool) -> None:
 
 
 def release_request(
-    vault: bootstrap.Vault,
+    vault: Context,
     actor_name: str | None,
     request_id: str,
     out_dir: Path,

@@ -20,7 +20,6 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from custodes import bootstrap
 from custodes.core import disclosure
 from custodes.core.authz import EvidenceFacts, Permission, Role
 from custodes.core.authz import decide as authz_decide
@@ -39,8 +38,8 @@ from custodes.services.common import (
     now_iso,
     refuse,
 )
+from custodes.services.context import Context
 from custodes.storage import tables as t
-from custodes.storage.packs import builtin_pack, load_pack_file
 from custodes.storage.uow import UnitOfWork
 
 KINDS = ("press", "public", "subject", "prosecutor", "defense", "court")
@@ -55,15 +54,12 @@ FINDINGS = (
 )
 
 
-def load_policy(vault: bootstrap.Vault) -> PolicyPack:
+def load_policy(vault: Context) -> PolicyPack:
     """The vault's policy pack: a built-in name or a file path (CUSTODES_POLICY_PACK)."""
-    name = vault.settings.policy_pack
-    if "/" in name or name.endswith((".yaml", ".yml")):
-        return load_pack_file(Path(name))
-    return builtin_pack(name)
+    return vault.policy_pack()
 
 
-def _today(vault: bootstrap.Vault) -> date:
+def _today(vault: Context) -> date:
     return vault.clock.now().date()
 
 
@@ -145,9 +141,7 @@ def _case_evidence(uow: UnitOfWork, case_id: int) -> list[str]:
     )
 
 
-def _facts(
-    vault: bootstrap.Vault, uow: UnitOfWork, req: Any, findings: Sequence[str] = ()
-) -> Facts:
+def _facts(vault: Context, uow: UnitOfWork, req: Any, findings: Sequence[str] = ()) -> Facts:
     crow = uow.conn.execute(select(t.cases).where(t.cases.c.id == req.case_id)).one()
     cfacts = case_facts(uow, crow)
     ids = json.loads(req.evidence) or _case_evidence(uow, req.case_id)
@@ -186,7 +180,7 @@ def _request_row(uow: UnitOfWork, request_id: str) -> Any:
 
 
 def add_request(
-    vault: bootstrap.Vault,
+    vault: Context,
     actor_name: str | None,
     case_number: str,
     *,
@@ -342,7 +336,7 @@ def _request_dict(uow: UnitOfWork, row: Any) -> dict[str, Any]:
 
 
 def list_requests(
-    vault: bootstrap.Vault,
+    vault: Context,
     actor_name: str | None,
     *,
     open_only: bool = False,
@@ -365,7 +359,7 @@ def list_requests(
     return out
 
 
-def show_request(vault: bootstrap.Vault, actor_name: str | None, request_id: str) -> dict[str, Any]:
+def show_request(vault: Context, actor_name: str | None, request_id: str) -> dict[str, Any]:
     with vault.uow(readonly=True) as uow:
         actor = load_actor(vault, uow, actor_name)
         row = _request_row(uow, request_id)
@@ -396,7 +390,7 @@ def _decision_json(d: Decision) -> dict[str, Any]:
 
 
 def decide_request(
-    vault: bootstrap.Vault,
+    vault: Context,
     actor_name: str | None,
     request_id: str,
     *,
@@ -530,7 +524,7 @@ def _held_requests(uow: UnitOfWork, case_id: int | None = None) -> list[tuple[An
 
 
 def _record_hold_review(
-    vault: bootstrap.Vault,
+    vault: Context,
     uow: UnitOfWork,
     actor: str,
     case_number: str,
@@ -588,7 +582,7 @@ def _record_hold_review(
 
 
 def review_holds_after_change(
-    vault: bootstrap.Vault,
+    vault: Context,
     uow: UnitOfWork,
     actor: str,
     case_id: int,
@@ -625,7 +619,7 @@ def review_holds_after_change(
     return reviewed, []
 
 
-def review_due(vault: bootstrap.Vault, actor_name: str | None) -> list[dict[str, Any]]:
+def review_due(vault: Context, actor_name: str | None) -> list[dict[str, Any]]:
     """Re-evaluate every held request whose review date has come or whose facts changed."""
     pack = load_policy(vault)
     today = _today(vault)
@@ -660,7 +654,7 @@ def review_due(vault: bootstrap.Vault, actor_name: str | None) -> list[dict[str,
 
 
 def set_evidence_flags(
-    vault: bootstrap.Vault,
+    vault: Context,
     actor_name: str | None,
     evidence_id: str,
     *,
@@ -745,7 +739,7 @@ def set_evidence_flags(
 
 
 def write_letter(
-    vault: bootstrap.Vault, actor_name: str | None, request_id: str, out_dir: Path
+    vault: Context, actor_name: str | None, request_id: str, out_dir: Path
 ) -> dict[str, Any]:
     """The letter for the request's latest recorded decision (HTML and PDF)."""
     from custodes.reports.letter import letter_doc
@@ -782,7 +776,7 @@ def write_letter(
         if pack.sha256 == last.pack_sha256
         else []
     )
-    doc = letter_doc(request, json.loads(last.decision), record, notices, vault.settings.agency)
+    doc = letter_doc(request, json.loads(last.decision), record, notices, vault.agency)
     html_path = out_dir / f"letter-{request_id}-{last.id}.html"
     pdf_path = out_dir / f"letter-{request_id}-{last.id}.pdf"
     render_letter(doc, html_path, pdf_path)

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from custodes import __version__, bootstrap
+from custodes import __version__
 from custodes.core import stats
 from custodes.core.authz import CaseFacts, EvidenceFacts, Permission, decide
 from custodes.core.custody import Action
@@ -55,6 +55,7 @@ from custodes.services.common import (
     sha256_file,
     verified_original,
 )
+from custodes.services.context import Context
 from custodes.services.evidence import raise_alert
 from custodes.storage import tables as t
 
@@ -70,7 +71,7 @@ def _no_progress(_label: str, _total: int) -> Callable[[int], None]:
 
 
 def _fingerprints(
-    vault: bootstrap.Vault, rows: list[Any], progress: ProgressStart
+    vault: Context, rows: list[Any], progress: ProgressStart
 ) -> dict[str, Fingerprint]:
     """Cached fingerprints of the given evidence, computing (and storing) missing ones."""
     out: dict[str, Fingerprint] = {}
@@ -124,9 +125,7 @@ def _fingerprints(
     return out
 
 
-def _reachable_evidence(
-    vault: bootstrap.Vault, uow: Any, actor: Any, case_number: str | None
-) -> list[Any]:
+def _reachable_evidence(vault: Context, uow: Any, actor: Any, case_number: str | None) -> list[Any]:
     query = select(t.evidence, t.cases.c.number.label("case_number")).join(
         t.cases, t.cases.c.id == t.evidence.c.case_id
     )
@@ -146,7 +145,7 @@ def _reachable_evidence(
 
 
 def _traceable_evidence(
-    vault: bootstrap.Vault, uow: Any, actor_name: str | None, case_number: str | None
+    vault: Context, uow: Any, actor_name: str | None, case_number: str | None
 ) -> tuple[Any, list[Any]]:
     """The acting user, checked for leak:trace (and the case, when one is named), and
     the evidence they may search."""
@@ -164,7 +163,7 @@ def _traceable_evidence(
 
 
 def index_evidence(
-    vault: bootstrap.Vault,
+    vault: Context,
     actor_name: str | None,
     *,
     case_number: str | None = None,
@@ -213,7 +212,7 @@ def index_evidence(
 
 
 def trace_leak(
-    vault: bootstrap.Vault,
+    vault: Context,
     actor_name: str | None,
     path: Path,
     *,
@@ -351,7 +350,7 @@ def trace_leak(
 
 
 def _attribute(
-    vault: bootstrap.Vault,
+    vault: Context,
     src: Any,
     match: SourceMatch,
     path: Path,
@@ -497,7 +496,7 @@ def _report_doc(
     result: dict[str, Any],
     report: dict[str, Any],
     actor: str,
-    vault: bootstrap.Vault,
+    vault: Context,
     alpha: float,
 ) -> dict[str, Any]:
     n = max(1, len(result["candidates"]))

@@ -8,12 +8,12 @@ from typing import Any
 from argon2 import PasswordHasher
 from sqlalchemy import insert, select
 
-from custodes import bootstrap
 from custodes.core.authz import Permission, parse_role
 from custodes.core.custody import Action
 from custodes.core.errors import CustodyConflict, InvalidInput
 from custodes.services import audit
 from custodes.services.common import check, event, load_actor, now_iso
+from custodes.services.context import Context
 from custodes.storage import tables as t
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -33,7 +33,7 @@ def hash_password(password: str) -> str:
 
 
 def add_user(
-    vault: bootstrap.Vault,
+    vault: Context,
     actor_name: str | None,
     username: str,
     role: str,
@@ -75,7 +75,7 @@ def add_user(
     return {"username": username, "role": parsed_role.value}
 
 
-def list_users(vault: bootstrap.Vault, actor_name: str | None) -> list[dict[str, Any]]:
+def list_users(vault: Context, actor_name: str | None) -> list[dict[str, Any]]:
     with vault.uow() as uow:
         actor = load_actor(vault, uow, actor_name)
         check(vault, uow, actor, Permission.USER_LIST)

@@ -14,13 +14,13 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from custodes import bootstrap
 from custodes.core.authz import Permission
 from custodes.core.checkpoint import Checkpoint
 from custodes.core.custody import Action, LogVerifier, Problem
 from custodes.core.errors import CustodesError, InvalidInput, NotFound
 from custodes.services import audit
 from custodes.services.common import check, event, load_actor
+from custodes.services.context import Context
 from custodes.storage import tables as t
 
 ProgressStart = Callable[[str, int], Callable[[int], None]]
@@ -32,7 +32,7 @@ def _no_progress(_label: str, _total: int) -> Callable[[int], None]:
 
 
 def verify_vault(
-    vault: bootstrap.Vault,
+    vault: Context,
     actor_name: str | None,
     *,
     blobs: bool = True,
@@ -111,9 +111,7 @@ def verify_vault(
     return summary
 
 
-def _load_checkpoints(
-    vault: bootstrap.Vault, conn: Any, problems: list[Problem]
-) -> list[Checkpoint]:
+def _load_checkpoints(vault: Context, conn: Any, problems: list[Problem]) -> list[Checkpoint]:
     found: dict[int, Checkpoint] = {}
     for size, note in conn.execute(
         select(t.checkpoints.c.size, t.checkpoints.c.note).order_by(t.checkpoints.c.size)
@@ -129,11 +127,16 @@ def _load_checkpoints(
             )
             continue
         found[cp.size] = cp
-    path = vault.home / bootstrap.CHECKPOINT_FILE
-    if path.exists():
+    path = vault.checkpoints.location
+    try:
+        published = vault.checkpoints.published()
+    except CustodesError as exc:
+        problems.append(Problem("checkpoint-signature", f"{path}: {exc}"))
+        return list(found.values())
+    if published is not None:
         try:
-            cp = audit.open_checkpoint(vault, path.read_bytes())
-        except (CustodesError, OSError) as exc:
+            cp = audit.open_checkpoint(vault, published)
+        except CustodesError as exc:
             problems.append(Problem("checkpoint-signature", f"{path}: {exc}"))
         else:
             known = found.get(cp.size)
@@ -160,7 +163,7 @@ class _Stored:
     what: str
 
 
-def _stored_size(vault: bootstrap.Vault, sha256: str) -> int:
+def _stored_size(vault: Context, sha256: str) -> int:
     """The size on disk (for the progress bar only; 0 when it is missing)."""
     try:
         path = vault.blobs.local_path(sha256)
@@ -170,7 +173,7 @@ def _stored_size(vault: bootstrap.Vault, sha256: str) -> int:
 
 
 def _check_blobs(
-    vault: bootstrap.Vault,
+    vault: Context,
     rows: Sequence[_Stored],
     problems: list[Problem],
     progress: ProgressStart,

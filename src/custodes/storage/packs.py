@@ -206,3 +206,16 @@ def _to_python(conv: _Converter, node: Node, path: PathKey) -> object:
             out[key] = _to_python(conv, value_node, (*path, key))
         return out
     raise _fail(source_name, int(node.start_mark.line) + 1, "unsupported YAML node")
+
+
+class SettingsPolicySource:
+    """The pack the settings name (``CUSTODES_POLICY_PACK``): a built-in name or a file."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def load(self) -> PolicyPack:
+        name = self.name
+        if "/" in name or name.endswith((".yaml", ".yml")):
+            return load_pack_file(Path(name))
+        return builtin_pack(name)

@@ -1,0 +1,121 @@
+"""What a use case is given to act with: ports, and the client it acts for.
+
+``bootstrap`` builds one ``Context`` per opened vault from the settings; each front door
+then names the client of each call with :meth:`Context.acting_for` (a CLI invocation, a
+web session with its address, a worker running a job), so that the audit entry's
+``client`` says who is behind the call rather than which process served it.
+
+Services never import ``bootstrap``: this is all they know of the world. The rules about
+keys that are business rules (a missing watermark secret is never re-created; a missing
+self-made C2PA credential is re-made only if no copy was signed with it) live here,
+not in the wiring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from custodes.core.disclosure import PolicyPack
+from custodes.core.errors import IntegrityFailure
+from custodes.core.ports import (
+    BlobStore,
+    CheckpointStore,
+    Clock,
+    Ed25519Verify,
+    KeyStore,
+    NullProgress,
+    PolicySource,
+    ProgressSink,
+    Signer,
+    SigningCredential,
+)
+from custodes.storage import tables as t
+from custodes.storage.uow import UnitOfWork
+
+UnitOfWorkFactory = Callable[[bool], UnitOfWork]
+"""``factory(readonly)`` opens a unit of work on the vault's database."""
+
+
+@dataclass(frozen=True)
+class Context:
+    """An opened vault as the use cases see it."""
+
+    origin: str
+    clock: Clock
+    blobs: BlobStore
+    keys: KeyStore
+    checkpoints: CheckpointStore
+    policy: PolicySource
+    verify_signature: Ed25519Verify
+    unit_of_work: UnitOfWorkFactory
+    agency: str
+    model_dir: Path
+    """Where derived model files (the 8-bit face model) are kept between runs."""
+    client: str = "unknown client"
+    """Who is behind this call: ``cli os-user=...``, ``web session=... addr=...``, ``job ...``."""
+    progress: ProgressSink = field(default_factory=NullProgress)
+
+    def acting_for(self, client: str, *, progress: ProgressSink | None = None) -> Context:
+        """The same vault, acting for another client (and reporting to its progress sink)."""
+        return replace(self, client=client, progress=progress or self.progress)
+
+    def uow(self, *, readonly: bool = False) -> UnitOfWork:
+        return self.unit_of_work(readonly)
+
+    @property
+    def signer(self) -> Signer:
+        return self.keys.signer()
+
+    @property
+    def watermark_secret(self) -> bytes:
+        """The vault secret that, with an export id, keys each export's invisible mark.
+
+        Only ``custodes init`` creates it: a new secret would key new copies differently
+        and leave every earlier copy untraceable, so a missing one is an integrity failure.
+        """
+        secret = self.keys.watermark_secret()
+        if secret is None:
+            raise IntegrityFailure(
+                f"the vault's watermark secret {self.keys.location('watermark-secret')} is "
+                "missing; restore it from backup",
+                advice="without it no earlier copy can be traced; only 'custodes init' makes one",
+            )
+        return secret
+
+    def content_credential(self) -> SigningCredential:
+        """The certificate that signs released copies' C2PA manifests: the department's,
+        else the vault's self-made one, made on first use. Once copies were signed with a
+        self-made one, a missing one is restored from backup, never replaced (those copies
+        would stop verifying)."""
+        cred = self.keys.content_credential(may_create=False)
+        if cred is not None:
+            return cred
+        signed = self._copies_signed()
+        if signed:
+            raise IntegrityFailure(
+                "the vault's Content Credentials signing key "
+                f"({self.keys.location('content-credential')}) is missing, and "
+                f"{signed} released cop{'y was' if signed == 1 else 'ies were'} "
+                "signed with it; restore it from backup",
+                advice="a new root would not verify the copies already released",
+            )
+        made = self.keys.content_credential(may_create=True)
+        assert made is not None
+        return made
+
+    def _copies_signed(self) -> int:
+        with self.uow(readonly=True) as uow:  # a plain read: a release may hold the writer lock
+            return int(
+                uow.conn.execute(
+                    select(func.count())
+                    .select_from(t.exports)
+                    .where(t.exports.c.lineage.contains('"c2pa-manifest"'))
+                ).scalar_one()
+            )
+
+    def policy_pack(self) -> PolicyPack:
+        return self.policy.load()

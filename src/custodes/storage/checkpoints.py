@@ -1,0 +1,55 @@
+"""The newest signed checkpoint, published as a file under ``<home>/log/`` for witnesses
+and auditors, with every published note appended to a history file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from custodes.core.checkpoint import note_text, parse_checkpoint
+from custodes.core.errors import IntegrityFailure, InvalidInput
+
+CHECKPOINT_FILE = Path("log") / "checkpoint"
+CHECKPOINT_HISTORY = Path("log") / "checkpoints.log"
+
+
+class FileCheckpointStore:
+    def __init__(self, home: Path) -> None:
+        self.path = home / CHECKPOINT_FILE
+        self.history = home / CHECKPOINT_HISTORY
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    def publish(self, note: bytes) -> None:
+        path = self.path
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        current = path.read_bytes() if path.exists() else None
+        if current is not None:
+            try:
+                if (
+                    parse_checkpoint(note_text(current)).size
+                    >= parse_checkpoint(note_text(note)).size
+                ):
+                    return
+            except InvalidInput:
+                pass  # a damaged file is replaced; verify reports tampering from the database
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(note)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        with open(self.history, "ab") as fh:
+            fh.write(note + b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def published(self) -> bytes | None:
+        try:
+            return self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise IntegrityFailure(f"{self.path}: {exc.strerror or exc}") from exc
