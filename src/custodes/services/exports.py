@@ -28,6 +28,7 @@ from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, N
 from custodes.core.watermark import MarkParams, derive_key
 from custodes.media.provenance import build_manifest, sign_mp4
 from custodes.media.render import EncodeSettings, output_size, render
+from custodes.processes import pid_alive
 from custodes.services import audit
 from custodes.services.common import (
     case_facts,
@@ -46,7 +47,6 @@ from custodes.services.common import (
 from custodes.services.context import Context
 from custodes.services.evidence import alert_if_flagged
 from custodes.storage import tables as t
-from custodes.storage.blobs.local import pid_alive
 
 KEY_VERSION = 1
 MARK_SCHEME = "custodes-luma-spread-spectrum/1"

@@ -41,6 +41,7 @@ from custodes.core.errors import (
     NotFound,
 )
 from custodes.core.ports import BlobRef, BlobStore, Progress, StagedBlob
+from custodes.processes import pid_alive
 
 __all__ = ["LocalBlobStore"]
 
@@ -97,21 +98,6 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` still runs (ours, or someone else's we may not signal)."""
-    if pid == os.getpid():
-        return True
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    return True
 
 
 def _advise_sequential(f: object) -> None:
