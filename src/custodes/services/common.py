@@ -20,7 +20,6 @@ from custodes.core.authz import (
     Permission,
     decide,
     parse_flag,
-    parse_role,
     parse_status,
 )
 from custodes.core.custody import Action, AuditEvent
@@ -174,12 +173,8 @@ def load_actor(vault: Context, uow: UnitOfWork, username: str | None) -> Actor:
     name = (username or "").strip()
     if not name:
         raise PermissionDenied("no acting user", advice="pass --as USER or set CUSTODES_USER")
-    row = uow.conn.execute(
-        select(t.users.c.username, t.users.c.role, t.users.c.active).where(
-            t.users.c.username == name
-        )
-    ).first()
-    if row is None or not row.active:
+    user = uow.users.find(name)
+    if user is None or not user.active:
         refuse(
             vault,
             uow,
@@ -187,7 +182,7 @@ def load_actor(vault: Context, uow: UnitOfWork, username: str | None) -> Actor:
             PermissionDenied(f"no active vault user '{name}' (use --as USER or CUSTODES_USER)"),
             attempted="identify",
         )
-    return Actor(row.username, parse_role(row.role))
+    return Actor(user.username, user.role)
 
 
 def user_id(uow: UnitOfWork, username: str) -> int:
