@@ -90,7 +90,7 @@ def test_a_flag_change_needs_a_stated_reason(
     rec = add_user(vault, "records")
     number = add_case(vault, flags=("juvenile",))
     for reason in (None, "  "):
-        with pytest.raises(InvalidInput, match=r"needs a stated reason \(--reason\)"):
+        with pytest.raises(InvalidInput, match=r"needs a stated reason \(reason\)"):
             cases.set_case(vault, rec, number, flag=flag, unflag=unflag, reason=reason)
     assert cases.show_case(vault, rec, number)["flags"] == ["juvenile"]
     cases.set_case(vault, rec, number, flag=flag, unflag=unflag, reason="victim is a minor")

@@ -263,7 +263,7 @@ def decide(
             if not (reason and reason.strip()):
                 return Decision(
                     False,
-                    f"case {case.number} is flagged {flagged}: state a reason (--reason)",
+                    f"case {case.number} is flagged {flagged}: state a reason ({{reason}})",
                     reason_required=True,
                 )
             return Decision(True, f"{why}; reason stated for a {flagged} case", alert=True)

@@ -200,7 +200,9 @@ def list_events(
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
     if limit is not None and limit < 1:
-        raise InvalidInput(f"--limit must be a positive number of events, not {limit}")
+        raise InvalidInput(
+            f"{{limit}} must be a positive number of events, not {limit}", field="limit"
+        )
     query = select(t.audit_events.c.entry).order_by(t.audit_events.c.seq)
     if evidence_id is not None:
         query = query.where(t.audit_events.c.evidence_id == evidence_id)

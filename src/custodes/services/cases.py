@@ -84,7 +84,9 @@ def set_case(
     if (add or remove) and not (reason and reason.strip()):
         # Every flag changes who may open the case's evidence (a stated reason, or IA
         # only), so the change itself must say why, on the audit record.
-        raise InvalidInput("changing a case's flags needs a stated reason (--reason)")
+        raise InvalidInput(
+            "changing a case's flags needs a stated reason ({reason})", field="reason"
+        )
     with acting(vault, actor_name) as uc:
         case = uc.case(number)
         changes: list[tuple[Action, dict[str, Any]]] = []

@@ -84,13 +84,13 @@ def verified_original(
         actual = vault.blobs.rehash(sha256)
     except NotFound as exc:
         raise NotFound(
-            f"the stored {what} of {evidence_id} is missing", advice="run 'custodes verify'"
+            f"the stored {what} of {evidence_id} is missing", advice="verify the vault"
         ) from exc
     if actual != sha256:
         raise IntegrityFailure(
             f"the stored {what} of {evidence_id} no longer matches its recorded SHA-256 "
             f"(reads as {actual[:16]}...): refusing to use it",
-            advice="run 'custodes verify' and restore the blob from a backup",
+            advice="verify the vault and restore the blob from a backup",
         )
     return path
 
@@ -172,14 +172,14 @@ def load_actor(vault: Context, uow: UnitOfWork, username: str | None) -> Actor:
     """The acting user; an unknown or inactive name is refused and recorded."""
     name = (username or "").strip()
     if not name:
-        raise PermissionDenied("no acting user", advice="pass --as USER or set CUSTODES_USER")
+        raise PermissionDenied("no acting user ({actor})", field="actor")
     user = uow.users.find(name)
     if user is None or not user.active:
         refuse(
             vault,
             uow,
             name,
-            PermissionDenied(f"no active vault user '{name}' (use --as USER or CUSTODES_USER)"),
+            PermissionDenied(f"no active vault user '{name}' ({{actor}})", field="actor"),
             attempted="identify",
         )
     return Actor(user.username, user.role)
@@ -251,7 +251,7 @@ def check(
     if decision.allowed:
         return decision
     error: PermissionDenied = (
-        ReasonRequired(f"permission denied: {decision.why}")
+        ReasonRequired(f"permission denied: {decision.why}", field="reason")
         if decision.reason_required
         else PermissionDenied(f"permission denied: {decision.why}")
     )

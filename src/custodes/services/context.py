@@ -82,7 +82,7 @@ class Context:
             raise IntegrityFailure(
                 f"the vault's watermark secret {self.keys.location('watermark-secret')} is "
                 "missing; restore it from backup",
-                advice="without it no earlier copy can be traced; only 'custodes init' makes one",
+                advice="without it no earlier copy can be traced; only a new vault makes one",
             )
         return secret
 

@@ -46,13 +46,18 @@ from custodes.storage import tables as t
 from custodes.storage.uow import UnitOfWork
 
 
-def parse_iso8601(text: str, what: str) -> str:
+def parse_iso8601(text: str, field: str) -> str:
+    """An ISO 8601 time with a zone, as UTC; a bad one is refused naming ``field``."""
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise InvalidInput(f"{what} is not an ISO 8601 date and time: '{text}'") from None
+        raise InvalidInput(
+            f"{{{field}}} is not an ISO 8601 date and time: '{text}'", field=field
+        ) from None
     if value.tzinfo is None:
-        raise InvalidInput(f"{what} needs a time zone (e.g. 2026-03-14T21:04:05Z): '{text}'")
+        raise InvalidInput(
+            f"{{{field}}} needs a time zone (e.g. 2026-03-14T21:04:05Z): '{text}'", field=field
+        )
     return value.astimezone(UTC).isoformat()
 
 
@@ -64,9 +69,12 @@ def _check_recorded_at(recorded: str, now: datetime) -> None:
     """A stated recording time must lie between 1990 and (about) now."""
     at = datetime.fromisoformat(recorded)
     if at > now + CLOCK_SKEW:
-        raise InvalidInput(f"--recorded-at {recorded} is in the future")
+        raise InvalidInput(f"{{recorded_at}} {recorded} is in the future", field="recorded_at")
     if at < EARLIEST_RECORDING:
-        raise InvalidInput(f"--recorded-at {recorded} is before 1990: not a camera recording")
+        raise InvalidInput(
+            f"{{recorded_at}} {recorded} is before 1990: not a camera recording",
+            field="recorded_at",
+        )
 
 
 def evidence_dict(row: Any) -> dict[str, Any]:
@@ -134,7 +142,7 @@ def ingest(
         try:
             if officer is not None:
                 officer_id = _recording_officer(uow, actor, officer)
-            recorded = parse_iso8601(recorded_at, "--recorded-at") if recorded_at else None
+            recorded = parse_iso8601(recorded_at, "recorded_at") if recorded_at else None
             if recorded is not None:
                 _check_recorded_at(recorded, vault.clock.now())
             _check_source(path)

@@ -60,24 +60,30 @@ def software_versions() -> dict[str, Any]:
 def _check_range(start: float | None, end: float | None, duration: float) -> tuple[float, float]:
     s = 0.0 if start is None else float(start)
     e = duration if end is None else float(end)
-    for name, v in (("--start", s), ("--end", e)):
+    for name, v in (("start", s), ("end", e)):
         if not math.isfinite(v):
-            raise InvalidInput(f"{name} must be a number of seconds, got {v}")
+            raise InvalidInput(f"{{{name}}} must be a number of seconds, got {v}", field=name)
     if not (0 <= s < duration):
-        raise InvalidInput(f"--start {s:g} is outside the recording (0 to {duration:.2f} s)")
+        raise InvalidInput(
+            f"{{start}} {s:g} is outside the recording (0 to {duration:.2f} s)", field="start"
+        )
     if e <= s:
-        raise InvalidInput(f"--end {e:g} must be after --start {s:g}")
+        raise InvalidInput(f"{{end}} {e:g} must be after {{start}} {s:g}", fields=("end", "start"))
     if e > duration + 1e-6:
-        raise InvalidInput(f"--end {e:g} is past the end of the recording ({duration:.2f} s)")
+        raise InvalidInput(
+            f"{{end}} {e:g} is past the end of the recording ({duration:.2f} s)", field="end"
+        )
     return s, e
 
 
-def _check_text(value: str, what: str, limit: int) -> str:
+def _check_text(value: str, field: str, limit: int) -> str:
     value = " ".join(value.split())
     if not value:
-        raise InvalidInput(f"{what} must not be empty")
+        raise InvalidInput(f"{{{field}}} must not be empty", field=field)
     if len(value) > limit or not value.isprintable():
-        raise InvalidInput(f"{what} must be printable text of at most {limit} characters")
+        raise InvalidInput(
+            f"{{{field}}} must be printable text of at most {limit} characters", field=field
+        )
     return value
 
 
@@ -152,8 +158,8 @@ def export_evidence(
         facts = case_facts(uow, case_row(uow, row.case_number))
         attempt["case_number"] = row.case_number
         try:
-            recipient = _check_text(recipient, "--recipient", 128)
-            purpose = _check_text(purpose, "--purpose", 2000)
+            recipient = _check_text(recipient, "recipient", 128)
+            purpose = _check_text(purpose, "purpose", 2000)
         except InvalidInput as exc:
             refuse(vault, uow, actor.username, exc, **attempt)
         decision = check(

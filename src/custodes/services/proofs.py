@@ -27,9 +27,11 @@ def _latest_signed(vault: Context, uow: Any) -> tuple[int, bytes]:
     return latest
 
 
-def _check_size(size: int | None, what: str) -> None:
+def _check_size(size: int | None, field: str) -> None:
     if size is not None and size < 1:
-        raise InvalidInput(f"{what} must be a checkpoint size of 1 or more, not {size}")
+        raise InvalidInput(
+            f"{{{field}}} must be a checkpoint size of 1 or more, not {size}", field=field
+        )
 
 
 def prove_inclusion(
@@ -38,7 +40,7 @@ def prove_inclusion(
     """An inclusion proof of event ``seq`` in a signed checkpoint (the newest by default)."""
     if seq < 0:
         raise InvalidInput(f"an event number is 0 or more, not {seq}")
-    _check_size(tree_size, "--tree-size")
+    _check_size(tree_size, "tree_size")
     with vault.uow() as uow:
         actor = load_actor(vault, uow, actor_name)
         check(vault, uow, actor, Permission.AUDIT_PROVE)
@@ -71,7 +73,7 @@ def prove_inclusion(
 def prove_consistency(
     vault: Context, actor_name: str | None, old_size: int, new_size: int | None = None
 ) -> dict[str, Any]:
-    _check_size(new_size, "the new size")
+    _check_size(new_size, "new_size")
     with vault.uow() as uow:
         actor = load_actor(vault, uow, actor_name)
         check(vault, uow, actor, Permission.AUDIT_PROVE)
