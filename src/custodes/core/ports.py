@@ -151,8 +151,10 @@ class KeyStore(Protocol):
         """Where ``key`` ("watermark-secret", "content-credential") is kept, for messages."""
         ...
 
-    def self_made_roots(self) -> bytes | None:
-        """The self-made C2PA root(s) where they exist, without making any."""
+    def trust_anchors(self) -> bytes | None:
+        """The C2PA root(s) a reader of this vault's copies should trust, without making
+        any: the configured trust anchors, else the self-made root, else the last
+        certificate of the configured signing chain; None when there is none yet."""
         ...
 
 

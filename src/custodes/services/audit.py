@@ -19,9 +19,12 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from custodes.core import merkle
+from custodes.core.authz import Permission
 from custodes.core.checkpoint import Checkpoint, open_note, parse_checkpoint, sign_note, vkey
 from custodes.core.custody import GENESIS_HASH, AuditEvent, decode_entry, encode_entry
 from custodes.core.errors import CustodyConflict, InvalidInput, NotFound
+from custodes.core.ports import CheckpointStore
+from custodes.services import common
 from custodes.services.context import Context
 from custodes.storage import tables as t
 from custodes.storage.uow import UnitOfWork
@@ -213,6 +216,33 @@ def list_events(
     out = [_public(decode_entry(bytes(e))) for e in conn.execute(query).scalars()]
     out.sort(key=lambda ev: int(ev["seq"]))
     return out
+
+
+def list_audit(
+    vault: Context,
+    actor_name: str | None,
+    *,
+    evidence_id: str | None = None,
+    case_number: str | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """The audit events ``actor_name`` may read, oldest first (the last ``limit`` of them).
+
+    Reading the log needs ``vault:audit:read``; a refusal is itself put on record.
+    """
+    with vault.uow(readonly=True) as uow:
+        actor = common.load_actor(vault, uow, actor_name)
+        common.check(vault, uow, actor, Permission.AUDIT_READ)
+        return list_events(uow.conn, evidence_id=evidence_id, case_number=case_number, limit=limit)
+
+
+def published_checkpoint(checkpoints: CheckpointStore) -> bytes:
+    """The newest checkpoint the vault published (a signed note), for witnesses and
+    auditors; needs no database and no key."""
+    note = checkpoints.published()
+    if note is None:
+        raise InvalidInput(f"no checkpoint at {checkpoints.location}")
+    return note
 
 
 def _public(body: dict[str, Any]) -> dict[str, Any]:
