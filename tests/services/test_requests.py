@@ -142,7 +142,7 @@ def test_expired_pack_is_refused(world, tmp_path: Path, monkeypatch) -> None:
     expired = re.sub(r"effective_from: *[0-9-]+", "effective_from: 2019-01-01", expired)
     pack = tmp_path / "old.yaml"
     pack.write_text(expired)
-    monkeypatch.setattr(vault.settings, "policy_pack", str(pack))
+    monkeypatch.setattr(vault.policy, "name", str(pack))
     with pytest.raises(CustodesError, match=r"expire|in force"):
         requests.add_request(vault, rec, number, requester="X", kind="press")
     assert _count(vault, t.requests) == 0
@@ -288,7 +288,7 @@ def test_a_bad_pack_never_blocks_a_case_change(world, tmp_path: Path, monkeypatc
         text = (Path(requests.__file__).parents[1] / "packs" / "colorado.yaml").read_text()
         text = re.sub(r"expires: *[0-9-]+", "expires: 2020-01-01", text)
         pack.write_text(re.sub(r"effective_from: *[0-9-]+", "effective_from: 2019-01-01", text))
-    monkeypatch.setattr(vault.settings, "policy_pack", str(pack))
+    monkeypatch.setattr(vault.policy, "name", str(pack))
     out = cases.set_case(vault, rec, number, status="adjudicated")
     assert out["status"] == "adjudicated" and out["holds_reviewed"] == []
     (warning,) = out["warnings"]

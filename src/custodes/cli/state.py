@@ -11,6 +11,7 @@ import typer
 from custodes import bootstrap
 from custodes.cli import output
 from custodes.config import Settings
+from custodes.core.ports import ProgressSink
 
 
 @dataclass
@@ -27,6 +28,11 @@ class State:
         if self._vault is None:
             self._vault = bootstrap.open_vault(self.settings)
         return self._vault
+
+    def acting(self, progress: ProgressSink | None = None) -> bootstrap.Vault:
+        """The vault acting for this invocation, reporting to ``progress``."""
+        vault = self.vault
+        return vault.acting_for(vault.client, progress=progress)
 
 
 def state(ctx: typer.Context) -> State:

@@ -191,9 +191,12 @@ class ProgressTask(Protocol):
 
 class ProgressSink(Protocol):
     """The one progress protocol: a terminal bar on the CLI, job state on the web and
-    in workers. ``start`` opens a task with a label and a total (None: unknown yet)."""
+    in workers. ``start`` opens a task with a label and a total (None: unknown yet),
+    counted in ``unit`` ("item", "frame" or "byte")."""
 
-    def start(self, label: str, total: float | None = None) -> ProgressTask: ...
+    def start(
+        self, label: str, total: float | None = None, *, unit: str = "item"
+    ) -> ProgressTask: ...
 
 
 class _NullTask:
@@ -207,5 +210,31 @@ class _NullTask:
 class NullProgress:
     """A progress sink that shows nothing."""
 
-    def start(self, label: str, total: float | None = None) -> ProgressTask:
+    def start(self, label: str, total: float | None = None, *, unit: str = "item") -> ProgressTask:
         return _NullTask()
+
+
+@dataclass
+class RecordedTask:
+    label: str
+    total: float | None
+    unit: str
+    done: float = 0.0
+
+    def advance(self, amount: float = 1) -> None:
+        self.done += amount
+
+    def set_total(self, total: float | None) -> None:
+        self.total = total
+
+
+class RecordingProgress:
+    """A progress sink that keeps every task it was given (tests; a job's state)."""
+
+    def __init__(self) -> None:
+        self.tasks: list[RecordedTask] = []
+
+    def start(self, label: str, total: float | None = None, *, unit: str = "item") -> ProgressTask:
+        task = RecordedTask(label, total, unit)
+        self.tasks.append(task)
+        return task

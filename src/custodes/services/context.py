@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Self
 
 from sqlalchemy import func, select
 
@@ -59,7 +60,7 @@ class Context:
     """Who is behind this call: ``cli os-user=...``, ``web session=... addr=...``, ``job ...``."""
     progress: ProgressSink = field(default_factory=NullProgress)
 
-    def acting_for(self, client: str, *, progress: ProgressSink | None = None) -> Context:
+    def acting_for(self, client: str, *, progress: ProgressSink | None = None) -> Self:
         """The same vault, acting for another client (and reporting to its progress sink)."""
         return replace(self, client=client, progress=progress or self.progress)
 
