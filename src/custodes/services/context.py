@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from custodes.core.disclosure import PolicyPack
+from custodes.core.disclosure.pack import PolicyPack
 from custodes.core.errors import IntegrityFailure
 from custodes.core.ports import (
     BlobStore,
