@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 if TYPE_CHECKING:
-    from custodes.core.disclosure import PolicyPack
+    from custodes.core.disclosure.pack import PolicyPack
 
 Progress = Callable[[int], None]
 """Called with a number of bytes (or items) just processed."""

@@ -20,7 +20,7 @@ from typing import Self
 
 from sqlalchemy import func, select
 
-from custodes.core.disclosure import PolicyPack
+from custodes.core.disclosure.pack import PolicyPack
 from custodes.core.errors import IntegrityFailure
 from custodes.core.ports import (
     BlobStore,

@@ -1,7 +1,7 @@
 """Release requests decided by a written policy pack.
 
 A request records who asked, for what, and when it was received; its deadline comes
-from the pack. ``propose`` applies the pack (core/disclosure.py: pure, deterministic)
+from the pack. ``propose`` applies the pack (core/disclosure/engine.py: pure, deterministic)
 to the facts as they are now and writes nothing. A records user then accepts the
 proposal or overrides it with a written reason; either way a decision record is kept
 with the facts, the pack's hash, the rules that fired and the outcome, chained into the
@@ -20,11 +20,13 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from custodes.core import disclosure
 from custodes.core.authz import EvidenceFacts, Permission, Role
 from custodes.core.authz import decide as authz_decide
 from custodes.core.custody import Action
-from custodes.core.disclosure import Decision, Facts, PolicyPack, decide
+from custodes.core.disclosure import vocabulary as disclosure_vocabulary
+from custodes.core.disclosure.engine import Decision, decide
+from custodes.core.disclosure.facts import Facts
+from custodes.core.disclosure.pack import PolicyPack
 from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, NotFound
 from custodes.services import audit
 from custodes.services.common import (
@@ -44,7 +46,7 @@ from custodes.storage.uow import UnitOfWork
 
 KINDS = ("press", "public", "subject", "prosecutor", "defense", "court")
 OUTCOMES = ("release", "partial", "hold", "deny")
-EVIDENCE_FLAGS = tuple(sorted(disclosure.EVIDENCE_FLAGS))
+EVIDENCE_FLAGS = tuple(sorted(disclosure_vocabulary.EVIDENCE_FLAGS))
 FINDINGS = (
     "interference-found",
     "prosecutor-statement",
