@@ -396,7 +396,11 @@ def test_request_flow_through_the_cli(tmp_path: Path, clips: dict[str, Path]) ->
     assert adjudicated["warnings"] == []
     assert [a["kind"] for a in run(home, "alerts", user="rec")] == ["hold-review"]
     human = subprocess.run(
-        [*CLI, "--home", str(home), "--as", "rec", "evidence", "flag", ev, "--flag", "informant"],
+        [
+            *CLI,
+            *("--home", str(home), "--as", "rec", "evidence", "flag", ev, "--flag", "informant"),
+            *("--reason", "an informant is named"),
+        ],
         capture_output=True,
         text=True,
         timeout=120,

@@ -29,7 +29,7 @@ from custodes.services import evidence as evidence_svc
 from custodes.services import proofs as proof_svc
 from custodes.services import users as user_svc
 from custodes.services import verify as verify_svc
-from custodes.services.audit import check_new_file, dump_json, list_events
+from custodes.services.audit import check_new_file, dump_json
 
 app = typer.Typer(
     name="custodes",
@@ -141,7 +141,9 @@ def user_add(
     username: str,
     role: Annotated[
         str,
-        typer.Option(help="officer, supervisor, records, prosecutor, internal-affairs or admin."),
+        typer.Option(
+            help="officer, supervisor, records, prosecutor, internal-affairs, admin or command."
+        ),
     ],
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read a password (for the web UI) on stdin.")
@@ -246,9 +248,29 @@ def _print_holds_reviewed(st: State, out: dict[str, Any]) -> None:
 
 
 @case_app.command("assign")
-def case_assign(ctx: typer.Context, number: str, username: str) -> None:
+def case_assign(
+    ctx: typer.Context,
+    number: str,
+    username: str,
+    restore_reach: Annotated[
+        bool,
+        typer.Option(
+            "--restore-reach",
+            help="Internal affairs only: give an officer reach again to a case under "
+            "investigation (assigning them if they are not).",
+        ),
+    ] = False,
+    reason: Annotated[
+        str | None,
+        typer.Option(help="Why (recorded in the audit log; required with --restore-reach)."),
+    ] = None,
+) -> None:
     """Assign a user (an officer, a prosecutor) to a case."""
     st = state(ctx)
+    if restore_reach:
+        out = case_svc.restore_reach(st.vault, st.actor, number, username, reason)
+        _print(st, out, f"{username}'s reach to case [bold]{number}[/] restored.")
+        return
     out = case_svc.assign(st.vault, st.actor, number, username)
     _print(st, out, f"{username} assigned to case [bold]{number}[/].")
 
@@ -365,7 +387,8 @@ def evidence_show(
 
 @app.command()
 def alerts(ctx: typer.Context) -> None:
-    """Alerts for internal affairs (e.g. sensitive evidence opened)."""
+    """Alerts addressed to you: internal affairs (e.g. sensitive evidence opened), command
+    staff (a policy decision overridden), records (a hold that no longer stands)."""
     st = state(ctx)
     rows = evidence_svc.list_alerts(st.vault, st.actor)
     if st.json:
@@ -554,13 +577,17 @@ def evidence_flag(
         ),
     ] = None,
     unflag: Annotated[list[str] | None, typer.Option(help="Remove a flag.")] = None,
+    reason: Annotated[
+        str | None,
+        typer.Option(help="Why (recorded in the audit log; required with --flag and --unflag)."),
+    ] = None,
 ) -> None:
     """Record what a recording shows (read by the policy pack)."""
     from custodes.services import requests as req_svc
 
     st = state(ctx)
     out = req_svc.set_evidence_flags(
-        st.vault, st.actor, evidence_id, flag=flag or [], unflag=unflag or []
+        st.vault, st.actor, evidence_id, flag=flag or [], unflag=unflag or [], reason=reason
     )
     _print(st, out, f"{evidence_id}: {', '.join(out['flags']) or 'no flags'}.")
     _print_holds_reviewed(st, out)
@@ -884,15 +911,12 @@ def audit_list(
     """List audit events (with no subcommand)."""
     if ctx.invoked_subcommand is not None:
         return
-    st = state(ctx)
-    from custodes.core.authz import Permission
-    from custodes.services.common import check, load_actor
+    from custodes.services import events as event_svc
 
-    vault = st.vault
-    with vault.uow(readonly=True) as uow:
-        actor = load_actor(vault, uow, st.actor)
-        check(vault, uow, actor, Permission.AUDIT_READ)
-        rows = list_events(uow.conn, evidence_id=evidence, case_number=case, limit=limit)
+    st = state(ctx)
+    rows = event_svc.list_audit(
+        st.vault, st.actor, evidence_id=evidence, case_number=case, limit=limit
+    )
     if st.json:
         output.emit_json(rows)
     else:

@@ -10,15 +10,24 @@ from sqlalchemy import insert, select, update
 
 from custodes.core.authz import (
     CaseFacts,
+    CaseFlag,
     CaseStatus,
     Permission,
     can_flag,
+    check_reach_restorable,
     decide,
     parse_flag,
+    parse_role,
     parse_status,
 )
 from custodes.core.custody import Action
-from custodes.core.errors import CustodyConflict, InvalidInput, PermissionDenied
+from custodes.core.errors import (
+    CustodesError,
+    CustodyConflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+)
 from custodes.services import audit
 from custodes.services.common import (
     case_facts,
@@ -45,6 +54,7 @@ def case_dict(facts: CaseFacts, title: str) -> dict[str, Any]:
         "status": facts.status.value,
         "flags": sorted(f.value for f in facts.flags),
         "members": sorted(facts.members),
+        "reach_restored": sorted(facts.restored),
     }
 
 
@@ -144,16 +154,20 @@ def set_case(
                     )
             new_flags = (flags | set(add)) - set(remove)
             if new_flags != flags:
-                changes.append(
-                    (
-                        Action.CASE_FLAGS,
-                        {
-                            "added": sorted(f.value for f in new_flags - flags),
-                            "removed": sorted(f.value for f in flags - new_flags),
-                            "flags": sorted(f.value for f in new_flags),
-                        },
+                details: dict[str, Any] = {
+                    "added": sorted(f.value for f in new_flags - flags),
+                    "removed": sorted(f.value for f in flags - new_flags),
+                    "flags": sorted(f.value for f in new_flags),
+                }
+                if CaseFlag.IA_INVESTIGATION in new_flags - flags and facts.restored:
+                    # A new investigation withdraws the reach an earlier one restored.
+                    details["reach_withdrawn"] = sorted(facts.restored)
+                    uow.conn.execute(
+                        update(t.case_members)
+                        .where(t.case_members.c.case_id == row.id)
+                        .values(reach_restored=False)
                     )
-                )
+                changes.append((Action.CASE_FLAGS, details))
                 flags = new_flags
         values: dict[str, Any] = {"flags": ",".join(sorted(f.value for f in flags))}
         if new_status is not None:
@@ -224,6 +238,74 @@ def assign(vault: Context, actor_name: str | None, number: str, username: str) -
     return {"case": number, "members": sorted({*facts.members, username})}
 
 
+def restore_reach(
+    vault: Context, actor_name: str | None, number: str, username: str, reason: str | None
+) -> dict[str, Any]:
+    """Internal affairs gives an officer reach again to a case under investigation
+    (assigning them to it if they are not), with a stated reason, on record.
+
+    An officer assigned to a case flagged ia-investigation loses reach to it; this is the
+    only way back. The restored reach lasts until the flag is raised again.
+    """
+    if not (reason and reason.strip()):
+        raise InvalidInput(
+            "restoring an officer's reach to a case under investigation needs a stated "
+            "reason (--reason)"
+        )
+    with vault.uow() as uow:
+        actor = load_actor(vault, uow, actor_name)
+        refusal: dict[str, Any] = {
+            "attempted": Permission.CASE_RESTORE_REACH.value,
+            "case_number": number,
+            "reason": reason,
+        }
+        try:
+            row = case_row(uow, number)
+        except NotFound as exc:
+            refuse(vault, uow, actor.username, exc, **refusal)
+        facts = case_facts(uow, row)
+        check(vault, uow, actor, Permission.CASE_RESTORE_REACH, case=facts, reason=reason)
+        try:
+            user = uow.conn.execute(
+                select(t.users.c.id, t.users.c.role).where(t.users.c.username == username)
+            ).first()
+            if user is None:
+                raise NotFound(f"no user '{username}'")
+            check_reach_restorable(facts, username, parse_role(user.role))
+        except CustodesError as exc:
+            refuse(vault, uow, actor.username, exc, **refusal)
+        assigned = username in facts.members
+        if assigned:
+            uow.conn.execute(
+                update(t.case_members)
+                .where((t.case_members.c.case_id == row.id) & (t.case_members.c.user_id == user.id))
+                .values(reach_restored=True)
+            )
+        else:
+            uow.conn.execute(
+                insert(t.case_members).values(case_id=row.id, user_id=user.id, reach_restored=True)
+            )
+        audit.record(
+            uow,
+            event(
+                vault,
+                actor.username,
+                Action.CASE_REACH_RESTORED,
+                object_type="case",
+                object_id=number,
+                case_number=number,
+                reason=reason,
+                details={"user": username, "assigned": not assigned},
+            ),
+        )
+        audit.commit(uow, vault)
+    return {
+        "case": number,
+        "members": sorted({*facts.members, username}),
+        "reach_restored": sorted({*facts.restored, username}),
+    }
+
+
 def list_cases(vault: Context, actor_name: str | None) -> list[dict[str, Any]]:
     """The cases the actor may see; others are left out, not refused."""
     with vault.uow() as uow:
@@ -245,4 +327,12 @@ def show_case(vault: Context, actor_name: str | None, number: str) -> dict[str, 
     return case_dict(facts, row.title)
 
 
-__all__ = ["add_case", "assign", "list_cases", "set_case", "show_case", "split_flags"]
+__all__ = [
+    "add_case",
+    "assign",
+    "list_cases",
+    "restore_reach",
+    "set_case",
+    "show_case",
+    "split_flags",
+]
