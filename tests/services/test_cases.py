@@ -168,3 +168,12 @@ def test_restoring_reach_assigns_an_officer_and_only_an_officer(vault: Vault) ->
         cases.restore_reach(vault, ia, number, "nobody", "x")
     with pytest.raises(NotFound, match="no case"):
         cases.restore_reach(vault, ia, "C-404", officer, "x")
+
+
+def test_an_assignment_records_its_stated_reason(vault: Vault) -> None:
+    officer = add_user(vault, "officer")
+    number = add_case(vault)
+    cases.assign(vault, "admin", number, officer, reason="first on scene")
+    with vault.uow(readonly=True) as uow:
+        last = list_events(uow.conn, case_number=number)[-1]
+    assert (last["action"], last["reason"]) == ("case-assign", "first on scene")

@@ -271,7 +271,7 @@ def case_assign(
         out = case_svc.restore_reach(st.vault, st.actor, number, username, reason)
         _print(st, out, f"{username}'s reach to case [bold]{number}[/] restored.")
         return
-    out = case_svc.assign(st.vault, st.actor, number, username)
+    out = case_svc.assign(st.vault, st.actor, number, username, reason)
     _print(st, out, f"{username} assigned to case [bold]{number}[/].")
 
 

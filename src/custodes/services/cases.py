@@ -212,7 +212,10 @@ def set_case(
     }
 
 
-def assign(vault: Context, actor_name: str | None, number: str, username: str) -> dict[str, Any]:
+def assign(
+    vault: Context, actor_name: str | None, number: str, username: str, reason: str | None = None
+) -> dict[str, Any]:
+    """Assign a user to a case (a stated ``reason``, if any, is recorded with it)."""
     with vault.uow() as uow:
         actor = load_actor(vault, uow, actor_name)
         row = case_row(uow, number)
@@ -231,6 +234,7 @@ def assign(vault: Context, actor_name: str | None, number: str, username: str) -
                 object_type="case",
                 object_id=number,
                 case_number=number,
+                reason=reason,
                 details={"user": username},
             ),
         )
