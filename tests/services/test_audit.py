@@ -8,7 +8,8 @@ import pytest
 
 from custodes.bootstrap import Vault
 from custodes.core.errors import InvalidInput, PermissionDenied
-from custodes.services.audit import list_audit, list_events, published_checkpoint
+from custodes.services.audit import list_events, published_checkpoint
+from custodes.services.events import list_audit
 from custodes.storage.checkpoints import FileCheckpointStore
 from tests.factories import add_user
 

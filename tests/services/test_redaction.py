@@ -156,7 +156,7 @@ def test_release_uses_a_reviewed_redaction_that_covers_what_the_decision_needs(
     world, clips: dict[str, Path], tmp_path: Path
 ) -> None:
     vault, rec, number, ev, _ = world
-    requests.set_evidence_flags(vault, rec, ev, flag=["minor"])
+    requests.set_evidence_flags(vault, rec, ev, flag=["minor"], reason="seen on review")
     r = requests.add_request(vault, rec, number, requester="9News", kind="press", evidence=[ev])
     decided = requests.decide_request(vault, rec, r["request_id"], accept=True)
     assert decided["outcome"] in ("release", "partial")
@@ -417,7 +417,7 @@ def _alter_blob(vault: Vault, sha256: str) -> None:
 
 def test_an_altered_original_or_redacted_copy_is_never_used(world, tmp_path: Path) -> None:
     vault, rec, number, ev, _ = world
-    requests.set_evidence_flags(vault, rec, ev, flag=["minor"])
+    requests.set_evidence_flags(vault, rec, ev, flag=["minor"], reason="seen on review")
     r = requests.add_request(vault, rec, number, requester="9News", kind="press", evidence=[ev])
     requests.decide_request(vault, rec, r["request_id"], accept=True)
     red = redaction.redact_evidence(vault, rec, ev, faces=True, out=tmp_path / "f.mp4")

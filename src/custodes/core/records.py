@@ -32,12 +32,18 @@ class Case:
     members: frozenset[str]
     """Usernames assigned to the case."""
     created_at: str
+    restored: frozenset[str] = frozenset()
+    """Officers on the case whose reach internal affairs restored during an investigation."""
 
     @property
     def facts(self) -> CaseFacts:
         """What authorization needs to know of the case."""
         return CaseFacts(
-            number=self.number, status=self.status, flags=self.flags, members=self.members
+            number=self.number,
+            status=self.status,
+            flags=self.flags,
+            members=self.members,
+            restored=self.restored,
         )
 
 

@@ -11,12 +11,13 @@ from custodes.core.authz import (
     CaseStatus,
     Permission,
     can_flag,
+    check_reach_restorable,
     decide,
     parse_flag,
     parse_status,
 )
 from custodes.core.custody import Action
-from custodes.core.errors import CustodyConflict, InvalidInput, PermissionDenied
+from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, PermissionDenied
 from custodes.core.records import Case
 from custodes.services.common import now_iso, split_flags
 from custodes.services.context import Context
@@ -33,6 +34,7 @@ def case_dict(case: Case) -> dict[str, Any]:
         "status": case.status.value,
         "flags": sorted(f.value for f in case.flags),
         "members": sorted(case.members),
+        "reach_restored": sorted(case.restored),
     }
 
 
@@ -99,6 +101,10 @@ def set_case(
         if add or remove:
             uc.allow(Permission.CASE_SET_FLAGS, case=case, reason=reason)
             flags = _changed_flags(uc, case, add, remove, changes)
+            if CaseFlag.IA_INVESTIGATION in flags - case.flags and case.restored:
+                # A new investigation withdraws the reach an earlier one restored.
+                changes[-1][1]["reach_withdrawn"] = sorted(case.restored)
+                uc.uow.cases.withdraw_restored_reach(case)
         uc.uow.cases.update(case, status=new_status, flags=flags)
         trigger: dict[str, Any] = {}
         for action, details in changes:
@@ -158,16 +164,62 @@ def _changed_flags(
     return new_flags
 
 
-def assign(vault: Context, actor_name: str | None, number: str, username: str) -> dict[str, Any]:
+def assign(
+    vault: Context, actor_name: str | None, number: str, username: str, reason: str | None = None
+) -> dict[str, Any]:
+    """Assign a user to a case (a stated ``reason``, if any, is recorded with it)."""
     with acting(vault, actor_name) as uc:
         case = uc.case(number, Permission.CASE_ASSIGN)
         user = uc.uow.users.get(username)
         if username in case.members:
             raise CustodyConflict(f"'{username}' is already assigned to case {number}")
         case = uc.uow.cases.add_member(case, user)
-        uc.record(Action.CASE_ASSIGN, case=case, details={"user": username})
+        uc.record(Action.CASE_ASSIGN, case=case, reason=reason, details={"user": username})
         uc.commit()
     return {"case": number, "members": sorted(case.members)}
+
+
+def restore_reach(
+    vault: Context, actor_name: str | None, number: str, username: str, reason: str | None
+) -> dict[str, Any]:
+    """Internal affairs gives an officer reach again to a case under investigation
+    (assigning them to it if they are not), with a stated reason, on record.
+
+    An officer assigned to a case flagged ia-investigation loses reach to it; this is the
+    only way back. The restored reach lasts until the flag is raised again.
+    """
+    if not (reason and reason.strip()):
+        raise InvalidInput(
+            "restoring an officer's reach to a case under investigation needs a stated "
+            "reason ({reason})",
+            field="reason",
+        )
+    permission = Permission.CASE_RESTORE_REACH
+    with acting(vault, actor_name) as uc:
+        case = uc.case(number, permission, reason=reason)
+        try:
+            user = uc.uow.users.get(username)
+            check_reach_restorable(case.facts, username, user.role)
+        except CustodesError as exc:
+            uc.refuse(exc, attempted=permission.value, case=number, reason=reason)
+        assigned = username in case.members
+        case = (
+            uc.uow.cases.restore_reach(case, user)
+            if assigned
+            else uc.uow.cases.add_member(case, user, reach_restored=True)
+        )
+        uc.record(
+            Action.CASE_REACH_RESTORED,
+            case=case,
+            reason=reason,
+            details={"user": username, "assigned": not assigned},
+        )
+        uc.commit()
+    return {
+        "case": number,
+        "members": sorted(case.members),
+        "reach_restored": sorted(case.restored),
+    }
 
 
 def list_cases(vault: Context, actor_name: str | None) -> list[dict[str, Any]]:
@@ -185,4 +237,12 @@ def show_case(vault: Context, actor_name: str | None, number: str) -> dict[str, 
         return case_dict(uc.case(number, Permission.CASE_VIEW))
 
 
-__all__ = ["add_case", "assign", "list_cases", "set_case", "show_case", "split_flags"]
+__all__ = [
+    "add_case",
+    "assign",
+    "list_cases",
+    "restore_reach",
+    "set_case",
+    "show_case",
+    "split_flags",
+]

@@ -205,16 +205,35 @@ def split_flags(text: str) -> list[str]:
 
 def case_facts(uow: UnitOfWork, row: Any) -> CaseFacts:
     members = uow.conn.execute(
-        select(t.users.c.username)
+        select(t.users.c.username, t.case_members.c.reach_restored)
         .join(t.case_members, t.case_members.c.user_id == t.users.c.id)
         .where(t.case_members.c.case_id == row.id)
-    ).scalars()
+    ).all()
+    return _facts(row, [(m.username, bool(m.reach_restored)) for m in members])
+
+
+def _facts(row: Any, members: list[tuple[str, bool]]) -> CaseFacts:
     return CaseFacts(
         number=row.number,
         status=parse_status(row.status),
         flags=frozenset(parse_flag(f) for f in split_flags(row.flags)),
-        members=frozenset(members),
+        members=frozenset(name for name, _ in members),
+        restored=frozenset(name for name, restored in members if restored),
     )
+
+
+def all_case_facts(uow: UnitOfWork) -> dict[str, CaseFacts]:
+    """The facts of every case, by number, in two queries (for filtering long listings)."""
+    members: dict[int, list[tuple[str, bool]]] = {}
+    query = select(
+        t.case_members.c.case_id, t.users.c.username, t.case_members.c.reach_restored
+    ).join(t.users, t.users.c.id == t.case_members.c.user_id)
+    for m in uow.conn.execute(query).all():
+        members.setdefault(m.case_id, []).append((m.username, bool(m.reach_restored)))
+    return {
+        row.number: _facts(row, members.get(row.id, []))
+        for row in uow.conn.execute(select(t.cases)).all()
+    }
 
 
 def select_evidence(*columns: Any) -> Any:

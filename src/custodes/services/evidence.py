@@ -12,14 +12,16 @@ from sqlalchemy import insert, select
 
 from custodes.core.authz import (
     Actor,
+    AlertKind,
     CaseFacts,
     Decision,
     EvidenceFacts,
     Permission,
     Role,
+    alert_audiences,
     check_recording_officer,
     decide,
-    may_read_alert,
+    decide_alert,
     parse_role,
 )
 from custodes.core.custody import Action
@@ -366,7 +368,7 @@ def open_evidence(
             ),
         )
         alerted = alert_if_flagged(
-            vault, uow, decision, seq, "sensitive-access", actor.username, row, reason
+            vault, uow, decision, seq, AlertKind.SENSITIVE_ACCESS, actor.username, row, reason
         )
         audit.commit(uow, vault)
     out = evidence_dict(row)
@@ -379,26 +381,29 @@ def raise_alert(
     vault: Context,
     uow: UnitOfWork,
     seq: int,
-    kind: str,
+    kind: AlertKind,
     actor: str,
     case_number: str | None,
     evidence_id: str | None,
     reason: str | None,
-    audience: str = Role.INTERNAL_AFFAIRS.value,
-) -> None:
-    """Store an alert for internal affairs (or command staff) tied to an audit event."""
-    uow.conn.execute(
-        insert(t.alerts).values(
-            at=now_iso(vault),
-            audience=audience,
-            kind=kind,
-            actor=actor,
-            case_number=case_number,
-            evidence_id=evidence_id,
-            reason=reason,
-            audit_seq=seq,
+) -> list[str]:
+    """Store an alert tied to an audit event, one for each audience authorization
+    addresses an alert of ``kind`` to; returns those audiences."""
+    audiences = [a.value for a in alert_audiences(kind)]
+    for audience in audiences:
+        uow.conn.execute(
+            insert(t.alerts).values(
+                at=now_iso(vault),
+                audience=audience,
+                kind=kind.value,
+                actor=actor,
+                case_number=case_number,
+                evidence_id=evidence_id,
+                reason=reason,
+                audit_seq=seq,
+            )
         )
-    )
+    return audiences
 
 
 def alert_if_flagged(
@@ -406,22 +411,23 @@ def alert_if_flagged(
     uow: UnitOfWork,
     decision: Decision,
     seq: int,
-    kind: str,
+    kind: AlertKind,
     actor: str,
     row: Any,
     reason: str | None,
 ) -> list[str]:
-    """Alert internal affairs when authorization says so (evidence of a flagged case was
-    viewed, exported or redacted, with the stated reason), tied to the action's audit
-    event ``seq``. Returns the audiences alerted."""
+    """Alert when authorization says so (evidence of a flagged case was viewed, exported
+    or redacted, with the stated reason), tied to the action's audit event ``seq``.
+    Returns the audiences alerted."""
     if not decision.alert:
         return []
-    raise_alert(vault, uow, seq, kind, actor, row.case_number, row.id, reason)
-    return [Role.INTERNAL_AFFAIRS.value]
+    return raise_alert(vault, uow, seq, kind, actor, row.case_number, row.id, reason)
 
 
 def list_alerts(vault: Context, actor_name: str | None) -> list[dict[str, Any]]:
-    """The alerts the actor may read (internal affairs and admins: all; records: theirs)."""
+    """The alerts the actor may read, as authorization decides per audience and case
+    (internal affairs and admins: all; records and command staff: those addressed to
+    them, on cases they view)."""
     with vault.uow() as uow:
         actor = load_actor(vault, uow, actor_name)
         check(vault, uow, actor, Permission.ALERTS_READ)
@@ -438,7 +444,7 @@ def list_alerts(vault: Context, actor_name: str | None) -> list[dict[str, Any]]:
         rows = [
             r
             for r in uow.conn.execute(select(t.alerts).order_by(t.alerts.c.id)).all()
-            if may_read_alert(actor, r.audience, case_of(r.case_number))
+            if decide_alert(actor, r.audience, case_of(r.case_number)).allowed
         ]
     return [
         {

@@ -22,7 +22,7 @@ import av
 from sqlalchemy import insert, select
 
 from custodes import __version__
-from custodes.core.authz import EvidenceFacts, Permission
+from custodes.core.authz import AlertKind, EvidenceFacts, Permission
 from custodes.core.custody import Action
 from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, NotFound
 from custodes.core.watermark import MarkParams, derive_key
@@ -31,6 +31,7 @@ from custodes.media.render import EncodeSettings, output_size, render
 from custodes.processes import pid_alive
 from custodes.services import audit
 from custodes.services.common import (
+    all_case_facts,
     case_facts,
     case_row,
     check,
@@ -45,6 +46,7 @@ from custodes.services.common import (
     verified_original,
 )
 from custodes.services.context import Context
+from custodes.services.events import check_record_filter, hidden_cases
 from custodes.services.evidence import alert_if_flagged
 from custodes.storage import tables as t
 
@@ -308,7 +310,7 @@ def export_evidence(
                 )
             )
             alert_if_flagged(
-                vault, uow, decision, seq, "sensitive-export", actor.username, row, purpose
+                vault, uow, decision, seq, AlertKind.SENSITIVE_EXPORT, actor.username, row, purpose
             )
             audit.commit(uow, vault)
         os.replace(pending, dest)
@@ -332,12 +334,24 @@ def export_evidence(
 def list_exports(
     vault: Context, actor_name: str | None, evidence_id: str | None = None
 ) -> list[dict[str, Any]]:
+    """Exports on record; those of a case whose record the actor may not read (a case
+    under internal-affairs investigation) are left out, or refused when named."""
     with vault.uow(readonly=True) as uow:
         actor = load_actor(vault, uow, actor_name)
         check(vault, uow, actor, Permission.AUDIT_READ)
-        query = select(t.exports).order_by(t.exports.c.created_at)
+        facts = all_case_facts(uow)
+        check_record_filter(vault, uow, actor, facts, evidence_id=evidence_id)
+        query = (
+            select(t.exports)
+            .join(t.evidence, t.evidence.c.id == t.exports.c.evidence_id)
+            .join(t.cases, t.cases.c.id == t.evidence.c.case_id)
+            .order_by(t.exports.c.created_at)
+        )
         if evidence_id is not None:
             query = query.where(t.exports.c.evidence_id == evidence_id)
+        hidden = hidden_cases(actor, facts)
+        if hidden:
+            query = query.where(t.cases.c.number.not_in(sorted(hidden)))
         rows = uow.conn.execute(query).all()
     return [
         {

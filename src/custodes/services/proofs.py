@@ -14,6 +14,7 @@ from custodes.core.ports import Ed25519Verify
 from custodes.services import audit
 from custodes.services.common import check, event, load_actor
 from custodes.services.context import Context
+from custodes.services.events import case_of_event
 
 
 def _latest_signed(vault: Context, uow: Any) -> tuple[int, bytes]:
@@ -51,10 +52,15 @@ def prove_inclusion(
         if not 0 <= seq < size:
             raise NotFound(f"event {seq} is not in the checkpoint of size {size}")
         entry = audit.entry_at(uow.conn, seq)
+        body = decode_entry(entry)
+        # The proof carries the event itself: one of a case under internal-affairs
+        # investigation is proven only to those who may read it.
+        facts = case_of_event(uow, body)
+        if facts is not None:
+            check(vault, uow, actor, Permission.CASE_AUDIT_READ, case=facts)
         hashes = audit.leaf_hashes(uow.conn, size)
         path = merkle.inclusion_proof(seq, hashes)
         bundle = proofs.inclusion_bundle(seq, entry, path, note)
-        body = decode_entry(entry)
         audit.record(
             uow,
             event(

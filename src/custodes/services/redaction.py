@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from custodes.core.authz import EvidenceFacts, Permission
+from custodes.core.authz import AlertKind, EvidenceFacts, Permission
 from custodes.core.custody import Action
 from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, NotFound
 from custodes.core.ports import Progress
@@ -245,7 +245,7 @@ def redact_evidence(
             )
         )
         alerted = alert_if_flagged(
-            vault, uow, decision, seq, "sensitive-redact", actor.username, row, reason
+            vault, uow, decision, seq, AlertKind.SENSITIVE_REDACT, actor.username, row, reason
         )
         audit.commit(uow, vault)
     return {

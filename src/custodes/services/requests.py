@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from custodes.core.authz import EvidenceFacts, Permission, Role
+from custodes.core.authz import AlertKind, EvidenceFacts, Permission
 from custodes.core.authz import decide as authz_decide
 from custodes.core.custody import Action
 from custodes.core.disclosure import vocabulary as disclosure_vocabulary
@@ -495,18 +495,16 @@ def decide_request(
         if override is not None:
             from custodes.services.evidence import raise_alert
 
-            for audience in ("internal-affairs", "command"):
-                raise_alert(
-                    vault,
-                    uow,
-                    seq,
-                    "decision-override",
-                    actor.username,
-                    crow.number,
-                    None,
-                    reason,
-                    audience=audience,
-                )
+            raise_alert(
+                vault,
+                uow,
+                seq,
+                AlertKind.DECISION_OVERRIDE,
+                actor.username,
+                crow.number,
+                None,
+                reason,
+            )
         audit.commit(uow, vault)
     out.update(
         {
@@ -581,13 +579,12 @@ def _record_hold_review(
             vault,
             uow,
             seq,
-            "hold-review",
+            AlertKind.HOLD_REVIEW,
             actor,
             case_number,
             None,
             f"request {row.id}: the hold no longer stands (the policy pack now proposes "
             f"'{proposal.outcome}'); a records user must decide it again",
-            audience=Role.RECORDS.value,
         )
     return item
 
@@ -671,16 +668,24 @@ def set_evidence_flags(
     *,
     flag: Sequence[str] = (),
     unflag: Sequence[str] = (),
+    reason: str | None = None,
 ) -> dict[str, Any]:
     """Record what a recording shows (a minor, a victim, a home's interior...).
 
-    A change re-evaluates the case's held requests (see :func:`review_holds_after_change`).
+    A change needs a stated ``reason``, which is recorded with it. A change re-evaluates
+    the case's held requests (see :func:`review_holds_after_change`).
     """
     bad = (set(flag) | set(unflag)) - set(EVIDENCE_FLAGS)
     if bad:
         raise InvalidInput(
             f"unknown evidence flag(s): {', '.join(sorted(bad))} "
             f"(flags: {', '.join(EVIDENCE_FLAGS)})"
+        )
+    if (flag or unflag) and not (reason and reason.strip()):
+        # What a recording shows decides what the policy pack releases of it, so the
+        # change itself must say why, on the audit record (as a case's flags do).
+        raise InvalidInput(
+            "changing a recording's flags needs a stated reason ({reason})", field="reason"
         )
     with vault.uow() as uow:
         actor = load_actor(vault, uow, actor_name)
@@ -727,6 +732,7 @@ def set_evidence_flags(
                     object_id=evidence_id,
                     case_number=row.case_number,
                     evidence_id=evidence_id,
+                    reason=reason,
                     details={"added": sorted(new - current), "removed": sorted(current - new)},
                 ),
             )

@@ -25,7 +25,7 @@ from sqlalchemy import insert, select
 
 from custodes import __version__
 from custodes.core import attribution
-from custodes.core.authz import CaseFacts, EvidenceFacts, Permission, decide
+from custodes.core.authz import AlertKind, CaseFacts, EvidenceFacts, Permission, decide
 from custodes.core.custody import Action
 from custodes.core.errors import CustodesError, IntegrityFailure, InvalidInput, NotFound
 from custodes.core.watermark import (
@@ -317,7 +317,7 @@ def trace_leak(
                 vault,
                 uow,
                 seq,
-                "leak-attributed",
+                AlertKind.LEAK_ATTRIBUTED,
                 actor.username,
                 case,
                 ev,

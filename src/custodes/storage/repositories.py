@@ -83,29 +83,30 @@ class CaseRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    def _members(self, case_id: int) -> frozenset[str]:
-        return frozenset(
-            self._conn.execute(
-                select(t.users.c.username)
-                .join(t.case_members, t.case_members.c.user_id == t.users.c.id)
-                .where(t.case_members.c.case_id == case_id)
-            ).scalars()
-        )
+    def _members(self, case_id: int) -> list[tuple[str, bool]]:
+        rows = self._conn.execute(
+            select(t.users.c.username, t.case_members.c.reach_restored)
+            .join(t.case_members, t.case_members.c.user_id == t.users.c.id)
+            .where(t.case_members.c.case_id == case_id)
+        ).all()
+        return [(r.username, bool(r.reach_restored)) for r in rows]
 
-    def _case(self, row: Any) -> Case:
+    @staticmethod
+    def _case(row: Any, members: list[tuple[str, bool]]) -> Case:
         return Case(
             id=int(row.id),
             number=row.number,
             title=row.title,
             status=parse_status(row.status),
             flags=frozenset(parse_flag(f) for f in split_flags(row.flags)),
-            members=self._members(int(row.id)),
+            members=frozenset(name for name, _ in members),
             created_at=row.created_at,
+            restored=frozenset(name for name, restored in members if restored),
         )
 
     def find(self, number: str) -> Case | None:
         row = self._conn.execute(select(t.cases).where(t.cases.c.number == number)).first()
-        return None if row is None else self._case(row)
+        return None if row is None else self._case(row, self._members(int(row.id)))
 
     def get(self, number: str) -> Case:
         case = self.find(number)
@@ -117,11 +118,18 @@ class CaseRepository:
         row = self._conn.execute(select(t.cases).where(t.cases.c.id == case_id)).first()
         if row is None:
             raise NotFound(f"no case with id {case_id}")
-        return self._case(row)
+        return self._case(row, self._members(case_id))
 
     def list(self) -> list[Case]:
+        """Every case, in two queries (long listings are filtered by authorization)."""
+        members: dict[int, list[tuple[str, bool]]] = {}
+        query = select(
+            t.case_members.c.case_id, t.users.c.username, t.case_members.c.reach_restored
+        ).join(t.users, t.users.c.id == t.case_members.c.user_id)
+        for m in self._conn.execute(query).all():
+            members.setdefault(int(m.case_id), []).append((m.username, bool(m.reach_restored)))
         rows = self._conn.execute(select(t.cases).order_by(t.cases.c.number)).all()
-        return [self._case(r) for r in rows]
+        return [self._case(r, members.get(int(r.id), [])) for r in rows]
 
     def add(self, number: str, title: str, status: CaseStatus, created_at: str) -> Case:
         self._conn.execute(
@@ -141,8 +149,29 @@ class CaseRepository:
         self._conn.execute(update(t.cases).where(t.cases.c.id == case.id).values(**values))
         return self.by_id(case.id)
 
-    def add_member(self, case: Case, user: User) -> Case:
-        self._conn.execute(insert(t.case_members).values(case_id=case.id, user_id=user.id))
+    def add_member(self, case: Case, user: User, *, reach_restored: bool = False) -> Case:
+        self._conn.execute(
+            insert(t.case_members).values(
+                case_id=case.id, user_id=user.id, reach_restored=reach_restored
+            )
+        )
+        return self.by_id(case.id)
+
+    def restore_reach(self, case: Case, user: User) -> Case:
+        """Mark an assigned user's reach to the case as restored."""
+        self._conn.execute(
+            update(t.case_members)
+            .where((t.case_members.c.case_id == case.id) & (t.case_members.c.user_id == user.id))
+            .values(reach_restored=True)
+        )
+        return self.by_id(case.id)
+
+    def withdraw_restored_reach(self, case: Case) -> Case:
+        self._conn.execute(
+            update(t.case_members)
+            .where(t.case_members.c.case_id == case.id)
+            .values(reach_restored=False)
+        )
         return self.by_id(case.id)
 
 

@@ -13,6 +13,7 @@ from custodes.cli import output
 from custodes.cli.state import State, show, state
 from custodes.core.errors import InvalidInput
 from custodes.services import audit as audit_svc
+from custodes.services import events as event_svc
 from custodes.services import proofs as proof_svc
 
 app = typer.Typer(
@@ -33,7 +34,7 @@ def audit_list(
     if ctx.invoked_subcommand is not None:
         return
     st = state(ctx)
-    rows = audit_svc.list_audit(
+    rows = event_svc.list_audit(
         st.vault, st.actor, evidence_id=evidence, case_number=case, limit=limit
     )
     if st.json:

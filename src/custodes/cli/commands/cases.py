@@ -79,10 +79,30 @@ def print_holds_reviewed(st: State, out: dict[str, Any]) -> None:
 
 
 @app.command("assign")
-def case_assign(ctx: typer.Context, number: str, username: str) -> None:
+def case_assign(
+    ctx: typer.Context,
+    number: str,
+    username: str,
+    restore_reach: Annotated[
+        bool,
+        typer.Option(
+            "--restore-reach",
+            help="Internal affairs only: give an officer reach again to a case under "
+            "investigation (assigning them if they are not).",
+        ),
+    ] = False,
+    reason: Annotated[
+        str | None,
+        typer.Option(help="Why (recorded in the audit log; required with --restore-reach)."),
+    ] = None,
+) -> None:
     """Assign a user (an officer, a prosecutor) to a case."""
     st = state(ctx)
-    out = case_svc.assign(st.vault, st.actor, number, username)
+    if restore_reach:
+        out = case_svc.restore_reach(st.vault, st.actor, number, username, reason)
+        show(st, out, f"{username}'s reach to case [bold]{number}[/] restored.")
+        return
+    out = case_svc.assign(st.vault, st.actor, number, username, reason)
     show(st, out, f"{username} assigned to case [bold]{number}[/].")
 
 

@@ -97,7 +97,8 @@ def evidence_show(
 
 
 def alerts(ctx: typer.Context) -> None:
-    """Alerts for internal affairs (e.g. sensitive evidence opened)."""
+    """Alerts addressed to you: internal affairs (e.g. sensitive evidence opened), command
+    staff (a policy decision overridden), records (a hold that no longer stands)."""
     st = state(ctx)
     rows = evidence_svc.list_alerts(st.vault, st.actor)
     if st.json:
@@ -133,13 +134,17 @@ def evidence_flag(
         ),
     ] = None,
     unflag: Annotated[list[str] | None, typer.Option(help="Remove a flag.")] = None,
+    reason: Annotated[
+        str | None,
+        typer.Option(help="Why (recorded in the audit log; required with --flag and --unflag)."),
+    ] = None,
 ) -> None:
     """Record what a recording shows (read by the policy pack)."""
     from custodes.services import requests as req_svc
 
     st = state(ctx)
     out = req_svc.set_evidence_flags(
-        st.vault, st.actor, evidence_id, flag=flag or [], unflag=unflag or []
+        st.vault, st.actor, evidence_id, flag=flag or [], unflag=unflag or [], reason=reason
     )
     show(st, out, f"{evidence_id}: {', '.join(out['flags']) or 'no flags'}.")
     print_holds_reviewed(st, out)

@@ -21,7 +21,9 @@ def user_add(
     username: str,
     role: Annotated[
         str,
-        typer.Option(help="officer, supervisor, records, prosecutor, internal-affairs or admin."),
+        typer.Option(
+            help="officer, supervisor, records, prosecutor, internal-affairs, admin or command."
+        ),
     ],
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read a password (for the web UI) on stdin.")
