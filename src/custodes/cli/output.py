@@ -24,6 +24,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from custodes.core.jsontext import jsonable
 from custodes.core.ports import NullProgress, ProgressSink
 
 console = Console()
@@ -31,7 +32,9 @@ err_console = Console(stderr=True)
 
 
 def emit_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+    """One JSON document on stdout; a use case's typed result is written with its field
+    names (``core.jsontext.jsonable``)."""
+    sys.stdout.write(json.dumps(jsonable(value), indent=2, default=str) + "\n")
 
 
 def plain(value: Any) -> Text:

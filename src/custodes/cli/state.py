@@ -11,6 +11,7 @@ import typer
 from custodes import bootstrap
 from custodes.cli import output
 from custodes.config import Settings
+from custodes.core.jsontext import jsonable
 from custodes.core.ports import ProgressSink
 
 
@@ -49,4 +50,4 @@ def show(st: State, value: Any, human: str | None = None) -> None:
     elif human is not None:
         output.console.print(human)
     else:
-        output.console.print_json(json.dumps(value, default=str))
+        output.console.print_json(json.dumps(jsonable(value), default=str))
