@@ -18,7 +18,11 @@ from typing import Any
 
 from custodes.core.errors import InvalidInput
 
-__all__ = ["jsonable", "loads"]
+__all__ = ["JSONObject", "JSONValue", "jsonable", "loads"]
+
+JSONValue = str | int | float | bool | None | list["JSONValue"] | dict[str, "JSONValue"]
+"""A value of a JSON document (a stored lineage, a decision's record)."""
+JSONObject = dict[str, JSONValue]
 
 
 def jsonable(value: Any) -> Any:
