@@ -75,7 +75,6 @@ _BLOB_MODE = 0o444
 _TEMP_SUFFIX = ".part"
 _HEX2 = re.compile(r"[0-9a-f]{2}")
 _ADVICE = "check that the blob folder exists, is writable and has free space"
-_check_hex = check_hex
 
 
 def _unavailable(what: str, exc: OSError) -> BackendUnavailable:
@@ -268,7 +267,7 @@ class LocalBlobStore:
             raise _unavailable("cannot remove a temporary file", exc) from exc
 
     def _check_staged(self, staged: StagedBlob) -> None:
-        _check_hex(staged.sha256)
+        check_hex(staged.sha256)
         path = staged.path
         if path.parent != self._tmp or not is_temp_name(path.name, (_TEMP_SUFFIX,)):
             raise InvalidInput(f"not a file staged by this blob store: {str(path)!r}")
@@ -336,11 +335,11 @@ class LocalBlobStore:
     # -- reading --------------------------------------------------------------------------
 
     def exists(self, sha256: str) -> bool:
-        return self._path(_check_hex(sha256)).is_file()
+        return self._path(check_hex(sha256)).is_file()
 
     def open(self, sha256: str) -> BinaryIO:
         """Open a stored blob for reading; raises NotFound."""
-        path = self._path(_check_hex(sha256))
+        path = self._path(check_hex(sha256))
         try:
             return path.open("rb")
         except FileNotFoundError as exc:
@@ -352,7 +351,7 @@ class LocalBlobStore:
         """The path of a stored blob; raises NotFound when it is missing.
 
         Not part of the port: services read through ``open`` and ``materialize``."""
-        path = self._path(_check_hex(sha256))
+        path = self._path(check_hex(sha256))
         if not path.is_file():
             raise NotFound(f"no blob {sha256}")
         return path
@@ -391,7 +390,7 @@ class LocalBlobStore:
 
     def rehash(self, sha256: str, *, progress: Progress | None = None) -> str:
         """Re-read the blob and return the SHA-256 of what is actually stored."""
-        path = self._path(_check_hex(sha256))
+        path = self._path(check_hex(sha256))
         h = hashlib.sha256()
         buf = bytearray(REHASH_CHUNK_SIZE)
         view = memoryview(buf)
