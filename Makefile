@@ -27,6 +27,7 @@ demo: install
 test: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 # Benchmarks need more than the tests: a static FFmpeg with libvmaf, the baseline

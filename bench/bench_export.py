@@ -63,9 +63,9 @@ import numpy as np  # noqa: E402
 
 from custodes.core import watermark as wm  # noqa: E402
 from custodes.media.fastmark import FastEmbedder  # noqa: E402
-from custodes.media.register import single_threaded_blas  # noqa: E402
 from custodes.media.render import EncodeSettings, add_video_stream, render  # noqa: E402
 from custodes.media.synth import write_bodycam_clip  # noqa: E402
+from custodes.media.threads import single_threaded_blas  # noqa: E402
 
 KEY = wm.derive_key(b"bench-export-vault-secret-0123456789", "export-bench")
 

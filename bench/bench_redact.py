@@ -82,7 +82,7 @@ from custodes.media.faces import (  # noqa: E402
     face_detector,
     face_model_name,
 )
-from custodes.media.redact import (  # noqa: E402
+from custodes.media.redaction import (  # noqa: E402
     RegionSeed,
     TrackingParams,
     apply_redaction,

@@ -3,6 +3,10 @@
 ``open_vault`` gives a :class:`Vault`: the services' :class:`~custodes.services.context.Context`
 (ports only) plus what the wiring itself needs (the settings and the database engine).
 Front doors name the client of each call with ``vault.acting_for(...)``.
+
+What is read without opening a vault (the published key and checkpoint, the C2PA trust
+anchors, a root file given by hand) is built here too, so that front doors reach storage
+only through this module.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from custodes.core.errors import BackendUnavailable, CustodyConflict, InvalidInp
 from custodes.core.ports import BlobStore
 from custodes.services import vault as vault_svc
 from custodes.services.context import Context
-from custodes.storage import migrations
+from custodes.storage import credentials, migrations
 from custodes.storage.blobs.local import LocalBlobStore
 from custodes.storage.checkpoints import CHECKPOINT_FILE, CHECKPOINT_HISTORY, FileCheckpointStore
 from custodes.storage.db import check_database_url, make_engine, translate_errors
@@ -39,8 +43,12 @@ __all__ = [
     "VAULT_FILE",
     "WATERMARK_SECRET_FILE",
     "Vault",
+    "checkpoint_store",
     "init_vault",
+    "key_store",
     "open_vault",
+    "published_vkey",
+    "read_trust_anchors",
     "read_vault_file",
 ]
 
@@ -95,6 +103,43 @@ def read_vault_file(home: Path) -> dict[str, str]:
     return data
 
 
+def published_vkey(settings: Settings) -> str | None:
+    """The vault's public key as ``vault.json`` publishes it (no key file is read);
+    None where the file names none. Raises NotFound where there is no vault."""
+    return read_vault_file(settings.home).get("vkey") or None
+
+
+def checkpoint_store(settings: Settings) -> FileCheckpointStore:
+    """Where the vault publishes its newest signed checkpoint (nothing is opened)."""
+    return FileCheckpointStore(settings.home)
+
+
+def key_store(
+    settings: Settings,
+    origin: str = "",
+    *,
+    published: str | None = None,
+    creating: bool = False,
+) -> FileKeyStore:
+    """The vault's keys as the settings place them. Built without an opened vault (no
+    ``origin``), it serves what needs no log key, such as the C2PA trust anchors."""
+    return FileKeyStore(
+        settings.home,
+        origin,
+        agency=settings.agency,
+        published_vkey=published,
+        creating=creating,
+        c2pa_cert=settings.c2pa_cert,
+        c2pa_key=settings.c2pa_key,
+        c2pa_trust_anchors=settings.c2pa_trust_anchors,
+    )
+
+
+def read_trust_anchors(path: Path) -> bytes:
+    """PEM root certificates to trust, read from a file a person named, and checked."""
+    return credentials.read_trust_anchors(path)
+
+
 def _blob_store(settings: Settings) -> BlobStore:
     """The blob store the settings name: a local folder, or an S3 bucket and prefix."""
     where = settings.blob_location
@@ -123,17 +168,8 @@ def _build(
         origin=origin,
         clock=SystemClock(),
         blobs=_blob_store(settings),
-        keys=FileKeyStore(
-            settings.home,
-            origin,
-            agency=settings.agency,
-            published_vkey=published,
-            creating=creating,
-            c2pa_cert=settings.c2pa_cert,
-            c2pa_key=settings.c2pa_key,
-            c2pa_trust_anchors=settings.c2pa_trust_anchors,
-        ),
-        checkpoints=FileCheckpointStore(settings.home),
+        keys=key_store(settings, origin, published=published, creating=creating),
+        checkpoints=checkpoint_store(settings),
         policy=SettingsPolicySource(settings.policy_pack),
         verify_signature=ed25519_verify,
         unit_of_work=unit_of_work,

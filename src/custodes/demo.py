@@ -211,7 +211,13 @@ def run_demo(settings: Settings, *, quiet: bool = False) -> dict[str, Any]:
             f"{item['request_id']}: the hold no longer stands; the pack now proposes "
             f"{item['proposed']} (records staff alerted, a person decides)"
         )
-    requests.set_evidence_flags(vault, RECORDS, evidence_id, flag=["bystander-face"])
+    requests.set_evidence_flags(
+        vault,
+        RECORDS,
+        evidence_id,
+        flag=["bystander-face"],
+        reason="bystanders' faces are in view",
+    )
     decided = requests.decide_request(vault, RECORDS, req["request_id"], accept=True)
     ok(
         f"recorded: {decided['outcome']} — the portion asked for (2-8 s), "

@@ -396,7 +396,11 @@ def test_request_flow_through_the_cli(tmp_path: Path, clips: dict[str, Path]) ->
     assert adjudicated["warnings"] == []
     assert [a["kind"] for a in run(home, "alerts", user="rec")] == ["hold-review"]
     human = subprocess.run(
-        [*CLI, "--home", str(home), "--as", "rec", "evidence", "flag", ev, "--flag", "informant"],
+        [
+            *CLI,
+            *("--home", str(home), "--as", "rec", "evidence", "flag", ev, "--flag", "informant"),
+            *("--reason", "an informant is named"),
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -878,3 +882,133 @@ def test_verify_failure_is_one_line_on_stderr_and_json_on_stdout(
     assert proc.returncode == 7
     assert json.loads(proc.stdout)["ok"] is False
     assert proc.stderr == "custodes: error: verify found 1 problem(s): blob-changed\n"
+
+
+# --------------------------------------------------------------------------- decisions of
+# the product owner (issue 17, item 9)
+
+
+def _refused(proc: Any, code: int, needle: str) -> None:
+    assert proc.returncode == code, proc.stderr
+    assert proc.stdout == "" and proc.stderr.count("\n") == 1 and needle in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def owner_world(tmp_path_factory: pytest.TempPathFactory, clips: dict[str, Path]):
+    """An open case and one under internal-affairs investigation, each with a recording;
+    an officer assigned to the investigated one, an export of it."""
+    root = tmp_path_factory.mktemp("owner")
+    home = root / "v"
+    run(home, "init", user=None)
+    for name, role in [
+        ("rec", "records"),
+        ("ia", "internal-affairs"),
+        ("ofc", "officer"),
+        ("chief", "command"),
+    ]:
+        assert run(home, "user", "add", name, "--role", role)["role"] == role
+    _ok(home, "case", "add", "C-1")
+    _ok(home, "case", "add", "C-9")
+    _ok(home, "case", "assign", "C-9", "ofc")
+    ev1 = _ok(home, "ingest", str(clips["a"]), "--case", "C-1")["evidence_id"]
+    ev9 = _ok(home, "ingest", str(clips["b"]), "--case", "C-9", user="ofc")["evidence_id"]
+    export = _ok(
+        home,
+        "export",
+        ev9,
+        "--recipient",
+        "DA",
+        "--purpose",
+        "charging",
+        "--out",
+        str(root / "c.mp4"),
+    )
+    _ok(home, "case", "set", "C-9", "--flag", "ia-investigation", "--reason", "IA-12", user="ia")
+    return {"home": home, "ev1": ev1, "ev9": ev9, "export": export["export_id"]}
+
+
+def test_evidence_flag_needs_a_stated_reason(owner_world: dict[str, Any]) -> None:
+    home, ev = owner_world["home"], owner_world["ev1"]
+    for change in (["--flag", "minor"], ["--unflag", "minor"]):
+        proc = _cli(home, "evidence", "flag", ev, *change)
+        _refused(proc, 3, "changing a recording's flags needs a stated reason (--reason)")
+    out = _ok(home, "evidence", "flag", ev, "--flag", "minor", "--reason", "a child in view")
+    assert out["flags"] == ["minor"]
+    last = _ok(home, "audit", "--evidence", ev, "--limit", "1", user="ia")[0]
+    assert (last["action"], last["reason"]) == ("evidence-flag-change", "a child in view")
+
+
+def test_unknown_evidence_in_audit_and_exports_is_exit_4(owner_world: dict[str, Any]) -> None:
+    home = owner_world["home"]
+    for command in ("audit", "exports"):
+        _refused(_cli(home, command, "--evidence", "EV-NOPE"), 4, "no evidence 'EV-NOPE'")
+    _refused(_cli(home, "audit", "--case", "C-404"), 4, "no case 'C-404'")
+
+
+def test_the_record_of_an_investigated_case_is_for_its_readers(
+    owner_world: dict[str, Any],
+) -> None:
+    home, ev9 = owner_world["home"], owner_world["ev9"]
+    for args in (["audit", "--case", "C-9"], ["audit", "--evidence", ev9]):
+        _refused(_cli(home, *args), 5, "under internal-affairs investigation")
+    _refused(_cli(home, "exports", "--evidence", ev9), 5, "under internal-affairs investigation")
+    listed = _ok(home, "audit")
+    assert listed and not [e for e in listed if e["case"] == "C-9" or e["evidence"] == ev9]
+    assert _ok(home, "exports") == []
+    for reader in ("ia", "admin"):
+        trail = _ok(home, "audit", "--case", "C-9", user=reader)
+        assert "export" in [e["action"] for e in trail]
+        exported = _ok(home, "exports", "--evidence", ev9, user=reader)
+        assert [e["export_id"] for e in exported] == [owner_world["export"]]
+    refusals = [e for e in _ok(home, "audit", user="ia") if e["actor"] == "rec"]
+    assert "case:audit:read" in {e["details"].get("attempted") for e in refusals}
+    assert _ok(home, "verify", user="ia")["ok"] is True
+
+
+def test_command_staff_read_override_alerts_and_export_nothing(
+    owner_world: dict[str, Any], tmp_path: Path
+) -> None:
+    home, ev1 = owner_world["home"], owner_world["ev1"]
+    req = _ok(home, "request", "add", "--case", "C-1", "--requester", "KUSA", "--kind", "press")
+    _ok(home, "request", "decide", req["request_id"], "--override", "deny", "--reason", "r")
+    alerts = _ok(home, "alerts", user="chief")
+    assert [(a["kind"], a["audience"]) for a in alerts] == [("decision-override", "command")]
+    assert _ok(home, "case", "show", "C-1", user="chief")["case"] == "C-1"
+    assert _ok(home, "request", "show", req["request_id"], user="chief")
+    _refused(_cli(home, "case", "show", "C-9", user="chief"), 5, "investigation")
+    proc = _cli(
+        home,
+        "export",
+        ev1,
+        "--recipient",
+        "x",
+        "--purpose",
+        "y",
+        "--out",
+        str(tmp_path / "x.mp4"),
+        user="chief",
+    )
+    _refused(proc, 5, "role command may not case:evidence:export")
+
+
+def test_internal_affairs_restores_an_officers_reach(owner_world: dict[str, Any]) -> None:
+    home, ev9 = owner_world["home"], owner_world["ev9"]
+    _refused(_cli(home, "evidence", "show", ev9, user="ofc"), 5, "lost reach to it")
+    _refused(
+        _cli(home, "case", "assign", "C-9", "ofc", "--restore-reach", user="ia"),
+        3,
+        "needs a stated reason (--reason)",
+    )
+    _refused(
+        _cli(home, "case", "assign", "C-9", "ofc", "--restore-reach", "--reason", "x"),
+        5,
+        "may not case:case:restore-reach",
+    )
+    out = _ok(
+        home, "case", "assign", "C-9", "ofc", "--restore-reach", "--reason", "witness", user="ia"
+    )
+    assert out == {"case": "C-9", "members": ["ofc"], "reach_restored": ["ofc"]}
+    assert _ok(home, "evidence", "show", ev9, user="ofc")["evidence_id"] == ev9
+    last = _ok(home, "audit", "--case", "C-9", user="ia")
+    restored = [e for e in last if e["action"] == "case-reach-restored"]
+    assert [(e["actor"], e["reason"]) for e in restored] == [("ia", "witness")]

@@ -19,3 +19,12 @@ def test_table_cells_are_literal_text(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "[bold red]Post[/]" in shown  # markup not interpreted
     assert "\\x1b[2J\\x07" in shown  # escapes shown, not sent
     assert "\x1b[2J" not in shown and "\x07" not in shown
+
+
+def test_the_cli_names_a_service_field_by_its_option() -> None:
+    from custodes.cli.errors import option
+
+    assert option("start") == "--start"
+    assert option("recorded_at") == "--recorded-at"
+    assert option("ranges") == "--range"
+    assert option("actor").startswith("--as")

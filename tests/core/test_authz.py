@@ -5,22 +5,28 @@ from __future__ import annotations
 import pytest
 
 from custodes.core.authz import (
+    ALERT_AUDIENCES,
     ROLE_PERMISSIONS,
     Actor,
+    AlertAudience,
+    AlertKind,
     CaseFacts,
     CaseFlag,
     CaseStatus,
     EvidenceFacts,
     Permission,
     Role,
+    alert_audiences,
     authorize,
     can_flag,
+    check_reach_restorable,
     check_recording_officer,
     decide,
+    decide_alert,
     may_read_alert,
     parse_role,
 )
-from custodes.core.errors import InvalidInput, PermissionDenied, ReasonRequired
+from custodes.core.errors import CustodyConflict, InvalidInput, PermissionDenied, ReasonRequired
 
 P = Permission
 R = Role
@@ -28,29 +34,31 @@ R = Role
 # The written rule, as a table: which role holds which permission at all.
 # "x" = granted. Case-scoped permissions are further limited by case reach (below).
 TABLE = """
-permission            officer supervisor records prosecutor internal-affairs admin
-vault:user:add        .       .          .       .          .                x
-vault:user:list       .       .          .       .          .                x
-vault:case:add        .       x          x       .          .                x
-case:case:view        x       x          x       x          x                x
-case:case:set-status  .       x          x       .          .                x
-case:case:set-flags   .       .          x       .          x                x
-case:case:assign      .       x          x       .          .                x
-case:evidence:ingest  x       x          x       .          .                x
-case:evidence:list    x       x          x       x          x                x
-case:evidence:view    x       x          x       x          x                x
-case:evidence:export  .       x          x       x          x                .
-vault:audit:read      .       x          x       .          x                x
-vault:audit:prove     .       .          x       .          x                x
-vault:vault:verify    .       x          x       .          x                x
-vault:alerts:read     .       .          x       .          x                x
-vault:leak:trace      .       .          x       .          x                .
-case:evidence:flag    .       x          x       .          .                .
-case:evidence:redact  .       x          x       .          .                .
-case:request:add      .       .          x       .          .                .
-case:request:view     .       x          x       .          x                .
-case:request:decide   .       .          x       .          .                .
-case:request:release  .       .          x       .          .                .
+permission              officer supervisor records prosecutor internal-affairs admin command
+vault:user:add          .       .          .       .          .                x     .
+vault:user:list         .       .          .       .          .                x     .
+vault:case:add          .       x          x       .          .                x     .
+case:case:view          x       x          x       x          x                x     x
+case:case:set-status    .       x          x       .          .                x     .
+case:case:set-flags     .       .          x       .          x                x     .
+case:case:assign        .       x          x       .          .                x     .
+case:case:restore-reach .       .          .       .          x                .     .
+case:evidence:ingest    x       x          x       .          .                x     .
+case:evidence:list      x       x          x       x          x                x     .
+case:evidence:view      x       x          x       x          x                x     .
+case:evidence:export    .       x          x       x          x                .     .
+vault:audit:read        .       x          x       .          x                x     .
+case:audit:read         .       x          x       .          x                x     .
+vault:audit:prove       .       .          x       .          x                x     .
+vault:vault:verify      .       x          x       .          x                x     .
+vault:alerts:read       .       .          x       .          x                x     x
+vault:leak:trace        .       .          x       .          x                .     .
+case:evidence:flag      .       x          x       .          .                .     .
+case:evidence:redact    .       x          x       .          .                .     .
+case:request:add        .       .          x       .          .                .     .
+case:request:view       .       x          x       .          x                .     x
+case:request:decide     .       .          x       .          .                .     .
+case:request:release    .       .          x       .          .                .     .
 """
 
 
@@ -205,3 +213,119 @@ def test_an_officer_names_only_themselves_as_the_recording_officer() -> None:
         with pytest.raises(PermissionDenied, match="only footage they recorded, not"):
             check_recording_officer(officer, other, role)
     check_recording_officer(Actor("s", R.SUPERVISOR), "o2", R.OFFICER)
+
+
+# --------------------------------------------------------------------------- decisions of the
+# product owner (issue 17, item 9)
+
+
+def _ia_case(members: frozenset[str], restored: frozenset[str] = frozenset()) -> CaseFacts:
+    flags = frozenset({CaseFlag.IA_INVESTIGATION})
+    return CaseFacts("C-9", CaseStatus.OPEN, flags, members, restored)
+
+
+@pytest.mark.parametrize("perm", [P.CASE_VIEW, P.EVIDENCE_LIST, P.EVIDENCE_VIEW, P.EVIDENCE_INGEST])
+def test_an_officer_on_a_case_under_investigation_loses_reach(perm: Permission) -> None:
+    officer = Actor("o", R.OFFICER)
+    open_case = CaseFacts("C-9", CaseStatus.OPEN, frozenset(), frozenset({"o"}))
+    assert decide(officer, perm, open_case, EvidenceFacts("EV-1", "o")).allowed
+    withdrawn = decide(officer, perm, _ia_case(frozenset({"o"})), EvidenceFacts("EV-1", "o"))
+    assert not withdrawn.allowed
+    assert "until internal affairs restores it" in withdrawn.why
+
+
+def test_internal_affairs_restores_an_officers_reach() -> None:
+    officer = Actor("o", R.OFFICER)
+    case = _ia_case(frozenset({"o", "o2"}), restored=frozenset({"o"}))
+    assert decide(officer, P.EVIDENCE_VIEW, case).allowed
+    assert not decide(Actor("o2", R.OFFICER), P.EVIDENCE_VIEW, case).allowed
+    # Others assigned keep their reach; IA reaches it without being assigned.
+    assert decide(Actor("s", R.SUPERVISOR), P.EVIDENCE_VIEW, _ia_case(frozenset({"s"}))).allowed
+    assert decide(Actor("i", R.INTERNAL_AFFAIRS), P.EVIDENCE_VIEW, _ia_case(frozenset())).allowed
+
+
+def test_only_internal_affairs_restores_reach() -> None:
+    case = _ia_case(frozenset({"o", "a", "r"}))
+    assert decide(Actor("i", R.INTERNAL_AFFAIRS), P.CASE_RESTORE_REACH, case).allowed
+    for actor in [Actor("a", R.ADMIN), Actor("r", R.RECORDS), Actor("o", R.OFFICER)]:
+        assert not decide(actor, P.CASE_RESTORE_REACH, case).allowed
+
+
+def test_reach_is_restored_only_where_an_investigation_took_it() -> None:
+    check_reach_restorable(_ia_case(frozenset({"o"})), "o", R.OFFICER)
+    check_reach_restorable(_ia_case(frozenset()), "o", R.OFFICER)  # assigned with it
+    with pytest.raises(CustodyConflict, match="not under internal-affairs investigation"):
+        check_reach_restorable(OPEN, "o", R.OFFICER)
+    with pytest.raises(InvalidInput, match="only the reach of an assigned officer"):
+        check_reach_restorable(_ia_case(frozenset({"s"})), "s", R.SUPERVISOR)
+    with pytest.raises(CustodyConflict, match="restored already"):
+        check_reach_restorable(_ia_case(frozenset({"o"}), frozenset({"o"})), "o", R.OFFICER)
+
+
+@pytest.mark.parametrize(
+    ("actor", "case", "allowed"),
+    [
+        (Actor("r", R.RECORDS), OPEN, True),
+        (Actor("s", R.SUPERVISOR), OPEN, True),
+        (Actor("r", R.RECORDS), IA_CASE, False),  # not assigned
+        (Actor("s", R.SUPERVISOR), IA_CASE, False),
+        (Actor("r", R.RECORDS), _ia_case(frozenset({"r"})), True),  # assigned
+        (Actor("s", R.SUPERVISOR), _ia_case(frozenset({"s"})), True),
+        (Actor("i", R.INTERNAL_AFFAIRS), IA_CASE, True),
+        (Actor("a", R.ADMIN), IA_CASE, True),  # admins read it, though they do not reach it
+        (Actor("o", R.OFFICER), _ia_case(frozenset({"o"}), frozenset({"o"})), False),
+        (Actor("c", R.COMMAND), OPEN, False),
+    ],
+)
+def test_who_reads_the_record_of_a_case(actor: Actor, case: CaseFacts, allowed: bool) -> None:
+    decision = decide(actor, P.CASE_AUDIT_READ, case)
+    assert decision.allowed is allowed, decision.why
+    assert not decide(actor, P.CASE_AUDIT_READ).allowed  # always about one case
+
+
+def test_the_ia_record_refusal_says_why() -> None:
+    why = decide(Actor("r", R.RECORDS), P.CASE_AUDIT_READ, IA_CASE).why
+    assert "read only by internal affairs, admins and the people assigned" in why
+
+
+def test_command_staff_role() -> None:
+    assert parse_role("command") is R.COMMAND
+    command = Actor("c", R.COMMAND)
+    assert decide(command, P.CASE_VIEW, OPEN).allowed
+    assert decide(command, P.REQUEST_VIEW, PENDING).allowed
+    assert not decide(command, P.CASE_VIEW, IA_CASE).allowed
+    for perm in [P.EVIDENCE_EXPORT, P.EVIDENCE_INGEST, P.EVIDENCE_REDACT, P.EVIDENCE_VIEW]:
+        assert not decide(command, perm, OPEN).allowed
+    with pytest.raises(InvalidInput, match="not someone who records video"):
+        check_recording_officer(Actor("r", R.RECORDS), "c", R.COMMAND)
+
+
+def test_every_alert_kind_has_an_audience() -> None:
+    assert set(ALERT_AUDIENCES) == set(AlertKind)
+    assert alert_audiences(AlertKind.DECISION_OVERRIDE) == (
+        AlertAudience.INTERNAL_AFFAIRS,
+        AlertAudience.COMMAND,
+    )
+    assert alert_audiences(AlertKind.HOLD_REVIEW) == (AlertAudience.RECORDS,)
+    assert alert_audiences(AlertKind.SENSITIVE_ACCESS) == (AlertAudience.INTERNAL_AFFAIRS,)
+
+
+@pytest.mark.parametrize(
+    ("actor", "audience", "case", "allowed"),
+    [
+        (Actor("c", R.COMMAND), AlertAudience.COMMAND, OPEN, True),  # the override alert
+        (Actor("c", R.COMMAND), AlertAudience.COMMAND, None, True),
+        (Actor("c", R.COMMAND), AlertAudience.INTERNAL_AFFAIRS, OPEN, False),
+        (Actor("c", R.COMMAND), AlertAudience.RECORDS, OPEN, False),
+        (Actor("c", R.COMMAND), AlertAudience.COMMAND, IA_CASE, False),  # not reached
+        (Actor("r", R.RECORDS), AlertAudience.COMMAND, OPEN, False),
+        (Actor("r", R.RECORDS), "nobody-knows", OPEN, False),  # unknown: IA and admins only
+        (Actor("i", R.INTERNAL_AFFAIRS), "nobody-knows", OPEN, True),
+        (Actor("a", R.ADMIN), AlertAudience.COMMAND, IA_CASE, True),
+    ],
+)
+def test_alert_audiences_are_decided_here(
+    actor: Actor, audience: AlertAudience | str, case: CaseFacts | None, allowed: bool
+) -> None:
+    assert decide_alert(actor, audience, case).allowed is allowed
+    assert may_read_alert(actor, audience, case) is allowed

@@ -36,3 +36,32 @@ def test_malformed_json_is_one_invalid_input(text: str | bytes, reason: str) -> 
 def test_size_limit() -> None:
     with pytest.raises(InvalidInput, match="doc: larger than 10 bytes"):
         jsontext.loads("[" + "1," * 10 + "1]", "doc", max_bytes=10)
+
+
+def test_jsonable_turns_typed_results_into_plain_json() -> None:
+    import dataclasses
+    from pathlib import Path
+
+    from custodes.core.authz import CaseFlag, CaseStatus
+    from custodes.core.jsontext import jsonable
+
+    @dataclasses.dataclass(frozen=True)
+    class Inner:
+        path: Path
+        flags: frozenset[CaseFlag]
+
+    @dataclasses.dataclass(frozen=True)
+    class Result:
+        case: str
+        status: CaseStatus
+        inner: Inner
+        items: tuple[int, ...]
+        _private: str = "hidden"
+
+    value = Result("C-1", CaseStatus.OPEN, Inner(Path("/a/b"), frozenset(CaseFlag)), (1, 2))
+    assert jsonable(value) == {
+        "case": "C-1",
+        "status": "open",
+        "inner": {"path": "/a/b", "flags": sorted(f.value for f in CaseFlag)},
+        "items": [1, 2],
+    }

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from custodes.core.errors import InvalidInput
-from custodes.media import register as reg_mod
+from custodes.media import threads
 from custodes.media.fingerprint import fingerprint_video
 from custodes.media.leak import RegisteredFrame, iter_registered_frames, simulate_leak
 from custodes.media.locate import SourceMatch, locate
@@ -140,7 +140,7 @@ def test_stopping_early_stops_the_worker_and_restores_blas(root: Path, source: P
     """Residuals are computed a frame or two ahead on a worker thread, under one BLAS
     thread: a caller that stops early gets its frames in order and the process back as
     it was."""
-    controls = reg_mod._openblas_controls()
+    controls = threads._openblas_controls()
     before = [get() for _, get in controls]
     leak = simulate_leak(source, root / "early.mp4", start_s=2.0, seconds=1.0, seed=4)
     match = SourceMatch("src", offset_s=2.0, rate=1.0, score=1.0, confidence=1.0)

@@ -90,10 +90,90 @@ def test_a_flag_change_needs_a_stated_reason(
     rec = add_user(vault, "records")
     number = add_case(vault, flags=("juvenile",))
     for reason in (None, "  "):
-        with pytest.raises(InvalidInput, match=r"needs a stated reason \(--reason\)"):
+        with pytest.raises(InvalidInput, match=r"needs a stated reason \(reason\)"):
             cases.set_case(vault, rec, number, flag=flag, unflag=unflag, reason=reason)
     assert cases.show_case(vault, rec, number)["flags"] == ["juvenile"]
     cases.set_case(vault, rec, number, flag=flag, unflag=unflag, reason="victim is a minor")
     with vault.uow(readonly=True) as uow:
         last = list_events(uow.conn, case_number=number)[-1]
     assert (last["action"], last["reason"]) == ("case-flag-change", "victim is a minor")
+
+
+# --------------------------------------------------------------------------- an officer's
+# reach to a case under internal-affairs investigation (issue 17, item 9)
+
+
+def _investigated(vault: Vault, *members: str) -> tuple[str, str]:
+    number = add_case(vault, members=members)  # assigned before the investigation began
+    ia = add_user(vault, "internal-affairs")
+    cases.set_case(vault, ia, number, flag=["ia-investigation"], reason="complaint 12")
+    return number, ia
+
+
+def test_officers_on_a_case_lose_reach_when_it_is_investigated(vault: Vault) -> None:
+    officer = add_user(vault, "officer")
+    sup = add_user(vault, "supervisor")
+    number, _ = _investigated(vault, officer, sup)
+    with pytest.raises(PermissionDenied, match="lost reach to it"):
+        cases.show_case(vault, officer, number)
+    assert number not in {c["case"] for c in cases.list_cases(vault, officer)}
+    assert cases.show_case(vault, sup, number)["members"] == sorted([officer, sup])
+
+
+def test_internal_affairs_restores_an_officers_reach_on_record(vault: Vault) -> None:
+    officer = add_user(vault, "officer")
+    rec = add_user(vault, "records")
+    number, ia = _investigated(vault, officer, rec)
+    for reason in (None, "  "):
+        with pytest.raises(InvalidInput, match=r"needs a stated reason \(reason\)"):
+            cases.restore_reach(vault, ia, number, officer, reason)
+    for other in ("admin", rec):
+        with pytest.raises(PermissionDenied, match="may not case:case:restore-reach"):
+            cases.restore_reach(vault, other, number, officer, "let them back")
+    out = cases.restore_reach(vault, ia, number, officer, "witness, not a subject")
+    assert out == {"case": number, "members": sorted([officer, rec]), "reach_restored": [officer]}
+    assert cases.show_case(vault, officer, number)["reach_restored"] == [officer]
+    with pytest.raises(CustodyConflict, match="restored already"):
+        cases.restore_reach(vault, ia, number, officer, "again")
+    with vault.uow(readonly=True) as uow:
+        trail = list_events(uow.conn, case_number=number)
+    [restored] = [e for e in trail if e["action"] == "case-reach-restored"]
+    assert (restored["actor"], restored["reason"]) == (ia, "witness, not a subject")
+    assert restored["details"] == {"user": officer, "assigned": False}
+    refused = [e for e in trail if e["details"].get("attempted") == "case:case:restore-reach"]
+    assert [e["actor"] for e in refused] == ["admin", rec, ia]
+    # A new investigation withdraws the reach the last one restored.
+    cases.set_case(vault, ia, number, unflag=["ia-investigation"], reason="closed")
+    assert cases.show_case(vault, officer, number)["case"] == number
+    cases.set_case(vault, ia, number, flag=["ia-investigation"], reason="reopened")
+    with pytest.raises(PermissionDenied, match="lost reach to it"):
+        cases.show_case(vault, officer, number)
+    with vault.uow(readonly=True) as uow:
+        flagged = [e for e in list_events(uow.conn, case_number=number) if "flags" in e["details"]]
+    assert flagged[-1]["details"]["reach_withdrawn"] == [officer]
+
+
+def test_restoring_reach_assigns_an_officer_and_only_an_officer(vault: Vault) -> None:
+    officer = add_user(vault, "officer")
+    sup = add_user(vault, "supervisor")
+    number, ia = _investigated(vault)
+    out = cases.restore_reach(vault, ia, number, officer, "needed for the review")
+    assert out["members"] == [officer] and out["reach_restored"] == [officer]
+    assert cases.show_case(vault, officer, number)["members"] == [officer]
+    with pytest.raises(InvalidInput, match="only the reach of an assigned officer"):
+        cases.restore_reach(vault, ia, number, sup, "x")
+    with pytest.raises(CustodyConflict, match="not under internal-affairs investigation"):
+        cases.restore_reach(vault, ia, add_case(vault), officer, "x")
+    with pytest.raises(NotFound, match="no user"):
+        cases.restore_reach(vault, ia, number, "nobody", "x")
+    with pytest.raises(NotFound, match="no case"):
+        cases.restore_reach(vault, ia, "C-404", officer, "x")
+
+
+def test_an_assignment_records_its_stated_reason(vault: Vault) -> None:
+    officer = add_user(vault, "officer")
+    number = add_case(vault)
+    cases.assign(vault, "admin", number, officer, reason="first on scene")
+    with vault.uow(readonly=True) as uow:
+        last = list_events(uow.conn, case_number=number)[-1]
+    assert (last["action"], last["reason"]) == ("case-assign", "first on scene")

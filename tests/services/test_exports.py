@@ -99,7 +99,7 @@ def test_export_refusals_are_audited(ingested, tmp_path: Path) -> None:
         )
     with pytest.raises(NotFound):
         exports.export_evidence(vault, rec, "EV-NOPE", recipient="x", purpose="y")
-    with pytest.raises(InvalidInput, match="after --start"):
+    with pytest.raises(InvalidInput, match=r"^end .* must be after start"):
         exports.export_evidence(
             vault,
             rec,
@@ -253,3 +253,27 @@ def test_an_export_sweeps_what_killed_exports_left(ingested, tmp_path: Path) -> 
         out=folder / "new.mp4",
     )
     assert sorted(p.name for p in folder.iterdir()) == sorted([*kept, "new.mp4"])
+
+
+def test_exports_of_a_case_under_investigation_are_for_its_readers(
+    ingested, tmp_path: Path
+) -> None:
+    vault, number, evidence_id = ingested
+    sup = add_user(vault, "supervisor")
+    rec = add_user(vault, "records")
+    ia = add_user(vault, "internal-affairs")
+    out = exports.export_evidence(
+        vault, ia, evidence_id, recipient="IA file", purpose="review", out=tmp_path / "c.mp4"
+    )
+    from custodes.services import cases
+
+    cases.assign(vault, "admin", number, sup)
+    cases.set_case(vault, ia, number, flag=["ia-investigation"], reason="complaint 9")
+    assert exports.list_exports(vault, rec) == []  # left out of a listing...
+    with pytest.raises(PermissionDenied, match="under internal-affairs investigation"):
+        exports.list_exports(vault, rec, evidence_id)  # ...refused when named
+    for reader in (ia, "admin", sup):
+        assert [e["export_id"] for e in exports.list_exports(vault, reader)] == [out["export_id"]]
+        assert len(exports.list_exports(vault, reader, evidence_id)) == 1
+    with pytest.raises(NotFound, match="no evidence 'EV-NOPE'"):
+        exports.list_exports(vault, ia, "EV-NOPE")

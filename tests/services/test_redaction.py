@@ -161,7 +161,7 @@ def test_release_uses_a_reviewed_redaction_that_covers_what_the_decision_needs(
     world, clips: dict[str, Path], tmp_path: Path
 ) -> None:
     vault, rec, number, ev, _ = world
-    requests.set_evidence_flags(vault, rec, ev, flag=["minor"])
+    requests.set_evidence_flags(vault, rec, ev, flag=["minor"], reason="seen on review")
     r = requests.add_request(vault, rec, number, requester="9News", kind="press", evidence=[ev])
     decided = requests.decide_request(vault, rec, r["request_id"], accept=True)
     assert decided["outcome"] in ("release", "partial")
@@ -291,7 +291,7 @@ def test_every_refused_region_is_on_record(world, tmp_path: Path, region, needle
 
 def test_a_mute_past_the_end_is_refused_on_record(world, tmp_path: Path) -> None:
     vault, rec, number, ev, _ = world
-    with pytest.raises(InvalidInput, match=rf"--mute 1-500 is past the end of {ev} \(2.00 s\)"):
+    with pytest.raises(InvalidInput, match=rf"^mute 1-500 is past the end of {ev} \(2.00 s\)"):
         redaction.redact_evidence(vault, rec, ev, mute=["1-500"], out=tmp_path / "m.mp4")
     assert not (tmp_path / "m.mp4").exists()
     assert _events(vault)[-1] == "access-refused"
@@ -420,7 +420,7 @@ def _alter_blob(vault: Vault, sha256: str) -> None:
 @on_both_blob_stores
 def test_an_altered_original_or_redacted_copy_is_never_used(world, tmp_path: Path) -> None:
     vault, rec, number, ev, _ = world
-    requests.set_evidence_flags(vault, rec, ev, flag=["minor"])
+    requests.set_evidence_flags(vault, rec, ev, flag=["minor"], reason="seen on review")
     r = requests.add_request(vault, rec, number, requester="9News", kind="press", evidence=[ev])
     requests.decide_request(vault, rec, r["request_id"], accept=True)
     red = redaction.redact_evidence(vault, rec, ev, faces=True, out=tmp_path / "f.mp4")

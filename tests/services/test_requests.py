@@ -142,7 +142,7 @@ def test_expired_pack_is_refused(world, tmp_path: Path, monkeypatch) -> None:
     expired = re.sub(r"effective_from: *[0-9-]+", "effective_from: 2019-01-01", expired)
     pack = tmp_path / "old.yaml"
     pack.write_text(expired)
-    monkeypatch.setattr(vault.settings, "policy_pack", str(pack))
+    monkeypatch.setattr(vault.policy, "name", str(pack))
     with pytest.raises(CustodesError, match=r"expire|in force"):
         requests.add_request(vault, rec, number, requester="X", kind="press")
     assert _count(vault, t.requests) == 0
@@ -150,10 +150,10 @@ def test_expired_pack_is_refused(world, tmp_path: Path, monkeypatch) -> None:
 
 def test_evidence_flags_feed_the_pack(world) -> None:
     vault, rec, number, ev = world
-    out = requests.set_evidence_flags(vault, rec, ev, flag=["minor"])
+    out = requests.set_evidence_flags(vault, rec, ev, flag=["minor"], reason="seen on review")
     assert out["flags"] == ["minor"]
     with pytest.raises(InvalidInput, match="unknown evidence flag"):
-        requests.set_evidence_flags(vault, rec, ev, flag=["celebrity"])
+        requests.set_evidence_flags(vault, rec, ev, flag=["celebrity"], reason="seen on review")
     cases.set_case(vault, rec, number, status="closed")
     r = requests.add_request(vault, rec, number, requester="X", kind="public")
     proposal = requests.decide_request(vault, rec, r["request_id"])
@@ -227,7 +227,7 @@ def test_adjudication_re_evaluates_the_hold(world) -> None:
 def test_evidence_flag_that_ends_a_hold_is_reviewed(world) -> None:
     vault, rec, number, ev = world
     rq = _held(vault, rec, number)
-    out = requests.set_evidence_flags(vault, rec, ev, flag=["informant"])
+    out = requests.set_evidence_flags(vault, rec, ev, flag=["informant"], reason="seen on review")
     assert [(h["request_id"], h["proposed"]) for h in out["holds_reviewed"]] == [(rq, "deny")]
     assert out["holds_reviewed"][0]["trigger"] == {
         "evidence_id": ev,
@@ -254,7 +254,8 @@ def test_a_change_that_keeps_the_hold_records_nothing(world) -> None:
     _held(vault, rec, number)
     flagged = cases.set_case(vault, rec, number, flag=["sensitive"], reason="r")
     assert flagged["holds_reviewed"] == []
-    assert requests.set_evidence_flags(vault, rec, ev, flag=["minor"])["holds_reviewed"] == []
+    minor = requests.set_evidence_flags(vault, rec, ev, flag=["minor"], reason="seen on review")
+    assert minor["holds_reviewed"] == []
     assert cases.set_case(vault, rec, number, status="pending-prosecution")["changed"] == []
     assert _reviews(vault, number) == []
     assert evidence.list_alerts(vault, "admin") == []
@@ -288,7 +289,7 @@ def test_a_bad_pack_never_blocks_a_case_change(world, tmp_path: Path, monkeypatc
         text = (Path(requests.__file__).parents[1] / "packs" / "colorado.yaml").read_text()
         text = re.sub(r"expires: *[0-9-]+", "expires: 2020-01-01", text)
         pack.write_text(re.sub(r"effective_from: *[0-9-]+", "effective_from: 2019-01-01", text))
-    monkeypatch.setattr(vault.settings, "policy_pack", str(pack))
+    monkeypatch.setattr(vault.policy, "name", str(pack))
     out = cases.set_case(vault, rec, number, status="adjudicated")
     assert out["status"] == "adjudicated" and out["holds_reviewed"] == []
     (warning,) = out["warnings"]
@@ -296,7 +297,7 @@ def test_a_bad_pack_never_blocks_a_case_change(world, tmp_path: Path, monkeypatc
     assert ("expired" if problem == "expired" else "no policy pack") in warning
     assert _reviews(vault, number) == [] and evidence.list_alerts(vault, "admin") == []
     assert cases.show_case(vault, rec, number)["status"] == "adjudicated"
-    flagged = requests.set_evidence_flags(vault, rec, ev, flag=["informant"])
+    flagged = requests.set_evidence_flags(vault, rec, ev, flag=["informant"], reason="seen")
     assert flagged["flags"] == ["informant"] and flagged["holds_reviewed"] == []
     assert len(flagged["warnings"]) == 1
 
@@ -313,3 +314,37 @@ def test_records_read_only_the_alerts_addressed_to_them(world) -> None:
         "decision-override",
         "hold-review",
     }
+
+
+@pytest.mark.parametrize(("flag", "unflag"), [(["minor"], []), ([], ["minor"])])
+def test_evidence_flags_need_a_stated_reason(world, flag: list[str], unflag: list[str]) -> None:
+    vault, rec, number, ev = world
+    if unflag:
+        requests.set_evidence_flags(vault, rec, ev, flag=unflag, reason="a child is seen")
+    before = requests.set_evidence_flags(vault, rec, ev)["flags"]
+    for reason in (None, "  "):
+        with pytest.raises(InvalidInput, match=r"needs a stated reason \(reason\)"):
+            requests.set_evidence_flags(vault, rec, ev, flag=flag, unflag=unflag, reason=reason)
+    assert requests.set_evidence_flags(vault, rec, ev)["flags"] == before
+    requests.set_evidence_flags(vault, rec, ev, flag=flag, unflag=unflag, reason="on review")
+    with vault.uow(readonly=True) as uow:
+        last = list_events(uow.conn, evidence_id=ev)[-1]
+    assert (last["action"], last["reason"]) == ("evidence-flag-change", "on review")
+
+
+def test_command_staff_read_the_alerts_addressed_to_command(world) -> None:
+    vault, rec, number, ev = world
+    chief = add_user(vault, "command")
+    r = requests.add_request(vault, rec, number, requester="J. Doe", kind="public")
+    requests.decide_request(vault, rec, r["request_id"], override="release", reason="asked")
+    assert [(a["kind"], a["audience"]) for a in evidence.list_alerts(vault, chief)] == [
+        ("decision-override", "command")
+    ]
+    assert evidence.list_alerts(vault, rec) == []  # records: not theirs
+    # Command staff view cases and requests, and touch no footage.
+    assert requests.show_request(vault, chief, r["request_id"])["request_id"] == r["request_id"]
+    assert cases.show_case(vault, chief, number)["case"] == number
+    with pytest.raises(PermissionDenied):
+        evidence.open_evidence(vault, chief, ev)
+    with pytest.raises(PermissionDenied):
+        requests.add_request(vault, chief, number, requester="x", kind="press")

@@ -183,6 +183,19 @@ def test_failed_verification_signs_nothing(vault: Vault) -> None:
     assert after == before
 
 
+def test_raise_for_problems_names_the_kinds_found() -> None:
+    verify.raise_for_problems({"ok": True, "problems": []})
+    problems = [
+        {"kind": "event-edited", "detail": "seq 3"},
+        {"kind": "blob-changed", "detail": "EV-1"},
+        {"kind": "event-edited", "detail": "seq 4"},
+    ]
+    with pytest.raises(verify.VerificationFailed) as info:
+        verify.raise_for_problems({"ok": False, "problems": problems})
+    assert str(info.value) == "verify found 3 problem(s): blob-changed, event-edited"
+    assert info.value.exit_code == 7 and info.value.problems == problems
+
+
 def test_verify_needs_the_right_role(vault: Vault) -> None:
     from custodes.core.errors import PermissionDenied
 

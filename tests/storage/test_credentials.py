@@ -17,8 +17,10 @@ from custodes.storage.credentials import (
     FOLDER,
     KEY_FILE,
     ROOT_FILE,
+    chain_root_pem,
     load_credential,
     load_or_create_credential,
+    read_trust_anchors,
 )
 
 
@@ -70,3 +72,17 @@ def test_department_credential_is_checked(tmp_path: Path) -> None:
         load_credential(cert, _write(tmp_path / "junkkey.pem", b"nope"))
     with pytest.raises(InvalidInput, match="cannot read"):
         load_credential(tmp_path / "missing.pem", key)
+
+
+def test_trust_anchors_file_is_checked(tmp_path: Path) -> None:
+    made = load_or_create_credential(tmp_path / "v", "PD")
+    root = _write(tmp_path / "root.pem", made.anchors_pem, 0o644)
+    assert read_trust_anchors(root) == made.anchors_pem
+    with pytest.raises(InvalidInput, match="holds a private key"):
+        read_trust_anchors(_write(tmp_path / "key.pem", made.key_pem))
+    with pytest.raises(InvalidInput, match="holds no PEM certificate"):
+        read_trust_anchors(_write(tmp_path / "notes.txt", b"not a certificate\n"))
+    with pytest.raises(InvalidInput, match="cannot read"):
+        read_trust_anchors(tmp_path / "missing.pem")
+    chain = _write(tmp_path / "chain.pem", made.chain_pem, 0o644)
+    assert chain_root_pem(chain) == made.anchors_pem

@@ -24,6 +24,21 @@ def _one_line(text: str) -> str:
     return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in flat)
 
 
+# Where a service's field and the CLI option differ; otherwise ``start_s`` is ``--start-s``.
+OPTION_OF_FIELD = {
+    "actor": "--as USER or CUSTODES_USER",
+    "evidence_ids": "--evidence",
+    "ranges": "--range",
+    "regions": "--region",
+    "flags": "--flag",
+}
+
+
+def option(field: str) -> str:
+    """How the CLI names a service's input field: its option."""
+    return OPTION_OF_FIELD.get(field, "--" + field.replace("_", "-"))
+
+
 def _usage(exc: Exception) -> None:
     if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: show its help
         exc.show()  # type: ignore[attr-defined]
@@ -40,9 +55,9 @@ def run_with_errors(fn: Callable[[], object]) -> None:
     try:
         rv = fn()
     except CustodesError as exc:
-        print(f"custodes: error: {_one_line(str(exc))}", file=sys.stderr)
+        print(f"custodes: error: {_one_line(exc.render(option))}", file=sys.stderr)
         if exc.advice and sys.stderr.isatty():
-            print(f"custodes: hint: {_one_line(exc.advice)}", file=sys.stderr)
+            print(f"custodes: hint: {_one_line(exc.render_advice(option))}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except _UsageError as exc:
         _usage(exc)

@@ -6,9 +6,20 @@ actor to be within the case's reach:
 * officers reach cases they are assigned to, and evidence they recorded (that
   evidence only: ingesting into a case needs assignment to it, whoever recorded it);
 * prosecutors reach cases assigned to them and cases in or past prosecution;
-* supervisors, records, internal affairs and admins reach every case, except that a
-  case flagged ``ia-investigation`` is reachable only by internal affairs and by
-  people assigned to the case (never by the officer under investigation by role alone).
+* supervisors, records, command staff, internal affairs and admins reach every case,
+  except that a case flagged ``ia-investigation`` is reachable only by internal affairs
+  and by people assigned to the case (never by the officer under investigation by role
+  alone);
+* an officer assigned to a case flagged ``ia-investigation`` loses reach to it (the
+  subject of an investigation does not keep access to its evidence) until internal
+  affairs restores it, on record (``CaseFacts.restored``).
+
+The audit events and exports of a case flagged ``ia-investigation`` are read only by
+internal affairs, admins and people assigned to the case (``case:audit:read``).
+
+Alerts are addressed to an audience (:class:`AlertAudience`); which audiences an alert
+of each kind goes to, and who reads each audience, is decided here too
+(:func:`alert_audiences`, :func:`decide_alert`).
 
 Opening evidence of a case flagged sensitive, juvenile or victim-privacy (viewing,
 exporting or redacting it) needs a stated reason, and raises an alert for internal
@@ -22,7 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from custodes.core.errors import InvalidInput, PermissionDenied, ReasonRequired
+from custodes.core.errors import CustodyConflict, InvalidInput, PermissionDenied, ReasonRequired
 
 
 class Role(StrEnum):
@@ -32,6 +43,7 @@ class Role(StrEnum):
     PROSECUTOR = "prosecutor"
     INTERNAL_AFFAIRS = "internal-affairs"
     ADMIN = "admin"
+    COMMAND = "command"  # command staff: a chief, a commander
 
 
 class CaseStatus(StrEnum):
@@ -61,6 +73,8 @@ class Permission(StrEnum):
     CASE_SET_STATUS = "case:case:set-status"
     CASE_SET_FLAGS = "case:case:set-flags"
     CASE_ASSIGN = "case:case:assign"
+    CASE_RESTORE_REACH = "case:case:restore-reach"
+    CASE_AUDIT_READ = "case:audit:read"  # a case's audit events and exports
     EVIDENCE_INGEST = "case:evidence:ingest"
     EVIDENCE_LIST = "case:evidence:list"
     EVIDENCE_VIEW = "case:evidence:view"
@@ -95,6 +109,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.EVIDENCE_FLAG,
             P.EVIDENCE_REDACT,
             P.AUDIT_READ,
+            P.CASE_AUDIT_READ,
             P.VAULT_VERIFY,
             P.REQUEST_VIEW,
         }
@@ -111,6 +126,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.EVIDENCE_VIEW,
             P.EVIDENCE_EXPORT,
             P.AUDIT_READ,
+            P.CASE_AUDIT_READ,
             P.AUDIT_PROVE,
             P.VAULT_VERIFY,
             P.ALERTS_READ,
@@ -128,10 +144,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         {
             P.CASE_VIEW,
             P.CASE_SET_FLAGS,
+            P.CASE_RESTORE_REACH,
             P.EVIDENCE_LIST,
             P.EVIDENCE_VIEW,
             P.EVIDENCE_EXPORT,
             P.AUDIT_READ,
+            P.CASE_AUDIT_READ,
             P.AUDIT_PROVE,
             P.VAULT_VERIFY,
             P.ALERTS_READ,
@@ -152,18 +170,29 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.EVIDENCE_LIST,
             P.EVIDENCE_VIEW,
             P.AUDIT_READ,
+            P.CASE_AUDIT_READ,
             P.AUDIT_PROVE,
             P.VAULT_VERIFY,
             P.ALERTS_READ,
         }
     ),
+    # Command staff oversee: they read the alerts addressed to command and view cases and
+    # requests; they export, ingest and redact nothing.
+    Role.COMMAND: frozenset({P.CASE_VIEW, P.REQUEST_VIEW, P.ALERTS_READ}),
 }
 
 CASE_SCOPED = frozenset(p for p in Permission if p.value.startswith("case:"))
 # Permissions that show the footage itself: on a flagged case they need a reason and alert.
 OPENING = frozenset({P.EVIDENCE_VIEW, P.EVIDENCE_EXPORT, P.EVIDENCE_REDACT})
 PROSECUTION_STATUSES = frozenset({CaseStatus.PENDING_PROSECUTION, CaseStatus.ADJUDICATED})
-ALL_CASES_ROLES = frozenset({Role.SUPERVISOR, Role.RECORDS, Role.INTERNAL_AFFAIRS, Role.ADMIN})
+ALL_CASES_ROLES = frozenset(
+    {Role.SUPERVISOR, Role.RECORDS, Role.COMMAND, Role.INTERNAL_AFFAIRS, Role.ADMIN}
+)
+#: Who may be the subject of an internal-affairs investigation and so loses reach to a
+#: case flagged ``ia-investigation`` although assigned to it, until IA restores it.
+INVESTIGATED_ROLES = frozenset({Role.OFFICER})
+#: Who reads the audit record (events, exports) of every case flagged ia-investigation.
+IA_RECORD_ROLES = frozenset({Role.INTERNAL_AFFAIRS, Role.ADMIN})
 
 
 def parse_role(text: str) -> Role:
@@ -204,6 +233,9 @@ class CaseFacts:
     status: CaseStatus
     flags: frozenset[CaseFlag]
     members: frozenset[str]  # usernames assigned to the case
+    # Officers assigned to the case whose reach internal affairs restored, on record,
+    # while the case is under investigation.
+    restored: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -224,9 +256,17 @@ def _reaches(actor: Actor, case: CaseFacts, ev: EvidenceFacts | None) -> tuple[b
     member = actor.username in case.members
     own = ev is not None and ev.officer == actor.username
     if CaseFlag.IA_INVESTIGATION in case.flags:
-        if actor.role is Role.INTERNAL_AFFAIRS or member:
-            return True, "internal affairs or assigned to the case"
-        return False, f"case {case.number} is under internal-affairs investigation"
+        if actor.role is Role.INTERNAL_AFFAIRS:
+            return True, "internal affairs"
+        if not member:
+            return False, f"case {case.number} is under internal-affairs investigation"
+        if actor.role in INVESTIGATED_ROLES and actor.username not in case.restored:
+            return False, (
+                f"case {case.number} is under internal-affairs investigation: "
+                f"{actor.role.value} {actor.username} lost reach to it until internal "
+                "affairs restores it"
+            )
+        return True, "assigned to the case"
     if actor.role in ALL_CASES_ROLES:
         return True, f"role {actor.role.value} reaches every case"
     if actor.role is Role.OFFICER:
@@ -240,6 +280,23 @@ def _reaches(actor: Actor, case: CaseFacts, ev: EvidenceFacts | None) -> tuple[b
     return False, "no rule grants this"
 
 
+def _reads_case_record(actor: Actor, case: CaseFacts | None) -> Decision:
+    """The audit events and exports of a case: of an IA case, only IA, admins and the
+    people assigned to it read them (an officer under investigation holds no audit
+    permission at all); of any other case, whoever reads the audit log."""
+    if case is None:
+        return Decision(False, f"{P.CASE_AUDIT_READ.value} needs a case")
+    if CaseFlag.IA_INVESTIGATION not in case.flags:
+        return Decision(True, f"role {actor.role.value} reads the audit log")
+    if actor.role in IA_RECORD_ROLES or actor.username in case.members:
+        return Decision(True, "internal affairs, an admin, or assigned to the case")
+    return Decision(
+        False,
+        f"case {case.number} is under internal-affairs investigation: its record is read "
+        "only by internal affairs, admins and the people assigned to it",
+    )
+
+
 def decide(
     actor: Actor,
     permission: Permission,
@@ -250,6 +307,8 @@ def decide(
     """Pure decision; never raises. See the module docstring for the rules."""
     if permission not in ROLE_PERMISSIONS.get(actor.role, frozenset()):
         return Decision(False, f"role {actor.role.value} may not {permission.value}")
+    if permission is P.CASE_AUDIT_READ:
+        return _reads_case_record(actor, case)
     if permission in CASE_SCOPED:
         if case is None:
             return Decision(False, f"{permission.value} needs a case")
@@ -263,7 +322,7 @@ def decide(
             if not (reason and reason.strip()):
                 return Decision(
                     False,
-                    f"case {case.number} is flagged {flagged}: state a reason (--reason)",
+                    f"case {case.number} is flagged {flagged}: state a reason ({{reason}})",
                     reason_required=True,
                 )
             return Decision(True, f"{why}; reason stated for a {flagged} case", alert=True)
@@ -287,21 +346,77 @@ def authorize(
     return decision
 
 
-#: Alerts are addressed to an audience. Internal affairs and admins read every alert;
-#: records custodians read only the alerts addressed to them (e.g. a hold that no longer
-#: stands), and only on cases they reach.
+class AlertAudience(StrEnum):
+    """Whom an alert is addressed to."""
+
+    INTERNAL_AFFAIRS = "internal-affairs"
+    COMMAND = "command"  # command staff: overrides of a policy decision
+    RECORDS = "records"  # records custodians: a hold that no longer stands
+
+
+class AlertKind(StrEnum):
+    SENSITIVE_ACCESS = "sensitive-access"
+    SENSITIVE_EXPORT = "sensitive-export"
+    SENSITIVE_REDACT = "sensitive-redact"
+    LEAK_ATTRIBUTED = "leak-attributed"
+    DECISION_OVERRIDE = "decision-override"
+    HOLD_REVIEW = "hold-review"
+
+
+A = AlertAudience
+
+#: Which audiences an alert of each kind is addressed to.
+ALERT_AUDIENCES: dict[AlertKind, tuple[AlertAudience, ...]] = {
+    AlertKind.SENSITIVE_ACCESS: (A.INTERNAL_AFFAIRS,),
+    AlertKind.SENSITIVE_EXPORT: (A.INTERNAL_AFFAIRS,),
+    AlertKind.SENSITIVE_REDACT: (A.INTERNAL_AFFAIRS,),
+    AlertKind.LEAK_ATTRIBUTED: (A.INTERNAL_AFFAIRS,),
+    AlertKind.DECISION_OVERRIDE: (A.INTERNAL_AFFAIRS, A.COMMAND),
+    AlertKind.HOLD_REVIEW: (A.RECORDS,),
+}
+
+#: Who reads each audience. Internal affairs and admins read every alert, on every case;
+#: the others read only the alerts of their audience, and only on cases they reach.
+AUDIENCE_READERS: dict[AlertAudience, frozenset[Role]] = {
+    A.INTERNAL_AFFAIRS: frozenset({Role.INTERNAL_AFFAIRS, Role.ADMIN}),
+    A.COMMAND: frozenset({Role.COMMAND, Role.INTERNAL_AFFAIRS, Role.ADMIN}),
+    A.RECORDS: frozenset({Role.RECORDS, Role.INTERNAL_AFFAIRS, Role.ADMIN}),
+}
 ALL_ALERTS_ROLES = frozenset({Role.INTERNAL_AFFAIRS, Role.ADMIN})
 
 
-def may_read_alert(actor: Actor, audience: str, case: CaseFacts | None) -> bool:
-    """Whether ``actor`` may read one alert (on top of ``vault:alerts:read``)."""
-    if not decide(actor, Permission.ALERTS_READ).allowed:
-        return False
+def alert_audiences(kind: AlertKind) -> tuple[AlertAudience, ...]:
+    """The audiences an alert of ``kind`` is addressed to."""
+    return ALERT_AUDIENCES[kind]
+
+
+def decide_alert(actor: Actor, audience: AlertAudience | str, case: CaseFacts | None) -> Decision:
+    """May ``actor`` read one alert addressed to ``audience`` (about ``case``, if any)?
+
+    Needs ``vault:alerts:read``; then the audience must be one the actor's role reads and,
+    below internal affairs and admins, the case one the actor may view. An audience this
+    module does not know is read by nobody but internal affairs and admins."""
+    gate = decide(actor, Permission.ALERTS_READ)
+    if not gate.allowed:
+        return gate
     if actor.role in ALL_ALERTS_ROLES:
-        return True
-    if audience != actor.role.value:
-        return False
-    return case is None or decide(actor, Permission.CASE_VIEW, case).allowed
+        return Decision(True, f"role {actor.role.value} reads every alert")
+    try:
+        readers = AUDIENCE_READERS[AlertAudience(audience)]
+    except ValueError:
+        readers = ALL_ALERTS_ROLES
+    if actor.role not in readers:
+        return Decision(False, f"alerts for {audience} are not for role {actor.role.value}")
+    if case is not None:
+        view = decide(actor, Permission.CASE_VIEW, case)
+        if not view.allowed:
+            return view
+    return Decision(True, f"an alert for {audience} on a case role {actor.role.value} views")
+
+
+def may_read_alert(actor: Actor, audience: AlertAudience | str, case: CaseFacts | None) -> bool:
+    """Whether ``actor`` may read one alert (see :func:`decide_alert`)."""
+    return decide_alert(actor, audience, case).allowed
 
 
 #: Roles whose members wear a body camera: only they may be named as the officer who
@@ -334,3 +449,25 @@ def can_flag(actor: Actor, flag: CaseFlag) -> bool:
     if flag is CaseFlag.IA_INVESTIGATION:
         return actor.role in (Role.INTERNAL_AFFAIRS, Role.ADMIN)
     return True
+
+
+def check_reach_restorable(case: CaseFacts, username: str, role: Role) -> None:
+    """May internal affairs restore ``username``'s reach to ``case`` (on top of the
+    ``case:case:restore-reach`` permission)? Only reach that an investigation took away
+    can be restored: the case must be flagged ia-investigation, the user one who loses
+    reach to it (an officer), and not restored already."""
+    if CaseFlag.IA_INVESTIGATION not in case.flags:
+        raise CustodyConflict(
+            f"case {case.number} is not under internal-affairs investigation: "
+            "nobody's reach to it was withdrawn"
+        )
+    if role not in INVESTIGATED_ROLES:
+        roles = ", ".join(sorted(r.value for r in INVESTIGATED_ROLES))
+        raise InvalidInput(
+            f"'{username}' is {role.value}: only the reach of an assigned {roles} is "
+            "withdrawn by an investigation"
+        )
+    if username in case.restored:
+        raise CustodyConflict(
+            f"the reach of '{username}' to case {case.number} is restored already"
+        )

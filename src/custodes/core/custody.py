@@ -36,6 +36,7 @@ class Action(StrEnum):
     CASE_STATUS = "case-status-change"
     CASE_FLAGS = "case-flag-change"
     CASE_ASSIGN = "case-assign"
+    CASE_REACH_RESTORED = "case-reach-restored"
     INGEST = "ingest"
     INGEST_REFUSED = "ingest-refused"
     VIEW = "view"

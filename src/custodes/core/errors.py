@@ -14,12 +14,23 @@ process exit code and the HTTP status that the CLI and the web layer use, and a
     │   └── ProofError         a Merkle proof does not verify   HTTP 500, exit 7
     └── BackendUnavailable     database, store or broker down   HTTP 503, exit 8
 
+An error about one input names its field in the service's own terms (``start``,
+``recorded_at``), and its message refers to fields as ``{start}``; each front door renders
+them its own way (``--start`` on the CLI, the JSON field on the web), see
+:meth:`CustodesError.render`.
+
 Exit code 2 is left to Click/Typer for usage errors. Adapters translate foreign
 exceptions (SQLAlchemy, PyAV, OS errors) into these at the boundary with
 ``raise ... from exc``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+
+def _plain(field: str) -> str:
+    return field
 
 
 class CustodesError(Exception):
@@ -29,11 +40,32 @@ class CustodesError(Exception):
     http_status: int = 500
     advice: str = ""
 
-    def __init__(self, message: str, *, advice: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        advice: str | None = None,
+        field: str | None = None,
+        fields: Sequence[str] = (),
+    ) -> None:
         # One line: the CLI prints str(err) on stderr and nothing else.
-        super().__init__(" ".join(message.split()))
+        self.template = " ".join(message.split())
+        self.fields: tuple[str, ...] = tuple(dict.fromkeys([*([field] if field else []), *fields]))
+        super().__init__(self.render())
         if advice is not None:
             self.advice = advice
+
+    @property
+    def field(self) -> str | None:
+        """The input this error is about, where it is about one."""
+        return self.fields[0] if self.fields else None
+
+    def render(self, name: Callable[[str], str] = _plain) -> str:
+        """The message with each ``{field}`` it refers to named by ``name``."""
+        return _named(self.template, self.fields, name)
+
+    def render_advice(self, name: Callable[[str], str] = _plain) -> str:
+        return _named(self.advice, self.fields, name)
 
     @property
     def message(self) -> str:
@@ -42,7 +74,7 @@ class CustodesError(Exception):
     def diagnostics(self) -> str:
         text = str(self)
         if self.advice:
-            text += f"\n  hint: {self.advice}"
+            text += f"\n  hint: {self.render_advice()}"
         return text
 
 
@@ -94,3 +126,9 @@ class BackendUnavailable(CustodesError):
 
     exit_code = 8
     http_status = 503
+
+
+def _named(text: str, fields: Sequence[str], name: Callable[[str], str]) -> str:
+    for field in fields:
+        text = text.replace("{" + field + "}", name(field))
+    return text

@@ -8,12 +8,45 @@ and anything else malformed, with one :class:`InvalidInput`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Mapping
+from datetime import date, datetime
+from enum import Enum
+from pathlib import PurePath
 from typing import Any
 
 from custodes.core.errors import InvalidInput
 
-__all__ = ["loads"]
+__all__ = ["jsonable", "loads"]
+
+
+def jsonable(value: Any) -> Any:
+    """A use case's typed result as plain JSON values, the same for every front door.
+
+    Dataclasses become objects with their field names (so a result's field names are
+    the public JSON contract), enums their values, sets sorted lists, paths and dates
+    strings; fields named with a leading underscore are left out.
+    """
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name: jsonable(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if not f.name.startswith("_")
+        }
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (set, frozenset)):
+        return sorted(jsonable(v) for v in value)
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, PurePath):
+        return str(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return value
 
 
 def loads(text: str | bytes, what: str, *, max_bytes: int) -> Any:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 if TYPE_CHECKING:
-    from custodes.core.disclosure import PolicyPack
+    from custodes.core.disclosure.pack import PolicyPack
 
 Progress = Callable[[int], None]
 """Called with a number of bytes (or items) just processed."""
@@ -192,8 +192,10 @@ class KeyStore(Protocol):
         """Where ``key`` ("watermark-secret", "content-credential") is kept, for messages."""
         ...
 
-    def self_made_roots(self) -> bytes | None:
-        """The self-made C2PA root(s) where they exist, without making any."""
+    def trust_anchors(self) -> bytes | None:
+        """The C2PA root(s) a reader of this vault's copies should trust, without making
+        any: the configured trust anchors, else the self-made root, else the last
+        certificate of the configured signing chain; None when there is none yet."""
         ...
 
 
@@ -230,9 +232,12 @@ class ProgressTask(Protocol):
 
 class ProgressSink(Protocol):
     """The one progress protocol: a terminal bar on the CLI, job state on the web and
-    in workers. ``start`` opens a task with a label and a total (None: unknown yet)."""
+    in workers. ``start`` opens a task with a label and a total (None: unknown yet),
+    counted in ``unit`` ("item", "frame" or "byte")."""
 
-    def start(self, label: str, total: float | None = None) -> ProgressTask: ...
+    def start(
+        self, label: str, total: float | None = None, *, unit: str = "item"
+    ) -> ProgressTask: ...
 
 
 class _NullTask:
@@ -246,5 +251,31 @@ class _NullTask:
 class NullProgress:
     """A progress sink that shows nothing."""
 
-    def start(self, label: str, total: float | None = None) -> ProgressTask:
+    def start(self, label: str, total: float | None = None, *, unit: str = "item") -> ProgressTask:
         return _NullTask()
+
+
+@dataclass
+class RecordedTask:
+    label: str
+    total: float | None
+    unit: str
+    done: float = 0.0
+
+    def advance(self, amount: float = 1) -> None:
+        self.done += amount
+
+    def set_total(self, total: float | None) -> None:
+        self.total = total
+
+
+class RecordingProgress:
+    """A progress sink that keeps every task it was given (tests; a job's state)."""
+
+    def __init__(self) -> None:
+        self.tasks: list[RecordedTask] = []
+
+    def start(self, label: str, total: float | None = None, *, unit: str = "item") -> ProgressTask:
+        task = RecordedTask(label, total, unit)
+        self.tasks.append(task)
+        return task

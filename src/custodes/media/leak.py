@@ -3,9 +3,9 @@
 :func:`iter_registered_frames` walks a leaked clip and its source evidence together.
 For every leaked frame in a :class:`~custodes.media.locate.SourceMatch` it predicts
 the source time (``t_src = offset_s + rate * t_leak``), picks the original frame among
-its neighbours that the leak actually shows (:func:`~custodes.media.register.refine_time`:
+its neighbours that the leak actually shows (:func:`~custodes.media.registration.refine_time`:
 a frame-rate conversion or a small timing error shifts it by one), registers the leak
-on it (:class:`~custodes.media.register.RegistrationTracker`: from scratch once, then
+on it (:class:`~custodes.media.registration.RegistrationTracker`: from scratch once, then
 refined frame by frame from the last geometry) and yields the residual and its weights on the
 original's grid.
 
@@ -14,7 +14,7 @@ before the match, with a small window of recent frames kept for the neighbour se
 The registration (which carries the tracker from frame to frame) and the residual of
 the frame before run side by side, the residual on a worker thread: numpy and OpenCV
 release the GIL, so on two cores a frame costs about the longer of the two. OpenBLAS
-runs on one thread meanwhile (:func:`~custodes.media.register.single_threaded_blas`):
+runs on one thread meanwhile (:func:`~custodes.media.threads.single_threaded_blas`):
 its helper threads only slow these small products down, and the caller's matched
 filter (``Accumulator.add``) with them.
 
@@ -42,14 +42,14 @@ from numpy.typing import NDArray
 from custodes.core.errors import InvalidInput
 from custodes.media.fingerprint import luma_plane, open_video
 from custodes.media.locate import SourceMatch
-from custodes.media.register import (
+from custodes.media.registration import (
     Registration,
     RegistrationTracker,
     refine_registration,
     refine_time,
     residual_details,
-    single_threaded_blas,
 )
+from custodes.media.threads import single_threaded_blas
 
 __all__ = [
     "LEAK_TRANSFORMS",

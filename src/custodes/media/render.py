@@ -21,7 +21,7 @@ FFmpeg decodes, encodes and muxes, and the compiled mark
 2.3-2.5 ms at 1280x720) runs in numba without it, so where a core is free the mark costs
 little time (``bench/bench_export.py``). Packets from both threads are muxed under one
 lock. An error on either side stops both, and the first error is raised; OpenBLAS runs
-on one thread (:func:`~custodes.media.register.single_threaded_blas`).
+on one thread (:func:`~custodes.media.threads.single_threaded_blas`).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ import cv2
 import numpy as np
 
 from custodes.core.errors import CustodesError, InvalidInput
-from custodes.media.register import single_threaded_blas
+from custodes.media.threads import single_threaded_blas
 
 FrameHook = Callable[[np.ndarray, float], np.ndarray]
 """``hook(y_plane, source_time) -> y_plane``: changes a frame's luma in place or anew."""

@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from custodes.core import merkle
 from custodes.core.checkpoint import Checkpoint, open_note, parse_checkpoint, sign_note, vkey
 from custodes.core.custody import GENESIS_HASH, AuditEvent, decode_entry, encode_entry
 from custodes.core.errors import CustodyConflict, InvalidInput, NotFound
+from custodes.core.ports import CheckpointStore
 from custodes.services.context import Context
 from custodes.storage import tables as t
 from custodes.storage.uow import UnitOfWork
@@ -198,19 +199,45 @@ def list_events(
     evidence_id: str | None = None,
     case_number: str | None = None,
     limit: int | None = None,
+    hidden_cases: Collection[str] = (),
 ) -> list[dict[str, Any]]:
+    """Events in seq order (the last ``limit`` of them), leaving out every event of the
+    ``hidden_cases`` and of their evidence."""
     if limit is not None and limit < 1:
-        raise InvalidInput(f"--limit must be a positive number of events, not {limit}")
-    query = select(t.audit_events.c.entry).order_by(t.audit_events.c.seq)
+        raise InvalidInput(
+            f"{{limit}} must be a positive number of events, not {limit}", field="limit"
+        )
+    ev = t.audit_events.c
+    query = select(ev.entry).order_by(ev.seq)
     if evidence_id is not None:
-        query = query.where(t.audit_events.c.evidence_id == evidence_id)
+        query = query.where(ev.evidence_id == evidence_id)
     if case_number is not None:
-        query = query.where(t.audit_events.c.case_number == case_number)
+        query = query.where(ev.case_number == case_number)
+    if hidden_cases:
+        hidden = sorted(hidden_cases)
+        hidden_evidence = (
+            select(t.evidence.c.id)
+            .join(t.cases, t.cases.c.id == t.evidence.c.case_id)
+            .where(t.cases.c.number.in_(hidden))
+        )
+        query = query.where(
+            or_(ev.case_number.is_(None), ev.case_number.not_in(hidden)),
+            or_(ev.evidence_id.is_(None), ev.evidence_id.not_in(hidden_evidence)),
+        )
     if limit is not None:
-        query = query.order_by(None).order_by(t.audit_events.c.seq.desc()).limit(limit)
+        query = query.order_by(None).order_by(ev.seq.desc()).limit(limit)
     out = [_public(decode_entry(bytes(e))) for e in conn.execute(query).scalars()]
-    out.sort(key=lambda ev: int(ev["seq"]))
+    out.sort(key=lambda e: int(e["seq"]))
     return out
+
+
+def published_checkpoint(checkpoints: CheckpointStore) -> bytes:
+    """The newest checkpoint the vault published (a signed note), for witnesses and
+    auditors; needs no database and no key."""
+    note = checkpoints.published()
+    if note is None:
+        raise InvalidInput(f"no checkpoint at {checkpoints.location}")
+    return note
 
 
 def _public(body: dict[str, Any]) -> dict[str, Any]:

@@ -6,45 +6,35 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert, select, update
-
 from custodes.core.authz import (
-    CaseFacts,
+    CaseFlag,
     CaseStatus,
     Permission,
     can_flag,
+    check_reach_restorable,
     decide,
     parse_flag,
     parse_status,
 )
 from custodes.core.custody import Action
-from custodes.core.errors import CustodyConflict, InvalidInput, PermissionDenied
-from custodes.services import audit
-from custodes.services.common import (
-    case_facts,
-    case_row,
-    check,
-    event,
-    load_actor,
-    now_iso,
-    refuse,
-    split_flags,
-    user_id,
-)
+from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, PermissionDenied
+from custodes.core.records import Case
+from custodes.services.common import now_iso, split_flags
 from custodes.services.context import Context
 from custodes.services.requests import review_holds_after_change
-from custodes.storage import tables as t
+from custodes.services.usecase import UseCase, acting
 
 CASE_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")
 
 
-def case_dict(facts: CaseFacts, title: str) -> dict[str, Any]:
+def case_dict(case: Case) -> dict[str, Any]:
     return {
-        "case": facts.number,
-        "title": title,
-        "status": facts.status.value,
-        "flags": sorted(f.value for f in facts.flags),
-        "members": sorted(facts.members),
+        "case": case.number,
+        "title": case.title,
+        "status": case.status.value,
+        "flags": sorted(f.value for f in case.flags),
+        "members": sorted(case.members),
+        "reach_restored": sorted(case.restored),
     }
 
 
@@ -60,33 +50,13 @@ def add_case(
             f"invalid case number '{number}': use 1-64 of letters, digits, '.', '_', '/', '-'"
         )
     parsed = parse_status(status)
-    with vault.uow() as uow:
-        actor = load_actor(vault, uow, actor_name)
-        check(vault, uow, actor, Permission.CASE_ADD)
-        if uow.conn.execute(select(t.cases.c.id).where(t.cases.c.number == number)).first():
+    with acting(vault, actor_name) as uc:
+        uc.allow(Permission.CASE_ADD)
+        if uc.uow.cases.find(number) is not None:
             raise CustodyConflict(f"case '{number}' already exists")
-        uow.conn.execute(
-            insert(t.cases).values(
-                number=number,
-                title=title,
-                status=parsed.value,
-                flags="",
-                created_at=now_iso(vault),
-            )
-        )
-        audit.record(
-            uow,
-            event(
-                vault,
-                actor.username,
-                Action.CASE_ADD,
-                object_type="case",
-                object_id=number,
-                case_number=number,
-                details={"title": title, "status": parsed.value},
-            ),
-        )
-        audit.commit(uow, vault)
+        uc.uow.cases.add(number, title, parsed, now_iso(vault))
+        uc.record(Action.CASE_ADD, case=number, details={"title": title, "status": parsed.value})
+        uc.commit()
     return {"case": number, "title": title, "status": parsed.value, "flags": []}
 
 
@@ -116,81 +86,43 @@ def set_case(
     if (add or remove) and not (reason and reason.strip()):
         # Every flag changes who may open the case's evidence (a stated reason, or IA
         # only), so the change itself must say why, on the audit record.
-        raise InvalidInput("changing a case's flags needs a stated reason (--reason)")
-    with vault.uow() as uow:
-        actor = load_actor(vault, uow, actor_name)
-        row = case_row(uow, number)
-        facts = case_facts(uow, row)
+        raise InvalidInput(
+            "changing a case's flags needs a stated reason ({reason})", field="reason"
+        )
+    with acting(vault, actor_name) as uc:
+        case = uc.case(number)
         changes: list[tuple[Action, dict[str, Any]]] = []
-        if new_status is not None and new_status != facts.status:
-            check(vault, uow, actor, Permission.CASE_SET_STATUS, case=facts, reason=reason)
+        if new_status is not None and new_status != case.status:
+            uc.allow(Permission.CASE_SET_STATUS, case=case, reason=reason)
             changes.append(
-                (Action.CASE_STATUS, {"from": facts.status.value, "to": new_status.value})
+                (Action.CASE_STATUS, {"from": case.status.value, "to": new_status.value})
             )
-        flags = set(facts.flags)
+        flags = set(case.flags)
         if add or remove:
-            check(vault, uow, actor, Permission.CASE_SET_FLAGS, case=facts, reason=reason)
-            for f in add + remove:
-                if not can_flag(actor, f):
-                    refuse(
-                        vault,
-                        uow,
-                        actor.username,
-                        PermissionDenied(
-                            f"permission denied: only internal affairs may change '{f.value}'"
-                        ),
-                        attempted=Permission.CASE_SET_FLAGS.value,
-                        case_number=number,
-                    )
-            new_flags = (flags | set(add)) - set(remove)
-            if new_flags != flags:
-                changes.append(
-                    (
-                        Action.CASE_FLAGS,
-                        {
-                            "added": sorted(f.value for f in new_flags - flags),
-                            "removed": sorted(f.value for f in flags - new_flags),
-                            "flags": sorted(f.value for f in new_flags),
-                        },
-                    )
-                )
-                flags = new_flags
-        values: dict[str, Any] = {"flags": ",".join(sorted(f.value for f in flags))}
-        if new_status is not None:
-            values["status"] = new_status.value
-        uow.conn.execute(update(t.cases).where(t.cases.c.id == row.id).values(**values))
+            uc.allow(Permission.CASE_SET_FLAGS, case=case, reason=reason)
+            flags = _changed_flags(uc, case, add, remove, changes)
+            if CaseFlag.IA_INVESTIGATION in flags - case.flags and case.restored:
+                # A new investigation withdraws the reach an earlier one restored.
+                changes[-1][1]["reach_withdrawn"] = sorted(case.restored)
+                uc.uow.cases.withdraw_restored_reach(case)
+        uc.uow.cases.update(case, status=new_status, flags=flags)
         trigger: dict[str, Any] = {}
         for action, details in changes:
-            audit.record(
-                uow,
-                event(
-                    vault,
-                    actor.username,
-                    action,
-                    object_type="case",
-                    object_id=number,
-                    case_number=number,
-                    reason=reason,
-                    details=details,
-                ),
-            )
+            uc.record(action, case=case, reason=reason, details=details)
             if action is Action.CASE_STATUS:
                 trigger["case_status"] = [details["from"], details["to"]]
             else:
-                trigger["case_flags"] = [
-                    sorted(f.value for f in facts.flags),
-                    details["flags"],
-                ]
+                trigger["case_flags"] = [sorted(f.value for f in case.flags), details["flags"]]
         reviewed: list[dict[str, Any]] = []
         warnings: list[str] = []
         if trigger:
             reviewed, warnings = review_holds_after_change(
-                vault, uow, actor.username, row.id, number, trigger
+                vault, uc.uow, uc.actor.username, case.id, number, trigger
             )
-        audit.commit(uow, vault)
+        uc.commit()
     return {
         "case": number,
-        "status": (new_status or facts.status).value,
+        "status": (new_status or case.status).value,
         "flags": sorted(f.value for f in flags),
         "changed": [a.value for a, _ in changes],
         "holds_reviewed": reviewed,
@@ -198,51 +130,119 @@ def set_case(
     }
 
 
-def assign(vault: Context, actor_name: str | None, number: str, username: str) -> dict[str, Any]:
-    with vault.uow() as uow:
-        actor = load_actor(vault, uow, actor_name)
-        row = case_row(uow, number)
-        facts = case_facts(uow, row)
-        check(vault, uow, actor, Permission.CASE_ASSIGN, case=facts)
-        uid = user_id(uow, username)
-        if username in facts.members:
-            raise CustodyConflict(f"'{username}' is already assigned to case {number}")
-        uow.conn.execute(insert(t.case_members).values(case_id=row.id, user_id=uid))
-        audit.record(
-            uow,
-            event(
-                vault,
-                actor.username,
-                Action.CASE_ASSIGN,
-                object_type="case",
-                object_id=number,
-                case_number=number,
-                details={"user": username},
-            ),
+def _changed_flags(
+    uc: UseCase,
+    case: Case,
+    add: list[CaseFlag],
+    remove: list[CaseFlag],
+    changes: list[tuple[Action, dict[str, Any]]],
+) -> set[CaseFlag]:
+    """The case's flags after ``add`` and ``remove``, each of which the actor must be
+    allowed to change; a change is appended to ``changes``."""
+    for f in add + remove:
+        if not can_flag(uc.actor, f):
+            uc.refuse(
+                PermissionDenied(
+                    f"permission denied: only internal affairs may change '{f.value}'"
+                ),
+                attempted=Permission.CASE_SET_FLAGS.value,
+                case=case.number,
+            )
+    flags = set(case.flags)
+    new_flags = (flags | set(add)) - set(remove)
+    if new_flags != flags:
+        changes.append(
+            (
+                Action.CASE_FLAGS,
+                {
+                    "added": sorted(f.value for f in new_flags - flags),
+                    "removed": sorted(f.value for f in flags - new_flags),
+                    "flags": sorted(f.value for f in new_flags),
+                },
+            )
         )
-        audit.commit(uow, vault)
-    return {"case": number, "members": sorted({*facts.members, username})}
+    return new_flags
+
+
+def assign(
+    vault: Context, actor_name: str | None, number: str, username: str, reason: str | None = None
+) -> dict[str, Any]:
+    """Assign a user to a case (a stated ``reason``, if any, is recorded with it)."""
+    with acting(vault, actor_name) as uc:
+        case = uc.case(number, Permission.CASE_ASSIGN)
+        user = uc.uow.users.get(username)
+        if username in case.members:
+            raise CustodyConflict(f"'{username}' is already assigned to case {number}")
+        case = uc.uow.cases.add_member(case, user)
+        uc.record(Action.CASE_ASSIGN, case=case, reason=reason, details={"user": username})
+        uc.commit()
+    return {"case": number, "members": sorted(case.members)}
+
+
+def restore_reach(
+    vault: Context, actor_name: str | None, number: str, username: str, reason: str | None
+) -> dict[str, Any]:
+    """Internal affairs gives an officer reach again to a case under investigation
+    (assigning them to it if they are not), with a stated reason, on record.
+
+    An officer assigned to a case flagged ia-investigation loses reach to it; this is the
+    only way back. The restored reach lasts until the flag is raised again.
+    """
+    if not (reason and reason.strip()):
+        raise InvalidInput(
+            "restoring an officer's reach to a case under investigation needs a stated "
+            "reason ({reason})",
+            field="reason",
+        )
+    permission = Permission.CASE_RESTORE_REACH
+    with acting(vault, actor_name) as uc:
+        case = uc.case(number, permission, reason=reason)
+        try:
+            user = uc.uow.users.get(username)
+            check_reach_restorable(case.facts, username, user.role)
+        except CustodesError as exc:
+            uc.refuse(exc, attempted=permission.value, case=number, reason=reason)
+        assigned = username in case.members
+        case = (
+            uc.uow.cases.restore_reach(case, user)
+            if assigned
+            else uc.uow.cases.add_member(case, user, reach_restored=True)
+        )
+        uc.record(
+            Action.CASE_REACH_RESTORED,
+            case=case,
+            reason=reason,
+            details={"user": username, "assigned": not assigned},
+        )
+        uc.commit()
+    return {
+        "case": number,
+        "members": sorted(case.members),
+        "reach_restored": sorted(case.restored),
+    }
 
 
 def list_cases(vault: Context, actor_name: str | None) -> list[dict[str, Any]]:
     """The cases the actor may see; others are left out, not refused."""
-    with vault.uow() as uow:
-        actor = load_actor(vault, uow, actor_name)
-        out = []
-        for row in uow.conn.execute(select(t.cases).order_by(t.cases.c.number)).all():
-            facts = case_facts(uow, row)
-            if decide(actor, Permission.CASE_VIEW, facts).allowed:
-                out.append(case_dict(facts, row.title))
-    return out
+    with acting(vault, actor_name) as uc:
+        return [
+            case_dict(case)
+            for case in uc.uow.cases.list()
+            if decide(uc.actor, Permission.CASE_VIEW, case.facts).allowed
+        ]
 
 
 def show_case(vault: Context, actor_name: str | None, number: str) -> dict[str, Any]:
-    with vault.uow() as uow:
-        actor = load_actor(vault, uow, actor_name)
-        row = case_row(uow, number)
-        facts = case_facts(uow, row)
-        check(vault, uow, actor, Permission.CASE_VIEW, case=facts)
-    return case_dict(facts, row.title)
+    with acting(vault, actor_name) as uc:
+        return case_dict(uc.case(number, Permission.CASE_VIEW))
 
 
-__all__ = ["add_case", "assign", "list_cases", "set_case", "show_case", "split_flags"]
+__all__ = [
+    "add_case",
+    "assign",
+    "list_cases",
+    "restore_reach",
+    "set_case",
+    "show_case",
+    "split_flags",
+]

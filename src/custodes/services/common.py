@@ -21,7 +21,6 @@ from custodes.core.authz import (
     Permission,
     decide,
     parse_flag,
-    parse_role,
     parse_status,
 )
 from custodes.core.custody import Action, AuditEvent
@@ -87,13 +86,13 @@ def verified_original(
             local = held.enter_context(vault.blobs.materialize(sha256))
         except NotFound as exc:
             raise NotFound(
-                f"the stored {what} of {evidence_id} is missing", advice="run 'custodes verify'"
+                f"the stored {what} of {evidence_id} is missing", advice="verify the vault"
             ) from exc
         if local.sha256 != sha256:
             raise IntegrityFailure(
                 f"the stored {what} of {evidence_id} no longer matches its recorded SHA-256 "
                 f"(reads as {local.sha256[:16]}...): refusing to use it",
-                advice="run 'custodes verify' and restore the blob from a backup",
+                advice="verify the vault and restore the blob from a backup",
             )
         yield local.path
 
@@ -175,21 +174,17 @@ def load_actor(vault: Context, uow: UnitOfWork, username: str | None) -> Actor:
     """The acting user; an unknown or inactive name is refused and recorded."""
     name = (username or "").strip()
     if not name:
-        raise PermissionDenied("no acting user", advice="pass --as USER or set CUSTODES_USER")
-    row = uow.conn.execute(
-        select(t.users.c.username, t.users.c.role, t.users.c.active).where(
-            t.users.c.username == name
-        )
-    ).first()
-    if row is None or not row.active:
+        raise PermissionDenied("no acting user ({actor})", field="actor")
+    user = uow.users.find(name)
+    if user is None or not user.active:
         refuse(
             vault,
             uow,
             name,
-            PermissionDenied(f"no active vault user '{name}' (use --as USER or CUSTODES_USER)"),
+            PermissionDenied(f"no active vault user '{name}' ({{actor}})", field="actor"),
             attempted="identify",
         )
-    return Actor(row.username, parse_role(row.role))
+    return Actor(user.username, user.role)
 
 
 def user_id(uow: UnitOfWork, username: str) -> int:
@@ -212,16 +207,35 @@ def split_flags(text: str) -> list[str]:
 
 def case_facts(uow: UnitOfWork, row: Any) -> CaseFacts:
     members = uow.conn.execute(
-        select(t.users.c.username)
+        select(t.users.c.username, t.case_members.c.reach_restored)
         .join(t.case_members, t.case_members.c.user_id == t.users.c.id)
         .where(t.case_members.c.case_id == row.id)
-    ).scalars()
+    ).all()
+    return _facts(row, [(m.username, bool(m.reach_restored)) for m in members])
+
+
+def _facts(row: Any, members: list[tuple[str, bool]]) -> CaseFacts:
     return CaseFacts(
         number=row.number,
         status=parse_status(row.status),
         flags=frozenset(parse_flag(f) for f in split_flags(row.flags)),
-        members=frozenset(members),
+        members=frozenset(name for name, _ in members),
+        restored=frozenset(name for name, restored in members if restored),
     )
+
+
+def all_case_facts(uow: UnitOfWork) -> dict[str, CaseFacts]:
+    """The facts of every case, by number, in two queries (for filtering long listings)."""
+    members: dict[int, list[tuple[str, bool]]] = {}
+    query = select(
+        t.case_members.c.case_id, t.users.c.username, t.case_members.c.reach_restored
+    ).join(t.users, t.users.c.id == t.case_members.c.user_id)
+    for m in uow.conn.execute(query).all():
+        members.setdefault(m.case_id, []).append((m.username, bool(m.reach_restored)))
+    return {
+        row.number: _facts(row, members.get(row.id, []))
+        for row in uow.conn.execute(select(t.cases)).all()
+    }
 
 
 def select_evidence(*columns: Any) -> Any:
@@ -258,7 +272,7 @@ def check(
     if decision.allowed:
         return decision
     error: PermissionDenied = (
-        ReasonRequired(f"permission denied: {decision.why}")
+        ReasonRequired(f"permission denied: {decision.why}", field="reason")
         if decision.reason_required
         else PermissionDenied(f"permission denied: {decision.why}")
     )

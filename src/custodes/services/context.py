@@ -16,10 +16,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Self
 
 from sqlalchemy import func, select
 
-from custodes.core.disclosure import PolicyPack
+from custodes.core.disclosure.pack import PolicyPack
 from custodes.core.errors import IntegrityFailure
 from custodes.core.ports import (
     BlobStore,
@@ -59,7 +60,7 @@ class Context:
     """Who is behind this call: ``cli os-user=...``, ``web session=... addr=...``, ``job ...``."""
     progress: ProgressSink = field(default_factory=NullProgress)
 
-    def acting_for(self, client: str, *, progress: ProgressSink | None = None) -> Context:
+    def acting_for(self, client: str, *, progress: ProgressSink | None = None) -> Self:
         """The same vault, acting for another client (and reporting to its progress sink)."""
         return replace(self, client=client, progress=progress or self.progress)
 
@@ -82,7 +83,7 @@ class Context:
             raise IntegrityFailure(
                 f"the vault's watermark secret {self.keys.location('watermark-secret')} is "
                 "missing; restore it from backup",
-                advice="without it no earlier copy can be traced; only 'custodes init' makes one",
+                advice="without it no earlier copy can be traced; only a new vault makes one",
             )
         return secret
 

@@ -12,14 +12,16 @@ from sqlalchemy import insert, select
 
 from custodes.core.authz import (
     Actor,
+    AlertKind,
     CaseFacts,
     Decision,
     EvidenceFacts,
     Permission,
     Role,
+    alert_audiences,
     check_recording_officer,
     decide,
-    may_read_alert,
+    decide_alert,
     parse_role,
 )
 from custodes.core.custody import Action
@@ -46,13 +48,18 @@ from custodes.storage import tables as t
 from custodes.storage.uow import UnitOfWork
 
 
-def parse_iso8601(text: str, what: str) -> str:
+def parse_iso8601(text: str, field: str) -> str:
+    """An ISO 8601 time with a zone, as UTC; a bad one is refused naming ``field``."""
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise InvalidInput(f"{what} is not an ISO 8601 date and time: '{text}'") from None
+        raise InvalidInput(
+            f"{{{field}}} is not an ISO 8601 date and time: '{text}'", field=field
+        ) from None
     if value.tzinfo is None:
-        raise InvalidInput(f"{what} needs a time zone (e.g. 2026-03-14T21:04:05Z): '{text}'")
+        raise InvalidInput(
+            f"{{{field}}} needs a time zone (e.g. 2026-03-14T21:04:05Z): '{text}'", field=field
+        )
     return value.astimezone(UTC).isoformat()
 
 
@@ -64,9 +71,12 @@ def _check_recorded_at(recorded: str, now: datetime) -> None:
     """A stated recording time must lie between 1990 and (about) now."""
     at = datetime.fromisoformat(recorded)
     if at > now + CLOCK_SKEW:
-        raise InvalidInput(f"--recorded-at {recorded} is in the future")
+        raise InvalidInput(f"{{recorded_at}} {recorded} is in the future", field="recorded_at")
     if at < EARLIEST_RECORDING:
-        raise InvalidInput(f"--recorded-at {recorded} is before 1990: not a camera recording")
+        raise InvalidInput(
+            f"{{recorded_at}} {recorded} is before 1990: not a camera recording",
+            field="recorded_at",
+        )
 
 
 def evidence_dict(row: Any) -> dict[str, Any]:
@@ -134,7 +144,7 @@ def ingest(
         try:
             if officer is not None:
                 officer_id = _recording_officer(uow, actor, officer)
-            recorded = parse_iso8601(recorded_at, "--recorded-at") if recorded_at else None
+            recorded = parse_iso8601(recorded_at, "recorded_at") if recorded_at else None
             if recorded is not None:
                 _check_recorded_at(recorded, vault.clock.now())
             _check_source(path)
@@ -358,7 +368,7 @@ def open_evidence(
             ),
         )
         alerted = alert_if_flagged(
-            vault, uow, decision, seq, "sensitive-access", actor.username, row, reason
+            vault, uow, decision, seq, AlertKind.SENSITIVE_ACCESS, actor.username, row, reason
         )
         audit.commit(uow, vault)
     out = evidence_dict(row)
@@ -371,26 +381,29 @@ def raise_alert(
     vault: Context,
     uow: UnitOfWork,
     seq: int,
-    kind: str,
+    kind: AlertKind,
     actor: str,
     case_number: str | None,
     evidence_id: str | None,
     reason: str | None,
-    audience: str = Role.INTERNAL_AFFAIRS.value,
-) -> None:
-    """Store an alert for internal affairs (or command staff) tied to an audit event."""
-    uow.conn.execute(
-        insert(t.alerts).values(
-            at=now_iso(vault),
-            audience=audience,
-            kind=kind,
-            actor=actor,
-            case_number=case_number,
-            evidence_id=evidence_id,
-            reason=reason,
-            audit_seq=seq,
+) -> list[str]:
+    """Store an alert tied to an audit event, one for each audience authorization
+    addresses an alert of ``kind`` to; returns those audiences."""
+    audiences = [a.value for a in alert_audiences(kind)]
+    for audience in audiences:
+        uow.conn.execute(
+            insert(t.alerts).values(
+                at=now_iso(vault),
+                audience=audience,
+                kind=kind.value,
+                actor=actor,
+                case_number=case_number,
+                evidence_id=evidence_id,
+                reason=reason,
+                audit_seq=seq,
+            )
         )
-    )
+    return audiences
 
 
 def alert_if_flagged(
@@ -398,22 +411,23 @@ def alert_if_flagged(
     uow: UnitOfWork,
     decision: Decision,
     seq: int,
-    kind: str,
+    kind: AlertKind,
     actor: str,
     row: Any,
     reason: str | None,
 ) -> list[str]:
-    """Alert internal affairs when authorization says so (evidence of a flagged case was
-    viewed, exported or redacted, with the stated reason), tied to the action's audit
-    event ``seq``. Returns the audiences alerted."""
+    """Alert when authorization says so (evidence of a flagged case was viewed, exported
+    or redacted, with the stated reason), tied to the action's audit event ``seq``.
+    Returns the audiences alerted."""
     if not decision.alert:
         return []
-    raise_alert(vault, uow, seq, kind, actor, row.case_number, row.id, reason)
-    return [Role.INTERNAL_AFFAIRS.value]
+    return raise_alert(vault, uow, seq, kind, actor, row.case_number, row.id, reason)
 
 
 def list_alerts(vault: Context, actor_name: str | None) -> list[dict[str, Any]]:
-    """The alerts the actor may read (internal affairs and admins: all; records: theirs)."""
+    """The alerts the actor may read, as authorization decides per audience and case
+    (internal affairs and admins: all; records and command staff: those addressed to
+    them, on cases they view)."""
     with vault.uow() as uow:
         actor = load_actor(vault, uow, actor_name)
         check(vault, uow, actor, Permission.ALERTS_READ)
@@ -430,7 +444,7 @@ def list_alerts(vault: Context, actor_name: str | None) -> list[dict[str, Any]]:
         rows = [
             r
             for r in uow.conn.execute(select(t.alerts).order_by(t.alerts.c.id)).all()
-            if may_read_alert(actor, r.audience, case_of(r.case_number))
+            if decide_alert(actor, r.audience, case_of(r.case_number)).allowed
         ]
     return [
         {

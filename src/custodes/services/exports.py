@@ -22,14 +22,16 @@ import av
 from sqlalchemy import insert, select
 
 from custodes import __version__
-from custodes.core.authz import EvidenceFacts, Permission
+from custodes.core.authz import AlertKind, EvidenceFacts, Permission
 from custodes.core.custody import Action
 from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, NotFound
 from custodes.core.watermark import MarkParams, derive_key
 from custodes.media.provenance import build_manifest, sign_mp4
 from custodes.media.render import EncodeSettings, output_size, render
+from custodes.processes import pid_alive
 from custodes.services import audit
 from custodes.services.common import (
+    all_case_facts,
     case_facts,
     case_row,
     check,
@@ -44,9 +46,9 @@ from custodes.services.common import (
     verified_original,
 )
 from custodes.services.context import Context
+from custodes.services.events import check_record_filter, hidden_cases
 from custodes.services.evidence import alert_if_flagged
 from custodes.storage import tables as t
-from custodes.storage.blobs.local import pid_alive
 
 KEY_VERSION = 1
 MARK_SCHEME = "custodes-luma-spread-spectrum/1"
@@ -60,24 +62,30 @@ def software_versions() -> dict[str, Any]:
 def _check_range(start: float | None, end: float | None, duration: float) -> tuple[float, float]:
     s = 0.0 if start is None else float(start)
     e = duration if end is None else float(end)
-    for name, v in (("--start", s), ("--end", e)):
+    for name, v in (("start", s), ("end", e)):
         if not math.isfinite(v):
-            raise InvalidInput(f"{name} must be a number of seconds, got {v}")
+            raise InvalidInput(f"{{{name}}} must be a number of seconds, got {v}", field=name)
     if not (0 <= s < duration):
-        raise InvalidInput(f"--start {s:g} is outside the recording (0 to {duration:.2f} s)")
+        raise InvalidInput(
+            f"{{start}} {s:g} is outside the recording (0 to {duration:.2f} s)", field="start"
+        )
     if e <= s:
-        raise InvalidInput(f"--end {e:g} must be after --start {s:g}")
+        raise InvalidInput(f"{{end}} {e:g} must be after {{start}} {s:g}", fields=("end", "start"))
     if e > duration + 1e-6:
-        raise InvalidInput(f"--end {e:g} is past the end of the recording ({duration:.2f} s)")
+        raise InvalidInput(
+            f"{{end}} {e:g} is past the end of the recording ({duration:.2f} s)", field="end"
+        )
     return s, e
 
 
-def _check_text(value: str, what: str, limit: int) -> str:
+def _check_text(value: str, field: str, limit: int) -> str:
     value = " ".join(value.split())
     if not value:
-        raise InvalidInput(f"{what} must not be empty")
+        raise InvalidInput(f"{{{field}}} must not be empty", field=field)
     if len(value) > limit or not value.isprintable():
-        raise InvalidInput(f"{what} must be printable text of at most {limit} characters")
+        raise InvalidInput(
+            f"{{{field}}} must be printable text of at most {limit} characters", field=field
+        )
     return value
 
 
@@ -153,8 +161,8 @@ def export_evidence(
         facts = case_facts(uow, case_row(uow, row.case_number))
         attempt["case_number"] = row.case_number
         try:
-            recipient = _check_text(recipient, "--recipient", 128)
-            purpose = _check_text(purpose, "--purpose", 2000)
+            recipient = _check_text(recipient, "recipient", 128)
+            purpose = _check_text(purpose, "purpose", 2000)
         except InvalidInput as exc:
             refuse(vault, uow, actor.username, exc, **attempt)
         decision = check(
@@ -305,7 +313,7 @@ def export_evidence(
                 )
             )
             alert_if_flagged(
-                vault, uow, decision, seq, "sensitive-export", actor.username, row, purpose
+                vault, uow, decision, seq, AlertKind.SENSITIVE_EXPORT, actor.username, row, purpose
             )
             audit.commit(uow, vault)
         os.replace(pending, dest)
@@ -329,12 +337,24 @@ def export_evidence(
 def list_exports(
     vault: Context, actor_name: str | None, evidence_id: str | None = None
 ) -> list[dict[str, Any]]:
+    """Exports on record; those of a case whose record the actor may not read (a case
+    under internal-affairs investigation) are left out, or refused when named."""
     with vault.uow(readonly=True) as uow:
         actor = load_actor(vault, uow, actor_name)
         check(vault, uow, actor, Permission.AUDIT_READ)
-        query = select(t.exports).order_by(t.exports.c.created_at)
+        facts = all_case_facts(uow)
+        check_record_filter(vault, uow, actor, facts, evidence_id=evidence_id)
+        query = (
+            select(t.exports)
+            .join(t.evidence, t.evidence.c.id == t.exports.c.evidence_id)
+            .join(t.cases, t.cases.c.id == t.evidence.c.case_id)
+            .order_by(t.exports.c.created_at)
+        )
         if evidence_id is not None:
             query = query.where(t.exports.c.evidence_id == evidence_id)
+        hidden = hidden_cases(actor, facts)
+        if hidden:
+            query = query.where(t.cases.c.number.not_in(sorted(hidden)))
         rows = uow.conn.execute(query).all()
     return [
         {

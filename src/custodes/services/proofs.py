@@ -14,6 +14,7 @@ from custodes.core.ports import Ed25519Verify
 from custodes.services import audit
 from custodes.services.common import check, event, load_actor
 from custodes.services.context import Context
+from custodes.services.events import case_of_event
 
 
 def _latest_signed(vault: Context, uow: Any) -> tuple[int, bytes]:
@@ -27,9 +28,11 @@ def _latest_signed(vault: Context, uow: Any) -> tuple[int, bytes]:
     return latest
 
 
-def _check_size(size: int | None, what: str) -> None:
+def _check_size(size: int | None, field: str) -> None:
     if size is not None and size < 1:
-        raise InvalidInput(f"{what} must be a checkpoint size of 1 or more, not {size}")
+        raise InvalidInput(
+            f"{{{field}}} must be a checkpoint size of 1 or more, not {size}", field=field
+        )
 
 
 def prove_inclusion(
@@ -38,7 +41,7 @@ def prove_inclusion(
     """An inclusion proof of event ``seq`` in a signed checkpoint (the newest by default)."""
     if seq < 0:
         raise InvalidInput(f"an event number is 0 or more, not {seq}")
-    _check_size(tree_size, "--tree-size")
+    _check_size(tree_size, "tree_size")
     with vault.uow() as uow:
         actor = load_actor(vault, uow, actor_name)
         check(vault, uow, actor, Permission.AUDIT_PROVE)
@@ -49,10 +52,15 @@ def prove_inclusion(
         if not 0 <= seq < size:
             raise NotFound(f"event {seq} is not in the checkpoint of size {size}")
         entry = audit.entry_at(uow.conn, seq)
+        body = decode_entry(entry)
+        # The proof carries the event itself: one of a case under internal-affairs
+        # investigation is proven only to those who may read it.
+        facts = case_of_event(uow, body)
+        if facts is not None:
+            check(vault, uow, actor, Permission.CASE_AUDIT_READ, case=facts)
         hashes = audit.leaf_hashes(uow.conn, size)
         path = merkle.inclusion_proof(seq, hashes)
         bundle = proofs.inclusion_bundle(seq, entry, path, note)
-        body = decode_entry(entry)
         audit.record(
             uow,
             event(
@@ -71,7 +79,7 @@ def prove_inclusion(
 def prove_consistency(
     vault: Context, actor_name: str | None, old_size: int, new_size: int | None = None
 ) -> dict[str, Any]:
-    _check_size(new_size, "the new size")
+    _check_size(new_size, "new_size")
     with vault.uow() as uow:
         actor = load_actor(vault, uow, actor_name)
         check(vault, uow, actor, Permission.AUDIT_PROVE)

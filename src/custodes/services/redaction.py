@@ -21,12 +21,12 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from custodes.core.authz import EvidenceFacts, Permission
+from custodes.core.authz import AlertKind, EvidenceFacts, Permission
 from custodes.core.custody import Action
 from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, NotFound
 from custodes.core.ports import Progress
 from custodes.media.faces import face_model_name
-from custodes.media.redact import (
+from custodes.media.redaction import (
     RedactionPlan,
     RegionSeed,
     apply_redaction,
@@ -130,7 +130,7 @@ def redact_evidence(
         try:
             row = evidence_row(uow, evidence_id)
             if reason is not None:
-                reason = _check_text(reason, "--reason", 2000)
+                reason = _check_text(reason, "reason", 2000)
         except CustodesError as exc:
             refuse(vault, uow, actor.username, exc, **attempt)
         attempt["case_number"] = row.case_number
@@ -152,7 +152,7 @@ def redact_evidence(
             for seed, text in zip(seeds, regions, strict=True):
                 check_region(seed, text, row.id, media)
             parsed_mute = _parse_ranges(mute)
-            check_ranges_within(parsed_mute, durations(uow, [row.id]), "--mute")
+            check_ranges_within(parsed_mute, durations(uow, [row.id]), "mute")
             mute_ranges = [tuple(r) for r in parsed_mute]
             plan: RedactionPlan | None = None
             if sidecar is not None:
@@ -163,7 +163,7 @@ def redact_evidence(
                 if plan.source_sha256 is None:
                     raise InvalidInput(
                         f"{sidecar.name} names no source recording (sha256); "
-                        "sidecars are made by custodes redact for one recording"
+                        "sidecars are made by a redaction of one recording"
                     )
                 if plan.source_sha256 != row.sha256:
                     raise InvalidInput(f"{sidecar.name} was made for another recording")
@@ -174,7 +174,10 @@ def redact_evidence(
                         f"{row.id} is {size[0]}x{size[1]}"
                     )
             if plan is None and not (faces or seeds or mute_ranges):
-                raise InvalidInput("nothing to redact: give --faces, --region, --mute or --sidecar")
+                raise InvalidInput(
+                    "nothing to redact: give {faces}, {regions}, {mute} or {sidecar}",
+                    fields=("faces", "regions", "mute", "sidecar"),
+                )
             given = out or Path(f"{evidence_id}-redacted.mp4")
             if given.is_symlink():
                 raise CustodyConflict(f"{given} is a symbolic link; redaction never follows one")
@@ -246,7 +249,7 @@ def redact_evidence(
             )
         )
         alerted = alert_if_flagged(
-            vault, uow, decision, seq, "sensitive-redact", actor.username, row, reason
+            vault, uow, decision, seq, AlertKind.SENSITIVE_REDACT, actor.username, row, reason
         )
         audit.commit(uow, vault)
     return {

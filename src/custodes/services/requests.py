@@ -1,7 +1,7 @@
 """Release requests decided by a written policy pack.
 
 A request records who asked, for what, and when it was received; its deadline comes
-from the pack. ``propose`` applies the pack (core/disclosure.py: pure, deterministic)
+from the pack. ``propose`` applies the pack (core/disclosure/engine.py: pure, deterministic)
 to the facts as they are now and writes nothing. A records user then accepts the
 proposal or overrides it with a written reason; either way a decision record is kept
 with the facts, the pack's hash, the rules that fired and the outcome, chained into the
@@ -20,11 +20,13 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from custodes.core import disclosure
-from custodes.core.authz import EvidenceFacts, Permission, Role
+from custodes.core.authz import AlertKind, EvidenceFacts, Permission
 from custodes.core.authz import decide as authz_decide
 from custodes.core.custody import Action
-from custodes.core.disclosure import Decision, Facts, PolicyPack, decide
+from custodes.core.disclosure import vocabulary as disclosure_vocabulary
+from custodes.core.disclosure.engine import Decision, decide
+from custodes.core.disclosure.facts import Facts
+from custodes.core.disclosure.pack import PolicyPack
 from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, NotFound
 from custodes.services import audit
 from custodes.services.common import (
@@ -44,7 +46,7 @@ from custodes.storage.uow import UnitOfWork
 
 KINDS = ("press", "public", "subject", "prosecutor", "defense", "court")
 OUTCOMES = ("release", "partial", "hold", "deny")
-EVIDENCE_FLAGS = tuple(sorted(disclosure.EVIDENCE_FLAGS))
+EVIDENCE_FLAGS = tuple(sorted(disclosure_vocabulary.EVIDENCE_FLAGS))
 FINDINGS = (
     "interference-found",
     "prosecutor-statement",
@@ -63,13 +65,15 @@ def _today(vault: Context) -> date:
     return vault.clock.now().date()
 
 
-def _parse_date(text: str | None, what: str) -> date | None:
+def _parse_date(text: str | None, field: str) -> date | None:
     if text is None:
         return None
     try:
         return date.fromisoformat(text[:10])
     except ValueError:
-        raise InvalidInput(f"{what} is not a date (YYYY-MM-DD): '{text}'") from None
+        raise InvalidInput(
+            f"{{{field}}} is not a date (YYYY-MM-DD): '{text}'", field=field
+        ) from None
 
 
 def _parse_ranges(texts: Sequence[str]) -> list[list[float]]:
@@ -107,7 +111,7 @@ def durations(uow: UnitOfWork, ids: Sequence[str]) -> dict[str, float]:
 
 
 def check_ranges_within(
-    ranges: Sequence[Sequence[float]], lengths: Mapping[str, float], what: str
+    ranges: Sequence[Sequence[float]], lengths: Mapping[str, float], field: str
 ) -> None:
     """Refuse a range that ends past the end of the recordings it applies to (of the
     longest, when it applies to several: a shorter one simply yields less)."""
@@ -121,7 +125,7 @@ def check_ranges_within(
                 if len(lengths) == 1
                 else f"every recording asked for (the longest, {ev}, is {longest:.2f} s)"
             )
-            raise InvalidInput(f"{what} {a:g}-{b:g} is past the end of {where}")
+            raise InvalidInput(f"{{{field}}} {a:g}-{b:g} is past the end of {where}", field=field)
 
 
 def _evidence_flags(uow: UnitOfWork, ids: Sequence[str]) -> frozenset[str]:
@@ -209,7 +213,9 @@ def add_request(
         try:
             requester = " ".join(requester.split())
             if not requester or len(requester) > 200 or not requester.isprintable():
-                raise InvalidInput("--requester must be printable text of 1-200 characters")
+                raise InvalidInput(
+                    "{requester} must be printable text of 1-200 characters", field="requester"
+                )
             if kind not in KINDS:
                 raise InvalidInput(f"unknown requester kind '{kind}' (kinds: {', '.join(KINDS)})")
             for ev in evidence:
@@ -226,20 +232,23 @@ def add_request(
                     )
                     raise InvalidInput(f"evidence {ev} belongs to {where}, not {case_number}")
             attempt.pop("evidence_id", None)
-            received = _parse_date(received_at, "--received-at") or _today(vault)
+            received = _parse_date(received_at, "received_at") or _today(vault)
             if received > _today(vault):
-                raise InvalidInput(f"--received-at {received} is in the future")
+                raise InvalidInput(
+                    f"{{received_at}} {received} is in the future", field="received_at"
+                )
             earliest = _today(vault) - RECEIVED_AT_MAX_AGE
             if received < earliest:
                 raise InvalidInput(
-                    f"--received-at {received} is more than ten years ago "
-                    f"(the earliest accepted is {earliest})"
+                    f"{{received_at}} {received} is more than ten years ago "
+                    f"(the earliest accepted is {earliest})",
+                    field="received_at",
                 )
             parsed_ranges = _parse_ranges(ranges)
             asked = sorted(set(evidence)) or _case_evidence(uow, crow.id)
-            check_ranges_within(parsed_ranges, durations(uow, asked), "--range")
-            _parse_date(allegation_on, "--allegation-on")
-            _parse_date(incident_on, "--incident-on")
+            check_ranges_within(parsed_ranges, durations(uow, asked), "ranges")
+            _parse_date(allegation_on, "allegation_on")
+            _parse_date(incident_on, "incident_on")
         except CustodesError as exc:
             refuse(vault, uow, actor.username, exc, **attempt)
         request_id = new_id("RQ")
@@ -342,7 +351,7 @@ def list_requests(
     open_only: bool = False,
     due_before: str | None = None,
 ) -> list[dict[str, Any]]:
-    limit = _parse_date(due_before, "--due-before")
+    limit = _parse_date(due_before, "due_before")
     with vault.uow(readonly=True) as uow:
         actor = load_actor(vault, uow, actor_name)
         out = []
@@ -401,12 +410,14 @@ def decide_request(
 ) -> dict[str, Any]:
     """Propose (default), accept (``accept``) or override (``override`` + ``reason``)."""
     if accept and override:
-        raise InvalidInput("use either --accept or --override, not both")
+        raise InvalidInput(
+            "use either {accept} or {override}, not both", fields=("accept", "override")
+        )
     if override is not None:
         if override not in OUTCOMES:
             raise InvalidInput(f"unknown outcome '{override}' (outcomes: {', '.join(OUTCOMES)})")
         if not (reason and reason.strip()):
-            raise InvalidInput("an override needs a written reason (--reason)")
+            raise InvalidInput("an override needs a written reason ({reason})", field="reason")
     pack = load_policy(vault)
     recording = accept or override is not None
     with vault.uow(readonly=not recording) as uow:
@@ -484,18 +495,16 @@ def decide_request(
         if override is not None:
             from custodes.services.evidence import raise_alert
 
-            for audience in ("internal-affairs", "command"):
-                raise_alert(
-                    vault,
-                    uow,
-                    seq,
-                    "decision-override",
-                    actor.username,
-                    crow.number,
-                    None,
-                    reason,
-                    audience=audience,
-                )
+            raise_alert(
+                vault,
+                uow,
+                seq,
+                AlertKind.DECISION_OVERRIDE,
+                actor.username,
+                crow.number,
+                None,
+                reason,
+            )
         audit.commit(uow, vault)
     out.update(
         {
@@ -570,13 +579,12 @@ def _record_hold_review(
             vault,
             uow,
             seq,
-            "hold-review",
+            AlertKind.HOLD_REVIEW,
             actor,
             case_number,
             None,
             f"request {row.id}: the hold no longer stands (the policy pack now proposes "
             f"'{proposal.outcome}'); a records user must decide it again",
-            audience=Role.RECORDS.value,
         )
     return item
 
@@ -607,7 +615,7 @@ def review_holds_after_change(
     except CustodesError as exc:
         return [], [
             f"{len(held)} held request(s) of case {case_number} were not re-evaluated: {exc}; "
-            "run 'custodes request review-due' once the policy pack is current"
+            "review the due requests once the policy pack is current"
         ]
     reviewed = [
         _record_hold_review(
@@ -660,16 +668,24 @@ def set_evidence_flags(
     *,
     flag: Sequence[str] = (),
     unflag: Sequence[str] = (),
+    reason: str | None = None,
 ) -> dict[str, Any]:
     """Record what a recording shows (a minor, a victim, a home's interior...).
 
-    A change re-evaluates the case's held requests (see :func:`review_holds_after_change`).
+    A change needs a stated ``reason``, which is recorded with it. A change re-evaluates
+    the case's held requests (see :func:`review_holds_after_change`).
     """
     bad = (set(flag) | set(unflag)) - set(EVIDENCE_FLAGS)
     if bad:
         raise InvalidInput(
             f"unknown evidence flag(s): {', '.join(sorted(bad))} "
             f"(flags: {', '.join(EVIDENCE_FLAGS)})"
+        )
+    if (flag or unflag) and not (reason and reason.strip()):
+        # What a recording shows decides what the policy pack releases of it, so the
+        # change itself must say why, on the audit record (as a case's flags do).
+        raise InvalidInput(
+            "changing a recording's flags needs a stated reason ({reason})", field="reason"
         )
     with vault.uow() as uow:
         actor = load_actor(vault, uow, actor_name)
@@ -716,6 +732,7 @@ def set_evidence_flags(
                     object_id=evidence_id,
                     case_number=row.case_number,
                     evidence_id=evidence_id,
+                    reason=reason,
                     details={"added": sorted(new - current), "removed": sorted(current - new)},
                 ),
             )
@@ -757,7 +774,7 @@ def write_letter(
         if last is None:
             raise CustodyConflict(
                 f"request {request_id} has no recorded decision yet",
-                advice="custodes request decide ID --accept (or --override ... --reason ...)",
+                advice="decide it first: accept the proposed outcome, or override it with a reason",
             )
         request = _request_dict(uow, row)
     record = {

@@ -25,13 +25,12 @@ from typing import Any
 from sqlalchemy import insert, select
 
 from custodes import __version__
-from custodes.core import stats
-from custodes.core.authz import CaseFacts, EvidenceFacts, Permission, decide
+from custodes.core import attribution
+from custodes.core.authz import AlertKind, CaseFacts, EvidenceFacts, Permission, decide
 from custodes.core.custody import Action
 from custodes.core.errors import CustodesError, IntegrityFailure, InvalidInput, NotFound
 from custodes.core.watermark import (
     Accumulator,
-    MarkParams,
     derive_key,
     null_keys,
     perceptual_mask,
@@ -323,7 +322,7 @@ def trace_leak(
                 vault,
                 uow,
                 seq,
-                "leak-attributed",
+                AlertKind.LEAK_ATTRIBUTED,
                 actor.username,
                 case,
                 ev,
@@ -381,22 +380,10 @@ def _attribute(
             )
             .order_by(t.exports.c.created_at)
         ).all()
-    groups: dict[str, list[Any]] = {}
-    for ex in exports:
-        params = next(
-            op["params"]
-            for op in json.loads(ex.lineage)["operations"]
-            if op["op"] == "forensic-watermark"
-        )
-        groups.setdefault(json.dumps(params, sort_keys=True), []).append(ex)
-    if not groups:
-        groups[json.dumps(MarkParams().to_dict(), sort_keys=True)] = []
-    accs = {
-        k: Accumulator(
-            int(media["width"]), int(media["height"]), MarkParams.from_dict(json.loads(k))
-        )
-        for k in groups
-    }
+    groups = attribution.group_by_mark(
+        [attribution.MarkedCopy(ex.id, _mark_params(ex)) for ex in exports]
+    )
+    accs = {g.key: Accumulator(int(media["width"]), int(media["height"]), g.params) for g in groups}
     advance = progress("register", info.frame_count or 0)
     registered = 0
     sample: Any = None
@@ -430,21 +417,20 @@ def _attribute(
     ).digest()
     candidates: list[dict[str, Any]] = []
     all_null: list[float] = []
-    attributions: dict[str, stats.Attribution] = {}
-    n_total = sum(len(v) for v in groups.values())
-    for k, exs in groups.items():
-        acc = accs[k]
+    scored: list[attribution.GroupScores] = []
+    by_id = {ex.id: ex for ex in exports}
+    for g in groups:
+        acc = accs[g.key]
         null_scores = [float(x) for x in acc.scores(null_keys(seed, NULL_KEYS))]
         all_null.extend(null_scores)
-        if not exs:
+        if not g.copy_ids:
             continue
+        exs = [by_id[i] for i in g.copy_ids]
         keys = [derive_key(secret, ex.id, ex.key_version) for ex in exs]
         scores = {ex.id: float(s) for ex, s in zip(exs, acc.scores(keys), strict=True)}
-        # Bonferroni over every candidate of the trace, whatever its group.
-        for a in stats.attribute(
-            scores, null_scores, alpha * len(exs) / max(1, n_total), model_sf=score_tail_bound
-        ):
-            attributions[a.candidate] = a
+        scored.append(attribution.GroupScores(scores, null_scores))
+    # Bonferroni over every candidate of the trace, whatever its group.
+    attributions = attribution.attribute_groups(scored, alpha, model_sf=score_tail_bound)
     for ex in exports:
         a = attributions[ex.id]
         candidates.append(
@@ -465,13 +451,18 @@ def _attribute(
     result["candidates"] = candidates
     result["attributed"] = [c["export_id"] for c in candidates if c["attributed"]]
     result["verdict"] = "attributed" if result["attributed"] else "no-export-matched"
-    mean, std = stats.empirical_null(all_null) if len(all_null) > 1 else (0.0, 1.0)
-    report["null"] = {
-        "keys": len(all_null),
-        "mean": mean,
-        "std": std,
-        "max": max(all_null) if all_null else 0.0,
-    }
+    null = attribution.summarize_null(all_null)
+    report["null"] = {"keys": null.keys, "mean": null.mean, "std": null.std, "max": null.max}
+
+
+def _mark_params(export: Any) -> dict[str, Any]:
+    """The parameters of the forensic mark an export carries, from its lineage."""
+    params: dict[str, Any] = next(
+        op["params"]
+        for op in json.loads(export.lineage)["operations"]
+        if op["op"] == "forensic-watermark"
+    )
+    return params
 
 
 def _history(uow: Any, result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -506,13 +497,14 @@ def _report_doc(
 ) -> dict[str, Any]:
     n = max(1, len(result["candidates"]))
     if result["verdict"] == "attributed":
+        p_values = [c["p_value"] for c in result["candidates"]]
         names = ", ".join(
             f"{c['recipient']} ({c['export_id']})" for c in result["candidates"] if c["attributed"]
         )
         summary = (
             f"This clip was made from the copy given to {names}. The chance that this "
             f"is a false accusation is "
-            f"{odds_text(min(c['p_value'] for c in result['candidates']) * n)}."
+            f"{odds_text(attribution.trace_false_accusation(p_values))}."
         )
     elif result["verdict"] == "no-export-matched":
         summary = (
@@ -540,6 +532,6 @@ def _report_doc(
         "history": report["history"],
         "null": report["null"] or {"keys": 0, "mean": 0.0, "std": 1.0, "max": 0.0},
         "alpha_text": f"{alpha:g}",
-        "per_candidate_text": f"{alpha / n:.2g}",
+        "per_candidate_text": f"{attribution.candidate_threshold(alpha, n):.2g}",
         "checkpoint": None,
     }

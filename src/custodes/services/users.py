@@ -6,15 +6,13 @@ import re
 from typing import Any
 
 from argon2 import PasswordHasher
-from sqlalchemy import insert, select
 
 from custodes.core.authz import Permission, parse_role
 from custodes.core.custody import Action
 from custodes.core.errors import CustodyConflict, InvalidInput
-from custodes.services import audit
-from custodes.services.common import check, event, load_actor, now_iso
+from custodes.services.common import now_iso
 from custodes.services.context import Context
-from custodes.storage import tables as t
+from custodes.services.usecase import acting
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
@@ -43,44 +41,31 @@ def add_user(
         raise InvalidInput(f"invalid username '{username}': use 1-64 of a-z, 0-9, '.', '_', '-'")
     parsed_role = parse_role(role)
     password_hash = hash_password(password) if password is not None else None
-    with vault.uow() as uow:
-        actor = load_actor(vault, uow, actor_name)
-        check(vault, uow, actor, Permission.USER_ADD)
-        exists = uow.conn.execute(
-            select(t.users.c.id).where(t.users.c.username == username)
-        ).first()
-        if exists is not None:
+    with acting(vault, actor_name) as uc:
+        uc.allow(Permission.USER_ADD)
+        if uc.uow.users.find(username) is not None:
             raise CustodyConflict(f"user '{username}' already exists")
-        uow.conn.execute(
-            insert(t.users).values(
-                username=username,
-                role=parsed_role.value,
-                password_hash=password_hash,
-                active=True,
-                created_at=now_iso(vault),
-            )
+        uc.uow.users.add(username, parsed_role, password_hash, now_iso(vault))
+        uc.record(
+            Action.USER_ADD,
+            object_type="user",
+            object_id=username,
+            details={"role": parsed_role.value, "password": password_hash is not None},
         )
-        audit.record(
-            uow,
-            event(
-                vault,
-                actor.username,
-                Action.USER_ADD,
-                object_type="user",
-                object_id=username,
-                details={"role": parsed_role.value, "password": password_hash is not None},
-            ),
-        )
-        audit.commit(uow, vault)
+        uc.commit()
     return {"username": username, "role": parsed_role.value}
 
 
 def list_users(vault: Context, actor_name: str | None) -> list[dict[str, Any]]:
-    with vault.uow() as uow:
-        actor = load_actor(vault, uow, actor_name)
-        check(vault, uow, actor, Permission.USER_LIST)
-        rows = uow.conn.execute(select(t.users).order_by(t.users.c.username)).all()
+    with acting(vault, actor_name) as uc:
+        uc.allow(Permission.USER_LIST)
+        users = uc.uow.users.list()
     return [
-        {"username": r.username, "role": r.role, "active": r.active, "created_at": r.created_at}
-        for r in rows
+        {
+            "username": u.username,
+            "role": u.role.value,
+            "active": u.active,
+            "created_at": u.created_at,
+        }
+        for u in users
     ]

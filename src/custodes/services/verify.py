@@ -3,7 +3,9 @@
 Signed checkpoints come from the database and from ``<home>/log/checkpoint``; each
 must carry a good signature by the vault key, and the log recomputed from its stored
 entries must reproduce every one of them. Problems are collected, not raised: the
-report lists each one.
+report lists each one. A front door shows the report, then calls
+:func:`raise_for_problems` (as httpx's ``raise_for_status``), so that a failed check
+leaves through the one error handler like any other error.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from sqlalchemy import func, select
 from custodes.core.authz import Permission
 from custodes.core.checkpoint import Checkpoint
 from custodes.core.custody import Action, LogVerifier, Problem
-from custodes.core.errors import CustodesError, InvalidInput, NotFound
+from custodes.core.errors import CustodesError, IntegrityFailure, InvalidInput, NotFound
 from custodes.services import audit
 from custodes.services.common import check, event, load_actor
 from custodes.services.context import Context
@@ -109,6 +111,21 @@ def verify_vault(
             # Record the failed verification, but sign nothing over a log that failed.
             uow.commit()
     return summary
+
+
+class VerificationFailed(IntegrityFailure):
+    """``verify`` found problems; ``problems`` lists them as the report does."""
+
+    def __init__(self, problems: Sequence[dict[str, Any]]) -> None:
+        kinds = sorted({str(p["kind"]) for p in problems})
+        super().__init__(f"verify found {len(problems)} problem(s): {', '.join(kinds)}")
+        self.problems = list(problems)
+
+
+def raise_for_problems(report: dict[str, Any]) -> None:
+    """Raise :class:`VerificationFailed` if the report of :func:`verify_vault` is not ok."""
+    if not report["ok"]:
+        raise VerificationFailed(report["problems"])
 
 
 def _load_checkpoints(vault: Context, conn: Any, problems: list[Problem]) -> list[Checkpoint]:

@@ -37,7 +37,13 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from custodes.core.errors import InvalidInput
 
-__all__ = ["SigningCredential", "load_credential", "load_or_create_credential"]
+__all__ = [
+    "SigningCredential",
+    "chain_root_pem",
+    "load_credential",
+    "load_or_create_credential",
+    "read_trust_anchors",
+]
 
 FOLDER = Path("keys") / "c2pa"
 CHAIN_FILE = "signer-chain.pem"
@@ -136,6 +142,35 @@ def load_credential(
     else:
         anchors_pem = chain[-1].public_bytes(serialization.Encoding.PEM)
     return SigningCredential(chain_pem, key_pem, anchors_pem, alg, origin)
+
+
+def chain_root_pem(cert: Path) -> bytes:
+    """The last certificate of the PEM chain in ``cert`` (the root a reader trusts by
+    default), as PEM."""
+    chain = _certs(cert.read_bytes(), str(cert))
+    return chain[-1].public_bytes(serialization.Encoding.PEM)
+
+
+def read_trust_anchors(path: Path) -> bytes:
+    """PEM root certificates to trust, read from ``path`` and checked, so that a wrong
+    file is named as such (not blamed on the copy being checked). A private key is
+    refused outright."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if b"PRIVATE KEY-----" in data:
+        raise InvalidInput(
+            f"{path} holds a private key: trust anchors are root certificates only "
+            "(and a private key should not be passed around)"
+        )
+    try:
+        certs = x509.load_pem_x509_certificates(data)
+    except ValueError:
+        certs = []
+    if not certs:
+        raise InvalidInput(f"{path} holds no PEM certificate (trust anchors are root certificates)")
+    return data
 
 
 def self_made_credential_exists(home: Path) -> bool:

@@ -34,7 +34,7 @@ from yaml.events import (
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.reader import ReaderError
 
-from custodes.core.disclosure import PolicyPack
+from custodes.core.disclosure.pack import PolicyPack
 from custodes.core.errors import InvalidInput, NotFound
 
 MAX_PACK_BYTES = 1_000_000

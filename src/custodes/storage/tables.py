@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.sql import false
 from sqlalchemy.types import BigInteger
 
 metadata = MetaData()
@@ -49,6 +50,9 @@ case_members = Table(
     metadata,
     Column("case_id", ForeignKey("cases.id"), primary_key=True),
     Column("user_id", ForeignKey("users.id"), primary_key=True),
+    # An officer on a case under internal-affairs investigation loses reach to it; IA
+    # restores it (on record) by setting this.
+    Column("reach_restored", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 evidence = Table(

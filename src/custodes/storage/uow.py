@@ -7,6 +7,7 @@ from types import TracebackType
 from sqlalchemy.engine import Connection, Engine
 
 from custodes.storage.db import translate_errors
+from custodes.storage.repositories import CaseRepository, EvidenceRepository, UserRepository
 
 
 class UnitOfWork:
@@ -26,6 +27,18 @@ class UnitOfWork:
         if self._conn is None:
             raise RuntimeError("unit of work used outside 'with'")
         return self._conn
+
+    @property
+    def users(self) -> UserRepository:
+        return UserRepository(self.conn)
+
+    @property
+    def cases(self) -> CaseRepository:
+        return CaseRepository(self.conn)
+
+    @property
+    def evidence(self) -> EvidenceRepository:
+        return EvidenceRepository(self.conn)
 
     def __enter__(self) -> UnitOfWork:
         with translate_errors():

@@ -16,6 +16,7 @@ from custodes.core.ports import Signer, SigningCredential
 from custodes.storage.credentials import FOLDER as C2PA_FOLDER
 from custodes.storage.credentials import (
     ROOT_FILE,
+    chain_root_pem,
     load_credential,
     load_or_create_credential,
     self_made_credential_exists,
@@ -84,12 +85,13 @@ class FileKeyStore:
             return None
         return load_or_create_credential(self.home, self.agency)
 
-    def self_made_roots(self) -> bytes | None:
-        path = self.home / C2PA_FOLDER / ROOT_FILE
-        try:
-            return path.read_bytes()
-        except FileNotFoundError:
-            return None
+    def trust_anchors(self) -> bytes | None:
+        for path in (self.c2pa_trust_anchors, self.home / C2PA_FOLDER / ROOT_FILE):
+            if path is not None and path.is_file():
+                return path.read_bytes()
+        if self.c2pa_cert is not None and self.c2pa_cert.is_file():
+            return chain_root_pem(self.c2pa_cert)
+        return None
 
 
 def load_or_create_secret(path: Path, size: int = 32) -> bytes:

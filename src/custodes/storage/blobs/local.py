@@ -43,12 +43,11 @@ from custodes.storage.blobs.scratch import (
     HEX64,
     check_hex,
     is_temp_name,
-    pid_alive,
     sweep,
     temp_name,
 )
 
-__all__ = ["LocalBlobStore", "pid_alive"]
+__all__ = ["LocalBlobStore"]
 
 CHUNK_SIZE = 4 * 1024 * 1024
 """Bytes read, hashed and written per step of ``stage``."""

@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 
 from custodes.core.errors import BackendUnavailable, InvalidInput
+from custodes.processes import pid_alive
 
 __all__ = [
     "TEMP_MAX_AGE",
     "check_hex",
-    "pid_alive",
     "sweep",
     "temp_name",
 ]
@@ -38,21 +38,6 @@ def check_hex(sha256: str) -> str:
             advice="give the 64 lowercase hexadecimal digits of the hash",
         )
     return sha256
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` still runs (ours, or someone else's we may not signal)."""
-    if pid == os.getpid():
-        return True
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    return True
 
 
 def temp_name(suffix: str) -> str:

@@ -1,0 +1,72 @@
+"""``custodes redact``: redacted derivatives of evidence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from custodes.cli import output
+from custodes.cli.state import show, state
+
+
+def redact_cmd(
+    ctx: typer.Context,
+    evidence_id: str,
+    faces: Annotated[bool, typer.Option("--faces", help="Blur every face, tracked.")] = False,
+    region: Annotated[
+        list[str] | None,
+        typer.Option(help="A box to track and blur: T:X,Y,W,H[:label] (seconds, pixels)."),
+    ] = None,
+    mute: Annotated[
+        list[str] | None,
+        typer.Option(help="Mute the audio over START-END seconds, within the recording."),
+    ] = None,
+    bleep: Annotated[bool, typer.Option(help="A tone instead of silence.")] = False,
+    style: Annotated[str, typer.Option(help="blur or box.")] = "blur",
+    sidecar: Annotated[
+        Path | None, typer.Option(help="A reviewed boxes file to apply instead of detecting.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Output .mp4 (default EV-...-redacted.mp4).")
+    ] = None,
+    face_model: Annotated[
+        str,
+        typer.Option(
+            help="centerface (the default), centerface-int8 (plans 1.4-2x faster) or"
+            " retinaface (plans 1.7-1.9x faster); both faster ones miss faces of 8-12 px"
+            " (bench/bench_redact.py). float32 and int8 are older names of the first two."
+        ),
+    ] = "centerface",
+    reason: Annotated[
+        str | None,
+        typer.Option(help="Why (recorded; required on flagged cases, which alert IA)."),
+    ] = None,
+) -> None:
+    """Make a redacted derivative (the original never changes), with a sidecar to review."""
+    from custodes.services import redaction as red_svc
+
+    st = state(ctx)
+    with output.count_progress("redact", st.json) as (_set_total, advance):
+        result = red_svc.redact_evidence(
+            st.vault,
+            st.actor,
+            evidence_id,
+            faces=faces,
+            regions=region or [],
+            mute=mute or [],
+            bleep=bleep,
+            style=style,
+            sidecar=sidecar,
+            out=out,
+            progress=advance,
+            face_model=face_model,
+            reason=reason,
+        )
+    show(
+        st,
+        result,
+        f"Redacted copy {result['derivative_id']}: {result['path']} "
+        f"({result['frames_redacted']} frames redacted); review {result['contact_sheet']}",
+    )

@@ -1,0 +1,224 @@
+"""Planning: decode the original once, find faces and follow regions (:func:`plan_redaction`).
+
+Faces are found by a detector (:class:`Detector`, e.g.
+:class:`custodes.media.faces.FaceDetector`) on every ``detect_every``-th frame (by
+default as many as give at least ``DETECT_HZ`` looks a second), at the detector's own
+input size, and joined into tracks (:mod:`.tracks`); drawn regions are followed on
+frames at most ``work_side`` pixels on their longer side (:mod:`.regions`). Nothing is
+written: the result is a :class:`~custodes.media.redaction.plan.RedactionPlan`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Protocol
+
+import av
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from custodes.core.errors import InvalidInput
+from custodes.media.faces import Box
+from custodes.media.redaction.plan import (
+    MAX_LABEL,
+    PlanBox,
+    RedactionPlan,
+    RegionSeed,
+    TrackingParams,
+)
+from custodes.media.redaction.regions import MILTracker, Region, TemplateTracker, region_box
+from custodes.media.redaction.tracks import associate, detect_every_for, track_boxes
+
+__all__ = ["Detector", "plan_redaction"]
+
+Progress = Callable[[int], None]
+_U8 = NDArray[np.uint8]
+
+
+class Detector(Protocol):
+    """What :func:`plan_redaction` needs from a face detector."""
+
+    name: str
+    threshold: float
+
+    @property
+    def version(self) -> str: ...
+
+    def lineage(self) -> dict[str, Any]: ...
+
+    def input_size(self, width: int, height: int) -> tuple[int, int]: ...
+
+    def detect(self, image: _U8, *, bgr: bool = False) -> list[Box]: ...
+
+
+def plan_redaction(
+    path: Path,
+    *,
+    faces: bool = True,
+    regions: Sequence[RegionSeed] = (),
+    detector: Detector | None = None,
+    params: TrackingParams = TrackingParams(),
+    work_side: int = 640,
+    source_sha256: str | None = None,
+    progress: Progress | None = None,
+) -> RedactionPlan:
+    """Decode ``path`` once and return the boxes to redact in each frame.
+
+    ``detector`` is required when ``faces`` is true; it sees each frame it looks at in
+    its own input size (``Detector.input_size``). Drawn regions are followed forward
+    from the frame shown at ``t_s`` on frames at most ``work_side`` pixels on their
+    longer side.
+    """
+    if faces and detector is None:
+        raise InvalidInput("face redaction needs a face detector")
+    if params.detect_every < 0:
+        raise InvalidInput("detect_every must be 0 (from the frame rate) or more")
+    if params.region_tracker not in ("template", "mil"):
+        raise InvalidInput(f"unknown region tracker {params.region_tracker!r}")
+    seeds = [
+        RegionSeed(float(r.t_s), float(r.x), float(r.y), float(r.w), float(r.h), str(r.label))
+        for r in regions
+    ]
+    for r in seeds:
+        if not all(math.isfinite(v) for v in (r.t_s, r.x, r.y, r.w, r.h)) or r.t_s < 0:
+            raise InvalidInput(f"region {r.label!r} has a non-finite or negative value")
+        if len(r.label) > MAX_LABEL or not r.label.isprintable():
+            raise InvalidInput(f"region label must be printable, at most {MAX_LABEL} characters")
+    try:
+        return _plan(path, faces, seeds, detector, params, work_side, source_sha256, progress)
+    except av.error.FFmpegError as exc:
+        raise InvalidInput(f"cannot decode {path.name}: {exc}") from exc
+
+
+def _plan(
+    path: Path,
+    faces: bool,
+    seeds: list[RegionSeed],
+    detector: Detector | None,
+    params: TrackingParams,
+    work_side: int,
+    source_sha256: str | None,
+    progress: Progress | None,
+) -> RedactionPlan:
+    detections: dict[int, list[Box]] = {}
+    region_boxes: dict[int, list[PlanBox]] = {}
+    with av.open(str(path)) as inp:
+        if not inp.streams.video:
+            raise InvalidInput(f"{path.name} has no video stream")
+        vin: Any = inp.streams.video[0]
+        vin.codec_context.thread_type = "AUTO"
+        width, height = vin.codec_context.width, vin.codec_context.height
+        rate = vin.average_rate or vin.guessed_rate or Fraction(30)
+        fps = float(rate)
+        if params.detect_every == 0:
+            params = replace(params, detect_every=detect_every_for(fps))
+        for k, s in enumerate(seeds):
+            if s.w < 2 or s.h < 2 or s.x < 0 or s.y < 0:
+                raise InvalidInput(f"region {k} ({s.label}) is empty or outside the frame")
+            if s.x + s.w > width + 0.5 or s.y + s.h > height + 0.5:
+                raise InvalidInput(
+                    f"region {k} ({s.label}) lies outside the {width}x{height} frame"
+                )
+        # Region trackers work on frames at most ``work_side`` wide; the detector sees
+        # frames at its own input size (capping it at ``work_side`` as well once hid
+        # faces of 8-12 px from a 768x576 camera).
+        scale = min(1.0, work_side / max(width, height))
+        ww, wh = max(2, round(width * scale)), max(2, round(height * scale))
+        sx, sy = width / ww, height / wh
+        dw, dh = detector.input_size(width, height) if detector is not None else (ww, wh)
+        dw, dh = max(2, dw), max(2, dh)
+        pending = [Region(k + 1, s, -1) for k, s in enumerate(sorted(seeds, key=lambda s: s.t_s))]
+        live: list[Region] = []
+        index = 0
+        t0: float | None = None
+        for frame in inp.decode(vin):
+            t = float(frame.time) if frame.time is not None else index / fps
+            if t0 is None:
+                t0 = t
+            look = faces and detector is not None and index % params.detect_every == 0
+            track = bool(live) or bool(pending and t >= pending[0].seed.t_s - 0.5 / fps)
+            if not (look or track):
+                index += 1
+                if progress is not None:
+                    progress(1)
+                continue
+            rgb: _U8 | None = None
+            if look and detector is not None:
+                rgb = frame.reformat(
+                    width=dw, height=dh, format="rgb24", interpolation="AREA"
+                ).to_ndarray()
+                found = detector.detect(rgb)
+                detections[index] = [b.scaled(width / dw, height / dh) for b in found]
+            if track:
+                if rgb is None or (dw, dh) != (ww, wh):
+                    rgb = frame.reformat(
+                        width=ww, height=wh, format="rgb24", interpolation="AREA"
+                    ).to_ndarray()
+                gray: _U8 = np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), np.uint8)
+                while pending and t >= pending[0].seed.t_s - 0.5 / fps:
+                    reg = pending.pop(0)
+                    reg.start = index
+                    s = reg.seed
+                    wbox = (s.x / sx, s.y / sy, s.w / sx, s.h / sy)
+                    reg.tracker = (
+                        TemplateTracker(gray, wbox)
+                        if params.region_tracker == "template"
+                        else MILTracker(gray, wbox)
+                    )
+                    live.append(reg)
+                    region_boxes.setdefault(index, []).append(
+                        region_box(reg, s.x, s.y, s.w, s.h, "seed", width, height, params)
+                    )
+                for reg in live:
+                    if reg.start == index or reg.tracker is None:
+                        continue
+                    score = reg.tracker.update(gray, reg.lost)
+                    if score >= params.region_min_score:
+                        reg.lost, how = 0, "tracked"
+                    else:
+                        reg.lost, how = reg.lost + 1, "held"
+                    if reg.lost > params.region_hold:
+                        reg.ended = True
+                        continue
+                    x, y, w, h = reg.tracker.box
+                    region_boxes.setdefault(index, []).append(
+                        region_box(reg, x * sx, y * sy, w * sx, h * sy, how, width, height, params)
+                    )
+                live = [r for r in live if not r.ended]
+            index += 1
+            if progress is not None:
+                progress(1)
+    if index == 0:
+        raise InvalidInput(f"{path.name} has no decodable video frames")
+    if pending:
+        s = pending[0].seed
+        raise InvalidInput(
+            f"region {s.label!r} is drawn at {s.t_s:.2f} s, after the video's last frame"
+        )
+    boxes: dict[int, list[PlanBox]] = {}
+    if faces:
+        least = params.min_margin * max(width / dw, height / dh)  # in source pixels
+        for tr in associate(detections, params):
+            for f, b in track_boxes(tr, index, width, height, params, least).items():
+                boxes.setdefault(f, []).append(b)
+    for f, bs in region_boxes.items():
+        boxes.setdefault(f, []).extend(bs)
+    return RedactionPlan(
+        width=width,
+        height=height,
+        fps=fps,
+        frames=index,
+        t0=t0 or 0.0,
+        source=path.name,
+        source_sha256=source_sha256,
+        faces=faces,
+        detector=detector.lineage() if (faces and detector is not None) else None,
+        params=params,
+        regions=seeds,
+        boxes=boxes,
+    )

@@ -1,0 +1,163 @@
+"""The skeleton every use case shares, written once.
+
+A use case loads its actor, finds the object it acts on or puts the refusal on record,
+asks authorization (a no is on record too), does its work, records its event in the
+same transaction, and commits with a signed checkpoint::
+
+    with acting(ctx, actor_name) as uc:
+        case = uc.case(number, Permission.CASE_ASSIGN)
+        user = uc.uow.users.get(username)
+        uc.uow.cases.add_member(case, user)
+        uc.record(Action.CASE_ASSIGN, case=case, details={"user": username})
+        uc.commit()
+
+so that each use case states only what is particular to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from custodes.core.authz import Actor, Decision, Permission
+from custodes.core.custody import Action
+from custodes.core.errors import CustodesError, NotFound
+from custodes.core.records import Case, Evidence
+from custodes.services import audit
+from custodes.services.common import check, event, load_actor, refuse
+from custodes.services.context import Context
+from custodes.storage.uow import UnitOfWork
+
+
+@dataclass
+class UseCase:
+    """One use case under way: its context, unit of work and (identified) actor."""
+
+    ctx: Context
+    uow: UnitOfWork
+    actor: Actor
+
+    def refuse(
+        self,
+        error: CustodesError,
+        *,
+        attempted: str,
+        case: str | None = None,
+        evidence: str | None = None,
+        reason: str | None = None,
+        action: Action = Action.ACCESS_REFUSED,
+        details: Mapping[str, Any] | None = None,
+    ) -> NoReturn:
+        """Roll back what was under way, put the refusal on record, raise ``error``."""
+        refuse(
+            self.ctx,
+            self.uow,
+            self.actor.username,
+            error,
+            action=action,
+            attempted=attempted,
+            case_number=case,
+            evidence_id=evidence,
+            reason=reason,
+            details=details,
+        )
+
+    def allow(
+        self,
+        permission: Permission,
+        *,
+        case: Case | None = None,
+        evidence: Evidence | None = None,
+        reason: str | None = None,
+        refusal_action: Action = Action.ACCESS_REFUSED,
+    ) -> Decision:
+        """Ask authorization; a no is put on record and raised."""
+        return check(
+            self.ctx,
+            self.uow,
+            self.actor,
+            permission,
+            case=case.facts if case is not None else None,
+            evidence=evidence.facts if evidence is not None else None,
+            reason=reason,
+            refusal_action=refusal_action,
+        )
+
+    def case(
+        self, number: str, permission: Permission | None = None, *, reason: str | None = None
+    ) -> Case:
+        """The case ``number``, which the actor may act on with ``permission`` (when given).
+
+        An unknown case is refused on record, as a denied one is."""
+        found = self.uow.cases.find(number)
+        if found is None:
+            self.refuse(
+                NotFound(f"no case '{number}'"),
+                attempted=permission.value if permission else "case:case:find",
+                case=number,
+            )
+        if permission is not None:
+            self.allow(permission, case=found, reason=reason)
+        return found
+
+    def evidence(
+        self, evidence_id: str, permission: Permission | None = None, *, reason: str | None = None
+    ) -> tuple[Evidence, Case]:
+        """The evidence ``evidence_id`` and its case, which the actor may act on with
+        ``permission`` (when given). Unknown evidence is refused on record."""
+        found = self.uow.evidence.find(evidence_id)
+        if found is None:
+            self.refuse(
+                NotFound(f"no evidence '{evidence_id}'"),
+                attempted=permission.value if permission else "case:evidence:find",
+                evidence=evidence_id,
+            )
+        case = self.uow.cases.by_id(found.case_id)
+        if permission is not None:
+            self.allow(permission, case=case, evidence=found, reason=reason)
+        return found, case
+
+    def record(
+        self,
+        action: Action | str,
+        *,
+        case: Case | str | None = None,
+        evidence: Evidence | str | None = None,
+        object_type: str | None = None,
+        object_id: str | None = None,
+        reason: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Record the event of this use case; its sequence number in the log."""
+        case_number = case.number if isinstance(case, Case) else case
+        evidence_id = evidence.id if isinstance(evidence, Evidence) else evidence
+        if object_type is None:
+            object_type = "evidence" if evidence_id else ("case" if case_number else None)
+            object_id = evidence_id or case_number
+        return audit.record(
+            self.uow,
+            event(
+                self.ctx,
+                self.actor.username,
+                action,
+                object_type=object_type,
+                object_id=object_id,
+                case_number=case_number,
+                evidence_id=evidence_id,
+                reason=reason,
+                details=details,
+            ),
+        )
+
+    def commit(self) -> None:
+        """Sign a checkpoint, commit, publish the checkpoint."""
+        audit.commit(self.uow, self.ctx)
+
+
+@contextmanager
+def acting(ctx: Context, actor_name: str | None, *, readonly: bool = False) -> Iterator[UseCase]:
+    """Open a unit of work and identify the actor (an unknown one is refused on record)."""
+    with ctx.uow(readonly=readonly) as uow:
+        yield UseCase(ctx, uow, load_actor(ctx, uow, actor_name))

@@ -1,0 +1,43 @@
+"""Checking a copy's Content Credentials, and the vault's root to publish."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from custodes.bootstrap import Vault
+from custodes.core.errors import NotFound
+from custodes.services import provenance
+
+
+class _Keys:
+    """A key store that only knows its trust anchors, and counts the asks."""
+
+    def __init__(self, anchors: bytes | None) -> None:
+        self.anchors = anchors
+        self.asked = 0
+
+    def trust_anchors(self) -> bytes | None:
+        self.asked += 1
+        return self.anchors
+
+
+def test_a_file_without_credentials_is_not_found(clips: dict[str, Path]) -> None:
+    keys = _Keys(None)
+    with pytest.raises(NotFound, match="no Content Credentials"):
+        provenance.check_copy(keys, clips["b"])  # type: ignore[arg-type]
+    assert keys.asked == 1  # the vault's own anchors, when the caller names none
+
+
+def test_given_anchors_are_used_instead_of_the_vaults(clips: dict[str, Path]) -> None:
+    keys = _Keys(b"never read")
+    with pytest.raises(NotFound):
+        provenance.check_copy(keys, clips["b"], b"")  # type: ignore[arg-type]
+    assert keys.asked == 0
+
+
+def test_vault_root_is_what_its_key_store_trusts(sqlite_vault: Vault) -> None:
+    root = provenance.vault_root(sqlite_vault)
+    assert b"BEGIN CERTIFICATE" in root
+    assert sqlite_vault.keys.trust_anchors() == root
