@@ -1,11 +1,19 @@
-"""Shared fixtures: settings for each database backend, opened vaults, generated clips."""
+"""Shared fixtures: settings for each database and blob store backend, opened vaults,
+an S3 server on loopback, generated clips."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import secrets
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -77,16 +85,124 @@ def sqlite_settings(tmp_path: Path) -> Settings:
     return Settings(home=tmp_path / "vault")
 
 
+@dataclass(frozen=True)
+class S3Bucket:
+    """A fresh bucket on the loopback S3 server, with the settings that reach it."""
+
+    endpoint: str
+    bucket: str
+
+    def settings(self, home: Path, prefix: str = "vault") -> Settings:
+        return Settings(
+            home=home,
+            blob_url=f"s3://{self.bucket}/{prefix}",
+            s3_endpoint_url=self.endpoint,
+            s3_addressing_style="path",
+        )
+
+    def client(self) -> Any:
+        """A plain client of the server (no custodes hooks): for setting up and tampering."""
+        from custodes.storage.blobs.s3 import make_client
+
+        return make_client(endpoint_url=self.endpoint, addressing_style="path")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _answers(port: int) -> bool:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+    try:
+        conn.request("GET", "/")
+        conn.getresponse().read()
+    except OSError:
+        return False
+    finally:
+        conn.close()
+    return True
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """moto's S3 server in a subprocess on a free loopback port; yields its endpoint URL."""
+    pytest.importorskip("moto.server", reason="moto[server] is in the dev extra")
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("moto") / "server.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while not _answers(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"moto's S3 server did not start:\n{log_path.read_text()[-2000:]}")
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 @pytest.fixture
-def vault(settings: Settings) -> Iterator[Vault]:
-    v = bootstrap.init_vault(settings)
+def s3_bucket(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> S3Bucket:
+    """A new, empty bucket on the loopback S3 server; test credentials in the environment."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    bucket = S3Bucket(s3_server, "custodes-" + secrets.token_hex(6))
+    bucket.client().create_bucket(Bucket=bucket.bucket)
+    return bucket
+
+
+@pytest.fixture
+def blob_backend() -> str:
+    """Where ``vault`` keeps its blobs: "local" unless a test is parametrised over
+    ``blob_backend`` (``tests.factories.blobs.on_both_blob_stores``)."""
+    return "local"
+
+
+def _on_blob_store(
+    settings: Settings, blob_backend: str, request: pytest.FixtureRequest
+) -> Settings:
+    if blob_backend == "local":
+        return settings
+    assert blob_backend == "s3", blob_backend
+    s3: S3Bucket = request.getfixturevalue("s3_bucket")
+    on_s3 = s3.settings(settings.home)
+    return settings.model_copy(
+        update={
+            "blob_url": on_s3.blob_url,
+            "s3_endpoint_url": on_s3.s3_endpoint_url,
+            "s3_addressing_style": on_s3.s3_addressing_style,
+        }
+    )
+
+
+@pytest.fixture
+def vault(settings: Settings, blob_backend: str, request: pytest.FixtureRequest) -> Iterator[Vault]:
+    v = bootstrap.init_vault(_on_blob_store(settings, blob_backend, request))
     yield v
     v.engine.dispose()
 
 
 @pytest.fixture
-def sqlite_vault(sqlite_settings: Settings) -> Iterator[Vault]:
-    v = bootstrap.init_vault(sqlite_settings)
+def sqlite_vault(
+    sqlite_settings: Settings, blob_backend: str, request: pytest.FixtureRequest
+) -> Iterator[Vault]:
+    v = bootstrap.init_vault(_on_blob_store(sqlite_settings, blob_backend, request))
     yield v
     v.engine.dispose()
 

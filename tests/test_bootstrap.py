@@ -9,9 +9,12 @@ import pytest
 
 from custodes import bootstrap
 from custodes.bootstrap import Vault
-from custodes.core.errors import IntegrityFailure
+from custodes.config import Settings
+from custodes.core.errors import BackendUnavailable, IntegrityFailure
 from custodes.services import evidence, exports
 from custodes.services.audit import list_events
+from custodes.storage.blobs.s3 import S3BlobStore
+from tests.conftest import S3Bucket
 from tests.factories import add_case, add_user
 
 
@@ -56,3 +59,31 @@ def test_a_missing_c2pa_credential_is_replaced_only_if_nothing_was_signed(
         again.content_credential()
     assert not folder.exists()
     again.engine.dispose()
+
+
+@pytest.mark.s3
+def test_an_s3_blob_url_opens_an_s3_blob_store(
+    s3_bucket: S3Bucket, clips: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CUSTODES_BLOB_URL", f"s3://{s3_bucket.bucket}/dept-a/")
+    monkeypatch.setenv("CUSTODES_S3_ENDPOINT_URL", s3_bucket.endpoint)
+    monkeypatch.setenv("CUSTODES_S3_ADDRESSING_STYLE", "path")
+    vault = bootstrap.init_vault(Settings(home=tmp_path / "v"))
+    assert isinstance(vault.blobs, S3BlobStore)
+    assert (vault.blobs.bucket, vault.blobs.prefix) == (s3_bucket.bucket, "dept-a/")
+    assert vault.blobs.scratch == tmp_path / "v" / "blob-scratch"
+    sha = evidence.ingest(vault, "admin", clips["a"], add_case(vault))["sha256"]
+    listed = s3_bucket.client().list_objects_v2(Bucket=s3_bucket.bucket)["Contents"]
+    assert [o["Key"] for o in listed] == [f"dept-a/sha256/{sha[:2]}/{sha[2:4]}/{sha}"]
+    assert not (tmp_path / "v" / "blobs").exists()
+    vault.engine.dispose()
+
+
+@pytest.mark.s3
+def test_init_refuses_a_missing_bucket_before_making_anything(
+    s3_bucket: S3Bucket, tmp_path: Path
+) -> None:
+    settings = S3Bucket(s3_bucket.endpoint, "no-such-bucket").settings(tmp_path / "v")
+    with pytest.raises(BackendUnavailable, match="no bucket 'no-such-bucket'"):
+        bootstrap.init_vault(settings)
+    assert not (tmp_path / "v").exists()

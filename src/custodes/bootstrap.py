@@ -22,8 +22,9 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from custodes.config import Settings
+from custodes.config import S3Location, Settings
 from custodes.core.errors import BackendUnavailable, CustodyConflict, InvalidInput, NotFound
+from custodes.core.ports import BlobStore
 from custodes.services import vault as vault_svc
 from custodes.services.context import Context
 from custodes.storage import credentials, migrations
@@ -139,6 +140,22 @@ def read_trust_anchors(path: Path) -> bytes:
     return credentials.read_trust_anchors(path)
 
 
+def _blob_store(settings: Settings) -> BlobStore:
+    """The blob store the settings name: a local folder, or an S3 bucket and prefix."""
+    where = settings.blob_location
+    if not isinstance(where, S3Location):
+        return LocalBlobStore(where)
+    # Imported here: boto3 takes a while to load, and the embedded vault never needs it.
+    from custodes.storage.blobs.s3 import S3BlobStore, make_client
+
+    client = make_client(
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.s3_region,
+        addressing_style=settings.s3_addressing_style,
+    )
+    return S3BlobStore(client, where.bucket, where.prefix, settings.resolved_blob_scratch)
+
+
 def _build(
     settings: Settings, origin: str, *, published: str | None, creating: bool, client: str
 ) -> Vault:
@@ -150,7 +167,7 @@ def _build(
     return Vault(
         origin=origin,
         clock=SystemClock(),
-        blobs=LocalBlobStore(settings.blob_root),
+        blobs=_blob_store(settings),
         keys=key_store(settings, origin, published=published, creating=creating),
         checkpoints=checkpoint_store(settings),
         policy=SettingsPolicySource(settings.policy_pack),
@@ -193,8 +210,9 @@ def init_vault(settings: Settings, *, client: str | None = None) -> Vault:
     if (home / VAULT_FILE).exists():
         raise CustodyConflict(f"a vault already exists at {home}")
     # Refuse unusable settings before anything is made.
-    _ = settings.blob_root
+    blobs = _blob_store(settings)
     check_database_url(settings.resolved_database_url)
+    next(iter(blobs.iter_hashes()), None)  # a bucket that is missing or refuses us
     try:
         home.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:

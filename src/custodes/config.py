@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -11,6 +13,17 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from custodes.core.errors import InvalidInput
 
 _URL_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+_S3_URL = re.compile(r"s3://([^/?#]*)/*([^?#]*)", re.IGNORECASE)
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_URL_FORMS = "a path, file:// or s3://BUCKET/PREFIX URL"
+
+
+@dataclass(frozen=True)
+class S3Location:
+    """Where an S3 blob store keeps its objects: a bucket, and a key prefix in it."""
+
+    bucket: str
+    prefix: str  # without leading or trailing slashes; "" for the whole bucket
 
 
 class Settings(BaseSettings):
@@ -24,6 +37,16 @@ class Settings(BaseSettings):
     home: Path = Field(default=Path("custodes-data"))
     database_url: str | None = None
     blob_url: str | None = None
+    # An S3 blob store (CUSTODES_BLOB_URL=s3://bucket/prefix): the endpoint of an
+    # S3-compatible server (unset: AWS, or AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL), its
+    # region (unset: AWS_REGION / AWS_DEFAULT_REGION) and URL style; credentials come
+    # from the standard AWS variables or profile, never from here.
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    # The local folder where a remote blob store stages uploads and downloads what a
+    # reader needs as a file (unset: HOME/blob-scratch).
+    blob_scratch: Path | None = None
     broker_url: str | None = None
     user: str | None = None
     policy_pack: str = "colorado"  # a built-in pack name, or a path to a pack file
@@ -41,7 +64,10 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.home / 'vault.db').resolve()}"
 
     @property
-    def blob_root(self) -> Path:
+    def blob_location(self) -> Path | S3Location:
+        """The local blob folder, or the bucket and prefix of an S3 blob store.
+
+        Other URL schemes are refused (InvalidInput)."""
         url = self.blob_url
         if not url:
             return self.home / "blobs"
@@ -50,9 +76,40 @@ class Settings(BaseSettings):
         scheme = _URL_SCHEME.match(url)
         if scheme is not None and scheme.group(1).lower() == "file":  # file:/path
             return Path(url[len("file:") :])
+        if scheme is not None and scheme.group(1).lower() == "s3":
+            return _s3_location(url)
         if scheme is not None and len(scheme.group(1)) > 1:  # not a drive letter (C:)
             raise InvalidInput(
-                f"unsupported blob URL scheme '{scheme.group(1)}' (a path or file:// URL)",
-                advice="S3 is planned; set CUSTODES_BLOB_URL to a folder for now",
+                f"unsupported blob URL scheme '{scheme.group(1)}' ({_URL_FORMS})",
+                advice="set CUSTODES_BLOB_URL to a folder or to an s3:// URL",
             )
         return Path(url)
+
+    @property
+    def blob_root(self) -> Path:
+        """The local blob folder; InvalidInput when the blobs are kept elsewhere."""
+        where = self.blob_location
+        if isinstance(where, S3Location):
+            raise InvalidInput(f"the blob store is in S3 (s3://{where.bucket}), not a folder")
+        return where
+
+    @property
+    def resolved_blob_scratch(self) -> Path:
+        return self.blob_scratch or self.home / "blob-scratch"
+
+
+def _s3_location(url: str) -> S3Location:
+    m = _S3_URL.fullmatch(url)
+    if m is None or not m.group(1):
+        raise InvalidInput(
+            f"malformed S3 blob URL {url!r}", advice="write it as s3://BUCKET or s3://BUCKET/PREFIX"
+        )
+    bucket, prefix = m.group(1), m.group(2).strip("/")
+    if _BUCKET.fullmatch(bucket) is None or ".." in bucket:
+        raise InvalidInput(
+            f"not an S3 bucket name: {bucket!r}",
+            advice="3 to 63 lowercase letters, digits, dots and hyphens",
+        )
+    if any(part in ("", ".", "..") for part in prefix.split("/")) and prefix:
+        raise InvalidInput(f"malformed key prefix in S3 blob URL {url!r}")
+    return S3Location(bucket=bucket, prefix=prefix)

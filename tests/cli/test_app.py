@@ -199,11 +199,11 @@ def test_a_missing_or_wrong_signing_key_is_refused_and_nothing_written(
     ("env", "args", "needle"),
     [
         (
-            {"CUSTODES_BLOB_URL": "s3://bucket/x"},
+            {"CUSTODES_BLOB_URL": "gs://bucket/x"},
             ["ingest", "{clip}", "--case", "C-1"],
-            "unsupported blob URL scheme 's3' (a path or file:// URL)",
+            "unsupported blob URL scheme 'gs' (a path, file:// or s3://BUCKET/PREFIX URL)",
         ),
-        ({"CUSTODES_BLOB_URL": "s3://bucket/x"}, ["init"], "unsupported blob URL scheme 's3'"),
+        ({"CUSTODES_BLOB_URL": "gs://bucket/x"}, ["init"], "unsupported blob URL scheme 'gs'"),
         (
             {"CUSTODES_DATABASE_URL": "bogus://u:s3cret@x/db"},
             ["evidence", "list"],

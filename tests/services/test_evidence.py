@@ -14,18 +14,19 @@ from custodes.services import cases, evidence
 from custodes.services.audit import list_events
 from custodes.storage import tables as t
 from tests.factories import add_case, add_user
+from tests.factories.blobs import on_both_blob_stores, read_blob, temp_files
 
 
 def _counts(vault: Vault) -> tuple[int, int, int]:
     with vault.engine.connect() as conn:
         n_ev = conn.execute(select(func.count()).select_from(t.evidence)).scalar()
     blobs = list(vault.blobs.iter_hashes())
-    tmp = vault.blobs.root / "tmp"  # type: ignore[attr-defined]
-    parts = list(tmp.glob("*")) if tmp.exists() else []
+    parts = temp_files(vault)
     return int(n_ev or 0), len(blobs), len(parts)
 
 
-def test_ingest_records_evidence(vault: Vault, clips: dict[str, Path]) -> None:
+@on_both_blob_stores
+def test_ingest_records_evidence(vault: Vault, clips: dict[str, Path], blob_backend: str) -> None:
     officer = add_user(vault, "officer")
     number = add_case(vault, members=(officer,))
     out = evidence.ingest(
@@ -49,13 +50,16 @@ def test_ingest_records_evidence(vault: Vault, clips: dict[str, Path]) -> None:
         ev = list_events(uow.conn, evidence_id=out["evidence_id"])
     assert [e["action"] for e in ev] == ["ingest"]
     assert ev[0]["details"]["sha256"] == out["sha256"]
-    # The stored blob is the file, byte for byte, and read-only.
-    path = vault.blobs.local_path(out["sha256"])
-    assert path is not None and path.read_bytes() == clips["a"].read_bytes()
-    assert not os.access(path, os.W_OK) or os.geteuid() == 0
-    assert oct(path.stat().st_mode & 0o777) == "0o444"
+    # The stored blob is the file, byte for byte, and (in a folder) read-only.
+    assert read_blob(vault, out["sha256"]) == clips["a"].read_bytes()
+    assert temp_files(vault) == []
+    if blob_backend == "local":
+        path = vault.blobs.local_path(out["sha256"])  # type: ignore[attr-defined]
+        assert not os.access(path, os.W_OK) or os.geteuid() == 0
+        assert oct(path.stat().st_mode & 0o777) == "0o444"
 
 
+@on_both_blob_stores
 def test_same_bytes_twice_is_recognised(vault: Vault, clips: dict[str, Path]) -> None:
     rec = add_user(vault, "records")
     number = add_case(vault)
@@ -123,6 +127,7 @@ def _bad_files(tmp_path: Path, good: Path) -> dict[str, Path]:
     return out
 
 
+@on_both_blob_stores
 @pytest.mark.parametrize(
     "kind", ["empty", "text", "random", "truncated", "corrupt", "missing", "directory"]
 )
@@ -222,7 +227,10 @@ def test_officer_sees_own_evidence_only(vault: Vault, clips: dict[str, Path]) ->
         evidence.open_evidence(vault, o2, mine["evidence_id"])
 
 
-def test_sensitive_case_needs_reason_and_alerts_ia(vault: Vault, clips: dict[str, Path]) -> None:
+@on_both_blob_stores
+def test_sensitive_case_needs_reason_and_alerts_ia(
+    vault: Vault, clips: dict[str, Path], blob_backend: str
+) -> None:
     sup = add_user(vault, "supervisor")
     ia = add_user(vault, "internal-affairs")
     number = add_case(vault, flags=("sensitive",))
@@ -231,6 +239,8 @@ def test_sensitive_case_needs_reason_and_alerts_ia(vault: Vault, clips: dict[str
         evidence.open_evidence(vault, sup, ev["evidence_id"])
     opened = evidence.open_evidence(vault, sup, ev["evidence_id"], reason="force review")
     assert opened["alerted"] == ["internal-affairs"]
+    assert opened["path"] == vault.blobs.location(ev["sha256"])
+    assert opened["path"].startswith("s3://" if blob_backend == "s3" else "/")
     alerts = evidence.list_alerts(vault, ia)
     assert [(a["actor"], a["evidence_id"], a["reason"]) for a in alerts] == [
         (sup, ev["evidence_id"], "force review")

@@ -22,6 +22,13 @@ from custodes.media.probe import probe
 from custodes.services import evidence, exports
 from custodes.services.audit import list_events
 from tests.factories import add_case, add_user
+from tests.factories.blobs import (
+    on_both_blob_stores,
+    read_blob,
+    remove_blob,
+    replace_blob,
+    temp_files,
+)
 
 
 @pytest.fixture
@@ -31,6 +38,7 @@ def ingested(sqlite_vault: Vault, clips: dict[str, Path]) -> tuple[Vault, str, s
     return sqlite_vault, number, ev["evidence_id"]
 
 
+@on_both_blob_stores
 def test_export_is_recorded_with_lineage(ingested, tmp_path: Path) -> None:
     vault, number, evidence_id = ingested
     tmp_path = tmp_path / "out"
@@ -52,6 +60,7 @@ def test_export_is_recorded_with_lineage(ingested, tmp_path: Path) -> None:
     info = probe(path)
     assert info.duration_s == pytest.approx(1.0, abs=0.1)
     assert not list(tmp_path.glob(".*"))  # no temporary files left behind
+    assert temp_files(vault) == []  # nor the original a remote store downloaded
     [row] = exports.list_exports(vault, sup, evidence_id)
     assert row["recipient"] == "Deputy DA Ruiz" and row["actor"] == sup
     ops = [op["op"] for op in row["lineage"]["operations"]]
@@ -138,18 +147,16 @@ def test_sensitive_export_alerts_ia(ingested, tmp_path: Path) -> None:
 
 def _tamper(vault: Vault, evidence_id: str, how: str) -> None:
     [row] = [r for r in evidence.list_evidence(vault, "admin") if r["evidence_id"] == evidence_id]
-    path = vault.blobs.local_path(row["sha256"])
-    assert path is not None
-    os.chmod(path, 0o600)  # the store keeps blobs read-only
-    data = path.read_bytes()
+    data = read_blob(vault, row["sha256"])
     if how == "flip":
-        path.write_bytes(data[:-100] + bytes([data[-100] ^ 1]) + data[-99:])
+        replace_blob(vault, row["sha256"], data[:-100] + bytes([data[-100] ^ 1]) + data[-99:])
     elif how == "truncate":
-        path.write_bytes(data[: len(data) // 3])
+        replace_blob(vault, row["sha256"], data[: len(data) // 3])
     else:
-        path.unlink()
+        remove_blob(vault, row["sha256"])
 
 
+@on_both_blob_stores
 @pytest.mark.parametrize(
     ("how", "error", "message"),
     [
@@ -174,6 +181,7 @@ def test_export_refuses_an_altered_original(
         )
     assert str(vault.home) not in str(info.value)
     assert list(tmp_path.iterdir()) == []
+    assert temp_files(vault) == []
     with vault.uow(readonly=True) as uow:
         last = list_events(uow.conn, evidence_id=evidence_id)[-1]
     assert last["action"] == "access-refused"

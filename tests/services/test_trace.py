@@ -15,6 +15,7 @@ from custodes.services import evidence, exports, trace
 from custodes.services.audit import list_events
 from custodes.storage import tables as t
 from tests.factories import add_case, add_user
+from tests.factories.blobs import on_both_blob_stores, read_blob, replace_blob, temp_files
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +123,7 @@ def test_trace_refusals(setup, tmp_path: Path) -> None:
     assert list(tmp_path.glob("TR-*")) == []
 
 
+@on_both_blob_stores
 def test_index_fingerprints_ahead_of_traces(sqlite_vault: Vault, clips: dict[str, Path]) -> None:
     vault = sqlite_vault
     ia = add_user(vault, "internal-affairs")
@@ -141,6 +143,7 @@ def test_index_fingerprints_ahead_of_traces(sqlite_vault: Vault, clips: dict[str
     assert len(events) == 1 and events[0]["details"]["evidence"] == ids
 
 
+@on_both_blob_stores
 def test_trace_refuses_an_altered_original(
     sqlite_vault: Vault, footage: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -155,17 +158,15 @@ def test_trace_refuses_an_altered_original(
         vault, rec, ev["evidence_id"], recipient="dave", purpose="p", out=tmp_path / "d.mp4"
     )
     trace.index_evidence(vault, ia)  # fingerprinted while intact
-    blob = vault.blobs.local_path(ev["sha256"])
-    assert blob is not None
-    blob.chmod(0o600)
-    data = bytearray(blob.read_bytes())
+    data = bytearray(read_blob(vault, ev["sha256"]))
     data[-500] ^= 0xFF
-    blob.write_bytes(bytes(data))
+    replace_blob(vault, ev["sha256"], bytes(data))
     reports = tmp_path / "reports"
     reports.mkdir()
     with pytest.raises(IntegrityFailure, match="no longer matches"):
         trace.trace_leak(vault, ia, Path(copy["path"]), report_dir=reports)
     assert list(reports.iterdir()) == []
+    assert temp_files(vault) == []
     with vault.uow(readonly=True) as uow:
         last = list_events(uow.conn, evidence_id=ev["evidence_id"])[-1]
     assert last["action"] == "access-refused" and last["details"]["code"] == "IntegrityFailure"

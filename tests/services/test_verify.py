@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +17,13 @@ from custodes.services.common import event
 from custodes.storage import tables as t
 from custodes.storage.keys import Ed25519Signer
 from tests.factories import add_case, add_user
+from tests.factories.blobs import (
+    flip_byte,
+    on_both_blob_stores,
+    read_blob,
+    remove_blob,
+    replace_blob,
+)
 
 
 def _unlock(vault: Vault) -> Callable[[], None]:
@@ -62,6 +68,7 @@ def _set_entry(vault: Vault, seq: int, entry: bytes, leaf: bytes | None = None) 
         conn.execute(update(t.audit_events).where(t.audit_events.c.seq == seq).values(**values))
 
 
+@on_both_blob_stores
 def test_clean_vault_verifies_and_verification_is_audited(vault: Vault) -> None:
     _with_events(vault)
     out = verify.verify_vault(vault, "admin")
@@ -141,35 +148,24 @@ def _ingest_two(vault: Vault, clips: dict[str, Path]) -> tuple[dict, dict]:
     return a, b
 
 
-def _blob_path(vault: Vault, sha: str) -> Path:
-    path = vault.blobs.local_path(sha)
-    assert path is not None
-    return path
-
-
+@on_both_blob_stores
 def test_blob_changed(vault: Vault, clips: dict[str, Path]) -> None:
     a, _ = _ingest_two(vault, clips)
-    path = _blob_path(vault, a["sha256"])
-    os.chmod(path, 0o600)
-    with open(path, "r+b") as fh:
-        fh.seek(1000)
-        byte = fh.read(1)
-        fh.seek(1000)
-        fh.write(bytes([byte[0] ^ 1]))
+    flip_byte(vault, a["sha256"], 1000)
     assert _kinds(vault) == ["blob-changed"]
 
 
+@on_both_blob_stores
 def test_blob_missing(vault: Vault, clips: dict[str, Path]) -> None:
     a, _ = _ingest_two(vault, clips)
-    _blob_path(vault, a["sha256"]).unlink()
+    remove_blob(vault, a["sha256"])
     assert _kinds(vault) == ["blob-missing"]
 
 
+@on_both_blob_stores
 def test_blob_swapped(vault: Vault, clips: dict[str, Path]) -> None:
     a, b = _ingest_two(vault, clips)
-    pa, pb = _blob_path(vault, a["sha256"]), _blob_path(vault, b["sha256"])
-    os.chmod(pa, 0o600)
-    shutil.copyfile(pb, pa)
+    replace_blob(vault, a["sha256"], read_blob(vault, b["sha256"]))
     assert _kinds(vault) == ["blob-swapped"]
 
 

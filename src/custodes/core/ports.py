@@ -6,6 +6,7 @@ Each protocol has one class per backend, picked by configuration in ``bootstrap`
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -36,8 +37,28 @@ class StagedBlob:
     size: int
 
 
+@dataclass(frozen=True)
+class LocalBlob:
+    """A stored blob as a file on this machine, for the duration of a ``materialize``.
+
+    ``sha256`` and ``size`` are those of the bytes actually in ``path``, computed as they
+    were read (not the hash asked for): the caller compares them with what it recorded,
+    and then uses this very file, so the bytes it uses are the bytes it checked.
+    """
+
+    path: Path
+    sha256: str
+    size: int
+
+
 class BlobStore(Protocol):
-    """A content-addressed (SHA-256) store of immutable blobs."""
+    """A content-addressed (SHA-256) store of immutable blobs.
+
+    Everything that reads a stored blob goes through this port: ``open`` for a stream,
+    ``materialize`` where a reader needs a file path (seeking decoders), ``rehash`` to
+    check it. No backend promises a path of its own, so the services work the same on a
+    local folder and on an object store.
+    """
 
     def stage(self, src: BinaryIO, *, progress: Progress | None = None) -> StagedBlob:
         """Stream ``src`` into a temporary file while hashing it (constant memory)."""
@@ -53,12 +74,32 @@ class BlobStore(Protocol):
 
     def exists(self, sha256: str) -> bool: ...
 
-    def open(self, sha256: str) -> BinaryIO:
-        """Open a stored blob for reading; raises NotFound."""
+    def size(self, sha256: str) -> int:
+        """The stored size in bytes; raises NotFound."""
         ...
 
-    def local_path(self, sha256: str) -> Path | None:
-        """A filesystem path for the blob where the backend has one, else None."""
+    def location(self, sha256: str) -> str:
+        """Where the blob is kept, for people (a path, an ``s3://`` URL); raises NotFound.
+
+        Nothing may read the blob through this: use ``open`` or ``materialize``."""
+        ...
+
+    def open(self, sha256: str) -> BinaryIO:
+        """A stream of the stored bytes (read sequentially); raises NotFound.
+
+        The stream is not checked against ``sha256``: a reader that must use only intact
+        bytes hashes what it reads, or uses ``materialize``."""
+        ...
+
+    def materialize(
+        self, sha256: str, *, progress: Progress | None = None
+    ) -> AbstractContextManager[LocalBlob]:
+        """A local, read-only file holding the blob, hashed as it was made; raises NotFound.
+
+        A local backend gives its stored file itself (re-hashed, nothing copied, nothing
+        deleted); a remote one downloads into a private temporary file while hashing and
+        removes it when the context ends.
+        """
         ...
 
     def rehash(self, sha256: str, *, progress: Progress | None = None) -> str:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import secrets
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -66,33 +67,34 @@ def check_writable_folder(folder: Path) -> None:
         raise InvalidInput(f"cannot write to {folder}: {exc.strerror or exc}") from exc
 
 
+@contextlib.contextmanager
 def verified_original(
     vault: Context, evidence_id: str, sha256: str, what: str = "original"
-) -> Path:
-    """The path of an original (or a stored derivative, ``what``) whose stored bytes
-    still hash to ``sha256``.
+) -> Iterator[Path]:
+    """A local file holding an original (or a stored derivative, ``what``) whose bytes
+    were just re-hashed and still match ``sha256``, for as long as the context lasts.
 
     Every copy, redaction and trace reads the original through this: a blob that was
-    altered, truncated or lost on disk is refused (IntegrityFailure, NotFound) rather than
-    turned into a derivative that claims to come from the recorded original. Re-reading
+    altered, truncated or lost in the store is refused (IntegrityFailure, NotFound) rather
+    than turned into a derivative that claims to come from the recorded original. The
+    file is the one the store hashed as it made it (the stored file itself on a local
+    disk, a download otherwise), so the bytes used are the bytes checked. Re-reading
     costs about a second per gigabyte, against minutes of decoding and encoding.
     """
-    try:
-        path = vault.blobs.local_path(sha256)
-        if path is None:
-            raise NotFound(f"the original of {evidence_id} is not on a local disk")
-        actual = vault.blobs.rehash(sha256)
-    except NotFound as exc:
-        raise NotFound(
-            f"the stored {what} of {evidence_id} is missing", advice="verify the vault"
-        ) from exc
-    if actual != sha256:
-        raise IntegrityFailure(
-            f"the stored {what} of {evidence_id} no longer matches its recorded SHA-256 "
-            f"(reads as {actual[:16]}...): refusing to use it",
-            advice="verify the vault and restore the blob from a backup",
-        )
-    return path
+    with contextlib.ExitStack() as held:
+        try:
+            local = held.enter_context(vault.blobs.materialize(sha256))
+        except NotFound as exc:
+            raise NotFound(
+                f"the stored {what} of {evidence_id} is missing", advice="verify the vault"
+            ) from exc
+        if local.sha256 != sha256:
+            raise IntegrityFailure(
+                f"the stored {what} of {evidence_id} no longer matches its recorded SHA-256 "
+                f"(reads as {local.sha256[:16]}...): refusing to use it",
+                advice="verify the vault and restore the blob from a backup",
+            )
+        yield local.path
 
 
 def now_iso(vault: Context) -> str:

@@ -373,7 +373,7 @@ def open_evidence(
         audit.commit(uow, vault)
     out = evidence_dict(row)
     out["alerted"] = alerted
-    out["path"] = str(vault.blobs.local_path(row.sha256) or "")
+    out["path"] = vault.blobs.location(row.sha256)
     return out
 
 

@@ -147,6 +147,7 @@ def export_evidence(
     """
     params = params or MarkParams()
     export_id = new_id("EX")
+    held = contextlib.ExitStack()  # the original, materialised until the copy is rendered
     with vault.uow() as uow:
         actor = load_actor(vault, uow, actor_name)
         attempt: dict[str, Any] = {
@@ -187,40 +188,42 @@ def export_evidence(
                 raise CustodyConflict(f"{dest} exists; exports never overwrite a file")
             check_writable_folder(dest.parent)
             sweep_leftovers(dest.parent)
+            secret = vault.watermark_secret  # refused here, on record, if it is missing
+            credential = vault.content_credential() if content_credentials is not None else None
             # The original is re-hashed when it is what is read; a derivative's caller (a
             # release) has already checked it and the original it was made from.
             source = (
                 derived_from[0]
                 if derived_from is not None
-                else verified_original(vault, row.id, row.sha256)
+                else held.enter_context(verified_original(vault, row.id, row.sha256))
             )
-            secret = vault.watermark_secret  # refused here, on record, if it is missing
-            credential = vault.content_credential() if content_credentials is not None else None
         except CustodesError as exc:
+            held.close()
             refuse(vault, uow, actor.username, exc, reason=purpose, **attempt)
         uow.conn.rollback()  # release the database while the copy renders
 
-    key = derive_key(secret, export_id, KEY_VERSION)
-    text = f"COPY FOR {recipient}  {export_id}  {vault.clock.now():%Y-%m-%d}"
-    if on_total is not None:
-        on_total(max(1, round((e - s) * float(media.get("fps") or 30))))
-    # Rendered under a hidden name, put on record, and only then given its real name: a
-    # kill at any point leaves no copy that is not on record.
-    pending = dest.with_name(f".{dest.name}.{export_id}.{os.getpid()}.pending")
-    # Imported here: numba takes most of a second to load, which no other command needs.
-    from custodes.media.fastmark import FastEmbedder
+    with held:
+        key = derive_key(secret, export_id, KEY_VERSION)
+        text = f"COPY FOR {recipient}  {export_id}  {vault.clock.now():%Y-%m-%d}"
+        if on_total is not None:
+            on_total(max(1, round((e - s) * float(media.get("fps") or 30))))
+        # Rendered under a hidden name, put on record, and only then given its real name:
+        # a kill at any point leaves no copy that is not on record.
+        pending = dest.with_name(f".{dest.name}.{export_id}.{os.getpid()}.pending")
+        # Imported here: numba takes most of a second to load, which no other command needs.
+        from custodes.media.fastmark import FastEmbedder
 
-    result = render(
-        source,
-        pending,
-        start_s=s,
-        end_s=e,
-        height=height,
-        marker=FastEmbedder(key, width, height_px, params),
-        visible_text=text if visible_mark else None,
-        settings=settings,
-        progress=progress,
-    )
+        result = render(
+            source,
+            pending,
+            start_s=s,
+            end_s=e,
+            height=height,
+            marker=FastEmbedder(key, width, height_px, params),
+            visible_text=text if visible_mark else None,
+            settings=settings,
+            progress=progress,
+        )
     signed = pending.with_name(pending.name + ".c2pa")
     try:
         lineage: dict[str, Any] = {

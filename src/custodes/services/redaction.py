@@ -9,6 +9,7 @@ and pass back with ``--sidecar``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -119,6 +120,7 @@ def redact_evidence(
     Redacting shows the footage as exporting does: on a flagged case (sensitive,
     juvenile, victim-privacy) it needs a stated ``reason`` and alerts internal affairs.
     """
+    held = contextlib.ExitStack()  # the original, materialised until it is redacted
     with vault.uow() as uow:
         actor = load_actor(vault, uow, actor_name)
         attempt: dict[str, Any] = {
@@ -185,25 +187,27 @@ def redact_evidence(
             if dest.exists():
                 raise CustodyConflict(f"{dest} exists; redaction never overwrites a file")
             check_writable_folder(dest.parent)
-            source = verified_original(vault, row.id, row.sha256)
+            source = held.enter_context(verified_original(vault, row.id, row.sha256))
         except CustodesError as exc:
+            held.close()
             refuse(vault, uow, actor.username, exc, reason=reason, **attempt)
         uow.conn.rollback()
     try:
-        result = _render_redaction(
-            vault,
-            row,
-            source,
-            dest,
-            plan=plan,
-            faces=faces,
-            seeds=seeds,
-            mute=mute_ranges,
-            bleep=bleep,
-            style=style,
-            progress=progress,
-            face_model=face_model,
-        )
+        with held:
+            result = _render_redaction(
+                vault,
+                row,
+                source,
+                dest,
+                plan=plan,
+                faces=faces,
+                seeds=seeds,
+                mute=mute_ranges,
+                bleep=bleep,
+                style=style,
+                progress=progress,
+                face_model=face_model,
+            )
     except CustodesError as exc:
         # What only the render finds (a region the tracker cannot place, a sidecar in
         # the way) is refused on record like what is found before it.
@@ -417,6 +421,7 @@ def release_request(
     from custodes.services import exports, requests
 
     out_dir = out_dir.absolute()  # every path in the result and manifest is absolute
+    held = contextlib.ExitStack()  # the originals, materialised until the package is made
     with vault.uow() as uow:
         actor = load_actor(vault, uow, actor_name)
         try:
@@ -488,9 +493,14 @@ def release_request(
             reviewed = _reviewed_derivatives(
                 uow, redactions, list(rows), bool(kinds & FACE_KINDS), bool(audio)
             )
-            paths = {ev_id: verified_original(vault, ev_id, r.sha256) for ev_id, r in rows.items()}
+            paths = {
+                ev_id: held.enter_context(verified_original(vault, ev_id, r.sha256))
+                for ev_id, r in rows.items()
+            }
             for drow in reviewed.values():
-                paths[drow.id] = verified_original(vault, drow.id, drow.sha256, "redacted copy")
+                paths[drow.id] = held.enter_context(
+                    verified_original(vault, drow.id, drow.sha256, "redacted copy")
+                )
             credential = vault.content_credential()
             created = not out_dir.exists()
             if created:
@@ -499,6 +509,7 @@ def release_request(
                 except OSError as exc:
                     raise InvalidInput(f"cannot create {out_dir}: {exc.strerror}") from exc
         except CustodesError as exc:
+            held.close()
             refuse(
                 vault,
                 uow,
@@ -636,6 +647,8 @@ def release_request(
     except BaseException:
         _discard_package(out_dir, created)
         raise
+    finally:
+        held.close()
     return {
         "release_id": release_id,
         "files": [f["path"] for f in files],

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import math
@@ -98,11 +99,12 @@ def _fingerprints(
         )
         advance = progress("fingerprint evidence", total)
         for r in missing:
-            try:
-                path = verified_original(vault, r.id, r.sha256)
-            except (NotFound, IntegrityFailure):
-                continue  # verify reports missing and altered blobs; tracing goes on without
-            fp = fingerprint_video(path, progress=advance)
+            with contextlib.ExitStack() as held:
+                try:
+                    path = held.enter_context(verified_original(vault, r.id, r.sha256))
+                except (NotFound, IntegrityFailure):
+                    continue  # verify reports missing and altered blobs; tracing goes on
+                fp = fingerprint_video(path, progress=advance)
             out[r.id] = fp
             with vault.uow() as uow:
                 exists = uow.conn.execute(
@@ -264,7 +266,10 @@ def trace_leak(
             "sha256": src.sha256,
         }
         try:
-            _attribute(vault, src, match, path, info, alpha, result, report, progress)
+            with verified_original(vault, src.id, src.sha256) as source_path:
+                _attribute(
+                    vault, src, match, path, source_path, info, alpha, result, report, progress
+                )
         except (NotFound, IntegrityFailure) as exc:  # the located original is gone or altered
             with vault.uow() as uow:
                 refuse(
@@ -353,6 +358,7 @@ def _attribute(
     src: Any,
     match: SourceMatch,
     path: Path,
+    source_path: Path,
     info: Any,
     alpha: float,
     result: dict[str, Any],
@@ -360,7 +366,6 @@ def _attribute(
     progress: ProgressStart,
 ) -> None:
     media = json.loads(src.media)
-    source_path = verified_original(vault, src.id, src.sha256)
     lo, hi = (
         result["source"]["offset_s"],
         result["source"]["offset_s"] + result["source"]["duration_s"],

@@ -181,11 +181,10 @@ class _Stored:
 
 
 def _stored_size(vault: Context, sha256: str) -> int:
-    """The size on disk (for the progress bar only; 0 when it is missing)."""
+    """The stored size (for the progress bar only; 0 when it is missing)."""
     try:
-        path = vault.blobs.local_path(sha256)
-        return path.stat().st_size if path is not None else 0
-    except (NotFound, InvalidInput, OSError):
+        return vault.blobs.size(sha256)
+    except (NotFound, InvalidInput):
         return 0
 
 

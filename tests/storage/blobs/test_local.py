@@ -362,3 +362,28 @@ def test_streaming_uses_bounded_memory(store: LocalBlobStore, use_readinto: bool
     assert staged.sha256 == src.h.hexdigest()
     assert peak < 50 * 1024 * 1024, peak
     store.discard(staged)
+
+
+def test_materialize_gives_the_stored_file_itself(store: LocalBlobStore) -> None:
+    data = b"recorded original"
+    sha = put(store, data)
+    seen: list[int] = []
+    with store.materialize(sha, progress=seen.append) as local:
+        assert local.path == store.local_path(sha)
+        assert (local.sha256, local.size) == (sha, len(data))
+    assert sum(seen) == len(data)
+    assert store.local_path(sha).read_bytes() == data  # nothing is removed afterwards
+    assert store.size(sha) == len(data)
+    assert store.location(sha) == str(store.local_path(sha))
+    # An altered blob is given as it is, with the hash of what it now holds.
+    path = store.local_path(sha)
+    path.chmod(0o600)
+    path.write_bytes(b"altered")
+    with store.materialize(sha) as local:
+        assert local.sha256 == hashlib.sha256(b"altered").hexdigest()
+    path.unlink()
+    for call in (store.size, store.location):
+        with pytest.raises(NotFound):
+            call(sha)
+    with pytest.raises(NotFound), store.materialize(sha):
+        pass

@@ -27,9 +27,7 @@ import hashlib
 import os
 import queue
 import re
-import secrets
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -40,8 +38,14 @@ from custodes.core.errors import (
     InvalidInput,
     NotFound,
 )
-from custodes.core.ports import BlobRef, BlobStore, Progress, StagedBlob
-from custodes.processes import pid_alive
+from custodes.core.ports import BlobRef, BlobStore, LocalBlob, Progress, StagedBlob
+from custodes.storage.blobs.scratch import (
+    HEX64,
+    check_hex,
+    is_temp_name,
+    sweep,
+    temp_name,
+)
 
 __all__ = ["LocalBlobStore"]
 
@@ -64,32 +68,16 @@ dropping, and 3x faster than one final fsync, on the 2-vCPU VM of bench/bench_bl
 REHASH_CHUNK_SIZE = 8 * 1024 * 1024
 """Bytes read per step of ``rehash``."""
 
-TEMP_MAX_AGE = 24 * 60 * 60
-"""Seconds after which ``sweep_temp`` removes a temporary file even if its writer lives."""
-
 _DIR_MODE = 0o700
 _TEMP_MODE = 0o600
 _BLOB_MODE = 0o444
 _TEMP_SUFFIX = ".part"
-_HEX64 = re.compile(r"[0-9a-f]{64}")
 _HEX2 = re.compile(r"[0-9a-f]{2}")
-_TEMP_NAME = re.compile(r"(\d+)-[0-9a-f]+\.part")
-
-
-def _check_hex(sha256: str) -> str:
-    if not isinstance(sha256, str) or _HEX64.fullmatch(sha256) is None:
-        raise InvalidInput(
-            f"not a SHA-256 hash: {sha256!r}",
-            advice="give the 64 lowercase hexadecimal digits of the hash",
-        )
-    return sha256
+_ADVICE = "check that the blob folder exists, is writable and has free space"
 
 
 def _unavailable(what: str, exc: OSError) -> BackendUnavailable:
-    return BackendUnavailable(
-        f"blob store: {what}: {exc.strerror or exc}",
-        advice="check that the blob folder exists, is writable and has free space",
-    )
+    return BackendUnavailable(f"blob store: {what}: {exc.strerror or exc}", advice=_ADVICE)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -211,7 +199,7 @@ class LocalBlobStore:
         """
         try:
             self._ensure_dir(self._tmp)
-            path = self._tmp / f"{os.getpid()}-{secrets.token_hex(8)}{_TEMP_SUFFIX}"
+            path = self._tmp / temp_name(_TEMP_SUFFIX)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, _TEMP_MODE)
         except OSError as exc:
             raise _unavailable("cannot create a temporary file", exc) from exc
@@ -278,9 +266,9 @@ class LocalBlobStore:
             raise _unavailable("cannot remove a temporary file", exc) from exc
 
     def _check_staged(self, staged: StagedBlob) -> None:
-        _check_hex(staged.sha256)
+        check_hex(staged.sha256)
         path = staged.path
-        if path.parent != self._tmp or _TEMP_NAME.fullmatch(path.name) is None:
+        if path.parent != self._tmp or not is_temp_name(path.name, (_TEMP_SUFFIX,)):
             raise InvalidInput(f"not a file staged by this blob store: {str(path)!r}")
 
     # -- committing -----------------------------------------------------------------------
@@ -346,11 +334,11 @@ class LocalBlobStore:
     # -- reading --------------------------------------------------------------------------
 
     def exists(self, sha256: str) -> bool:
-        return self._path(_check_hex(sha256)).is_file()
+        return self._path(check_hex(sha256)).is_file()
 
     def open(self, sha256: str) -> BinaryIO:
         """Open a stored blob for reading; raises NotFound."""
-        path = self._path(_check_hex(sha256))
+        path = self._path(check_hex(sha256))
         try:
             return path.open("rb")
         except FileNotFoundError as exc:
@@ -358,16 +346,50 @@ class LocalBlobStore:
         except OSError as exc:
             raise _unavailable(f"cannot open blob {sha256}", exc) from exc
 
-    def local_path(self, sha256: str) -> Path | None:
-        """The path of a stored blob; raises NotFound when it is missing."""
-        path = self._path(_check_hex(sha256))
+    def local_path(self, sha256: str) -> Path:
+        """The path of a stored blob; raises NotFound when it is missing.
+
+        Not part of the port: services read through ``open`` and ``materialize``."""
+        path = self._path(check_hex(sha256))
         if not path.is_file():
             raise NotFound(f"no blob {sha256}")
         return path
 
+    def size(self, sha256: str) -> int:
+        """The stored size in bytes; raises NotFound."""
+        try:
+            return self.local_path(sha256).stat().st_size
+        except FileNotFoundError as exc:
+            raise NotFound(f"no blob {sha256}") from exc
+        except OSError as exc:
+            raise _unavailable(f"cannot read blob {sha256}", exc) from exc
+
+    def location(self, sha256: str) -> str:
+        """The stored file's path, for people; raises NotFound."""
+        return str(self.local_path(sha256))
+
+    @contextlib.contextmanager
+    def materialize(self, sha256: str, *, progress: Progress | None = None) -> Iterator[LocalBlob]:
+        """The stored file itself (read-only), with the hash of what it holds now.
+
+        Nothing is copied and nothing is removed afterwards: blobs are 0o444 and never
+        replaced, so the file read after this re-hash is the one that was hashed.
+        """
+        path = self.local_path(sha256)
+        size = 0
+
+        def count(n: int) -> None:
+            nonlocal size
+            size += n
+            if progress is not None:
+                progress(n)
+
+        actual = self.rehash(sha256, progress=count)
+        yield LocalBlob(path=path, sha256=actual, size=size)
+
     def rehash(self, sha256: str, *, progress: Progress | None = None) -> str:
         """Re-read the blob and return the SHA-256 of what is actually stored."""
-        path = self._path(_check_hex(sha256))
+        path = self._path(check_hex(sha256))
         h = hashlib.sha256()
         buf = bytearray(REHASH_CHUNK_SIZE)
         view = memoryview(buf)
@@ -397,7 +419,7 @@ class LocalBlobStore:
                     for entry in _sorted_entries(Path(sub.path)):
                         name = entry.name
                         if (
-                            _HEX64.fullmatch(name)
+                            HEX64.fullmatch(name)
                             and name.startswith(prefix)
                             and entry.is_file(follow_symlinks=False)
                         ):
@@ -413,31 +435,7 @@ class LocalBlobStore:
         The writer's pid is read from the file name (``<pid>-<random>.part``). A file whose
         name carries no pid is removed only when it is older than 24 h.
         """
-        removed = 0
-        now = time.time()
-        try:
-            entries = list(os.scandir(self._tmp))
-        except FileNotFoundError:
-            return 0
-        except OSError as exc:
-            raise _unavailable("cannot list temporary files", exc) from exc
-        for entry in entries:
-            if not entry.name.endswith(_TEMP_SUFFIX):
-                continue
-            try:
-                if not entry.is_file(follow_symlinks=False):
-                    continue
-                match = _TEMP_NAME.fullmatch(entry.name)
-                dead = match is not None and not pid_alive(int(match.group(1)))
-                old = now - entry.stat(follow_symlinks=False).st_mtime > TEMP_MAX_AGE
-                if dead or old:
-                    os.unlink(entry.path)
-                    removed += 1
-            except FileNotFoundError:
-                continue  # removed meanwhile (committed or discarded)
-            except OSError as exc:
-                raise _unavailable("cannot remove a temporary file", exc) from exc
-        return removed
+        return sweep(self._tmp, (_TEMP_SUFFIX,), advice=_ADVICE)
 
 
 def _sorted_entries(path: Path) -> list[os.DirEntry[str]]:
