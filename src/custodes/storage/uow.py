@@ -8,6 +8,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from custodes.storage.db import translate_errors
 from custodes.storage.repositories import CaseRepository, EvidenceRepository, UserRepository
+from custodes.storage.repositories.state import StateRepository
 
 
 class UnitOfWork:
@@ -39,6 +40,10 @@ class UnitOfWork:
     @property
     def evidence(self) -> EvidenceRepository:
         return EvidenceRepository(self.conn)
+
+    @property
+    def state(self) -> StateRepository:
+        return StateRepository(self.conn)
 
     def __enter__(self) -> UnitOfWork:
         with translate_errors():

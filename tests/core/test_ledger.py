@@ -1,0 +1,147 @@
+"""custodes.core.ledger: the state the signed log vouches for, and rows that disagree."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from custodes.core.ledger import (
+    CaseState,
+    EvidenceState,
+    ExportState,
+    Ledger,
+    UserState,
+    VaultState,
+    compare,
+)
+
+
+def _entry(seq: int, action: str, **kw: Any) -> dict[str, Any]:
+    return {
+        "seq": seq,
+        "action": action,
+        "object": {"type": kw.pop("type", None), "id": kw.pop("id", None)},
+        "case": kw.pop("case", None),
+        "evidence": kw.pop("evidence", None),
+        "reason": kw.pop("reason", None),
+        "details": kw,
+    }
+
+
+LOG = [
+    _entry(0, "vault-init", origin="x"),
+    _entry(1, "user-add", type="user", id="admin", role="admin"),
+    _entry(2, "user-add", type="user", id="ofc.lind", role="officer", password=False),
+    _entry(3, "case-add", case="C-1", title="Stop", status="open"),
+    _entry(4, "case-assign", case="C-1", user="ofc.lind"),
+    _entry(5, "case-status-change", case="C-1", **{"from": "open", "to": "adjudicated"}),
+    _entry(
+        6,
+        "ingest",
+        case="C-1",
+        evidence="EV-1",
+        sha256="ab" * 32,
+        size=10,
+        officer="ofc.lind",
+        device=None,
+    ),
+    _entry(7, "evidence-flag-change", case="C-1", evidence="EV-1", added=["minor"], removed=[]),
+    _entry(
+        8,
+        "export",
+        type="export",
+        id="EX-1",
+        case="C-1",
+        evidence="EV-1",
+        reason="civil claim",
+        recipient="City Attorney Lowe",
+        start_s=0.0,
+        end_s=5.0,
+        output_sha256="cd" * 32,
+        key_version=1,
+    ),
+    _entry(
+        9,
+        "case-flag-change",
+        case="C-1",
+        added=["ia-investigation"],
+        removed=[],
+        flags=["ia-investigation"],
+    ),
+    _entry(10, "case-reach-restored", case="C-1", user="ofc.lind", assigned=False),
+    _entry(11, "view", case="C-1", evidence="EV-1"),
+]
+
+
+def _vouched() -> VaultState:
+    ledger = Ledger()
+    ledger.feed(LOG)
+    assert ledger.problems == []
+    return ledger.state
+
+
+def test_replaying_the_log_gives_the_state_it_vouches_for() -> None:
+    state = _vouched()
+    assert state.users == {
+        "admin": UserState("admin", "admin"),
+        "ofc.lind": UserState("ofc.lind", "officer"),
+    }
+    assert state.cases["C-1"] == CaseState(
+        "C-1",
+        "Stop",
+        "adjudicated",
+        frozenset({"ia-investigation"}),
+        frozenset({"ofc.lind"}),
+        frozenset({"ofc.lind"}),
+    )
+    assert state.evidence["EV-1"] == EvidenceState(
+        "EV-1", "C-1", "ab" * 32, 10, "ofc.lind", frozenset({"minor"})
+    )
+    assert state.exports["EX-1"] == ExportState(
+        "EX-1", "EV-1", "City Attorney Lowe", "civil claim", 0.0, 5.0, "cd" * 32, 1
+    )
+
+
+def test_a_new_investigation_withdraws_restored_reach() -> None:
+    ledger = Ledger()
+    ledger.feed(
+        [*LOG, _entry(12, "case-flag-change", case="C-1", flags=[], reach_withdrawn=["ofc.lind"])]
+    )
+    assert ledger.state.cases["C-1"].restored == frozenset()
+
+
+def test_identical_tables_raise_nothing() -> None:
+    assert compare(_vouched(), _vouched()) == []
+
+
+def test_every_kind_of_altered_row_is_named() -> None:
+    stored = _vouched()
+    stored.exports["EX-1"] = replace(stored.exports["EX-1"], recipient="Deputy DA Ruiz")
+    stored.users["ofc.lind"] = replace(stored.users["ofc.lind"], role="admin")
+    stored.cases["C-1"] = replace(stored.cases["C-1"], flags=frozenset())
+    problems = compare(_vouched(), stored)
+    details = sorted(p.detail for p in problems)
+    assert {p.kind for p in problems} == {"state-row-altered"}
+    assert details == [
+        "case C-1 differs from the log in flags",
+        "export EX-1 differs from the log in recipient",
+        "user ofc.lind differs from the log in role",
+    ]
+
+
+def test_deleted_and_inserted_rows_are_named() -> None:
+    stored = _vouched()
+    del stored.exports["EX-1"]
+    stored.users["mallory"] = UserState("mallory", "admin")
+    problems = {(p.kind, p.detail) for p in compare(_vouched(), stored)}
+    assert problems == {
+        ("state-row-missing", "export EX-1 is on the log but not in the tables"),
+        ("state-row-unlogged", "user mallory is in the tables but no event made it"),
+    }
+
+
+def test_an_event_that_does_not_say_what_it_changed_is_a_problem() -> None:
+    ledger = Ledger()
+    ledger.feed([_entry(0, "case-status-change", case="C-404", to="closed")])
+    [problem] = ledger.problems
+    assert problem.kind == "state-event-unreadable" and problem.seq == 0

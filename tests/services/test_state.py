@@ -1,0 +1,129 @@
+"""custodes.services.state: rows the signed log does not vouch for are named (issue 22).
+
+The hold-out: on a vault with users, a flagged case, evidence and a copy, every kind of
+table the vault acts on is edited, emptied of a row, or given a row no event made, on the
+database file itself, and each change is named.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from custodes.bootstrap import Vault
+from custodes.services import cases, evidence, exports
+from custodes.services.state import check_state
+from tests.factories import add_case, add_user
+
+
+def _get(result: Any, key: str) -> Any:
+    return result[key] if isinstance(result, dict) else getattr(result, key)
+
+
+@pytest.fixture
+def world(sqlite_vault: Vault, clips: dict[str, Path], tmp_path: Path) -> tuple[Vault, str, str]:
+    vault = sqlite_vault
+    officer = add_user(vault, "officer")
+    number = add_case(vault, members=(officer,))
+    ev = _get(evidence.ingest(vault, "admin", clips["a"], number, officer=officer), "evidence_id")
+    rec = add_user(vault, "records")
+    ia = add_user(vault, "internal-affairs")
+    cases.set_case(vault, ia, number, flag=["sensitive"], reason="witness is a minor")
+    out = exports.export_evidence(
+        vault,
+        rec,
+        ev,
+        recipient="City Attorney Lowe",
+        purpose="civil claim",
+        out=tmp_path / "copy.mp4",
+    )
+    return vault, ev, _get(out, "export_id")
+
+
+def _problems(vault: Vault) -> list[tuple[str, str]]:
+    with vault.uow(readonly=True) as uow:
+        return [(p.kind, p.detail) for p in check_state(uow)]
+
+
+def _sql(vault: Vault, statement: str, *args: object) -> None:
+    db = sqlite3.connect(vault.settings.home / "vault.db")
+    db.execute(statement, args)
+    db.commit()
+    db.close()
+
+
+def test_a_vault_used_as_designed_is_vouched_for(world) -> None:
+    vault, _, _ = world
+    assert _problems(vault) == []
+
+
+EDITS: list[tuple[str, Callable[[str, str], tuple[str, tuple[object, ...]]], str, str]] = [
+    (
+        "recipient",
+        lambda ev, ex: ("UPDATE exports SET recipient = 'Deputy DA Ruiz' WHERE id = ?", (ex,)),
+        "state-row-altered",
+        "export {ex} differs from the log in recipient",
+    ),
+    (
+        "export deleted",
+        lambda ev, ex: ("DELETE FROM exports WHERE id = ?", (ex,)),
+        "state-row-missing",
+        "export {ex} is on the log but not in the tables",
+    ),
+    (
+        "officer made admin",
+        lambda ev, ex: ("UPDATE users SET role = 'admin' WHERE role = 'officer'", ()),
+        "state-row-altered",
+        "differs from the log in role",
+    ),
+    (
+        "sensitive flag removed",
+        lambda ev, ex: ("UPDATE cases SET flags = '' WHERE flags = 'sensitive'", ()),
+        "state-row-altered",
+        "differs from the log in flags",
+    ),
+    (
+        "user inserted",
+        lambda ev, ex: (
+            "INSERT INTO users (username, role, active, created_at) "
+            "VALUES ('mallory', 'admin', 1, '2026-01-01')",
+            (),
+        ),
+        "state-row-unlogged",
+        "user mallory is in the tables but no event made it",
+    ),
+    (
+        "evidence hash",
+        lambda ev, ex: ("UPDATE evidence SET sha256 = ? WHERE id = ?", ("0" * 64, ev)),
+        "state-row-altered",
+        "evidence {ev} differs from the log in sha256",
+    ),
+    (
+        "evidence flag inserted",
+        lambda ev, ex: (
+            "INSERT INTO evidence_flags (evidence_id, flag) VALUES (?, 'minor')",
+            (ev,),
+        ),
+        "state-row-altered",
+        "evidence {ev} differs from the log in flags",
+    ),
+    (
+        "member removed",
+        lambda ev, ex: ("DELETE FROM case_members", ()),
+        "state-row-altered",
+        "differs from the log in members",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "edit", "kind", "detail"), EDITS, ids=[e[0] for e in EDITS])
+def test_every_edit_to_the_tables_is_named(world, name, edit, kind, detail) -> None:
+    vault, ev, ex = world
+    statement, args = edit(ev, ex)
+    _sql(vault, statement, *args)
+    found = _problems(vault)
+    assert any(k == kind and detail.format(ev=ev, ex=ex) in d for k, d in found), found
