@@ -7,7 +7,14 @@ from types import TracebackType
 from sqlalchemy.engine import Connection, Engine
 
 from custodes.storage.db import translate_errors
-from custodes.storage.repositories import CaseRepository, EvidenceRepository, UserRepository
+from custodes.storage.repositories import (
+    CaseRepository,
+    DerivativeRepository,
+    EvidenceRepository,
+    FingerprintRepository,
+    TraceRepository,
+    UserRepository,
+)
 
 
 class UnitOfWork:
@@ -39,6 +46,18 @@ class UnitOfWork:
     @property
     def evidence(self) -> EvidenceRepository:
         return EvidenceRepository(self.conn)
+
+    @property
+    def derivatives(self) -> DerivativeRepository:
+        return DerivativeRepository(self.conn)
+
+    @property
+    def fingerprints(self) -> FingerprintRepository:
+        return FingerprintRepository(self.conn)
+
+    @property
+    def traces(self) -> TraceRepository:
+        return TraceRepository(self.conn)
 
     def __enter__(self) -> UnitOfWork:
         with translate_errors():
