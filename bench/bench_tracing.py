@@ -84,6 +84,7 @@ from custodes import bootstrap  # noqa: E402
 from custodes.config import Settings  # noqa: E402
 from custodes.core import stats  # noqa: E402
 from custodes.core import watermark as wm  # noqa: E402
+from custodes.core.jsontext import jsonable  # noqa: E402
 from custodes.media.fastmark import FastEmbedder  # noqa: E402
 from custodes.media.render import EncodeSettings, render  # noqa: E402
 from custodes.media.synth import write_bodycam_clip  # noqa: E402
@@ -556,7 +557,8 @@ def run_trial(
     reports.mkdir(exist_ok=True)
     PROBE.reset()
     t0 = time.perf_counter()
-    result = trace_svc.trace_leak(vault, "ia", leak_path, report_dir=reports)
+    # The typed result as the CLI prints it (--json).
+    result = jsonable(trace_svc.trace_leak(vault, "ia", leak_path, report_dir=reports))
     t_trace = time.perf_counter() - t0
     for k in ("html", "pdf"):
         Path(result["report"][k]).unlink(missing_ok=True)
@@ -1192,7 +1194,7 @@ def hour_trace(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     for label in ("cold" if len(cached) < minutes else "warm (cached)", "warm (cached)"):
         PROBE.reset()
         t0 = time.perf_counter()
-        res = trace_svc.trace_leak(vault, "ia", leak, report_dir=hv)
+        res = jsonable(trace_svc.trace_leak(vault, "ia", leak, report_dir=hv))
         wall = time.perf_counter() - t0
         for k in ("html", "pdf"):
             Path(res["report"][k]).unlink(missing_ok=True)

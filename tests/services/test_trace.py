@@ -74,17 +74,17 @@ def test_leaked_copy_is_named_and_nobody_else(setup) -> None:
         settings=EncodeSettings(crf=28),
     )
     out = trace.trace_leak(vault, ia, leak, report_dir=root)
-    assert out["verdict"] == "attributed"
-    assert out["attributed"] == [copies["bob"]["export_id"]]
-    assert out["source"]["evidence_id"] == ev["evidence_id"]
-    assert out["source"]["offset_s"] == pytest.approx(3.0, abs=0.1)
-    assert out["source"]["duration_s"] == pytest.approx(8.0, abs=0.2)
-    named = {c["recipient"]: c for c in out["candidates"]}
-    assert named["bob"]["p_value"] < 1e-9 and named["bob"]["attributed"]
-    assert not named["alice"]["attributed"] and not named["carol"]["attributed"]
-    html = Path(out["report"]["html"]).read_text()
+    assert out.verdict == "attributed"
+    assert out.attributed == [copies["bob"]["export_id"]]
+    assert out.source is not None and out.source.evidence_id == ev["evidence_id"]
+    assert out.source.offset_s == pytest.approx(3.0, abs=0.1)
+    assert out.source.duration_s == pytest.approx(8.0, abs=0.2)
+    named = {c.recipient: c for c in out.candidates}
+    assert named["bob"].p_value < 1e-9 and named["bob"].attributed
+    assert not named["alice"].attributed and not named["carol"].attributed
+    html = out.report.html.read_text()
     assert "bob" in html and copies["bob"]["export_id"] in html
-    assert Path(out["report"]["pdf"]).read_bytes().startswith(b"%PDF")
+    assert out.report.pdf.read_bytes().startswith(b"%PDF")
     with vault.uow(readonly=True) as uow:
         last = list_events(uow.conn, evidence_id=ev["evidence_id"])[-1]
     assert last["action"] == "trace" and last["details"]["verdict"] == "attributed"
@@ -95,16 +95,16 @@ def test_raw_original_leak_names_nobody(setup, footage) -> None:
     vault, rec, ia, ev, copies, root = setup
     leak = _leak(footage["source"], root / "raw.mp4", start_s=2, end_s=10)
     out = trace.trace_leak(vault, ia, leak, report_dir=root)
-    assert out["verdict"] == "no-export-matched"
-    assert out["source"]["evidence_id"] == ev["evidence_id"]
-    assert out["attributed"] == [] and len(out["candidates"]) == 3
+    assert out.verdict == "no-export-matched"
+    assert out.source is not None and out.source.evidence_id == ev["evidence_id"]
+    assert out.attributed == [] and len(out.candidates) == 3
 
 
 def test_unrelated_footage_is_not_found(setup, footage) -> None:
     vault, rec, ia, ev, copies, root = setup
     out = trace.trace_leak(vault, ia, footage["other"], report_dir=root)
-    assert out["verdict"] == "source-not-found" and out["source"] is None
-    assert out["candidates"] == [] and out["attributed"] == []
+    assert out.verdict == "source-not-found" and out.source is None
+    assert out.candidates == [] and out.attributed == []
 
 
 def test_trace_refusals(setup, tmp_path: Path) -> None:
@@ -133,11 +133,11 @@ def test_index_fingerprints_ahead_of_traces(sqlite_vault: Vault, clips: dict[str
     with pytest.raises(PermissionDenied):
         trace.index_evidence(vault, add_user(vault, "officer"))
     first = trace.index_evidence(vault, ia)
-    assert first == {"indexed": ids, "already_indexed": 0, "evidence": 2}
+    assert first == trace.Indexed(indexed=ids, already_indexed=0, evidence=2)
     with vault.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(t.fingerprints)).scalar() == 2
     again = trace.index_evidence(vault, ia)
-    assert again == {"indexed": [], "already_indexed": 2, "evidence": 2}
+    assert again == trace.Indexed(indexed=[], already_indexed=2, evidence=2)
     with vault.uow(readonly=True) as uow:
         events = [e for e in list_events(uow.conn) if e["action"] == "fingerprint-index"]
     assert len(events) == 1 and events[0]["details"]["evidence"] == ids
@@ -172,4 +172,4 @@ def test_trace_refuses_an_altered_original(
     assert last["action"] == "access-refused" and last["details"]["code"] == "IntegrityFailure"
     with vault.engine.begin() as conn:
         conn.execute(t.fingerprints.delete())
-    assert trace.index_evidence(vault, ia)["indexed"] == []
+    assert trace.index_evidence(vault, ia).indexed == []

@@ -4,7 +4,11 @@ A redaction never touches the original: it renders a new file (faces blurred and
 tracked, drawn regions tracked, audio muted or bleeped over ranges) that keeps the
 original's timeline, stores it as a blob, and records its lineage: the detector and its
 version, thresholds, and the boxes per frame as a sidecar a reviewer can load, correct
-and pass back with ``--sidecar``.
+and pass back (``RedactEvidence.sidecar``).
+
+``redact_evidence`` runs in three steps: check everything it can before any work, on
+record when refused (:func:`_prepare`); render, with no transaction open
+(:func:`_render_redaction`); record the derivative (:func:`_record_redaction`).
 """
 
 from __future__ import annotations
@@ -16,17 +20,21 @@ import math
 import shutil
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, NoReturn
 
 from sqlalchemy import insert, select
 
-from custodes.core.authz import AlertKind, EvidenceFacts, Permission
+from custodes.core.authz import AlertKind, Decision, Permission
 from custodes.core.custody import Action
 from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, NotFound
-from custodes.core.ports import Progress
+from custodes.core.jsontext import JSONObject
+from custodes.core.ports import Progress, ProgressTask
+from custodes.core.records import Case, Derivative, Evidence
 from custodes.media.faces import face_model_name
 from custodes.media.redaction import (
+    Detector,
     RedactionPlan,
     RegionSeed,
     apply_redaction,
@@ -36,11 +44,9 @@ from custodes.media.redaction import (
 from custodes.services import audit
 from custodes.services.common import (
     case_facts,
-    case_row,
     check,
     check_writable_folder,
     event,
-    evidence_row,
     load_actor,
     new_id,
     now_iso,
@@ -50,249 +56,354 @@ from custodes.services.common import (
 from custodes.services.context import Context
 from custodes.services.evidence import alert_if_flagged
 from custodes.services.exports import _check_text
-from custodes.services.requests import _parse_ranges, check_ranges_within, durations
+from custodes.services.requests import check_ranges_within
+from custodes.services.usecase import UseCase, acting
 from custodes.storage import tables as t
+from custodes.storage.uow import UnitOfWork
 
 FACE_KINDS = frozenset({"faces", "bystander-faces", "minors", "victims"})
+STYLES = ("blur", "box")
+Style = Literal["blur", "box"]
+MAX_LABEL = 64
+"""A drawn region's label is kept to this many characters."""
 
 
-def parse_region(text: str) -> RegionSeed:
-    """``T:X,Y,W,H[:label]``: a box drawn on the frame at T seconds (source pixels)."""
-    try:
-        parts = text.split(":")
-        t_s = float(parts[0])
-        x, y, w, h = (float(v) for v in parts[1].split(","))
-        label = parts[2] if len(parts) > 2 else "region"
-    except (IndexError, ValueError):
-        raise InvalidInput(
-            f"a region is T:X,Y,W,H[:label], e.g. 12.5:300,200,120,40:plate: '{text}'"
-        ) from None
-    if not all(math.isfinite(v) for v in (t_s, x, y, w, h)):
-        raise InvalidInput(f"region {text}: time and box must be finite numbers")
-    if w <= 0 or h <= 0 or t_s < 0:
-        raise InvalidInput(f"region {text}: width, height must be > 0 and time >= 0")
-    if not label.isprintable():
-        raise InvalidInput(f"region {text}: the label must be printable text")
-    return RegionSeed(t_s, x, y, w, h, label[:64])
+@dataclass(frozen=True)
+class RedactEvidence:
+    """Make a redacted copy of one recording at ``out`` (an ``.mp4`` that does not exist).
+
+    What to hide: every face (``faces``, found by ``face_model``), ``regions`` drawn on a
+    frame (followed from there), or a reviewed ``sidecar`` (a boxes file an earlier
+    redaction wrote, corrected) applied as given; audio is silenced over the ``mute``
+    ranges (seconds), or with ``bleep`` a tone. ``reason`` is required on flagged cases.
+    """
+
+    evidence_id: str
+    out: Path
+    faces: bool = False
+    regions: Sequence[RegionSeed] = ()
+    mute: Sequence[tuple[float, float]] = ()
+    bleep: bool = False
+    style: str = "blur"
+    sidecar: Path | None = None
+    face_model: str = "centerface"
+    reason: str | None = None
 
 
-def check_region(seed: RegionSeed, text: str, evidence_id: str, media: dict[str, Any]) -> None:
-    """Refuse a region that is not on the recording: outside the frame or after its end."""
-    width, height = int(media["width"]), int(media["height"])
-    duration = float(media["duration_s"])
-    # Half a pixel of slack past the edge, as the planner allows.
-    if seed.x < 0 or seed.y < 0 or seed.x + seed.w > width + 0.5 or seed.y + seed.h > height + 0.5:
-        raise InvalidInput(
-            f"region {text} lies outside the {width}x{height} frame of {evidence_id}"
-        )
-    if seed.t_s >= duration:
-        raise InvalidInput(
-            f"region {text} is drawn at {seed.t_s:g} s, after the end of {evidence_id} "
-            f"({duration:.2f} s)"
-        )
+@dataclass(frozen=True)
+class Redacted:
+    """A redacted derivative on record; its copy, sidecar and contact sheet are at the
+    paths given."""
+
+    derivative_id: str
+    alerted: list[str]
+    """The audiences alerted (internal affairs, when the case is flagged)."""
+    path: Path
+    frames_redacted: int
+    sha256: str
+    sidecar: Path
+    contact_sheet: Path
 
 
-def _detector(vault: Context, face_model: str) -> Any:
-    from custodes.media.faces import face_detector
+@dataclass(frozen=True)
+class Rendered:
+    """What a render made: the copy (hashed), its sidecar and contact sheet, and the
+    operations of its lineage."""
 
-    # The 8-bit model is derived from the shipped one once and kept with the vault.
-    return face_detector(face_model, cache_dir=vault.model_dir)
+    sha256: str
+    frames_redacted: int
+    sidecar: Path
+    sidecar_sha256: str
+    contact_sheet: Path
+    operations: list[JSONObject]
+
+    def lineage(self, evidence: Evidence) -> JSONObject:
+        return {
+            "source": {"evidence_id": evidence.id, "sha256": evidence.sha256},
+            "operations": list(self.operations),
+            "frames_redacted": self.frames_redacted,
+        }
 
 
-def redact_evidence(
-    vault: Context,
-    actor_name: str | None,
-    evidence_id: str,
-    *,
-    faces: bool = False,
-    regions: Sequence[str] = (),
-    mute: Sequence[str] = (),
-    bleep: bool = False,
-    style: str = "blur",
-    sidecar: Path | None = None,
-    out: Path | None = None,
-    progress: Progress | None = None,
-    face_model: str = "centerface",
-    reason: str | None = None,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Redaction:
+    """What a render hides and how: a reviewed plan, or what to find; audio ranges."""
+
+    plan: RedactionPlan | None
+    faces: bool
+    seeds: tuple[RegionSeed, ...]
+    mute: tuple[tuple[float, float], ...]
+    bleep: bool
+    style: Style
+    face_model: str
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A redaction checked and allowed, ready to render."""
+
+    evidence: Evidence
+    case: Case
+    decision: Decision
+    reason: str | None
+    spec: _Redaction
+    dest: Path
+
+
+def redact_evidence(ctx: Context, actor_name: str | None, cmd: RedactEvidence) -> Redacted:
     """Render and record a redacted derivative of one recording.
 
     Redacting shows the footage as exporting does: on a flagged case (sensitive,
     juvenile, victim-privacy) it needs a stated ``reason`` and alerts internal affairs.
+    Every refusal, found before the render or by it, is on record.
     """
-    held = contextlib.ExitStack()  # the original, materialised until it is redacted
-    with vault.uow() as uow:
-        actor = load_actor(vault, uow, actor_name)
-        attempt: dict[str, Any] = {
-            "attempted": Permission.EVIDENCE_REDACT.value,
-            "evidence_id": evidence_id,
-        }
-        try:
-            row = evidence_row(uow, evidence_id)
-            if reason is not None:
-                reason = _check_text(reason, "reason", 2000)
-        except CustodesError as exc:
-            refuse(vault, uow, actor.username, exc, **attempt)
-        attempt["case_number"] = row.case_number
-        decision = check(
-            vault,
-            uow,
-            actor,
-            Permission.EVIDENCE_REDACT,
-            case=case_facts(uow, case_row(uow, row.case_number)),
-            evidence=EvidenceFacts(row.id, row.officer),
-            reason=reason,
-        )
-        try:
-            if style not in ("blur", "box"):
-                raise InvalidInput(f"unknown style '{style}' (blur or box)")
-            face_model = face_model_name(face_model)
-            media = json.loads(row.media)
-            seeds = [parse_region(r) for r in regions]
-            for seed, text in zip(seeds, regions, strict=True):
-                check_region(seed, text, row.id, media)
-            parsed_mute = _parse_ranges(mute)
-            check_ranges_within(parsed_mute, durations(uow, [row.id]), "mute")
-            mute_ranges = [tuple(r) for r in parsed_mute]
-            plan: RedactionPlan | None = None
-            if sidecar is not None:
-                try:
-                    plan = RedactionPlan.from_json(sidecar.read_bytes())
-                except OSError as exc:
-                    raise InvalidInput(f"cannot read {sidecar}: {exc.strerror}") from exc
-                if plan.source_sha256 is None:
-                    raise InvalidInput(
-                        f"{sidecar.name} names no source recording (sha256); "
-                        "sidecars are made by a redaction of one recording"
-                    )
-                if plan.source_sha256 != row.sha256:
-                    raise InvalidInput(f"{sidecar.name} was made for another recording")
-                size = (int(media["width"]), int(media["height"]))
-                if (plan.width, plan.height) != size:
-                    raise InvalidInput(
-                        f"{sidecar.name} is for {plan.width}x{plan.height} frames; "
-                        f"{row.id} is {size[0]}x{size[1]}"
-                    )
-            if plan is None and not (faces or seeds or mute_ranges):
-                raise InvalidInput(
-                    "nothing to redact: give {faces}, {regions}, {mute} or {sidecar}",
-                    fields=("faces", "regions", "mute", "sidecar"),
+    with contextlib.ExitStack() as held:  # the original, materialised until it is redacted
+        with acting(ctx, actor_name) as uc:
+            job = _prepare(uc, cmd)
+            try:
+                source = held.enter_context(
+                    verified_original(ctx, job.evidence.id, job.evidence.sha256)
                 )
-            given = out or Path(f"{evidence_id}-redacted.mp4")
-            if given.is_symlink():
-                raise CustodyConflict(f"{given} is a symbolic link; redaction never follows one")
-            dest = given.resolve()
-            if dest.suffix.lower() != ".mp4":
-                raise InvalidInput(f"{dest.name}: redacted copies are MP4 files (use a .mp4 name)")
-            if dest.exists():
-                raise CustodyConflict(f"{dest} exists; redaction never overwrites a file")
-            check_writable_folder(dest.parent)
-            source = held.enter_context(verified_original(vault, row.id, row.sha256))
+            except CustodesError as exc:
+                _refuse(uc, exc, job.evidence, job.reason)
+        frames = job.evidence.media.frame_count or round(
+            job.evidence.media.duration_s * (job.evidence.media.fps or 30)
+        )
+        # Planning decodes every frame once, and rendering once more.
+        passes = 1 if job.spec.plan is not None else 2
+        task = ctx.progress.start("redact", frames * passes, unit="frame")
+        try:
+            rendered = _render_redaction(ctx, job.evidence, source, job.dest, job.spec, task)
         except CustodesError as exc:
-            held.close()
-            refuse(vault, uow, actor.username, exc, reason=reason, **attempt)
-        uow.conn.rollback()
+            # What only the render finds (a region the tracker cannot place, a sidecar in
+            # the way) is refused on record like what is found before it.
+            with acting(ctx, actor_name) as uc:
+                _refuse(uc, exc, job.evidence, job.reason)
+    with acting(ctx, actor_name) as uc:
+        derivative_id, alerted = _record_redaction(uc, job, rendered)
+    return Redacted(
+        derivative_id=derivative_id,
+        alerted=alerted,
+        path=job.dest,
+        frames_redacted=rendered.frames_redacted,
+        sha256=rendered.sha256,
+        sidecar=rendered.sidecar,
+        contact_sheet=rendered.contact_sheet,
+    )
+
+
+def _refuse(uc: UseCase, error: CustodesError, evidence: Evidence, reason: str | None) -> NoReturn:
+    uc.refuse(
+        error,
+        attempted=Permission.EVIDENCE_REDACT.value,
+        case=evidence.case_number,
+        evidence=evidence.id,
+        reason=reason,
+    )
+
+
+def _prepare(uc: UseCase, cmd: RedactEvidence) -> _Prepared:
+    """The evidence, allowed to be redacted by the actor, and what to redact and where,
+    checked; a refusal is on record."""
+    permission = Permission.EVIDENCE_REDACT
     try:
-        with held:
-            result = _render_redaction(
-                vault,
-                row,
-                source,
-                dest,
-                plan=plan,
-                faces=faces,
-                seeds=seeds,
-                mute=mute_ranges,
-                bleep=bleep,
-                style=style,
-                progress=progress,
-                face_model=face_model,
-            )
+        reason = None if cmd.reason is None else _check_text(cmd.reason, "reason", 2000)
     except CustodesError as exc:
-        # What only the render finds (a region the tracker cannot place, a sidecar in
-        # the way) is refused on record like what is found before it.
-        with vault.uow() as uow:
-            refuse(vault, uow, actor.username, exc, reason=reason, **attempt)
-    derivative_id = new_id("RD")
-    with vault.uow() as uow:
-        seq = audit.record(
-            uow,
-            event(
-                vault,
-                actor.username,
-                Action.REDACT,
-                object_type="derivative",
-                object_id=derivative_id,
-                case_number=row.case_number,
-                evidence_id=row.id,
-                reason=reason,
-                details={
-                    "sha256": result["sha256"],
-                    "frames_redacted": result["frames_redacted"],
-                    "sidecar_sha256": result["sidecar_sha256"],
-                    "operations": [op["op"] for op in result["lineage"]["operations"]],
-                },
-            ),
+        uc.refuse(exc, attempted=permission.value, evidence=cmd.evidence_id)
+    ev, case, decision = uc.evidence_decided(cmd.evidence_id, permission, reason=reason)
+    try:
+        spec = _checked_redaction(cmd, ev)
+        dest = _checked_destination(cmd.out)
+    except CustodesError as exc:
+        _refuse(uc, exc, ev, reason)
+    return _Prepared(ev, case, decision, reason, spec, dest)
+
+
+def _checked_redaction(cmd: RedactEvidence, ev: Evidence) -> _Redaction:
+    if cmd.style not in STYLES:
+        raise InvalidInput(f"unknown style '{cmd.style}' (blur or box)", field="style")
+    style: Style = "box" if cmd.style == "box" else "blur"
+    face_model = face_model_name(cmd.face_model)
+    seeds = tuple(check_region(seed, ev) for seed in cmd.regions)
+    mute = check_mute(cmd.mute, ev)
+    plan = None if cmd.sidecar is None else _reviewed_plan(cmd.sidecar, ev)
+    if plan is None and not (cmd.faces or seeds or mute):
+        raise InvalidInput(
+            "nothing to redact: give {faces}, {regions}, {mute} or {sidecar}",
+            fields=("faces", "regions", "mute", "sidecar"),
         )
-        uow.conn.execute(
-            insert(t.derivatives).values(
-                id=derivative_id,
-                evidence_id=row.id,
-                kind="redaction",
-                created_at=now_iso(vault),
-                actor=actor.username,
-                sha256=result["sha256"],
-                sidecar_sha256=result["sidecar_sha256"],
-                frames_redacted=result["frames_redacted"],
-                lineage=json.dumps(result["lineage"], sort_keys=True),
-                audit_seq=seq,
+    return _Redaction(plan, cmd.faces, seeds, mute, cmd.bleep, style, face_model)
+
+
+def region_text(seed: RegionSeed) -> str:
+    """A region as people write it: time, then box (and its label, if it has one)."""
+    box = f"{seed.t_s:g}:{seed.x:g},{seed.y:g},{seed.w:g},{seed.h:g}"
+    return box if seed.label == "region" else f"{box}:{seed.label}"
+
+
+def check_region(seed: RegionSeed, ev: Evidence) -> RegionSeed:
+    """``seed``, its label cut to ``MAX_LABEL`` characters; a region that is not a box on
+    the recording (outside the frame, after its end, not finite) is refused."""
+    text = region_text(seed)
+    if not all(math.isfinite(v) for v in (seed.t_s, seed.x, seed.y, seed.w, seed.h)):
+        raise InvalidInput(f"region {text}: time and box must be finite numbers", field="regions")
+    if seed.w <= 0 or seed.h <= 0 or seed.t_s < 0:
+        raise InvalidInput(
+            f"region {text}: width, height must be > 0 and time >= 0", field="regions"
+        )
+    if not seed.label.isprintable():
+        raise InvalidInput(f"region {text}: the label must be printable text", field="regions")
+    width, height = ev.media.width, ev.media.height
+    # Half a pixel of slack past the edge, as the planner allows.
+    if seed.x < 0 or seed.y < 0 or seed.x + seed.w > width + 0.5 or seed.y + seed.h > height + 0.5:
+        raise InvalidInput(
+            f"region {text} lies outside the {width}x{height} frame of {ev.id}", field="regions"
+        )
+    if seed.t_s >= ev.media.duration_s:
+        raise InvalidInput(
+            f"region {text} is drawn at {seed.t_s:g} s, after the end of {ev.id} "
+            f"({ev.media.duration_s:.2f} s)",
+            field="regions",
+        )
+    return replace(seed, label=seed.label[:MAX_LABEL])
+
+
+def check_mute(
+    ranges: Sequence[tuple[float, float]], ev: Evidence
+) -> tuple[tuple[float, float], ...]:
+    """Ranges of seconds to silence, each within the recording."""
+    out = []
+    for a, b in ranges:
+        if not (math.isfinite(a) and math.isfinite(b)):
+            raise InvalidInput(
+                f"range {a:g}-{b:g}: start and end must be finite numbers", field="mute"
             )
+        if not (0 <= a < b):
+            raise InvalidInput(
+                f"range {a:g}-{b:g}: start must be >= 0 and before the end", field="mute"
+            )
+        out.append((float(a), float(b)))
+    check_ranges_within(out, {ev.id: ev.media.duration_s}, "mute")
+    return tuple(out)
+
+
+def _reviewed_plan(sidecar: Path, ev: Evidence) -> RedactionPlan:
+    """A reviewer's boxes file, which must have been made for this very recording."""
+    try:
+        plan = RedactionPlan.from_json(sidecar.read_bytes())
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {sidecar}: {exc.strerror}", field="sidecar") from exc
+    if plan.source_sha256 is None:
+        raise InvalidInput(
+            f"{sidecar.name} names no source recording (sha256); "
+            "sidecars are made by a redaction of one recording",
+            field="sidecar",
         )
-        alerted = alert_if_flagged(
-            vault, uow, decision, seq, AlertKind.SENSITIVE_REDACT, actor.username, row, reason
+    if plan.source_sha256 != ev.sha256:
+        raise InvalidInput(f"{sidecar.name} was made for another recording", field="sidecar")
+    size = (ev.media.width, ev.media.height)
+    if (plan.width, plan.height) != size:
+        raise InvalidInput(
+            f"{sidecar.name} is for {plan.width}x{plan.height} frames; "
+            f"{ev.id} is {size[0]}x{size[1]}",
+            field="sidecar",
         )
-        audit.commit(uow, vault)
-    return {
-        "derivative_id": derivative_id,
-        "alerted": alerted,
-        "path": str(dest),
-        "frames_redacted": result["frames_redacted"],
-        "sha256": result["sha256"],
-        "sidecar": result["sidecar"],
-        "contact_sheet": result["contact_sheet"],
-    }
+    return plan
+
+
+def _checked_destination(out: Path) -> Path:
+    """Where the copy goes: a new ``.mp4`` in a folder that takes new files."""
+    if out.is_symlink():
+        raise CustodyConflict(f"{out} is a symbolic link; redaction never follows one")
+    dest = out.resolve()
+    if dest.suffix.lower() != ".mp4":
+        raise InvalidInput(
+            f"{dest.name}: redacted copies are MP4 files (use a .mp4 name)", field="out"
+        )
+    if dest.exists():
+        raise CustodyConflict(f"{dest} exists; redaction never overwrites a file")
+    check_writable_folder(dest.parent)
+    return dest
+
+
+def _record_redaction(uc: UseCase, job: _Prepared, rendered: Rendered) -> tuple[str, list[str]]:
+    """Put the derivative on record (and alert, when authorization said to); its id and
+    the audiences alerted."""
+    derivative_id = new_id("RD")
+    seq = uc.record(
+        Action.REDACT,
+        case=job.case,
+        evidence=job.evidence,
+        object_type="derivative",
+        object_id=derivative_id,
+        reason=job.reason,
+        details={
+            "sha256": rendered.sha256,
+            "frames_redacted": rendered.frames_redacted,
+            "sidecar_sha256": rendered.sidecar_sha256,
+            "operations": [op["op"] for op in rendered.operations],
+        },
+    )
+    uc.uow.derivatives.add(
+        Derivative(
+            id=derivative_id,
+            evidence_id=job.evidence.id,
+            kind="redaction",
+            created_at=now_iso(uc.ctx),
+            actor=uc.actor.username,
+            sha256=rendered.sha256,
+            sidecar_sha256=rendered.sidecar_sha256,
+            frames_redacted=rendered.frames_redacted,
+            lineage=rendered.lineage(job.evidence),
+            audit_seq=seq,
+        )
+    )
+    alerted = alert_if_flagged(
+        uc.ctx,
+        uc.uow,
+        job.decision,
+        seq,
+        AlertKind.SENSITIVE_REDACT,
+        uc.actor.username,
+        job.evidence,
+        job.reason,
+    )
+    uc.commit()
+    return derivative_id, alerted
+
+
+def _detector(ctx: Context, face_model: str) -> Detector:
+    from custodes.media.faces import face_detector
+
+    # The 8-bit model is derived from the shipped one once and kept with the vault.
+    return face_detector(face_model, cache_dir=ctx.model_dir)
 
 
 def _render_redaction(
-    vault: Context,
-    row: Any,
+    ctx: Context,
+    evidence: Evidence,
     source: Path,
     dest: Path,
+    spec: _Redaction,
+    task: ProgressTask,
     *,
-    plan: RedactionPlan | None,
-    faces: bool,
-    seeds: Sequence[RegionSeed],
-    mute: Sequence[tuple[float, ...]],
-    bleep: bool,
-    style: str,
-    progress: Progress | None,
     store: bool = True,
-    face_model: str = "centerface",
-) -> dict[str, Any]:
-    """Plan (unless a reviewed sidecar is given), render, keep the sidecar and a sheet.
+) -> Rendered:
+    """Plan (unless a reviewed plan is given), render, keep the sidecar and a sheet.
 
     With ``store`` the redacted file is also kept in the blob store (a derivative on
     record); a release passes False, its copies being recorded as exports instead.
     """
-    detector = _detector(vault, face_model) if faces and plan is None else None
+    plan = spec.plan
     if plan is None:
+        detector = _detector(ctx, spec.face_model) if spec.faces else None
         plan = plan_redaction(
             source,
-            faces=faces,
-            regions=seeds,
+            faces=spec.faces,
+            regions=spec.seeds,
             detector=detector,
-            source_sha256=row.sha256,
-            progress=progress,
+            source_sha256=evidence.sha256,
+            progress=task.advance,
         )
     sidecar_path = dest.with_suffix(".boxes.json")
     sheet_path = dest.with_suffix(".contact.png")
@@ -303,80 +414,79 @@ def _render_redaction(
         source,
         dest,
         plan,
-        style=style,  # type: ignore[arg-type]
-        mute=[(float(a), float(b)) for a, b in mute],
-        bleep=bleep,
-        progress=progress,
+        style=spec.style,
+        mute=list(spec.mute),
+        bleep=spec.bleep,
+        progress=task.advance,
     )
     try:
         plan.save(sidecar_path)
         contact_sheet(sheet_path, dest, plan)
-        with open(dest, "rb") as fh:
-            staged = vault.blobs.stage(fh)
-        if store:
-            digest = vault.blobs.commit(staged).sha256
-        else:
-            digest = staged.sha256
-            vault.blobs.discard(staged)
+        digest = _keep(ctx, dest, store=store)
     except BaseException:
         for p in (dest, sidecar_path, sheet_path):
             p.unlink(missing_ok=True)
         raise
     sidecar_sha = hashlib.sha256(sidecar_path.read_bytes()).hexdigest()
-    lineage = {
-        "source": {"evidence_id": row.id, "sha256": row.sha256},
-        "operations": [
+    operations: list[JSONObject] = [
+        {
+            "op": "redact",
+            "faces": plan.faces,
+            "detector": plan.detector,
+            "regions": len(plan.regions),
+            "style": spec.style,
+            "boxes": plan.box_count(),
+            "sidecar_sha256": sidecar_sha,
+        }
+    ]
+    if spec.mute:
+        operations.append(
             {
-                "op": "redact",
-                "faces": plan.faces,
-                "detector": plan.detector,
-                "regions": len(plan.regions),
-                "style": style,
-                "boxes": plan.box_count(),
-                "sidecar_sha256": sidecar_sha,
-            },
-            *(
-                [
-                    {
-                        "op": "audio",
-                        "mode": "bleep" if bleep else "mute",
-                        "ranges": [list(r) for r in mute],
-                    }
-                ]
-                if mute
-                else []
-            ),
-        ],
-        "frames_redacted": result.frames_redacted,
-    }
-    return {
-        "sha256": digest,
-        "frames_redacted": result.frames_redacted,
-        "sidecar": str(sidecar_path),
-        "sidecar_sha256": sidecar_sha,
-        "contact_sheet": str(sheet_path),
-        "lineage": lineage,
-    }
+                "op": "audio",
+                "mode": "bleep" if spec.bleep else "mute",
+                "ranges": [[a, b] for a, b in spec.mute],
+            }
+        )
+    return Rendered(
+        sha256=digest,
+        frames_redacted=result.frames_redacted,
+        sidecar=sidecar_path,
+        sidecar_sha256=sidecar_sha,
+        contact_sheet=sheet_path,
+        operations=operations,
+    )
+
+
+def _keep(ctx: Context, path: Path, *, store: bool) -> str:
+    """The SHA-256 of the file at ``path``, kept in the blob store when ``store``."""
+    with open(path, "rb") as fh:
+        staged = ctx.blobs.stage(fh)
+    if store:
+        return ctx.blobs.commit(staged).sha256
+    ctx.blobs.discard(staged)
+    return staged.sha256
 
 
 def _reviewed_derivatives(
-    uow: Any, ids: Sequence[str], evidence_ids: Sequence[str], needs_faces: bool, needs_audio: bool
-) -> dict[str, Any]:
+    uow: UnitOfWork,
+    ids: Sequence[str],
+    evidence_ids: Sequence[str],
+    needs_faces: bool,
+    needs_audio: bool,
+) -> dict[str, Derivative]:
     """The stored redactions a release is to use instead of redacting anew, checked."""
-    chosen: dict[str, Any] = {}
+    chosen: dict[str, Derivative] = {}
     for rid in ids:
-        drow = uow.conn.execute(
-            select(t.derivatives).where(t.derivatives.c.id == rid)
-        ).one_or_none()
-        if drow is None or drow.kind != "redaction":
+        found = uow.derivatives.find(rid)
+        if found is None or found.kind != "redaction":
             raise NotFound(f"no such redaction: {rid}")
-        if drow.evidence_id not in evidence_ids:
+        if found.evidence_id not in evidence_ids:
             raise InvalidInput(
-                f"redaction {rid} is of {drow.evidence_id}, which this release does not include"
+                f"redaction {rid} is of {found.evidence_id}, which this release does not include"
             )
-        if drow.evidence_id in chosen:
-            raise InvalidInput(f"two redactions given for {drow.evidence_id}")
-        ops = json.loads(drow.lineage).get("operations", [])
+        if found.evidence_id in chosen:
+            raise InvalidInput(f"two redactions given for {found.evidence_id}")
+        ops = found.operations
         if needs_faces and not any(o.get("op") == "redact" and o.get("faces") for o in ops):
             raise CustodyConflict(
                 f"redaction {rid} does not cover faces, which the decision requires"
@@ -385,8 +495,23 @@ def _reviewed_derivatives(
             raise CustodyConflict(
                 f"redaction {rid} does not silence audio, which the decision requires"
             )
-        chosen[drow.evidence_id] = drow
+        chosen[found.evidence_id] = found
     return chosen
+
+
+class _CallbackTask:
+    """A ``progress(n)`` callback as a progress task, for ``release_request`` until it
+    reports to ``ctx.progress`` itself."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self._progress = progress
+
+    def advance(self, amount: float = 1) -> None:
+        if self._progress is not None:
+            self._progress(int(amount))
+
+    def set_total(self, total: float | None) -> None:
+        return None
 
 
 def _discard_package(out_dir: Path, created: bool) -> None:
@@ -472,11 +597,11 @@ def release_request(
             ids = release.get("evidence")
             if ids in (None, "all"):
                 ids = json.loads(req.evidence) or requests._case_evidence(uow, req.case_id)
-            rows = {i: evidence_row(uow, i) for i in ids}
+            rows = {i: uow.evidence.get(i) for i in ids}
             ranges = release.get("ranges")
             spans: dict[str, list[tuple[float, float]]] = {}
             for ev_id, row in rows.items():
-                duration = float(json.loads(row.media)["duration_s"])
+                duration = row.media.duration_s
                 cut = (
                     [(0.0, duration)]
                     if ranges in (None, "all")
@@ -525,14 +650,14 @@ def release_request(
         for ev_id, row in rows.items():
             if not spans[ev_id]:
                 continue  # the portions asked for lie past the end of this recording
-            duration = float(json.loads(row.media)["duration_s"])
+            duration = row.media.duration_s
             derived = None
             with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
                 if ev_id in reviewed:
                     drow = reviewed[ev_id]
                     ops = [
                         {**o, "derivative_id": drow.id, "derivative_sha256": drow.sha256}
-                        for o in json.loads(drow.lineage).get("operations", [])
+                        for o in drow.operations
                     ]
                     derived = (paths[drow.id], ops)
                 elif kinds & FACE_KINDS or audio:
@@ -546,16 +671,19 @@ def release_request(
                         row,
                         paths[ev_id],
                         Path(tmp) / f"{ev_id}.mp4",
-                        plan=None,
-                        faces=bool(kinds & FACE_KINDS),
-                        seeds=(),
-                        mute=mute,
-                        bleep=False,
-                        style="blur",
-                        progress=progress,
+                        _Redaction(
+                            plan=None,
+                            faces=bool(kinds & FACE_KINDS),
+                            seeds=(),
+                            mute=tuple(mute),
+                            bleep=False,
+                            style="blur",
+                            face_model="centerface",
+                        ),
+                        _CallbackTask(progress),
                         store=False,
                     )
-                    derived = (Path(tmp) / f"{ev_id}.mp4", red["lineage"]["operations"])
+                    derived = (Path(tmp) / f"{ev_id}.mp4", red.operations)
                 for i, (a, b) in enumerate(spans[ev_id]):
                     out = exports.export_evidence(
                         vault,

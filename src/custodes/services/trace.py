@@ -16,19 +16,18 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import json
 import math
-from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import insert, select
 
 from custodes import __version__
 from custodes.core import attribution
-from custodes.core.authz import AlertKind, CaseFacts, EvidenceFacts, Permission, decide
+from custodes.core.authz import AlertKind, Permission, decide
 from custodes.core.custody import Action
 from custodes.core.errors import CustodesError, IntegrityFailure, InvalidInput, NotFound
+from custodes.core.jsontext import JSONObject, JSONValue, jsonable
+from custodes.core.media import MediaInfo
+from custodes.core.records import Evidence, StoredFingerprint, Trace, TracedCopy
 from custodes.core.watermark import (
     Accumulator,
     derive_key,
@@ -42,134 +41,161 @@ from custodes.media.locate import SourceMatch, locate
 from custodes.media.probe import probe
 from custodes.media.stills import frame_png
 from custodes.reports.trace import odds_text, render_html, render_pdf
-from custodes.services import audit
-from custodes.services.common import (
-    case_facts,
-    case_row,
-    check,
-    event,
-    load_actor,
-    new_id,
-    now_iso,
-    refuse,
-    sha256_file,
-    verified_original,
-)
+from custodes.services.common import new_id, now_iso, sha256_file, verified_original
 from custodes.services.context import Context
 from custodes.services.evidence import raise_alert
-from custodes.storage import tables as t
+from custodes.services.usecase import UseCase, acting
 
 ALPHA = 1e-6
 """The probability of naming any innocent recipient in one trace."""
 NULL_KEYS = 1000
 
-ProgressStart = Callable[[str, int], Callable[[int], None]]
+
+@dataclass(frozen=True)
+class TraceSource:
+    """Where the leaked clip was found: the evidence and the seconds it shows."""
+
+    evidence_id: str
+    case: str
+    offset_s: float
+    duration_s: float
+    rate: float
+    match_score: float
+    sha256: str
+    frames_registered: int = 0
 
 
-def _no_progress(_label: str, _total: int) -> Callable[[int], None]:
-    return lambda _n: None
+@dataclass(frozen=True)
+class Candidate:
+    """An exported copy of the located seconds, scored against the leak."""
+
+    export_id: str
+    recipient: str
+    score: float
+    p_value: float
+    attributed: bool
+    exported_by: str
+    exported_at: str
+    purpose: str
+    start_s: float
+    end_s: float
 
 
-def _fingerprints(
-    vault: Context, rows: list[Any], progress: ProgressStart
-) -> dict[str, Fingerprint]:
+@dataclass(frozen=True)
+class Findings:
+    """What a trace found, as it is kept on record."""
+
+    verdict: str
+    """``attributed``, ``no-export-matched`` or ``source-not-found``."""
+    source: TraceSource | None = None
+    candidates: list[Candidate] = field(default_factory=list)
+    attributed: list[str] = field(default_factory=list)
+    """The export ids named (below the false-accusation threshold)."""
+
+
+@dataclass(frozen=True)
+class Leak:
+    name: str
+    sha256: str
+    size: int
+    duration_s: float
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    html: Path
+    pdf: Path
+
+
+@dataclass(frozen=True)
+class Traced:
+    """A trace on record, with its findings and its report."""
+
+    verdict: str
+    source: TraceSource | None
+    candidates: list[Candidate]
+    attributed: list[str]
+    trace_id: str
+    audit_seq: int
+    leak: Leak
+    report: ReportFiles
+
+
+@dataclass(frozen=True)
+class Indexed:
+    indexed: list[str]
+    """The evidence fingerprinted now."""
+    already_indexed: int
+    evidence: int
+    """How much evidence the actor may trace against."""
+
+
+@dataclass(frozen=True)
+class _Attribution:
+    """What scoring the copies found, and what the report shows of it."""
+
+    candidates: list[Candidate]
+    frames_registered: int
+    copies: dict[str, TracedCopy]
+    frames: list[JSONObject]
+    null: JSONObject
+
+
+def _traceable_evidence(uc: UseCase, case_number: str | None) -> list[Evidence]:
+    """The evidence the actor, allowed to trace, may search (of one case when named)."""
+    uc.allow(Permission.LEAK_TRACE)
+    case = None if case_number is None else uc.case(case_number, Permission.EVIDENCE_LIST)
+    cases = {c.id: c for c in ([case] if case is not None else uc.uow.cases.list())}
+    return [
+        ev
+        for ev in uc.uow.evidence.list(case)
+        if decide(uc.actor, Permission.EVIDENCE_LIST, cases[ev.case_id].facts, ev.facts).allowed
+    ]
+
+
+def _frames(media: MediaInfo) -> int:
+    return round(media.duration_s * (media.fps or 30))
+
+
+def _fingerprints(ctx: Context, sources: list[Evidence]) -> dict[str, Fingerprint]:
     """Cached fingerprints of the given evidence, computing (and storing) missing ones."""
     out: dict[str, Fingerprint] = {}
-    with vault.uow(readonly=True) as uow:
-        cached = {
-            r.evidence_id: bytes(r.data)
-            for r in uow.conn.execute(
-                select(t.fingerprints.c.evidence_id, t.fingerprints.c.data).where(
-                    t.fingerprints.c.version == FORMAT_VERSION
-                )
-            )
-        }
-    missing = [r for r in rows if r.id not in cached]
-    for r in rows:
-        if r.id in cached:
+    with ctx.uow(readonly=True) as uow:
+        cached = {f.evidence_id: f.data for f in uow.fingerprints.all(FORMAT_VERSION)}
+    missing = [ev for ev in sources if ev.id not in cached]
+    for ev in sources:
+        if ev.id in cached:
             try:
-                out[r.id] = Fingerprint.from_bytes(cached[r.id])
+                out[ev.id] = Fingerprint.from_bytes(cached[ev.id])
                 continue
             except CustodesError:
-                missing.append(r)  # a damaged cache entry is recomputed
-    if missing:
-        total = sum(
-            round(json.loads(r.media)["duration_s"] * (json.loads(r.media)["fps"] or 30))
-            for r in missing
-        )
-        advance = progress("fingerprint evidence", total)
-        for r in missing:
-            with contextlib.ExitStack() as held:
-                try:
-                    path = held.enter_context(verified_original(vault, r.id, r.sha256))
-                except (NotFound, IntegrityFailure):
-                    continue  # verify reports missing and altered blobs; tracing goes on
-                fp = fingerprint_video(path, progress=advance)
-            out[r.id] = fp
-            with vault.uow() as uow:
-                exists = uow.conn.execute(
-                    select(t.fingerprints.c.evidence_id).where(
-                        (t.fingerprints.c.evidence_id == r.id)
-                        & (t.fingerprints.c.version == FORMAT_VERSION)
-                    )
-                ).first()
-                if exists is None:
-                    uow.conn.execute(
-                        insert(t.fingerprints).values(
-                            evidence_id=r.id,
-                            version=FORMAT_VERSION,
-                            data=fp.to_bytes(),
-                            created_at=now_iso(vault),
-                        )
-                    )
-                uow.commit()
-    return out
-
-
-def _reachable_evidence(vault: Context, uow: Any, actor: Any, case_number: str | None) -> list[Any]:
-    query = select(t.evidence, t.cases.c.number.label("case_number")).join(
-        t.cases, t.cases.c.id == t.evidence.c.case_id
+                missing.append(ev)  # a damaged cache entry is recomputed
+    if not missing:
+        return out
+    task = ctx.progress.start(
+        "fingerprint evidence", sum(_frames(ev.media) for ev in missing), unit="frame"
     )
-    if case_number is not None:
-        query = query.where(t.cases.c.number == case_number)
-    rows = uow.conn.execute(query).all()
-    facts: dict[str, CaseFacts] = {}
-    out = []
-    for r in rows:
-        if r.case_number not in facts:
-            facts[r.case_number] = case_facts(uow, case_row(uow, r.case_number))
-        if decide(
-            actor, Permission.EVIDENCE_LIST, facts[r.case_number], EvidenceFacts(r.id, None)
-        ).allowed:
-            out.append(r)
+    for ev in missing:
+        with contextlib.ExitStack() as held:
+            try:
+                path = held.enter_context(verified_original(ctx, ev.id, ev.sha256))
+            except (NotFound, IntegrityFailure):
+                continue  # verify reports missing and altered blobs; tracing goes on
+            fp = fingerprint_video(path, progress=task.advance)
+        out[ev.id] = fp
+        with ctx.uow() as uow:
+            uow.fingerprints.put(
+                StoredFingerprint(ev.id, FORMAT_VERSION, fp.to_bytes(), now_iso(ctx))
+            )
+            uow.commit()
     return out
-
-
-def _traceable_evidence(
-    vault: Context, uow: Any, actor_name: str | None, case_number: str | None
-) -> tuple[Any, list[Any]]:
-    """The acting user, checked for leak:trace (and the case, when one is named), and
-    the evidence they may search."""
-    actor = load_actor(vault, uow, actor_name)
-    check(vault, uow, actor, Permission.LEAK_TRACE)
-    if case_number is not None:
-        check(
-            vault,
-            uow,
-            actor,
-            Permission.EVIDENCE_LIST,
-            case=case_facts(uow, case_row(uow, case_number)),
-        )
-    return actor, _reachable_evidence(vault, uow, actor, case_number)
 
 
 def index_evidence(
-    vault: Context,
-    actor_name: str | None,
-    *,
-    case_number: str | None = None,
-    progress: ProgressStart = _no_progress,
-) -> dict[str, Any]:
+    ctx: Context, actor_name: str | None, *, case_number: str | None = None
+) -> Indexed:
     """Fingerprint the evidence not yet fingerprinted, ahead of any trace.
 
     A trace fingerprints what it has not seen before (75 s of CPU per hour of 640x360
@@ -178,216 +204,146 @@ def index_evidence(
     The fingerprints are derived data (coarse motion, no picture), recorded with one
     audit event naming the evidence indexed.
     """
-    with vault.uow(readonly=True) as uow:
-        actor, sources = _traceable_evidence(vault, uow, actor_name, case_number)
-        done = {
-            r.evidence_id
-            for r in uow.conn.execute(
-                select(t.fingerprints.c.evidence_id).where(
-                    t.fingerprints.c.version == FORMAT_VERSION
-                )
-            )
-        }
-    todo = [r for r in sources if r.id not in done]
-    made = _fingerprints(vault, todo, progress) if todo else {}
-    indexed = sorted(made)
+    with acting(ctx, actor_name, readonly=True) as uc:
+        sources = _traceable_evidence(uc, case_number)
+        done = uc.uow.fingerprints.indexed(FORMAT_VERSION)
+    todo = [ev for ev in sources if ev.id not in done]
+    indexed = sorted(_fingerprints(ctx, todo)) if todo else []
     if indexed:
-        with vault.uow() as uow:
-            audit.record(
-                uow,
-                event(
-                    vault,
-                    actor.username,
-                    Action.INDEX,
-                    object_type="fingerprints",
-                    case_number=case_number,
-                    details={"evidence": indexed, "format_version": FORMAT_VERSION},
-                ),
+        with acting(ctx, actor_name) as uc:
+            uc.record(
+                Action.INDEX,
+                object_type="fingerprints",
+                case=case_number,
+                details={"evidence": indexed, "format_version": FORMAT_VERSION},
             )
-            audit.commit(uow, vault)
-    return {
-        "indexed": indexed,
-        "already_indexed": len(sources) - len(todo),
-        "evidence": len(sources),
-    }
+            uc.commit()
+    return Indexed(indexed=indexed, already_indexed=len(sources) - len(todo), evidence=len(sources))
 
 
-def trace_leak(
-    vault: Context,
-    actor_name: str | None,
-    path: Path,
-    *,
-    case_number: str | None = None,
-    report_dir: Path | None = None,
-    alpha: float = ALPHA,
-    progress: ProgressStart = _no_progress,
-) -> dict[str, Any]:
-    if not (0 < alpha < 1):
-        raise InvalidInput("alpha must be between 0 and 1")
-    with vault.uow(readonly=True) as uow:
-        actor, sources = _traceable_evidence(vault, uow, actor_name, case_number)
-    if not path.is_file():
+def _check_inputs(leak: Path, report_dir: Path) -> None:
+    if not leak.is_file():
         raise InvalidInput(
-            f"{path} is a folder, not a video file" if path.is_dir() else f"no such file: {path}"
+            f"{leak} is a folder, not a video file" if leak.is_dir() else f"no such file: {leak}",
+            field="leak",
         )
-    if report_dir is not None and not report_dir.is_dir():
+    if not report_dir.is_dir():
         raise InvalidInput(
             f"{report_dir} is a file, not a folder"
             if report_dir.exists()
-            else f"no such folder: {report_dir}"
+            else f"no such folder: {report_dir}",
+            field="report_dir",
         )
-    leak_sha, leak_size = sha256_file(path)
-    info = probe(path)
 
-    by_id = {r.id: r for r in sources}
-    fps = _fingerprints(vault, sources, progress)
-    leak_fp = fingerprint_video(path, progress=progress("fingerprint leak", info.frame_count or 0))
+
+def trace_leak(
+    ctx: Context,
+    actor_name: str | None,
+    leak: Path,
+    *,
+    report_dir: Path,
+    case_number: str | None = None,
+    alpha: float = ALPHA,
+) -> Traced:
+    """Find which evidence and seconds ``leak`` shows and which exported copy it came
+    from; put the trace on record (alerting when a copy is named) and write its report
+    (``TR-....html`` and ``.pdf``) in ``report_dir``."""
+    if not (0 < alpha < 1):
+        raise InvalidInput("{alpha} must be between 0 and 1", field="alpha")
+    with acting(ctx, actor_name, readonly=True) as uc:
+        sources = _traceable_evidence(uc, case_number)
+    _check_inputs(leak, report_dir)
+    leak_sha, leak_size = sha256_file(leak)
+    info = probe(leak)
+    fps = _fingerprints(ctx, sources)
+    task = ctx.progress.start("fingerprint leak", info.frame_count or None, unit="frame")
+    leak_fp = fingerprint_video(leak, progress=task.advance)
     matches = locate(leak_fp, fps) if fps else []
-    match: SourceMatch | None = matches[0] if matches else None
+    findings = Findings("source-not-found")
+    found: _Attribution | None = None
+    if matches:
+        findings, found = _attribute_match(ctx, actor_name, sources, matches[0], leak, info, alpha)
+    with acting(ctx, actor_name) as uc:
+        trace_id, seq = _record_trace(uc, leak, leak_sha, findings)
+        history = _history(uc, findings, found) if findings.attributed else []
+        actor = uc.actor.username
+    traced = Traced(
+        verdict=findings.verdict,
+        source=findings.source,
+        candidates=findings.candidates,
+        attributed=findings.attributed,
+        trace_id=trace_id,
+        audit_seq=seq,
+        leak=Leak(leak.name, leak_sha, leak_size, info.duration_s, info.width, info.height),
+        report=ReportFiles(
+            (report_dir / f"{trace_id}.html").resolve(), (report_dir / f"{trace_id}.pdf").resolve()
+        ),
+    )
+    doc = _report_doc(ctx, traced, found, history, actor, alpha)
+    _write_report(doc, traced.report)
+    return traced
 
-    result: dict[str, Any] = {
-        "verdict": "source-not-found",
-        "source": None,
-        "candidates": [],
-        "attributed": [],
-    }
-    report: dict[str, Any] = {"frames": [], "history": [], "null": None}
-    if match is not None:
-        src = by_id[match.source_id]
-        result["source"] = {
-            "evidence_id": src.id,
-            "case": src.case_number,
-            "offset_s": round(match.source_start_s, 3),
-            "duration_s": round(match.source_end_s - match.source_start_s, 3)
-            if math.isfinite(match.source_end_s)
-            else round(info.duration_s * match.rate, 3),
-            "rate": round(match.rate, 4),
-            "match_score": round(match.score, 3),
-            "sha256": src.sha256,
-        }
-        try:
-            with verified_original(vault, src.id, src.sha256) as source_path:
-                _attribute(
-                    vault, src, match, path, source_path, info, alpha, result, report, progress
-                )
-        except (NotFound, IntegrityFailure) as exc:  # the located original is gone or altered
-            with vault.uow() as uow:
-                refuse(
-                    vault,
-                    uow,
-                    actor.username,
-                    exc,
-                    attempted=Permission.LEAK_TRACE.value,
-                    case_number=src.case_number,
-                    evidence_id=src.id,
-                )
-    trace_id = new_id("TR")
-    with vault.uow() as uow:
-        ev = result["source"]["evidence_id"] if result["source"] else None
-        case = result["source"]["case"] if result["source"] else None
-        seq = audit.record(
-            uow,
-            event(
-                vault,
-                actor.username,
-                Action.TRACE,
-                object_type="trace",
-                object_id=trace_id,
-                case_number=case,
-                evidence_id=ev,
-                details={
-                    "leak_sha256": leak_sha,
-                    "leak_name": path.name,
-                    "verdict": result["verdict"],
-                    "attributed": result["attributed"],
-                    "offset_s": result["source"]["offset_s"] if result["source"] else None,
-                },
-            ),
-        )
-        uow.conn.execute(
-            insert(t.traces).values(
-                id=trace_id,
-                actor=actor.username,
-                created_at=now_iso(vault),
-                leak_sha256=leak_sha,
-                leak_name=path.name,
-                verdict=result["verdict"],
-                evidence_id=ev,
-                result=json.dumps(result, sort_keys=True),
-                audit_seq=seq,
+
+def _attribute_match(
+    ctx: Context,
+    actor_name: str | None,
+    sources: list[Evidence],
+    match: SourceMatch,
+    leak: Path,
+    info: MediaInfo,
+    alpha: float,
+) -> tuple[Findings, _Attribution]:
+    """Score the copies of the located seconds against the leak, on the original
+    (re-hashed first: one altered or gone is refused, on record)."""
+    src = next(ev for ev in sources if ev.id == match.source_id)
+    source = TraceSource(
+        evidence_id=src.id,
+        case=src.case_number,
+        offset_s=round(match.source_start_s, 3),
+        duration_s=round(match.source_end_s - match.source_start_s, 3)
+        if math.isfinite(match.source_end_s)
+        else round(info.duration_s * match.rate, 3),
+        rate=round(match.rate, 4),
+        match_score=round(match.score, 3),
+        sha256=src.sha256,
+    )
+    try:
+        with verified_original(ctx, src.id, src.sha256) as source_path:
+            found = _attribute(ctx, src, source, match, leak, source_path, info, alpha)
+    except (NotFound, IntegrityFailure) as exc:  # the located original is gone or altered
+        with acting(ctx, actor_name) as uc:
+            uc.refuse(
+                exc, attempted=Permission.LEAK_TRACE.value, case=src.case_number, evidence=src.id
             )
-        )
-        if result["attributed"]:
-            raise_alert(
-                vault,
-                uow,
-                seq,
-                AlertKind.LEAK_ATTRIBUTED,
-                actor.username,
-                case,
-                ev,
-                ", ".join(result["attributed"]),
-            )
-        audit.commit(uow, vault)
-        if result["attributed"]:
-            report["history"] = _history(uow, result)
-    result["trace_id"] = trace_id
-    result["audit_seq"] = seq
-    result["leak"] = {
-        "name": path.name,
-        "sha256": leak_sha,
-        "size": leak_size,
-        "duration_s": info.duration_s,
-        "width": info.width,
-        "height": info.height,
-    }
-    out_dir = report_dir or Path.cwd()
-    html_path = out_dir / f"{trace_id}.html"
-    pdf_path = out_dir / f"{trace_id}.pdf"
-    doc = _report_doc(result, report, actor.username, vault, alpha)
-    tmp = html_path.with_name(f".{html_path.name}.tmp")
-    tmp.write_text(render_html(doc))
-    tmp.replace(html_path)
-    render_pdf(doc, pdf_path)
-    result["report"] = {"html": str(html_path.resolve()), "pdf": str(pdf_path.resolve())}
-    return result
+    attributed = [c.export_id for c in found.candidates if c.attributed]
+    findings = Findings(
+        verdict="attributed" if attributed else "no-export-matched",
+        source=replace(source, frames_registered=found.frames_registered),
+        candidates=found.candidates,
+        attributed=attributed,
+    )
+    return findings, found
 
 
 def _attribute(
-    vault: Context,
-    src: Any,
+    ctx: Context,
+    src: Evidence,
+    source: TraceSource,
     match: SourceMatch,
-    path: Path,
+    leak: Path,
     source_path: Path,
-    info: Any,
+    info: MediaInfo,
     alpha: float,
-    result: dict[str, Any],
-    report: dict[str, Any],
-    progress: ProgressStart,
-) -> None:
-    media = json.loads(src.media)
-    lo, hi = (
-        result["source"]["offset_s"],
-        result["source"]["offset_s"] + result["source"]["duration_s"],
-    )
-    with vault.uow(readonly=True) as uow:
-        exports = uow.conn.execute(
-            select(t.exports)
-            .where(
-                (t.exports.c.evidence_id == src.id)
-                & (t.exports.c.start_s < hi)
-                & (t.exports.c.end_s > lo)
-            )
-            .order_by(t.exports.c.created_at)
-        ).all()
-    groups = attribution.group_by_mark(
-        [attribution.MarkedCopy(ex.id, _mark_params(ex)) for ex in exports]
-    )
-    accs = {g.key: Accumulator(int(media["width"]), int(media["height"]), g.params) for g in groups}
-    advance = progress("register", info.frame_count or 0)
+) -> _Attribution:
+    lo, hi = source.offset_s, source.offset_s + source.duration_s
+    with ctx.uow(readonly=True) as uow:
+        copies = uow.traces.copies_overlapping(src.id, lo, hi)
+    groups = attribution.group_by_mark([attribution.MarkedCopy(ex.id, ex.mark) for ex in copies])
+    accs = {g.key: Accumulator(src.media.width, src.media.height, g.params) for g in groups}
+    task = ctx.progress.start("register", info.frame_count or None, unit="frame")
     registered = 0
-    sample: Any = None
-    for rf in iter_registered_frames(path, source_path, match, progress=advance):
+    sample: tuple[float, float] | None = None
+    for rf in iter_registered_frames(leak, source_path, match, progress=task.advance):
         if rf.registration is None:
             continue
         registered += 1
@@ -398,27 +354,52 @@ def _attribute(
             sample[0] - info.duration_s / 2
         ):
             sample = (rf.t_leak, rf.t_src)
-    result["source"]["frames_registered"] = registered
-    if sample is not None:
-        leak_png, aspect = frame_png(path, sample[0])
-        orig_png, _ = frame_png(source_path, sample[1])
-        report["frames"] = [
-            {
-                "leak_t": sample[0],
-                "orig_t": sample[1],
-                "aspect": aspect,
-                "leak_png": base64.b64encode(leak_png).decode(),
-                "orig_png": base64.b64encode(orig_png).decode(),
-            }
-        ]
-    secret = vault.watermark_secret
     seed = hashlib.sha256(
-        b"custodes-trace-null" + bytes.fromhex(src.sha256) + path.name.encode()
+        b"custodes-trace-null" + bytes.fromhex(src.sha256) + leak.name.encode()
     ).digest()
-    candidates: list[dict[str, Any]] = []
+    candidates, null = _score(ctx, copies, groups, accs, seed, alpha)
+    return _Attribution(
+        candidates=candidates,
+        frames_registered=registered,
+        copies={ex.id: ex for ex in copies},
+        frames=_sample_frames(leak, source_path, sample),
+        null=null,
+    )
+
+
+def _sample_frames(
+    leak: Path, source_path: Path, sample: tuple[float, float] | None
+) -> list[JSONObject]:
+    """The leaked frame nearest the middle beside its original, for the report."""
+    if sample is None:
+        return []
+    leak_png, aspect = frame_png(leak, sample[0])
+    orig_png, _ = frame_png(source_path, sample[1])
+    return [
+        {
+            "leak_t": sample[0],
+            "orig_t": sample[1],
+            "aspect": aspect,
+            "leak_png": base64.b64encode(leak_png).decode(),
+            "orig_png": base64.b64encode(orig_png).decode(),
+        }
+    ]
+
+
+def _score(
+    ctx: Context,
+    copies: list[TracedCopy],
+    groups: tuple[attribution.MarkGroup, ...],
+    accs: dict[str, Accumulator],
+    seed: bytes,
+    alpha: float,
+) -> tuple[list[Candidate], JSONObject]:
+    """Each copy's score and false-accusation probability against never-issued keys
+    (Bonferroni over every candidate of the trace, whatever its group); best first."""
+    secret = ctx.watermark_secret
     all_null: list[float] = []
     scored: list[attribution.GroupScores] = []
-    by_id = {ex.id: ex for ex in exports}
+    by_id = {ex.id: ex for ex in copies}
     for g in groups:
         acc = accs[g.key]
         null_scores = [float(x) for x in acc.scores(null_keys(seed, NULL_KEYS))]
@@ -429,109 +410,158 @@ def _attribute(
         keys = [derive_key(secret, ex.id, ex.key_version) for ex in exs]
         scores = {ex.id: float(s) for ex, s in zip(exs, acc.scores(keys), strict=True)}
         scored.append(attribution.GroupScores(scores, null_scores))
-    # Bonferroni over every candidate of the trace, whatever its group.
     attributions = attribution.attribute_groups(scored, alpha, model_sf=score_tail_bound)
-    for ex in exports:
-        a = attributions[ex.id]
-        candidates.append(
-            {
-                "export_id": ex.id,
-                "recipient": ex.recipient,
-                "score": round(a.score, 2),
-                "p_value": a.p_value,
-                "attributed": a.attributed,
-                "exported_by": ex.actor,
-                "exported_at": ex.created_at,
-                "purpose": ex.purpose,
-                "start_s": ex.start_s,
-                "end_s": ex.end_s,
-            }
+    candidates = [
+        Candidate(
+            export_id=ex.id,
+            recipient=ex.recipient,
+            score=round(attributions[ex.id].score, 2),
+            p_value=attributions[ex.id].p_value,
+            attributed=attributions[ex.id].attributed,
+            exported_by=ex.actor,
+            exported_at=ex.created_at,
+            purpose=ex.purpose,
+            start_s=ex.start_s,
+            end_s=ex.end_s,
         )
-    candidates.sort(key=lambda c: -c["score"])
-    result["candidates"] = candidates
-    result["attributed"] = [c["export_id"] for c in candidates if c["attributed"]]
-    result["verdict"] = "attributed" if result["attributed"] else "no-export-matched"
+        for ex in copies
+    ]
+    candidates.sort(key=lambda c: -c.score)
     null = attribution.summarize_null(all_null)
-    report["null"] = {"keys": null.keys, "mean": null.mean, "std": null.std, "max": null.max}
+    return candidates, {"keys": null.keys, "mean": null.mean, "std": null.std, "max": null.max}
 
 
-def _mark_params(export: Any) -> dict[str, Any]:
-    """The parameters of the forensic mark an export carries, from its lineage."""
-    params: dict[str, Any] = next(
-        op["params"]
-        for op in json.loads(export.lineage)["operations"]
-        if op["op"] == "forensic-watermark"
+def _record_trace(uc: UseCase, leak: Path, leak_sha: str, findings: Findings) -> tuple[str, int]:
+    """Put the trace on record (alerting when it names a copy); its id and audit seq."""
+    trace_id = new_id("TR")
+    src = findings.source
+    case = src.case if src else None
+    evidence_id = src.evidence_id if src else None
+    seq = uc.record(
+        Action.TRACE,
+        object_type="trace",
+        object_id=trace_id,
+        case=case,
+        evidence=evidence_id,
+        details={
+            "leak_sha256": leak_sha,
+            "leak_name": leak.name,
+            "verdict": findings.verdict,
+            "attributed": findings.attributed,
+            "offset_s": src.offset_s if src else None,
+        },
     )
-    return params
+    uc.uow.traces.add(
+        Trace(
+            id=trace_id,
+            actor=uc.actor.username,
+            created_at=now_iso(uc.ctx),
+            leak_sha256=leak_sha,
+            leak_name=leak.name,
+            verdict=findings.verdict,
+            evidence_id=evidence_id,
+            result=jsonable(findings),
+            audit_seq=seq,
+        )
+    )
+    if findings.attributed:
+        raise_alert(
+            uc.ctx,
+            uc.uow,
+            seq,
+            AlertKind.LEAK_ATTRIBUTED,
+            uc.actor.username,
+            case,
+            evidence_id,
+            ", ".join(findings.attributed),
+        )
+    uc.commit()
+    return trace_id, seq
 
 
-def _history(uow: Any, result: dict[str, Any]) -> list[dict[str, Any]]:
-    out = []
-    events = audit.list_events(uow.conn, evidence_id=result["source"]["evidence_id"])
-    for c in result["candidates"]:
-        if not c["attributed"]:
+def _history(uc: UseCase, findings: Findings, found: _Attribution | None) -> list[JSONObject]:
+    """For each copy named: what the audit log says of it, and of its maker's views."""
+    if findings.source is None or found is None:
+        return []
+    events = uc.events(evidence_id=findings.source.evidence_id)
+    out: list[JSONObject] = []
+    for c in findings.candidates:
+        if not c.attributed:
             continue
-        row = uow.conn.execute(select(t.exports).where(t.exports.c.id == c["export_id"])).one()
+        copy = found.copies[c.export_id]
         out.append(
             {
-                "export_id": c["export_id"],
-                "recipient": row.recipient,
-                "sha256": row.output_sha256,
+                "export_id": c.export_id,
+                "recipient": copy.recipient,
+                "sha256": copy.output_sha256,
                 "events": [
                     e
                     for e in events
-                    if e["object_id"] == c["export_id"]
-                    or (e["action"] == "view" and e["actor"] == row.actor)
+                    if e["object_id"] == c.export_id
+                    or (e["action"] == "view" and e["actor"] == copy.actor)
                 ],
             }
         )
     return out
 
 
-def _report_doc(
-    result: dict[str, Any],
-    report: dict[str, Any],
-    actor: str,
-    vault: Context,
-    alpha: float,
-) -> dict[str, Any]:
-    n = max(1, len(result["candidates"]))
-    if result["verdict"] == "attributed":
-        p_values = [c["p_value"] for c in result["candidates"]]
+def _summary(traced: Traced) -> str:
+    if traced.verdict == "attributed":
+        p_values = [c.p_value for c in traced.candidates]
         names = ", ".join(
-            f"{c['recipient']} ({c['export_id']})" for c in result["candidates"] if c["attributed"]
+            f"{c.recipient} ({c.export_id})" for c in traced.candidates if c.attributed
         )
-        summary = (
+        return (
             f"This clip was made from the copy given to {names}. The chance that this "
             f"is a false accusation is "
             f"{odds_text(attribution.trace_false_accusation(p_values))}."
         )
-    elif result["verdict"] == "no-export-matched":
-        summary = (
-            f"The clip shows evidence {result['source']['evidence_id']}, but no exported "
+    if traced.verdict == "no-export-matched" and traced.source is not None:
+        return (
+            f"The clip shows evidence {traced.source.evidence_id}, but no exported "
             "copy can be named: it may come from the original or from outside the "
             "export system, or too little of the picture survived."
         )
-    else:
-        summary = "This footage was not found in the vault."
-    candidates = [
-        dict(
-            c,
-            plain=("an innocent copy scores this high with a chance of " + odds_text(c["p_value"])),
-        )
-        for c in result["candidates"]
+    return "This footage was not found in the vault."
+
+
+def _report_doc(
+    ctx: Context,
+    traced: Traced,
+    found: _Attribution | None,
+    history: list[JSONObject],
+    actor: str,
+    alpha: float,
+) -> JSONObject:
+    """What the report shows: the trace, in words and numbers."""
+    n = max(1, len(traced.candidates))
+    body: JSONObject = jsonable(traced)
+    del body["report"]
+    candidates: list[JSONValue] = [
+        {
+            **jsonable(c),
+            "plain": "an innocent copy scores this high with a chance of " + odds_text(c.p_value),
+        }
+        for c in traced.candidates
     ]
     return {
-        **result,
+        **body,
         "candidates": candidates,
-        "summary": summary,
+        "summary": _summary(traced),
         "actor": actor,
-        "created_at": now_iso(vault),
+        "created_at": now_iso(ctx),
         "software": __version__,
-        "frames": report["frames"],
-        "history": report["history"],
-        "null": report["null"] or {"keys": 0, "mean": 0.0, "std": 1.0, "max": 0.0},
+        "frames": list(found.frames) if found else [],
+        "history": list(history),
+        "null": found.null if found else {"keys": 0, "mean": 0.0, "std": 1.0, "max": 0.0},
         "alpha_text": f"{alpha:g}",
         "per_candidate_text": f"{attribution.candidate_threshold(alpha, n):.2g}",
         "checkpoint": None,
     }
+
+
+def _write_report(doc: JSONObject, files: ReportFiles) -> None:
+    tmp = files.html.with_name(f".{files.html.name}.tmp")
+    tmp.write_text(render_html(doc))
+    tmp.replace(files.html)
+    render_pdf(doc, files.pdf)

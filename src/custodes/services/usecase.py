@@ -119,6 +119,24 @@ class UseCase:
             self.allow(permission, case=case, evidence=found, reason=reason)
         return found, case
 
+    def evidence_decided(
+        self, evidence_id: str, permission: Permission, *, reason: str | None = None
+    ) -> tuple[Evidence, Case, Decision]:
+        """As :meth:`evidence`, with authorization's decision (whether to alert, say)."""
+        found = self.uow.evidence.find(evidence_id)
+        if found is None:
+            self.refuse(
+                NotFound(f"no evidence '{evidence_id}'"),
+                attempted=permission.value,
+                evidence=evidence_id,
+            )
+        case = self.uow.cases.by_id(found.case_id)
+        return found, case, self.allow(permission, case=case, evidence=found, reason=reason)
+
+    def events(self, *, evidence_id: str | None = None) -> list[dict[str, Any]]:
+        """The audit log's events as it shows them, of one evidence item when given."""
+        return audit.list_events(self.uow.conn, evidence_id=evidence_id)
+
     def record(
         self,
         action: Action | str,

@@ -7,7 +7,14 @@ from types import TracebackType
 from sqlalchemy.engine import Connection, Engine
 
 from custodes.storage.db import translate_errors
-from custodes.storage.repositories import CaseRepository, EvidenceRepository, UserRepository
+from custodes.storage.repositories import (
+    CaseRepository,
+    DerivativeRepository,
+    EvidenceRepository,
+    FingerprintRepository,
+    TraceRepository,
+    UserRepository,
+)
 from custodes.storage.repositories.state import StateRepository
 
 
@@ -44,6 +51,18 @@ class UnitOfWork:
     @property
     def state(self) -> StateRepository:
         return StateRepository(self.conn)
+
+    @property
+    def derivatives(self) -> DerivativeRepository:
+        return DerivativeRepository(self.conn)
+
+    @property
+    def fingerprints(self) -> FingerprintRepository:
+        return FingerprintRepository(self.conn)
+
+    @property
+    def traces(self) -> TraceRepository:
+        return TraceRepository(self.conn)
 
     def __enter__(self) -> UnitOfWork:
         with translate_errors():

@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from custodes.cli import output
+from custodes.cli.region import parse_region
 from custodes.cli.state import show, state
+from custodes.core.errors import InvalidInput
+
+
+def parse_mute(texts: Sequence[str]) -> tuple[tuple[float, float], ...]:
+    """``START-END`` seconds, as many as given (whether each lies within the recording is
+    for the use case to decide, on record)."""
+    out = []
+    for text in texts:
+        try:
+            a, b = (float(x) for x in text.split("-", 1))
+        except ValueError:
+            raise InvalidInput(
+                f"a range is START-END in seconds, e.g. 30-90: '{text}'", field="mute"
+            ) from None
+        out.append((a, b))
+    return tuple(out)
 
 
 def redact_cmd(
@@ -48,25 +66,23 @@ def redact_cmd(
     from custodes.services import redaction as red_svc
 
     st = state(ctx)
-    with output.count_progress("redact", st.json) as (_set_total, advance):
-        result = red_svc.redact_evidence(
-            st.vault,
-            st.actor,
-            evidence_id,
-            faces=faces,
-            regions=region or [],
-            mute=mute or [],
-            bleep=bleep,
-            style=style,
-            sidecar=sidecar,
-            out=out,
-            progress=advance,
-            face_model=face_model,
-            reason=reason,
-        )
+    cmd = red_svc.RedactEvidence(
+        evidence_id=evidence_id,
+        out=out or Path(f"{evidence_id}-redacted.mp4"),
+        faces=faces,
+        regions=tuple(parse_region(r) for r in region or ()),
+        mute=parse_mute(mute or ()),
+        bleep=bleep,
+        style=style,
+        sidecar=sidecar,
+        face_model=face_model,
+        reason=reason,
+    )
+    with output.progress_sink(st.json) as sink:
+        result = red_svc.redact_evidence(st.acting(sink), st.actor, cmd)
     show(
         st,
         result,
-        f"Redacted copy {result['derivative_id']}: {result['path']} "
-        f"({result['frames_redacted']} frames redacted); review {result['contact_sheet']}",
+        f"Redacted copy {result.derivative_id}: {result.path} "
+        f"({result.frames_redacted} frames redacted); review {result.contact_sheet}",
     )

@@ -25,38 +25,37 @@ def trace_cmd(
     from custodes.services import trace as trace_svc
 
     st = state(ctx)
-    with output.multi_progress(st.json) as start:
+    with output.progress_sink(st.json) as sink:
         result = trace_svc.trace_leak(
-            st.vault, st.actor, file, case_number=case, report_dir=report_dir, progress=start
+            st.acting(sink), st.actor, file, case_number=case, report_dir=report_dir or Path.cwd()
         )
     if st.json:
         output.emit_json(result)
         return
-    src = result["source"]
+    src = result.source
     if src is None:
         output.console.print("[yellow]Source not found[/]: this footage is not in the vault.")
     else:
         output.console.print(
-            f"Source: [bold]{src['evidence_id']}[/] (case {src['case']}) from "
-            f"{src['offset_s']:.1f} s for {src['duration_s']:.1f} s."
+            f"Source: [bold]{src.evidence_id}[/] (case {src.case}) from "
+            f"{src.offset_s:.1f} s for {src.duration_s:.1f} s."
         )
         output.table(
             "Candidate copies",
             ["export", "recipient", "score", "p-value", "named"],
             [
                 [
-                    c["export_id"],
-                    c["recipient"],
-                    f"{c['score']:.1f}",
-                    f"{c['p_value']:.2g}",
-                    "YES" if c["attributed"] else "",
+                    c.export_id,
+                    c.recipient,
+                    f"{c.score:.1f}",
+                    f"{c.p_value:.2g}",
+                    "YES" if c.attributed else "",
                 ]
-                for c in result["candidates"]
+                for c in result.candidates
             ],
         )
-        verdict = result["verdict"]
-        output.console.print(f"Verdict: [bold]{verdict}[/]")
-    output.console.print(f"Report: {result['report']['html']} and .pdf")
+        output.console.print(f"Verdict: [bold]{result.verdict}[/]")
+    output.console.print(f"Report: {result.report.html} and .pdf")
 
 
 def index_cmd(
@@ -68,11 +67,11 @@ def index_cmd(
     from custodes.services import trace as trace_svc
 
     st = state(ctx)
-    with output.multi_progress(st.json) as start:
-        result = trace_svc.index_evidence(st.vault, st.actor, case_number=case, progress=start)
+    with output.progress_sink(st.json) as sink:
+        result = trace_svc.index_evidence(st.acting(sink), st.actor, case_number=case)
     show(
         st,
         result,
-        f"Fingerprinted {len(result['indexed'])} evidence item(s); "
-        f"{result['already_indexed']} of {result['evidence']} were already indexed.",
+        f"Fingerprinted {len(result.indexed)} evidence item(s); "
+        f"{result.already_indexed} of {result.evidence} were already indexed.",
     )

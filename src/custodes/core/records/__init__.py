@@ -6,7 +6,18 @@ service boundary.
 """
 
 from custodes.core.records.cases import Case
+from custodes.core.records.derivatives import Derivative
 from custodes.core.records.evidence import Evidence
+from custodes.core.records.fingerprints import StoredFingerprint
 from custodes.core.records.people import User
+from custodes.core.records.traces import Trace, TracedCopy
 
-__all__ = ["Case", "Evidence", "User"]
+__all__ = [
+    "Case",
+    "Derivative",
+    "Evidence",
+    "StoredFingerprint",
+    "Trace",
+    "TracedCopy",
+    "User",
+]

@@ -6,7 +6,18 @@ the services. SQLAlchemy Core serves both backends (SQLite embedded, PostgreSQL)
 """
 
 from custodes.storage.repositories.cases import CaseRepository
+from custodes.storage.repositories.derivatives import DerivativeRepository
 from custodes.storage.repositories.evidence import EvidenceRepository, select_evidence
+from custodes.storage.repositories.fingerprints import FingerprintRepository
+from custodes.storage.repositories.traces import TraceRepository
 from custodes.storage.repositories.users import UserRepository
 
-__all__ = ["CaseRepository", "EvidenceRepository", "UserRepository", "select_evidence"]
+__all__ = [
+    "CaseRepository",
+    "DerivativeRepository",
+    "EvidenceRepository",
+    "FingerprintRepository",
+    "TraceRepository",
+    "UserRepository",
+    "select_evidence",
+]
