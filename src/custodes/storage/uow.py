@@ -7,7 +7,13 @@ from types import TracebackType
 from sqlalchemy.engine import Connection, Engine
 
 from custodes.storage.db import translate_errors
-from custodes.storage.repositories import CaseRepository, EvidenceRepository, UserRepository
+from custodes.storage.repositories import (
+    AlertRepository,
+    CaseRepository,
+    EvidenceRepository,
+    ExportRepository,
+    UserRepository,
+)
 
 
 class UnitOfWork:
@@ -39,6 +45,14 @@ class UnitOfWork:
     @property
     def evidence(self) -> EvidenceRepository:
         return EvidenceRepository(self.conn)
+
+    @property
+    def exports(self) -> ExportRepository:
+        return ExportRepository(self.conn)
+
+    @property
+    def alerts(self) -> AlertRepository:
+        return AlertRepository(self.conn)
 
     def __enter__(self) -> UnitOfWork:
         with translate_errors():

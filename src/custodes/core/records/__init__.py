@@ -5,8 +5,10 @@ read them and never see a database row, so ``mypy --strict`` checks what crosses
 service boundary.
 """
 
+from custodes.core.records.alerts import Alert
 from custodes.core.records.cases import Case
 from custodes.core.records.evidence import Evidence
+from custodes.core.records.exports import Export
 from custodes.core.records.people import User
 
-__all__ = ["Case", "Evidence", "User"]
+__all__ = ["Alert", "Case", "Evidence", "Export", "User"]
