@@ -433,7 +433,7 @@ def test_an_altered_original_or_redacted_copy_is_never_used(world, tmp_path: Pat
     assert _events(vault)[-1] == "release-refused"
     assert not out.exists()
     [row] = [e for e in evidence.list_evidence(vault, rec) if e.evidence_id == ev]
-    _alter_blob(vault, row["sha256"])
+    _alter_blob(vault, row.sha256)
     with pytest.raises(IntegrityFailure, match=f"stored original of {ev}"):
         redaction.redact_evidence(vault, rec, ev, faces=True, out=tmp_path / "g.mp4")
     assert _events(vault)[-1] == "access-refused"
