@@ -389,7 +389,7 @@ def ensure_vault(work: Path, quick: bool) -> tuple[bootstrap.Vault, dict[str, An
         ev = evidence.ingest(vault, "rec", path, "BENCH-1")
         with vault.uow(readonly=True) as uow:
             row = uow.conn.execute(
-                t.evidence.select().where(t.evidence.c.id == ev["evidence_id"])
+                t.evidence.select().where(t.evidence.c.id == ev.evidence_id)
             ).one()
         blob = vault.blobs.local_path(row.sha256)
         info = video_info(Path(str(blob)))
@@ -397,7 +397,7 @@ def ensure_vault(work: Path, quick: bool) -> tuple[bootstrap.Vault, dict[str, An
             {
                 "name": name,
                 "kind": kind,
-                "evidence_id": ev["evidence_id"],
+                "evidence_id": ev.evidence_id,
                 "sha256": row.sha256,
                 "path": str(blob),
                 "file": str(path),
@@ -421,25 +421,27 @@ def ensure_vault(work: Path, quick: bool) -> tuple[bootstrap.Vault, dict[str, An
             res = exports.export_evidence(
                 vault,
                 "rec",
-                src["evidence_id"],
-                recipient=f"recipient-{name}",
-                purpose="tracing bench",
-                start=start,
-                end=end,
-                out=out,
-                visible_mark=False,
+                exports.ExportEvidence(
+                    src["evidence_id"],
+                    recipient=f"recipient-{name}",
+                    purpose="tracing bench",
+                    start=start,
+                    end=end,
+                    out=out,
+                    visible_mark=False,
+                ),
             )
             info = video_info(out)
             man["exports"].append(
                 {
-                    "export_id": res["export_id"],
+                    "export_id": res.export_id,
                     "evidence_id": src["evidence_id"],
-                    "recipient": res["recipient"],
+                    "recipient": res.recipient,
                     "kind": kind,
-                    "start_s": res["start_s"],
-                    "end_s": res["end_s"],
-                    "path": res["path"],
-                    "offset_s": res["start_s"],
+                    "start_s": res.start_s,
+                    "end_s": res.end_s,
+                    "path": res.path,
+                    "offset_s": res.start_s,
                     "render_s": round(time.perf_counter() - t0, 2),
                     "frames": info["frames"],
                 }
@@ -1161,7 +1163,7 @@ def hour_trace(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             )
         t_gen += time.perf_counter() - t0
         ev = evidence.ingest(vault, "rec", p, "BENCH-1")
-        man["evidence"][p.name] = ev["evidence_id"]
+        man["evidence"][p.name] = ev.evidence_id
         man_path.write_text(json.dumps(man, indent=1))
         if k % 10 == 0:
             log(f"  hour vault: {k + 1}/{minutes} clips")
@@ -1174,13 +1176,15 @@ def hour_trace(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             res = exports.export_evidence(
                 vault,
                 "rec",
-                target,
-                recipient=f"person-{r}",
-                purpose="hour bench",
-                out=out,
-                visible_mark=False,
+                exports.ExportEvidence(
+                    target,
+                    recipient=f"person-{r}",
+                    purpose="hour bench",
+                    out=out,
+                    visible_mark=False,
+                ),
             )
-            man["exports"].append({"export_id": res["export_id"], "path": res["path"]})
+            man["exports"].append({"export_id": res.export_id, "path": res.path})
         man_path.write_text(json.dumps(man, indent=1))
     leak = hv / "leak.mp4"
     rng = np.random.default_rng(3)

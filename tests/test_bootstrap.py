@@ -24,7 +24,7 @@ def test_a_missing_watermark_secret_is_never_made_up(
     """A new secret would leave every earlier copy untraceable: only init makes one."""
     vault = sqlite_vault
     rec = add_user(vault, "records")
-    ev = evidence.ingest(vault, rec, clips["a"], add_case(vault))["evidence_id"]
+    ev = evidence.ingest(vault, rec, clips["a"], add_case(vault)).evidence_id
     secret = vault.home / bootstrap.WATERMARK_SECRET_FILE
     assert len(vault.watermark_secret) == 32
     secret.unlink()
@@ -32,7 +32,11 @@ def test_a_missing_watermark_secret_is_never_made_up(
     with pytest.raises(IntegrityFailure, match=r"watermark secret .* is missing"):
         _ = again.watermark_secret
     with pytest.raises(IntegrityFailure, match="watermark secret"):
-        exports.export_evidence(again, rec, ev, recipient="x", purpose="y", out=tmp_path / "c.mp4")
+        exports.export_evidence(
+            again,
+            rec,
+            exports.ExportEvidence(ev, recipient="x", purpose="y", out=tmp_path / "c.mp4"),
+        )
     assert not secret.exists() and not (tmp_path / "c.mp4").exists()
     with again.uow(readonly=True) as uow:
         last = list_events(uow.conn, evidence_id=ev)[-1]
@@ -49,9 +53,13 @@ def test_a_missing_c2pa_credential_is_replaced_only_if_nothing_was_signed(
     shutil.rmtree(folder)
     assert vault.content_credential().cert_sha256 != first.cert_sha256  # nothing signed yet
     rec = add_user(vault, "records")
-    ev = evidence.ingest(vault, rec, clips["a"], add_case(vault))["evidence_id"]
+    ev = evidence.ingest(vault, rec, clips["a"], add_case(vault)).evidence_id
     exports.export_evidence(
-        vault, rec, ev, recipient="x", purpose="y", out=tmp_path / "s.mp4", content_credentials={}
+        vault,
+        rec,
+        exports.ExportEvidence(
+            ev, recipient="x", purpose="y", out=tmp_path / "s.mp4", content_credentials={}
+        ),
     )
     shutil.rmtree(folder)
     again = bootstrap.open_vault(vault.settings)
@@ -72,7 +80,7 @@ def test_an_s3_blob_url_opens_an_s3_blob_store(
     assert isinstance(vault.blobs, S3BlobStore)
     assert (vault.blobs.bucket, vault.blobs.prefix) == (s3_bucket.bucket, "dept-a/")
     assert vault.blobs.scratch == tmp_path / "v" / "blob-scratch"
-    sha = evidence.ingest(vault, "admin", clips["a"], add_case(vault))["sha256"]
+    sha = evidence.ingest(vault, "admin", clips["a"], add_case(vault)).sha256
     listed = s3_bucket.client().list_objects_v2(Bucket=s3_bucket.bucket)["Contents"]
     assert [o["Key"] for o in listed] == [f"dept-a/sha256/{sha[:2]}/{sha[2:4]}/{sha}"]
     assert not (tmp_path / "v" / "blobs").exists()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -77,14 +78,14 @@ def run_demo(settings: Settings, *, quiet: bool = False) -> dict[str, Any]:
             clip,
             CASE,
             device="X81234567",
-            recorded_at="2026-03-14T21:04:05Z",
+            recorded_at=datetime(2026, 3, 14, 21, 4, 5, tzinfo=UTC),
         )
-        ok(f"ingested {ev['evidence_id']}: {ev['duration_s']:.1f} s, sha256 {ev['sha256'][:16]}…")
+        ok(f"ingested {ev.evidence_id}: {ev.duration_s:.1f} s, sha256 {ev.sha256[:16]}…")
         try:
             evidence.ingest(vault, OFFICER, clip, CASE)
         except CustodesError as err:
             refused("the same file again", err)
-    evidence_id = ev["evidence_id"]
+    evidence_id = ev.evidence_id
     summary["evidence_id"] = evidence_id
 
     step("The driver is a city official's son: records flags the case sensitive")
@@ -106,7 +107,7 @@ def run_demo(settings: Settings, *, quiet: bool = False) -> dict[str, Any]:
     ok(f"{SERGEANT} opens it with a reason; internal affairs is alerted")
     alerts = evidence.list_alerts(vault, IA)
     for a in alerts:
-        ok(f"IA alert: {a['actor']} opened {a['evidence_id']} — “{a['reason']}”")
+        ok(f"IA alert: {a.actor} opened {a.evidence_id} — “{a.reason}”")
     summary["alerts"] = len(alerts)
 
     step(f"The audit trail of {evidence_id}")
@@ -130,7 +131,7 @@ def run_demo(settings: Settings, *, quiet: bool = False) -> dict[str, Any]:
 
     step("Three people receive copies; one leaks to the evening news")
     work = Path(tempfile.mkdtemp(prefix="custodes-demo-"))
-    copies: dict[str, dict[str, Any]] = {}
+    copies: dict[str, exports.Exported] = {}
     for recipient, purpose in [
         ("Deputy DA Ruiz", "charging decision"),
         ("Sgt. Kim (use-of-force board)", "policy 4.12 review"),
@@ -140,15 +141,17 @@ def run_demo(settings: Settings, *, quiet: bool = False) -> dict[str, Any]:
         copies[recipient] = exports.export_evidence(
             vault,
             who,
-            evidence_id,
-            recipient=recipient,
-            purpose=purpose,
-            out=work / f"copy-{len(copies) + 1}.mp4",
+            exports.ExportEvidence(
+                evidence_id,
+                recipient=recipient,
+                purpose=purpose,
+                out=work / f"copy-{len(copies) + 1}.mp4",
+            ),
         )
-        ok(f"{who} exports {copies[recipient]['export_id']} for {recipient} (“{purpose}”)")
+        ok(f"{who} exports {copies[recipient].export_id} for {recipient} (“{purpose}”)")
     leaked = copies["City Attorney Lowe"]
     news = simulate_leak(
-        Path(leaked["path"]),
+        Path(leaked.path),
         work / "evening-news.mp4",
         start_s=1.0,
         seconds=10.0,
@@ -173,7 +176,7 @@ def run_demo(settings: Settings, *, quiet: bool = False) -> dict[str, Any]:
         )
     ok(f"report: {traced.report.html}")
     summary["trace"] = {"verdict": traced.verdict, "attributed": traced.attributed}
-    summary["leaked_export"] = leaked["export_id"]
+    summary["leaked_export"] = leaked.export_id
     shutil.rmtree(work, ignore_errors=True)
 
     step("The press asks for the video; the written policy decides")

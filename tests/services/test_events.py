@@ -22,8 +22,8 @@ def world(sqlite_vault: Vault, clips: dict[str, Path]):
     sup = add_user(vault, "supervisor")
     open_case = add_case(vault)
     investigated = add_case(vault, members=(sup,))
-    seen = evidence.ingest(vault, "admin", clips["a"], open_case)["evidence_id"]
-    hidden = evidence.ingest(vault, "admin", clips["b"], investigated)["evidence_id"]
+    seen = evidence.ingest(vault, "admin", clips["a"], open_case).evidence_id
+    hidden = evidence.ingest(vault, "admin", clips["b"], investigated).evidence_id
     ia = add_user(vault, "internal-affairs")
     cases.set_case(vault, ia, investigated, flag=["ia-investigation"], reason="complaint 3")
     evidence.open_evidence(vault, ia, hidden)

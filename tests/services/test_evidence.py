@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,11 @@ from custodes.services.audit import list_events
 from custodes.storage import tables as t
 from tests.factories import add_case, add_user
 from tests.factories.blobs import on_both_blob_stores, read_blob, temp_files
+
+
+def _at(text: str) -> datetime:
+    """A stated recording time as a front door parses it (a bad one is refused there)."""
+    return evidence.parse_iso8601(text, "recorded_at")
 
 
 def _counts(vault: Vault) -> tuple[int, int, int]:
@@ -35,26 +41,26 @@ def test_ingest_records_evidence(vault: Vault, clips: dict[str, Path], blob_back
         clips["a"],
         number,
         device="X81234567",
-        recorded_at="2026-03-14T21:04:05-07:00",
+        recorded_at=evidence.parse_iso8601("2026-03-14T21:04:05-07:00", "recorded_at"),
     )
-    assert out["evidence_id"].startswith("EV-")
-    assert len(out["sha256"]) == 64
-    assert out["duration_s"] == pytest.approx(2.0, abs=0.15)
+    assert out.evidence_id.startswith("EV-")
+    assert len(out.sha256) == 64
+    assert out.duration_s == pytest.approx(2.0, abs=0.15)
     listed = evidence.list_evidence(vault, officer, number)
-    assert [e["evidence_id"] for e in listed] == [out["evidence_id"]]
+    assert [e.evidence_id for e in listed] == [out.evidence_id]
     row = listed[0]
-    assert row["officer"] == officer  # an officer ingesting is the recording officer
-    assert row["recorded_at"] == "2026-03-15T04:04:05+00:00"
-    assert (row["width"], row["height"]) == (320, 180)
+    assert row.officer == officer  # an officer ingesting is the recording officer
+    assert row.recorded_at == "2026-03-15T04:04:05+00:00"
+    assert (row.width, row.height) == (320, 180)
     with vault.uow(readonly=True) as uow:
-        ev = list_events(uow.conn, evidence_id=out["evidence_id"])
+        ev = list_events(uow.conn, evidence_id=out.evidence_id)
     assert [e["action"] for e in ev] == ["ingest"]
-    assert ev[0]["details"]["sha256"] == out["sha256"]
+    assert ev[0]["details"]["sha256"] == out.sha256
     # The stored blob is the file, byte for byte, and (in a folder) read-only.
-    assert read_blob(vault, out["sha256"]) == clips["a"].read_bytes()
+    assert read_blob(vault, out.sha256) == clips["a"].read_bytes()
     assert temp_files(vault) == []
     if blob_backend == "local":
-        path = vault.blobs.local_path(out["sha256"])  # type: ignore[attr-defined]
+        path = vault.blobs.local_path(out.sha256)  # type: ignore[attr-defined]
         assert not os.access(path, os.W_OK) or os.geteuid() == 0
         assert oct(path.stat().st_mode & 0o777) == "0o444"
 
@@ -64,7 +70,7 @@ def test_same_bytes_twice_is_recognised(vault: Vault, clips: dict[str, Path]) ->
     rec = add_user(vault, "records")
     number = add_case(vault)
     first = evidence.ingest(vault, rec, clips["a"], number)
-    with pytest.raises(CustodyConflict, match=first["evidence_id"]):
+    with pytest.raises(CustodyConflict, match=first.evidence_id):
         evidence.ingest(vault, rec, clips["a"], add_case(vault))
     assert _counts(vault) == (1, 1, 0)
     with vault.uow(readonly=True) as uow:
@@ -96,14 +102,13 @@ def test_duplicate_names_only_evidence_the_actor_may_see(
         assert (last["action"], last["actor"]) == ("ingest-refused", actor)
         assert str(err.value) == last["details"]["error"]
         # The auditors' record keeps what the actor was not told.
-        assert last["details"]["existing_evidence"] == existing["evidence_id"]
-        assert last["details"]["existing_case"] == existing["case"]
+        assert last["details"]["existing_evidence"] == existing.evidence_id
+        assert last["details"]["existing_case"] == existing.case
     # Someone who may list the existing evidence is told which it is.
     with pytest.raises(CustodyConflict) as err:
         evidence.ingest(vault, rec, clips["a"], mine)
     assert str(err.value) == (
-        f"these bytes were already ingested as {elsewhere['evidence_id']} "
-        f"(case {elsewhere['case']})"
+        f"these bytes were already ingested as {elsewhere.evidence_id} (case {elsewhere.case})"
     )
     assert _counts(vault) == (2, 2, 0)
 
@@ -158,11 +163,11 @@ def test_ingest_refusals_for_people_and_cases(vault: Vault, clips: dict[str, Pat
     with pytest.raises(NotFound, match="no user"):
         evidence.ingest(vault, "admin", clips["a"], number, officer="nobody")
     with pytest.raises(InvalidInput, match="ISO 8601"):
-        evidence.ingest(vault, "admin", clips["a"], number, recorded_at="yesterday")
+        evidence.ingest(vault, "admin", clips["a"], number, recorded_at=_at("yesterday"))
     with pytest.raises(InvalidInput, match="in the future"):
-        evidence.ingest(vault, "admin", clips["a"], number, recorded_at="2999-01-01T10:00:00Z")
+        evidence.ingest(vault, "admin", clips["a"], number, recorded_at=_at("2999-01-01T10:00:00Z"))
     with pytest.raises(InvalidInput, match="before 1990"):
-        evidence.ingest(vault, "admin", clips["a"], number, recorded_at="0001-01-01T00:00:00Z")
+        evidence.ingest(vault, "admin", clips["a"], number, recorded_at=_at("0001-01-01T00:00:00Z"))
     assert _counts(vault) == (0, 0, 0)
 
 
@@ -179,7 +184,7 @@ def test_officer_ingests_only_into_cases_they_are_assigned_to(
     with vault.uow(readonly=True) as uow:
         last = list_events(uow.conn)[-1]
     assert (last["action"], last["actor"], last["case"]) == ("ingest-refused", theirs, number)
-    assert evidence.ingest(vault, mine, clips["a"], number)["case"] == number
+    assert evidence.ingest(vault, mine, clips["a"], number).case == number
 
 
 def test_officer_may_not_name_a_colleague_as_recording_officer(
@@ -195,7 +200,7 @@ def test_officer_may_not_name_a_colleague_as_recording_officer(
         last = list_events(uow.conn)[-1]
     assert (last["action"], last["actor"], last["evidence"]) == ("ingest-refused", mine, None)
     assert evidence.list_evidence(vault, colleague) == []
-    assert evidence.ingest(vault, mine, clips["a"], number, officer=mine)["case"] == number
+    assert evidence.ingest(vault, mine, clips["a"], number, officer=mine).case == number
 
 
 @pytest.mark.parametrize("role", ["internal-affairs", "records", "prosecutor", "admin"])
@@ -212,7 +217,7 @@ def test_recording_officer_must_record_video(
         last = list_events(uow.conn)[-1]
     assert (last["action"], last["case"], last["evidence"]) == ("ingest-refused", number, None)
     sergeant = add_user(vault, "supervisor")
-    assert evidence.ingest(vault, rec, clips["a"], number, officer=sergeant)["case"] == number
+    assert evidence.ingest(vault, rec, clips["a"], number, officer=sergeant).case == number
 
 
 def test_officer_sees_own_evidence_only(vault: Vault, clips: dict[str, Path]) -> None:
@@ -221,10 +226,10 @@ def test_officer_sees_own_evidence_only(vault: Vault, clips: dict[str, Path]) ->
     number = add_case(vault)
     mine = evidence.ingest(vault, rec, clips["a"], number, officer=o1)
     evidence.ingest(vault, rec, clips["b"], number, officer=o2)
-    assert [e["evidence_id"] for e in evidence.list_evidence(vault, o1)] == [mine["evidence_id"]]
-    evidence.open_evidence(vault, o1, mine["evidence_id"])
+    assert [e.evidence_id for e in evidence.list_evidence(vault, o1)] == [mine.evidence_id]
+    evidence.open_evidence(vault, o1, mine.evidence_id)
     with pytest.raises(PermissionDenied):
-        evidence.open_evidence(vault, o2, mine["evidence_id"])
+        evidence.open_evidence(vault, o2, mine.evidence_id)
 
 
 @on_both_blob_stores
@@ -236,19 +241,19 @@ def test_sensitive_case_needs_reason_and_alerts_ia(
     number = add_case(vault, flags=("sensitive",))
     ev = evidence.ingest(vault, "admin", clips["c"], number)
     with pytest.raises(PermissionDenied, match="state a reason"):
-        evidence.open_evidence(vault, sup, ev["evidence_id"])
-    opened = evidence.open_evidence(vault, sup, ev["evidence_id"], reason="force review")
-    assert opened["alerted"] == ["internal-affairs"]
-    assert opened["path"] == vault.blobs.location(ev["sha256"])
-    assert opened["path"].startswith("s3://" if blob_backend == "s3" else "/")
+        evidence.open_evidence(vault, sup, ev.evidence_id)
+    opened = evidence.open_evidence(vault, sup, ev.evidence_id, reason="force review")
+    assert opened.alerted == ["internal-affairs"]
+    assert opened.path == vault.blobs.location(ev.sha256)
+    assert opened.path.startswith("s3://" if blob_backend == "s3" else "/")
     alerts = evidence.list_alerts(vault, ia)
-    assert [(a["actor"], a["evidence_id"], a["reason"]) for a in alerts] == [
-        (sup, ev["evidence_id"], "force review")
+    assert [(a.actor, a.evidence_id, a.reason) for a in alerts] == [
+        (sup, ev.evidence_id, "force review")
     ]
     with pytest.raises(PermissionDenied):
         evidence.list_alerts(vault, sup)
     with vault.uow(readonly=True) as uow:
-        trail = [e["action"] for e in list_events(uow.conn, evidence_id=ev["evidence_id"])]
+        trail = [e["action"] for e in list_events(uow.conn, evidence_id=ev.evidence_id)]
     assert trail == ["ingest", "access-refused", "view"]
 
 

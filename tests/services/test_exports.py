@@ -35,7 +35,7 @@ from tests.factories.blobs import (
 def ingested(sqlite_vault: Vault, clips: dict[str, Path]) -> tuple[Vault, str, str]:
     number = add_case(sqlite_vault)
     ev = evidence.ingest(sqlite_vault, "admin", clips["a"], number)
-    return sqlite_vault, number, ev["evidence_id"]
+    return sqlite_vault, number, ev.evidence_id
 
 
 @on_both_blob_stores
@@ -47,29 +47,31 @@ def test_export_is_recorded_with_lineage(ingested, tmp_path: Path) -> None:
     out = exports.export_evidence(
         vault,
         sup,
-        evidence_id,
-        recipient="Deputy DA Ruiz",
-        purpose="charging decision",
-        start=0.5,
-        end=1.5,
-        out=tmp_path / "copy.mp4",
+        exports.ExportEvidence(
+            evidence_id,
+            recipient="Deputy DA Ruiz",
+            purpose="charging decision",
+            start=0.5,
+            end=1.5,
+            out=tmp_path / "copy.mp4",
+        ),
     )
-    path = Path(out["path"])
-    assert path.exists() and out["export_id"].startswith("EX-")
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == out["sha256"]
+    path = Path(out.path)
+    assert path.exists() and out.export_id.startswith("EX-")
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == out.sha256
     info = probe(path)
     assert info.duration_s == pytest.approx(1.0, abs=0.1)
     assert not list(tmp_path.glob(".*"))  # no temporary files left behind
     assert temp_files(vault) == []  # nor the original a remote store downloaded
     [row] = exports.list_exports(vault, sup, evidence_id)
-    assert row["recipient"] == "Deputy DA Ruiz" and row["actor"] == sup
-    ops = [op["op"] for op in row["lineage"]["operations"]]
+    assert row.recipient == "Deputy DA Ruiz" and row.actor == sup
+    ops = [op["op"] for op in row.lineage["operations"]]
     assert ops == ["trim", "scale", "forensic-watermark", "visible-mark", "encode"]
-    assert row["lineage"]["source"]["sha256"] == evidence.list_evidence(vault, sup)[0]["sha256"]
+    assert row.lineage["source"]["sha256"] == evidence.list_evidence(vault, sup)[0].sha256
     with vault.uow(readonly=True) as uow:
         last = list_events(uow.conn, evidence_id=evidence_id)[-1]
     assert last["action"] == "export" and last["reason"] == "charging decision"
-    assert last["details"]["output_sha256"] == out["sha256"]
+    assert last["details"]["output_sha256"] == out.sha256
 
 
 def test_export_scaled_without_visible_mark(ingested, tmp_path: Path) -> None:
@@ -77,14 +79,16 @@ def test_export_scaled_without_visible_mark(ingested, tmp_path: Path) -> None:
     out = exports.export_evidence(
         vault,
         add_user(vault, "records"),
-        evidence_id,
-        recipient="press",
-        purpose="release",
-        out=tmp_path / "small.mp4",
-        height=90,
-        visible_mark=False,
+        exports.ExportEvidence(
+            evidence_id,
+            recipient="press",
+            purpose="release",
+            out=tmp_path / "small.mp4",
+            height=90,
+            visible_mark=False,
+        ),
     )
-    assert (out["width"], out["height"]) == (160, 90)
+    assert (out.width, out.height) == (160, 90)
 
 
 def test_export_refusals_are_audited(ingested, tmp_path: Path) -> None:
@@ -95,33 +99,46 @@ def test_export_refusals_are_audited(ingested, tmp_path: Path) -> None:
     rec = add_user(vault, "records")
     with pytest.raises(PermissionDenied):
         exports.export_evidence(
-            vault, officer, evidence_id, recipient="x", purpose="y", out=tmp_path / "a.mp4"
+            vault,
+            officer,
+            exports.ExportEvidence(evidence_id, recipient="x", purpose="y", out=tmp_path / "a.mp4"),
         )
     with pytest.raises(NotFound):
-        exports.export_evidence(vault, rec, "EV-NOPE", recipient="x", purpose="y")
+        exports.export_evidence(
+            vault, rec, exports.ExportEvidence("EV-NOPE", recipient="x", purpose="y")
+        )
     with pytest.raises(InvalidInput, match=r"^end .* must be after start"):
         exports.export_evidence(
             vault,
             rec,
-            evidence_id,
-            recipient="x",
-            purpose="y",
-            start=1.0,
-            end=0.5,
-            out=tmp_path / "b.mp4",
+            exports.ExportEvidence(
+                evidence_id, recipient="x", purpose="y", start=1.0, end=0.5, out=tmp_path / "b.mp4"
+            ),
         )
     with pytest.raises(InvalidInput, match="outside the recording"):
         exports.export_evidence(
-            vault, rec, evidence_id, recipient="x", purpose="y", start=99, out=tmp_path / "b.mp4"
+            vault,
+            rec,
+            exports.ExportEvidence(
+                evidence_id, recipient="x", purpose="y", start=99, out=tmp_path / "b.mp4"
+            ),
         )
     with pytest.raises(InvalidInput, match="must not be empty"):
         exports.export_evidence(
-            vault, rec, evidence_id, recipient="x", purpose="  ", out=tmp_path / "b.mp4"
+            vault,
+            rec,
+            exports.ExportEvidence(
+                evidence_id, recipient="x", purpose="  ", out=tmp_path / "b.mp4"
+            ),
         )
     (tmp_path / "exists.mp4").write_bytes(b"keep me")
     with pytest.raises(CustodyConflict, match="never overwrite"):
         exports.export_evidence(
-            vault, rec, evidence_id, recipient="x", purpose="y", out=tmp_path / "exists.mp4"
+            vault,
+            rec,
+            exports.ExportEvidence(
+                evidence_id, recipient="x", purpose="y", out=tmp_path / "exists.mp4"
+            ),
         )
     assert (tmp_path / "exists.mp4").read_bytes() == b"keep me"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exists.mp4"]
@@ -139,21 +156,25 @@ def test_sensitive_export_alerts_ia(ingested, tmp_path: Path) -> None:
     cases.set_case(vault, ia, number, flag=["juvenile"], reason="minor identified")
     rec = add_user(vault, "records")
     exports.export_evidence(
-        vault, rec, evidence_id, recipient="court", purpose="subpoena 42", out=tmp_path / "c.mp4"
+        vault,
+        rec,
+        exports.ExportEvidence(
+            evidence_id, recipient="court", purpose="subpoena 42", out=tmp_path / "c.mp4"
+        ),
     )
     alerts = evidence.list_alerts(vault, ia)
-    assert [(a["kind"], a["reason"]) for a in alerts] == [("sensitive-export", "subpoena 42")]
+    assert [(a.kind, a.reason) for a in alerts] == [("sensitive-export", "subpoena 42")]
 
 
 def _tamper(vault: Vault, evidence_id: str, how: str) -> None:
-    [row] = [r for r in evidence.list_evidence(vault, "admin") if r["evidence_id"] == evidence_id]
-    data = read_blob(vault, row["sha256"])
+    [row] = [r for r in evidence.list_evidence(vault, "admin") if r.evidence_id == evidence_id]
+    data = read_blob(vault, row.sha256)
     if how == "flip":
-        replace_blob(vault, row["sha256"], data[:-100] + bytes([data[-100] ^ 1]) + data[-99:])
+        replace_blob(vault, row.sha256, data[:-100] + bytes([data[-100] ^ 1]) + data[-99:])
     elif how == "truncate":
-        replace_blob(vault, row["sha256"], data[: len(data) // 3])
+        replace_blob(vault, row.sha256, data[: len(data) // 3])
     else:
-        remove_blob(vault, row["sha256"])
+        remove_blob(vault, row.sha256)
 
 
 @on_both_blob_stores
@@ -177,7 +198,9 @@ def test_export_refuses_an_altered_original(
     rec = add_user(vault, "records")
     with pytest.raises(error, match=message) as info:
         exports.export_evidence(
-            vault, rec, evidence_id, recipient="x", purpose="y", out=tmp_path / "c.mp4"
+            vault,
+            rec,
+            exports.ExportEvidence(evidence_id, recipient="x", purpose="y", out=tmp_path / "c.mp4"),
         )
     assert str(vault.home) not in str(info.value)
     assert list(tmp_path.iterdir()) == []
@@ -198,7 +221,11 @@ def test_export_refuses_non_finite_times(ingested, tmp_path: Path, bad: float) -
     for kw in ({"start": bad}, {"end": bad}, {"start": 0.0, "end": bad}):
         with pytest.raises(InvalidInput):
             exports.export_evidence(
-                vault, rec, evidence_id, recipient="x", purpose="y", out=tmp_path / "n.mp4", **kw
+                vault,
+                rec,
+                exports.ExportEvidence(
+                    evidence_id, recipient="x", purpose="y", out=tmp_path / "n.mp4", **kw
+                ),
             )
     assert list(tmp_path.iterdir()) == []
 
@@ -209,7 +236,11 @@ def test_export_into_an_unwritable_folder_is_refused_before_rendering(ingested) 
     rec = add_user(vault, "records")
     with pytest.raises(InvalidInput, match="cannot write to /proc/"):
         exports.export_evidence(
-            vault, rec, evidence_id, recipient="x", purpose="y", out=Path("/proc/self/c.mp4")
+            vault,
+            rec,
+            exports.ExportEvidence(
+                evidence_id, recipient="x", purpose="y", out=Path("/proc/self/c.mp4")
+            ),
         )
     with vault.uow(readonly=True) as uow:
         last = list_events(uow.conn, evidence_id=evidence_id)[-1]
@@ -223,7 +254,9 @@ def test_export_never_writes_through_a_symbolic_link(ingested, tmp_path: Path) -
     link = tmp_path / "copy.mp4"
     link.symlink_to(target)  # dangling: exists() is False
     with pytest.raises(CustodyConflict, match="symbolic link"):
-        exports.export_evidence(vault, rec, evidence_id, recipient="x", purpose="y", out=link)
+        exports.export_evidence(
+            vault, rec, exports.ExportEvidence(evidence_id, recipient="x", purpose="y", out=link)
+        )
     assert not target.exists()
 
 
@@ -247,10 +280,7 @@ def test_an_export_sweeps_what_killed_exports_left(ingested, tmp_path: Path) -> 
     exports.export_evidence(
         vault,
         add_user(vault, "records"),
-        evidence_id,
-        recipient="x",
-        purpose="y",
-        out=folder / "new.mp4",
+        exports.ExportEvidence(evidence_id, recipient="x", purpose="y", out=folder / "new.mp4"),
     )
     assert sorted(p.name for p in folder.iterdir()) == sorted([*kept, "new.mp4"])
 
@@ -263,7 +293,11 @@ def test_exports_of_a_case_under_investigation_are_for_its_readers(
     rec = add_user(vault, "records")
     ia = add_user(vault, "internal-affairs")
     out = exports.export_evidence(
-        vault, ia, evidence_id, recipient="IA file", purpose="review", out=tmp_path / "c.mp4"
+        vault,
+        ia,
+        exports.ExportEvidence(
+            evidence_id, recipient="IA file", purpose="review", out=tmp_path / "c.mp4"
+        ),
     )
     from custodes.services import cases
 
@@ -273,7 +307,7 @@ def test_exports_of_a_case_under_investigation_are_for_its_readers(
     with pytest.raises(PermissionDenied, match="under internal-affairs investigation"):
         exports.list_exports(vault, rec, evidence_id)  # ...refused when named
     for reader in (ia, "admin", sup):
-        assert [e["export_id"] for e in exports.list_exports(vault, reader)] == [out["export_id"]]
+        assert [e.export_id for e in exports.list_exports(vault, reader)] == [out.export_id]
         assert len(exports.list_exports(vault, reader, evidence_id)) == 1
     with pytest.raises(NotFound, match="no evidence 'EV-NOPE'"):
         exports.list_exports(vault, ia, "EV-NOPE")

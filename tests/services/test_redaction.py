@@ -40,7 +40,7 @@ def world(sqlite_vault: Vault, clips: dict[str, Path]):
     vault = sqlite_vault
     rec = add_user(vault, "records")
     number = add_case(vault, status="adjudicated")
-    ev = evidence.ingest(vault, rec, clips["a"], number)["evidence_id"]
+    ev = evidence.ingest(vault, rec, clips["a"], number).evidence_id
     return vault, rec, number, ev, clips["a"]
 
 
@@ -77,7 +77,7 @@ def test_release_of_a_partial_decision(world, tmp_path: Path) -> None:
     # The original is untouched.
     assert (
         hashlib.sha256(clip.read_bytes()).hexdigest()
-        == evidence.list_evidence(vault, rec)[0]["sha256"]
+        == evidence.list_evidence(vault, rec)[0].sha256
     )
 
 
@@ -165,7 +165,7 @@ def test_release_uses_a_reviewed_redaction_that_covers_what_the_decision_needs(
     assert decided["outcome"] in ("release", "partial")
     plate_only = _redact(vault, rec, ev, regions=[PLATE], out=tmp_path / "plate.mp4")
     with_faces = _redact(vault, rec, ev, faces=True, regions=[PLATE], out=tmp_path / "f.mp4")
-    other_ev = evidence.ingest(vault, rec, clips["b"], number)["evidence_id"]
+    other_ev = evidence.ingest(vault, rec, clips["b"], number).evidence_id
     other = _redact(vault, rec, other_ev, faces=True, out=tmp_path / "other.mp4")
     out = tmp_path / "pkg"
     out.mkdir()
@@ -249,7 +249,7 @@ def test_redacting_on_a_flagged_case_needs_a_reason_and_alerts_ia(world, tmp_pat
     )
     assert out.alerted == ["internal-affairs"]
     [alert] = evidence.list_alerts(vault, ia)
-    assert (alert["kind"], alert["reason"], alert["evidence_id"]) == (
+    assert (alert.kind, alert.reason, alert.evidence_id) == (
         "sensitive-redact",
         "FOIA 12",
         ev,
@@ -427,8 +427,8 @@ def test_an_altered_original_or_redacted_copy_is_never_used(world, tmp_path: Pat
         redaction.release_request(vault, rec, r["request_id"], out, redactions=[red.derivative_id])
     assert _events(vault)[-1] == "release-refused"
     assert not out.exists()
-    [row] = [e for e in evidence.list_evidence(vault, rec) if e["evidence_id"] == ev]
-    _alter_blob(vault, row["sha256"])
+    [row] = [e for e in evidence.list_evidence(vault, rec) if e.evidence_id == ev]
+    _alter_blob(vault, row.sha256)
     with pytest.raises(IntegrityFailure, match=f"stored original of {ev}"):
         _redact(vault, rec, ev, faces=True, out=tmp_path / "g.mp4")
     assert _events(vault)[-1] == "access-refused"

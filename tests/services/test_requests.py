@@ -22,7 +22,7 @@ def world(sqlite_vault: Vault, clips: dict[str, Path]):
     rec = add_user(vault, "records")
     number = add_case(vault, status="pending-prosecution")
     ev = evidence.ingest(vault, rec, clips["a"], number)
-    return vault, rec, number, ev["evidence_id"]
+    return vault, rec, number, ev.evidence_id
 
 
 def _count(vault: Vault, table) -> int:
@@ -74,7 +74,7 @@ def test_override_needs_reason_and_alerts(world) -> None:
         vault, rec, r["request_id"], override="release", reason="mayor's office asked"
     )
     assert out["override"] and out["outcome"] == "release" and out["proposed_outcome"] == "hold"
-    alerts = sorted((a["kind"], a["audience"]) for a in evidence.list_alerts(vault, ia))
+    alerts = sorted((a.kind, a.audience) for a in evidence.list_alerts(vault, ia))
     assert alerts == [("decision-override", "command"), ("decision-override", "internal-affairs")]
 
 
@@ -119,7 +119,7 @@ def test_bad_requests_leave_nothing(world, kwargs, error, needle) -> None:
 def test_evidence_of_another_case_is_refused(world, clips) -> None:
     vault, rec, number, ev = world
     other = add_case(vault)
-    other_ev = evidence.ingest(vault, rec, clips["b"], other)["evidence_id"]
+    other_ev = evidence.ingest(vault, rec, clips["b"], other).evidence_id
     with pytest.raises(InvalidInput, match=f"belongs to case {other}"):
         requests.add_request(vault, rec, number, requester="X", kind="press", evidence=[other_ev])
     assert _count(vault, t.requests) == 0
@@ -218,8 +218,8 @@ def test_adjudication_re_evaluates_the_hold(world) -> None:
     assert review["details"]["proposed"] == "release" and review["details"]["rules"]
     # Records is told; deciding stays a person's act: the hold is still the decision.
     (alert,) = evidence.list_alerts(vault, rec)
-    assert (alert["kind"], alert["audience"], alert["case"]) == ("hold-review", "records", number)
-    assert alert["audit_seq"] == review["seq"] and rq in alert["reason"]
+    assert (alert.kind, alert.audience, alert.case) == ("hold-review", "records", number)
+    assert alert.audit_seq == review["seq"] and rq in alert.reason
     assert requests.show_request(vault, rec, rq)["decision"]["outcome"] == "hold"
     assert _count(vault, t.decisions) == 1
 
@@ -233,7 +233,7 @@ def test_evidence_flag_that_ends_a_hold_is_reviewed(world) -> None:
         "evidence_id": ev,
         "evidence_flags": [[], ["informant"]],
     }
-    assert [a["kind"] for a in evidence.list_alerts(vault, rec)] == ["hold-review"]
+    assert [a.kind for a in evidence.list_alerts(vault, rec)] == ["hold-review"]
 
 
 def test_closing_the_ia_investigation_re_evaluates_the_hold(sqlite_vault: Vault, clips) -> None:
@@ -309,8 +309,8 @@ def test_records_read_only_the_alerts_addressed_to_them(world) -> None:
     other = requests.add_request(vault, rec, number, requester="X", kind="press")["request_id"]
     requests.decide_request(vault, rec, other, accept=True)
     cases.set_case(vault, rec, number, status="closed")
-    assert [a["kind"] for a in evidence.list_alerts(vault, rec)] == ["hold-review"]
-    assert {a["kind"] for a in evidence.list_alerts(vault, "admin")} == {
+    assert [a.kind for a in evidence.list_alerts(vault, rec)] == ["hold-review"]
+    assert {a.kind for a in evidence.list_alerts(vault, "admin")} == {
         "decision-override",
         "hold-review",
     }
@@ -337,7 +337,7 @@ def test_command_staff_read_the_alerts_addressed_to_command(world) -> None:
     chief = add_user(vault, "command")
     r = requests.add_request(vault, rec, number, requester="J. Doe", kind="public")
     requests.decide_request(vault, rec, r["request_id"], override="release", reason="asked")
-    assert [(a["kind"], a["audience"]) for a in evidence.list_alerts(vault, chief)] == [
+    assert [(a.kind, a.audience) for a in evidence.list_alerts(vault, chief)] == [
         ("decision-override", "command")
     ]
     assert evidence.list_alerts(vault, rec) == []  # records: not theirs

@@ -44,10 +44,9 @@ def setup(footage: dict[str, Path], tmp_path_factory: pytest.TempPathFactory):
         name: exports.export_evidence(
             vault,
             rec,
-            ev["evidence_id"],
-            recipient=name,
-            purpose=f"copy for {name}",
-            out=root / f"{name}.mp4",
+            exports.ExportEvidence(
+                ev.evidence_id, recipient=name, purpose=f"copy for {name}", out=root / f"{name}.mp4"
+            ),
         )
         for name in ("alice", "bob", "carol")
     }
@@ -63,7 +62,7 @@ def _leak(src: Path, dest: Path, **kw) -> Path:
 def test_leaked_copy_is_named_and_nobody_else(setup) -> None:
     vault, rec, ia, ev, copies, root = setup
     leak = _leak(
-        Path(copies["bob"]["path"]),
+        Path(copies["bob"].path),
         root / "news.mp4",
         start_s=3,
         end_s=11,
@@ -75,20 +74,20 @@ def test_leaked_copy_is_named_and_nobody_else(setup) -> None:
     )
     out = trace.trace_leak(vault, ia, leak, report_dir=root)
     assert out.verdict == "attributed"
-    assert out.attributed == [copies["bob"]["export_id"]]
-    assert out.source is not None and out.source.evidence_id == ev["evidence_id"]
+    assert out.attributed == [copies["bob"].export_id]
+    assert out.source is not None and out.source.evidence_id == ev.evidence_id
     assert out.source.offset_s == pytest.approx(3.0, abs=0.1)
     assert out.source.duration_s == pytest.approx(8.0, abs=0.2)
     named = {c.recipient: c for c in out.candidates}
     assert named["bob"].p_value < 1e-9 and named["bob"].attributed
     assert not named["alice"].attributed and not named["carol"].attributed
     html = out.report.html.read_text()
-    assert "bob" in html and copies["bob"]["export_id"] in html
+    assert "bob" in html and copies["bob"].export_id in html
     assert out.report.pdf.read_bytes().startswith(b"%PDF")
     with vault.uow(readonly=True) as uow:
-        last = list_events(uow.conn, evidence_id=ev["evidence_id"])[-1]
+        last = list_events(uow.conn, evidence_id=ev.evidence_id)[-1]
     assert last["action"] == "trace" and last["details"]["verdict"] == "attributed"
-    assert any(a["kind"] == "leak-attributed" for a in evidence.list_alerts(vault, ia))
+    assert any(a.kind == "leak-attributed" for a in evidence.list_alerts(vault, ia))
 
 
 def test_raw_original_leak_names_nobody(setup, footage) -> None:
@@ -96,7 +95,7 @@ def test_raw_original_leak_names_nobody(setup, footage) -> None:
     leak = _leak(footage["source"], root / "raw.mp4", start_s=2, end_s=10)
     out = trace.trace_leak(vault, ia, leak, report_dir=root)
     assert out.verdict == "no-export-matched"
-    assert out.source is not None and out.source.evidence_id == ev["evidence_id"]
+    assert out.source is not None and out.source.evidence_id == ev.evidence_id
     assert out.attributed == [] and len(out.candidates) == 3
 
 
@@ -111,7 +110,7 @@ def test_trace_refusals(setup, tmp_path: Path) -> None:
     vault, rec, ia, ev, copies, root = setup
     officer = add_user(vault, "officer")
     with pytest.raises(PermissionDenied):
-        trace.trace_leak(vault, officer, Path(copies["bob"]["path"]), report_dir=tmp_path)
+        trace.trace_leak(vault, officer, Path(copies["bob"].path), report_dir=tmp_path)
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"not a video" * 100)
     with pytest.raises(InvalidInput):
@@ -119,7 +118,7 @@ def test_trace_refusals(setup, tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="is a folder, not a video file"):
         trace.trace_leak(vault, ia, tmp_path, report_dir=tmp_path)
     with pytest.raises(InvalidInput, match="is a file, not a folder"):
-        trace.trace_leak(vault, ia, Path(copies["bob"]["path"]), report_dir=bad)
+        trace.trace_leak(vault, ia, Path(copies["bob"].path), report_dir=bad)
     assert list(tmp_path.glob("TR-*")) == []
 
 
@@ -129,7 +128,7 @@ def test_index_fingerprints_ahead_of_traces(sqlite_vault: Vault, clips: dict[str
     ia = add_user(vault, "internal-affairs")
     rec = add_user(vault, "records")
     number = add_case(vault)
-    ids = sorted(evidence.ingest(vault, rec, clips[k], number)["evidence_id"] for k in "ab")
+    ids = sorted(evidence.ingest(vault, rec, clips[k], number).evidence_id for k in "ab")
     with pytest.raises(PermissionDenied):
         trace.index_evidence(vault, add_user(vault, "officer"))
     first = trace.index_evidence(vault, ia)
@@ -155,20 +154,24 @@ def test_trace_refuses_an_altered_original(
     number = add_case(vault)
     ev = evidence.ingest(vault, rec, footage["source"], number)
     copy = exports.export_evidence(
-        vault, rec, ev["evidence_id"], recipient="dave", purpose="p", out=tmp_path / "d.mp4"
+        vault,
+        rec,
+        exports.ExportEvidence(
+            ev.evidence_id, recipient="dave", purpose="p", out=tmp_path / "d.mp4"
+        ),
     )
     trace.index_evidence(vault, ia)  # fingerprinted while intact
-    data = bytearray(read_blob(vault, ev["sha256"]))
+    data = bytearray(read_blob(vault, ev.sha256))
     data[-500] ^= 0xFF
-    replace_blob(vault, ev["sha256"], bytes(data))
+    replace_blob(vault, ev.sha256, bytes(data))
     reports = tmp_path / "reports"
     reports.mkdir()
     with pytest.raises(IntegrityFailure, match="no longer matches"):
-        trace.trace_leak(vault, ia, Path(copy["path"]), report_dir=reports)
+        trace.trace_leak(vault, ia, Path(copy.path), report_dir=reports)
     assert list(reports.iterdir()) == []
     assert temp_files(vault) == []
     with vault.uow(readonly=True) as uow:
-        last = list_events(uow.conn, evidence_id=ev["evidence_id"])[-1]
+        last = list_events(uow.conn, evidence_id=ev.evidence_id)[-1]
     assert last["action"] == "access-refused" and last["details"]["code"] == "IntegrityFailure"
     with vault.engine.begin() as conn:
         conn.execute(t.fingerprints.delete())

@@ -140,7 +140,9 @@ def test_forged_checkpoint_file(vault: Vault, tmp_path: Path) -> None:
     assert "checkpoint-signature" in _kinds(vault, blobs=False)
 
 
-def _ingest_two(vault: Vault, clips: dict[str, Path]) -> tuple[dict, dict]:
+def _ingest_two(
+    vault: Vault, clips: dict[str, Path]
+) -> tuple[evidence.Ingested, evidence.Ingested]:
     rec = add_user(vault, "records")
     number = add_case(vault)
     a = evidence.ingest(vault, rec, clips["a"], number)
@@ -151,21 +153,21 @@ def _ingest_two(vault: Vault, clips: dict[str, Path]) -> tuple[dict, dict]:
 @on_both_blob_stores
 def test_blob_changed(vault: Vault, clips: dict[str, Path]) -> None:
     a, _ = _ingest_two(vault, clips)
-    flip_byte(vault, a["sha256"], 1000)
+    flip_byte(vault, a.sha256, 1000)
     assert _kinds(vault) == ["blob-changed"]
 
 
 @on_both_blob_stores
 def test_blob_missing(vault: Vault, clips: dict[str, Path]) -> None:
     a, _ = _ingest_two(vault, clips)
-    remove_blob(vault, a["sha256"])
+    remove_blob(vault, a.sha256)
     assert _kinds(vault) == ["blob-missing"]
 
 
 @on_both_blob_stores
 def test_blob_swapped(vault: Vault, clips: dict[str, Path]) -> None:
     a, b = _ingest_two(vault, clips)
-    replace_blob(vault, a["sha256"], read_blob(vault, b["sha256"]))
+    replace_blob(vault, a.sha256, read_blob(vault, b.sha256))
     assert _kinds(vault) == ["blob-swapped"]
 
 

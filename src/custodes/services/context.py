@@ -18,8 +18,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Self
 
-from sqlalchemy import func, select
-
 from custodes.core.disclosure.pack import PolicyPack
 from custodes.core.errors import IntegrityFailure
 from custodes.core.ports import (
@@ -34,7 +32,6 @@ from custodes.core.ports import (
     Signer,
     SigningCredential,
 )
-from custodes.storage import tables as t
 from custodes.storage.uow import UnitOfWork
 
 UnitOfWorkFactory = Callable[[bool], UnitOfWork]
@@ -110,13 +107,7 @@ class Context:
 
     def _copies_signed(self) -> int:
         with self.uow(readonly=True) as uow:  # a plain read: a release may hold the writer lock
-            return int(
-                uow.conn.execute(
-                    select(func.count())
-                    .select_from(t.exports)
-                    .where(t.exports.c.lineage.contains('"c2pa-manifest"'))
-                ).scalar_one()
-            )
+            return uow.exports.count_with_content_credentials()
 
     def policy_pack(self) -> PolicyPack:
         return self.policy.load()

@@ -1,55 +1,116 @@
-"""Evidence: ingest, list, open (view)."""
+"""Evidence: ingest, list, open (view); the alerts that actions on it raise."""
 
 from __future__ import annotations
 
-import json
 import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import insert, select
+from typing import NoReturn, Protocol
 
 from custodes.core.authz import (
-    Actor,
     AlertKind,
-    CaseFacts,
     Decision,
-    EvidenceFacts,
     Permission,
     Role,
     alert_audiences,
     check_recording_officer,
     decide,
     decide_alert,
-    parse_role,
 )
 from custodes.core.custody import Action
-from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, NotFound
+from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput
+from custodes.core.jsontext import JSONValue
 from custodes.core.media import MediaInfo
-from custodes.core.ports import Progress, StagedBlob
+from custodes.core.ports import StagedBlob
+from custodes.core.records import Case, Evidence, User
 from custodes.media.probe import probe
-from custodes.services import audit
-from custodes.services.common import (
-    case_facts,
-    case_row,
-    check,
-    event,
-    evidence_row,
-    load_actor,
-    new_id,
-    now_iso,
-    refuse,
-    select_evidence,
-    user_id,
-)
+from custodes.services.common import new_id, now_iso
 from custodes.services.context import Context
-from custodes.storage import tables as t
+from custodes.services.usecase import UseCase, acting
 from custodes.storage.uow import UnitOfWork
 
 
-def parse_iso8601(text: str, field: str) -> str:
-    """An ISO 8601 time with a zone, as UTC; a bad one is refused naming ``field``."""
+@dataclass(frozen=True)
+class Ingested:
+    """Evidence just put on record."""
+
+    evidence_id: str
+    sha256: str
+    duration_s: float
+    size: int
+    case: str
+    media: MediaInfo
+
+
+@dataclass(frozen=True)
+class EvidenceItem:
+    """One evidence in a listing."""
+
+    evidence_id: str
+    sha256: str
+    size: int
+    case: str
+    officer: str | None
+    device: str | None
+    recorded_at: str | None
+    ingested_at: str
+    original_name: str
+    duration_s: float
+    width: int
+    height: int
+    fps: float
+
+    @classmethod
+    def of(cls, ev: Evidence) -> EvidenceItem:
+        return cls(
+            evidence_id=ev.id,
+            sha256=ev.sha256,
+            size=ev.size,
+            case=ev.case_number,
+            officer=ev.officer,
+            device=ev.device,
+            recorded_at=ev.recorded_at,
+            ingested_at=ev.ingested_at,
+            original_name=ev.original_name,
+            duration_s=ev.media.duration_s,
+            width=ev.media.width,
+            height=ev.media.height,
+            fps=ev.media.fps,
+        )
+
+
+@dataclass(frozen=True)
+class OpenedEvidence(EvidenceItem):
+    """Evidence opened for viewing: where it is kept, and who was alerted."""
+
+    media: MediaInfo
+    alerted: list[str]
+    """The audiences told of the viewing (a flagged case's evidence)."""
+    path: str
+    """Where the original is kept, for people (a path, an ``s3://`` URL)."""
+
+
+@dataclass(frozen=True)
+class AlertItem:
+    """An alert the actor may read."""
+
+    id: int
+    at: str
+    audience: str
+    kind: str
+    actor: str
+    case: str | None
+    evidence_id: str | None
+    reason: str | None
+    audit_seq: int
+
+
+def parse_iso8601(text: str, field: str) -> datetime:
+    """An ISO 8601 time with a zone (``Z`` for UTC); a bad one is refused naming ``field``.
+
+    For front doors that take times as text, and for times read from containers."""
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -60,16 +121,21 @@ def parse_iso8601(text: str, field: str) -> str:
         raise InvalidInput(
             f"{{{field}}} needs a time zone (e.g. 2026-03-14T21:04:05Z): '{text}'", field=field
         )
-    return value.astimezone(UTC).isoformat()
+    return value
 
 
 EARLIEST_RECORDING = datetime(1990, 1, 1, tzinfo=UTC)  # before any body-worn camera
 CLOCK_SKEW = timedelta(days=1)  # a camera's clock may run ahead of the vault's by this
 
 
-def _check_recorded_at(recorded: str, now: datetime) -> None:
-    """A stated recording time must lie between 1990 and (about) now."""
-    at = datetime.fromisoformat(recorded)
+def _recorded_at(at: datetime, now: datetime) -> str:
+    """A stated recording time, as stored (UTC, ISO 8601): it must have a time zone and
+    lie between 1990 and (about) now."""
+    if at.tzinfo is None:
+        raise InvalidInput(
+            f"{{recorded_at}} needs a time zone: '{at.isoformat()}'", field="recorded_at"
+        )
+    recorded = at.astimezone(UTC).isoformat()
     if at > now + CLOCK_SKEW:
         raise InvalidInput(f"{{recorded_at}} {recorded} is in the future", field="recorded_at")
     if at < EARLIEST_RECORDING:
@@ -77,178 +143,125 @@ def _check_recorded_at(recorded: str, now: datetime) -> None:
             f"{{recorded_at}} {recorded} is before 1990: not a camera recording",
             field="recorded_at",
         )
+    return recorded
 
 
-def evidence_dict(row: Any) -> dict[str, Any]:
-    media = json.loads(row.media)
-    return {
-        "evidence_id": row.id,
-        "sha256": row.sha256,
-        "size": row.size,
-        "case": row.case_number,
-        "officer": row.officer,
-        "device": row.device,
-        "recorded_at": row.recorded_at,
-        "ingested_at": row.ingested_at,
-        "original_name": row.original_name,
-        "duration_s": media.get("duration_s"),
-        "width": media.get("width"),
-        "height": media.get("height"),
-        "fps": media.get("fps"),
-        "media": media,
-    }
+@dataclass(frozen=True)
+class _Admitted:
+    """What the first step of an ingest checked: the case, who recorded it, when."""
+
+    case: Case
+    officer: User | None
+    recorded_at: str | None
 
 
 def ingest(
-    vault: Context,
+    ctx: Context,
     actor_name: str | None,
     path: Path,
     case_number: str,
     *,
     officer: str | None = None,
     device: str | None = None,
-    recorded_at: str | None = None,
-    progress: Progress | None = None,
-) -> dict[str, Any]:
+    recorded_at: datetime | None = None,
+) -> Ingested:
     """Stream a file into the vault, probe it, and record it as evidence of a case.
 
     Order of work, so that a kill at any moment leaves whole evidence or none: stage the
     bytes in a private temporary file while hashing; probe the staged copy; move the blob
     into the store (atomic rename); then insert the evidence row and its audit event in
     one transaction. A blob without a row is an orphan that the next ingest of the same
-    bytes reuses; it is never evidence.
+    bytes reuses; it is never evidence. Each refusal is on record (``ingest-refused``).
     """
-    vault.blobs.sweep_temp()
-    with vault.uow() as uow:
-        actor = load_actor(vault, uow, actor_name)
-        refusal: dict[str, Any] = {
-            "action": Action.INGEST_REFUSED,
-            "attempted": Permission.EVIDENCE_INGEST.value,
-            "case_number": case_number,
-        }
-        try:
-            row = case_row(uow, case_number)
-        except NotFound as exc:
-            refuse(vault, uow, actor.username, exc, **refusal)
-        facts = case_facts(uow, row)
-        if officer is None and actor.role is Role.OFFICER:
-            officer = actor.username
-        check(
-            vault,
-            uow,
-            actor,
-            Permission.EVIDENCE_INGEST,
-            case=facts,
-            refusal_action=Action.INGEST_REFUSED,
+    ctx.blobs.sweep_temp()
+    admitted = _admit(ctx, actor_name, path, case_number, officer, recorded_at)
+    staged = _stage(ctx, actor_name, path, case_number)
+    info = _probe_new(ctx, actor_name, path, staged, case_number)
+    blob = ctx.blobs.commit(staged)
+    recorded = admitted.recorded_at or (
+        parse_iso8601(info.creation_time, "creation time").astimezone(UTC).isoformat()
+        if info.creation_time
+        else None
+    )
+    with acting(ctx, actor_name) as uc:
+        ev = uc.uow.evidence.add(
+            new_id("EV"),
+            case=admitted.case,
+            sha256=blob.sha256,
+            size=blob.size,
+            officer=admitted.officer,
+            device=device,
+            recorded_at=recorded,
+            ingested_at=now_iso(ctx),
+            ingested_by=uc.uow.users.get(uc.actor.username),
+            original_name=path.name,
+            media=info,
         )
+        uc.record(
+            Action.INGEST,
+            case=admitted.case,
+            evidence=ev,
+            details={
+                "sha256": blob.sha256,
+                "size": blob.size,
+                "officer": ev.officer,
+                "device": device,
+                "recorded_at": recorded,
+                "original_name": path.name,
+                "media": info.to_dict(),
+            },
+        )
+        uc.commit()
+    return Ingested(ev.id, blob.sha256, info.duration_s, blob.size, case_number, info)
+
+
+def _refuse_ingest(
+    uc: UseCase,
+    error: CustodesError,
+    case_number: str,
+    details: Mapping[str, JSONValue] | None = None,
+) -> NoReturn:
+    uc.refuse(
+        error,
+        action=Action.INGEST_REFUSED,
+        attempted=Permission.EVIDENCE_INGEST.value,
+        case=case_number,
+        details=details,
+    )
+
+
+def _admit(
+    ctx: Context,
+    actor_name: str | None,
+    path: Path,
+    case_number: str,
+    officer: str | None,
+    recorded_at: datetime | None,
+) -> _Admitted:
+    """Check who ingests what into which case before any byte is read."""
+    refused = Action.INGEST_REFUSED
+    with acting(ctx, actor_name) as uc:
+        case = uc.found_case(case_number, attempted=Permission.EVIDENCE_INGEST, action=refused)
+        if officer is None and uc.actor.role is Role.OFFICER:
+            officer = uc.actor.username
+        uc.allow(Permission.EVIDENCE_INGEST, case=case, refusal_action=refused)
         try:
-            if officer is not None:
-                officer_id = _recording_officer(uow, actor, officer)
-            recorded = parse_iso8601(recorded_at, "recorded_at") if recorded_at else None
-            if recorded is not None:
-                _check_recorded_at(recorded, vault.clock.now())
+            recorder = _recording_officer(uc, officer) if officer is not None else None
+            recorded = (
+                _recorded_at(recorded_at, ctx.clock.now()) if recorded_at is not None else None
+            )
             _check_source(path)
         except CustodesError as exc:
-            refuse(vault, uow, actor.username, exc, **refusal)
-        uow.conn.rollback()  # release the database while the bytes stream in
-
-    staged = _stage(vault, actor.username, path, refusal, progress)
-    known: dict[str, Any] = {}
-    try:
-        info = probe(staged.path, name=path.name)
-        with vault.uow() as uow:
-            dup = evidence_with_hash(uow, staged.sha256)
-            if dup is not None:
-                # The auditors' record names the existing evidence; the actor is told
-                # only what they may list.
-                known = {"existing_evidence": dup.id, "existing_case": dup.case_number}
-                dup_facts = case_facts(uow, case_row(uow, dup.case_number))
-                if decide(
-                    actor,
-                    Permission.EVIDENCE_LIST,
-                    dup_facts,
-                    EvidenceFacts(dup.id, dup.officer),
-                ).allowed:
-                    raise CustodyConflict(
-                        f"these bytes were already ingested as {dup.id} (case {dup.case_number})"
-                    )
-                raise CustodyConflict(
-                    "these bytes are already in the vault (in a case you cannot access)"
-                )
-    except CustodesError as exc:
-        vault.blobs.discard(staged)
-        with vault.uow() as uow:
-            refuse(vault, uow, actor.username, exc, reason=None, details=known, **refusal)
-
-    blob = vault.blobs.commit(staged)
-    evidence_id = new_id("EV")
-    recorded = recorded or (
-        parse_iso8601(info.creation_time, "creation time") if info.creation_time else None
-    )
-    with vault.uow() as uow:
-        uow.conn.execute(
-            insert(t.evidence).values(
-                id=evidence_id,
-                case_id=row.id,
-                sha256=blob.sha256,
-                size=blob.size,
-                officer_id=officer_id if officer is not None else None,
-                device=device,
-                recorded_at=recorded,
-                ingested_at=now_iso(vault),
-                ingested_by=user_id(uow, actor.username),
-                original_name=path.name,
-                media=json.dumps(info.to_dict(), sort_keys=True),
-            )
-        )
-        audit.record(
-            uow,
-            event(
-                vault,
-                actor.username,
-                Action.INGEST,
-                object_type="evidence",
-                object_id=evidence_id,
-                case_number=case_number,
-                evidence_id=evidence_id,
-                details={
-                    "sha256": blob.sha256,
-                    "size": blob.size,
-                    "officer": officer,
-                    "device": device,
-                    "recorded_at": recorded,
-                    "original_name": path.name,
-                    "media": info.to_dict(),
-                },
-            ),
-        )
-        audit.commit(uow, vault)
-    return {
-        "evidence_id": evidence_id,
-        "sha256": blob.sha256,
-        "duration_s": info.duration_s,
-        "size": blob.size,
-        "case": case_number,
-        "media": info.to_dict(),
-    }
+            _refuse_ingest(uc, exc, case_number)
+    # The unit of work is closed: the database is free while the bytes stream in.
+    return _Admitted(case, recorder, recorded)
 
 
-def evidence_with_hash(uow: UnitOfWork, sha256: str) -> Any:
-    """The evidence row holding these bytes (with case number and officer), if any."""
-    return uow.conn.execute(
-        select_evidence(t.evidence.c.id).where(t.evidence.c.sha256 == sha256)
-    ).first()
-
-
-def _recording_officer(uow: UnitOfWork, actor: Actor, username: str) -> int:
-    """The user id of the officer named as having recorded the footage."""
-    row = uow.conn.execute(
-        select(t.users.c.id, t.users.c.role).where(t.users.c.username == username)
-    ).first()
-    if row is None:
-        raise NotFound(f"no user '{username}'")
-    check_recording_officer(actor, username, parse_role(row.role))
-    return int(row.id)
+def _recording_officer(uc: UseCase, username: str) -> User:
+    """The officer named as having recorded the footage, whom the actor may name."""
+    user = uc.uow.users.get(username)
+    check_recording_officer(uc.actor, username, user.role)
+    return user
 
 
 def _check_source(path: Path) -> None:
@@ -266,119 +279,97 @@ def _check_source(path: Path) -> None:
         raise InvalidInput(f"cannot read {path}: permission denied")
 
 
-def _stage(
-    vault: Context,
-    actor: str,
-    path: Path,
-    refusal: dict[str, Any],
-    progress: Progress | None,
-) -> StagedBlob:
+def _stage(ctx: Context, actor_name: str | None, path: Path, case_number: str) -> StagedBlob:
+    """The file's bytes, hashed into a private temporary file (progress in bytes)."""
     error: CustodesError
     try:
         with open(path, "rb") as fh:
-            return vault.blobs.stage(fh, progress=progress)
+            task = ctx.progress.start(
+                f"ingest {path.name}", os.fstat(fh.fileno()).st_size, unit="byte"
+            )
+            return ctx.blobs.stage(fh, progress=task.advance)
     except OSError as exc:
         error = InvalidInput(f"cannot read {path}: {exc.strerror}")
     except CustodesError as exc:
         error = exc
-    with vault.uow() as uow2:
-        refuse(vault, uow2, actor, error, **refusal)
+    with acting(ctx, actor_name) as uc:
+        _refuse_ingest(uc, error, case_number)
+
+
+def _probe_new(
+    ctx: Context, actor_name: str | None, path: Path, staged: StagedBlob, case_number: str
+) -> MediaInfo:
+    """Probe the staged bytes, which must not be evidence already; else discard them."""
+    known: dict[str, JSONValue] = {}
+    try:
+        info = probe(staged.path, name=path.name)
+        with acting(ctx, actor_name) as uc:
+            dup = uc.uow.evidence.with_hash(staged.sha256)
+            if dup is not None:
+                # The auditors' record names the existing evidence; the actor is told
+                # only what they may list.
+                known = {"existing_evidence": dup.id, "existing_case": dup.case_number}
+                dup_case = uc.uow.cases.by_id(dup.case_id)
+                if decide(uc.actor, Permission.EVIDENCE_LIST, dup_case.facts, dup.facts).allowed:
+                    raise CustodyConflict(
+                        f"these bytes were already ingested as {dup.id} (case {dup.case_number})"
+                    )
+                raise CustodyConflict(
+                    "these bytes are already in the vault (in a case you cannot access)"
+                )
+    except CustodesError as exc:
+        ctx.blobs.discard(staged)
+        with acting(ctx, actor_name) as uc:
+            _refuse_ingest(uc, exc, case_number, known)
+    return info
 
 
 def list_evidence(
-    vault: Context, actor_name: str | None, case_number: str | None = None
-) -> list[dict[str, Any]]:
+    ctx: Context, actor_name: str | None, case_number: str | None = None
+) -> list[EvidenceItem]:
     """Evidence the actor may see (others are left out); a named case must be reachable."""
-    officer = t.users.alias("officer")
-    with vault.uow() as uow:
-        actor = load_actor(vault, uow, actor_name)
-        query = (
-            select(
-                t.evidence,
-                t.cases.c.number.label("case_number"),
-                officer.c.username.label("officer"),
-            )
-            .join(t.cases, t.cases.c.id == t.evidence.c.case_id)
-            .outerjoin(officer, officer.c.id == t.evidence.c.officer_id)
-            .order_by(t.evidence.c.ingested_at, t.evidence.c.id)
-        )
-        if case_number is not None:
-            try:
-                crow = case_row(uow, case_number)
-            except NotFound as exc:
-                refuse(vault, uow, actor.username, exc, attempted="case:evidence:list")
-            check(vault, uow, actor, Permission.EVIDENCE_LIST, case=case_facts(uow, crow))
-            query = query.where(t.cases.c.number == case_number)
-        facts_cache: dict[str, CaseFacts] = {}
-        out = []
-        for row in uow.conn.execute(query).all():
-            facts = facts_cache.get(row.case_number)
-            if facts is None:
-                facts = case_facts(uow, case_row(uow, row.case_number))
-                facts_cache[row.case_number] = facts
-            ev = EvidenceFacts(row.id, row.officer)
-            if decide(actor, Permission.EVIDENCE_LIST, facts, ev).allowed:
-                out.append(evidence_dict(row))
-    return out
+    with acting(ctx, actor_name) as uc:
+        case = uc.case(case_number, Permission.EVIDENCE_LIST) if case_number is not None else None
+        cases = {c.id: c for c in uc.uow.cases.list()}
+        return [
+            EvidenceItem.of(ev)
+            for ev in uc.uow.evidence.list(case)
+            if decide(uc.actor, Permission.EVIDENCE_LIST, cases[ev.case_id].facts, ev.facts).allowed
+        ]
 
 
 def open_evidence(
-    vault: Context,
+    ctx: Context,
     actor_name: str | None,
     evidence_id: str,
     *,
     reason: str | None = None,
-) -> dict[str, Any]:
+) -> OpenedEvidence:
     """Open evidence for viewing: authorised, recorded, and flagged cases alert IA."""
-    with vault.uow() as uow:
-        actor = load_actor(vault, uow, actor_name)
-        try:
-            row = evidence_row(uow, evidence_id)
-        except NotFound as exc:
-            refuse(
-                vault,
-                uow,
-                actor.username,
-                exc,
-                attempted="case:evidence:view",
-                evidence_id=evidence_id,
-            )
-        facts = case_facts(uow, case_row(uow, row.case_number))
-        decision = check(
-            vault,
-            uow,
-            actor,
-            Permission.EVIDENCE_VIEW,
-            case=facts,
-            evidence=EvidenceFacts(row.id, row.officer),
+    with acting(ctx, actor_name) as uc:
+        ev, case = uc.found_evidence(evidence_id, attempted=Permission.EVIDENCE_VIEW)
+        decision = uc.allow(Permission.EVIDENCE_VIEW, case=case, evidence=ev, reason=reason)
+        seq = uc.record(
+            Action.VIEW,
+            case=case,
+            evidence=ev,
             reason=reason,
-        )
-        seq = audit.record(
-            uow,
-            event(
-                vault,
-                actor.username,
-                Action.VIEW,
-                object_type="evidence",
-                object_id=row.id,
-                case_number=row.case_number,
-                evidence_id=row.id,
-                reason=reason,
-                details={"sha256": row.sha256, "alert": decision.alert},
-            ),
+            details={"sha256": ev.sha256, "alert": decision.alert},
         )
         alerted = alert_if_flagged(
-            vault, uow, decision, seq, AlertKind.SENSITIVE_ACCESS, actor.username, row, reason
+            ctx, uc.uow, decision, seq, AlertKind.SENSITIVE_ACCESS, uc.actor.username, ev, reason
         )
-        audit.commit(uow, vault)
-    out = evidence_dict(row)
-    out["alerted"] = alerted
-    out["path"] = vault.blobs.location(row.sha256)
-    return out
+        uc.commit()
+    return OpenedEvidence(
+        **asdict(EvidenceItem.of(ev)),
+        media=ev.media,
+        alerted=alerted,
+        path=ctx.blobs.location(ev.sha256),
+    )
 
 
 def raise_alert(
-    vault: Context,
+    ctx: Context,
     uow: UnitOfWork,
     seq: int,
     kind: AlertKind,
@@ -391,29 +382,37 @@ def raise_alert(
     addresses an alert of ``kind`` to; returns those audiences."""
     audiences = [a.value for a in alert_audiences(kind)]
     for audience in audiences:
-        uow.conn.execute(
-            insert(t.alerts).values(
-                at=now_iso(vault),
-                audience=audience,
-                kind=kind.value,
-                actor=actor,
-                case_number=case_number,
-                evidence_id=evidence_id,
-                reason=reason,
-                audit_seq=seq,
-            )
+        uow.alerts.add(
+            at=now_iso(ctx),
+            audience=audience,
+            kind=kind.value,
+            actor=actor,
+            case_number=case_number,
+            evidence_id=evidence_id,
+            reason=reason,
+            audit_seq=seq,
         )
     return audiences
 
 
+class EvidenceOnRecord(Protocol):
+    """What an alert names of the evidence it is about (an ``Evidence`` record)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def case_number(self) -> str: ...
+
+
 def alert_if_flagged(
-    vault: Context,
+    ctx: Context,
     uow: UnitOfWork,
     decision: Decision,
     seq: int,
     kind: AlertKind,
     actor: str,
-    row: Any,
+    evidence: EvidenceOnRecord,
     reason: str | None,
 ) -> list[str]:
     """Alert when authorization says so (evidence of a flagged case was viewed, exported
@@ -421,45 +420,46 @@ def alert_if_flagged(
     Returns the audiences alerted."""
     if not decision.alert:
         return []
-    return raise_alert(vault, uow, seq, kind, actor, row.case_number, row.id, reason)
+    return raise_alert(ctx, uow, seq, kind, actor, evidence.case_number, evidence.id, reason)
 
 
-def list_alerts(vault: Context, actor_name: str | None) -> list[dict[str, Any]]:
+def list_alerts(ctx: Context, actor_name: str | None) -> list[AlertItem]:
     """The alerts the actor may read, as authorization decides per audience and case
     (internal affairs and admins: all; records and command staff: those addressed to
     them, on cases they view)."""
-    with vault.uow() as uow:
-        actor = load_actor(vault, uow, actor_name)
-        check(vault, uow, actor, Permission.ALERTS_READ)
-        facts: dict[str, CaseFacts | None] = {}
-
-        def case_of(number: str | None) -> CaseFacts | None:
-            if number is None:
-                return None
-            if number not in facts:
-                row = uow.conn.execute(select(t.cases).where(t.cases.c.number == number)).first()
-                facts[number] = None if row is None else case_facts(uow, row)
-            return facts[number]
-
-        rows = [
-            r
-            for r in uow.conn.execute(select(t.alerts).order_by(t.alerts.c.id)).all()
-            if decide_alert(actor, r.audience, case_of(r.case_number)).allowed
+    with acting(ctx, actor_name) as uc:
+        uc.allow(Permission.ALERTS_READ)
+        cases = {c.number: c.facts for c in uc.uow.cases.list()}
+        return [
+            AlertItem(
+                id=a.id,
+                at=a.at,
+                audience=a.audience,
+                kind=a.kind,
+                actor=a.actor,
+                case=a.case_number,
+                evidence_id=a.evidence_id,
+                reason=a.reason,
+                audit_seq=a.audit_seq,
+            )
+            for a in uc.uow.alerts.list()
+            if decide_alert(
+                uc.actor, a.audience, cases.get(a.case_number) if a.case_number else None
+            ).allowed
         ]
-    return [
-        {
-            "id": r.id,
-            "at": r.at,
-            "audience": r.audience,
-            "kind": r.kind,
-            "actor": r.actor,
-            "case": r.case_number,
-            "evidence_id": r.evidence_id,
-            "reason": r.reason,
-            "audit_seq": r.audit_seq,
-        }
-        for r in rows
-    ]
 
 
-__all__ = ["MediaInfo", "ingest", "list_alerts", "list_evidence", "open_evidence"]
+__all__ = [
+    "AlertItem",
+    "EvidenceItem",
+    "Ingested",
+    "MediaInfo",
+    "OpenedEvidence",
+    "alert_if_flagged",
+    "ingest",
+    "list_alerts",
+    "list_evidence",
+    "open_evidence",
+    "parse_iso8601",
+    "raise_alert",
+]

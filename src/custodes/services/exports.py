@@ -10,52 +10,44 @@ carry signed Content Credentials (C2PA) stating that lineage.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import av
-from sqlalchemy import insert, select
 
 from custodes import __version__
-from custodes.core.authz import AlertKind, EvidenceFacts, Permission
+from custodes.core.authz import AlertKind, Decision, Permission
 from custodes.core.custody import Action
-from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, NotFound
+from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput
+from custodes.core.jsontext import JSONObject, JSONValue
+from custodes.core.ports import SigningCredential
+from custodes.core.records import Evidence, Export
 from custodes.core.watermark import MarkParams, derive_key
 from custodes.media.provenance import build_manifest, sign_mp4
-from custodes.media.render import EncodeSettings, output_size, render
+from custodes.media.render import EncodeSettings, RenderResult, output_size, render
 from custodes.processes import pid_alive
-from custodes.services import audit
 from custodes.services.common import (
-    all_case_facts,
-    case_facts,
-    case_row,
-    check,
     check_writable_folder,
-    event,
-    evidence_row,
-    load_actor,
     new_id,
     now_iso,
-    refuse,
     sha256_file,
     verified_original,
 )
 from custodes.services.context import Context
 from custodes.services.events import check_record_filter, hidden_cases
 from custodes.services.evidence import alert_if_flagged
-from custodes.storage import tables as t
+from custodes.services.usecase import UseCase, acting
 
 KEY_VERSION = 1
 MARK_SCHEME = "custodes-luma-spread-spectrum/1"
 
 
-def software_versions() -> dict[str, Any]:
-    libs = {name: ".".join(map(str, v)) for name, v in av.library_versions.items()}
+def software_versions() -> JSONObject:
+    libs: JSONObject = {name: ".".join(map(str, v)) for name, v in av.library_versions.items()}
     return {"custodes": __version__, "pyav": av.__version__, "ffmpeg": libs}
 
 
@@ -115,259 +107,364 @@ def sweep_leftovers(folder: Path) -> list[str]:
     return removed
 
 
-def export_evidence(
-    vault: Context,
-    actor_name: str | None,
-    evidence_id: str,
-    *,
-    recipient: str,
-    purpose: str,
-    start: float | None = None,
-    end: float | None = None,
-    out: Path | None = None,
-    height: int | None = None,
-    visible_mark: bool = True,
-    settings: EncodeSettings = EncodeSettings(),
-    params: MarkParams | None = None,
-    progress: Callable[[int], None] | None = None,
-    on_total: Callable[[int], None] | None = None,
-    derived_from: tuple[Path, list[dict[str, Any]]] | None = None,
-    content_credentials: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Render and record one export.
+@dataclass(frozen=True)
+class ExportEvidence:
+    """Make a watermarked copy of evidence for one named recipient."""
 
-    ``derived_from`` = (path, operations) renders from a derivative of the evidence that
-    keeps its timeline (a redacted copy) instead of the original; its operations are
-    recorded first in the export's lineage. The caller checks that file's hash (and the
-    original's) before; without it, the original is re-hashed here before it is read.
+    evidence_id: str
+    recipient: str
+    purpose: str
+    start: float | None = None
+    """Seconds into the recording (default: its start)."""
+    end: float | None = None
+    """Seconds into the recording (default: its end)."""
+    out: Path | None = None
+    """The copy's file (.mp4); when None, ``<export id>.mp4`` in ``out_dir``."""
+    out_dir: Path | None = None
+    height: int | None = None
+    """Scale down to this height (default: the source's size)."""
+    visible_mark: bool = True
+    """Burn in a line naming the recipient, the export id and the date."""
+    settings: EncodeSettings = field(default_factory=EncodeSettings)
+    params: MarkParams = field(default_factory=MarkParams)
+    derived_from: tuple[Path, Sequence[JSONObject]] | None = None
+    """(path, operations): render from a derivative of the evidence that keeps its
+    timeline (a redacted copy) instead of the original; its operations are recorded first
+    in the copy's lineage. The caller has checked that file's hash and the original's."""
+    content_credentials: JSONObject | None = None
+    """Facts to add to a signed C2PA manifest embedded in the copy (such as the release
+    it belongs to; possibly none); None embeds no manifest."""
 
-    ``content_credentials`` (a dict, possibly empty, of facts to add to the manifest,
-    such as the release it belongs to) embeds a signed C2PA manifest stating the copy's
-    lineage (:mod:`custodes.media.provenance`); the recorded hash is the signed file's.
+
+@dataclass(frozen=True)
+class Exported:
+    """A copy made and on record."""
+
+    export_id: str
+    path: str
+    sha256: str
+    evidence_id: str
+    recipient: str
+    start_s: float
+    end_s: float
+    frames: int
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class ExportItem:
+    """An export on record, as listed."""
+
+    export_id: str
+    evidence_id: str
+    recipient: str
+    purpose: str
+    actor: str
+    created_at: str
+    start_s: float
+    end_s: float
+    sha256: str
+    lineage: JSONObject
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What the checks of an export settled before rendering."""
+
+    export_id: str
+    evidence: Evidence
+    decision: Decision
+    recipient: str
+    purpose: str
+    start_s: float
+    end_s: float
+    size: tuple[int, int]
+    dest: Path
+    secret: bytes
+    credential: SigningCredential | None
+
+
+def export_evidence(ctx: Context, actor_name: str | None, cmd: ExportEvidence) -> Exported:
+    """Render and record one export (progress in frames).
+
+    The copy is rendered under a hidden name, signed when asked, put on record, and only
+    then given its real name: a kill at any point leaves no copy that is not on record.
+    The original is re-hashed when it is what is read; the recorded hash is the copy's
+    (the signed file's, with Content Credentials).
     """
-    params = params or MarkParams()
     export_id = new_id("EX")
     held = contextlib.ExitStack()  # the original, materialised until the copy is rendered
-    with vault.uow() as uow:
-        actor = load_actor(vault, uow, actor_name)
-        attempt: dict[str, Any] = {
-            "attempted": Permission.EVIDENCE_EXPORT.value,
-            "evidence_id": evidence_id,
-        }
-        try:
-            row = evidence_row(uow, evidence_id)
-        except NotFound as exc:
-            refuse(vault, uow, actor.username, exc, **attempt)
-        facts = case_facts(uow, case_row(uow, row.case_number))
-        attempt["case_number"] = row.case_number
-        try:
-            recipient = _check_text(recipient, "recipient", 128)
-            purpose = _check_text(purpose, "purpose", 2000)
-        except InvalidInput as exc:
-            refuse(vault, uow, actor.username, exc, **attempt)
-        decision = check(
-            vault,
-            uow,
-            actor,
-            Permission.EVIDENCE_EXPORT,
-            case=facts,
-            evidence=EvidenceFacts(row.id, row.officer),
-            reason=purpose,
-        )
-        media = json.loads(row.media)
-        try:
-            s, e = _check_range(start, end, float(media["duration_s"]))
-            width, height_px = output_size(int(media["width"]), int(media["height"]), height)
-            given = out or Path(f"{export_id}.mp4")
-            if given.is_symlink():  # dangling or not: a copy goes where it is named
-                raise CustodyConflict(f"{given} is a symbolic link; exports never follow one")
-            dest = given.resolve()
-            if dest.suffix.lower() != ".mp4":
-                raise InvalidInput(f"{dest.name}: exports are MP4 files (use a .mp4 name)")
-            if dest.exists():
-                raise CustodyConflict(f"{dest} exists; exports never overwrite a file")
-            check_writable_folder(dest.parent)
-            sweep_leftovers(dest.parent)
-            secret = vault.watermark_secret  # refused here, on record, if it is missing
-            credential = vault.content_credential() if content_credentials is not None else None
-            # The original is re-hashed when it is what is read; a derivative's caller (a
-            # release) has already checked it and the original it was made from.
-            source = (
-                derived_from[0]
-                if derived_from is not None
-                else held.enter_context(verified_original(vault, row.id, row.sha256))
-            )
-        except CustodesError as exc:
-            held.close()
-            refuse(vault, uow, actor.username, exc, reason=purpose, **attempt)
-        uow.conn.rollback()  # release the database while the copy renders
-
-    with held:
-        key = derive_key(secret, export_id, KEY_VERSION)
-        text = f"COPY FOR {recipient}  {export_id}  {vault.clock.now():%Y-%m-%d}"
-        if on_total is not None:
-            on_total(max(1, round((e - s) * float(media.get("fps") or 30))))
-        # Rendered under a hidden name, put on record, and only then given its real name:
-        # a kill at any point leaves no copy that is not on record.
-        pending = dest.with_name(f".{dest.name}.{export_id}.{os.getpid()}.pending")
-        # Imported here: numba takes most of a second to load, which no other command needs.
-        from custodes.media.fastmark import FastEmbedder
-
-        result = render(
-            source,
-            pending,
-            start_s=s,
-            end_s=e,
-            height=height,
-            marker=FastEmbedder(key, width, height_px, params),
-            visible_text=text if visible_mark else None,
-            settings=settings,
-            progress=progress,
-        )
+    with acting(ctx, actor_name) as uc:
+        plan = _prepare(uc, cmd, export_id, held)
+        source = _source(uc, cmd, plan, held)
+    # The unit of work is closed: the database is free while the copy renders.
+    pending = plan.dest.with_name(f".{plan.dest.name}.{export_id}.{os.getpid()}.pending")
     signed = pending.with_name(pending.name + ".c2pa")
     try:
-        lineage: dict[str, Any] = {
-            "source": {"evidence_id": row.id, "sha256": row.sha256, "case": row.case_number},
-            "operations": [
-                *(derived_from[1] if derived_from is not None else []),
-                {"op": "trim", "start_s": s, "end_s": result.end_s},
-                {"op": "scale", "width": result.width, "height": result.height},
-                {
-                    "op": "forensic-watermark",
-                    "scheme": MARK_SCHEME,
-                    "key_version": KEY_VERSION,
-                    "params": params.to_dict(),
-                },
-                *([{"op": "visible-mark", "text": text}] if visible_mark else []),
-                {"op": "encode", **settings.to_dict()},
-            ],
-            "frames": result.frames,
-            "audio_packets_skipped": result.audio_packets_skipped,
-            "software": software_versions(),
-        }
-        if credential is not None:
-            manifest = build_manifest(
-                title=dest.name,
-                lineage=lineage,
-                extra={
-                    "export_id": export_id,
-                    "recipient": recipient,
-                    **(content_credentials or {}),
-                },
-            )
-            sign_mp4(pending, signed, manifest, credential)
-            os.replace(signed, pending)
-            lineage["operations"].append(
-                {
-                    "op": "c2pa-manifest",
-                    "alg": credential.alg,
-                    "signer": credential.subject,
-                    "cert_sha256": credential.cert_sha256,
-                    "origin": credential.origin,
-                }
-            )
+        with held:
+            text = f"COPY FOR {plan.recipient}  {export_id}  {ctx.clock.now():%Y-%m-%d}"
+            result = _render(ctx, cmd, plan, source, pending, text)
+        lineage = _lineage(cmd, plan, result, text)
+        if plan.credential is not None:
+            lineage = _sign(cmd, plan, pending, signed, lineage, plan.credential)
         digest, size = sha256_file(pending)
-        with vault.uow() as uow:
-            seq = audit.record(
-                uow,
-                event(
-                    vault,
-                    actor.username,
-                    Action.EXPORT,
-                    object_type="export",
-                    object_id=export_id,
-                    case_number=row.case_number,
-                    evidence_id=row.id,
-                    reason=purpose,
-                    details={
-                        "recipient": recipient,
-                        "start_s": s,
-                        "end_s": result.end_s,
-                        "output_sha256": digest,
-                        "width": result.width,
-                        "height": result.height,
-                        "visible_mark": visible_mark,
-                        "key_version": KEY_VERSION,
-                        "content_credentials": credential is not None,
-                    },
-                ),
-            )
-            uow.conn.execute(
-                insert(t.exports).values(
-                    id=export_id,
-                    evidence_id=row.id,
-                    recipient=recipient,
-                    purpose=purpose,
-                    actor=actor.username,
-                    created_at=now_iso(vault),
-                    start_s=s,
-                    end_s=result.end_s,
-                    width=result.width,
-                    height=result.height,
-                    visible_mark=visible_mark,
-                    key_version=KEY_VERSION,
-                    output_sha256=digest,
-                    output_size=size,
-                    lineage=json.dumps(lineage, sort_keys=True),
-                    audit_seq=seq,
-                )
-            )
-            alert_if_flagged(
-                vault, uow, decision, seq, AlertKind.SENSITIVE_EXPORT, actor.username, row, purpose
-            )
-            audit.commit(uow, vault)
-        os.replace(pending, dest)
+        _put_on_record(ctx, actor_name, plan, cmd, result, lineage, digest, size)
+        os.replace(pending, plan.dest)
     finally:
         pending.unlink(missing_ok=True)
         signed.unlink(missing_ok=True)
+    return Exported(
+        export_id=export_id,
+        path=str(plan.dest),
+        sha256=digest,
+        evidence_id=plan.evidence.id,
+        recipient=plan.recipient,
+        start_s=plan.start_s,
+        end_s=result.end_s,
+        frames=result.frames,
+        width=result.width,
+        height=result.height,
+    )
+
+
+def _prepare(uc: UseCase, cmd: ExportEvidence, export_id: str, held: contextlib.ExitStack) -> _Plan:
+    """Check the inputs, the permission and the destination; each refusal on record."""
+    attempted = Permission.EVIDENCE_EXPORT
+    ev, case = uc.found_evidence(cmd.evidence_id, attempted=attempted)
+    try:
+        recipient = _check_text(cmd.recipient, "recipient", 128)
+        purpose = _check_text(cmd.purpose, "purpose", 2000)
+    except InvalidInput as exc:
+        uc.refuse(exc, attempted=attempted.value, case=case.number, evidence=ev.id)
+    decision = uc.allow(attempted, case=case, evidence=ev, reason=purpose)
+    try:
+        start_s, end_s = _check_range(cmd.start, cmd.end, ev.media.duration_s)
+        size = output_size(ev.media.width, ev.media.height, cmd.height)
+        dest = _destination(cmd, export_id)
+        secret = uc.ctx.watermark_secret  # refused here, on record, if it is missing
+        credential = uc.ctx.content_credential() if cmd.content_credentials is not None else None
+    except CustodesError as exc:
+        uc.refuse(exc, attempted=attempted.value, case=case.number, evidence=ev.id, reason=purpose)
+    return _Plan(
+        export_id, ev, decision, recipient, purpose, start_s, end_s, size, dest, secret, credential
+    )
+
+
+def _source(uc: UseCase, cmd: ExportEvidence, plan: _Plan, held: contextlib.ExitStack) -> Path:
+    """The file the copy is rendered from: the given derivative, else the original,
+    re-hashed (a changed or missing one is refused on record)."""
+    if cmd.derived_from is not None:
+        return cmd.derived_from[0]
+    ev = plan.evidence
+    try:
+        return held.enter_context(verified_original(uc.ctx, ev.id, ev.sha256))
+    except CustodesError as exc:
+        held.close()
+        uc.refuse(
+            exc,
+            attempted=Permission.EVIDENCE_EXPORT.value,
+            case=ev.case_number,
+            evidence=ev.id,
+            reason=plan.purpose,
+        )
+
+
+def _destination(cmd: ExportEvidence, export_id: str) -> Path:
+    """Where the copy goes: a new .mp4 file in a folder that takes new files. Hidden
+    files that killed exports left there are swept first."""
+    if cmd.out is not None:
+        given = cmd.out
+    elif cmd.out_dir is not None:
+        given = cmd.out_dir / f"{export_id}.mp4"
+    else:
+        raise InvalidInput("where the copy goes is needed ({out})", field="out")
+    if given.is_symlink():  # dangling or not: a copy goes where it is named
+        raise CustodyConflict(f"{given} is a symbolic link; exports never follow one")
+    dest = given.resolve()
+    if dest.suffix.lower() != ".mp4":
+        raise InvalidInput(f"{dest.name}: exports are MP4 files (use a .mp4 name)")
+    if dest.exists():
+        raise CustodyConflict(f"{dest} exists; exports never overwrite a file")
+    check_writable_folder(dest.parent)
+    sweep_leftovers(dest.parent)
+    return dest
+
+
+def _render(
+    ctx: Context, cmd: ExportEvidence, plan: _Plan, source: Path, pending: Path, text: str
+) -> RenderResult:
+    """Trim, scale, watermark (and visibly mark) the source into ``pending``."""
+    # Imported here: numba takes most of a second to load, which no other command needs.
+    from custodes.media.fastmark import FastEmbedder
+
+    task = ctx.progress.start("export", None, unit="frame")
+    fps = plan.evidence.media.fps or 30
+    task.set_total(max(1, round((plan.end_s - plan.start_s) * fps)))
+    width, height = plan.size
+    return render(
+        source,
+        pending,
+        start_s=plan.start_s,
+        end_s=plan.end_s,
+        height=cmd.height,
+        marker=FastEmbedder(
+            derive_key(plan.secret, plan.export_id, KEY_VERSION), width, height, cmd.params
+        ),
+        visible_text=text if cmd.visible_mark else None,
+        settings=cmd.settings,
+        progress=task.advance,
+    )
+
+
+def _lineage(cmd: ExportEvidence, plan: _Plan, result: RenderResult, text: str) -> JSONObject:
+    """Where the copy comes from and every operation that made it."""
+    ev = plan.evidence
+    visible: JSONObject = {"op": "visible-mark", "text": text}
+    operations: list[JSONValue] = [
+        *(cmd.derived_from[1] if cmd.derived_from is not None else []),
+        {"op": "trim", "start_s": plan.start_s, "end_s": result.end_s},
+        {"op": "scale", "width": result.width, "height": result.height},
+        {
+            "op": "forensic-watermark",
+            "scheme": MARK_SCHEME,
+            "key_version": KEY_VERSION,
+            "params": cmd.params.to_dict(),
+        },
+        *([visible] if cmd.visible_mark else []),
+        {"op": "encode", **cmd.settings.to_dict()},
+    ]
     return {
-        "export_id": export_id,
-        "path": str(dest),
-        "sha256": digest,
-        "evidence_id": row.id,
-        "recipient": recipient,
-        "start_s": s,
-        "end_s": result.end_s,
+        "source": {"evidence_id": ev.id, "sha256": ev.sha256, "case": ev.case_number},
+        "operations": operations,
         "frames": result.frames,
-        "width": result.width,
-        "height": result.height,
+        "audio_packets_skipped": result.audio_packets_skipped,
+        "software": software_versions(),
     }
 
 
+def _sign(
+    cmd: ExportEvidence,
+    plan: _Plan,
+    pending: Path,
+    signed: Path,
+    lineage: JSONObject,
+    credential: SigningCredential,
+) -> JSONObject:
+    """Embed a signed C2PA manifest stating the lineage in ``pending``; the lineage with
+    the signing added."""
+    manifest = build_manifest(
+        title=plan.dest.name,
+        lineage=lineage,
+        extra={
+            "export_id": plan.export_id,
+            "recipient": plan.recipient,
+            **(cmd.content_credentials or {}),
+        },
+    )
+    sign_mp4(pending, signed, manifest, credential)
+    os.replace(signed, pending)
+    operations = lineage["operations"]
+    assert isinstance(operations, list)
+    signing: JSONObject = {
+        "op": "c2pa-manifest",
+        "alg": credential.alg,
+        "signer": credential.subject,
+        "cert_sha256": credential.cert_sha256,
+        "origin": credential.origin,
+    }
+    return {**lineage, "operations": [*operations, signing]}
+
+
+def _put_on_record(
+    ctx: Context,
+    actor_name: str | None,
+    plan: _Plan,
+    cmd: ExportEvidence,
+    result: RenderResult,
+    lineage: JSONObject,
+    digest: str,
+    size: int,
+) -> None:
+    """Record the export, its event and (on a flagged case) its alert, in one commit."""
+    ev = plan.evidence
+    with acting(ctx, actor_name) as uc:
+        seq = uc.record(
+            Action.EXPORT,
+            case=ev.case_number,
+            evidence=ev,
+            object_type="export",
+            object_id=plan.export_id,
+            reason=plan.purpose,
+            details={
+                "recipient": plan.recipient,
+                "start_s": plan.start_s,
+                "end_s": result.end_s,
+                "output_sha256": digest,
+                "width": result.width,
+                "height": result.height,
+                "visible_mark": cmd.visible_mark,
+                "key_version": KEY_VERSION,
+                "content_credentials": plan.credential is not None,
+            },
+        )
+        uc.uow.exports.add(
+            Export(
+                id=plan.export_id,
+                evidence_id=ev.id,
+                recipient=plan.recipient,
+                purpose=plan.purpose,
+                actor=uc.actor.username,
+                created_at=now_iso(ctx),
+                start_s=plan.start_s,
+                end_s=result.end_s,
+                width=result.width,
+                height=result.height,
+                visible_mark=cmd.visible_mark,
+                key_version=KEY_VERSION,
+                output_sha256=digest,
+                output_size=size,
+                lineage=lineage,
+                audit_seq=seq,
+            )
+        )
+        alert_if_flagged(
+            ctx,
+            uc.uow,
+            plan.decision,
+            seq,
+            AlertKind.SENSITIVE_EXPORT,
+            uc.actor.username,
+            ev,
+            plan.purpose,
+        )
+        uc.commit()
+
+
 def list_exports(
-    vault: Context, actor_name: str | None, evidence_id: str | None = None
-) -> list[dict[str, Any]]:
+    ctx: Context, actor_name: str | None, evidence_id: str | None = None
+) -> list[ExportItem]:
     """Exports on record; those of a case whose record the actor may not read (a case
     under internal-affairs investigation) are left out, or refused when named."""
-    with vault.uow(readonly=True) as uow:
-        actor = load_actor(vault, uow, actor_name)
-        check(vault, uow, actor, Permission.AUDIT_READ)
-        facts = all_case_facts(uow)
-        check_record_filter(vault, uow, actor, facts, evidence_id=evidence_id)
-        query = (
-            select(t.exports)
-            .join(t.evidence, t.evidence.c.id == t.exports.c.evidence_id)
-            .join(t.cases, t.cases.c.id == t.evidence.c.case_id)
-            .order_by(t.exports.c.created_at)
+    with acting(ctx, actor_name, readonly=True) as uc:
+        uc.allow(Permission.AUDIT_READ)
+        facts = {c.number: c.facts for c in uc.uow.cases.list()}
+        check_record_filter(ctx, uc.uow, uc.actor, facts, evidence_id=evidence_id)
+        listed = uc.uow.exports.list(
+            evidence_id=evidence_id, hidden_cases=hidden_cases(uc.actor, facts)
         )
-        if evidence_id is not None:
-            query = query.where(t.exports.c.evidence_id == evidence_id)
-        hidden = hidden_cases(actor, facts)
-        if hidden:
-            query = query.where(t.cases.c.number.not_in(sorted(hidden)))
-        rows = uow.conn.execute(query).all()
     return [
-        {
-            "export_id": r.id,
-            "evidence_id": r.evidence_id,
-            "recipient": r.recipient,
-            "purpose": r.purpose,
-            "actor": r.actor,
-            "created_at": r.created_at,
-            "start_s": r.start_s,
-            "end_s": r.end_s,
-            "sha256": r.output_sha256,
-            "lineage": json.loads(r.lineage),
-        }
-        for r in rows
+        ExportItem(
+            export_id=e.id,
+            evidence_id=e.evidence_id,
+            recipient=e.recipient,
+            purpose=e.purpose,
+            actor=e.actor,
+            created_at=e.created_at,
+            start_s=e.start_s,
+            end_s=e.end_s,
+            sha256=e.output_sha256,
+            lineage=e.lineage,
+        )
+        for e in listed
     ]

@@ -685,9 +685,7 @@ def release_request(
                     )
                     derived = (Path(tmp) / f"{ev_id}.mp4", red.operations)
                 for i, (a, b) in enumerate(spans[ev_id]):
-                    out = exports.export_evidence(
-                        vault,
-                        actor_name,
+                    cmd = exports.ExportEvidence(
                         ev_id,
                         recipient=req.requester,
                         purpose=f"release {request_id} (decision {last.id})",
@@ -704,15 +702,16 @@ def release_request(
                             "pack_sha256": last.pack_sha256,
                         },
                     )
+                    out = exports.export_evidence(vault, actor_name, cmd)
                     files.append(
                         {
-                            "path": out["path"],
-                            "sha256": out["sha256"],
-                            "export_id": out["export_id"],
+                            "path": out.path,
+                            "sha256": out.sha256,
+                            "export_id": out.export_id,
                             "evidence_id": ev_id,
                             "source_sha256": row.sha256,
                             "start_s": a,
-                            "end_s": out["end_s"],
+                            "end_s": out.end_s,
                             "redactions": sorted(k for k in kinds if k),
                             "reviewed_redaction": reviewed[ev_id].id if ev_id in reviewed else None,
                         }

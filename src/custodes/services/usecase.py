@@ -137,6 +137,34 @@ class UseCase:
         """The audit log's events as it shows them, of one evidence item when given."""
         return audit.list_events(self.uow.conn, evidence_id=evidence_id)
 
+    def found_case(
+        self, number: str, *, attempted: Permission, action: Action = Action.ACCESS_REFUSED
+    ) -> Case:
+        """The case ``number``, before any permission is asked; an unknown one is refused
+        on record as an attempt at ``attempted`` (an event ``action``)."""
+        found = self.uow.cases.find(number)
+        if found is None:
+            self.refuse(
+                NotFound(f"no case '{number}'"),
+                attempted=attempted.value,
+                case=number,
+                action=action,
+            )
+        return found
+
+    def found_evidence(self, evidence_id: str, *, attempted: Permission) -> tuple[Evidence, Case]:
+        """The evidence ``evidence_id`` and its case, before any permission is asked (a
+        use case that checks its inputs first); unknown evidence is refused on record as
+        an attempt at ``attempted``."""
+        found = self.uow.evidence.find(evidence_id)
+        if found is None:
+            self.refuse(
+                NotFound(f"no evidence '{evidence_id}'"),
+                attempted=attempted.value,
+                evidence=evidence_id,
+            )
+        return found, self.uow.cases.by_id(found.case_id)
+
     def record(
         self,
         action: Action | str,

@@ -8,14 +8,16 @@ from sqlalchemy.engine import Connection, Engine
 
 from custodes.storage.db import translate_errors
 from custodes.storage.repositories import (
+    AlertRepository,
     CaseRepository,
     DerivativeRepository,
     EvidenceRepository,
+    ExportRepository,
     FingerprintRepository,
+    StateRepository,
     TraceRepository,
     UserRepository,
 )
-from custodes.storage.repositories.state import StateRepository
 
 
 class UnitOfWork:
@@ -63,6 +65,14 @@ class UnitOfWork:
     @property
     def traces(self) -> TraceRepository:
         return TraceRepository(self.conn)
+
+    @property
+    def exports(self) -> ExportRepository:
+        return ExportRepository(self.conn)
+
+    @property
+    def alerts(self) -> AlertRepository:
+        return AlertRepository(self.conn)
 
     def __enter__(self) -> UnitOfWork:
         with translate_errors():

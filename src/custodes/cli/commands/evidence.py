@@ -33,23 +33,22 @@ def ingest(
 ) -> None:
     """Stream a video into the vault, hash it, probe it, and record it as evidence."""
     st = state(ctx)
-    size = file.stat().st_size if file.is_file() else 0
-    with output.byte_progress(f"ingest {file.name}", size, st.json) as advance:
+    recorded = evidence_svc.parse_iso8601(recorded_at, "recorded_at") if recorded_at else None
+    with output.progress_sink(st.json) as sink:
         out = evidence_svc.ingest(
-            st.vault,
+            st.acting(sink),
             st.actor,
             file,
             case,
             officer=officer,
             device=device,
-            recorded_at=recorded_at,
-            progress=advance,
+            recorded_at=recorded,
         )
     show(
         st,
         out,
-        f"Ingested [bold]{out['evidence_id']}[/] into case {case}: sha256 {out['sha256']}, "
-        f"{out['duration_s']:.1f} s.",
+        f"Ingested [bold]{out.evidence_id}[/] into case {case}: sha256 {out.sha256}, "
+        f"{out.duration_s:.1f} s.",
     )
 
 
@@ -60,10 +59,8 @@ def evidence_list(
 ) -> None:
     """List the evidence you may see."""
     st = state(ctx)
-    rows = evidence_svc.list_evidence(st.vault, st.actor, case)
+    rows = evidence_svc.list_evidence(st.acting(), st.actor, case)
     if st.json:
-        for r in rows:
-            r.pop("media", None)
         output.emit_json(rows)
     else:
         output.table(
@@ -71,12 +68,12 @@ def evidence_list(
             ["evidence", "case", "officer", "recorded", "duration", "sha256"],
             [
                 [
-                    r["evidence_id"],
-                    r["case"],
-                    r["officer"],
-                    r["recorded_at"],
-                    f"{r['duration_s']:.1f}s",
-                    r["sha256"][:16] + "…",
+                    r.evidence_id,
+                    r.case,
+                    r.officer,
+                    r.recorded_at,
+                    f"{r.duration_s:.1f}s",
+                    r.sha256[:16] + "…",
                 ]
                 for r in rows
             ],
@@ -93,32 +90,21 @@ def evidence_show(
 ) -> None:
     """Open evidence for viewing: checked, recorded, and on flagged cases IA is told."""
     st = state(ctx)
-    show(st, evidence_svc.open_evidence(st.vault, st.actor, evidence_id, reason=reason))
+    show(st, evidence_svc.open_evidence(st.acting(), st.actor, evidence_id, reason=reason))
 
 
 def alerts(ctx: typer.Context) -> None:
     """Alerts addressed to you: internal affairs (e.g. sensitive evidence opened), command
     staff (a policy decision overridden), records (a hold that no longer stands)."""
     st = state(ctx)
-    rows = evidence_svc.list_alerts(st.vault, st.actor)
+    rows = evidence_svc.list_alerts(st.acting(), st.actor)
     if st.json:
         output.emit_json(rows)
     else:
         output.table(
             "Alerts",
             ["at", "kind", "actor", "case", "evidence", "reason", "audit seq"],
-            [
-                [
-                    r["at"],
-                    r["kind"],
-                    r["actor"],
-                    r["case"],
-                    r["evidence_id"],
-                    r["reason"],
-                    r["audit_seq"],
-                ]
-                for r in rows
-            ],
+            [[r.at, r.kind, r.actor, r.case, r.evidence_id, r.reason, r.audit_seq] for r in rows],
         )
 
 

@@ -34,26 +34,24 @@ def export_cmd(
     from custodes.services import exports as export_svc
 
     st = state(ctx)
-    with output.count_progress("export", st.json) as (set_total, advance):
-        result = export_svc.export_evidence(
-            st.vault,
-            st.actor,
-            evidence_id,
-            recipient=recipient,
-            purpose=purpose,
-            start=start,
-            end=end,
-            out=out,
-            height=height,
-            visible_mark=visible_mark,
-            progress=advance,
-            on_total=set_total,
-        )
+    cmd = export_svc.ExportEvidence(
+        evidence_id,
+        recipient=recipient,
+        purpose=purpose,
+        start=start,
+        end=end,
+        out=out,
+        out_dir=Path.cwd(),  # without --out: EX-....mp4 in the current folder
+        height=height,
+        visible_mark=visible_mark,
+    )
+    with output.progress_sink(st.json) as sink:
+        result = export_svc.export_evidence(st.acting(sink), st.actor, cmd)
     show(
         st,
         result,
-        f"Export [bold]{result['export_id']}[/] for {result['recipient']}: {result['path']} "
-        f"({result['frames']} frames, sha256 {result['sha256'][:16]}…)",
+        f"Export [bold]{result.export_id}[/] for {result.recipient}: {result.path} "
+        f"({result.frames} frames, sha256 {result.sha256[:16]}…)",
     )
 
 
@@ -65,7 +63,7 @@ def exports_list(
     from custodes.services import exports as export_svc
 
     st = state(ctx)
-    rows = export_svc.list_exports(st.vault, st.actor, evidence)
+    rows = export_svc.list_exports(st.acting(), st.actor, evidence)
     if st.json:
         output.emit_json(rows)
     else:
@@ -74,13 +72,13 @@ def exports_list(
             ["export", "evidence", "recipient", "purpose", "by", "at", "range"],
             [
                 [
-                    r["export_id"],
-                    r["evidence_id"],
-                    r["recipient"],
-                    r["purpose"],
-                    r["actor"],
-                    r["created_at"][:19],
-                    f"{r['start_s']:.1f}-{r['end_s']:.1f}s",
+                    r.export_id,
+                    r.evidence_id,
+                    r.recipient,
+                    r.purpose,
+                    r.actor,
+                    r.created_at[:19],
+                    f"{r.start_s:.1f}-{r.end_s:.1f}s",
                 ]
                 for r in rows
             ],

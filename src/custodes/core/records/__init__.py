@@ -5,17 +5,21 @@ read them and never see a database row, so ``mypy --strict`` checks what crosses
 service boundary.
 """
 
+from custodes.core.records.alerts import Alert
 from custodes.core.records.cases import Case
 from custodes.core.records.derivatives import Derivative
 from custodes.core.records.evidence import Evidence
+from custodes.core.records.exports import Export
 from custodes.core.records.fingerprints import StoredFingerprint
 from custodes.core.records.people import User
 from custodes.core.records.traces import Trace, TracedCopy
 
 __all__ = [
+    "Alert",
     "Case",
     "Derivative",
     "Evidence",
+    "Export",
     "StoredFingerprint",
     "Trace",
     "TracedCopy",

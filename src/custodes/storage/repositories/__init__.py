@@ -5,18 +5,24 @@ commit together) and returns frozen records from ``core.records``; no row crosse
 the services. SQLAlchemy Core serves both backends (SQLite embedded, PostgreSQL).
 """
 
+from custodes.storage.repositories.alerts import AlertRepository
 from custodes.storage.repositories.cases import CaseRepository
 from custodes.storage.repositories.derivatives import DerivativeRepository
 from custodes.storage.repositories.evidence import EvidenceRepository, select_evidence
+from custodes.storage.repositories.exports import ExportRepository
 from custodes.storage.repositories.fingerprints import FingerprintRepository
+from custodes.storage.repositories.state import StateRepository
 from custodes.storage.repositories.traces import TraceRepository
 from custodes.storage.repositories.users import UserRepository
 
 __all__ = [
+    "AlertRepository",
     "CaseRepository",
     "DerivativeRepository",
     "EvidenceRepository",
+    "ExportRepository",
     "FingerprintRepository",
+    "StateRepository",
     "TraceRepository",
     "UserRepository",
     "select_evidence",

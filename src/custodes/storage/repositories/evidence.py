@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
 from custodes.core.errors import NotFound
-from custodes.core.records import Case, Evidence
+from custodes.core.media import MediaInfo
+from custodes.core.records import Case, Evidence, User
 from custodes.storage import tables as t
 from custodes.storage.repositories._base import media_info
 
@@ -67,3 +69,36 @@ class EvidenceRepository:
             query = query.where(t.evidence.c.case_id == case.id)
         rows = self._conn.execute(query.order_by(t.evidence.c.ingested_at, t.evidence.c.id))
         return [self.record(r) for r in rows]
+
+    def add(
+        self,
+        evidence_id: str,
+        *,
+        case: Case,
+        sha256: str,
+        size: int,
+        officer: User | None,
+        device: str | None,
+        recorded_at: str | None,
+        ingested_at: str,
+        ingested_by: User,
+        original_name: str,
+        media: MediaInfo,
+    ) -> Evidence:
+        """Put an original (already in the blob store) on record as evidence of ``case``."""
+        self._conn.execute(
+            insert(t.evidence).values(
+                id=evidence_id,
+                case_id=case.id,
+                sha256=sha256,
+                size=size,
+                officer_id=officer.id if officer is not None else None,
+                device=device,
+                recorded_at=recorded_at,
+                ingested_at=ingested_at,
+                ingested_by=ingested_by.id,
+                original_name=original_name,
+                media=json.dumps(media.to_dict(), sort_keys=True),
+            )
+        )
+        return self.get(evidence_id)
