@@ -7,7 +7,16 @@ from types import TracebackType
 from sqlalchemy.engine import Connection, Engine
 
 from custodes.storage.db import translate_errors
-from custodes.storage.repositories import CaseRepository, EvidenceRepository, UserRepository
+from custodes.storage.repositories import (
+    CaseRepository,
+    DecisionRepository,
+    DerivativeRepository,
+    EvidenceFlagRepository,
+    EvidenceRepository,
+    ReleaseRepository,
+    RequestRepository,
+    UserRepository,
+)
 
 
 class UnitOfWork:
@@ -39,6 +48,26 @@ class UnitOfWork:
     @property
     def evidence(self) -> EvidenceRepository:
         return EvidenceRepository(self.conn)
+
+    @property
+    def requests(self) -> RequestRepository:
+        return RequestRepository(self.conn)
+
+    @property
+    def decisions(self) -> DecisionRepository:
+        return DecisionRepository(self.conn)
+
+    @property
+    def releases(self) -> ReleaseRepository:
+        return ReleaseRepository(self.conn)
+
+    @property
+    def evidence_flags(self) -> EvidenceFlagRepository:
+        return EvidenceFlagRepository(self.conn)
+
+    @property
+    def derivatives(self) -> DerivativeRepository:
+        return DerivativeRepository(self.conn)
 
     def __enter__(self) -> UnitOfWork:
         with translate_errors():

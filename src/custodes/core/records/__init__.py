@@ -6,7 +6,20 @@ service boundary.
 """
 
 from custodes.core.records.cases import Case
+from custodes.core.records.decisions import RecordedDecision
+from custodes.core.records.derivatives import Derivative
 from custodes.core.records.evidence import Evidence
 from custodes.core.records.people import User
+from custodes.core.records.releases import Release
+from custodes.core.records.requests import Request, TimeSpan
 
-__all__ = ["Case", "Evidence", "User"]
+__all__ = [
+    "Case",
+    "Derivative",
+    "Evidence",
+    "RecordedDecision",
+    "Release",
+    "Request",
+    "TimeSpan",
+    "User",
+]

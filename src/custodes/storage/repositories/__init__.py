@@ -6,7 +6,22 @@ the services. SQLAlchemy Core serves both backends (SQLite embedded, PostgreSQL)
 """
 
 from custodes.storage.repositories.cases import CaseRepository
+from custodes.storage.repositories.decisions import DecisionRepository
+from custodes.storage.repositories.derivatives import DerivativeRepository
 from custodes.storage.repositories.evidence import EvidenceRepository, select_evidence
+from custodes.storage.repositories.evidence_flags import EvidenceFlagRepository
+from custodes.storage.repositories.releases import ReleaseRepository
+from custodes.storage.repositories.requests import RequestRepository
 from custodes.storage.repositories.users import UserRepository
 
-__all__ = ["CaseRepository", "EvidenceRepository", "UserRepository", "select_evidence"]
+__all__ = [
+    "CaseRepository",
+    "DecisionRepository",
+    "DerivativeRepository",
+    "EvidenceFlagRepository",
+    "EvidenceRepository",
+    "ReleaseRepository",
+    "RequestRepository",
+    "UserRepository",
+    "select_evidence",
+]
