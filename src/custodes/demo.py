@@ -24,7 +24,6 @@ from custodes.services import (
     evidence,
     exports,
     proofs,
-    redaction,
     requests,
     trace,
     users,
@@ -183,37 +182,39 @@ def run_demo(settings: Settings, *, quiet: bool = False) -> dict[str, Any]:
     req = requests.add_request(
         vault,
         RECORDS,
-        CASE,
-        requester="Denver Post newsroom",
-        kind="press",
-        evidence=[evidence_id],
-        ranges=["2-8"],
+        requests.AddRequest(
+            case_number=CASE,
+            requester="Denver Post newsroom",
+            kind="press",
+            evidence=[evidence_id],
+            ranges=[(2.0, 8.0)],
+        ),
     )
-    ok(f"request {req['request_id']} from the Denver Post, due {req['due']}")
-    proposal = requests.decide_request(vault, RECORDS, req["request_id"])
-    for r in proposal["rules"]:
+    ok(f"request {req.request_id} from the Denver Post, due {req.due}")
+    proposal = requests.decide_request(vault, RECORDS, req.request_id)
+    for r in proposal.rules:
         ok(
-            f"proposed: {proposal['outcome']} — rule {r['id']} ({r['citation']}), "
-            f"review by {proposal['review_at']}"
+            f"proposed: {proposal.outcome} — rule {r['id']} ({r['citation']}), "
+            f"review by {proposal.review_at}"
         )
-    requests.decide_request(vault, RECORDS, req["request_id"], accept=True)
+    requests.decide_request(vault, RECORDS, req.request_id, accept=True)
     try:
         requests.decide_request(
-            vault, SERGEANT, req["request_id"], override="release", reason="the chief wants it out"
+            vault, SERGEANT, req.request_id, override="release", reason="the chief wants it out"
         )
     except CustodesError as err:
         refused(f"{SERGEANT} tries to override the hold", err)
     letters = settings.home / "letters"
     letters.mkdir(exist_ok=True)
-    hold_letter = requests.write_letter(vault, RECORDS, req["request_id"], letters)
-    ok(f"letter to the newsroom: {hold_letter['html']}")
+    hold_letter = requests.write_letter(vault, RECORDS, req.request_id, letters)
+    ok(f"letter to the newsroom: {hold_letter.html}")
 
     step("The case is adjudicated: the hold is reviewed")
     changed = cases.set_case(vault, RECORDS, CASE, status="adjudicated", reason="plea entered")
     for item in changed["holds_reviewed"]:
         ok(
-            f"{item['request_id']}: the hold no longer stands; the pack now proposes "
-            f"{item['proposed']} (records staff alerted, a person decides)"
+            f"{item.request_id}: the hold no longer stands; the pack now proposes "
+            f"{item.proposed} (records staff alerted, a person decides)"
         )
     requests.set_evidence_flags(
         vault,
@@ -222,22 +223,22 @@ def run_demo(settings: Settings, *, quiet: bool = False) -> dict[str, Any]:
         flag=["bystander-face"],
         reason="bystanders' faces are in view",
     )
-    decided = requests.decide_request(vault, RECORDS, req["request_id"], accept=True)
+    decided = requests.decide_request(vault, RECORDS, req.request_id, accept=True)
     ok(
-        f"recorded: {decided['outcome']} — the portion asked for (2-8 s), "
-        f"redactions: {', '.join(r['kind'] for r in decided['redactions']) or 'none'}"
+        f"recorded: {decided.outcome} — the portion asked for (2-8 s), "
+        f"redactions: {', '.join(str(r['kind']) for r in decided.redactions) or 'none'}"
     )
-    package = settings.home / "releases" / req["request_id"]
+    package = settings.home / "releases" / req.request_id
     package.mkdir(parents=True)
-    released = redaction.release_request(vault, RECORDS, req["request_id"], package)
+    released = requests.release_request(vault, RECORDS, req.request_id, package)
     ok(
-        f"released to the newsroom: {len(released['files'])} watermarked, face-blurred copy "
+        f"released to the newsroom: {len(released.files)} watermarked, face-blurred copy "
         f"of the portion asked for, the manifest and the letter in {package}"
     )
-    summary["request"] = {"hold": proposal["outcome"], "after": decided["outcome"]}
+    summary["request"] = {"hold": proposal.outcome, "after": decided.outcome}
     from custodes.media.provenance import read_credentials
 
-    check = read_credentials(Path(released["files"][0]), vault.content_credential().anchors_pem)
+    check = read_credentials(Path(released.files[0]), vault.content_credential().anchors_pem)
     ok(
         f"the newsroom checks the copy's Content Credentials (C2PA): {check['state']}, "
         f"signed by {check['signer']['common_name']}; derives from the original "

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import re
+from datetime import date
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
+import custodes
 from custodes.bootstrap import Vault
 from custodes.core.errors import CustodesError, InvalidInput, NotFound, PermissionDenied
 from custodes.services import cases, evidence, requests
@@ -25,6 +28,10 @@ def world(sqlite_vault: Vault, clips: dict[str, Path]):
     return vault, rec, number, ev.evidence_id
 
 
+def _add(vault: Vault, actor: str, number: str, **kwargs) -> requests.RequestAdded:
+    return requests.add_request(vault, actor, requests.AddRequest(number, **kwargs))
+
+
 def _count(vault: Vault, table) -> int:
     with vault.engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(table)).scalar() or 0)
@@ -32,32 +39,32 @@ def _count(vault: Vault, table) -> int:
 
 def test_request_hold_then_release_after_adjudication(world) -> None:
     vault, rec, number, ev = world
-    r = requests.add_request(
+    r = _add(
         vault,
         rec,
         number,
         requester="Denver Post",
         kind="press",
         evidence=[ev],
-        received_at="2026-11-20",
+        received_at=date(2026, 11, 20),
     )
-    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", r["due"])
-    proposal = requests.decide_request(vault, rec, r["request_id"])
-    assert proposal["outcome"] == "hold" and proposal["recorded"] is False
-    assert proposal["rules"][0]["citation"].startswith("C.R.S.")
-    assert proposal["review_at"] is not None
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", r.due.isoformat())
+    proposal = requests.decide_request(vault, rec, r.request_id)
+    assert proposal.outcome == "hold" and proposal.recorded is False
+    assert str(proposal.rules[0]["citation"]).startswith("C.R.S.")
+    assert proposal.review_at is not None
     assert _count(vault, t.decisions) == 0
-    again = requests.decide_request(vault, rec, r["request_id"])
-    assert again["rules"] == proposal["rules"]  # same facts, same pack: same outcome
-    accepted = requests.decide_request(vault, rec, r["request_id"], accept=True)
-    assert accepted["outcome"] == "hold" and accepted["recorded"]
+    again = requests.decide_request(vault, rec, r.request_id)
+    assert again.rules == proposal.rules  # same facts, same pack: same outcome
+    accepted = requests.decide_request(vault, rec, r.request_id, accept=True)
+    assert accepted.outcome == "hold" and accepted.recorded
     cases.set_case(vault, rec, number, status="adjudicated")
     reviewed = requests.review_due(vault, rec)
-    assert [(x["request_id"], x["proposed"], x["changed"]) for x in reviewed] == [
-        (r["request_id"], "release", True)
+    assert [(x.request_id, x.proposed, x.changed) for x in reviewed] == [
+        (r.request_id, "release", True)
     ]
-    shown = requests.show_request(vault, rec, r["request_id"])
-    assert shown["decision"]["outcome"] == "hold"
+    shown = requests.show_request(vault, rec, r.request_id)
+    assert shown.decision is not None and shown.decision.outcome == "hold"
     with vault.uow(readonly=True) as uow:
         actions = [e["action"] for e in list_events(uow.conn, case_number=number)]
     assert "request-add" in actions and "request-decide" in actions
@@ -67,13 +74,14 @@ def test_request_hold_then_release_after_adjudication(world) -> None:
 def test_override_needs_reason_and_alerts(world) -> None:
     vault, rec, number, ev = world
     ia = add_user(vault, "internal-affairs")
-    r = requests.add_request(vault, rec, number, requester="J. Doe", kind="public")
+    r = _add(vault, rec, number, requester="J. Doe", kind="public")
     with pytest.raises(InvalidInput, match="written reason"):
-        requests.decide_request(vault, rec, r["request_id"], override="release")
+        requests.decide_request(vault, rec, r.request_id, override="release")
     out = requests.decide_request(
-        vault, rec, r["request_id"], override="release", reason="mayor's office asked"
+        vault, rec, r.request_id, override="release", reason="mayor's office asked"
     )
-    assert out["override"] and out["outcome"] == "release" and out["proposed_outcome"] == "hold"
+    assert isinstance(out, requests.Decided)
+    assert out.override and out.outcome == "release" and out.proposed_outcome == "hold"
     alerts = sorted((a.kind, a.audience) for a in evidence.list_alerts(vault, ia))
     assert alerts == [("decision-override", "command"), ("decision-override", "internal-affairs")]
 
@@ -81,9 +89,9 @@ def test_override_needs_reason_and_alerts(world) -> None:
 def test_decisions_outside_the_rules_are_refused(world) -> None:
     vault, rec, number, ev = world
     sup = add_user(vault, "supervisor")
-    r = requests.add_request(vault, rec, number, requester="KUSA", kind="press")
+    r = _add(vault, rec, number, requester="KUSA", kind="press")
     with pytest.raises(PermissionDenied):
-        requests.decide_request(vault, sup, r["request_id"], override="release", reason="I say so")
+        requests.decide_request(vault, sup, r.request_id, override="release", reason="I say so")
     assert _count(vault, t.decisions) == 0
     with vault.uow(readonly=True) as uow:
         last = list_events(uow.conn)[-1]
@@ -95,14 +103,17 @@ def test_decisions_outside_the_rules_are_refused(world) -> None:
     [
         ({"case_number": "NOPE"}, NotFound, "no case"),
         ({"kind": "tabloid"}, InvalidInput, "unknown requester kind"),
-        ({"received_at": "2099-01-01"}, InvalidInput, "in the future"),
-        ({"received_at": "yesterday"}, InvalidInput, "not a date"),
-        ({"ranges": ["90-30"]}, InvalidInput, "start must be"),
-        ({"ranges": ["100-200"]}, InvalidInput, r"100-200 is past the end of EV-\w+ \(2.00 s\)"),
-        ({"ranges": ["1-2.5"]}, InvalidInput, "past the end"),
-        ({"ranges": ["1-inf"]}, InvalidInput, "finite"),
-        ({"received_at": "0001-01-01"}, InvalidInput, "more than ten years ago"),
-        ({"requester": "  "}, InvalidInput, "--requester"),
+        ({"received_at": date(2099, 1, 1)}, InvalidInput, "in the future"),
+        ({"ranges": [(90.0, 30.0)]}, InvalidInput, "start must be"),
+        (
+            {"ranges": [(100.0, 200.0)]},
+            InvalidInput,
+            r"100-200 is past the end of EV-\w+ \(2.00 s\)",
+        ),
+        ({"ranges": [(1.0, 2.5)]}, InvalidInput, "past the end"),
+        ({"ranges": [(1.0, math.inf)]}, InvalidInput, "finite"),
+        ({"received_at": date(1, 1, 1)}, InvalidInput, "more than ten years ago"),
+        ({"requester": "  "}, InvalidInput, "^requester must be printable"),
     ],
 )
 def test_bad_requests_leave_nothing(world, kwargs, error, needle) -> None:
@@ -110,7 +121,7 @@ def test_bad_requests_leave_nothing(world, kwargs, error, needle) -> None:
     args = {"case_number": number, "requester": "X", "kind": "press", **kwargs}
     case_number = args.pop("case_number")
     with pytest.raises(error, match=needle):
-        requests.add_request(vault, rec, case_number, **args)
+        _add(vault, rec, case_number, **args)
     assert _count(vault, t.requests) == 0
     with vault.uow(readonly=True) as uow:
         assert list_events(uow.conn)[-1]["action"] == "access-refused"
@@ -121,7 +132,7 @@ def test_evidence_of_another_case_is_refused(world, clips) -> None:
     other = add_case(vault)
     other_ev = evidence.ingest(vault, rec, clips["b"], other).evidence_id
     with pytest.raises(InvalidInput, match=f"belongs to case {other}"):
-        requests.add_request(vault, rec, number, requester="X", kind="press", evidence=[other_ev])
+        _add(vault, rec, number, requester="X", kind="press", evidence=[other_ev])
     assert _count(vault, t.requests) == 0
     with vault.uow(readonly=True) as uow:
         last = list_events(uow.conn)[-1]
@@ -131,50 +142,50 @@ def test_evidence_of_another_case_is_refused(world, clips) -> None:
     ia = add_user(vault, "internal-affairs")
     cases.set_case(vault, ia, other, flag=["ia-investigation"], reason="complaint")
     with pytest.raises(InvalidInput, match="belongs to another case") as caught:
-        requests.add_request(vault, rec, number, requester="X", kind="press", evidence=[other_ev])
+        _add(vault, rec, number, requester="X", kind="press", evidence=[other_ev])
     assert other not in str(caught.value)
 
 
 def test_expired_pack_is_refused(world, tmp_path: Path, monkeypatch) -> None:
     vault, rec, number, ev = world
-    text = (Path(requests.__file__).parents[1] / "packs" / "colorado.yaml").read_text()
+    text = (Path(custodes.__file__).parent / "packs" / "colorado.yaml").read_text()
     expired = re.sub(r"expires: *[0-9-]+", "expires: 2020-01-01", text)
     expired = re.sub(r"effective_from: *[0-9-]+", "effective_from: 2019-01-01", expired)
     pack = tmp_path / "old.yaml"
     pack.write_text(expired)
     monkeypatch.setattr(vault.policy, "name", str(pack))
     with pytest.raises(CustodesError, match=r"expire|in force"):
-        requests.add_request(vault, rec, number, requester="X", kind="press")
+        _add(vault, rec, number, requester="X", kind="press")
     assert _count(vault, t.requests) == 0
 
 
 def test_evidence_flags_feed_the_pack(world) -> None:
     vault, rec, number, ev = world
     out = requests.set_evidence_flags(vault, rec, ev, flag=["minor"], reason="seen on review")
-    assert out["flags"] == ["minor"]
+    assert out.flags == ["minor"]
     with pytest.raises(InvalidInput, match="unknown evidence flag"):
         requests.set_evidence_flags(vault, rec, ev, flag=["celebrity"], reason="seen on review")
     cases.set_case(vault, rec, number, status="closed")
-    r = requests.add_request(vault, rec, number, requester="X", kind="public")
-    proposal = requests.decide_request(vault, rec, r["request_id"])
-    assert proposal["facts"]["evidence_flags"] == ["minor"]
-    assert proposal["outcome"] in ("partial", "deny")
+    r = _add(vault, rec, number, requester="X", kind="public")
+    proposal = requests.decide_request(vault, rec, r.request_id)
+    assert proposal.facts["evidence_flags"] == ["minor"]
+    assert proposal.outcome in ("partial", "deny")
 
 
 def test_letters_say_why_and_how_to_appeal(world, tmp_path: Path) -> None:
     from custodes.core.errors import CustodyConflict
 
     vault, rec, number, ev = world
-    r = requests.add_request(vault, rec, number, requester="Denver Post <b>", kind="press")
+    r = _add(vault, rec, number, requester="Denver Post <b>", kind="press")
     with pytest.raises(CustodyConflict, match="no recorded decision"):
-        requests.write_letter(vault, rec, r["request_id"], tmp_path)
-    requests.decide_request(vault, rec, r["request_id"], accept=True)
-    out = requests.write_letter(vault, rec, r["request_id"], tmp_path)
-    html = Path(out["html"]).read_text()
+        requests.write_letter(vault, rec, r.request_id, tmp_path)
+    requests.decide_request(vault, rec, r.request_id, accept=True)
+    out = requests.write_letter(vault, rec, r.request_id, tmp_path)
+    html = Path(out.html).read_text()
     assert "Denver Post &lt;b&gt;" in html  # outside text is escaped
     assert "C.R.S. 24-72-305" in html and "district court" in html
     assert "review this decision again" in html
-    assert Path(out["pdf"]).read_bytes().startswith(b"%PDF")
+    assert Path(out.pdf).read_bytes().startswith(b"%PDF")
 
 
 # --------------------------------------------------------------------------- fact changes
@@ -182,17 +193,17 @@ def test_letters_say_why_and_how_to_appeal(world, tmp_path: Path) -> None:
 
 def _held(vault: Vault, rec: str, number: str, **kwargs) -> str:
     """A request on ``number`` whose recorded decision is a hold."""
-    r = requests.add_request(
+    r = _add(
         vault,
         rec,
         number,
         requester="Denver Post",
         kind="press",
-        received_at="2026-11-20",
+        received_at=date(2026, 11, 20),
         **kwargs,
     )
-    assert requests.decide_request(vault, rec, r["request_id"], accept=True)["outcome"] == "hold"
-    return str(r["request_id"])
+    assert requests.decide_request(vault, rec, r.request_id, accept=True).outcome == "hold"
+    return r.request_id
 
 
 def _reviews(vault: Vault, number: str) -> list[dict]:
@@ -207,11 +218,11 @@ def test_adjudication_re_evaluates_the_hold(world) -> None:
     rq = _held(vault, rec, number, evidence=[ev])
     out = cases.set_case(vault, rec, number, status="adjudicated", reason="verdict")
     assert out["warnings"] == []
-    assert [(h["request_id"], h["proposed"], h["changed"]) for h in out["holds_reviewed"]] == [
+    assert [(h.request_id, h.proposed, h.changed) for h in out["holds_reviewed"]] == [
         (rq, "release", True)
     ]
     trigger = {"case_status": ["pending-prosecution", "adjudicated"]}
-    assert out["holds_reviewed"][0]["trigger"] == trigger
+    assert out["holds_reviewed"][0].trigger == trigger
     (review,) = _reviews(vault, number)
     assert review["actor"] == rec and review["object_id"] == rq
     assert review["details"]["trigger"] == trigger
@@ -220,7 +231,8 @@ def test_adjudication_re_evaluates_the_hold(world) -> None:
     (alert,) = evidence.list_alerts(vault, rec)
     assert (alert.kind, alert.audience, alert.case) == ("hold-review", "records", number)
     assert alert.audit_seq == review["seq"] and rq in alert.reason
-    assert requests.show_request(vault, rec, rq)["decision"]["outcome"] == "hold"
+    shown = requests.show_request(vault, rec, rq).decision
+    assert shown is not None and shown.outcome == "hold"
     assert _count(vault, t.decisions) == 1
 
 
@@ -228,8 +240,8 @@ def test_evidence_flag_that_ends_a_hold_is_reviewed(world) -> None:
     vault, rec, number, ev = world
     rq = _held(vault, rec, number)
     out = requests.set_evidence_flags(vault, rec, ev, flag=["informant"], reason="seen on review")
-    assert [(h["request_id"], h["proposed"]) for h in out["holds_reviewed"]] == [(rq, "deny")]
-    assert out["holds_reviewed"][0]["trigger"] == {
+    assert [(h.request_id, h.proposed) for h in out.holds_reviewed] == [(rq, "deny")]
+    assert out.holds_reviewed[0].trigger == {
         "evidence_id": ev,
         "evidence_flags": [[], ["informant"]],
     }
@@ -244,8 +256,8 @@ def test_closing_the_ia_investigation_re_evaluates_the_hold(sqlite_vault: Vault,
     cases.set_case(vault, ia, number, flag=["ia-investigation"], reason="complaint")
     rq = _held(vault, rec, number)
     out = cases.set_case(vault, ia, number, unflag=["ia-investigation"], reason="closed")
-    assert [(h["request_id"], h["proposed"]) for h in out["holds_reviewed"]] == [(rq, "release")]
-    assert out["holds_reviewed"][0]["trigger"] == {"case_flags": [["ia-investigation"], []]}
+    assert [(h.request_id, h.proposed) for h in out["holds_reviewed"]] == [(rq, "release")]
+    assert out["holds_reviewed"][0].trigger == {"case_flags": [["ia-investigation"], []]}
     assert _reviews(vault, number)[0]["actor"] == ia
 
 
@@ -255,7 +267,7 @@ def test_a_change_that_keeps_the_hold_records_nothing(world) -> None:
     flagged = cases.set_case(vault, rec, number, flag=["sensitive"], reason="r")
     assert flagged["holds_reviewed"] == []
     minor = requests.set_evidence_flags(vault, rec, ev, flag=["minor"], reason="seen on review")
-    assert minor["holds_reviewed"] == []
+    assert minor.holds_reviewed == []
     assert cases.set_case(vault, rec, number, status="pending-prosecution")["changed"] == []
     assert _reviews(vault, number) == []
     assert evidence.list_alerts(vault, "admin") == []
@@ -276,7 +288,7 @@ def test_the_person_changing_the_case_still_needs_their_own_permission(world) ->
     # follows is the consequence of the change, not a decision of theirs.
     sup = add_user(vault, "supervisor")
     out = cases.set_case(vault, sup, number, status="adjudicated")
-    assert [h["proposed"] for h in out["holds_reviewed"]] == ["release"]
+    assert [h.proposed for h in out["holds_reviewed"]] == ["release"]
     assert _reviews(vault, number)[0]["actor"] == sup
 
 
@@ -286,7 +298,7 @@ def test_a_bad_pack_never_blocks_a_case_change(world, tmp_path: Path, monkeypatc
     _held(vault, rec, number)
     pack = tmp_path / "old.yaml"
     if problem == "expired":
-        text = (Path(requests.__file__).parents[1] / "packs" / "colorado.yaml").read_text()
+        text = (Path(custodes.__file__).parent / "packs" / "colorado.yaml").read_text()
         text = re.sub(r"expires: *[0-9-]+", "expires: 2020-01-01", text)
         pack.write_text(re.sub(r"effective_from: *[0-9-]+", "effective_from: 2019-01-01", text))
     monkeypatch.setattr(vault.policy, "name", str(pack))
@@ -298,15 +310,15 @@ def test_a_bad_pack_never_blocks_a_case_change(world, tmp_path: Path, monkeypatc
     assert _reviews(vault, number) == [] and evidence.list_alerts(vault, "admin") == []
     assert cases.show_case(vault, rec, number)["status"] == "adjudicated"
     flagged = requests.set_evidence_flags(vault, rec, ev, flag=["informant"], reason="seen")
-    assert flagged["flags"] == ["informant"] and flagged["holds_reviewed"] == []
-    assert len(flagged["warnings"]) == 1
+    assert flagged.flags == ["informant"] and flagged.holds_reviewed == []
+    assert len(flagged.warnings) == 1
 
 
 def test_records_read_only_the_alerts_addressed_to_them(world) -> None:
     vault, rec, number, ev = world
     rq = _held(vault, rec, number)
     requests.decide_request(vault, rec, rq, override="release", reason="court order")
-    other = requests.add_request(vault, rec, number, requester="X", kind="press")["request_id"]
+    other = _add(vault, rec, number, requester="X", kind="press").request_id
     requests.decide_request(vault, rec, other, accept=True)
     cases.set_case(vault, rec, number, status="closed")
     assert [a.kind for a in evidence.list_alerts(vault, rec)] == ["hold-review"]
@@ -321,11 +333,11 @@ def test_evidence_flags_need_a_stated_reason(world, flag: list[str], unflag: lis
     vault, rec, number, ev = world
     if unflag:
         requests.set_evidence_flags(vault, rec, ev, flag=unflag, reason="a child is seen")
-    before = requests.set_evidence_flags(vault, rec, ev)["flags"]
+    before = requests.set_evidence_flags(vault, rec, ev).flags
     for reason in (None, "  "):
         with pytest.raises(InvalidInput, match=r"needs a stated reason \(reason\)"):
             requests.set_evidence_flags(vault, rec, ev, flag=flag, unflag=unflag, reason=reason)
-    assert requests.set_evidence_flags(vault, rec, ev)["flags"] == before
+    assert requests.set_evidence_flags(vault, rec, ev).flags == before
     requests.set_evidence_flags(vault, rec, ev, flag=flag, unflag=unflag, reason="on review")
     with vault.uow(readonly=True) as uow:
         last = list_events(uow.conn, evidence_id=ev)[-1]
@@ -335,16 +347,16 @@ def test_evidence_flags_need_a_stated_reason(world, flag: list[str], unflag: lis
 def test_command_staff_read_the_alerts_addressed_to_command(world) -> None:
     vault, rec, number, ev = world
     chief = add_user(vault, "command")
-    r = requests.add_request(vault, rec, number, requester="J. Doe", kind="public")
-    requests.decide_request(vault, rec, r["request_id"], override="release", reason="asked")
+    r = _add(vault, rec, number, requester="J. Doe", kind="public")
+    requests.decide_request(vault, rec, r.request_id, override="release", reason="asked")
     assert [(a.kind, a.audience) for a in evidence.list_alerts(vault, chief)] == [
         ("decision-override", "command")
     ]
     assert evidence.list_alerts(vault, rec) == []  # records: not theirs
     # Command staff view cases and requests, and touch no footage.
-    assert requests.show_request(vault, chief, r["request_id"])["request_id"] == r["request_id"]
+    assert requests.show_request(vault, chief, r.request_id).request_id == r.request_id
     assert cases.show_case(vault, chief, number)["case"] == number
     with pytest.raises(PermissionDenied):
         evidence.open_evidence(vault, chief, ev)
     with pytest.raises(PermissionDenied):
-        requests.add_request(vault, chief, number, requester="x", kind="press")
+        _add(vault, chief, number, requester="x", kind="press")

@@ -21,7 +21,7 @@ from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, P
 from custodes.core.records import Case
 from custodes.services.common import now_iso, split_flags
 from custodes.services.context import Context
-from custodes.services.requests import review_holds_after_change
+from custodes.services.requests import HoldReview, review_holds_after_change
 from custodes.services.usecase import UseCase, acting
 
 CASE_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")
@@ -113,12 +113,10 @@ def set_case(
                 trigger["case_status"] = [details["from"], details["to"]]
             else:
                 trigger["case_flags"] = [sorted(f.value for f in case.flags), details["flags"]]
-        reviewed: list[dict[str, Any]] = []
+        reviewed: list[HoldReview] = []
         warnings: list[str] = []
         if trigger:
-            reviewed, warnings = review_holds_after_change(
-                vault, uc.uow, uc.actor.username, case.id, number, trigger
-            )
+            reviewed, warnings = review_holds_after_change(uc, case, trigger)
         uc.commit()
     return {
         "case": number,

@@ -15,22 +15,17 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import math
-import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, NoReturn
-
-from sqlalchemy import insert, select
+from typing import Literal, NoReturn
 
 from custodes.core.authz import AlertKind, Decision, Permission
 from custodes.core.custody import Action
-from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, NotFound
+from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput
 from custodes.core.jsontext import JSONObject
-from custodes.core.ports import Progress, ProgressTask
+from custodes.core.ports import ProgressTask
 from custodes.core.records import Case, Derivative, Evidence
 from custodes.media.faces import face_model_name
 from custodes.media.redaction import (
@@ -41,16 +36,10 @@ from custodes.media.redaction import (
     contact_sheet,
     plan_redaction,
 )
-from custodes.services import audit
 from custodes.services.common import (
-    case_facts,
-    check,
     check_writable_folder,
-    event,
-    load_actor,
     new_id,
     now_iso,
-    refuse,
     verified_original,
 )
 from custodes.services.context import Context
@@ -58,8 +47,6 @@ from custodes.services.evidence import alert_if_flagged
 from custodes.services.exports import _check_text
 from custodes.services.requests import check_ranges_within
 from custodes.services.usecase import UseCase, acting
-from custodes.storage import tables as t
-from custodes.storage.uow import UnitOfWork
 
 FACE_KINDS = frozenset({"faces", "bystander-faces", "minors", "victims"})
 STYLES = ("blur", "box")
@@ -465,320 +452,3 @@ def _keep(ctx: Context, path: Path, *, store: bool) -> str:
         return ctx.blobs.commit(staged).sha256
     ctx.blobs.discard(staged)
     return staged.sha256
-
-
-def _reviewed_derivatives(
-    uow: UnitOfWork,
-    ids: Sequence[str],
-    evidence_ids: Sequence[str],
-    needs_faces: bool,
-    needs_audio: bool,
-) -> dict[str, Derivative]:
-    """The stored redactions a release is to use instead of redacting anew, checked."""
-    chosen: dict[str, Derivative] = {}
-    for rid in ids:
-        found = uow.derivatives.find(rid)
-        if found is None or found.kind != "redaction":
-            raise NotFound(f"no such redaction: {rid}")
-        if found.evidence_id not in evidence_ids:
-            raise InvalidInput(
-                f"redaction {rid} is of {found.evidence_id}, which this release does not include"
-            )
-        if found.evidence_id in chosen:
-            raise InvalidInput(f"two redactions given for {found.evidence_id}")
-        ops = found.operations
-        if needs_faces and not any(o.get("op") == "redact" and o.get("faces") for o in ops):
-            raise CustodyConflict(
-                f"redaction {rid} does not cover faces, which the decision requires"
-            )
-        if needs_audio and not any(o.get("op") == "audio" for o in ops):
-            raise CustodyConflict(
-                f"redaction {rid} does not silence audio, which the decision requires"
-            )
-        chosen[found.evidence_id] = found
-    return chosen
-
-
-class _CallbackTask:
-    """A ``progress(n)`` callback as a progress task, for ``release_request`` until it
-    reports to ``ctx.progress`` itself."""
-
-    def __init__(self, progress: Progress | None) -> None:
-        self._progress = progress
-
-    def advance(self, amount: float = 1) -> None:
-        if self._progress is not None:
-            self._progress(int(amount))
-
-    def set_total(self, total: float | None) -> None:
-        return None
-
-
-def _discard_package(out_dir: Path, created: bool) -> None:
-    """Leave no half-made package: the folder was new, or empty, before the release."""
-    if created:
-        shutil.rmtree(out_dir, ignore_errors=True)
-        return
-    for child in out_dir.iterdir():
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child, ignore_errors=True)
-        else:
-            child.unlink(missing_ok=True)
-
-
-def release_request(
-    vault: Context,
-    actor_name: str | None,
-    request_id: str,
-    out_dir: Path,
-    *,
-    redactions: Sequence[str] = (),
-    progress: Progress | None = None,
-) -> dict[str, Any]:
-    """Make the package the recorded decision allows: redacted, watermarked copies of the
-    allowed portions (exports to the requester, each with signed Content Credentials), a
-    manifest and the letter.
-
-    ``redactions`` names stored redaction derivatives (``custodes redact``, reviewed on
-    their contact sheet and corrected through their sidecar) to use for their evidence;
-    evidence without one is redacted anew as the decision requires.
-    """
-    from custodes.services import exports, requests
-
-    out_dir = out_dir.absolute()  # every path in the result and manifest is absolute
-    held = contextlib.ExitStack()  # the originals, materialised until the package is made
-    with vault.uow() as uow:
-        actor = load_actor(vault, uow, actor_name)
-        try:
-            req = requests._request_row(uow, request_id)
-        except NotFound as exc:
-            refuse(
-                vault,
-                uow,
-                actor.username,
-                exc,
-                action=Action.RELEASE_REFUSED,
-                attempted=Permission.REQUEST_RELEASE.value,
-            )
-        crow = uow.conn.execute(select(t.cases).where(t.cases.c.id == req.case_id)).one()
-        check(
-            vault,
-            uow,
-            actor,
-            Permission.REQUEST_RELEASE,
-            case=case_facts(uow, crow),
-            refusal_action=Action.RELEASE_REFUSED,
-        )
-        last = requests._latest_decision(uow, request_id)
-        try:
-            if last is None:
-                raise CustodyConflict(f"request {request_id} has no recorded decision")
-            if last.outcome not in ("release", "partial"):
-                raise CustodyConflict(
-                    f"the recorded decision on {request_id} is '{last.outcome}': "
-                    "nothing may be released"
-                )
-            if out_dir.exists():
-                if not out_dir.is_dir():
-                    raise InvalidInput(f"{out_dir} is not a folder")
-                if any(out_dir.iterdir()):
-                    raise CustodyConflict(f"{out_dir} is not empty; a release goes in a new folder")
-            elif not out_dir.parent.is_dir():
-                raise InvalidInput(f"no such folder: {out_dir.parent}")
-            decision = json.loads(last.decision)
-            release = decision.get("release")
-            if not release:
-                # Overrides recorded before they were built by the engine carry no release
-                # section; reading that as "everything" released whole recordings.
-                raise CustodyConflict(
-                    f"the recorded decision {last.id} does not say what it releases; "
-                    f"record the decision on {request_id} again"
-                )
-            ids = release.get("evidence")
-            if ids in (None, "all"):
-                ids = json.loads(req.evidence) or requests._case_evidence(uow, req.case_id)
-            rows = {i: uow.evidence.get(i) for i in ids}
-            ranges = release.get("ranges")
-            spans: dict[str, list[tuple[float, float]]] = {}
-            for ev_id, row in rows.items():
-                duration = row.media.duration_s
-                cut = (
-                    [(0.0, duration)]
-                    if ranges in (None, "all")
-                    else [(max(0.0, float(a)), min(duration, float(b))) for a, b in ranges]
-                )
-                spans[ev_id] = [(a, b) for a, b in cut if b > a]
-            if not any(spans.values()):
-                raise CustodyConflict(
-                    f"nothing to release: the portions the decision on {request_id} allows "
-                    "lie outside its recordings"
-                )
-            kinds = {r.get("kind") for r in decision.get("redactions", [])}
-            audio = [r for r in decision.get("redactions", []) if r.get("kind") == "audio"]
-            reviewed = _reviewed_derivatives(
-                uow, redactions, list(rows), bool(kinds & FACE_KINDS), bool(audio)
-            )
-            paths = {
-                ev_id: held.enter_context(verified_original(vault, ev_id, r.sha256))
-                for ev_id, r in rows.items()
-            }
-            for drow in reviewed.values():
-                paths[drow.id] = held.enter_context(
-                    verified_original(vault, drow.id, drow.sha256, "redacted copy")
-                )
-            credential = vault.content_credential()
-            created = not out_dir.exists()
-            if created:
-                try:
-                    out_dir.mkdir()
-                except OSError as exc:
-                    raise InvalidInput(f"cannot create {out_dir}: {exc.strerror}") from exc
-        except CustodesError as exc:
-            held.close()
-            refuse(
-                vault,
-                uow,
-                actor.username,
-                exc,
-                action=Action.RELEASE_REFUSED,
-                attempted=Permission.REQUEST_RELEASE.value,
-                case_number=crow.number,
-            )
-        uow.conn.rollback()
-    try:
-        files: list[dict[str, Any]] = []
-        for ev_id, row in rows.items():
-            if not spans[ev_id]:
-                continue  # the portions asked for lie past the end of this recording
-            duration = row.media.duration_s
-            derived = None
-            with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
-                if ev_id in reviewed:
-                    drow = reviewed[ev_id]
-                    ops = [
-                        {**o, "derivative_id": drow.id, "derivative_sha256": drow.sha256}
-                        for o in drow.operations
-                    ]
-                    derived = (paths[drow.id], ops)
-                elif kinds & FACE_KINDS or audio:
-                    mute = (
-                        [(0.0, duration)]
-                        if any(r.get("ranges") in (None, "all") for r in audio)
-                        else []
-                    )
-                    red = _render_redaction(
-                        vault,
-                        row,
-                        paths[ev_id],
-                        Path(tmp) / f"{ev_id}.mp4",
-                        _Redaction(
-                            plan=None,
-                            faces=bool(kinds & FACE_KINDS),
-                            seeds=(),
-                            mute=tuple(mute),
-                            bleep=False,
-                            style="blur",
-                            face_model="centerface",
-                        ),
-                        _CallbackTask(progress),
-                        store=False,
-                    )
-                    derived = (Path(tmp) / f"{ev_id}.mp4", red.operations)
-                for i, (a, b) in enumerate(spans[ev_id]):
-                    cmd = exports.ExportEvidence(
-                        ev_id,
-                        recipient=req.requester,
-                        purpose=f"release {request_id} (decision {last.id})",
-                        start=a,
-                        end=b,
-                        out=out_dir / f"{ev_id}-part{i + 1}.mp4",
-                        derived_from=derived,
-                        # Press and public copies may be published: no burned-in name.
-                        visible_mark=req.kind not in ("press", "public"),
-                        content_credentials={
-                            "release_request": request_id,
-                            "decision": last.id,
-                            "outcome": last.outcome,
-                            "pack_sha256": last.pack_sha256,
-                        },
-                    )
-                    out = exports.export_evidence(vault, actor_name, cmd)
-                    files.append(
-                        {
-                            "path": out.path,
-                            "sha256": out.sha256,
-                            "export_id": out.export_id,
-                            "evidence_id": ev_id,
-                            "source_sha256": row.sha256,
-                            "start_s": a,
-                            "end_s": out.end_s,
-                            "redactions": sorted(k for k in kinds if k),
-                            "reviewed_redaction": reviewed[ev_id].id if ev_id in reviewed else None,
-                        }
-                    )
-        letter = requests.write_letter(vault, actor_name, request_id, out_dir)
-        manifest = {
-            "format": "custodes-release/v1",
-            "request_id": request_id,
-            "decision_id": last.id,
-            "outcome": last.outcome,
-            "pack": last.pack_name,
-            "pack_sha256": last.pack_sha256,
-            "requester": req.requester,
-            "files": files,
-            "letter": {"html": letter["html"], "pdf": letter["pdf"]},
-            "content_credentials": {
-                "signer": credential.subject,
-                "cert_sha256": credential.cert_sha256,
-                "origin": credential.origin,
-            },
-        }
-        # The root the copies' Content Credentials chain to, for the requester's convenience;
-        # a newsroom should check it against the one the department publishes.
-        (out_dir / "content-credentials-root.pem").write_bytes(credential.anchors_pem)
-        manifest_path = out_dir / "manifest.json"
-        manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
-        release_id = new_id("RL")
-        with vault.uow() as uow:
-            seq = audit.record(
-                uow,
-                event(
-                    vault,
-                    actor.username,
-                    Action.RELEASE,
-                    object_type="release",
-                    object_id=release_id,
-                    case_number=crow.number,
-                    details={
-                        "request": request_id,
-                        "decision": last.id,
-                        "files": [
-                            {"export_id": f["export_id"], "sha256": f["sha256"]} for f in files
-                        ],
-                        "manifest_sha256": hashlib.sha256(manifest_path.read_bytes()).hexdigest(),
-                    },
-                ),
-            )
-            uow.conn.execute(
-                insert(t.releases).values(
-                    id=release_id,
-                    request_id=request_id,
-                    decision_id=last.id,
-                    created_at=now_iso(vault),
-                    actor=actor.username,
-                    manifest=json.dumps(manifest, sort_keys=True),
-                    audit_seq=seq,
-                )
-            )
-            audit.commit(uow, vault)
-    except BaseException:
-        _discard_package(out_dir, created)
-        raise
-    finally:
-        held.close()
-    return {
-        "release_id": release_id,
-        "files": [f["path"] for f in files],
-        "letter": letter["pdf"],
-        "manifest": str(manifest_path),
-    }

@@ -10,10 +10,14 @@ from custodes.storage.db import translate_errors
 from custodes.storage.repositories import (
     AlertRepository,
     CaseRepository,
+    DecisionRepository,
     DerivativeRepository,
+    EvidenceFlagRepository,
     EvidenceRepository,
     ExportRepository,
     FingerprintRepository,
+    ReleaseRepository,
+    RequestRepository,
     StateRepository,
     TraceRepository,
     UserRepository,
@@ -73,6 +77,22 @@ class UnitOfWork:
     @property
     def alerts(self) -> AlertRepository:
         return AlertRepository(self.conn)
+
+    @property
+    def requests(self) -> RequestRepository:
+        return RequestRepository(self.conn)
+
+    @property
+    def decisions(self) -> DecisionRepository:
+        return DecisionRepository(self.conn)
+
+    @property
+    def releases(self) -> ReleaseRepository:
+        return ReleaseRepository(self.conn)
+
+    @property
+    def evidence_flags(self) -> EvidenceFlagRepository:
+        return EvidenceFlagRepository(self.conn)
 
     def __enter__(self) -> UnitOfWork:
         with translate_errors():

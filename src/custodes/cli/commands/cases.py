@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Sequence
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -10,6 +11,7 @@ from rich.markup import escape
 from custodes.cli import output
 from custodes.cli.state import State, show, state
 from custodes.services import cases as case_svc
+from custodes.services.requests import HoldReview
 
 app = typer.Typer(help="Cases: status, flags, assignments.", no_args_is_help=True)
 
@@ -61,20 +63,22 @@ def case_set(
         f"Case [bold]{number}[/]: status {out['status']}, flags "
         f"{', '.join(out['flags']) or 'none'}.",
     )
-    print_holds_reviewed(st, out)
+    print_holds_reviewed(st, out["holds_reviewed"], out["warnings"])
 
 
-def print_holds_reviewed(st: State, out: dict[str, Any]) -> None:
+def print_holds_reviewed(
+    st: State, reviewed: Sequence[HoldReview], warnings: Sequence[str]
+) -> None:
     """After a fact changed: the holds that no longer stand, and any warning (human mode)."""
     if st.json:
         return
-    for h in out.get("holds_reviewed", []):
+    for h in reviewed:
         output.console.print(
-            f"Hold on request [bold]{h['request_id']}[/] no longer stands: the policy pack "
-            f"now proposes [bold]{h['proposed']}[/] ({', '.join(h['rules'])}). A records "
-            f"user must decide it again (custodes request decide {h['request_id']})."
+            f"Hold on request [bold]{h.request_id}[/] no longer stands: the policy pack "
+            f"now proposes [bold]{h.proposed}[/] ({', '.join(h.rules)}). A records "
+            f"user must decide it again (custodes request decide {h.request_id})."
         )
-    for w in out.get("warnings", []):
+    for w in warnings:
         output.err_console.print(f"[yellow]warning[/]: {escape(w)}")
 
 

@@ -130,7 +130,7 @@ def evidence_flag(
 
     st = state(ctx)
     out = req_svc.set_evidence_flags(
-        st.vault, st.actor, evidence_id, flag=flag or [], unflag=unflag or [], reason=reason
+        st.acting(), st.actor, evidence_id, flag=flag or [], unflag=unflag or [], reason=reason
     )
-    show(st, out, f"{evidence_id}: {', '.join(out['flags']) or 'no flags'}.")
-    print_holds_reviewed(st, out)
+    show(st, out, f"{evidence_id}: {', '.join(out.flags) or 'no flags'}.")
+    print_holds_reviewed(st, out.holds_reviewed, out.warnings)

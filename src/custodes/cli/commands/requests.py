@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from custodes.cli import output
+from custodes.cli.parsing import parse_date, parse_ranges
 from custodes.cli.state import show, state
 
 app = typer.Typer(help="Release requests decided by the written policy pack.", no_args_is_help=True)
@@ -52,21 +53,20 @@ def request_add(
     from custodes.services import requests as req_svc
 
     st = state(ctx)
-    out = req_svc.add_request(
-        st.vault,
-        st.actor,
-        case,
+    cmd = req_svc.AddRequest(
+        case_number=case,
         requester=requester,
         kind=kind,
         evidence=evidence or [],
-        received_at=received_at,
+        received_at=parse_date(received_at, "received_at"),
         misconduct_complaint=misconduct_complaint,
-        ranges=range_ or [],
-        allegation_on=allegation_on,
-        incident_on=incident_on,
+        ranges=parse_ranges(range_),
+        allegation_on=parse_date(allegation_on, "allegation_on"),
+        incident_on=parse_date(incident_on, "incident_on"),
         critical_incident=critical_incident,
     )
-    show(st, out, f"Request [bold]{out['request_id']}[/] recorded; due {out['due']}.")
+    out = req_svc.add_request(st.acting(), st.actor, cmd)
+    show(st, out, f"Request [bold]{out.request_id}[/] recorded; due {out.due}.")
 
 
 @app.command("list")
@@ -79,7 +79,9 @@ def request_list(
     from custodes.services import requests as req_svc
 
     st = state(ctx)
-    rows = req_svc.list_requests(st.vault, st.actor, open_only=open_, due_before=due_before)
+    rows = req_svc.list_requests(
+        st.acting(), st.actor, open_only=open_, due_before=parse_date(due_before, "due_before")
+    )
     if st.json:
         output.emit_json(rows)
     else:
@@ -87,15 +89,7 @@ def request_list(
             "Release requests",
             ["request", "case", "requester", "kind", "received", "due", "status"],
             [
-                [
-                    r["request_id"],
-                    r["case"],
-                    r["requester"],
-                    r["kind"],
-                    r["received_at"],
-                    r["due"],
-                    r["status"],
-                ]
+                [r.request_id, r.case, r.requester, r.kind, r.received_at, r.due, r.status]
                 for r in rows
             ],
         )
@@ -107,7 +101,7 @@ def request_show(ctx: typer.Context, request_id: str) -> None:
     from custodes.services import requests as req_svc
 
     st = state(ctx)
-    show(st, req_svc.show_request(st.vault, st.actor, request_id))
+    show(st, req_svc.show_request(st.acting(), st.actor, request_id))
 
 
 @app.command("decide")
@@ -132,7 +126,7 @@ def request_decide(
 
     st = state(ctx)
     out = req_svc.decide_request(
-        st.vault,
+        st.acting(),
         st.actor,
         request_id,
         accept=accept,
@@ -143,12 +137,12 @@ def request_decide(
     if st.json:
         output.emit_json(out)
         return
-    verb = "Recorded" if out["recorded"] else "Proposed"
-    output.console.print(f"{verb}: [bold]{out['outcome']}[/] (pack {out['pack_sha256'][:12]}…)")
-    for r in out["rules"]:
+    verb = "Recorded" if out.recorded else "Proposed"
+    output.console.print(f"{verb}: [bold]{out.outcome}[/] (pack {out.pack_sha256[:12]}…)")
+    for r in out.rules:
         output.console.print(f"  {r['id']}  [italic]{r['citation']}[/]  reads {r['reads']}")
-    if out.get("review_at"):
-        output.console.print(f"  review at {out['review_at']}")
+    if out.review_at:
+        output.console.print(f"  review at {out.review_at}")
 
 
 @app.command("letter")
@@ -161,8 +155,8 @@ def request_letter(
     from custodes.services import requests as req_svc
 
     st = state(ctx)
-    result = req_svc.write_letter(st.vault, st.actor, request_id, out)
-    show(st, result, f"Letter written: {result['html']} and {result['pdf']}")
+    result = req_svc.write_letter(st.acting(), st.actor, request_id, out)
+    show(st, result, f"Letter written: {result.html} and {result.pdf}")
 
 
 @app.command("release")
@@ -188,14 +182,14 @@ def request_release(
 ) -> None:
     """Make the package the recorded decision allows: copies with signed Content
     Credentials (C2PA), a manifest of hashes and lineage, and the letter."""
-    from custodes.services import redaction as red_svc
+    from custodes.services import requests as req_svc
 
     st = state(ctx)
-    with output.count_progress("release", st.json) as (_set_total, advance):
-        result = red_svc.release_request(
-            st.vault, st.actor, request_id, out, redactions=redaction or (), progress=advance
+    with output.progress_sink(st.json) as sink:
+        result = req_svc.release_request(
+            st.acting(sink), st.actor, request_id, out, redactions=redaction or ()
         )
-    show(st, result, f"Released {len(result['files'])} file(s); manifest {result['manifest']}")
+    show(st, result, f"Released {len(result.files)} file(s); manifest {result.manifest}")
 
 
 @app.command("review-due")
@@ -204,15 +198,12 @@ def request_review_due(ctx: typer.Context) -> None:
     from custodes.services import requests as req_svc
 
     st = state(ctx)
-    rows = req_svc.review_due(st.vault, st.actor)
+    rows = req_svc.review_due(st.acting(), st.actor)
     if st.json:
         output.emit_json(rows)
     else:
         output.table(
             "Held requests to review",
             ["request", "case", "review at", "now proposed", "changed"],
-            [
-                [r["request_id"], r["case"], r["review_at"], r["proposed"], r["changed"]]
-                for r in rows
-            ],
+            [[r.request_id, r.case, r.review_at, r.proposed, r.changed] for r in rows],
         )

@@ -7,11 +7,14 @@ service boundary.
 
 from custodes.core.records.alerts import Alert
 from custodes.core.records.cases import Case
+from custodes.core.records.decisions import RecordedDecision
 from custodes.core.records.derivatives import Derivative
 from custodes.core.records.evidence import Evidence
 from custodes.core.records.exports import Export
 from custodes.core.records.fingerprints import StoredFingerprint
 from custodes.core.records.people import User
+from custodes.core.records.releases import Release
+from custodes.core.records.requests import Request, TimeSpan
 from custodes.core.records.traces import Trace, TracedCopy
 
 __all__ = [
@@ -20,7 +23,11 @@ __all__ = [
     "Derivative",
     "Evidence",
     "Export",
+    "RecordedDecision",
+    "Release",
+    "Request",
     "StoredFingerprint",
+    "TimeSpan",
     "Trace",
     "TracedCopy",
     "User",

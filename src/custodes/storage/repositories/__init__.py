@@ -7,10 +7,14 @@ the services. SQLAlchemy Core serves both backends (SQLite embedded, PostgreSQL)
 
 from custodes.storage.repositories.alerts import AlertRepository
 from custodes.storage.repositories.cases import CaseRepository
+from custodes.storage.repositories.decisions import DecisionRepository
 from custodes.storage.repositories.derivatives import DerivativeRepository
 from custodes.storage.repositories.evidence import EvidenceRepository, select_evidence
+from custodes.storage.repositories.evidence_flags import EvidenceFlagRepository
 from custodes.storage.repositories.exports import ExportRepository
 from custodes.storage.repositories.fingerprints import FingerprintRepository
+from custodes.storage.repositories.releases import ReleaseRepository
+from custodes.storage.repositories.requests import RequestRepository
 from custodes.storage.repositories.state import StateRepository
 from custodes.storage.repositories.traces import TraceRepository
 from custodes.storage.repositories.users import UserRepository
@@ -18,10 +22,14 @@ from custodes.storage.repositories.users import UserRepository
 __all__ = [
     "AlertRepository",
     "CaseRepository",
+    "DecisionRepository",
     "DerivativeRepository",
+    "EvidenceFlagRepository",
     "EvidenceRepository",
     "ExportRepository",
     "FingerprintRepository",
+    "ReleaseRepository",
+    "RequestRepository",
     "StateRepository",
     "TraceRepository",
     "UserRepository",

@@ -1,0 +1,317 @@
+"""Releases made from recorded decisions: the package, its refusals, what it leaves."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from custodes.bootstrap import Vault
+from custodes.core.errors import (
+    CustodyConflict,
+    IntegrityFailure,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+)
+from custodes.media.provenance import read_credentials
+from custodes.media.redaction import RegionSeed
+from custodes.services import evidence, redaction, requests
+from custodes.services.audit import list_events
+from custodes.services.redaction import RedactEvidence
+from custodes.services.requests import release
+from custodes.storage import tables as t
+from tests.factories import add_case, add_user
+from tests.factories.blobs import on_both_blob_stores, read_blob, replace_blob
+
+
+@pytest.fixture
+def world(sqlite_vault: Vault, clips: dict[str, Path]):
+    vault = sqlite_vault
+    rec = add_user(vault, "records")
+    number = add_case(vault, status="adjudicated")
+    ev = evidence.ingest(vault, rec, clips["a"], number).evidence_id
+    return vault, rec, number, ev, clips["a"]
+
+
+PLATE = RegionSeed(0.2, 40, 40, 60, 30, "plate")
+
+
+def _redact(vault: Vault, actor: str, evidence_id: str, **kw) -> redaction.Redacted:
+    return _redact(vault, actor, RedactEvidence(evidence_id, **kw))
+
+
+def _add(vault: Vault, actor: str, number: str, **kwargs) -> requests.RequestAdded:
+    return requests.add_request(vault, actor, requests.AddRequest(number, **kwargs))
+
+
+def _events(vault: Vault) -> list[str]:
+    with vault.uow(readonly=True) as uow:
+        return [e["action"] for e in list_events(uow.conn)]
+
+
+def _alter_blob(vault: Vault, sha256: str) -> None:
+    data = bytearray(read_blob(vault, sha256))
+    data[len(data) // 2] ^= 0x01
+    replace_blob(vault, sha256, bytes(data))
+
+
+@on_both_blob_stores
+def test_release_of_a_partial_decision(world, tmp_path: Path) -> None:
+    vault, rec, number, ev, clip = world
+    r = _add(
+        vault,
+        rec,
+        number,
+        requester="Denver Post",
+        kind="press",
+        evidence=[ev],
+        ranges=[(0.5, 1.5)],
+    )
+    decided = requests.decide_request(vault, rec, r.request_id, accept=True)
+    assert decided.outcome == "partial"
+    out = tmp_path / "pkg"
+    out.mkdir()
+    result = requests.release_request(vault, rec, r.request_id, out)
+    manifest = json.loads(Path(result.manifest).read_text())
+    [f] = manifest["files"]
+    assert (f["start_s"], f["end_s"]) == (0.5, pytest.approx(1.5, abs=0.1))
+    assert hashlib.sha256(Path(f["path"]).read_bytes()).hexdigest() == f["sha256"]
+    assert Path(result.letter).exists()
+    assert manifest["pack_sha256"] == decided.pack_sha256
+    # The released copy is an export to the requester, on record.
+    with vault.uow(readonly=True) as uow:
+        actions = [e["action"] for e in list_events(uow.conn)]
+    assert actions[-2:] == ["export", "release"]
+    # It carries signed Content Credentials naming the original and the release.
+    cred = read_credentials(Path(f["path"]), vault.content_credential().anchors_pem)
+    assert cred["state"] == "Trusted"
+    assert cred["lineage"]["source"]["sha256"] == f["source_sha256"]
+    assert cred["lineage"]["release_request"] == r.request_id
+    assert cred["lineage"]["export_id"] == f["export_id"]
+    assert (
+        out / "content-credentials-root.pem"
+    ).read_bytes() == vault.content_credential().anchors_pem
+    # The original is untouched.
+    assert (
+        hashlib.sha256(clip.read_bytes()).hexdigest()
+        == evidence.list_evidence(vault, rec)[0].sha256
+    )
+
+
+def test_release_not_allowed_by_the_decision_is_refused(world, tmp_path: Path) -> None:
+    vault, rec, number, ev, _ = world
+    from custodes.services import cases
+
+    cases.set_case(vault, rec, number, status="pending-prosecution")
+    r = _add(vault, rec, number, requester="KUSA", kind="press")
+    out = tmp_path / "pkg"
+    out.mkdir()
+    with pytest.raises(CustodyConflict, match="no recorded decision"):
+        requests.release_request(vault, rec, r.request_id, out)
+    requests.decide_request(vault, rec, r.request_id, accept=True)
+    with pytest.raises(CustodyConflict, match="'hold'"):
+        requests.release_request(vault, rec, r.request_id, out)
+    assert list(out.iterdir()) == []
+    with vault.uow(readonly=True) as uow:
+        assert list_events(uow.conn)[-1]["action"] == "release-refused"
+    officer = add_user(vault, "officer")
+    with pytest.raises(PermissionDenied):
+        requests.release_request(vault, officer, r.request_id, out)
+
+
+def test_release_uses_a_reviewed_redaction_that_covers_what_the_decision_needs(
+    world, clips: dict[str, Path], tmp_path: Path
+) -> None:
+    vault, rec, number, ev, _ = world
+    requests.set_evidence_flags(vault, rec, ev, flag=["minor"], reason="seen on review")
+    r = _add(vault, rec, number, requester="9News", kind="press", evidence=[ev])
+    decided = requests.decide_request(vault, rec, r.request_id, accept=True)
+    assert decided.outcome in ("release", "partial")
+    plate_only = _redact(vault, rec, ev, regions=[PLATE], out=tmp_path / "plate.mp4")
+    with_faces = _redact(vault, rec, ev, faces=True, regions=[PLATE], out=tmp_path / "f.mp4")
+    other_ev = evidence.ingest(vault, rec, clips["b"], number).evidence_id
+    other = _redact(vault, rec, other_ev, faces=True, out=tmp_path / "other.mp4")
+    out = tmp_path / "pkg"
+    out.mkdir()
+    bad = [
+        (plate_only.derivative_id, CustodyConflict, "does not cover faces"),
+        (other.derivative_id, InvalidInput, "does not include"),
+        ("RD-nope", NotFound, "no such redaction"),
+    ]
+    for rid, exc, msg in bad:
+        with pytest.raises(exc, match=msg):
+            requests.release_request(vault, rec, r.request_id, out, redactions=[rid])
+        assert _events(vault)[-1] == "release-refused"
+        assert list(out.iterdir()) == []
+    result = requests.release_request(
+        vault, rec, r.request_id, out, redactions=[with_faces.derivative_id]
+    )
+    manifest = json.loads(Path(result.manifest).read_text())
+    [f] = manifest["files"]
+    assert f["reviewed_redaction"] == with_faces.derivative_id
+    with vault.engine.connect() as conn:
+        lineage = json.loads(
+            conn.execute(
+                select(t.exports.c.lineage).where(t.exports.c.id == f["export_id"])
+            ).scalar_one()
+        )
+    redact_op = lineage["operations"][0]
+    assert redact_op["op"] == "redact" and redact_op["faces"] is True
+    assert redact_op["derivative_id"] == with_faces.derivative_id
+    assert redact_op["derivative_sha256"] == with_faces.sha256
+    assert lineage["operations"][-1]["op"] == "c2pa-manifest"
+
+
+def test_an_override_releases_only_the_portion_asked_for(world, tmp_path: Path) -> None:
+    vault, rec, number, ev, _ = world
+    from custodes.services import cases
+
+    cases.set_case(vault, rec, number, status="pending-prosecution")
+    r = _add(
+        vault,
+        rec,
+        number,
+        requester="Denver Post",
+        kind="press",
+        evidence=[ev],
+        ranges=[(0.5, 1.0)],
+    )
+    decided = requests.decide_request(
+        vault, rec, r.request_id, override="release", reason="public interest"
+    )
+    assert decided.proposed_outcome == "hold"
+    # A release limited to what was asked for is a partial release, as on the accepted path.
+    assert decided.outcome == "partial"
+    assert decided.release == {"evidence": [ev], "ranges": [[0.5, 1.0]], "redactions": []}
+    assert decided.hold_until is None and decided.review_at is None
+    out = tmp_path / "pkg"
+    out.mkdir()
+    result = requests.release_request(vault, rec, r.request_id, out)
+    manifest = json.loads(Path(result.manifest).read_text())
+    assert manifest["outcome"] == "partial"
+    [f] = manifest["files"]
+    assert f["evidence_id"] == ev
+    assert (f["start_s"], f["end_s"]) == (0.5, pytest.approx(1.0, abs=0.1))
+    letter = Path(result.letter).with_suffix(".html").read_text()
+    assert "the portions from 0.5 s to 1 s" in letter
+    assert "departs from the outcome" in letter
+
+
+def test_a_release_of_nothing_is_refused(world, tmp_path: Path) -> None:
+    """A request recorded before ranges were checked may ask only past the end."""
+    vault, rec, number, ev, _ = world
+    r = _add(vault, rec, number, requester="KUSA", kind="press", evidence=[ev], ranges=[(1.0, 2.0)])
+    with vault.engine.begin() as conn:
+        conn.execute(
+            t.requests.update()
+            .where(t.requests.c.id == r.request_id)
+            .values(ranges=json.dumps([[100.0, 200.0]]))
+        )
+    assert requests.decide_request(vault, rec, r.request_id, accept=True).outcome == "partial"
+    out = tmp_path / "pkg"
+    out.mkdir()
+    with pytest.raises(CustodyConflict, match="nothing to release"):
+        requests.release_request(vault, rec, r.request_id, out)
+    assert list(out.iterdir()) == []
+    assert _events(vault)[-1] == "release-refused"
+
+
+def test_a_release_makes_its_folder_and_leaves_nothing_when_it_fails(
+    world, tmp_path: Path, monkeypatch
+) -> None:
+    vault, rec, number, ev, _ = world
+    from custodes.core.errors import CustodesError
+
+    r = _add(vault, rec, number, requester="KUSA", kind="press", evidence=[ev])
+    requests.decide_request(vault, rec, r.request_id, accept=True)
+    with pytest.raises(InvalidInput, match="no such folder"):
+        requests.release_request(vault, rec, r.request_id, tmp_path / "no" / "pkg")
+    assert not (tmp_path / "no").exists()
+    assert _events(vault)[-1] == "release-refused"
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InvalidInput, match="is not a folder"):
+        requests.release_request(vault, rec, r.request_id, tmp_path / "file")
+
+    def broken(*args, **kwargs):
+        raise CustodesError("the letter could not be written")
+
+    monkeypatch.setattr(release, "write_letter", broken)
+    with pytest.raises(CustodesError, match="letter"):
+        requests.release_request(vault, rec, r.request_id, tmp_path / "new")
+    assert not (tmp_path / "new").exists()  # the folder it made is gone with its copies
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CustodesError, match="letter"):
+        requests.release_request(vault, rec, r.request_id, tmp_path / "empty")
+    assert list((tmp_path / "empty").iterdir()) == []  # a folder given empty stays empty
+    monkeypatch.undo()
+    result = requests.release_request(vault, rec, r.request_id, tmp_path / "pkg")
+    assert Path(result.manifest).parent == tmp_path / "pkg"
+    assert len(result.files) == 1 and Path(result.files[0]).exists()
+
+
+def test_a_decision_that_does_not_say_what_it_releases_releases_nothing(
+    world, tmp_path: Path
+) -> None:
+    """Overrides recorded before the fix stored the proposal's release section: null."""
+    vault, rec, number, ev, _ = world
+    r = _add(vault, rec, number, requester="KUSA", kind="press", evidence=[ev], ranges=[(0.5, 1.0)])
+    decided = requests.decide_request(vault, rec, r.request_id, override="release", reason="x")
+    with vault.engine.begin() as conn:  # decisions are append-only: add a legacy one
+        row = conn.execute(select(t.decisions).where(t.decisions.c.id == decided.decision_id)).one()
+        body = json.loads(row.decision)
+        body["release"] = None
+        conn.execute(
+            t.decisions.insert().values(
+                **{
+                    **row._asdict(),
+                    "id": "DC-LEGACY",
+                    "decided_at": row.decided_at + "9",
+                    "decision": json.dumps(body),
+                }
+            )
+        )
+    with pytest.raises(CustodyConflict, match="does not say what it releases"):
+        requests.release_request(vault, rec, r.request_id, tmp_path / "pkg")
+    assert not (tmp_path / "pkg").exists()
+    assert _events(vault)[-1] == "release-refused"
+
+
+@on_both_blob_stores
+def test_an_altered_original_or_redacted_copy_is_never_used(world, tmp_path: Path) -> None:
+    vault, rec, number, ev, _ = world
+    requests.set_evidence_flags(vault, rec, ev, flag=["minor"], reason="seen on review")
+    r = _add(vault, rec, number, requester="9News", kind="press", evidence=[ev])
+    requests.decide_request(vault, rec, r.request_id, accept=True)
+    red = _redact(vault, rec, ev, faces=True, out=tmp_path / "f.mp4")
+    _alter_blob(vault, red.sha256)
+    out = tmp_path / "pkg"
+    with pytest.raises(IntegrityFailure, match="stored redacted copy of RD-"):
+        requests.release_request(vault, rec, r.request_id, out, redactions=[red.derivative_id])
+    assert _events(vault)[-1] == "release-refused"
+    assert not out.exists()
+    [row] = [e for e in evidence.list_evidence(vault, rec) if e.evidence_id == ev]
+    _alter_blob(vault, row.sha256)
+    with pytest.raises(IntegrityFailure, match=f"stored original of {ev}"):
+        _redact(vault, rec, ev, faces=True, out=tmp_path / "g.mp4")
+    assert _events(vault)[-1] == "access-refused"
+    assert not (tmp_path / "g.mp4").exists()
+    with pytest.raises(IntegrityFailure, match=f"stored original of {ev}"):
+        requests.release_request(vault, rec, r.request_id, out)
+    assert not out.exists()
+
+
+def test_a_release_to_a_relative_folder_reports_absolute_paths(
+    world, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vault, rec, number, ev, _ = world
+    r = _add(vault, rec, number, requester="KUSA", kind="press", evidence=[ev])
+    requests.decide_request(vault, rec, r.request_id, accept=True)
+    monkeypatch.chdir(tmp_path)
+    result = requests.release_request(vault, rec, r.request_id, Path("pkg"))
+    assert Path(result.manifest).is_absolute() and Path(result.letter).is_absolute()
+    assert all(Path(f).is_absolute() for f in result.files)
+    assert Path(result.manifest).parent == tmp_path / "pkg"
