@@ -39,7 +39,7 @@ def test_list_audit_checks_the_permission_and_puts_a_refusal_on_record(
     with pytest.raises(PermissionDenied):
         list_audit(sqlite_vault, officer)
     refused = list_audit(sqlite_vault, "admin")[-1]
-    assert (refused["actor"], refused["action"]) == (officer, "access-refused")
+    assert (refused.actor, refused.action) == (officer, "access-refused")
 
 
 def test_published_checkpoint(sqlite_vault: Vault, tmp_path: Path) -> None:

@@ -7,7 +7,13 @@ from types import TracebackType
 from sqlalchemy.engine import Connection, Engine
 
 from custodes.storage.db import translate_errors
-from custodes.storage.repositories import CaseRepository, EvidenceRepository, UserRepository
+from custodes.storage.repositories import (
+    AuditLogRepository,
+    CaseRepository,
+    EvidenceRepository,
+    HoldingsRepository,
+    UserRepository,
+)
 
 
 class UnitOfWork:
@@ -39,6 +45,14 @@ class UnitOfWork:
     @property
     def evidence(self) -> EvidenceRepository:
         return EvidenceRepository(self.conn)
+
+    @property
+    def audit(self) -> AuditLogRepository:
+        return AuditLogRepository(self.conn)
+
+    @property
+    def holdings(self) -> HoldingsRepository:
+        return HoldingsRepository(self.conn)
 
     def __enter__(self) -> UnitOfWork:
         with translate_errors():

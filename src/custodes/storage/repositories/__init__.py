@@ -5,8 +5,17 @@ commit together) and returns frozen records from ``core.records``; no row crosse
 the services. SQLAlchemy Core serves both backends (SQLite embedded, PostgreSQL).
 """
 
+from custodes.storage.repositories.audit import AuditLogRepository
 from custodes.storage.repositories.cases import CaseRepository
 from custodes.storage.repositories.evidence import EvidenceRepository, select_evidence
+from custodes.storage.repositories.holdings import HoldingsRepository
 from custodes.storage.repositories.users import UserRepository
 
-__all__ = ["CaseRepository", "EvidenceRepository", "UserRepository", "select_evidence"]
+__all__ = [
+    "AuditLogRepository",
+    "CaseRepository",
+    "EvidenceRepository",
+    "HoldingsRepository",
+    "UserRepository",
+    "select_evidence",
+]
