@@ -240,3 +240,11 @@ def test_verify_needs_the_right_role(vault: Vault) -> None:
     officer = add_user(vault, "officer")
     with pytest.raises(PermissionDenied):
         verify.verify_vault(vault, officer)
+
+
+def test_the_report_still_reads_as_its_json_object() -> None:
+    report = _report([{"kind": "event-edited", "detail": "seq 3", "seq": 3}])
+    assert (report["ok"], report["events"], report["blobs"]) == (False, 3, 0)
+    assert report["problems"] == report.problems
+    with pytest.raises(KeyError):
+        report["kinds"]
