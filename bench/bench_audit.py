@@ -91,14 +91,14 @@ def main() -> None:
     out = {
         "machine": machine(),
         "backend": "postgresql" if args.database_url else "sqlite",
-        "events": result["events"],
+        "events": result.events,
         "batch": args.batch,
         "append_single_per_s": round(single_rate),
         "append_batched_per_s": round(batch_rate),
         "append_goal_per_s": 5000,
         "verify_s": round(verify_secs, 2),
         "verify_goal_s": 10.0,
-        "verify_ok": result["ok"],
+        "verify_ok": result.ok,
         "db_bytes": db_size,
     }
     if args.json:

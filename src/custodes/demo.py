@@ -21,6 +21,7 @@ from custodes.media.leak import simulate_leak
 from custodes.media.synth import write_bodycam_clip
 from custodes.services import (
     cases,
+    events,
     evidence,
     exports,
     proofs,
@@ -29,7 +30,7 @@ from custodes.services import (
     users,
     verify,
 )
-from custodes.services.audit import list_events, public_vkey
+from custodes.services.audit import public_vkey
 
 CASE = "2026-TS-0142"
 RECORDS, OFFICER, OTHER, SERGEANT, IA = "r.okafor", "ofc.diaz", "ofc.lind", "sgt.kim", "ia.morgan"
@@ -110,21 +111,18 @@ def run_demo(settings: Settings, *, quiet: bool = False) -> dict[str, Any]:
     summary["alerts"] = len(alerts)
 
     step(f"The audit trail of {evidence_id}")
-    with vault.uow(readonly=True) as uow:
-        trail = list_events(uow.conn, evidence_id=evidence_id)
+    trail = events.list_audit(vault, IA, evidence_id=evidence_id)
     for e in trail:
-        console.print(
-            f"  #{e['seq']:<3} {e['at'][:19]}  {e['actor']:<10} {e['action']:<16} "
-            f"{e['reason'] or ''}"
-        )
-    summary["trail"] = [e["action"] for e in trail]
+        console.print(f"  #{e.seq:<3} {e.at[:19]}  {e.actor:<10} {e.action:<16} {e.reason or ''}")
+    summary["trail"] = [e.action for e in trail]
 
     step("Proof for an outsider: the ingest event is in the signed log")
-    ingest_seq = next(e["seq"] for e in trail if e["action"] == "ingest")
+    ingest_seq = next(e.seq for e in trail if e.action == "ingest")
     bundle = proofs.prove_inclusion(vault, IA, ingest_seq)
     checked = proofs.verify_bundle(bundle, public_vkey(vault), vault.verify_signature)
+    assert isinstance(checked, proofs.InclusionChecked)
     ok(
-        f"inclusion proof of event {ingest_seq} in checkpoint of size {checked['tree_size']} "
+        f"inclusion proof of event {ingest_seq} in checkpoint of size {checked.tree_size} "
         "verifies with the public key alone"
     )
 
@@ -248,12 +246,12 @@ def run_demo(settings: Settings, *, quiet: bool = False) -> dict[str, Any]:
     summary["content_credentials"] = check["state"]
 
     step("custodes verify")
-    result = verify.verify_vault(vault, IA)
+    verified = verify.verify_vault(vault, IA)
     ok(
-        f"{result['events']} events, {result['checkpoints_checked']} checkpoints, "
-        f"{result['blobs']} blob(s): {'all check out' if result['ok'] else 'PROBLEMS'}"
+        f"{verified.events} events, {verified.checkpoints_checked} checkpoints, "
+        f"{verified.blobs} blob(s): {'all check out' if verified.ok else 'PROBLEMS'}"
     )
-    summary["verify_ok"] = result["ok"]
+    summary["verify_ok"] = verified.ok
 
     step("And if someone edits the log? (on a copy of the vault)")
     summary["tamper_detected"] = _tamper_on_copy(settings, console)
@@ -281,7 +279,7 @@ def _tamper_on_copy(settings: Settings, console: Console) -> list[str]:
         db.close()
         copied = bootstrap.open_vault(Settings(home=copy))
         result = verify.verify_vault(copied, IA, blobs=False)
-        kinds = sorted({p["kind"] for p in result["problems"]})
+        kinds = result.kinds
         console.print(f"  [green]✓[/] an edited reason is caught: {', '.join(kinds)}")
         copied.engine.dispose()
         return kinds

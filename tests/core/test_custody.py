@@ -28,6 +28,7 @@ class Row:
     action: str
     case: str | None
     evidence: str | None
+    at: str
 
 
 def build(n: int) -> list[Row]:
@@ -43,7 +44,7 @@ def build(n: int) -> list[Row]:
         )
         entry = encode_entry(i, prev, ev)
         leaf = merkle.leaf_hash(entry)
-        rows.append(Row(i, entry, leaf, ev.actor, ev.action, "C-1", f"EV-{i}"))
+        rows.append(Row(i, entry, leaf, ev.actor, ev.action, "C-1", f"EV-{i}", ev.at))
         prev = leaf
     return rows
 
@@ -56,9 +57,11 @@ def run(rows: list[Row], cps: list[Checkpoint]) -> list[str]:
     """Both paths (row by row, and the fast stream) must find the same problems."""
     slow = LogVerifier(cps)
     for r in rows:
-        slow.feed(r.seq, r.entry, r.leaf, r.actor, r.action, r.case, r.evidence)
+        slow.feed(r.seq, r.entry, r.leaf, r.actor, r.action, r.case, r.evidence, r.at)
     fast = LogVerifier(cps)
-    fast.feed_many((r.seq, r.entry, r.leaf, r.actor, r.action, r.case, r.evidence) for r in rows)
+    fast.feed_many(
+        (r.seq, r.entry, r.leaf, r.actor, r.action, r.case, r.evidence, r.at) for r in rows
+    )
     kinds = sorted({p.kind for p in slow.finish()})
     assert sorted({p.kind for p in fast.finish()}) == kinds
     assert fast.size == slow.size and fast.root() == slow.root()
@@ -124,6 +127,18 @@ def test_index_columns_must_match_entry() -> None:
     assert run(rows, checkpoints(rows, [5])) == ["index-mismatch"]
 
 
+def test_the_time_column_must_match_the_entry() -> None:
+    rows = build(5)
+    rows[3].at = "2020-01-01T00:00:00+00:00"
+    verifier = LogVerifier(checkpoints(rows, [5]))
+    verifier.feed_many(
+        (r.seq, r.entry, r.leaf, r.actor, r.action, r.case, r.evidence, r.at) for r in rows
+    )
+    [problem] = verifier.finish()
+    assert (problem.kind, problem.seq) == ("index-mismatch", 3)
+    assert problem.detail == "event 3: column at disagrees with the entry"
+
+
 def test_a_rewritten_history_fails_the_signed_root() -> None:
     rows = build(10)
     cps = checkpoints(rows, [10])
@@ -142,5 +157,5 @@ def test_a_rewritten_history_fails_the_signed_root() -> None:
         )
         entry = encode_entry(r.seq, prev, ev)
         prev = merkle.leaf_hash(entry)
-        forged.append(Row(r.seq, entry, prev, actor, r.action, r.case, r.evidence))
+        forged.append(Row(r.seq, entry, prev, actor, r.action, r.case, r.evidence, r.at))
     assert run(forged, cps) == ["checkpoint-mismatch"]

@@ -10,7 +10,7 @@ import pytest
 from custodes.bootstrap import Vault
 from custodes.core.errors import NotFound, PermissionDenied
 from custodes.services import cases, events, evidence, proofs
-from custodes.services.audit import list_events
+from custodes.services.audit import EventView, read_events
 from tests.factories import add_case, add_user
 
 
@@ -30,22 +30,22 @@ def world(sqlite_vault: Vault, clips: dict[str, Path]):
     return vault, ia, sup, open_case, investigated, seen, hidden
 
 
-def _of(rows: list[dict], case: str, ev: str) -> list[dict]:
-    return [r for r in rows if r["case"] == case or r["evidence"] == ev]
+def _of(rows: list[EventView], case: str, ev: str) -> list[EventView]:
+    return [r for r in rows if r.case == case or r.evidence == ev]
 
 
 def test_an_unfiltered_listing_leaves_out_what_the_actor_may_not_read(world) -> None:
     vault, ia, sup, open_case, investigated, seen, hidden = world
     rec = add_user(vault, "records")
     with vault.uow(readonly=True) as uow:
-        everything = list_events(uow.conn)
+        everything = read_events(uow)
     assert len(_of(everything, investigated, hidden)) == 5  # add, assign, ingest, flag, view
     listed = events.list_audit(vault, rec)
     assert _of(listed, investigated, hidden) == []
-    assert [r["seq"] for r in listed] == [
-        r["seq"] for r in everything if r not in _of(everything, investigated, hidden)
+    assert [r.seq for r in listed] == [
+        r.seq for r in everything if r not in _of(everything, investigated, hidden)
     ]
-    assert any(r["evidence"] == seen for r in listed)
+    assert any(r.evidence == seen for r in listed)
     for reader in (ia, "admin", sup):  # IA, admins, and the people assigned
         assert events.list_audit(vault, reader) == everything
     # The last N events are the last N the actor may read.
@@ -61,8 +61,8 @@ def test_naming_a_case_under_investigation_is_refused_on_record(world, by: str) 
     with pytest.raises(PermissionDenied, match="under internal-affairs investigation"):
         events.list_audit(vault, rec, **named)  # type: ignore[arg-type]
     refusal = events.list_audit(vault, ia)[-1]
-    assert (refusal["actor"], refusal["action"]) == (rec, "access-refused")
-    assert refusal["details"]["attempted"] == "case:audit:read"
+    assert (refusal.actor, refusal.action) == (rec, "access-refused")
+    assert refusal.details["attempted"] == "case:audit:read"
     assert events.list_audit(vault, sup, **named)  # type: ignore[arg-type]
     opened = {"case_number": open_case} if by == "case" else {"evidence_id": seen}
     assert events.list_audit(vault, rec, **opened)  # type: ignore[arg-type]
@@ -75,15 +75,15 @@ def test_unknown_evidence_or_case_is_not_found(world) -> None:
     with pytest.raises(NotFound, match="no case 'C-404'"):
         events.list_audit(vault, ia, case_number="C-404")
     refusals = events.list_audit(vault, ia)[-2:]
-    assert [r["details"]["code"] for r in refusals] == ["NotFound", "NotFound"]
+    assert [r.details["code"] for r in refusals] == ["NotFound", "NotFound"]
 
 
 def test_a_proof_of_an_event_under_investigation_is_for_its_readers(world) -> None:
     vault, ia, sup, open_case, investigated, seen, hidden = world
     rec = add_user(vault, "records")
-    viewed = [r for r in events.list_audit(vault, ia) if r["action"] == "view"][-1]
+    viewed = [r for r in events.list_audit(vault, ia) if r.action == "view"][-1]
     with pytest.raises(PermissionDenied, match="under internal-affairs investigation"):
-        proofs.prove_inclusion(vault, rec, viewed["seq"])
-    assert proofs.prove_inclusion(vault, ia, viewed["seq"])["leaf_index"] == viewed["seq"]
+        proofs.prove_inclusion(vault, rec, viewed.seq)
+    assert proofs.prove_inclusion(vault, ia, viewed.seq)["leaf_index"] == viewed.seq
     visible = events.list_audit(vault, rec, evidence_id=seen)[0]
-    assert proofs.prove_inclusion(vault, rec, visible["seq"])["leaf_index"] == visible["seq"]
+    assert proofs.prove_inclusion(vault, rec, visible.seq)["leaf_index"] == visible.seq

@@ -8,6 +8,7 @@ import pytest
 
 from custodes.bootstrap import Vault
 from custodes.core.errors import NotFound
+from custodes.core.jsontext import jsonable
 from custodes.services import provenance
 
 
@@ -41,3 +42,24 @@ def test_vault_root_is_what_its_key_store_trusts(sqlite_vault: Vault) -> None:
     root = provenance.vault_root(sqlite_vault)
     assert b"BEGIN CERTIFICATE" in root
     assert sqlite_vault.keys.trust_anchors() == root
+
+
+def test_a_copys_credentials_are_read_as_a_typed_check(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    found = {
+        "file": str(tmp_path / "copy.mp4"),
+        "state": "Trusted",
+        "trusted": True,
+        "failures": [{"code": "x.y", "explanation": "why"}],
+        "signer": {"issuer": "Dept", "common_name": "Vault", "alg": "Ed25519", "time": None},
+        "title": "copy.mp4",
+        "claim_generator": ["custodes"],
+        "ingredients": [{"title": "original.mp4", "instance_id": "xmp:iid:1"}],
+        "actions": [{"action": "c2pa.filtered", "description": "faces blurred"}],
+        "lineage": {"source": {"evidence_id": "EV-1"}},
+    }
+    monkeypatch.setattr(provenance, "read_credentials", lambda _file, _anchors: found)
+    check = provenance.check_copy(_Keys(None), tmp_path / "copy.mp4")  # type: ignore[arg-type]
+    assert jsonable(check) == found  # the JSON of `custodes provenance` is unchanged
+    assert check.signer.common_name == "Vault" and check.actions[0].action == "c2pa.filtered"

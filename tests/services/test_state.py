@@ -33,14 +33,10 @@ def world(sqlite_vault: Vault, clips: dict[str, Path], tmp_path: Path) -> tuple[
     rec = add_user(vault, "records")
     ia = add_user(vault, "internal-affairs")
     cases.set_case(vault, ia, number, flag=["sensitive"], reason="witness is a minor")
-    out = exports.export_evidence(
-        vault,
-        rec,
-        ev,
-        recipient="City Attorney Lowe",
-        purpose="civil claim",
-        out=tmp_path / "copy.mp4",
+    cmd = exports.ExportEvidence(
+        ev, recipient="City Attorney Lowe", purpose="civil claim", out=tmp_path / "copy.mp4"
     )
+    out = exports.export_evidence(vault, rec, cmd)
     return vault, ev, _get(out, "export_id")
 
 
@@ -127,3 +123,16 @@ def test_every_edit_to_the_tables_is_named(world, name, edit, kind, detail) -> N
     _sql(vault, statement, *args)
     found = _problems(vault)
     assert any(k == kind and detail.format(ev=ev, ex=ex) in d for k, d in found), found
+
+
+def test_verify_names_the_row_and_fails(world) -> None:
+    from custodes.services import verify
+
+    vault, ev, ex = world
+    assert verify.verify_vault(vault, "admin").ok
+    _sql(vault, "UPDATE exports SET recipient = 'Deputy DA Ruiz' WHERE id = ?", ex)
+    report = verify.verify_vault(vault, "admin")
+    assert not report.ok
+    assert [p["detail"] for p in report.problems] == [
+        f"export {ex} differs from the log in recipient"
+    ]

@@ -12,6 +12,7 @@ from sqlalchemy import delete, select, text, update
 from custodes import bootstrap
 from custodes.bootstrap import Vault
 from custodes.core.custody import Action
+from custodes.core.ports import RecordingProgress
 from custodes.services import audit, evidence, verify
 from custodes.services.common import event
 from custodes.storage import tables as t
@@ -46,8 +47,7 @@ def _with_events(vault: Vault, n: int = 12) -> None:
 
 
 def _kinds(vault: Vault, blobs: bool = True) -> list[str]:
-    out = verify.verify_vault(vault, "admin", blobs=blobs)
-    return sorted({p["kind"] for p in out["problems"]})
+    return verify.verify_vault(vault, "admin", blobs=blobs).kinds
 
 
 def _entry(vault: Vault, seq: int) -> tuple[bytes, bytes]:
@@ -71,13 +71,17 @@ def _set_entry(vault: Vault, seq: int, entry: bytes, leaf: bytes | None = None) 
 @on_both_blob_stores
 def test_clean_vault_verifies_and_verification_is_audited(vault: Vault) -> None:
     _with_events(vault)
-    out = verify.verify_vault(vault, "admin")
-    assert out["ok"] and out["problems"] == [] and out["events"] == 14
-    assert out["checkpoints_checked"] >= 2
+    progress = RecordingProgress()
+    out = verify.verify_vault(vault.acting_for(vault.client, progress=progress), "admin")
+    assert out.ok and out.problems == [] and out.events == 14
+    assert out.checkpoints_checked >= 2
+    log, blobs = progress.tasks
+    assert (log.label, log.unit, log.total, log.done) == ("audit log", "item", 14, 14)
+    assert (blobs.label, blobs.unit, blobs.total, blobs.done) == ("blobs", "byte", 0, 0)
     with vault.uow(readonly=True) as uow:
         last = audit.list_events(uow.conn)[-1]
     assert last["action"] == "verification" and last["details"]["ok"] is True
-    assert verify.verify_vault(vault, "admin")["ok"]  # the verification event itself is fine
+    assert verify.verify_vault(vault, "admin").ok  # the verification event itself is fine
 
 
 def test_edited_event(vault: Vault) -> None:
@@ -116,6 +120,34 @@ def test_reordered_events(vault: Vault) -> None:
     _set_entry(vault, 4, b, lb)
     _set_entry(vault, 5, a, la)
     assert "event-reordered" in _kinds(vault)
+
+
+def test_edited_time_of_an_event(vault: Vault) -> None:
+    # The entry, its hash and the chain are intact; only the column beside it lies.
+    _with_events(vault)
+    _unlock(vault)
+    with vault.engine.begin() as conn:
+        conn.execute(
+            update(t.audit_events)
+            .where(t.audit_events.c.seq == 7)
+            .values(at="2020-01-01T00:00:00.000000+00:00")
+        )
+    out = verify.verify_vault(vault, "admin", blobs=False)
+    assert out.kinds == ["index-mismatch"]
+    [problem] = out.problems
+    assert problem == {
+        "kind": "index-mismatch",
+        "detail": "event 7: column at disagrees with the entry",
+        "seq": 7,
+    }
+
+
+def test_edited_running_state(vault: Vault) -> None:
+    # The events and checkpoints are intact; the state the next event chains to is not.
+    _with_events(vault)
+    with vault.engine.begin() as conn:
+        conn.execute(update(t.log_state).values(last_leaf_hash=bytes(32)))
+    assert _kinds(vault, blobs=False) == ["log-state-mismatch"]
 
 
 def test_trimmed_log(vault: Vault) -> None:
@@ -179,21 +211,27 @@ def test_failed_verification_signs_nothing(vault: Vault) -> None:
     with vault.engine.connect() as conn:
         before = conn.execute(text("SELECT max(size) FROM checkpoints")).scalar()
     out = verify.verify_vault(vault, "admin")
-    assert not out["ok"]
+    assert not out.ok
     with vault.engine.connect() as conn:
         after = conn.execute(text("SELECT max(size) FROM checkpoints")).scalar()
     assert after == before
 
 
+def _report(problems: list[dict]) -> verify.VerifyReport:
+    return verify.VerifyReport(
+        ok=not problems, problems=problems, events=3, checkpoints_checked=1, blobs=0
+    )
+
+
 def test_raise_for_problems_names_the_kinds_found() -> None:
-    verify.raise_for_problems({"ok": True, "problems": []})
+    verify.raise_for_problems(_report([]))
     problems = [
         {"kind": "event-edited", "detail": "seq 3"},
         {"kind": "blob-changed", "detail": "EV-1"},
         {"kind": "event-edited", "detail": "seq 4"},
     ]
     with pytest.raises(verify.VerificationFailed) as info:
-        verify.raise_for_problems({"ok": False, "problems": problems})
+        verify.raise_for_problems(_report(problems))
     assert str(info.value) == "verify found 3 problem(s): blob-changed, event-edited"
     assert info.value.exit_code == 7 and info.value.problems == problems
 
@@ -204,3 +242,11 @@ def test_verify_needs_the_right_role(vault: Vault) -> None:
     officer = add_user(vault, "officer")
     with pytest.raises(PermissionDenied):
         verify.verify_vault(vault, officer)
+
+
+def test_the_report_still_reads_as_its_json_object() -> None:
+    report = _report([{"kind": "event-edited", "detail": "seq 3", "seq": 3}])
+    assert (report["ok"], report["events"], report["blobs"]) == (False, 3, 0)
+    assert report["problems"] == report.problems
+    with pytest.raises(KeyError):
+        report["kinds"]

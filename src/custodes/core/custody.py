@@ -22,6 +22,7 @@ from typing import Any
 from custodes.core import merkle
 from custodes.core.checkpoint import Checkpoint
 from custodes.core.errors import InvalidInput
+from custodes.core.jsontext import JSONObject
 
 ENTRY_VERSION = 1
 GENESIS_HASH = bytes(32)
@@ -130,8 +131,8 @@ class Problem:
     seq: int | None = None
     blob: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"kind": self.kind, "detail": self.detail}
+    def to_dict(self) -> JSONObject:
+        out: JSONObject = {"kind": self.kind, "detail": self.detail}
         if self.seq is not None:
             out["seq"] = self.seq
         if self.blob is not None:
@@ -144,6 +145,10 @@ def _to_bytes(value: Any) -> bytes:
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)
     return str(value).encode()
+
+
+_ENTRY_KEY = {"case_number": "case", "evidence_id": "evidence"}
+"""The entry's key of each indexed column of ``audit_events`` whose name differs."""
 
 
 def _index_marker(key: str, value: str | None) -> bytes:
@@ -160,8 +165,9 @@ class LogVerifier:
 
     Feed rows in ``seq`` order. Checks, per row: the entry hashes to the stored leaf
     hash (an edit), the entry's own number equals its position (a reorder or a gap),
-    the hash chain links to the previous entry, and the indexed columns match the
-    entry. At each size where a signed checkpoint exists, the recomputed Merkle root
+    the hash chain links to the previous entry, and each column stored beside the entry
+    (``at``, ``actor``, ``action``, ``case_number``, ``evidence_id``) says what the entry
+    says. At each size where a signed checkpoint exists, the recomputed Merkle root
     must equal the signed one. At the end, the log must be at least as long as the
     newest checkpoint (a trimmed log).
 
@@ -188,6 +194,11 @@ class LogVerifier:
     def size(self) -> int:
         return self._size
 
+    @property
+    def last_leaf_hash(self) -> bytes:
+        """The leaf hash of the last event fed (the genesis hash before any)."""
+        return self._prev
+
     def root(self) -> bytes:
         return merkle.CompactRange(self._size, self._stack).root()
 
@@ -209,7 +220,8 @@ class LogVerifier:
             self._check_checkpoint(cp)
 
     def feed_many(self, rows: Iterable[Sequence[Any]]) -> int:
-        """Feed a stream of rows ``(seq, entry, leaf_hash, actor, action, case, evidence)``.
+        """Feed a stream of rows
+        ``(seq, entry, leaf_hash, actor, action, case, evidence, at)``.
 
         Returns how many were fed. Bytes columns may arrive as ``memoryview``.
         """
@@ -220,7 +232,7 @@ class LogVerifier:
         stack = self._stack
         count = 0
         for row in rows:
-            seq, entry, stored, actor, action, case_number, evidence_id = row
+            seq, entry, stored, actor, action, case_number, evidence_id, at = row
             if type(entry) is not bytes:
                 entry = _to_bytes(entry)
                 stored = _to_bytes(stored)
@@ -246,9 +258,10 @@ class LogVerifier:
                     and m_action in entry
                     and m_case in entry
                     and marker("evidence", evidence_id) in entry
+                    and marker("at", at) in entry
                 )
             if not ok:
-                self.feed(seq, entry, stored, actor, action, case_number, evidence_id)
+                self.feed(seq, entry, stored, actor, action, case_number, evidence_id, at)
                 continue
             self._expected_seq = seq + 1
             s, h = self._size, leaf
@@ -273,6 +286,7 @@ class LogVerifier:
         action: str,
         case_number: str | None,
         evidence_id: str | None,
+        at: str,
     ) -> None:
         if seq != self._expected_seq:
             if seq > self._expected_seq:
@@ -303,13 +317,25 @@ class LogVerifier:
             )
         if prev_hex != self._prev.hex():
             self._problem("chain-broken", f"event {seq} does not chain to the event before it", seq)
-        if not (
-            _index_marker("actor", actor) in entry
-            and _index_marker("action", action) in entry
-            and _index_marker("case", case_number) in entry
-            and _index_marker("evidence", evidence_id) in entry
-        ):
-            self._problem("index-mismatch", f"event {seq}: a column disagrees with the entry", seq)
+        columns = {
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "case_number": case_number,
+            "evidence_id": evidence_id,
+        }
+        differ = [
+            column
+            for column, value in columns.items()
+            if _index_marker(_ENTRY_KEY.get(column, column), value) not in entry
+        ]
+        if differ:
+            self._problem(
+                "index-mismatch",
+                f"event {seq}: column{'s' if len(differ) > 1 else ''} {', '.join(differ)} "
+                f"disagree{'' if len(differ) > 1 else 's'} with the entry",
+                seq,
+            )
         self._push(leaf)
 
     def _check_checkpoint(self, cp: Checkpoint) -> None:

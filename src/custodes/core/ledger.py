@@ -187,6 +187,10 @@ _HANDLERS = {
 }
 
 
+VOUCHED_ACTIONS = frozenset(_HANDLERS)
+"""The actions whose events change a fact the vault acts on."""
+
+
 def compare(vouched: VaultState, stored: VaultState) -> list[Problem]:
     """Every row of ``stored`` (the tables) that the log does not vouch for, by name."""
     problems: list[Problem] = []

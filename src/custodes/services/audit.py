@@ -4,91 +4,63 @@ Events are appended inside the caller's unit of work, so an action and its event
 commit or roll back together. After each change a new checkpoint (C2SP
 tlog-checkpoint, signed with the vault's Ed25519 key) is stored in the same
 transaction and, after commit, published to ``<home>/log/checkpoint``.
+
+What an entry holds (:func:`custodes.core.custody.encode_entry`), how the tree grows
+(RFC 6962 compact range) and what is signed are decided here and in the core; the
+tables are read and written by ``uow.audit``
+(:class:`custodes.storage.repositories.AuditLogRepository`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from custodes.core import merkle
 from custodes.core.checkpoint import Checkpoint, open_note, parse_checkpoint, sign_note, vkey
-from custodes.core.custody import GENESIS_HASH, AuditEvent, decode_entry, encode_entry
+from custodes.core.custody import AuditEvent, decode_entry, encode_entry
 from custodes.core.errors import CustodyConflict, InvalidInput, NotFound
+from custodes.core.jsontext import JSONObject, JSONValue, jsonable
 from custodes.core.ports import CheckpointStore
+from custodes.core.records import LogEntry, LogState
 from custodes.services.context import Context
-from custodes.storage import tables as t
+from custodes.storage.repositories import AuditLogRepository
 from custodes.storage.uow import UnitOfWork
 
-
-@dataclass
-class LogState:
-    range: merkle.CompactRange
-    last_leaf_hash: bytes
-    exists: bool
-
-    @property
-    def size(self) -> int:
-        return self.range.size
-
-
-def load_state(conn: Connection, *, for_update: bool = False) -> LogState:
-    query = select(t.log_state).where(t.log_state.c.id == 1)
-    if for_update and conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    row = conn.execute(query).first()
-    if row is None:
-        return LogState(merkle.CompactRange(), GENESIS_HASH, exists=False)
-    return LogState(
-        merkle.CompactRange.from_bytes(row.compact_range),
-        row.last_leaf_hash or GENESIS_HASH,
-        exists=True,
-    )
+# ----------------------------------------------------------------------------- writing
 
 
 def append(uow: UnitOfWork, events: Sequence[AuditEvent]) -> list[int]:
     """Append events in order; returns their sequence numbers."""
-    conn = uow.conn
-    state = load_state(conn, for_update=True)
-    rows: list[dict[str, Any]] = []
-    seqs: list[int] = []
+    state = uow.audit.load_state(for_update=True)
+    rng = state.range()
     prev = state.last_leaf_hash
-    rng = state.range
+    entries: list[LogEntry] = []
     for event in events:
         seq = rng.size
         entry = encode_entry(seq, prev, event)
         leaf = merkle.leaf_hash(entry)
-        rows.append(
-            {
-                "seq": seq,
-                "at": event.at,
-                "actor": event.actor,
-                "action": event.action,
-                "case_number": event.case_number,
-                "evidence_id": event.evidence_id,
-                "entry": entry,
-                "leaf_hash": leaf,
-            }
+        entries.append(
+            LogEntry(
+                seq=seq,
+                at=event.at,
+                actor=event.actor,
+                action=event.action,
+                case_number=event.case_number,
+                evidence_id=event.evidence_id,
+                entry=entry,
+                leaf_hash=leaf,
+            )
         )
         rng.append(leaf)
         prev = leaf
-        seqs.append(seq)
-    if not rows:
-        return seqs
-    conn.execute(insert(t.audit_events), rows)
-    values = {"size": rng.size, "compact_range": rng.to_bytes(), "last_leaf_hash": prev}
-    if state.exists:
-        conn.execute(update(t.log_state).where(t.log_state.c.id == 1).values(**values))
-    else:
-        conn.execute(insert(t.log_state).values(id=1, **values))
-    return seqs
+    uow.audit.append(entries, LogState(rng.size, rng.to_bytes(), prev, exists=state.exists))
+    return [e.seq for e in entries]
 
 
 def record(uow: UnitOfWork, event: AuditEvent) -> int:
@@ -97,20 +69,15 @@ def record(uow: UnitOfWork, event: AuditEvent) -> int:
 
 def sign_checkpoint(uow: UnitOfWork, vault: Context) -> bytes | None:
     """Sign and store a checkpoint of the current log if it grew; returns the note."""
-    conn = uow.conn
-    state = load_state(conn)
-    if state.size == 0:
+    rng = uow.audit.load_state().range()
+    if rng.size == 0:
         return None
-    last = conn.execute(select(func.max(t.checkpoints.c.size))).scalar()
-    if last is not None and last >= state.size:
+    last = uow.audit.newest_checkpoint_size()
+    if last is not None and last >= rng.size:
         return None
-    cp = Checkpoint(origin=vault.origin, size=state.size, root_hash=state.range.root())
+    cp = Checkpoint(origin=vault.origin, size=rng.size, root_hash=rng.root())
     note = sign_note(cp.body(), vault.signer)
-    conn.execute(
-        insert(t.checkpoints).values(
-            size=cp.size, note=note.decode(), created_at=vault.clock.now().isoformat()
-        )
-    )
+    uow.audit.add_checkpoint(cp.size, note, vault.clock.now().isoformat())
     return note
 
 
@@ -122,6 +89,9 @@ def commit(uow: UnitOfWork, vault: Context) -> None:
         vault.checkpoints.publish(note)
 
 
+# ------------------------------------------------------------------------- checkpoints
+
+
 def public_vkey(vault: Context) -> str:
     return vkey(vault.origin, vault.signer.public_key)
 
@@ -131,104 +101,12 @@ def open_checkpoint(vault: Context, note: bytes) -> Checkpoint:
     return parse_checkpoint(open_note(note, public_vkey(vault), vault.verify_signature))
 
 
-def latest_checkpoint(conn: Connection) -> tuple[int, bytes] | None:
-    row = conn.execute(
-        select(t.checkpoints.c.size, t.checkpoints.c.note)
-        .order_by(t.checkpoints.c.size.desc())
-        .limit(1)
-    ).first()
-    return None if row is None else (int(row.size), row.note.encode())
-
-
-def checkpoint_at(conn: Connection, size: int) -> bytes:
-    note = conn.execute(select(t.checkpoints.c.note).where(t.checkpoints.c.size == size)).scalar()
-    if note is None:
+def checkpoint_at(uow: UnitOfWork, size: int) -> bytes:
+    """The signed checkpoint of size ``size``; NotFound where none was signed."""
+    found = uow.audit.checkpoint_at(size)
+    if found is None:
         raise NotFound(f"no signed checkpoint of size {size}")
-    return str(note).encode()
-
-
-def leaf_hashes(conn: Connection, size: int) -> list[bytes]:
-    """The first ``size`` leaf hashes, recomputed from the stored entries."""
-    result = conn.execute(
-        select(t.audit_events.c.entry)
-        .where(t.audit_events.c.seq < size)
-        .order_by(t.audit_events.c.seq)
-    ).scalars()
-    hashes = [merkle.leaf_hash(bytes(entry)) for entry in result]
-    if len(hashes) != size:
-        raise NotFound(f"the log holds {len(hashes)} events, fewer than {size}")
-    return hashes
-
-
-def entry_at(conn: Connection, seq: int) -> bytes:
-    entry = conn.execute(select(t.audit_events.c.entry).where(t.audit_events.c.seq == seq)).scalar()
-    if entry is None:
-        raise NotFound(f"no audit event with seq {seq}")
-    return bytes(entry)
-
-
-def iter_batches(conn: Connection, batch: int = 20_000) -> Iterator[Sequence[Any]]:
-    """Every stored event row as plain tuples, in seq order, in batches.
-
-    Uses the driver's cursor directly (a server-side cursor on PostgreSQL), because
-    ``custodes verify`` reads every event and row objects would double its cost.
-    """
-    sql = (
-        "SELECT seq, entry, leaf_hash, actor, action, case_number, evidence_id "
-        "FROM audit_events ORDER BY seq"
-    )
-    dbapi = conn.connection.driver_connection
-    if conn.dialect.name == "postgresql":
-        cursor = dbapi.cursor(name="custodes_verify")  # type: ignore[union-attr]
-    else:
-        cursor = dbapi.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(sql)
-        while True:
-            rows = cursor.fetchmany(batch)
-            if not rows:
-                break
-            yield rows
-    finally:
-        cursor.close()
-
-
-def list_events(
-    conn: Connection,
-    *,
-    evidence_id: str | None = None,
-    case_number: str | None = None,
-    limit: int | None = None,
-    hidden_cases: Collection[str] = (),
-) -> list[dict[str, Any]]:
-    """Events in seq order (the last ``limit`` of them), leaving out every event of the
-    ``hidden_cases`` and of their evidence."""
-    if limit is not None and limit < 1:
-        raise InvalidInput(
-            f"{{limit}} must be a positive number of events, not {limit}", field="limit"
-        )
-    ev = t.audit_events.c
-    query = select(ev.entry).order_by(ev.seq)
-    if evidence_id is not None:
-        query = query.where(ev.evidence_id == evidence_id)
-    if case_number is not None:
-        query = query.where(ev.case_number == case_number)
-    if hidden_cases:
-        hidden = sorted(hidden_cases)
-        hidden_evidence = (
-            select(t.evidence.c.id)
-            .join(t.cases, t.cases.c.id == t.evidence.c.case_id)
-            .where(t.cases.c.number.in_(hidden))
-        )
-        query = query.where(
-            or_(ev.case_number.is_(None), ev.case_number.not_in(hidden)),
-            or_(ev.evidence_id.is_(None), ev.evidence_id.not_in(hidden_evidence)),
-        )
-    if limit is not None:
-        query = query.order_by(None).order_by(ev.seq.desc()).limit(limit)
-    out = [_public(decode_entry(bytes(e))) for e in conn.execute(query).scalars()]
-    out.sort(key=lambda e: int(e["seq"]))
-    return out
+    return found.note
 
 
 def published_checkpoint(checkpoints: CheckpointStore) -> bytes:
@@ -240,22 +118,129 @@ def published_checkpoint(checkpoints: CheckpointStore) -> bytes:
     return note
 
 
-def _public(body: dict[str, Any]) -> dict[str, Any]:
-    obj = body.get("object") or {}
-    return {
-        "seq": body["seq"],
-        "at": body["at"],
-        "actor": body["actor"],
-        "action": body["action"],
-        "case": body.get("case"),
-        "evidence": body.get("evidence"),
-        "object_type": obj.get("type"),
-        "object_id": obj.get("id"),
-        "reason": body.get("reason"),
-        "client": body.get("client"),
-        "details": body.get("details", {}),
-        "prev": body["prev"],
-    }
+# ----------------------------------------------------------------------------- reading
+
+
+def leaf_hashes(uow: UnitOfWork, size: int) -> list[bytes]:
+    """The first ``size`` leaf hashes, recomputed from the stored entries."""
+    hashes = [merkle.leaf_hash(entry) for entry in uow.audit.entries(size)]
+    if len(hashes) != size:
+        raise NotFound(f"the log holds {len(hashes)} events, fewer than {size}")
+    return hashes
+
+
+def entry_at(uow: UnitOfWork, seq: int) -> bytes:
+    entry = uow.audit.entry_at(seq)
+    if entry is None:
+        raise NotFound(f"no audit event with seq {seq}")
+    return entry
+
+
+@dataclass(frozen=True)
+class EventView:
+    """One audit event as people read it: the fields are the keys of
+    ``custodes audit --json``."""
+
+    seq: int
+    at: str
+    actor: str
+    action: str
+    case: str | None
+    evidence: str | None
+    object_type: str | None
+    object_id: str | None
+    reason: str | None
+    client: str | None
+    details: JSONObject
+    prev: str
+    """The hex leaf hash of the event before it (the hash chain)."""
+
+    @classmethod
+    def of_entry(cls, entry: bytes) -> EventView:
+        """The event stored as ``entry`` (InvalidInput if it is malformed)."""
+        body = decode_entry(entry)
+        obj = body.get("object") or {}
+        return cls(
+            seq=int(body["seq"]),
+            at=str(body["at"]),
+            actor=str(body["actor"]),
+            action=str(body["action"]),
+            case=body.get("case"),
+            evidence=body.get("evidence"),
+            object_type=obj.get("type"),
+            object_id=obj.get("id"),
+            reason=body.get("reason"),
+            client=body.get("client"),
+            details=dict(body.get("details") or {}),
+            prev=str(body["prev"]),
+        )
+
+
+def read_events(
+    uow: UnitOfWork,
+    *,
+    evidence_id: str | None = None,
+    case_number: str | None = None,
+    limit: int | None = None,
+    hidden_cases: Collection[str] = (),
+) -> list[EventView]:
+    """Events in seq order (the last ``limit`` of them), leaving out every event of the
+    ``hidden_cases`` and of their evidence."""
+    return _read(
+        uow.audit,
+        evidence_id=evidence_id,
+        case_number=case_number,
+        limit=limit,
+        hidden_cases=hidden_cases,
+    )
+
+
+def list_events(
+    source: UnitOfWork | Connection,
+    *,
+    evidence_id: str | None = None,
+    case_number: str | None = None,
+    limit: int | None = None,
+    hidden_cases: Collection[str] = (),
+) -> list[JSONObject]:
+    """:func:`read_events` as JSON objects (the keys of ``custodes audit --json``), from
+    a unit of work or a bare connection: for tests, and callers that keep the log's
+    events in a JSON document of their own."""
+    log = source.audit if isinstance(source, UnitOfWork) else AuditLogRepository(source)
+    views = _read(
+        log,
+        evidence_id=evidence_id,
+        case_number=case_number,
+        limit=limit,
+        hidden_cases=hidden_cases,
+    )
+    return [_as_object(v) for v in views]
+
+
+def _read(
+    log: AuditLogRepository,
+    *,
+    evidence_id: str | None,
+    case_number: str | None,
+    limit: int | None,
+    hidden_cases: Collection[str],
+) -> list[EventView]:
+    if limit is not None and limit < 1:
+        raise InvalidInput(
+            f"{{limit}} must be a positive number of events, not {limit}", field="limit"
+        )
+    entries = log.events(
+        evidence_id=evidence_id, case_number=case_number, limit=limit, hidden_cases=hidden_cases
+    )
+    return [EventView.of_entry(e) for e in entries]
+
+
+def _as_object(view: EventView) -> JSONObject:
+    out: JSONObject = jsonable(view)
+    return out
+
+
+# ------------------------------------------------------------------------ proof files
 
 
 def check_new_file(path: Path) -> None:
@@ -273,7 +258,7 @@ def check_new_file(path: Path) -> None:
         raise InvalidInput(f"cannot write in folder {folder}: permission denied")
 
 
-def dump_json(value: Any, path: Path) -> None:
+def dump_json(value: JSONValue, path: Path) -> None:
     """Write ``value`` as a new JSON file, whole or not at all; never replace a file."""
     data = (json.dumps(value, indent=2) + "\n").encode()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

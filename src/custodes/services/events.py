@@ -9,27 +9,26 @@ Naming such a case or its evidence is refused, on record; a listing leaves them 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
-from sqlalchemy import select
-
-from custodes.core.authz import Actor, CaseFacts, EvidenceFacts, Permission, decide
-from custodes.core.errors import NotFound
-from custodes.services.audit import list_events
-from custodes.services.common import (
-    all_case_facts,
-    case_facts,
-    check,
-    evidence_row,
-    load_actor,
-    refuse,
-)
+from custodes.core.authz import Actor, CaseFacts, Permission, decide
+from custodes.core.records import Case
+from custodes.services.audit import EventView, read_events
 from custodes.services.context import Context
-from custodes.storage import tables as t
+from custodes.services.usecase import UseCase, acting
 from custodes.storage.uow import UnitOfWork
 
+__all__ = [
+    "EventView",
+    "case_of_event",
+    "check_record_filter",
+    "hidden_cases",
+    "list_audit",
+    "record_filter",
+]
 
-def hidden_cases(actor: Actor, facts: dict[str, CaseFacts]) -> set[str]:
+
+def hidden_cases(actor: Actor, facts: Mapping[str, CaseFacts]) -> set[str]:
     """The cases whose audit record (events, exports) ``actor`` may not read."""
     return {
         number
@@ -38,42 +37,31 @@ def hidden_cases(actor: Actor, facts: dict[str, CaseFacts]) -> set[str]:
     }
 
 
+def record_filter(
+    uc: UseCase, *, evidence_id: str | None = None, case_number: str | None = None
+) -> None:
+    """An explicit filter must name evidence or a case that exists (NotFound otherwise)
+    and whose record the actor reads (PermissionDenied otherwise); both refusals are on
+    record."""
+    permission = Permission.CASE_AUDIT_READ
+    if evidence_id is not None:
+        uc.evidence(evidence_id, permission)
+    if case_number is not None:
+        uc.case(case_number, permission)
+
+
 def check_record_filter(
     vault: Context,
     uow: UnitOfWork,
     actor: Actor,
-    facts: dict[str, CaseFacts],
+    facts: Mapping[str, CaseFacts],
     *,
     evidence_id: str | None = None,
     case_number: str | None = None,
 ) -> None:
-    """An explicit filter must name evidence or a case that exists (exit 4 otherwise)
-    and whose record the actor reads (exit 5 otherwise); both refusals are on record."""
-    attempted = Permission.CASE_AUDIT_READ.value
-    if evidence_id is not None:
-        try:
-            row = evidence_row(uow, evidence_id)
-        except NotFound as exc:
-            refuse(vault, uow, actor.username, exc, attempted=attempted, evidence_id=evidence_id)
-        check(
-            vault,
-            uow,
-            actor,
-            Permission.CASE_AUDIT_READ,
-            case=facts[row.case_number],
-            evidence=EvidenceFacts(row.id, row.officer),
-        )
-    if case_number is not None:
-        if case_number not in facts:
-            refuse(
-                vault,
-                uow,
-                actor.username,
-                NotFound(f"no case '{case_number}'"),
-                attempted=attempted,
-                case_number=case_number,
-            )
-        check(vault, uow, actor, Permission.CASE_AUDIT_READ, case=facts[case_number])
+    """:func:`record_filter` for a caller that holds its unit of work and actor, not a
+    use case (``facts`` is no longer needed: the filter's case is read afresh)."""
+    record_filter(UseCase(vault, uow, actor), evidence_id=evidence_id, case_number=case_number)
 
 
 def list_audit(
@@ -83,36 +71,28 @@ def list_audit(
     evidence_id: str | None = None,
     case_number: str | None = None,
     limit: int | None = None,
-) -> list[dict[str, Any]]:
+) -> list[EventView]:
     """Audit events the actor may read, in seq order (the last ``limit`` of them)."""
-    with vault.uow(readonly=True) as uow:
-        actor = load_actor(vault, uow, actor_name)
-        check(vault, uow, actor, Permission.AUDIT_READ)
-        facts = all_case_facts(uow)
-        check_record_filter(
-            vault, uow, actor, facts, evidence_id=evidence_id, case_number=case_number
-        )
-        return list_events(
-            uow.conn,
+    with acting(vault, actor_name, readonly=True) as uc:
+        uc.allow(Permission.AUDIT_READ)
+        record_filter(uc, evidence_id=evidence_id, case_number=case_number)
+        facts = {case.number: case.facts for case in uc.uow.cases.list()}
+        return read_events(
+            uc.uow,
             evidence_id=evidence_id,
             case_number=case_number,
             limit=limit,
-            hidden_cases=hidden_cases(actor, facts),
+            hidden_cases=hidden_cases(uc.actor, facts),
         )
 
 
-def case_of_event(uow: UnitOfWork, body: dict[str, Any]) -> CaseFacts | None:
-    """The facts of the case an event belongs to: its own, else that of the evidence it
-    names; None for an event of no case (or of one that does not exist)."""
-    number = body.get("case")
-    if number is None and body.get("evidence") is not None:
-        query = (
-            select(t.cases.c.number)
-            .join(t.evidence, t.evidence.c.case_id == t.cases.c.id)
-            .where(t.evidence.c.id == body["evidence"])
-        )
-        number = uow.conn.execute(query).scalar()
+def case_of_event(uow: UnitOfWork, event: EventView) -> Case | None:
+    """The case an event belongs to: its own, else that of the evidence it names; None
+    for an event of no case (or of one that does not exist)."""
+    number = event.case
+    if number is None and event.evidence is not None:
+        found = uow.evidence.find(event.evidence)
+        number = None if found is None else found.case_number
     if number is None:
         return None
-    row = uow.conn.execute(select(t.cases).where(t.cases.c.number == number)).first()
-    return None if row is None else case_facts(uow, row)
+    return uow.cases.find(number)

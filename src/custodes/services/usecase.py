@@ -197,9 +197,37 @@ class UseCase:
             ),
         )
 
+    def record_naming(
+        self,
+        action: Action | str,
+        *,
+        case: str | None = None,
+        evidence: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Record an event that names a case and evidence without acting on either (it
+        has no object): a proof issued of one of their events is about the log, yet a
+        listing of the case must show it."""
+        return audit.record(
+            self.uow,
+            event(
+                self.ctx,
+                self.actor.username,
+                action,
+                case_number=case,
+                evidence_id=evidence,
+                details=details,
+            ),
+        )
+
     def commit(self) -> None:
         """Sign a checkpoint, commit, publish the checkpoint."""
         audit.commit(self.uow, self.ctx)
+
+    def commit_unsigned(self) -> None:
+        """Commit without signing a checkpoint: what is recorded stays on record, but the
+        vault signs nothing over a log that just failed verification."""
+        self.uow.commit()
 
 
 @contextmanager

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import insert
-
-from custodes.core.authz import Role
+from custodes.core.authz import Actor, Role
 from custodes.core.custody import Action
 from custodes.services import audit
-from custodes.services.common import event, now_iso
+from custodes.services.common import now_iso
 from custodes.services.context import Context
-from custodes.storage import tables as t
+from custodes.services.usecase import UseCase
 
 ADMIN = "admin"
 
@@ -17,26 +15,17 @@ ADMIN = "admin"
 def record_init(ctx: Context) -> str:
     """Record the vault's creation and its ``admin`` user; return the creation time."""
     with ctx.uow() as uow:
-        uow.conn.execute(
-            insert(t.users).values(
-                username=ADMIN, role=Role.ADMIN.value, active=True, created_at=now_iso(ctx)
-            )
+        created = uow.users.add(ADMIN, Role.ADMIN, None, now_iso(ctx))
+        # The vault's first actor is the admin it makes: there is nobody to identify yet.
+        uc = UseCase(ctx, uow, Actor(created.username, created.role))
+        uc.record(Action.VAULT_INIT, details={"origin": ctx.origin})
+        uc.record(
+            Action.USER_ADD,
+            object_type="user",
+            object_id=ADMIN,
+            details={"role": Role.ADMIN.value},
         )
-        audit.append(
-            uow,
-            [
-                event(ctx, ADMIN, Action.VAULT_INIT, details={"origin": ctx.origin}),
-                event(
-                    ctx,
-                    ADMIN,
-                    Action.USER_ADD,
-                    object_type="user",
-                    object_id=ADMIN,
-                    details={"role": Role.ADMIN.value},
-                ),
-            ],
-        )
-        audit.commit(uow, ctx)
+        uc.commit()
     return now_iso(ctx)
 
 

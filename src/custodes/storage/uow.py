@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection, Engine
 from custodes.storage.db import translate_errors
 from custodes.storage.repositories import (
     AlertRepository,
+    AuditLogRepository,
     CaseRepository,
     DecisionRepository,
     DerivativeRepository,
@@ -16,6 +17,7 @@ from custodes.storage.repositories import (
     EvidenceRepository,
     ExportRepository,
     FingerprintRepository,
+    HoldingsRepository,
     ReleaseRepository,
     RequestRepository,
     StateRepository,
@@ -93,6 +95,14 @@ class UnitOfWork:
     @property
     def evidence_flags(self) -> EvidenceFlagRepository:
         return EvidenceFlagRepository(self.conn)
+
+    @property
+    def audit(self) -> AuditLogRepository:
+        return AuditLogRepository(self.conn)
+
+    @property
+    def holdings(self) -> HoldingsRepository:
+        return HoldingsRepository(self.conn)
 
     def __enter__(self) -> UnitOfWork:
         with translate_errors():

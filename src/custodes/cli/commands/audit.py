@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -12,6 +12,7 @@ from custodes import bootstrap
 from custodes.cli import output
 from custodes.cli.state import State, show, state
 from custodes.core.errors import InvalidInput
+from custodes.core.jsontext import JSONObject
 from custodes.services import audit as audit_svc
 from custodes.services import events as event_svc
 from custodes.services import proofs as proof_svc
@@ -43,18 +44,7 @@ def audit_list(
         output.table(
             "Audit log",
             ["seq", "at", "actor", "action", "case", "evidence", "reason"],
-            [
-                [
-                    r["seq"],
-                    r["at"][:19],
-                    r["actor"],
-                    r["action"],
-                    r["case"],
-                    r["evidence"],
-                    r["reason"],
-                ]
-                for r in rows
-            ],
+            [[r.seq, r.at[:19], r.actor, r.action, r.case, r.evidence, r.reason] for r in rows],
         )
 
 
@@ -96,7 +86,7 @@ def audit_consistency(
     _emit_bundle(st, bundle, out)
 
 
-def _emit_bundle(st: State, bundle: dict[str, Any], out: Path | None) -> None:
+def _emit_bundle(st: State, bundle: JSONObject, out: Path | None) -> None:
     if out is None:
         output.emit_json(bundle)
         return
@@ -145,7 +135,7 @@ def audit_verify_proof(
         except (OSError, UnicodeDecodeError) as exc:
             raise InvalidInput(f"cannot read the key file {key_path}: {exc}") from exc
     result = proof_svc.verify_bundle(bundle, vkey_str, bootstrap.verify_signature)
-    show(st, result, f"[green]Proof verifies[/]: {result['kind']} in {result['origin']}.")
+    show(st, result, f"[green]Proof verifies[/]: {result.kind} in {result.origin}.")
 
 
 @app.command("pubkey")

@@ -52,25 +52,27 @@ def provenance_cmd(
         file,
         bootstrap.read_trust_anchors(anchors) if anchors is not None else None,
     )
-    lin = report.get("lineage") or {}
-    src = lin.get("source") or {}
+    lin = report.lineage or {}
+    src = lin.get("source")
+    src = src if isinstance(src, dict) else {}
+    signer = report.signer
     lines = [
-        f"{file.name}: Content Credentials [bold]{report['state']}[/]",
-        f"  signed by: {report['signer']['common_name']} ({report['signer']['issuer']}), "
-        f"{report['signer']['alg']}, {report['signer']['time'] or 'no timestamp'}",
+        f"{file.name}: Content Credentials [bold]{report.state}[/]",
+        f"  signed by: {signer.common_name} ({signer.issuer}), "
+        f"{signer.alg}, {signer.time or 'no timestamp'}",
         f"  derives from: evidence {src.get('evidence_id', '?')} (case {src.get('case', '?')}), "
         f"original sha256 {src.get('sha256', '?')}",
         *(
-            f"  {a['action']}: {a['description']}" if a.get("description") else f"  {a['action']}"
-            for a in report["actions"]
+            f"  {a.action}: {a.description}" if a.description else f"  {a.action}"
+            for a in report.actions
         ),
-        *(f"  [red]failure[/] {f['code']}: {f['explanation']}" for f in report["failures"]),
+        *(f"  [red]failure[/] {f.code}: {f.explanation}" for f in report.failures),
     ]
     show(st, report, "\n".join(lines))
-    if report["state"] == "Invalid":
-        codes = ", ".join(str(f["code"]) for f in report["failures"][:3])
+    if report.state == "Invalid":
+        codes = ", ".join(str(f.code) for f in report.failures[:3])
         raise IntegrityFailure(f"{file.name}: Content Credentials do not validate ({codes})")
-    if not report["trusted"]:
+    if not report.trusted:
         raise IntegrityFailure(
             f"{file.name}: signature valid, but its signer does not chain to a trusted root "
             "(pass the department's root with --anchors)"

@@ -19,19 +19,19 @@ def verify(
 ) -> None:
     """Re-hash every blob and re-check the whole audit log; exit 0 only if all is well."""
     st = state(ctx)
-    with output.multi_progress(st.json) as start:
-        out = verify_svc.verify_vault(st.vault, st.actor, blobs=not skip_blobs, progress=start)
+    with output.progress_sink(st.json) as sink:
+        out = verify_svc.verify_vault(st.acting(sink), st.actor, blobs=not skip_blobs)
     if st.json:
         output.emit_json(out)
-    elif out["ok"]:
+    elif out.ok:
         output.console.print(
-            f"[green]OK[/]: {out['events']} audit events, {out['checkpoints_checked']} signed "
-            f"checkpoints, {out['blobs']} blobs checked."
+            f"[green]OK[/]: {out.events} audit events, {out.checkpoints_checked} signed "
+            f"checkpoints, {out.blobs} blobs checked."
         )
     else:
         output.table(
-            f"{len(out['problems'])} problem(s) found",
+            f"{len(out.problems)} problem(s) found",
             ["kind", "detail"],
-            [[p["kind"], p["detail"]] for p in out["problems"]],
+            [[p["kind"], p["detail"]] for p in out.problems],
         )
     verify_svc.raise_for_problems(out)  # after the report: exit 7 and one line on stderr

@@ -6,12 +6,14 @@ service boundary.
 """
 
 from custodes.core.records.alerts import Alert
+from custodes.core.records.audit import LogEntry, LogState, StoredCheckpoint, StoredRow
 from custodes.core.records.cases import Case
 from custodes.core.records.decisions import RecordedDecision
 from custodes.core.records.derivatives import Derivative
 from custodes.core.records.evidence import Evidence
 from custodes.core.records.exports import Export
 from custodes.core.records.fingerprints import StoredFingerprint
+from custodes.core.records.holdings import KeptBlob
 from custodes.core.records.people import User
 from custodes.core.records.releases import Release
 from custodes.core.records.requests import Request, TimeSpan
@@ -23,10 +25,15 @@ __all__ = [
     "Derivative",
     "Evidence",
     "Export",
+    "KeptBlob",
+    "LogEntry",
+    "LogState",
     "RecordedDecision",
     "Release",
     "Request",
+    "StoredCheckpoint",
     "StoredFingerprint",
+    "StoredRow",
     "TimeSpan",
     "Trace",
     "TracedCopy",

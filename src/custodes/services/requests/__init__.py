@@ -63,7 +63,6 @@ __all__ = [
     "RequestAdded",
     "RequestDetail",
     "RequestSummary",
-    "_parse_ranges",
     "add_request",
     "check_ranges",
     "check_ranges_within",

@@ -6,6 +6,7 @@ the services. SQLAlchemy Core serves both backends (SQLite embedded, PostgreSQL)
 """
 
 from custodes.storage.repositories.alerts import AlertRepository
+from custodes.storage.repositories.audit import AuditLogRepository
 from custodes.storage.repositories.cases import CaseRepository
 from custodes.storage.repositories.decisions import DecisionRepository
 from custodes.storage.repositories.derivatives import DerivativeRepository
@@ -13,6 +14,7 @@ from custodes.storage.repositories.evidence import EvidenceRepository, select_ev
 from custodes.storage.repositories.evidence_flags import EvidenceFlagRepository
 from custodes.storage.repositories.exports import ExportRepository
 from custodes.storage.repositories.fingerprints import FingerprintRepository
+from custodes.storage.repositories.holdings import HoldingsRepository
 from custodes.storage.repositories.releases import ReleaseRepository
 from custodes.storage.repositories.requests import RequestRepository
 from custodes.storage.repositories.state import StateRepository
@@ -21,6 +23,7 @@ from custodes.storage.repositories.users import UserRepository
 
 __all__ = [
     "AlertRepository",
+    "AuditLogRepository",
     "CaseRepository",
     "DecisionRepository",
     "DerivativeRepository",
@@ -28,6 +31,7 @@ __all__ = [
     "EvidenceRepository",
     "ExportRepository",
     "FingerprintRepository",
+    "HoldingsRepository",
     "ReleaseRepository",
     "RequestRepository",
     "StateRepository",
