@@ -209,7 +209,7 @@ def run_demo(settings: Settings, *, quiet: bool = False) -> dict[str, Any]:
 
     step("The case is adjudicated: the hold is reviewed")
     changed = cases.set_case(vault, RECORDS, CASE, status="adjudicated", reason="plea entered")
-    for item in changed["holds_reviewed"]:
+    for item in changed.holds_reviewed:
         ok(
             f"{item.request_id}: the hold no longer stands; the pack now proposes "
             f"{item.proposed} (records staff alerted, a person decides)"

@@ -341,8 +341,8 @@ def test_ingest_killed_at_random_moments_leaves_whole_evidence_or_none(
         outcomes.add(proc.returncode)
         vault = bootstrap.open_vault(settings)
         out = verify.verify_vault(vault, "admin")
-        assert out["ok"], out["problems"]
-        assert out["blobs"] <= 1
+        assert out.ok, out.problems
+        assert out.blobs <= 1
         vault.engine.dispose()
     assert -signal.SIGKILL in outcomes  # at least some runs really were killed
     listed = run(home, "evidence", "list")

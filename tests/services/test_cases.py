@@ -4,6 +4,7 @@ import pytest
 
 from custodes.bootstrap import Vault
 from custodes.core.errors import CustodyConflict, InvalidInput, NotFound, PermissionDenied
+from custodes.core.jsontext import jsonable
 from custodes.services import cases
 from custodes.services.audit import list_events
 from tests.factories import add_case, add_user
@@ -12,7 +13,7 @@ from tests.factories import add_case, add_user
 def test_case_lifecycle_is_audited(vault: Vault) -> None:
     rec = add_user(vault, "records")
     out = cases.add_case(vault, rec, "2026-0001", "Traffic stop", "pending-prosecution")
-    assert out["status"] == "pending-prosecution"
+    assert out.status == "pending-prosecution"
     changed = cases.set_case(
         vault,
         rec,
@@ -21,7 +22,7 @@ def test_case_lifecycle_is_audited(vault: Vault) -> None:
         flag=["sensitive", "juvenile"],
         reason="court ruled",
     )
-    assert changed == {
+    assert jsonable(changed) == {
         "case": "2026-0001",
         "status": "adjudicated",
         "flags": ["juvenile", "sensitive"],
@@ -75,7 +76,7 @@ def test_officers_see_only_their_cases(vault: Vault) -> None:
     officer = add_user(vault, "officer")
     mine = add_case(vault, members=(officer,))
     other = add_case(vault)
-    listed = {c["case"] for c in cases.list_cases(vault, officer)}
+    listed = {c.case for c in cases.list_cases(vault, officer)}
     assert mine in listed and other not in listed
     with pytest.raises(PermissionDenied):
         cases.set_case(vault, officer, mine, status="closed")
@@ -92,7 +93,7 @@ def test_a_flag_change_needs_a_stated_reason(
     for reason in (None, "  "):
         with pytest.raises(InvalidInput, match=r"needs a stated reason \(reason\)"):
             cases.set_case(vault, rec, number, flag=flag, unflag=unflag, reason=reason)
-    assert cases.show_case(vault, rec, number)["flags"] == ["juvenile"]
+    assert jsonable(cases.show_case(vault, rec, number))["flags"] == ["juvenile"]
     cases.set_case(vault, rec, number, flag=flag, unflag=unflag, reason="victim is a minor")
     with vault.uow(readonly=True) as uow:
         last = list_events(uow.conn, case_number=number)[-1]
@@ -116,8 +117,8 @@ def test_officers_on_a_case_lose_reach_when_it_is_investigated(vault: Vault) -> 
     number, _ = _investigated(vault, officer, sup)
     with pytest.raises(PermissionDenied, match="lost reach to it"):
         cases.show_case(vault, officer, number)
-    assert number not in {c["case"] for c in cases.list_cases(vault, officer)}
-    assert cases.show_case(vault, sup, number)["members"] == sorted([officer, sup])
+    assert number not in {c.case for c in cases.list_cases(vault, officer)}
+    assert sorted(cases.show_case(vault, sup, number).members) == sorted([officer, sup])
 
 
 def test_internal_affairs_restores_an_officers_reach_on_record(vault: Vault) -> None:
@@ -132,7 +133,7 @@ def test_internal_affairs_restores_an_officers_reach_on_record(vault: Vault) -> 
             cases.restore_reach(vault, other, number, officer, "let them back")
     out = cases.restore_reach(vault, ia, number, officer, "witness, not a subject")
     assert out == {"case": number, "members": sorted([officer, rec]), "reach_restored": [officer]}
-    assert cases.show_case(vault, officer, number)["reach_restored"] == [officer]
+    assert cases.show_case(vault, officer, number).reach_restored == {officer}
     with pytest.raises(CustodyConflict, match="restored already"):
         cases.restore_reach(vault, ia, number, officer, "again")
     with vault.uow(readonly=True) as uow:
@@ -144,7 +145,7 @@ def test_internal_affairs_restores_an_officers_reach_on_record(vault: Vault) -> 
     assert [e["actor"] for e in refused] == ["admin", rec, ia]
     # A new investigation withdraws the reach the last one restored.
     cases.set_case(vault, ia, number, unflag=["ia-investigation"], reason="closed")
-    assert cases.show_case(vault, officer, number)["case"] == number
+    assert cases.show_case(vault, officer, number).case == number
     cases.set_case(vault, ia, number, flag=["ia-investigation"], reason="reopened")
     with pytest.raises(PermissionDenied, match="lost reach to it"):
         cases.show_case(vault, officer, number)
@@ -158,8 +159,8 @@ def test_restoring_reach_assigns_an_officer_and_only_an_officer(vault: Vault) ->
     sup = add_user(vault, "supervisor")
     number, ia = _investigated(vault)
     out = cases.restore_reach(vault, ia, number, officer, "needed for the review")
-    assert out["members"] == [officer] and out["reach_restored"] == [officer]
-    assert cases.show_case(vault, officer, number)["members"] == [officer]
+    assert out.members == {officer} and out.reach_restored == {officer}
+    assert sorted(cases.show_case(vault, officer, number).members) == [officer]
     with pytest.raises(InvalidInput, match="only the reach of an assigned officer"):
         cases.restore_reach(vault, ia, number, sup, "x")
     with pytest.raises(CustodyConflict, match="not under internal-affairs investigation"):

@@ -201,8 +201,8 @@ def test_verify_checks_stored_redacted_copies(world, tmp_path: Path) -> None:
     vault, rec, number, ev, _ = world
     red = _redact(vault, rec, ev, regions=[PLATE], out=tmp_path / "p.mp4")
     ok = verify.verify_vault(vault, "admin")
-    assert ok["ok"] and ok["blobs"] == 2  # the original and the redacted copy
+    assert ok.ok and ok.blobs == 2  # the original and the redacted copy
     _alter_blob(vault, red.sha256)
     out = verify.verify_vault(vault, "admin")
-    assert [p["kind"] for p in out["problems"]] == ["blob-changed"]
-    assert f"redacted copy {red.derivative_id}" in out["problems"][0]["detail"]
+    assert [p["kind"] for p in out.problems] == ["blob-changed"]
+    assert f"redacted copy {red.derivative_id}" in out.problems[0]["detail"]

@@ -268,7 +268,7 @@ def test_a_change_that_keeps_the_hold_records_nothing(world) -> None:
     assert flagged["holds_reviewed"] == []
     minor = requests.set_evidence_flags(vault, rec, ev, flag=["minor"], reason="seen on review")
     assert minor.holds_reviewed == []
-    assert cases.set_case(vault, rec, number, status="pending-prosecution")["changed"] == []
+    assert cases.set_case(vault, rec, number, status="pending-prosecution").changed == []
     assert _reviews(vault, number) == []
     assert evidence.list_alerts(vault, "admin") == []
 
@@ -283,7 +283,7 @@ def test_the_person_changing_the_case_still_needs_their_own_permission(world) ->
         last = list_events(uow.conn)[-1]
     assert (last["action"], last["actor"]) == ("access-refused", prosecutor)
     assert _reviews(vault, number) == [] and evidence.list_alerts(vault, "admin") == []
-    assert cases.show_case(vault, rec, number)["status"] == "pending-prosecution"
+    assert cases.show_case(vault, rec, number).status == "pending-prosecution"
     # A supervisor may set the status without any right over requests: the review that
     # follows is the consequence of the change, not a decision of theirs.
     sup = add_user(vault, "supervisor")
@@ -308,7 +308,7 @@ def test_a_bad_pack_never_blocks_a_case_change(world, tmp_path: Path, monkeypatc
     assert "not re-evaluated" in warning
     assert ("expired" if problem == "expired" else "no policy pack") in warning
     assert _reviews(vault, number) == [] and evidence.list_alerts(vault, "admin") == []
-    assert cases.show_case(vault, rec, number)["status"] == "adjudicated"
+    assert cases.show_case(vault, rec, number).status == "adjudicated"
     flagged = requests.set_evidence_flags(vault, rec, ev, flag=["informant"], reason="seen")
     assert flagged.flags == ["informant"] and flagged.holds_reviewed == []
     assert len(flagged.warnings) == 1
@@ -355,7 +355,7 @@ def test_command_staff_read_the_alerts_addressed_to_command(world) -> None:
     assert evidence.list_alerts(vault, rec) == []  # records: not theirs
     # Command staff view cases and requests, and touch no footage.
     assert requests.show_request(vault, chief, r.request_id).request_id == r.request_id
-    assert cases.show_case(vault, chief, number)["case"] == number
+    assert cases.show_case(vault, chief, number).case == number
     with pytest.raises(PermissionDenied):
         evidence.open_evidence(vault, chief, ev)
     with pytest.raises(PermissionDenied):

@@ -13,7 +13,7 @@ from tests.factories import add_user
 
 def test_add_user_is_audited(vault: Vault) -> None:
     out = users.add_user(vault, "admin", "ofc.diaz", "officer")
-    assert out == {"username": "ofc.diaz", "role": "officer"}
+    assert (out.username, out.role) == ("ofc.diaz", "officer")
     with vault.uow(readonly=True) as uow:
         last = list_events(uow.conn)[-1]
     assert (last["action"], last["actor"], last["object_id"]) == ("user-add", "admin", "ofc.diaz")
@@ -32,7 +32,7 @@ def test_password_is_argon2id(vault: Vault) -> None:
 def test_a_password_that_is_not_utf8_is_refused(vault: Vault) -> None:
     with pytest.raises(InvalidInput, match="must be valid UTF-8"):
         users.add_user(vault, "admin", "web.user", "records", password="abcdefghijkl\udcff\udcfe")
-    assert [u["username"] for u in users.list_users(vault, "admin")] == ["admin"]
+    assert [u.username for u in users.list_users(vault, "admin")] == ["admin"]
 
 
 def test_short_password_refused(vault: Vault) -> None:

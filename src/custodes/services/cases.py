@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from custodes.core.authz import (
     CaseFlag,
@@ -18,24 +18,55 @@ from custodes.core.authz import (
 )
 from custodes.core.custody import Action
 from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, PermissionDenied
+from custodes.core.jsontext import JSONObject, JSONValue
 from custodes.core.records import Case
-from custodes.services.common import now_iso, split_flags
+from custodes.services.common import now_iso
 from custodes.services.context import Context
 from custodes.services.requests import HoldReview, review_holds_after_change
 from custodes.services.usecase import UseCase, acting
 
+
+@dataclass(frozen=True)
+class CaseView:
+    """A case as its readers see it."""
+
+    case: str
+    title: str
+    status: CaseStatus
+    flags: frozenset[CaseFlag]
+    members: frozenset[str]
+    reach_restored: frozenset[str]
+
+
+@dataclass(frozen=True)
+class CaseChanged:
+    """A case after a change of status or flags, and the holds looked at again."""
+
+    case: str
+    status: CaseStatus
+    flags: frozenset[CaseFlag]
+    changed: list[str]
+    holds_reviewed: list[HoldReview]
+    warnings: list[str]
+
+
+@dataclass(frozen=True)
+class CaseMembers:
+    case: str
+    members: frozenset[str]
+    reach_restored: frozenset[str]
+
+
 CASE_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")
 
 
-def case_dict(case: Case) -> dict[str, Any]:
-    return {
-        "case": case.number,
-        "title": case.title,
-        "status": case.status.value,
-        "flags": sorted(f.value for f in case.flags),
-        "members": sorted(case.members),
-        "reach_restored": sorted(case.restored),
-    }
+def _names(items: Iterable[str]) -> list[JSONValue]:
+    """Names as a sorted JSON list (for an event's details)."""
+    return [name for name in sorted(items)]
+
+
+def case_view(case: Case) -> CaseView:
+    return CaseView(case.number, case.title, case.status, case.flags, case.members, case.restored)
 
 
 def add_case(
@@ -44,7 +75,7 @@ def add_case(
     number: str,
     title: str = "",
     status: str = CaseStatus.OPEN.value,
-) -> dict[str, Any]:
+) -> CaseView:
     if not CASE_NUMBER.match(number):
         raise InvalidInput(
             f"invalid case number '{number}': use 1-64 of letters, digits, '.', '_', '/', '-'"
@@ -54,10 +85,10 @@ def add_case(
         uc.allow(Permission.CASE_ADD)
         if uc.uow.cases.find(number) is not None:
             raise CustodyConflict(f"case '{number}' already exists")
-        uc.uow.cases.add(number, title, parsed, now_iso(vault))
+        case = uc.uow.cases.add(number, title, parsed, now_iso(vault))
         uc.record(Action.CASE_ADD, case=number, details={"title": title, "status": parsed.value})
         uc.commit()
-    return {"case": number, "title": title, "status": parsed.value, "flags": []}
+    return case_view(case)
 
 
 def set_case(
@@ -69,7 +100,7 @@ def set_case(
     flag: Sequence[str] = (),
     unflag: Sequence[str] = (),
     reason: str | None = None,
-) -> dict[str, Any]:
+) -> CaseChanged:
     """Change a case's status or flags; held release requests are then re-evaluated.
 
     A flag change needs a stated ``reason``, which is recorded with it.
@@ -91,7 +122,7 @@ def set_case(
         )
     with acting(vault, actor_name) as uc:
         case = uc.case(number)
-        changes: list[tuple[Action, dict[str, Any]]] = []
+        changes: list[tuple[Action, JSONObject]] = []
         if new_status is not None and new_status != case.status:
             uc.allow(Permission.CASE_SET_STATUS, case=case, reason=reason)
             changes.append(
@@ -103,29 +134,29 @@ def set_case(
             flags = _changed_flags(uc, case, add, remove, changes)
             if CaseFlag.IA_INVESTIGATION in flags - case.flags and case.restored:
                 # A new investigation withdraws the reach an earlier one restored.
-                changes[-1][1]["reach_withdrawn"] = sorted(case.restored)
+                changes[-1][1]["reach_withdrawn"] = _names(case.restored)
                 uc.uow.cases.withdraw_restored_reach(case)
         uc.uow.cases.update(case, status=new_status, flags=flags)
-        trigger: dict[str, Any] = {}
+        trigger: JSONObject = {}
         for action, details in changes:
             uc.record(action, case=case, reason=reason, details=details)
             if action is Action.CASE_STATUS:
                 trigger["case_status"] = [details["from"], details["to"]]
             else:
-                trigger["case_flags"] = [sorted(f.value for f in case.flags), details["flags"]]
+                trigger["case_flags"] = [_names(f.value for f in case.flags), details["flags"]]
         reviewed: list[HoldReview] = []
         warnings: list[str] = []
         if trigger:
             reviewed, warnings = review_holds_after_change(uc, case, trigger)
         uc.commit()
-    return {
-        "case": number,
-        "status": (new_status or case.status).value,
-        "flags": sorted(f.value for f in flags),
-        "changed": [a.value for a, _ in changes],
-        "holds_reviewed": reviewed,
-        "warnings": warnings,
-    }
+    return CaseChanged(
+        number,
+        new_status or case.status,
+        frozenset(flags),
+        [a.value for a, _ in changes],
+        reviewed,
+        warnings,
+    )
 
 
 def _changed_flags(
@@ -133,7 +164,7 @@ def _changed_flags(
     case: Case,
     add: list[CaseFlag],
     remove: list[CaseFlag],
-    changes: list[tuple[Action, dict[str, Any]]],
+    changes: list[tuple[Action, JSONObject]],
 ) -> set[CaseFlag]:
     """The case's flags after ``add`` and ``remove``, each of which the actor must be
     allowed to change; a change is appended to ``changes``."""
@@ -153,9 +184,9 @@ def _changed_flags(
             (
                 Action.CASE_FLAGS,
                 {
-                    "added": sorted(f.value for f in new_flags - flags),
-                    "removed": sorted(f.value for f in flags - new_flags),
-                    "flags": sorted(f.value for f in new_flags),
+                    "added": _names(f.value for f in new_flags - flags),
+                    "removed": _names(f.value for f in flags - new_flags),
+                    "flags": _names(f.value for f in new_flags),
                 },
             )
         )
@@ -164,7 +195,7 @@ def _changed_flags(
 
 def assign(
     vault: Context, actor_name: str | None, number: str, username: str, reason: str | None = None
-) -> dict[str, Any]:
+) -> CaseMembers:
     """Assign a user to a case (a stated ``reason``, if any, is recorded with it)."""
     with acting(vault, actor_name) as uc:
         case = uc.case(number, Permission.CASE_ASSIGN)
@@ -174,12 +205,12 @@ def assign(
         case = uc.uow.cases.add_member(case, user)
         uc.record(Action.CASE_ASSIGN, case=case, reason=reason, details={"user": username})
         uc.commit()
-    return {"case": number, "members": sorted(case.members)}
+    return CaseMembers(number, case.members, case.restored)
 
 
 def restore_reach(
     vault: Context, actor_name: str | None, number: str, username: str, reason: str | None
-) -> dict[str, Any]:
+) -> CaseMembers:
     """Internal affairs gives an officer reach again to a case under investigation
     (assigning them to it if they are not), with a stated reason, on record.
 
@@ -213,26 +244,22 @@ def restore_reach(
             details={"user": username, "assigned": not assigned},
         )
         uc.commit()
-    return {
-        "case": number,
-        "members": sorted(case.members),
-        "reach_restored": sorted(case.restored),
-    }
+    return CaseMembers(number, case.members, case.restored)
 
 
-def list_cases(vault: Context, actor_name: str | None) -> list[dict[str, Any]]:
+def list_cases(vault: Context, actor_name: str | None) -> list[CaseView]:
     """The cases the actor may see; others are left out, not refused."""
     with acting(vault, actor_name) as uc:
         return [
-            case_dict(case)
+            case_view(case)
             for case in uc.uow.cases.list()
             if decide(uc.actor, Permission.CASE_VIEW, case.facts).allowed
         ]
 
 
-def show_case(vault: Context, actor_name: str | None, number: str) -> dict[str, Any]:
+def show_case(vault: Context, actor_name: str | None, number: str) -> CaseView:
     with acting(vault, actor_name) as uc:
-        return case_dict(uc.case(number, Permission.CASE_VIEW))
+        return case_view(uc.case(number, Permission.CASE_VIEW))
 
 
 __all__ = [
@@ -242,5 +269,4 @@ __all__ = [
     "restore_reach",
     "set_case",
     "show_case",
-    "split_flags",
 ]

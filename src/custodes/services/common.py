@@ -9,9 +9,7 @@ import secrets
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, NoReturn
-
-from sqlalchemy import select
+from typing import NoReturn
 
 from custodes.core.authz import (
     Actor,
@@ -20,8 +18,6 @@ from custodes.core.authz import (
     EvidenceFacts,
     Permission,
     decide,
-    parse_flag,
-    parse_status,
 )
 from custodes.core.custody import Action, AuditEvent
 from custodes.core.errors import (
@@ -34,7 +30,6 @@ from custodes.core.errors import (
 )
 from custodes.services import audit
 from custodes.services.context import Context
-from custodes.storage import tables as t
 from custodes.storage.uow import UnitOfWork
 
 
@@ -111,7 +106,7 @@ def event(
     case_number: str | None = None,
     evidence_id: str | None = None,
     reason: str | None = None,
-    details: Mapping[str, Any] | None = None,
+    details: Mapping[str, object] | None = None,
 ) -> AuditEvent:
     return AuditEvent(
         at=now_iso(vault),
@@ -138,7 +133,7 @@ def refuse(
     case_number: str | None = None,
     evidence_id: str | None = None,
     reason: str | None = None,
-    details: Mapping[str, Any] | None = None,
+    details: Mapping[str, object] | None = None,
 ) -> NoReturn:
     """Roll back what was under way, put the refusal on record, then raise ``error``.
 
@@ -185,75 +180,6 @@ def load_actor(vault: Context, uow: UnitOfWork, username: str | None) -> Actor:
             attempted="identify",
         )
     return Actor(user.username, user.role)
-
-
-def user_id(uow: UnitOfWork, username: str) -> int:
-    uid = uow.conn.execute(select(t.users.c.id).where(t.users.c.username == username)).scalar()
-    if uid is None:
-        raise NotFound(f"no user '{username}'")
-    return int(uid)
-
-
-def case_row(uow: UnitOfWork, number: str) -> Any:
-    row = uow.conn.execute(select(t.cases).where(t.cases.c.number == number)).first()
-    if row is None:
-        raise NotFound(f"no case '{number}'")
-    return row
-
-
-def split_flags(text: str) -> list[str]:
-    return [f for f in text.split(",") if f]
-
-
-def case_facts(uow: UnitOfWork, row: Any) -> CaseFacts:
-    members = uow.conn.execute(
-        select(t.users.c.username, t.case_members.c.reach_restored)
-        .join(t.case_members, t.case_members.c.user_id == t.users.c.id)
-        .where(t.case_members.c.case_id == row.id)
-    ).all()
-    return _facts(row, [(m.username, bool(m.reach_restored)) for m in members])
-
-
-def _facts(row: Any, members: list[tuple[str, bool]]) -> CaseFacts:
-    return CaseFacts(
-        number=row.number,
-        status=parse_status(row.status),
-        flags=frozenset(parse_flag(f) for f in split_flags(row.flags)),
-        members=frozenset(name for name, _ in members),
-        restored=frozenset(name for name, restored in members if restored),
-    )
-
-
-def all_case_facts(uow: UnitOfWork) -> dict[str, CaseFacts]:
-    """The facts of every case, by number, in two queries (for filtering long listings)."""
-    members: dict[int, list[tuple[str, bool]]] = {}
-    query = select(
-        t.case_members.c.case_id, t.users.c.username, t.case_members.c.reach_restored
-    ).join(t.users, t.users.c.id == t.case_members.c.user_id)
-    for m in uow.conn.execute(query).all():
-        members.setdefault(m.case_id, []).append((m.username, bool(m.reach_restored)))
-    return {
-        row.number: _facts(row, members.get(row.id, []))
-        for row in uow.conn.execute(select(t.cases)).all()
-    }
-
-
-def select_evidence(*columns: Any) -> Any:
-    """``columns`` of evidence rows with their case number and recording officer's name."""
-    officer = t.users.alias("officer")
-    return (
-        select(*columns, t.cases.c.number.label("case_number"), officer.c.username.label("officer"))
-        .join(t.cases, t.cases.c.id == t.evidence.c.case_id)
-        .outerjoin(officer, officer.c.id == t.evidence.c.officer_id)
-    )
-
-
-def evidence_row(uow: UnitOfWork, evidence_id: str) -> Any:
-    query = select_evidence(t.evidence).where(t.evidence.c.id == evidence_id)
-    row = uow.conn.execute(query).first()
-    if row is None:
-        raise NotFound(f"no evidence '{evidence_id}'")
-    return row
 
 
 def check(

@@ -19,11 +19,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from custodes.core.authz import Actor, Decision, Permission
 from custodes.core.custody import Action
 from custodes.core.errors import CustodesError, NotFound
+from custodes.core.jsontext import JSONObject
 from custodes.core.records import Case, Evidence
 from custodes.services import audit
 from custodes.services.common import check, event, load_actor, refuse
@@ -48,7 +49,7 @@ class UseCase:
         evidence: str | None = None,
         reason: str | None = None,
         action: Action = Action.ACCESS_REFUSED,
-        details: Mapping[str, Any] | None = None,
+        details: Mapping[str, object] | None = None,
     ) -> NoReturn:
         """Roll back what was under way, put the refusal on record, raise ``error``."""
         refuse(
@@ -133,7 +134,7 @@ class UseCase:
         case = self.uow.cases.by_id(found.case_id)
         return found, case, self.allow(permission, case=case, evidence=found, reason=reason)
 
-    def events(self, *, evidence_id: str | None = None) -> list[dict[str, Any]]:
+    def events(self, *, evidence_id: str | None = None) -> list[JSONObject]:
         """The audit log's events as it shows them, of one evidence item when given."""
         return audit.list_events(self.uow.conn, evidence_id=evidence_id)
 
@@ -174,12 +175,15 @@ class UseCase:
         object_type: str | None = None,
         object_id: str | None = None,
         reason: str | None = None,
-        details: Mapping[str, Any] | None = None,
+        details: Mapping[str, object] | None = None,
+        has_object: bool = True,
     ) -> int:
-        """Record the event of this use case; its sequence number in the log."""
+        """Record the event of this use case; its sequence number in the log. Its object
+        is the evidence, else the case it names, unless given (or ``has_object`` is
+        False)."""
         case_number = case.number if isinstance(case, Case) else case
         evidence_id = evidence.id if isinstance(evidence, Evidence) else evidence
-        if object_type is None:
+        if object_type is None and has_object:
             object_type = "evidence" if evidence_id else ("case" if case_number else None)
             object_id = evidence_id or case_number
         return audit.record(
@@ -203,22 +207,12 @@ class UseCase:
         *,
         case: str | None = None,
         evidence: str | None = None,
-        details: Mapping[str, Any] | None = None,
+        details: Mapping[str, object] | None = None,
     ) -> int:
         """Record an event that names a case and evidence without acting on either (it
         has no object): a proof issued of one of their events is about the log, yet a
         listing of the case must show it."""
-        return audit.record(
-            self.uow,
-            event(
-                self.ctx,
-                self.actor.username,
-                action,
-                case_number=case,
-                evidence_id=evidence,
-                details=details,
-            ),
-        )
+        return self.record(action, case=case, evidence=evidence, details=details, has_object=False)
 
     def commit(self) -> None:
         """Sign a checkpoint, commit, publish the checkpoint."""

@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 
-from custodes.core.authz import Permission, parse_role
+from custodes.core.authz import Permission, Role, parse_role
 from custodes.core.custody import Action
 from custodes.core.errors import CustodyConflict, InvalidInput
 from custodes.services.common import now_iso
 from custodes.services.context import Context
 from custodes.services.usecase import acting
+
+
+@dataclass(frozen=True)
+class UserAdded:
+    username: str
+    role: Role
+
+
+@dataclass(frozen=True)
+class UserView:
+    username: str
+    role: Role
+    active: bool
+    created_at: str
+
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
@@ -36,7 +51,7 @@ def add_user(
     username: str,
     role: str,
     password: str | None = None,
-) -> dict[str, Any]:
+) -> UserAdded:
     if not USERNAME.match(username):
         raise InvalidInput(f"invalid username '{username}': use 1-64 of a-z, 0-9, '.', '_', '-'")
     parsed_role = parse_role(role)
@@ -53,19 +68,10 @@ def add_user(
             details={"role": parsed_role.value, "password": password_hash is not None},
         )
         uc.commit()
-    return {"username": username, "role": parsed_role.value}
+    return UserAdded(username, parsed_role)
 
 
-def list_users(vault: Context, actor_name: str | None) -> list[dict[str, Any]]:
+def list_users(vault: Context, actor_name: str | None) -> list[UserView]:
     with acting(vault, actor_name) as uc:
         uc.allow(Permission.USER_LIST)
-        users = uc.uow.users.list()
-    return [
-        {
-            "username": u.username,
-            "role": u.role.value,
-            "active": u.active,
-            "created_at": u.created_at,
-        }
-        for u in users
-    ]
+        return [UserView(u.username, u.role, u.active, u.created_at) for u in uc.uow.users.list()]

@@ -15,13 +15,13 @@ bytes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from custodes.core.authz import Permission
 from custodes.core.checkpoint import Checkpoint
 from custodes.core.custody import Action, LogVerifier, Problem
 from custodes.core.errors import CustodesError, IntegrityFailure, InvalidInput, NotFound
-from custodes.core.jsontext import JSONObject, JSONValue, jsonable
+from custodes.core.jsontext import JSONObject
 from custodes.core.records import KeptBlob
 from custodes.services import audit
 from custodes.services.context import Context
@@ -46,17 +46,6 @@ class VerifyReport:
     def kinds(self) -> list[str]:
         """The kinds of problem found, sorted, each once."""
         return sorted({str(p["kind"]) for p in self.problems})
-
-    def __getitem__(self, key: str) -> JSONValue:
-        """The report read as the JSON object it used to be (``report["ok"]``), for the
-        callers not yet moved to attributes; remove once none is left."""
-        if key not in _REPORT_KEYS:
-            raise KeyError(key)
-        value: JSONValue = jsonable(getattr(self, key))
-        return value
-
-
-_REPORT_KEYS = frozenset(f.name for f in fields(VerifyReport))
 
 
 def verify_vault(vault: Context, actor_name: str | None, *, blobs: bool = True) -> VerifyReport:

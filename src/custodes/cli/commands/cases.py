@@ -28,7 +28,7 @@ def case_add(
     """Open a case."""
     st = state(ctx)
     out = case_svc.add_case(st.vault, st.actor, number, title, status)
-    show(st, out, f"Case [bold]{number}[/] added ({out['status']}).")
+    show(st, out, f"Case [bold]{number}[/] added ({out.status.value}).")
 
 
 @app.command("set")
@@ -60,10 +60,10 @@ def case_set(
     show(
         st,
         out,
-        f"Case [bold]{number}[/]: status {out['status']}, flags "
-        f"{', '.join(out['flags']) or 'none'}.",
+        f"Case [bold]{number}[/]: status {out.status.value}, flags "
+        f"{', '.join(sorted(f.value for f in out.flags)) or 'none'}.",
     )
-    print_holds_reviewed(st, out["holds_reviewed"], out["warnings"])
+    print_holds_reviewed(st, out.holds_reviewed, out.warnings)
 
 
 def print_holds_reviewed(
@@ -122,7 +122,13 @@ def case_list(ctx: typer.Context) -> None:
             "Cases",
             ["case", "title", "status", "flags", "members"],
             [
-                [r["case"], r["title"], r["status"], ",".join(r["flags"]), ",".join(r["members"])]
+                [
+                    r.case,
+                    r.title,
+                    r.status.value,
+                    ",".join(sorted(f.value for f in r.flags)),
+                    ",".join(sorted(r.members)),
+                ]
                 for r in rows
             ],
         )

@@ -9,24 +9,15 @@ from typing import Annotated
 import typer
 
 from custodes.cli import output
+from custodes.cli.parsing import parse_ranges
 from custodes.cli.region import parse_region
 from custodes.cli.state import show, state
-from custodes.core.errors import InvalidInput
 
 
 def parse_mute(texts: Sequence[str]) -> tuple[tuple[float, float], ...]:
-    """``START-END`` seconds, as many as given (whether each lies within the recording is
-    for the use case to decide, on record)."""
-    out = []
-    for text in texts:
-        try:
-            a, b = (float(x) for x in text.split("-", 1))
-        except ValueError:
-            raise InvalidInput(
-                f"a range is START-END in seconds, e.g. 30-90: '{text}'", field="mute"
-            ) from None
-        out.append((a, b))
-    return tuple(out)
+    """``--mute START-END`` seconds, as many as given (whether each lies within the
+    recording is for the use case to decide, on record)."""
+    return tuple(parse_ranges(texts, "mute"))
 
 
 def redact_cmd(

@@ -33,7 +33,7 @@ def user_add(
     st = state(ctx)
     password = _read_password() if password_stdin else None
     out = user_svc.add_user(st.vault, st.actor, username, role, password)
-    show(st, out, f"User [bold]{out['username']}[/] added with role {out['role']}.")
+    show(st, out, f"User [bold]{out.username}[/] added with role {out.role.value}.")
 
 
 def _read_password() -> str:
@@ -56,5 +56,5 @@ def user_list(ctx: typer.Context) -> None:
         output.table(
             "Users",
             ["username", "role", "active", "created"],
-            [[r["username"], r["role"], r["active"], r["created_at"]] for r in rows],
+            [[r.username, r.role.value, r.active, r.created_at] for r in rows],
         )
