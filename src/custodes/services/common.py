@@ -138,10 +138,7 @@ def refuse(
     """Roll back what was under way, put the refusal on record, then raise ``error``.
 
     ``details`` adds to the event what auditors may know but the actor was not told."""
-    conn = uow.conn
-    if conn.in_transaction():
-        conn.rollback()
-    conn.begin()
+    uow.restart()
     audit.record(
         uow,
         event(

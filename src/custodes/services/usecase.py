@@ -136,7 +136,7 @@ class UseCase:
 
     def events(self, *, evidence_id: str | None = None) -> list[JSONObject]:
         """The audit log's events as it shows them, of one evidence item when given."""
-        return audit.list_events(self.uow.conn, evidence_id=evidence_id)
+        return audit.list_events(self.uow, evidence_id=evidence_id)
 
     def found_case(
         self, number: str, *, attempted: Permission, action: Action = Action.ACCESS_REFUSED

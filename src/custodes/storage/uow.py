@@ -113,6 +113,13 @@ class UnitOfWork:
             conn.begin()
         return self
 
+    def restart(self) -> None:
+        """Roll back what was under way and begin again (to put a refusal on record)."""
+        with translate_errors():
+            if self.conn.in_transaction():
+                self.conn.rollback()
+            self.conn.begin()
+
     def commit(self) -> None:
         with translate_errors():
             self.conn.commit()
