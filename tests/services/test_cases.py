@@ -132,7 +132,11 @@ def test_internal_affairs_restores_an_officers_reach_on_record(vault: Vault) -> 
         with pytest.raises(PermissionDenied, match="may not case:case:restore-reach"):
             cases.restore_reach(vault, other, number, officer, "let them back")
     out = cases.restore_reach(vault, ia, number, officer, "witness, not a subject")
-    assert out == {"case": number, "members": sorted([officer, rec]), "reach_restored": [officer]}
+    assert jsonable(out) == {
+        "case": number,
+        "members": sorted([officer, rec]),
+        "reach_restored": [officer],
+    }
     assert cases.show_case(vault, officer, number).reach_restored == {officer}
     with pytest.raises(CustodyConflict, match="restored already"):
         cases.restore_reach(vault, ia, number, officer, "again")
