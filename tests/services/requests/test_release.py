@@ -41,7 +41,7 @@ PLATE = RegionSeed(0.2, 40, 40, 60, 30, "plate")
 
 
 def _redact(vault: Vault, actor: str, evidence_id: str, **kw) -> redaction.Redacted:
-    return _redact(vault, actor, RedactEvidence(evidence_id, **kw))
+    return redaction.redact_evidence(vault, actor, RedactEvidence(evidence_id, **kw))
 
 
 def _add(vault: Vault, actor: str, number: str, **kwargs) -> requests.RequestAdded:
