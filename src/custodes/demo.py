@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from custodes import bootstrap
+from custodes.cli.errors import option
 from custodes.config import Settings
 from custodes.core.errors import CustodesError, PermissionDenied
 from custodes.media.leak import simulate_leak
@@ -46,7 +48,10 @@ def run_demo(settings: Settings, *, quiet: bool = False) -> dict[str, Any]:
         console.print(f"  [green]✓[/] {text}")
 
     def refused(text: str, err: CustodesError) -> None:
-        console.print(f"  [red]✗[/] {text}: [italic]{err}[/] (exit {err.exit_code})")
+        # The story is told on the command line: fields are named as its options.
+        console.print(
+            f"  [red]✗[/] {text}: [italic]{escape(err.render(option))}[/] (exit {err.exit_code})"
+        )
 
     summary: dict[str, Any] = {"home": str(settings.home.resolve())}
     step(f"A new vault at {settings.home}")

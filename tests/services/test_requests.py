@@ -217,12 +217,12 @@ def test_adjudication_re_evaluates_the_hold(world) -> None:
     vault, rec, number, ev = world
     rq = _held(vault, rec, number, evidence=[ev])
     out = cases.set_case(vault, rec, number, status="adjudicated", reason="verdict")
-    assert out["warnings"] == []
-    assert [(h.request_id, h.proposed, h.changed) for h in out["holds_reviewed"]] == [
+    assert out.warnings == []
+    assert [(h.request_id, h.proposed, h.changed) for h in out.holds_reviewed] == [
         (rq, "release", True)
     ]
     trigger = {"case_status": ["pending-prosecution", "adjudicated"]}
-    assert out["holds_reviewed"][0].trigger == trigger
+    assert out.holds_reviewed[0].trigger == trigger
     (review,) = _reviews(vault, number)
     assert review["actor"] == rec and review["object_id"] == rq
     assert review["details"]["trigger"] == trigger
@@ -256,8 +256,8 @@ def test_closing_the_ia_investigation_re_evaluates_the_hold(sqlite_vault: Vault,
     cases.set_case(vault, ia, number, flag=["ia-investigation"], reason="complaint")
     rq = _held(vault, rec, number)
     out = cases.set_case(vault, ia, number, unflag=["ia-investigation"], reason="closed")
-    assert [(h.request_id, h.proposed) for h in out["holds_reviewed"]] == [(rq, "release")]
-    assert out["holds_reviewed"][0].trigger == {"case_flags": [["ia-investigation"], []]}
+    assert [(h.request_id, h.proposed) for h in out.holds_reviewed] == [(rq, "release")]
+    assert out.holds_reviewed[0].trigger == {"case_flags": [["ia-investigation"], []]}
     assert _reviews(vault, number)[0]["actor"] == ia
 
 
@@ -265,7 +265,7 @@ def test_a_change_that_keeps_the_hold_records_nothing(world) -> None:
     vault, rec, number, ev = world
     _held(vault, rec, number)
     flagged = cases.set_case(vault, rec, number, flag=["sensitive"], reason="r")
-    assert flagged["holds_reviewed"] == []
+    assert flagged.holds_reviewed == []
     minor = requests.set_evidence_flags(vault, rec, ev, flag=["minor"], reason="seen on review")
     assert minor.holds_reviewed == []
     assert cases.set_case(vault, rec, number, status="pending-prosecution").changed == []
@@ -288,7 +288,7 @@ def test_the_person_changing_the_case_still_needs_their_own_permission(world) ->
     # follows is the consequence of the change, not a decision of theirs.
     sup = add_user(vault, "supervisor")
     out = cases.set_case(vault, sup, number, status="adjudicated")
-    assert [h.proposed for h in out["holds_reviewed"]] == ["release"]
+    assert [h.proposed for h in out.holds_reviewed] == ["release"]
     assert _reviews(vault, number)[0]["actor"] == sup
 
 
@@ -303,8 +303,8 @@ def test_a_bad_pack_never_blocks_a_case_change(world, tmp_path: Path, monkeypatc
         pack.write_text(re.sub(r"effective_from: *[0-9-]+", "effective_from: 2019-01-01", text))
     monkeypatch.setattr(vault.policy, "name", str(pack))
     out = cases.set_case(vault, rec, number, status="adjudicated")
-    assert out["status"] == "adjudicated" and out["holds_reviewed"] == []
-    (warning,) = out["warnings"]
+    assert out.status == "adjudicated" and out.holds_reviewed == []
+    (warning,) = out.warnings
     assert "not re-evaluated" in warning
     assert ("expired" if problem == "expired" else "no policy pack") in warning
     assert _reviews(vault, number) == [] and evidence.list_alerts(vault, "admin") == []
