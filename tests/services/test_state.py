@@ -16,6 +16,7 @@ import pytest
 
 from custodes.bootstrap import Vault
 from custodes.services import cases, evidence, exports
+from custodes.services.audit import list_events
 from custodes.services.state import check_state
 from tests.factories import add_case, add_user
 
@@ -136,3 +137,36 @@ def test_verify_names_the_row_and_fails(world) -> None:
     assert [p["detail"] for p in report.problems] == [
         f"export {ex} differs from the log in recipient"
     ]
+
+
+def test_use_cases_refuse_to_act_on_rows_the_log_does_not_vouch_for(world) -> None:
+    """Authorization reads the state the log vouches for: an officer made admin on the
+    database file is refused, and so is a case stripped of its `sensitive` flag; both
+    refusals are on record."""
+    from custodes.core.errors import IntegrityFailure
+    from custodes.services import cases, evidence
+
+    vault, ev, ex = world
+    officer = next(u.username for u in users_of(vault) if u.role.value == "officer")
+    _sql(vault, "UPDATE users SET role = 'admin' WHERE username = ?", officer)
+    differs = "it differs from its signed events in"
+    with pytest.raises(IntegrityFailure, match=f"user {officer}: {differs} role"):
+        cases.list_cases(vault, officer)
+    _sql(vault, "UPDATE users SET role = 'officer' WHERE username = ?", officer)
+    number = evidence.list_evidence(vault, "admin")[0].case
+    _sql(vault, "UPDATE cases SET flags = '' WHERE number = ?", number)
+    with pytest.raises(IntegrityFailure, match=f"case {number}: {differs} flags"):
+        evidence.open_evidence(vault, "admin", ev)
+    with pytest.raises(IntegrityFailure, match=f"case {number}: {differs} flags"):
+        cases.show_case(vault, "admin", number)
+    with vault.uow(readonly=True) as uow:
+        refused = [
+            e for e in list_events(uow.conn) if e["details"].get("code") == "IntegrityFailure"
+        ]
+    assert [e["details"]["attempted"] for e in refused][:1] == ["identify"]
+    assert len(refused) == 3
+
+
+def users_of(vault: Vault):
+    with vault.uow(readonly=True) as uow:
+        return uow.users.list()

@@ -176,3 +176,34 @@ def test_trace_refuses_an_altered_original(
     with vault.engine.begin() as conn:
         conn.execute(t.fingerprints.delete())
     assert trace.index_evidence(vault, ia).indexed == []
+
+
+def test_a_trace_names_only_what_the_signed_log_vouches_for(setup) -> None:
+    """Issue 22: a copy's row edited (recipient) or deleted on the database file, behind
+    the vault's back, makes the trace refuse (on record) rather than name someone the
+    signed export event does not, or say that no export matched."""
+    import sqlite3
+
+    vault, rec, ia, ev, copies, root = setup
+    leak = _leak(Path(copies["bob"].path), root / "edited.mp4", start_s=3, end_s=11, height=180)
+    bob = copies["bob"].export_id
+    db = sqlite3.connect(vault.settings.home / "vault.db")
+    row = db.execute("SELECT * FROM exports WHERE id = ?", (bob,)).fetchone()
+    try:
+        db.execute("UPDATE exports SET recipient = 'Deputy DA Ruiz' WHERE id = ?", (bob,))
+        db.commit()
+        with pytest.raises(IntegrityFailure, match=f"export {bob} .* differs .* in recipient"):
+            trace.trace_leak(vault, ia, leak, report_dir=root)
+        db.execute("DELETE FROM exports WHERE id = ?", (bob,))
+        db.commit()
+        with pytest.raises(IntegrityFailure, match=f"export {bob} .* not in the vault's tables"):
+            trace.trace_leak(vault, ia, leak, report_dir=root)
+    finally:
+        db.execute("DELETE FROM exports WHERE id = ?", (bob,))
+        db.execute(f"INSERT INTO exports VALUES ({', '.join('?' * len(row))})", row)
+        db.commit()
+        db.close()
+    with vault.uow(readonly=True) as uow:
+        last = list_events(uow.conn, evidence_id=ev.evidence_id)[-1]
+    assert last["action"] == "access-refused" and last["details"]["code"] == "IntegrityFailure"
+    assert trace.trace_leak(vault, ia, leak, report_dir=root).attributed == [bob]

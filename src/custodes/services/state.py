@@ -7,9 +7,15 @@ inserted without an event is named. ``verify`` runs this after checking the log 
 
 from __future__ import annotations
 
-from custodes.core.custody import Problem, decode_entry
-from custodes.core.errors import InvalidInput
-from custodes.core.ledger import VOUCHED_ACTIONS, Ledger, compare
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+
+from custodes.core.custody import Action, Problem, decode_entry
+from custodes.core.errors import IntegrityFailure, InvalidInput
+from custodes.core.jsontext import JSONObject
+from custodes.core.ledger import VOUCHED_ACTIONS, CaseState, EvidenceState, Ledger, compare
+from custodes.core.records import Case, Evidence, TracedCopy, User
+from custodes.services.audit import read_events
 from custodes.storage.uow import UnitOfWork
 
 
@@ -26,3 +32,153 @@ def check_state(uow: UnitOfWork) -> list[Problem]:
                 continue  # a malformed entry is reported by the log check itself
             ledger.apply(entry)
     return [*ledger.problems, *compare(ledger.state, uow.state.snapshot())]
+
+
+def check_copies(
+    uow: UnitOfWork, evidence_id: str, copies: Sequence[TracedCopy], start_s: float, end_s: float
+) -> None:
+    """Refuse to attribute a leak among ``copies`` (the export rows of ``evidence_id``
+    that show some of ``start_s``-``end_s``) unless the signed log vouches for each of
+    them, and for no other: a trace names the recipient of the signed export event,
+    never a bare row (IntegrityFailure otherwise)."""
+    signed = {
+        e.object_id: e
+        for e in read_events(uow, evidence_id=evidence_id)
+        if e.action == Action.EXPORT and e.object_id is not None
+    }
+    for copy in copies:
+        event = signed.get(copy.id)
+        if event is None:
+            raise IntegrityFailure(
+                f"export {copy.id} of {evidence_id} has no signed export event: refusing to "
+                "name a recipient the audit log does not vouch for",
+                advice="verify the vault",
+            )
+        differ = _differing_fields(copy, event.details, event.reason)
+        if differ:
+            raise IntegrityFailure(
+                f"export {copy.id} of {evidence_id} differs from its signed export event in "
+                f"{', '.join(differ)}: refusing to name a recipient the audit log does not "
+                "vouch for",
+                advice="verify the vault",
+            )
+    shown = {c.id for c in copies}
+    for export_id, event in signed.items():
+        lo, hi = _portion(event.details)
+        if export_id not in shown and lo < end_s and hi > start_s:
+            raise IntegrityFailure(
+                f"export {export_id} of {evidence_id} is on the signed audit log but not in "
+                "the vault's tables: a trace without it could name the wrong copy",
+                advice="verify the vault",
+            )
+
+
+def _portion(details: JSONObject) -> tuple[float, float]:
+    start, end = details.get("start_s"), details.get("end_s")
+    if not isinstance(start, int | float) or not isinstance(end, int | float):
+        return (0.0, 0.0)
+    return float(start), float(end)
+
+
+def _differing_fields(copy: TracedCopy, details: JSONObject, reason: str | None) -> list[str]:
+    signed: dict[str, object] = {
+        "recipient": details.get("recipient"),
+        "purpose": reason,
+        "output_sha256": details.get("output_sha256"),
+        "key_version": details.get("key_version"),
+    }
+    stored: dict[str, object] = {
+        "recipient": copy.recipient,
+        "purpose": copy.purpose,
+        "output_sha256": copy.output_sha256,
+        "key_version": copy.key_version,
+    }
+    differ = [name for name in signed if signed[name] != stored[name]]
+    if _portion(details) != (copy.start_s, copy.end_s):
+        differ.append("portion")
+    return differ
+
+
+# What a use case acts on is checked against the events that set it, as it is read: the
+# actor's role, the case's status, flags, members and restored reach, the evidence's case,
+# hash and recording officer. A row edited behind the vault's back is refused, on record.
+USER_ACTIONS = frozenset({str(Action.USER_ADD)})
+CASE_ACTIONS = frozenset(
+    str(a)
+    for a in (
+        Action.CASE_ADD,
+        Action.CASE_STATUS,
+        Action.CASE_FLAGS,
+        Action.CASE_ASSIGN,
+        Action.CASE_REACH_RESTORED,
+    )
+)
+EVIDENCE_ACTIONS = frozenset({str(Action.INGEST)})
+
+
+def _replayed(entries: Iterable[bytes]) -> Ledger:
+    ledger = Ledger()
+    for entry in entries:
+        try:
+            ledger.apply(decode_entry(entry))
+        except InvalidInput:
+            continue  # a malformed entry is verify's to report
+    return ledger
+
+
+def _unvouched(what: str, differ: list[str] | None) -> IntegrityFailure:
+    why = (
+        "no signed event made it"
+        if differ is None
+        else f"it differs from its signed events in {', '.join(differ)}"
+    )
+    return IntegrityFailure(
+        f"{what}: {why}; refusing to act on state the log does not vouch for",
+        advice="verify the vault and restore the database from a backup",
+    )
+
+
+def _fields(want: object, have: object) -> list[str]:
+    names = getattr(want, "__dataclass_fields__", {})
+    return [n for n in names if getattr(want, n) != getattr(have, n)]
+
+
+def vouch_user(uow: UnitOfWork, user: User) -> None:
+    """Refuse (IntegrityFailure) a user whose stored role no signed event gave."""
+    want = _replayed(uow.audit.fact_entries(USER_ACTIONS)).state.users.get(user.username)
+    have = replace(want, role=user.role.value) if want is not None else None
+    if want is None or want != have:
+        raise _unvouched(f"user {user.username}", None if want is None else ["role"])
+
+
+def vouch_case(uow: UnitOfWork, case: Case) -> None:
+    """Refuse (IntegrityFailure) a case whose stored status, flags, members or restored
+    reach are not what its signed events say."""
+    ledger = _replayed(uow.audit.fact_entries(CASE_ACTIONS, case_number=case.number))
+    want = ledger.state.cases.get(case.number)
+    if want is None:
+        raise _unvouched(f"case {case.number}", None)
+    have = CaseState(
+        case.number,
+        case.title,
+        case.status.value,
+        frozenset(f.value for f in case.flags),
+        case.members,
+        case.restored,
+    )
+    if want != have:
+        raise _unvouched(f"case {case.number}", _fields(want, have))
+
+
+def vouch_evidence(uow: UnitOfWork, evidence: Evidence) -> None:
+    """Refuse (IntegrityFailure) evidence whose stored case, hash, size or recording
+    officer are not what its signed ingest event says."""
+    ledger = _replayed(uow.audit.fact_entries(EVIDENCE_ACTIONS, evidence_id=evidence.id))
+    want = ledger.state.evidence.get(evidence.id)
+    if want is None:
+        raise _unvouched(f"evidence {evidence.id}", None)
+    have = EvidenceState(
+        evidence.id, evidence.case_number, evidence.sha256, evidence.size, evidence.officer
+    )
+    if want != have:
+        raise _unvouched(f"evidence {evidence.id}", _fields(want, have))

@@ -44,6 +44,7 @@ from custodes.reports.trace import odds_text, render_html, render_pdf
 from custodes.services.common import new_id, now_iso, sha256_file, verified_original
 from custodes.services.context import Context
 from custodes.services.evidence import raise_alert
+from custodes.services.state import check_copies
 from custodes.services.usecase import UseCase, acting
 
 ALPHA = 1e-6
@@ -338,6 +339,7 @@ def _attribute(
     lo, hi = source.offset_s, source.offset_s + source.duration_s
     with ctx.uow(readonly=True) as uow:
         copies = uow.traces.copies_overlapping(src.id, lo, hi)
+        check_copies(uow, src.id, copies, lo, hi)
     groups = attribution.group_by_mark([attribution.MarkedCopy(ex.id, ex.mark) for ex in copies])
     accs = {g.key: Accumulator(src.media.width, src.media.height, g.params) for g in groups}
     task = ctx.progress.start("register", info.frame_count or None, unit="frame")

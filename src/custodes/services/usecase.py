@@ -23,12 +23,13 @@ from typing import NoReturn
 
 from custodes.core.authz import Actor, Decision, Permission
 from custodes.core.custody import Action
-from custodes.core.errors import CustodesError, NotFound
+from custodes.core.errors import CustodesError, IntegrityFailure, NotFound
 from custodes.core.jsontext import JSONObject
 from custodes.core.records import Case, Evidence
 from custodes.services import audit
 from custodes.services.common import check, event, load_actor, refuse
 from custodes.services.context import Context
+from custodes.services.state import vouch_case, vouch_evidence, vouch_user
 from custodes.storage.uow import UnitOfWork
 
 
@@ -86,19 +87,39 @@ class UseCase:
             refusal_action=refusal_action,
         )
 
+    def _find_case(
+        self, number: str, attempted: str, action: Action = Action.ACCESS_REFUSED
+    ) -> Case:
+        """The case ``number`` as its signed events vouch for it; an unknown case, or one
+        whose row differs from its events, is refused on record."""
+        found = self.uow.cases.find(number)
+        try:
+            if found is None:
+                raise NotFound(f"no case '{number}'")
+            vouch_case(self.uow, found)
+        except (NotFound, IntegrityFailure) as exc:
+            self.refuse(exc, attempted=attempted, case=number, action=action)
+        return found
+
+    def _find_evidence(self, evidence_id: str, attempted: str) -> tuple[Evidence, Case]:
+        """The evidence and its case as their signed events vouch for them; unknown or
+        unvouched evidence is refused on record."""
+        found = self.uow.evidence.find(evidence_id)
+        try:
+            if found is None:
+                raise NotFound(f"no evidence '{evidence_id}'")
+            vouch_evidence(self.uow, found)
+        except (NotFound, IntegrityFailure) as exc:
+            self.refuse(exc, attempted=attempted, evidence=evidence_id)
+        return found, self._find_case(found.case_number, attempted)
+
     def case(
         self, number: str, permission: Permission | None = None, *, reason: str | None = None
     ) -> Case:
         """The case ``number``, which the actor may act on with ``permission`` (when given).
 
         An unknown case is refused on record, as a denied one is."""
-        found = self.uow.cases.find(number)
-        if found is None:
-            self.refuse(
-                NotFound(f"no case '{number}'"),
-                attempted=permission.value if permission else "case:case:find",
-                case=number,
-            )
+        found = self._find_case(number, permission.value if permission else "case:case:find")
         if permission is not None:
             self.allow(permission, case=found, reason=reason)
         return found
@@ -108,14 +129,8 @@ class UseCase:
     ) -> tuple[Evidence, Case]:
         """The evidence ``evidence_id`` and its case, which the actor may act on with
         ``permission`` (when given). Unknown evidence is refused on record."""
-        found = self.uow.evidence.find(evidence_id)
-        if found is None:
-            self.refuse(
-                NotFound(f"no evidence '{evidence_id}'"),
-                attempted=permission.value if permission else "case:evidence:find",
-                evidence=evidence_id,
-            )
-        case = self.uow.cases.by_id(found.case_id)
+        attempted = permission.value if permission else "case:evidence:find"
+        found, case = self._find_evidence(evidence_id, attempted)
         if permission is not None:
             self.allow(permission, case=case, evidence=found, reason=reason)
         return found, case
@@ -124,14 +139,7 @@ class UseCase:
         self, evidence_id: str, permission: Permission, *, reason: str | None = None
     ) -> tuple[Evidence, Case, Decision]:
         """As :meth:`evidence`, with authorization's decision (whether to alert, say)."""
-        found = self.uow.evidence.find(evidence_id)
-        if found is None:
-            self.refuse(
-                NotFound(f"no evidence '{evidence_id}'"),
-                attempted=permission.value,
-                evidence=evidence_id,
-            )
-        case = self.uow.cases.by_id(found.case_id)
+        found, case = self._find_evidence(evidence_id, permission.value)
         return found, case, self.allow(permission, case=case, evidence=found, reason=reason)
 
     def events(self, *, evidence_id: str | None = None) -> list[JSONObject]:
@@ -143,28 +151,13 @@ class UseCase:
     ) -> Case:
         """The case ``number``, before any permission is asked; an unknown one is refused
         on record as an attempt at ``attempted`` (an event ``action``)."""
-        found = self.uow.cases.find(number)
-        if found is None:
-            self.refuse(
-                NotFound(f"no case '{number}'"),
-                attempted=attempted.value,
-                case=number,
-                action=action,
-            )
-        return found
+        return self._find_case(number, attempted.value, action)
 
     def found_evidence(self, evidence_id: str, *, attempted: Permission) -> tuple[Evidence, Case]:
         """The evidence ``evidence_id`` and its case, before any permission is asked (a
         use case that checks its inputs first); unknown evidence is refused on record as
         an attempt at ``attempted``."""
-        found = self.uow.evidence.find(evidence_id)
-        if found is None:
-            self.refuse(
-                NotFound(f"no evidence '{evidence_id}'"),
-                attempted=attempted.value,
-                evidence=evidence_id,
-            )
-        return found, self.uow.cases.by_id(found.case_id)
+        return self._find_evidence(evidence_id, attempted.value)
 
     def record(
         self,
@@ -228,4 +221,10 @@ class UseCase:
 def acting(ctx: Context, actor_name: str | None, *, readonly: bool = False) -> Iterator[UseCase]:
     """Open a unit of work and identify the actor (an unknown one is refused on record)."""
     with ctx.uow(readonly=readonly) as uow:
-        yield UseCase(ctx, uow, load_actor(ctx, uow, actor_name))
+        actor = load_actor(ctx, uow, actor_name)
+        user = uow.users.get(actor.username)
+        try:
+            vouch_user(uow, user)
+        except IntegrityFailure as exc:
+            refuse(ctx, uow, actor.username, exc, attempted="identify")
+        yield UseCase(ctx, uow, actor)

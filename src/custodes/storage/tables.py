@@ -78,7 +78,7 @@ audit_events = Table(
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
     Column("at", String(40), nullable=False),
     Column("actor", String(64), nullable=False),
-    Column("action", String(64), nullable=False),
+    Column("action", String(64), nullable=False, index=True),
     Column("case_number", String(64), nullable=True, index=True),
     Column("evidence_id", String(32), nullable=True, index=True),
     Column("entry", LargeBinary, nullable=False),  # the canonical leaf bytes
