@@ -7,7 +7,7 @@ import json
 import secrets
 
 from custodes.core.authz import CaseStatus
-from custodes.core.records import Evidence
+from custodes.core.records import Case, Evidence
 from custodes.storage import tables as t
 from custodes.storage.uow import UnitOfWork
 from tests.factories import unique
@@ -27,9 +27,10 @@ MEDIA = {
 }
 
 
-def stored_evidence(uow: UnitOfWork) -> Evidence:
-    """A case and one recording in it (no blob behind it)."""
-    case = uow.cases.add(unique("CASE-"), "a case", CaseStatus.OPEN, "2025-01-01T00:00:00")
+def stored_evidence(uow: UnitOfWork, case: Case | None = None) -> Evidence:
+    """One recording in ``case`` (a new case by default), with no blob behind it."""
+    if case is None:
+        case = uow.cases.add(unique("CASE-"), "a case", CaseStatus.OPEN, "2025-01-01T00:00:00")
     evidence_id = unique("EV-T")
     uow.conn.execute(
         t.evidence.insert().values(

@@ -20,7 +20,7 @@ from custodes.services.audit import list_events
 from custodes.services.redaction import RedactEvidence
 from custodes.storage import tables as t
 from tests.factories import add_case, add_user
-from tests.factories.blobs import on_both_blob_stores, read_blob, replace_blob
+from tests.factories.blobs import flip_byte, on_both_blob_stores, read_blob
 
 NAN = float("nan")
 PLATE = RegionSeed(0.2, 40, 40, 60, 30, "plate")
@@ -188,12 +188,6 @@ def test_a_reviewed_plan_with_no_boxes_is_applied_as_given(world, tmp_path: Path
     assert last["action"] == "redact" and last["details"]["frames_redacted"] == 0
 
 
-def _alter_blob(vault: Vault, sha256: str) -> None:
-    data = bytearray(read_blob(vault, sha256))
-    data[len(data) // 2] ^= 0x01
-    replace_blob(vault, sha256, bytes(data))
-
-
 @on_both_blob_stores
 def test_verify_checks_stored_redacted_copies(world, tmp_path: Path) -> None:
     from custodes.services import verify
@@ -202,7 +196,7 @@ def test_verify_checks_stored_redacted_copies(world, tmp_path: Path) -> None:
     red = _redact(vault, rec, ev, regions=[PLATE], out=tmp_path / "p.mp4")
     ok = verify.verify_vault(vault, "admin")
     assert ok.ok and ok.blobs == 2  # the original and the redacted copy
-    _alter_blob(vault, red.sha256)
+    flip_byte(vault, red.sha256)
     out = verify.verify_vault(vault, "admin")
     assert [p["kind"] for p in out.problems] == ["blob-changed"]
     assert f"redacted copy {red.derivative_id}" in out.problems[0]["detail"]

@@ -21,7 +21,6 @@ from custodes.storage.uow import UnitOfWork
 __all__ = [
     "EventView",
     "case_of_event",
-    "check_record_filter",
     "hidden_cases",
     "list_audit",
     "record_filter",
@@ -48,20 +47,6 @@ def record_filter(
         uc.evidence(evidence_id, permission)
     if case_number is not None:
         uc.case(case_number, permission)
-
-
-def check_record_filter(
-    vault: Context,
-    uow: UnitOfWork,
-    actor: Actor,
-    facts: Mapping[str, CaseFacts],
-    *,
-    evidence_id: str | None = None,
-    case_number: str | None = None,
-) -> None:
-    """:func:`record_filter` for a caller that holds its unit of work and actor, not a
-    use case (``facts`` is no longer needed: the filter's case is read afresh)."""
-    record_filter(UseCase(vault, uow, actor), evidence_id=evidence_id, case_number=case_number)
 
 
 def list_audit(

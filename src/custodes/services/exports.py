@@ -38,7 +38,7 @@ from custodes.services.common import (
     verified_original,
 )
 from custodes.services.context import Context
-from custodes.services.events import check_record_filter, hidden_cases
+from custodes.services.events import hidden_cases, record_filter
 from custodes.services.evidence import alert_if_flagged
 from custodes.services.usecase import UseCase, acting
 
@@ -449,7 +449,7 @@ def list_exports(
     with acting(ctx, actor_name, readonly=True) as uc:
         uc.allow(Permission.AUDIT_READ)
         facts = {c.number: c.facts for c in uc.uow.cases.list()}
-        check_record_filter(ctx, uc.uow, uc.actor, facts, evidence_id=evidence_id)
+        record_filter(uc, evidence_id=evidence_id)
         listed = uc.uow.exports.list(
             evidence_id=evidence_id, hidden_cases=hidden_cases(uc.actor, facts)
         )

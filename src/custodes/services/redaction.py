@@ -45,7 +45,7 @@ from custodes.services.common import (
 from custodes.services.context import Context
 from custodes.services.evidence import alert_if_flagged
 from custodes.services.exports import _check_text
-from custodes.services.requests import check_ranges_within
+from custodes.services.requests.facts import check_ranges_within
 from custodes.services.usecase import UseCase, acting
 
 FACE_KINDS = frozenset({"faces", "bystander-faces", "minors", "victims"})

@@ -15,7 +15,6 @@ from custodes.core.errors import IntegrityFailure, InvalidInput
 from custodes.core.jsontext import JSONObject
 from custodes.core.ledger import VOUCHED_ACTIONS, CaseState, EvidenceState, Ledger, compare
 from custodes.core.records import Case, Evidence, TracedCopy, User
-from custodes.services.audit import read_events
 from custodes.storage.uow import UnitOfWork
 
 
@@ -41,11 +40,13 @@ def check_copies(
     that show some of ``start_s``-``end_s``) unless the signed log vouches for each of
     them, and for no other: a trace names the recipient of the signed export event,
     never a bare row (IntegrityFailure otherwise)."""
-    signed = {
-        e.object_id: e
-        for e in read_events(uow, evidence_id=evidence_id)
-        if e.action == Action.EXPORT and e.object_id is not None
-    }
+    signed: dict[str, tuple[JSONObject, str | None]] = {}
+    for entry in uow.audit.fact_entries(EXPORT_ACTIONS, evidence_id=evidence_id):
+        try:
+            doc = decode_entry(entry)
+        except InvalidInput:
+            continue  # a malformed entry is verify's to report
+        signed[str(doc["object"]["id"])] = (dict(doc["details"]), doc.get("reason"))
     for copy in copies:
         event = signed.get(copy.id)
         if event is None:
@@ -54,7 +55,7 @@ def check_copies(
                 "name a recipient the audit log does not vouch for",
                 advice="verify the vault",
             )
-        differ = _differing_fields(copy, event.details, event.reason)
+        differ = _differing_fields(copy, *event)
         if differ:
             raise IntegrityFailure(
                 f"export {copy.id} of {evidence_id} differs from its signed export event in "
@@ -63,8 +64,8 @@ def check_copies(
                 advice="verify the vault",
             )
     shown = {c.id for c in copies}
-    for export_id, event in signed.items():
-        lo, hi = _portion(event.details)
+    for export_id, (details, _) in signed.items():
+        lo, hi = _portion(details)
         if export_id not in shown and lo < end_s and hi > start_s:
             raise IntegrityFailure(
                 f"export {export_id} of {evidence_id} is on the signed audit log but not in "
@@ -114,6 +115,7 @@ CASE_ACTIONS = frozenset(
     )
 )
 EVIDENCE_ACTIONS = frozenset({str(Action.INGEST)})
+EXPORT_ACTIONS = frozenset({str(Action.EXPORT)})
 
 
 def _replayed(entries: Iterable[bytes]) -> Ledger:

@@ -25,7 +25,7 @@ from custodes.services.redaction import RedactEvidence
 from custodes.services.requests import release
 from custodes.storage import tables as t
 from tests.factories import add_case, add_user
-from tests.factories.blobs import on_both_blob_stores, read_blob, replace_blob
+from tests.factories.blobs import flip_byte, on_both_blob_stores
 
 
 @pytest.fixture
@@ -51,12 +51,6 @@ def _add(vault: Vault, actor: str, number: str, **kwargs) -> requests.RequestAdd
 def _events(vault: Vault) -> list[str]:
     with vault.uow(readonly=True) as uow:
         return [e["action"] for e in list_events(uow.conn)]
-
-
-def _alter_blob(vault: Vault, sha256: str) -> None:
-    data = bytearray(read_blob(vault, sha256))
-    data[len(data) // 2] ^= 0x01
-    replace_blob(vault, sha256, bytes(data))
 
 
 @on_both_blob_stores
@@ -287,14 +281,14 @@ def test_an_altered_original_or_redacted_copy_is_never_used(world, tmp_path: Pat
     r = _add(vault, rec, number, requester="9News", kind="press", evidence=[ev])
     requests.decide_request(vault, rec, r.request_id, accept=True)
     red = _redact(vault, rec, ev, faces=True, out=tmp_path / "f.mp4")
-    _alter_blob(vault, red.sha256)
+    flip_byte(vault, red.sha256)
     out = tmp_path / "pkg"
     with pytest.raises(IntegrityFailure, match="stored redacted copy of RD-"):
         requests.release_request(vault, rec, r.request_id, out, redactions=[red.derivative_id])
     assert _events(vault)[-1] == "release-refused"
     assert not out.exists()
     [row] = [e for e in evidence.list_evidence(vault, rec) if e.evidence_id == ev]
-    _alter_blob(vault, row.sha256)
+    flip_byte(vault, row.sha256)
     with pytest.raises(IntegrityFailure, match=f"stored original of {ev}"):
         _redact(vault, rec, ev, faces=True, out=tmp_path / "g.mp4")
     assert _events(vault)[-1] == "access-refused"

@@ -3,34 +3,17 @@ unit of work that is rolled back (SQLite; PostgreSQL too when it is configured).
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterator
 from datetime import date
 
 import pytest
-from sqlalchemy import insert
 
 from custodes.bootstrap import Vault
 from custodes.core.authz import CaseStatus
 from custodes.core.records import Case, Request
-from custodes.storage import tables as t
 from custodes.storage.uow import UnitOfWork
 from tests.factories import unique
-
-MEDIA = {
-    "container": "mp4",
-    "video_codec": "h264",
-    "width": 320,
-    "height": 180,
-    "fps": 15.0,
-    "duration_s": 2.0,
-    "frame_count": 30,
-    "audio_codec": None,
-    "audio_channels": None,
-    "audio_sample_rate": None,
-    "creation_time": None,
-}
+from tests.factories.stored import stored_evidence
 
 
 @pytest.fixture
@@ -46,21 +29,7 @@ def case(uow: UnitOfWork) -> Case:
 
 def add_evidence(uow: UnitOfWork, case: Case) -> str:
     """A recording on record (its blob is not needed here)."""
-    evidence_id = unique("EV-")
-    admin = uow.users.get("admin")
-    uow.conn.execute(
-        insert(t.evidence).values(
-            id=evidence_id,
-            case_id=case.id,
-            sha256=hashlib.sha256(evidence_id.encode()).hexdigest(),
-            size=1,
-            ingested_at="2026-01-02T03:04:05",
-            ingested_by=admin.id,
-            original_name="clip.mp4",
-            media=json.dumps(MEDIA),
-        )
-    )
-    return evidence_id
+    return stored_evidence(uow, case).id
 
 
 def add_request(uow: UnitOfWork, case: Case, **kwargs: object) -> Request:

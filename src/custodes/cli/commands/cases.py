@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from custodes.cli import output
+from custodes.cli.options import FlagReason, Unflag
 from custodes.cli.state import State, show, state
 from custodes.services import cases as case_svc
 from custodes.services.requests import HoldReview
@@ -40,11 +41,8 @@ def case_set(
         list[str] | None,
         typer.Option(help="Add a flag: sensitive, juvenile, victim-privacy, ia-investigation."),
     ] = None,
-    unflag: Annotated[list[str] | None, typer.Option(help="Remove a flag.")] = None,
-    reason: Annotated[
-        str | None,
-        typer.Option(help="Why (recorded in the audit log; required with --flag and --unflag)."),
-    ] = None,
+    unflag: Unflag = None,
+    reason: FlagReason = None,
 ) -> None:
     """Change a case's status or flags."""
     st = state(ctx)

@@ -10,7 +10,7 @@ from custodes.cli.state import state
 
 def demo(ctx: typer.Context) -> None:
     """The whole story on a fresh embedded vault, start to finish."""
-    from custodes.demo import run_demo
+    from custodes.cli.demo import run_demo
 
     st = state(ctx)
     summary = run_demo(st.settings, quiet=st.json)

@@ -9,6 +9,7 @@ import typer
 
 from custodes.cli import output
 from custodes.cli.commands.cases import print_holds_reviewed
+from custodes.cli.options import FlagReason, Unflag
 from custodes.cli.state import show, state
 from custodes.services import evidence as evidence_svc
 
@@ -119,11 +120,8 @@ def evidence_flag(
             "bystander-face, plate."
         ),
     ] = None,
-    unflag: Annotated[list[str] | None, typer.Option(help="Remove a flag.")] = None,
-    reason: Annotated[
-        str | None,
-        typer.Option(help="Why (recorded in the audit log; required with --flag and --unflag)."),
-    ] = None,
+    unflag: Unflag = None,
+    reason: FlagReason = None,
 ) -> None:
     """Record what a recording shows (read by the policy pack)."""
     from custodes.services import requests as req_svc
