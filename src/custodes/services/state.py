@@ -44,9 +44,11 @@ def check_copies(
     for entry in uow.audit.fact_entries(EXPORT_ACTIONS, evidence_id=evidence_id):
         try:
             doc = decode_entry(entry)
-        except InvalidInput:
-            continue  # a malformed entry is verify's to report
-        signed[str(doc["object"]["id"])] = (dict(doc["details"]), doc.get("reason"))
+            export_id, details = doc["object"]["id"], dict(doc["details"])
+        except (InvalidInput, KeyError, TypeError, ValueError):
+            continue  # a malformed entry is verify's to report; its copy stays unvouched
+        reason = doc.get("reason")
+        signed[str(export_id)] = (details, reason if isinstance(reason, str) else None)
     for copy in copies:
         event = signed.get(copy.id)
         if event is None:
