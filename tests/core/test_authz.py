@@ -37,6 +37,7 @@ TABLE = """
 permission              officer supervisor records prosecutor internal-affairs admin command
 vault:user:add          .       .          .       .          .                x     .
 vault:user:list         .       .          .       .          .                x     .
+vault:access:manage     .       .          .       .          .                x     .
 vault:case:add          .       x          x       .          .                x     .
 case:case:view          x       x          x       x          x                x     x
 case:case:set-status    .       x          x       .          .                x     .

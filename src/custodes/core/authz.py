@@ -68,6 +68,9 @@ class Permission(StrEnum):
 
     USER_ADD = "vault:user:add"
     USER_LIST = "vault:user:list"
+    # List and end anyone's web sessions; create, list and revoke anyone's API tokens
+    # (everyone manages their own).
+    ACCESS_MANAGE = "vault:access:manage"
     CASE_ADD = "vault:case:add"
     CASE_VIEW = "case:case:view"
     CASE_SET_STATUS = "case:case:set-status"
@@ -161,6 +164,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         {
             P.USER_ADD,
             P.USER_LIST,
+            P.ACCESS_MANAGE,
             P.CASE_ADD,
             P.CASE_VIEW,
             P.CASE_SET_STATUS,

@@ -55,6 +55,18 @@ class Action(StrEnum):
     RELEASE = "release"
     RELEASE_REFUSED = "release-refused"
     REDACT = "redact"
+    # Web authentication (issue 18).
+    SIGN_IN = "sign-in"
+    SIGN_IN_FAILED = "sign-in-failed"
+    ACCOUNT_LOCKED = "account-locked"
+    MFA_ENROL = "mfa-enrol"
+    RECOVERY_CODE_USED = "recovery-code-use"
+    SIGN_OUT = "sign-out"
+    SESSION_END = "session-end"
+    TOKEN_CREATE = "token-create"
+    TOKEN_USE = "token-use"
+    TOKEN_REVOKE = "token-revoke"
+    PASSWORD_SET = "password-set"
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,9 @@ process exit code and the HTTP status that the CLI and the web layer use, and a
     ├── InvalidInput           malformed request or file        HTTP 422, exit 3
     ├── NotFound               no such case, item or blob       HTTP 404, exit 4
     ├── PermissionDenied       authorization said no            HTTP 403, exit 5
-    │   └── ReasonRequired     a stated reason is needed        HTTP 403, exit 5
+    │   ├── ReasonRequired     a stated reason is needed        HTTP 403, exit 5
+    │   └── Unauthenticated    no proven identity (web, token)  HTTP 401, exit 5
+    │       └── AccountLocked  too many failed sign-ins         HTTP 429, exit 5
     ├── CustodyConflict        illegal custody state change     HTTP 409, exit 6
     ├── IntegrityFailure       hash, proof or signature wrong   HTTP 500, exit 7
     │   └── ProofError         a Merkle proof does not verify   HTTP 500, exit 7
@@ -101,6 +103,19 @@ class PermissionDenied(CustodesError):
 
 class ReasonRequired(PermissionDenied):
     """The object is sensitive: the actor must state a reason to open it."""
+
+
+class Unauthenticated(PermissionDenied):
+    """The caller has not proved who they are: no session, an ended or locked one, a
+    wrong password or second factor, an unknown, expired or revoked token."""
+
+    http_status = 401
+
+
+class AccountLocked(Unauthenticated):
+    """Too many failed sign-ins: the account is locked for a while."""
+
+    http_status = 429
 
 
 class CustodyConflict(CustodesError):

@@ -230,3 +230,65 @@ derivatives = Table(
     Column("lineage", Text, nullable=False),
     Column("audit_seq", BigInteger, nullable=False),
 )
+
+# Web authentication (issue 18): the second factor, sessions, failed attempts, API tokens.
+# Secrets are never stored as they are: session ids and tokens by their SHA-256, recovery
+# codes by a keyed hash, TOTP secrets encrypted with a key derived from the vault's keys.
+totp_secrets = Table(
+    "totp_secrets",
+    metadata,
+    Column("user_id", ForeignKey("users.id"), primary_key=True),
+    Column("secret", LargeBinary, nullable=False),  # nonce + AES-GCM ciphertext
+    Column("created_at", String(40), nullable=False),
+    Column("confirmed_at", String(40), nullable=True),  # NULL: enrolment not finished
+    Column("last_step", BigInteger, nullable=True),  # the last time step used (no replay)
+)
+
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", ForeignKey("users.id"), nullable=False, index=True),
+    Column("code_hash", String(64), nullable=False, unique=True),
+    Column("created_at", String(40), nullable=False),
+    Column("used_at", String(40), nullable=True),
+)
+
+sign_in_failures = Table(
+    "sign_in_failures",
+    metadata,
+    Column("user_id", ForeignKey("users.id"), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("first_at", String(40), nullable=False),
+    Column("locked_until", String(40), nullable=True),
+)
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),  # SHA-256 of the cookie's value
+    Column("short_id", String(16), nullable=False, unique=True),  # what the log names
+    Column("user_id", ForeignKey("users.id"), nullable=False, index=True),
+    Column("created_at", String(40), nullable=False),
+    Column("last_seen_at", String(40), nullable=False),
+    Column("address", String(64), nullable=False),
+    Column("user_agent", Text, nullable=False),
+    Column("second_factor_at", String(40), nullable=True),
+    Column("second_factor", String(16), nullable=True),  # totp, recovery-code, (passkey)
+    Column("ended_at", String(40), nullable=True),
+    Column("ended_why", String(32), nullable=True),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_id", ForeignKey("users.id"), nullable=False, index=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", String(40), nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("expires_at", String(40), nullable=False),
+    Column("revoked_at", String(40), nullable=True),
+    Column("last_used_at", String(40), nullable=True),
+    Column("use_logged_at", String(40), nullable=True),  # the last token-use event
+)

@@ -10,6 +10,7 @@ from custodes.storage.db import translate_errors
 from custodes.storage.repositories import (
     AlertRepository,
     AuditLogRepository,
+    AuthRepository,
     CaseRepository,
     DecisionRepository,
     DerivativeRepository,
@@ -99,6 +100,10 @@ class UnitOfWork:
     @property
     def audit(self) -> AuditLogRepository:
         return AuditLogRepository(self.conn)
+
+    @property
+    def auth(self) -> AuthRepository:
+        return AuthRepository(self.conn)
 
     @property
     def holdings(self) -> HoldingsRepository:

@@ -6,6 +6,7 @@ service boundary.
 """
 
 from custodes.core.records.alerts import Alert
+from custodes.core.records.auth import ApiToken, Failures, StoredTotp, WebSession
 from custodes.core.records.audit import LogEntry, LogState, StoredCheckpoint, StoredRow
 from custodes.core.records.cases import Case
 from custodes.core.records.decisions import RecordedDecision
@@ -21,10 +22,12 @@ from custodes.core.records.traces import Trace, TracedCopy
 
 __all__ = [
     "Alert",
+    "ApiToken",
     "Case",
     "Derivative",
     "Evidence",
     "Export",
+    "Failures",
     "KeptBlob",
     "LogEntry",
     "LogState",
@@ -34,8 +37,10 @@ __all__ = [
     "StoredCheckpoint",
     "StoredFingerprint",
     "StoredRow",
+    "StoredTotp",
     "TimeSpan",
     "Trace",
     "TracedCopy",
     "User",
+    "WebSession",
 ]

@@ -1,0 +1,55 @@
+"""Web authentication: second factors, server sessions, failed sign-ins, API tokens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class StoredTotp:
+    """A user's TOTP secret, encrypted; ``confirmed_at`` is None until enrolment ends."""
+
+    user_id: int
+    secret: bytes
+    created_at: str
+    confirmed_at: str | None
+    last_step: int | None
+
+
+@dataclass(frozen=True)
+class Failures:
+    """Failed sign-ins of one account since the last success."""
+
+    user_id: int
+    count: int
+    first_at: str
+    locked_until: str | None
+
+
+@dataclass(frozen=True)
+class WebSession:
+    id_hash: str
+    short_id: str
+    user_id: int
+    username: str
+    created_at: str
+    last_seen_at: str
+    address: str
+    user_agent: str
+    second_factor_at: str | None
+    second_factor: str | None
+    ended_at: str | None
+    ended_why: str | None
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    id: str
+    user_id: int
+    username: str
+    created_at: str
+    created_by: str
+    expires_at: str
+    revoked_at: str | None
+    last_used_at: str | None
+    use_logged_at: str | None
