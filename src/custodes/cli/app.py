@@ -29,6 +29,8 @@ from custodes.cli.commands import (
     provenance,
     redaction,
     requests,
+    serve,
+    tokens,
     trace,
     users,
     vault,
@@ -60,12 +62,14 @@ app.command("redact")(redaction.redact_cmd)
 app.command()(verify.verify)
 app.command("provenance")(provenance.provenance_cmd)
 app.command()(demo.demo)
+app.command()(serve.serve)
 
 app.add_typer(users.app, name="user")
 app.add_typer(cases.app, name="case")
 app.add_typer(evidence.app, name="evidence")
 app.add_typer(audit.app, name="audit")
 app.add_typer(requests.app, name="request")
+app.add_typer(tokens.app, name="token")
 
 
 def _os_user() -> str | None:

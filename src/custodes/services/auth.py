@@ -43,7 +43,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from custodes.core.authz import ROLE_PERMISSIONS, Permission, Role
+from custodes.core.authz import ROLE_PERMISSIONS, Permission, Role, decide
 from custodes.core.custody import Action
 from custodes.core.errors import (
     AccountLocked,
@@ -619,7 +619,7 @@ def list_sessions(ctx: Context, actor_name: str | None) -> list[SessionView]:
     """Open sessions: an admin sees everyone's, anyone else their own."""
     with acting(ctx, actor_name, readonly=True) as uc:
         sessions = uc.uow.auth.open_sessions()
-        if uc.actor.role is not Role.ADMIN:
+        if not decide(uc.actor, Permission.ACCESS_MANAGE).allowed:
             return [_session_view(s) for s in sessions if s.username == uc.actor.username]
         uc.allow(Permission.ACCESS_MANAGE)
         return [_session_view(s) for s in sessions]
@@ -709,8 +709,11 @@ def create_token(
 def list_tokens(
     ctx: Context, actor_name: str | None, username: str | None = None
 ) -> list[TokenView]:
-    """Tokens (never their values): your own, or anyone's for an admin."""
+    """Tokens (never their values): your own, or anyone's for an admin (everyone's when
+    ``username`` is None)."""
     with acting(ctx, actor_name, readonly=True) as uc:
+        if username is None and not decide(uc.actor, Permission.ACCESS_MANAGE).allowed:
+            username = uc.actor.username
         if username != uc.actor.username:
             uc.allow(Permission.ACCESS_MANAGE)
         user_id = None

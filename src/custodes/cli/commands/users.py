@@ -10,6 +10,7 @@ import typer
 from custodes.cli import output
 from custodes.cli.state import show, state
 from custodes.core.errors import InvalidInput
+from custodes.services import auth as user_svc_auth
 from custodes.services import users as user_svc
 
 app = typer.Typer(help="Vault users and their roles.", no_args_is_help=True)
@@ -43,6 +44,15 @@ def _read_password() -> str:
         return line.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidInput("the password must be valid UTF-8") from None
+
+
+@app.command("password")
+def user_password(ctx: typer.Context, username: str) -> None:
+    """Set USERNAME's web password, read from the first line of stdin (an admin: anyone's;
+    others: their own). On record."""
+    st = state(ctx)
+    user_svc_auth.set_password(st.acting(), st.actor, username, _read_password())
+    show(st, {"username": username}, f"Password of [bold]{username}[/] set.")
 
 
 @app.command("list")

@@ -6,8 +6,8 @@ service boundary.
 """
 
 from custodes.core.records.alerts import Alert
-from custodes.core.records.auth import ApiToken, Failures, StoredTotp, WebSession
 from custodes.core.records.audit import LogEntry, LogState, StoredCheckpoint, StoredRow
+from custodes.core.records.auth import ApiToken, Failures, StoredTotp, WebSession
 from custodes.core.records.cases import Case
 from custodes.core.records.decisions import RecordedDecision
 from custodes.core.records.derivatives import Derivative

@@ -6,8 +6,8 @@ the services. SQLAlchemy Core serves both backends (SQLite embedded, PostgreSQL)
 """
 
 from custodes.storage.repositories.alerts import AlertRepository
-from custodes.storage.repositories.auth import AuthRepository
 from custodes.storage.repositories.audit import AuditLogRepository
+from custodes.storage.repositories.auth import AuthRepository
 from custodes.storage.repositories.cases import CaseRepository
 from custodes.storage.repositories.decisions import DecisionRepository
 from custodes.storage.repositories.derivatives import DerivativeRepository

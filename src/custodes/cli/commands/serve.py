@@ -1,0 +1,33 @@
+"""``custodes serve``: the web application and REST API on this vault."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from custodes.cli.state import state
+
+#: The web front door's app factory, named by import path: the CLI starts it without
+#: importing it (front doors stay independent of each other, docs/architecture.md).
+APP_FACTORY = "custodes.web.app:app_from_environment"
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+) -> None:
+    """Serve the web API (/api/v1) on this vault until interrupted.
+
+    Everyone signs in with a password and a second factor (or uses an API token); --as is
+    not used. Put a TLS-terminating proxy in front of it beyond loopback: the session
+    cookie is Secure.
+    """
+    import uvicorn
+
+    st = state(ctx)
+    _ = st.vault  # refuse a missing or damaged vault before listening
+    os.environ["CUSTODES_HOME"] = str(st.settings.home)
+    uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, log_level="info")

@@ -1,0 +1,68 @@
+"""What every response carries and what every unsafe request must show.
+
+- Security headers on every response: a Content-Security-Policy without inline script and
+  with ``frame-ancestors 'none'``, ``nosniff``, no referrer, HSTS when served over TLS,
+  and ``Cache-Control: no-store`` on the API (nothing of the vault is cached).
+- CSRF: an unsafe request (POST, PUT, PATCH, DELETE) that carries the session cookie is
+  refused unless its ``Origin`` is this server's own origin or the browser says
+  ``Sec-Fetch-Site: same-origin``. A request with a bearer token and no cookie carries no
+  ambient credential a third-party page could borrow, and is exempt. The session cookie
+  is also ``SameSite=Strict``: this check is the second, independent line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import Request
+from starlette.responses import Response
+
+from custodes.web.errors import error_response
+
+SESSION_COOKIE = "custodes_session"
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+CSP = (
+    "default-src 'self'; script-src 'self'; frame-ancestors 'none'; "
+    "object-src 'none'; base-uri 'none'"
+)
+
+
+def add_security_headers(request: Request, response: Response) -> Response:
+    headers = response.headers
+    headers["Content-Security-Policy"] = CSP
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "no-referrer"
+    headers["X-Frame-Options"] = "DENY"
+    headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    if request.url.scheme == "https":
+        headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
+    if request.url.path.startswith("/api/"):
+        headers["Cache-Control"] = "no-store"
+    return response
+
+
+def own_origin(request: Request) -> str:
+    return f"{request.url.scheme}://{request.url.netloc}"
+
+
+def csrf_refusal(request: Request) -> str | None:
+    """Why this request is refused as cross-site, or None."""
+    if request.method not in UNSAFE or SESSION_COOKIE not in request.cookies:
+        return None
+    origin = request.headers.get("origin")
+    if origin == own_origin(request) or request.headers.get("sec-fetch-site") == "same-origin":
+        return None
+    if origin is None:
+        return "an unsafe request with a session cookie must show its Origin"
+    return f"cross-site request refused (Origin {origin[:100]})"
+
+
+async def middleware(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    why = csrf_refusal(request)
+    if why is not None:
+        response: Response = error_response("csrf", 403, why)
+    else:
+        response = await call_next(request)
+    return add_security_headers(request, response)
