@@ -7,6 +7,7 @@ import pyotp
 import pytest
 
 from custodes.services import auth as auth_svc
+from custodes.services import verify
 from tests.web.conftest import ORIGIN, PASSWORD, Web, post
 
 ADDRESS = "testclient"  # the client address Starlette's TestClient connects from
@@ -143,6 +144,7 @@ def test_five_failures_lock_the_account_for_ten_minutes(web: Web) -> None:
     web.sign_in(ann)  # unlocked after ten minutes, and the count starts again
     with web.vault.uow(readonly=True) as uow:
         assert uow.auth.failures(uow.users.get(ann).id) is None
+    assert verify.verify_vault(web.vault, "admin").ok
 
 
 def test_wrong_second_factor_codes_count_toward_the_lockout(web: Web) -> None:
@@ -340,3 +342,6 @@ def test_tokens_create_use_list_revoke_and_expire(web: Web) -> None:
         401
     )
     assert web.client.get("/api/v1/me", headers={"Authorization": "Basic x"}).status_code == 401
+    # Everything above is on a log that still verifies (the events, the vouched tables).
+    report = verify.verify_vault(web.vault, "admin")
+    assert report.ok, report.problems

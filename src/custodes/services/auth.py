@@ -560,34 +560,41 @@ def _end(
 
 def resume(ctx: Context, cookie: str, address: str) -> Principal:
     """The person behind a session cookie. A session idle for 30 minutes or older than 12
-    hours is ended (on record) and refused: the person signs in again."""
-    with ctx.uow() as uow:
-        session = uow.auth.session(_sha256(cookie)) if cookie else None
+    hours is ended (on record) and refused: the person signs in again.
+
+    Read in a read-only transaction (most requests write nothing here); only an ending or
+    a due ``last_seen_at`` takes the writer's lock."""
+    id_hash = _sha256(cookie) if cookie else ""
+    with ctx.uow(readonly=True) as uow:
+        session = uow.auth.session(id_hash) if cookie else None
         if session is None or session.ended_at is not None:
             raise Unauthenticated("not signed in (or the session has ended)")
-        client = _web_client(address, session.short_id)
-        now = ctx.clock.now()
-        why = None
-        if now - _at(session.last_seen_at) > SESSION_IDLE:
-            why = "idle"
-        elif now - _at(session.created_at) > SESSION_MAX:
-            why = "reauthenticate"
         user = uow.users.get(session.username)
-        if why is None and not user.active:
-            why = "user-inactive"
-        if why is not None:
-            _end(ctx.acting_for(client), uow, session, why, session.username, address)
-            audit.commit(uow, ctx)
-            raise Unauthenticated(
-                {
-                    "idle": "the session locked after 30 minutes idle; sign in again",
-                    "reauthenticate": "the session is 12 hours old; sign in again",
-                }.get(why, "not signed in (or the session has ended)")
-            )
-        if session.second_factor_at is None:
-            raise Unauthenticated("the second factor is still to be passed")
-        if now - _at(session.last_seen_at) >= TOUCH_EVERY:
-            uow.auth.touch_session(session.id_hash, now_iso(ctx))
+    client = _web_client(address, session.short_id)
+    now = ctx.clock.now()
+    why = None
+    if now - _at(session.last_seen_at) > SESSION_IDLE:
+        why = "idle"
+    elif now - _at(session.created_at) > SESSION_MAX:
+        why = "reauthenticate"
+    elif not user.active:
+        why = "user-inactive"
+    if why is not None:
+        with ctx.uow() as uow:
+            # Ended once, on record once, however many requests found it stale together.
+            if _end(ctx.acting_for(client), uow, session, why, session.username, address):
+                audit.commit(uow, ctx)
+        raise Unauthenticated(
+            {
+                "idle": "the session locked after 30 minutes idle; sign in again",
+                "reauthenticate": "the session is 12 hours old; sign in again",
+            }.get(why, "not signed in (or the session has ended)")
+        )
+    if session.second_factor_at is None:
+        raise Unauthenticated("the second factor is still to be passed")
+    if now - _at(session.last_seen_at) >= TOUCH_EVERY:
+        with ctx.uow() as uow:
+            uow.auth.touch_session(id_hash, now_iso(ctx))
             uow.commit()
     return Principal(user.username, user.role, client, session=session.short_id)
 
@@ -749,16 +756,19 @@ def revoke_token(ctx: Context, actor_name: str | None, token_id: str) -> TokenRe
 def authenticate_token(ctx: Context, token: str, address: str) -> Principal:
     """The person behind ``Authorization: Bearer TOKEN``. An unknown, expired or revoked
     token is refused on record; a good one's use is recorded on first use and then at
-    most once an hour."""
-    with ctx.uow() as uow:
-        found = uow.auth.token_by_hash(_sha256(token)) if token else None
-        now = ctx.clock.now()
-        client = f"web:token/{found.id if found else '?'} from {address}"
-        state = "unknown" if found is None else _token_state(found, now)
+    most once an hour (``last_used_at`` at most once a minute). Read in a read-only
+    transaction; only a refusal or a due write takes the writer's lock."""
+    token_hash = _sha256(token) if token else ""
+    with ctx.uow(readonly=True) as uow:
+        found = uow.auth.token_by_hash(token_hash) if token else None
         user = uow.users.find(found.username) if found is not None else None
-        if found is not None and state == "active" and (user is None or not user.active):
-            state = "user-inactive"
-        if found is None or user is None or state != "active":
+    now = ctx.clock.now()
+    client = f"web:token/{found.id if found else '?'} from {address}"
+    state = "unknown" if found is None else _token_state(found, now)
+    if found is not None and state == "active" and (user is None or not user.active):
+        state = "user-inactive"
+    if found is None or user is None or state != "active":
+        with ctx.uow() as uow:
             _record(
                 ctx.acting_for(client),
                 uow,
@@ -773,26 +783,35 @@ def authenticate_token(ctx: Context, token: str, address: str) -> Principal:
                 },
             )
             audit.commit(uow, ctx)
-            raise Unauthenticated(f"the API token is {state if found else 'not valid'}")
-        logged = (
-            found.use_logged_at is None or now - _at(found.use_logged_at) >= TOKEN_USE_LOG_EVERY
-        )
-        fresh = found.last_used_at is None or now - _at(found.last_used_at) >= TOUCH_EVERY
-        if logged or fresh:
-            uow.auth.token_used(found.id, now_iso(ctx), logged=logged)
-        if logged:
-            _record(
-                ctx.acting_for(client),
-                uow,
-                user.username,
-                Action.TOKEN_USE,
-                user=user.username,
-                details={"address": address, "token": found.id},
-            )
-            audit.commit(uow, ctx)
-        elif fresh:
-            uow.commit()
+        raise Unauthenticated(f"the API token is {state if found else 'not valid'}")
+    if _use_due(found, now):
+        with ctx.uow() as uow:
+            current = uow.auth.token(found.id)  # again, under the writer's lock
+            if current is not None and _use_due(current, now):
+                logged = _log_due(current, now)
+                uow.auth.token_used(found.id, now_iso(ctx), logged=logged)
+                if logged:
+                    _record(
+                        ctx.acting_for(client),
+                        uow,
+                        user.username,
+                        Action.TOKEN_USE,
+                        user=user.username,
+                        details={"address": address, "token": found.id},
+                    )
+                    audit.commit(uow, ctx)
+                else:
+                    uow.commit()
     return Principal(user.username, user.role, client, token=found.id)
+
+
+def _log_due(token: ApiToken, now: datetime) -> bool:
+    return token.use_logged_at is None or now - _at(token.use_logged_at) >= TOKEN_USE_LOG_EVERY
+
+
+def _use_due(token: ApiToken, now: datetime) -> bool:
+    fresh = token.last_used_at is None or now - _at(token.last_used_at) >= TOUCH_EVERY
+    return fresh or _log_due(token, now)
 
 
 # ---- who am I, passwords -------------------------------------------------------------

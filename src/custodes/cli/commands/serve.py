@@ -21,9 +21,9 @@ def serve(
 ) -> None:
     """Serve the web API (/api/v1) on this vault until interrupted.
 
-    Everyone signs in with a password and a second factor (or uses an API token); --as is
-    not used. Put a TLS-terminating proxy in front of it beyond loopback: the session
-    cookie is Secure.
+    People sign in with a password and a second factor; scripts use API tokens.
+
+    --as is not used. Beyond loopback, put a TLS proxy in front (the cookie is Secure).
     """
     import uvicorn
 

@@ -21,8 +21,9 @@ def token_create(
         str, typer.Option(help="How long it lives: 90m, 12h, 30d (at most 366d).")
     ] = "30d",
 ) -> None:
-    """Create a token acting as USERNAME with that user's role (yourself, or anyone for an
-    admin). It is shown once; only its SHA-256 is kept."""
+    """Create a token acting as USERNAME with that user's role (an admin: anyone's).
+
+    It is shown once; only its SHA-256 is kept."""
     st = state(ctx)
     out = auth_svc.create_token(st.acting(), st.actor, username, auth_svc.parse_duration(expires))
     show(

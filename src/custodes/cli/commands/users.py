@@ -48,8 +48,9 @@ def _read_password() -> str:
 
 @app.command("password")
 def user_password(ctx: typer.Context, username: str) -> None:
-    """Set USERNAME's web password, read from the first line of stdin (an admin: anyone's;
-    others: their own). On record."""
+    """Set USERNAME's web password from the first line of stdin (an admin: anyone's).
+
+    On record as password-set."""
     st = state(ctx)
     user_svc_auth.set_password(st.acting(), st.actor, username, _read_password())
     show(st, {"username": username}, f"Password of [bold]{username}[/] set.")
