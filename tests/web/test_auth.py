@@ -30,9 +30,15 @@ def test_first_sign_in_enrols_totp_then_signs_in_on_record(web: Web) -> None:
     bad = post(c, "/api/v1/auth/enrol", {"code": "000000"})
     assert bad.status_code == 401 and bad.json()["error"]["code"] == "unauthenticated"
     code = pyotp.TOTP(step["secret"]).at(web.clock.now())
+    half_signed_in = c.cookies.get("custodes_session")
     r = post(c, "/api/v1/auth/enrol", {"code": code})
     assert r.status_code == 200, r.text
     body = r.json()
+    # The cookie's value changes with the privilege: the one known before is worth nothing.
+    assert c.cookies.get("custodes_session") != half_signed_in
+    stale = web.new_client()
+    stale.cookies.set("custodes_session", half_signed_in)
+    assert stale.get("/api/v1/me").status_code == 401
     assert body["status"] == "signed-in" and len(body["recovery_codes"]) == 10
     assert len(set(body["recovery_codes"])) == 10
     me = c.get("/api/v1/me").json()
@@ -249,6 +255,23 @@ def test_csrf_unsafe_requests_with_the_cookie_must_be_same_origin(
         assert r.status_code == 403 and r.json()["error"]["code"] == "csrf"
         assert len(web.events("sign-out")) == before  # nothing was done
         assert c.get("/api/v1/me").status_code == 200
+
+
+def test_a_third_party_page_cannot_sign_anyone_in_or_use_a_token(web: Web) -> None:
+    ann = web.user("records")
+    c = web.new_client()
+    login = {"username": ann, "password": PASSWORD}
+    for headers in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+        r = c.post("/api/v1/auth/sign-in", json=login, headers=headers)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "csrf"
+        assert "custodes_session" not in c.cookies
+    assert web.events("sign-in-failed") == []  # refused before the password was looked at
+    token = auth_svc.create_token(web.vault, ann, ann, auth_svc.parse_duration("1h")).token
+    bearer = {"Authorization": f"Bearer {token}"}
+    r = c.post("/api/v1/tokens", json={"username": ann}, headers={**bearer, "Origin": "null"})
+    assert r.status_code == 403
+    r = c.post("/api/v1/tokens", json={"username": ann}, headers=bearer)  # a script
+    assert r.status_code == 201
 
 
 def test_security_headers_on_every_response(web: Web) -> None:

@@ -445,9 +445,11 @@ def _failed_second_factor(
 
 def _signed_in(
     ctx: Context, uow: UnitOfWork, session: WebSession, user: User, address: str, factor: str
-) -> None:
+) -> str:
+    """Put the sign-in on record; the session's new cookie value."""
     uow.auth.clear_failures(user.id)
-    uow.auth.session_passed_second_factor(session.id_hash, now_iso(ctx), factor)
+    cookie = secrets.token_urlsafe(32)
+    uow.auth.session_passed_second_factor(session.id_hash, _sha256(cookie), now_iso(ctx), factor)
     _record(
         ctx.acting_for(_web_client(address, session.short_id)),
         uow,
@@ -461,11 +463,12 @@ def _signed_in(
             "second_factor": factor,
         },
     )
+    return cookie
 
 
-def enrol(ctx: Context, cookie: str, code: str, address: str) -> SignInStep:
+def enrol(ctx: Context, cookie: str, code: str, address: str) -> Started:
     """Confirm the TOTP secret shown at sign-in with a code from it; the session is signed
-    in and ten recovery codes are made (shown once)."""
+    in (under a new cookie value) and ten recovery codes are made (shown once)."""
     with ctx.uow() as uow:
         session, user = _pending(ctx, uow, cookie, address)
         totp = uow.auth.totp(user.id)
@@ -486,9 +489,11 @@ def enrol(ctx: Context, cookie: str, code: str, address: str) -> SignInStep:
             user=user.username,
             details={"address": address, "factor": "totp", "recovery_codes": RECOVERY_CODES},
         )
-        _signed_in(ctx, uow, session, user, address, "totp")
+        renewed = _signed_in(ctx, uow, session, user, address, "totp")
         audit.commit(uow, ctx)
-    return SignInStep("signed-in", user.username, session.short_id, recovery_codes=codes)
+    return Started(
+        renewed, SignInStep("signed-in", user.username, session.short_id, recovery_codes=codes)
+    )
 
 
 def second_factor(
@@ -498,8 +503,9 @@ def second_factor(
     *,
     code: str | None = None,
     recovery_code: str | None = None,
-) -> SignInStep:
-    """Pass the second factor: a TOTP code, or one of the recovery codes (used up)."""
+) -> Started:
+    """Pass the second factor: a TOTP code, or one of the recovery codes (used up). The
+    session is signed in under a new cookie value."""
     if (code is None) == (recovery_code is None):
         raise InvalidInput(
             "give either {code} or {recovery_code}", fields=("code", "recovery_code")
@@ -529,9 +535,9 @@ def second_factor(
                 user=user.username,
                 details={"address": address, "left": uow.auth.recovery_codes_left(user.id)},
             )
-        _signed_in(ctx, uow, session, user, address, factor)
+        renewed = _signed_in(ctx, uow, session, user, address, factor)
         audit.commit(uow, ctx)
-    return SignInStep("signed-in", user.username, session.short_id)
+    return Started(renewed, SignInStep("signed-in", user.username, session.short_id))
 
 
 # ---- sessions ------------------------------------------------------------------------

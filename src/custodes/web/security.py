@@ -5,9 +5,10 @@
   and ``Cache-Control: no-store`` on the API (nothing of the vault is cached).
 - CSRF: an unsafe request (POST, PUT, PATCH, DELETE) that carries the session cookie is
   refused unless its ``Origin`` is this server's own origin or the browser says
-  ``Sec-Fetch-Site: same-origin``. A request with a bearer token and no cookie carries no
-  ambient credential a third-party page could borrow, and is exempt. The session cookie
-  is also ``SameSite=Strict``: this check is the second, independent line.
+  ``Sec-Fetch-Site: same-origin``. One without the cookie (a script with a bearer token)
+  carries no ambient credential a third-party page could borrow; it is refused only when
+  a browser names another origin (``Origin`` or ``Sec-Fetch-Site``), which stops login
+  CSRF. The session cookie is also ``SameSite=Strict``: a second, independent line.
 """
 
 from __future__ import annotations
@@ -46,12 +47,21 @@ def own_origin(request: Request) -> str:
 
 
 def csrf_refusal(request: Request) -> str | None:
-    """Why this request is refused as cross-site, or None."""
-    if request.method not in UNSAFE or SESSION_COOKIE not in request.cookies:
+    """Why this request is refused as cross-site, or None.
+
+    An unsafe request with the session cookie must show that it comes from this origin. A
+    request without the cookie (a script with a token, a first sign-in) is refused only
+    when the browser names another origin: that closes login CSRF (a third-party page
+    signing a victim in to the attacker's account) without asking scripts for an Origin."""
+    if request.method not in UNSAFE:
         return None
     origin = request.headers.get("origin")
     if origin == own_origin(request) or request.headers.get("sec-fetch-site") == "same-origin":
         return None
+    if SESSION_COOKIE not in request.cookies:
+        if origin is None and request.headers.get("sec-fetch-site") in (None, "none"):
+            return None
+        return f"cross-site request refused (Origin {(origin or 'not sent')[:100]})"
     if origin is None:
         return "an unsafe request with a session cookie must show its Origin"
     return f"cross-site request refused (Origin {origin[:100]})"

@@ -192,11 +192,15 @@ class AuthRepository:
         ).all()
         return [self._session(r) for r in rows]
 
-    def session_passed_second_factor(self, id_hash: str, at: str, factor: str) -> None:
+    def session_passed_second_factor(
+        self, id_hash: str, new_id_hash: str, at: str, factor: str
+    ) -> None:
+        """The session passed its second factor; it takes a new id (the cookie's value
+        changes as the privilege does, so an id known before sign-in is worth nothing)."""
         self._conn.execute(
             update(t.web_sessions)
             .where(t.web_sessions.c.id_hash == id_hash)
-            .values(second_factor_at=at, second_factor=factor, last_seen_at=at)
+            .values(id_hash=new_id_hash, second_factor_at=at, second_factor=factor, last_seen_at=at)
         )
 
     def touch_session(self, id_hash: str, at: str) -> None:

@@ -54,6 +54,12 @@ def _set_cookie(response: JSONResponse, value: str) -> None:
     )
 
 
+def _signed_in(started: auth_svc.Started) -> JSONResponse:
+    response = _json(started.step)
+    _set_cookie(response, started.cookie)
+    return response
+
+
 @router.post("/auth/sign-in", tags=["auth"])
 def sign_in(body: SignIn, request: Request, vault: VaultDep) -> JSONResponse:
     """Check the password; the session then needs its second factor (or enrolment)."""
@@ -71,14 +77,16 @@ def sign_in(body: SignIn, request: Request, vault: VaultDep) -> JSONResponse:
 
 @router.post("/auth/enrol", tags=["auth"])
 def enrol(body: Enrol, request: Request, vault: VaultDep) -> JSONResponse:
-    """Confirm TOTP enrolment with a code; returns ten recovery codes, shown once."""
-    return _json(auth_svc.enrol(vault, _cookie(request), body.code, address_of(request)))
+    """Confirm TOTP enrolment with a code; returns ten recovery codes, shown once. The
+    session cookie is renewed."""
+    return _signed_in(auth_svc.enrol(vault, _cookie(request), body.code, address_of(request)))
 
 
 @router.post("/auth/second-factor", tags=["auth"])
 def second_factor(body: SecondFactor, request: Request, vault: VaultDep) -> JSONResponse:
-    """Pass the second factor with a TOTP code or a recovery code (used up)."""
-    return _json(
+    """Pass the second factor with a TOTP code or a recovery code (used up). The session
+    cookie is renewed."""
+    return _signed_in(
         auth_svc.second_factor(
             vault,
             _cookie(request),
