@@ -102,3 +102,23 @@ def test_serve_answers_over_tcp_with_tokens_from_the_cli(tmp_path: Path) -> None
         "token-revoke",
     ]
     assert any(e["action"] == "password-set" and e["object_id"] == "rec.ann" for e in events)
+
+
+def test_token_commands_refuse_in_one_line(tmp_path: Path) -> None:
+    home = tmp_path / "v"
+    run(home, "init")
+    for args, code, needle in [
+        (["token", "create", "admin", "--expires", "forever"], 3, "(--expires: a number"),
+        (["token", "create", "admin", "--expires", "400d"], 3, "366 days (--expires)"),
+        (["token", "revoke", "TK-NOPE"], 4, "no token 'TK-NOPE'"),
+        (["user", "password", "nobody"], 4, "no user 'nobody'"),
+    ]:
+        proc = subprocess.run(
+            [*CLI, "--home", str(home), "--as", "admin", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            input="a long enough password\n",
+        )
+        assert proc.returncode == code, (args, proc.stderr)
+        assert needle in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
