@@ -222,6 +222,11 @@ def test_an_admin_lists_and_ends_sessions(web: Web) -> None:
     r = c.delete(f"/api/v1/sessions/{theirs}", headers={"Origin": ORIGIN})
     assert r.status_code == 403 and r.json()["error"]["code"] == "access-denied"
     assert web.events("access-refused")[-1]["actor"] == ann
+    # A session that never passed its second factor is listed only while it still may.
+    post(web.new_client(), "/api/v1/auth/sign-in", {"username": ann, "password": PASSWORD})
+    assert len(c.get("/api/v1/sessions").json()) == 2
+    web.clock.advance(minutes=11)
+    assert len(c.get("/api/v1/sessions").json()) == 1
     mine = own[0]["session"]
     r = a.delete(f"/api/v1/sessions/{mine}", headers={"Origin": ORIGIN})
     assert r.status_code == 200 and r.json()["ended"] is True

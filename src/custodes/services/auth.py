@@ -628,10 +628,22 @@ def _session_view(s: WebSession) -> SessionView:
     )
 
 
+def _live(session: WebSession, now: datetime) -> bool:
+    """Whether a session not ended yet would still be accepted (a stale one is ended, on
+    record, when it is next used)."""
+    if session.second_factor_at is None:
+        return now - _at(session.created_at) <= SECOND_FACTOR_WINDOW
+    return (
+        now - _at(session.last_seen_at) <= SESSION_IDLE
+        and now - _at(session.created_at) <= SESSION_MAX
+    )
+
+
 def list_sessions(ctx: Context, actor_name: str | None) -> list[SessionView]:
-    """Open sessions: an admin sees everyone's, anyone else their own."""
+    """Live sessions: an admin sees everyone's, anyone else their own."""
+    now = ctx.clock.now()
     with acting(ctx, actor_name, readonly=True) as uc:
-        sessions = uc.uow.auth.open_sessions()
+        sessions = [s for s in uc.uow.auth.open_sessions() if _live(s, now)]
         if not decide(uc.actor, Permission.ACCESS_MANAGE).allowed:
             return [_session_view(s) for s in sessions if s.username == uc.actor.username]
         uc.allow(Permission.ACCESS_MANAGE)
