@@ -75,11 +75,13 @@ def test_serve_answers_over_tcp_with_tokens_from_the_cli(tmp_path: Path) -> None
         assert document.status_code == 200
         assert "/api/v1/auth/sign-in" in document.json()["paths"]
         bearer = {"Authorization": f"Bearer {created['token']}"}
-        me = httpx.get(f"{base}/api/v1/me", headers=bearer, timeout=10)
+        spoofed = {**bearer, "X-Forwarded-For": "203.0.113.9", "X-Real-IP": "203.0.113.9"}
+        me = httpx.get(f"{base}/api/v1/me", headers=spoofed, timeout=10)
         assert me.status_code == 200, me.text
         assert me.json()["username"] == "rec.ann"
         assert me.json()["client"] == f"web:token/{created['token_id']} from 127.0.0.1"
         assert "strict-transport-security" not in me.headers  # plain HTTP on loopback
+        assert "server" not in me.headers
         assert me.headers["x-content-type-options"] == "nosniff"
         denied = httpx.get(f"{base}/api/v1/me", timeout=10)
         assert denied.status_code == 401

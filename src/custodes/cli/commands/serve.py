@@ -30,4 +30,14 @@ def serve(
     st = state(ctx)
     _ = st.vault  # refuse a missing or damaged vault before listening
     os.environ["CUSTODES_HOME"] = str(st.settings.home)
-    uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, log_level="info")
+    # proxy_headers=False: the address on record is the connection's; uvicorn would
+    # otherwise believe X-Forwarded-For from any client on loopback.
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        host=host,
+        port=port,
+        log_level="info",
+        proxy_headers=False,
+        server_header=False,
+    )
