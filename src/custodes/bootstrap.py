@@ -19,6 +19,7 @@ import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import Engine
 
@@ -47,6 +48,7 @@ __all__ = [
     "init_vault",
     "key_store",
     "open_vault",
+    "public_origin",
     "published_vkey",
     "read_trust_anchors",
     "read_vault_file",
@@ -133,6 +135,19 @@ def key_store(
         c2pa_key=settings.c2pa_key,
         c2pa_trust_anchors=settings.c2pa_trust_anchors,
     )
+
+
+def public_origin(settings: Settings) -> str | None:
+    """Where people reach the web server (``CUSTODES_PUBLIC_ORIGIN``) as a browser writes
+    it in ``Origin`` (``scheme://host[:port]``), None where unset; InvalidInput where the
+    setting is not an origin."""
+    text = (settings.public_origin or "").strip()
+    if not text:
+        return None
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        raise InvalidInput(f"the public origin '{text}' is not https://host[:port]")
+    return f"{parts.scheme}://{parts.netloc.lower()}"
 
 
 def read_trust_anchors(path: Path) -> bytes:

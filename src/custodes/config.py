@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     c2pa_cert: Path | None = None
     c2pa_key: Path | None = None
     c2pa_trust_anchors: Path | None = None
+    # Where people reach `custodes serve` (https://vault.example.org), when a proxy in front
+    # terminates TLS: the origin unsafe requests must come from (CSRF) and the one that
+    # turns on HSTS. Unset: the origin each request reached.
+    public_origin: str | None = None
 
     @property
     def resolved_database_url(self) -> str:

@@ -3,11 +3,17 @@ API tokens, each step on the audit log with the client's address."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pyotp
 import pytest
+from fastapi.testclient import TestClient
 
+from custodes import bootstrap
+from custodes.core.errors import InvalidInput
 from custodes.services import auth as auth_svc
 from custodes.services import verify
+from custodes.web.app import create_app
 from tests.web.conftest import ORIGIN, PASSWORD, Web, post
 
 ADDRESS = "testclient"  # the client address Starlette's TestClient connects from
@@ -277,6 +283,26 @@ def test_a_third_party_page_cannot_sign_anyone_in_or_use_a_token(web: Web) -> No
     assert r.status_code == 403
     r = c.post("/api/v1/tokens", json={"username": ann}, headers=bearer)  # a script
     assert r.status_code == 201
+
+
+def test_behind_a_proxy_the_public_origin_is_the_one_unsafe_requests_must_come_from(
+    web: Web,
+) -> None:
+    public = "https://vault.example.org"
+    settings = web.vault.settings.model_copy(update={"public_origin": public + "/"})
+    proxied = TestClient(
+        create_app(dataclasses.replace(web.vault, settings=settings)),
+        base_url="https://10.0.0.5:8000",  # what the proxy connects to
+    )
+    signed_in = web.sign_in(web.user("records"))
+    proxied.cookies.set("custodes_session", signed_in.cookies["custodes_session"])
+    r = proxied.post("/api/v1/auth/sign-out", headers={"Origin": "https://10.0.0.5:8000"})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "csrf"
+    r = proxied.post("/api/v1/auth/sign-out", headers={"Origin": public})
+    assert r.status_code == 200, r.text
+    for bad in ("vault.example.org", "https://vault.example.org/app", "ftp://x"):
+        with pytest.raises(InvalidInput):
+            bootstrap.public_origin(settings.model_copy(update={"public_origin": bad}))
 
 
 def test_security_headers_on_every_response(web: Web) -> None:

@@ -33,6 +33,7 @@ def create_app(vault: Vault) -> FastAPI:
         redoc_url=None,
     )
     app.state.vault = vault
+    app.state.public_origin = bootstrap.public_origin(vault.settings)
     errors.install(app)
     app.middleware("http")(security.middleware)
 

@@ -28,6 +28,15 @@ CSP = (
 )
 
 
+def own_origin(request: Request) -> str:
+    """This server's origin as people reach it: ``CUSTODES_PUBLIC_ORIGIN`` behind a proxy,
+    else the scheme, host and port the request reached."""
+    public = getattr(request.app.state, "public_origin", None)
+    if isinstance(public, str) and public:
+        return public
+    return f"{request.url.scheme}://{request.url.netloc}"
+
+
 def add_security_headers(request: Request, response: Response) -> Response:
     headers = response.headers
     headers["Content-Security-Policy"] = CSP
@@ -35,15 +44,11 @@ def add_security_headers(request: Request, response: Response) -> Response:
     headers["Referrer-Policy"] = "no-referrer"
     headers["X-Frame-Options"] = "DENY"
     headers["Cross-Origin-Opener-Policy"] = "same-origin"
-    if request.url.scheme == "https":
+    if request.url.scheme == "https" or own_origin(request).startswith("https://"):
         headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
     if request.url.path.startswith("/api/"):
         headers["Cache-Control"] = "no-store"
     return response
-
-
-def own_origin(request: Request) -> str:
-    return f"{request.url.scheme}://{request.url.netloc}"
 
 
 def csrf_refusal(request: Request) -> str | None:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from custodes import bootstrap
 from custodes.cli.state import state
 
 #: The web front door's app factory, named by import path: the CLI starts it without
@@ -18,6 +19,13 @@ def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+    public_origin: Annotated[
+        str | None,
+        typer.Option(
+            help="The origin people reach it at behind a TLS proxy "
+            "(https://host[:port]; default: $CUSTODES_PUBLIC_ORIGIN)."
+        ),
+    ] = None,
 ) -> None:
     """Serve the web API (/api/v1) on this vault until interrupted.
 
@@ -29,7 +37,13 @@ def serve(
 
     st = state(ctx)
     _ = st.vault  # refuse a missing or damaged vault before listening
-    os.environ["CUSTODES_HOME"] = str(st.settings.home)
+    settings = st.settings
+    if public_origin is not None:
+        settings = settings.model_copy(update={"public_origin": public_origin})
+    bootstrap.public_origin(settings)  # and a malformed origin
+    os.environ["CUSTODES_HOME"] = str(settings.home)
+    if public_origin is not None:
+        os.environ["CUSTODES_PUBLIC_ORIGIN"] = public_origin
     # proxy_headers=False: the address on record is the connection's; uvicorn would
     # otherwise believe X-Forwarded-For from any client on loopback.
     uvicorn.run(
