@@ -174,7 +174,7 @@ def run_demo(settings: Settings, *, quiet: bool = False) -> dict[str, Any]:
         mark = "[red]NAMED[/]" if c.attributed else "not named"
         console.print(
             f"    {c.export_id}  {c.recipient:<30} score {c.score:>6.1f}  "
-            f"p = {c.p_value:.1g}  {mark}"
+            f"p {'<' if c.p_below_floor else '='} {c.p_value:.1g}  {mark}"
         )
     ok(f"report: {traced.report.html}")
     summary["trace"] = {"verdict": traced.verdict, "attributed": traced.attributed}
