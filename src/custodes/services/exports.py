@@ -321,10 +321,26 @@ def _lineage(cmd: ExportEvidence, plan: _Plan, result: RenderResult, text: str) 
     """Where the copy comes from and every operation that made it."""
     ev = plan.evidence
     visible: JSONObject = {"op": "visible-mark", "text": text}
+    # A copy is said to be resized (C2PA's c2pa.resized) only when its frame size differs
+    # from the original's.
+    source_size = (ev.media.width, ev.media.height)
+    scale: list[JSONValue] = (
+        []
+        if (result.width, result.height) == source_size
+        else [
+            {
+                "op": "scale",
+                "from_width": source_size[0],
+                "from_height": source_size[1],
+                "width": result.width,
+                "height": result.height,
+            }
+        ]
+    )
     operations: list[JSONValue] = [
         *(cmd.derived_from[1] if cmd.derived_from is not None else []),
         {"op": "trim", "start_s": plan.start_s, "end_s": result.end_s},
-        {"op": "scale", "width": result.width, "height": result.height},
+        *scale,
         {
             "op": "forensic-watermark",
             "scheme": MARK_SCHEME,

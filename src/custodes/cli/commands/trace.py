@@ -48,7 +48,7 @@ def trace_cmd(
                     c.export_id,
                     c.recipient,
                     f"{c.score:.1f}",
-                    f"{c.p_value:.2g}",
+                    ("< " if c.p_below_floor else "") + f"{c.p_value:.2g}",
                     "YES" if c.attributed else "",
                 ]
                 for c in result.candidates

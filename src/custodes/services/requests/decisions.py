@@ -50,6 +50,8 @@ class Proposal:
     """What a release or partial release covers: evidence, ranges, redactions."""
     redactions: list[JSONObject]
     reasons: list[str]
+    grounds: list[JSONObject]
+    """The reasons with the law each rests on: kind, text, citation, rule."""
     disclaimer: str
     request_id: str
     facts: JSONObject
@@ -97,6 +99,7 @@ def _proposal(decision: Decision, document: JSONObject, *, recorded: bool) -> Pr
         release=cast("JSONObject | None", document["release"]),
         redactions=cast(list[JSONObject], document["redactions"]),
         reasons=list(decision.reasons),
+        grounds=cast(list[JSONObject], document["grounds"]),
         disclaimer=decision.disclaimer,
         request_id=cast(str, document["request_id"]),
         facts=cast(JSONObject, document["facts"]),
@@ -256,7 +259,8 @@ def write_letter(vault: Context, actor_name: str | None, request_id: str, out_di
         "decider": last.decider,
         "outcome": last.outcome,
         "proposed_outcome": last.proposed_outcome,
-        "override_reason": last.override_reason,
+        # Whether the custodian overrode the pack, not why: the reason stays internal.
+        "override": last.override_reason is not None,
         "pack_name": last.pack_name,
         "pack_sha256": last.pack_sha256,
         "audit_seq": last.audit_seq,

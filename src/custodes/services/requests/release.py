@@ -95,7 +95,8 @@ def release_request(
     evidence without one is redacted anew as the decision requires. Progress is reported
     to the context's sink, in frames redacted.
     """
-    out_dir = out_dir.absolute()  # every path in the result and manifest is absolute
+    out_dir = out_dir.absolute()  # every path in the result is absolute (the manifest's
+    # are relative to the package)
     held = contextlib.ExitStack()  # the originals, materialised until the package is made
     with acting(vault, actor_name) as uc:
         plan = _plan(uc, request_id, out_dir, redactions, held)
@@ -112,17 +113,25 @@ def release_request(
             "pack": plan.decision.pack_name,
             "pack_sha256": plan.decision.pack_sha256,
             "requester": plan.request.requester,
-            "files": jsonable(files),
-            "letter": {"html": letter.html, "pdf": letter.pdf},
+            # Paths relative to the package, not to the custodian's machine.
+            "files": [
+                {**cast(JSONObject, jsonable(f)), "path": _in_package(out_dir, f.path)}
+                for f in files
+            ],
+            "letter": {
+                "html": _in_package(out_dir, letter.html),
+                "pdf": _in_package(out_dir, letter.pdf),
+            },
+            # No trust root in the package: a root shipped beside the copies would vouch
+            # for whoever made the package. Readers check the copies against the root the
+            # department publishes (docs/disclosure.md, "Content Credentials").
             "content_credentials": {
                 "signer": plan.credential.subject,
                 "cert_sha256": plan.credential.cert_sha256,
                 "origin": plan.credential.origin,
+                "trust_root": "published by the department, not included in this package",
             },
         }
-        # The root the copies' Content Credentials chain to, for the requester's convenience;
-        # a newsroom should check it against the one the department publishes.
-        (out_dir / "content-credentials-root.pem").write_bytes(plan.credential.anchors_pem)
         manifest_path = out_dir / "manifest.json"
         manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
         release_id = _record_release(vault, actor_name, plan, files, manifest, manifest_path)
@@ -137,6 +146,11 @@ def release_request(
         letter=letter.pdf,
         manifest=str(manifest_path),
     )
+
+
+def _in_package(out_dir: Path, path: str) -> str:
+    """``path`` (in the package folder ``out_dir``) relative to the package, with '/'."""
+    return Path(path).resolve().relative_to(out_dir.resolve()).as_posix()
 
 
 def _plan(
