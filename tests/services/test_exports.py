@@ -244,7 +244,7 @@ def test_export_into_an_unwritable_folder_is_refused_before_rendering(ingested) 
         )
     with vault.uow(readonly=True) as uow:
         last = list_events(uow.conn, evidence_id=evidence_id)[-1]
-    assert last["action"] == "access-refused" and "cannot write" in last["details"]["error"]
+    assert last["action"] == "input-refused" and "cannot write" in last["details"]["error"]
 
 
 def test_export_never_writes_through_a_symbolic_link(ingested, tmp_path: Path) -> None:
