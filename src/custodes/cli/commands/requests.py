@@ -176,7 +176,13 @@ def request_decide(
 def request_letter(
     ctx: typer.Context,
     request_id: str,
-    out: Annotated[Path, typer.Option("--out", help="Folder for the HTML and PDF letter.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Folder for the HTML and PDF letter; made if missing (its parent must exist).",
+        ),
+    ],
 ) -> None:
     """Write the letter to the requester for the latest recorded decision."""
     from custodes.services import requests as req_svc
