@@ -83,9 +83,16 @@ def facts_text(facts: Mapping[str, Any]) -> str:
     return "; ".join(f"{name.replace('_', ' ')}: {text_value(v)}" for name, v in facts.items())
 
 
-def fields(title: str | None, value: Any, *, skip: Sequence[str] = ()) -> None:
-    """One record as a two-column table of its fields (a nested record's fields under
-    ``outer.inner``), values as text (:func:`text_value`)."""
+def fields(
+    title: str | None,
+    value: Any,
+    *,
+    skip: Sequence[str] = (),
+    labels: Mapping[str, str] | None = None,
+) -> None:
+    """One record as a two-column table of its fields (a nested record's fields as
+    ``outer inner``), values as text (:func:`text_value`). ``skip`` names fields left
+    out (``outer.inner`` for a nested one); ``labels`` renames some."""
     rows: list[tuple[str, Any]] = []
 
     def walk(prefix: str, doc: Mapping[str, Any]) -> None:
@@ -96,7 +103,8 @@ def fields(title: str | None, value: Any, *, skip: Sequence[str] = ()) -> None:
             if isinstance(v, Mapping):
                 walk(f"{name}.", v)
             else:
-                rows.append((name.replace("_", " "), text_value(v)))
+                label = (labels or {}).get(name) or name.replace(".", " ").replace("_", " ")
+                rows.append((label, text_value(v)))
 
     walk("", jsonable(value))
     table(title, ["field", "value"], rows)

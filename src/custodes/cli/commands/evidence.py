@@ -107,6 +107,7 @@ def evidence_show(
             "media.duration_s",
             *(["path"] if opened.path is None else []),
         ),
+        labels={"path": "original kept at"},
     )
 
 
