@@ -125,7 +125,9 @@ def test_bad_requests_leave_nothing(world, kwargs, error, needle) -> None:
         _add(vault, rec, case_number, **args)
     assert _count(vault, t.requests) == 0
     with vault.uow(readonly=True) as uow:
-        assert list_events(uow.conn)[-1]["action"] == "access-refused"
+        # Bad input is on record, but it is not a refusal of access (issue 22).
+        action = "input-refused" if error is InvalidInput else "access-refused"
+        assert list_events(uow.conn)[-1]["action"] == action
 
 
 def test_evidence_of_another_case_is_refused(world, clips) -> None:
@@ -138,7 +140,7 @@ def test_evidence_of_another_case_is_refused(world, clips) -> None:
     with vault.uow(readonly=True) as uow:
         last = list_events(uow.conn)[-1]
     # The refusal is on the record of the evidence named, under the case asked about.
-    assert (last["action"], last["evidence"], last["case"]) == ("access-refused", other_ev, number)
+    assert (last["action"], last["evidence"], last["case"]) == ("input-refused", other_ev, number)
     # A case the actor may not see is not named.
     ia = add_user(vault, "internal-affairs")
     cases.set_case(vault, ia, other, flag=["ia-investigation"], reason="complaint")

@@ -88,8 +88,9 @@ class OpenedEvidence(EvidenceItem):
     media: MediaInfo
     alerted: list[str]
     """The audiences told of the viewing (a flagged case's evidence)."""
-    path: str
-    """Where the original is kept, for people (a path, an ``s3://`` URL)."""
+    path: str | None
+    """Where the original is kept (a path, an ``s3://`` URL), for those authorization lets
+    locate blobs (admins); None for everyone else."""
 
 
 @dataclass(frozen=True)
@@ -359,12 +360,13 @@ def open_evidence(
         alerted = alert_if_flagged(
             ctx, uc.uow, decision, seq, AlertKind.SENSITIVE_ACCESS, uc.actor.username, ev, reason
         )
+        locates = decide(uc.actor, Permission.BLOB_LOCATE).allowed
         uc.commit()
     return OpenedEvidence(
         **asdict(EvidenceItem.of(ev)),
         media=ev.media,
         alerted=alerted,
-        path=ctx.blobs.location(ev.sha256),
+        path=ctx.blobs.location(ev.sha256) if locates else None,
     )
 
 

@@ -41,7 +41,14 @@ from custodes.media.locate import SourceMatch, locate
 from custodes.media.probe import probe
 from custodes.media.stills import frame_png
 from custodes.reports.trace import odds_text, render_html, render_pdf
-from custodes.services.common import new_id, now_iso, sha256_file, verified_original
+from custodes.services.common import (
+    check_output_folder,
+    made_output_folder,
+    new_id,
+    now_iso,
+    sha256_file,
+    verified_original,
+)
 from custodes.services.context import Context
 from custodes.services.evidence import raise_alert
 from custodes.services.state import check_copies
@@ -238,13 +245,7 @@ def _check_inputs(leak: Path, report_dir: Path) -> None:
             f"{leak} is a folder, not a video file" if leak.is_dir() else f"no such file: {leak}",
             field="leak",
         )
-    if not report_dir.is_dir():
-        raise InvalidInput(
-            f"{report_dir} is a file, not a folder"
-            if report_dir.exists()
-            else f"no such folder: {report_dir}",
-            field="report_dir",
-        )
+    check_output_folder(report_dir, "report_dir")
 
 
 def trace_leak(
@@ -291,7 +292,8 @@ def trace_leak(
         ),
     )
     doc = _report_doc(ctx, traced, found, history, actor, alpha)
-    _write_report(doc, traced.report)
+    with made_output_folder(report_dir, "report_dir"):
+        _write_report(doc, traced.report)
     return traced
 
 

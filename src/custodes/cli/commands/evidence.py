@@ -91,7 +91,24 @@ def evidence_show(
 ) -> None:
     """Open evidence for viewing: checked, recorded, and on flagged cases IA is told."""
     st = state(ctx)
-    show(st, evidence_svc.open_evidence(st.acting(), st.actor, evidence_id, reason=reason))
+    opened = evidence_svc.open_evidence(st.acting(), st.actor, evidence_id, reason=reason)
+    if st.json:
+        output.emit_json(opened)
+        return
+    # The media fields the listing has already (size, duration) are shown once; where
+    # the original is kept is shown to those the service gives it to (admins).
+    output.fields(
+        f"Evidence {opened.evidence_id} (this viewing is on record)",
+        opened,
+        skip=(
+            "media.width",
+            "media.height",
+            "media.fps",
+            "media.duration_s",
+            *(["path"] if opened.path is None else []),
+        ),
+        labels={"path": "original kept at"},
+    )
 
 
 def alerts(ctx: typer.Context) -> None:

@@ -24,7 +24,7 @@ from custodes.core.disclosure.pack import PolicyPack
 from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, NotFound
 from custodes.core.jsontext import JSONObject, jsonable
 from custodes.core.records import Case, Request
-from custodes.services.common import new_id, now_iso
+from custodes.services.common import check_output_folder, made_output_folder, new_id, now_iso
 from custodes.services.context import Context
 from custodes.services.evidence import raise_alert
 from custodes.services.requests.facts import OUTCOMES, load_policy, request_facts
@@ -240,8 +240,7 @@ def write_letter(vault: Context, actor_name: str | None, request_id: str, out_di
     from custodes.reports.letter import letter_doc
     from custodes.reports.letter import write_letter as render_letter
 
-    if not out_dir.is_dir():
-        raise InvalidInput(f"no such folder: {out_dir}", field="out")
+    check_output_folder(out_dir, "out")
     pack = load_policy(vault)
     with acting(vault, actor_name, readonly=True) as uc:
         request = uc.uow.requests.get(request_id)
@@ -273,7 +272,8 @@ def write_letter(vault: Context, actor_name: str | None, request_id: str, out_di
     doc = letter_doc(jsonable(summary), last.document, record, notices, vault.agency)
     html_path = out_dir / f"letter-{request_id}-{last.id}.html"
     pdf_path = out_dir / f"letter-{request_id}-{last.id}.pdf"
-    render_letter(doc, html_path, pdf_path)
+    with made_output_folder(out_dir, "out"):
+        render_letter(doc, html_path, pdf_path)
     return Letter(
         request_id=request_id,
         decision_id=last.id,
