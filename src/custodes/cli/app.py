@@ -35,6 +35,7 @@ from custodes.cli.commands import (
     verify,
 )
 from custodes.cli.errors import run_with_errors
+from custodes.cli.start import install_signal_handlers
 from custodes.cli.state import State
 from custodes.config import Settings
 
@@ -100,6 +101,9 @@ def main_callback(
 
 
 def main() -> None:
+    """Run the command line (``custodes.cli.start.main`` is the installed entry point: it
+    sets the signals up before this module's imports)."""
+    install_signal_handlers()
     run_with_errors(lambda: app(standalone_mode=False))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -172,12 +173,21 @@ def ingest(
     into the store (atomic rename); then insert the evidence row and its audit event in
     one transaction. A blob without a row is an orphan that the next ingest of the same
     bytes reuses; it is never evidence. Each refusal is on record (``ingest-refused``).
+    A refusal, a failure or an interruption (KeyboardInterrupt) removes the staged copy
+    at once; only a process killed outright leaves it, for the next ingest's sweep.
     """
     ctx.blobs.sweep_temp()
     admitted = _admit(ctx, actor_name, path, case_number, officer, recorded_at)
     staged = _stage(ctx, actor_name, path, case_number)
-    info = _probe_new(ctx, actor_name, path, staged, case_number)
-    blob = ctx.blobs.commit(staged)
+    try:
+        info = _probe_new(ctx, actor_name, path, staged, case_number)
+        blob = ctx.blobs.commit(staged)
+    except BaseException:
+        # Refused, failed or interrupted (Ctrl-C, SIGTERM): the staged copy goes now,
+        # not at some later command's sweep. Gone already (committed) is fine.
+        with contextlib.suppress(CustodesError):
+            ctx.blobs.discard(staged)
+        raise
     recorded = admitted.recorded_at or (
         parse_iso8601(info.creation_time, "creation time").astimezone(UTC).isoformat()
         if info.creation_time
