@@ -43,6 +43,9 @@ class Ingested:
     size: int
     case: str
     media: MediaInfo
+    damage: str | None
+    """A damaged recording is kept as it is: what the probe found (``duration_s`` is then
+    the readable part)."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,9 @@ class EvidenceItem:
     width: int
     height: int
     fps: float
+    damage: str | None
+    """What the probe found wrong with the recording (kept as it is), else None;
+    ``duration_s`` is then the readable part."""
 
     @classmethod
     def of(cls, ev: Evidence) -> EvidenceItem:
@@ -79,6 +85,7 @@ class EvidenceItem:
             width=ev.media.width,
             height=ev.media.height,
             fps=ev.media.fps,
+            damage=ev.media.damage,
         )
 
 
@@ -222,7 +229,7 @@ def ingest(
             },
         )
         uc.commit()
-    return Ingested(ev.id, blob.sha256, info.duration_s, blob.size, case_number, info)
+    return Ingested(ev.id, blob.sha256, info.duration_s, blob.size, case_number, info, info.damage)
 
 
 def _refuse_ingest(
@@ -312,7 +319,8 @@ def _probe_new(
     """Probe the staged bytes, which must not be evidence already; else discard them."""
     known: dict[str, JSONValue] = {}
     try:
-        info = probe(staged.path, name=path.name)
+        # A damaged recording is evidence as it is: kept, and described as damaged.
+        info = probe(staged.path, name=path.name, damaged=True)
         with acting(ctx, actor_name) as uc:
             dup = uc.uow.evidence.with_hash(staged.sha256)
             if dup is not None:
