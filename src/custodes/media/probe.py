@@ -28,6 +28,14 @@ way to know; that belongs in a background verification, not in ingest. And a for
 that declares no length (MPEG-TS, made to be cut anywhere) cut between two packets
 is just a shorter video.
 
+Damaged recordings. By default any of the faults above is a refusal. With
+``damaged=True`` (what ingest asks: evidence is kept as it is) a fault met while
+demuxing, after a first frame decoded, ends the scan instead: the packets before it are
+the readable part, its last group of pictures must decode, and a file shorter than it
+declares is noted rather than refused; :attr:`MediaInfo.damage` says what was found.
+Damage the decoder finds in a sampled keyframe or in the last group of pictures is
+still refused: past it nothing says where the readable part ends.
+
 While a probe runs FFmpeg's log goes to a private capture, so nothing reaches stderr;
 its error lines become the detail in the refusal messages.
 """
