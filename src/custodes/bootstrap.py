@@ -339,9 +339,8 @@ def _init(settings: Settings, client: str | None, made: _Made) -> Vault:
         os.replace(tmp, vault_file)
     except OSError as exc:
         raise BackendUnavailable(f"cannot write {vault_file}: {exc.strerror or exc}") from exc
-    made.engine = None
     creating.engine.dispose()
-    return open_vault(settings, client=creating.client)
+    return open_vault(settings, client=creating.client)  # undone too if this fails
 
 
 _FILE_MODE = 0o600  # vault.db, vault.json; keys and secrets are made 0600 by their stores

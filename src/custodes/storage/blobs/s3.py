@@ -14,8 +14,8 @@ file's hash). ``commit`` uploads the staged file through boto3's managed transfe
 processes committing the same bytes at once (the loser learns the blob is there); then
 checks the size S3 reports. An upload interrupted in the caller's thread (Ctrl-C)
 is cancelled by the transfer manager, which aborts the multipart upload (tested); one
-killed outright is aborted by ``sweep_temp`` a day later. Object Lock in compliance mode, for originals, goes in
-:meth:`S3BlobStore._lock_args` (issue 19).
+killed outright is aborted by ``sweep_temp`` a day later. Object Lock in compliance
+mode, for originals, goes in :meth:`S3BlobStore._lock_args` (issue 19).
 
 Reading is streamed: ``open`` (a file-like stream), ``rehash`` (hashes the object as it
 arrives), ``materialize`` (downloads into a private temporary file while hashing it, so
