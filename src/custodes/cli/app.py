@@ -40,6 +40,7 @@ from custodes.cli.commands import (
 )
 from custodes.cli.errors import run_with_errors
 from custodes.cli.options import share_json_option
+from custodes.cli.start import install_signal_handlers
 from custodes.cli.state import State
 from custodes.config import Settings
 
@@ -138,6 +139,9 @@ def main_callback(
 
 
 def main() -> None:
+    """Run the command line (``custodes.cli.start.main`` is the installed entry point: it
+    sets the signals up before this module's imports)."""
+    install_signal_handlers()
     run_with_errors(lambda: app(standalone_mode=False))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -42,6 +43,9 @@ class Ingested:
     size: int
     case: str
     media: MediaInfo
+    damage: str | None
+    """A damaged recording is kept as it is: what the probe found (``duration_s`` is then
+    the readable part)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,9 @@ class EvidenceItem:
     width: int
     height: int
     fps: float
+    damage: str | None
+    """What the probe found wrong with the recording (kept as it is), else None;
+    ``duration_s`` is then the readable part."""
 
     @classmethod
     def of(cls, ev: Evidence) -> EvidenceItem:
@@ -78,6 +85,7 @@ class EvidenceItem:
             width=ev.media.width,
             height=ev.media.height,
             fps=ev.media.fps,
+            damage=ev.media.damage,
         )
 
 
@@ -173,12 +181,21 @@ def ingest(
     into the store (atomic rename); then insert the evidence row and its audit event in
     one transaction. A blob without a row is an orphan that the next ingest of the same
     bytes reuses; it is never evidence. Each refusal is on record (``ingest-refused``).
+    A refusal, a failure or an interruption (KeyboardInterrupt) removes the staged copy
+    at once; only a process killed outright leaves it, for the next ingest's sweep.
     """
     ctx.blobs.sweep_temp()
     admitted = _admit(ctx, actor_name, path, case_number, officer, recorded_at)
     staged = _stage(ctx, actor_name, path, case_number)
-    info = _probe_new(ctx, actor_name, path, staged, case_number)
-    blob = ctx.blobs.commit(staged)
+    try:
+        info = _probe_new(ctx, actor_name, path, staged, case_number)
+        blob = ctx.blobs.commit(staged)
+    except BaseException:
+        # Refused, failed or interrupted (Ctrl-C, SIGTERM): the staged copy goes now,
+        # not at some later command's sweep. Gone already (committed) is fine.
+        with contextlib.suppress(CustodesError):
+            ctx.blobs.discard(staged)
+        raise
     recorded = admitted.recorded_at or (
         parse_iso8601(info.creation_time, "creation time").astimezone(UTC).isoformat()
         if info.creation_time
@@ -213,7 +230,7 @@ def ingest(
             },
         )
         uc.commit()
-    return Ingested(ev.id, blob.sha256, info.duration_s, blob.size, case_number, info)
+    return Ingested(ev.id, blob.sha256, info.duration_s, blob.size, case_number, info, info.damage)
 
 
 def _refuse_ingest(
@@ -303,7 +320,8 @@ def _probe_new(
     """Probe the staged bytes, which must not be evidence already; else discard them."""
     known: dict[str, JSONValue] = {}
     try:
-        info = probe(staged.path, name=path.name)
+        # A damaged recording is evidence as it is: kept, and described as damaged.
+        info = probe(staged.path, name=path.name, damaged=True)
         with acting(ctx, actor_name) as uc:
             dup = uc.uow.evidence.with_hash(staged.sha256)
             if dup is not None:

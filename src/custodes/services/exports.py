@@ -51,19 +51,29 @@ def software_versions() -> JSONObject:
     return {"custodes": __version__, "pyav": av.__version__, "ffmpeg": libs}
 
 
-def _check_range(start: float | None, end: float | None, duration: float) -> tuple[float, float]:
+def _check_range(
+    start: float | None, end: float | None, duration: float, damage: str | None = None
+) -> tuple[float, float]:
+    """The portion asked for, within the recording (of a damaged one, its readable part)."""
     s = 0.0 if start is None else float(start)
     e = duration if end is None else float(end)
     for name, v in (("start", s), ("end", e)):
         if not math.isfinite(v):
             raise InvalidInput(f"{{{name}}} must be a number of seconds, got {v}", field=name)
     if not (0 <= s < duration):
+        readable = "readable part of the damaged recording" if damage else "recording"
         raise InvalidInput(
-            f"{{start}} {s:g} is outside the recording (0 to {duration:.2f} s)", field="start"
+            f"{{start}} {s:g} is outside the {readable} (0 to {duration:.2f} s)", field="start"
         )
     if e <= s:
         raise InvalidInput(f"{{end}} {e:g} must be after {{start}} {s:g}", fields=("end", "start"))
     if e > duration + 1e-6:
+        if damage is not None:
+            raise InvalidInput(
+                f"{{end}} {e:g} is past the readable end of the recording ({duration:.2f} s): "
+                f"it is damaged ({damage}); ask for a portion that ends by {duration:.2f} s",
+                field="end",
+            )
         raise InvalidInput(
             f"{{end}} {e:g} is past the end of the recording ({duration:.2f} s)", field="end"
         )
@@ -239,7 +249,7 @@ def _prepare(uc: UseCase, cmd: ExportEvidence, export_id: str, held: contextlib.
         uc.refuse(exc, attempted=attempted.value, case=case.number, evidence=ev.id)
     decision = uc.allow(attempted, case=case, evidence=ev, reason=purpose)
     try:
-        start_s, end_s = _check_range(cmd.start, cmd.end, ev.media.duration_s)
+        start_s, end_s = _check_range(cmd.start, cmd.end, ev.media.duration_s, ev.media.damage)
         size = output_size(ev.media.width, ev.media.height, cmd.height)
         dest = _destination(cmd, export_id)
         secret = uc.ctx.watermark_secret  # refused here, on record, if it is missing

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from custodes.cli import output
 from custodes.cli.commands.cases import print_holds_reviewed
@@ -49,7 +50,13 @@ def ingest(
         st,
         out,
         f"Ingested [bold]{out.evidence_id}[/] into case {case}: sha256 {out.sha256}, "
-        f"{out.duration_s:.1f} s.",
+        f"{out.duration_s:.1f} s."
+        + (
+            f"\n[yellow]Kept as it is, damaged[/] ({escape(out.damage)}): "
+            f"readable {out.media.readable()}."
+            if out.damage
+            else ""
+        ),
     )
 
 
@@ -73,7 +80,7 @@ def evidence_list(
                     r.case,
                     r.officer,
                     r.recorded_at,
-                    f"{r.duration_s:.1f}s",
+                    f"{r.duration_s:.1f}s" + (" (damaged)" if r.damage else ""),
                     r.sha256[:16] + "…",
                 ]
                 for r in rows

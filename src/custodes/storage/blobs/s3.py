@@ -12,8 +12,10 @@ file's hash). ``commit`` uploads the staged file through boto3's managed transfe
 (multipart above ``multipart_threshold``, parts sent in parallel) with
 ``If-None-Match: *``, so that an existing object is never replaced, even by two
 processes committing the same bytes at once (the loser learns the blob is there); then
-checks the size S3 reports. Object Lock in compliance mode, for originals, goes in
-:meth:`S3BlobStore._lock_args` (issue 19).
+checks the size S3 reports. An upload interrupted in the caller's thread (Ctrl-C)
+is cancelled by the transfer manager, which aborts the multipart upload (tested); one
+killed outright is aborted by ``sweep_temp`` a day later. Object Lock in compliance
+mode, for originals, goes in :meth:`S3BlobStore._lock_args` (issue 19).
 
 Reading is streamed: ``open`` (a file-like stream), ``rehash`` (hashes the object as it
 arrives), ``materialize`` (downloads into a private temporary file while hashing it, so
