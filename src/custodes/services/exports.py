@@ -24,6 +24,7 @@ from custodes.core.authz import AlertKind, Decision, Permission
 from custodes.core.custody import Action
 from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput
 from custodes.core.jsontext import JSONObject, JSONValue
+from custodes.core.ledger import document_digest
 from custodes.core.ports import SigningCredential
 from custodes.core.records import Evidence, Export
 from custodes.core.watermark import MarkParams, derive_key
@@ -39,7 +40,7 @@ from custodes.services.common import (
 )
 from custodes.services.context import Context
 from custodes.services.events import hidden_cases, record_filter
-from custodes.services.evidence import alert_if_flagged
+from custodes.services.evidence import alert_if_flagged, alert_note
 from custodes.services.usecase import UseCase, acting
 
 KEY_VERSION = 1
@@ -406,6 +407,8 @@ def _put_on_record(
                 "visible_mark": cmd.visible_mark,
                 "key_version": KEY_VERSION,
                 "content_credentials": plan.credential is not None,
+                "lineage_sha256": document_digest(lineage),
+                **alert_note(AlertKind.SENSITIVE_EXPORT, plan.purpose, alert=plan.decision.alert),
             },
         )
         uc.uow.exports.add(

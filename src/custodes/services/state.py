@@ -9,12 +9,34 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 
 from custodes.core.custody import Action, Problem, decode_entry
 from custodes.core.errors import IntegrityFailure, InvalidInput
 from custodes.core.jsontext import JSONObject
-from custodes.core.ledger import VOUCHED_ACTIONS, CaseState, EvidenceState, Ledger, compare
-from custodes.core.records import Case, Evidence, TracedCopy, User
+from custodes.core.ledger import (
+    VOUCHED_ACTIONS,
+    CaseState,
+    EvidenceState,
+    Ledger,
+    alert_key,
+    alert_state,
+    compare,
+    decision_state,
+    derivative_state,
+    differing,
+    request_state,
+)
+from custodes.core.records import (
+    Alert,
+    Case,
+    Derivative,
+    Evidence,
+    RecordedDecision,
+    Request,
+    TracedCopy,
+    User,
+)
 from custodes.storage.uow import UnitOfWork
 
 
@@ -31,6 +53,59 @@ def check_state(uow: UnitOfWork) -> list[Problem]:
                 continue  # a malformed entry is reported by the log check itself
             ledger.apply(entry)
     return [*ledger.problems, *compare(ledger.state, uow.state.snapshot())]
+
+
+def check_checkpoint_times(uow: UnitOfWork, now: datetime) -> list[Problem]:
+    """Each stored checkpoint's ``created_at`` against what is signed: the note signs
+    the size and root, not the time, so the time is held between the signed times of
+    the events around it. A checkpoint is signed in the transaction of the last event it
+    covers, after that event, and checkpoints are signed in order of size: so its time
+    is no earlier than that event's ``at``, no later than the next checkpoint's time,
+    and not in the future. A time moved within those bounds is not noticed."""
+    problems: list[Problem] = []
+    stored = uow.audit.checkpoints()
+    later: datetime | None = now
+    for cp in reversed(stored):
+        name = f"checkpoint {cp.size}"
+        try:
+            at = _utc(cp.created_at)
+        except ValueError:
+            problems.append(Problem("checkpoint-time", f"{name}: created_at is not a time"))
+            continue
+        entry = uow.audit.entry_at(cp.size - 1) if cp.size > 0 else None
+        event_at = _event_time(entry)
+        if event_at is not None and at < event_at:
+            problems.append(
+                Problem(
+                    "checkpoint-time",
+                    f"{name}: created_at {cp.created_at} is before the signed time of the "
+                    "last event it covers",
+                )
+            )
+        elif later is not None and at > later:
+            problems.append(
+                Problem(
+                    "checkpoint-time",
+                    f"{name}: created_at {cp.created_at} is after the time of a larger "
+                    "checkpoint, or in the future",
+                )
+            )
+        later = at
+    return problems
+
+
+def _utc(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _event_time(entry: bytes | None) -> datetime | None:
+    if entry is None:
+        return None
+    try:
+        return _utc(str(decode_entry(entry)["at"]))
+    except (InvalidInput, KeyError, ValueError):
+        return None  # the log check reports a malformed entry
 
 
 def check_copies(
@@ -186,3 +261,95 @@ def vouch_evidence(uow: UnitOfWork, evidence: Evidence) -> None:
     )
     if want != have:
         raise _unvouched(f"evidence {evidence.id}", _fields(want, have))
+
+
+# Requests, decisions, derivatives and alerts are checked as the use cases that decide
+# something read them: deciding and releasing read a vouched request (and its case), a
+# release a vouched decision that is the latest one the log records on its request and
+# vouched reviewed redactions, the policy pack vouched evidence flags; the alerts listing
+# shows only alerts an event vouches for.
+REQUEST_ACTIONS = frozenset({str(Action.REQUEST_ADD)})
+DECISION_ACTIONS = frozenset({str(Action.REQUEST_DECIDE)})
+DERIVATIVE_ACTIONS = frozenset({str(Action.REDACT)})
+FLAG_ACTIONS = frozenset({str(Action.INGEST), str(Action.EVIDENCE_FLAGS)})
+ALERT_ACTIONS = frozenset(
+    str(a)
+    for a in (
+        Action.VIEW,
+        Action.EXPORT,
+        Action.REDACT,
+        Action.REQUEST_DECIDE,
+        Action.HOLD_REVIEW,
+        Action.TRACE,
+    )
+)
+
+
+def _vouch(what: str, want: object | None, have: object) -> None:
+    if want is None:
+        raise _unvouched(what, None)
+    differ = differing(want, have)
+    if differ:
+        raise _unvouched(what, differ)
+
+
+def vouch_request(uow: UnitOfWork, request: Request) -> None:
+    """Refuse (IntegrityFailure) a request whose stored facts (case, requester, kind,
+    dates, evidence, ranges, due date...) are not what its signed event says."""
+    ledger = _replayed(uow.audit.fact_entries(REQUEST_ACTIONS))
+    _vouch(f"request {request.id}", ledger.state.requests.get(request.id), request_state(request))
+
+
+def vouch_decision(uow: UnitOfWork, decision: RecordedDecision, *, latest: bool = False) -> None:
+    """Refuse (IntegrityFailure) a decision whose stored outcome, document, facts, pack or
+    decider are not what its signed event says; with ``latest``, one that is not the last
+    decision the log records on its request (a later one deleted, say)."""
+    ledger = _replayed(uow.audit.fact_entries(DECISION_ACTIONS))
+    decisions = ledger.state.decisions
+    _vouch(f"decision {decision.id}", decisions.get(decision.id), decision_state(decision))
+    if latest:
+        last = max(
+            (d for d in decisions.values() if d.request_id == decision.request_id),
+            key=lambda d: d.audit_seq,
+        )
+        if last.decision_id != decision.id:
+            raise IntegrityFailure(
+                f"request {decision.request_id}: the last decision on the signed log is "
+                f"{last.decision_id}, not {decision.id}; refusing to act on state the log "
+                "does not vouch for",
+                advice="verify the vault and restore the database from a backup",
+            )
+
+
+def vouch_derivative(uow: UnitOfWork, derivative: Derivative) -> None:
+    """Refuse (IntegrityFailure) a derivative whose stored evidence, hash, sidecar,
+    frames redacted or lineage are not what its signed redact event says."""
+    entries = uow.audit.fact_entries(DERIVATIVE_ACTIONS, evidence_id=derivative.evidence_id)
+    want = _replayed(entries).state.derivatives.get(derivative.id)
+    _vouch(f"derivative {derivative.id}", want, derivative_state(derivative))
+
+
+def vouch_evidence_flags(uow: UnitOfWork, evidence_ids: Iterable[str]) -> None:
+    """Refuse (IntegrityFailure) recordings whose stored flags (a minor, a victim...: what
+    the policy pack reads) are not what their signed events say."""
+    for evidence_id in evidence_ids:
+        entries = uow.audit.fact_entries(FLAG_ACTIONS, evidence_id=evidence_id)
+        want = _replayed(entries).state.evidence.get(evidence_id)
+        have = uow.evidence_flags.of([evidence_id])
+        if want is None:
+            raise _unvouched(f"evidence {evidence_id}", None)
+        if want.flags != have:
+            raise _unvouched(f"evidence {evidence_id}", ["flags"])
+
+
+def vouched_alerts(uow: UnitOfWork, alerts: Sequence[Alert]) -> list[Alert]:
+    """The alerts among ``alerts`` that a signed event vouches for (those of events
+    recorded before events said what they alerted are kept, unvouched)."""
+    ledger = _replayed(uow.audit.fact_entries(ALERT_ACTIONS))
+    vouched, unknown = ledger.state.alerts, ledger.state.alerts_unknown
+    return [
+        a
+        for a in alerts
+        if a.audit_seq in unknown
+        or vouched.get(alert_key(a.audit_seq, a.audience)) == alert_state(a)
+    ]

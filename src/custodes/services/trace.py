@@ -26,6 +26,7 @@ from custodes.core.authz import AlertKind, Permission, decide
 from custodes.core.custody import Action
 from custodes.core.errors import CustodesError, IntegrityFailure, InvalidInput, NotFound
 from custodes.core.jsontext import JSONObject, JSONValue, jsonable
+from custodes.core.ledger import document_digest
 from custodes.core.media import MediaInfo
 from custodes.core.records import Evidence, StoredFingerprint, Trace, TracedCopy
 from custodes.core.watermark import (
@@ -43,7 +44,7 @@ from custodes.media.stills import frame_png
 from custodes.reports.trace import odds_text, render_html, render_pdf
 from custodes.services.common import new_id, now_iso, sha256_file, verified_original
 from custodes.services.context import Context
-from custodes.services.evidence import raise_alert
+from custodes.services.evidence import alert_note, raise_alert
 from custodes.services.state import check_copies
 from custodes.services.usecase import UseCase, acting
 
@@ -451,6 +452,12 @@ def _record_trace(uc: UseCase, leak: Path, leak_sha: str, findings: Findings) ->
             "verdict": findings.verdict,
             "attributed": findings.attributed,
             "offset_s": src.offset_s if src else None,
+            "result_sha256": document_digest(jsonable(findings)),
+            **alert_note(
+                AlertKind.LEAK_ATTRIBUTED,
+                ", ".join(findings.attributed),
+                alert=bool(findings.attributed),
+            ),
         },
     )
     uc.uow.traces.add(

@@ -143,6 +143,9 @@ def add_request(vault: Context, actor_name: str | None, cmd: AddRequest) -> Requ
                 "ranges": [[a, b] for a, b in request.ranges],
                 "misconduct_complaint": request.misconduct_complaint,
                 "due": request.due.isoformat(),
+                "allegation_on": _iso(request.allegation_on),
+                "incident_on": _iso(request.incident_on),
+                "critical_incident": request.critical_incident,
                 "pack": pack.name,
                 "pack_sha256": pack.sha256,
             },
@@ -156,6 +159,10 @@ def add_request(vault: Context, actor_name: str | None, cmd: AddRequest) -> Requ
         kind=request.kind,
         received_at=request.received_at,
     )
+
+
+def _iso(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()
 
 
 def _checked_request(uc: UseCase, case: Case, cmd: AddRequest) -> Request:
