@@ -18,10 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from custodes import bootstrap
 from custodes.config import Settings
 from custodes.core.custody import Action
 from custodes.services import audit, verify
-from custodes.services import vault as vault_svc
 from custodes.services.common import event
 from custodes.services.state import check_state
 
@@ -49,7 +49,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp:
         settings = Settings(home=Path(tmp) / "vault", database_url=args.database_url)
-        vault = vault_svc.init_vault(settings)
+        vault = bootstrap.init_vault(settings)
 
         t0 = time.perf_counter()
         for i in range(args.single):
