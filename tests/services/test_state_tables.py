@@ -258,3 +258,64 @@ def test_an_altered_alert_is_listed_as_unvouched(used: Used, copy: bootstrap.Vau
     listed = {a.kind: a.vouched for a in evidence.list_alerts(copy, used.ia)}
     assert listed["sensitive-export"] is False
     assert listed["sensitive-access"] is True
+
+
+# Listings hold their rows against the log: an edited row neither appears where it does
+# not belong nor hides from where it does; the listing is refused, on record.
+LISTINGS = [
+    (
+        "evidence moved to another case",
+        "UPDATE evidence SET case_id=(SELECT case_id FROM evidence WHERE id='{ev2}') WHERE id='{ev}'",
+        lambda v, u: evidence.list_evidence(v, "admin", u.number),
+        "evidence {ev} is on the log but not in the tables",
+    ),
+    (
+        "evidence flag removed",
+        "DELETE FROM evidence_flags WHERE evidence_id='{ev}'",
+        lambda v, u: evidence.list_evidence(v, "admin"),
+        "evidence {ev} differs from the log in flags",
+    ),
+    (
+        "case unflagged",
+        "UPDATE cases SET flags='' WHERE number='{number}'",
+        lambda v, u: cases.list_cases(v, "admin"),
+        "case {number} differs from the log in flags",
+    ),
+    (
+        "export recipient",
+        "UPDATE exports SET recipient='Deputy DA Ruiz' WHERE id='{ex}'",
+        lambda v, u: exports.list_exports(v, "admin"),
+        "export {ex} differs from the log in recipient",
+    ),
+    (
+        "export deleted",
+        "DELETE FROM exports WHERE id='{ex}'",
+        lambda v, u: exports.list_exports(v, "admin", u.ev),
+        "export {ex} is on the log but not in the tables",
+    ),
+    (
+        "request requester",
+        "UPDATE requests SET requester='Nobody' WHERE id='{rq}'",
+        lambda v, u: requests.list_requests(v, u.rec),
+        "request {rq} differs from the log in requester",
+    ),
+    (
+        "denial deleted",
+        "DELETE FROM decisions WHERE id='{dc2}'",
+        lambda v, u: requests.list_requests(v, u.rec, open_only=True),
+        "request {rq2}: its standing decision differs from the log",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "sql", "listing", "said"), LISTINGS, ids=[x[0] for x in LISTINGS])
+def test_listings_refuse_rows_the_log_does_not_vouch_for(
+    used: Used, copy: bootstrap.Vault, name: str, sql: str, listing, said: str
+) -> None:
+    values = {**vars(used), "zeros": "0" * 64}
+    listing(copy, used)  # as used, the listing is vouched for
+    _sql(copy, sql.format(**values))
+    with pytest.raises(IntegrityFailure, match="refusing to list") as caught:
+        listing(copy, used)
+    assert said.format(**values) in str(caught.value)
+    assert _refused(copy) == ["access-refused"]

@@ -20,7 +20,7 @@ from custodes.core.authz import (
     decide_alert,
 )
 from custodes.core.custody import Action
-from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput
+from custodes.core.errors import CustodesError, CustodyConflict, IntegrityFailure, InvalidInput
 from custodes.core.jsontext import JSONObject, JSONValue
 from custodes.core.media import MediaInfo
 from custodes.core.ports import StagedBlob
@@ -28,7 +28,7 @@ from custodes.core.records import Case, Evidence, User
 from custodes.media.probe import probe
 from custodes.services.common import new_id, now_iso
 from custodes.services.context import Context
-from custodes.services.state import vouched_alerts
+from custodes.services.state import vouch_evidence_list, vouched_alerts
 from custodes.services.usecase import UseCase, acting
 from custodes.storage.uow import UnitOfWork
 
@@ -331,13 +331,20 @@ def _probe_new(
 def list_evidence(
     ctx: Context, actor_name: str | None, case_number: str | None = None
 ) -> list[EvidenceItem]:
-    """Evidence the actor may see (others are left out); a named case must be reachable."""
+    """Evidence the actor may see (others are left out); a named case must be reachable.
+    The rows are held against the signed log first (an edited, moved, deleted or
+    inserted one is refused, on record)."""
     with acting(ctx, actor_name) as uc:
         case = uc.case(case_number, Permission.EVIDENCE_LIST) if case_number is not None else None
         cases = {c.id: c for c in uc.uow.cases.list()}
+        rows = uc.uow.evidence.list(case)
+        try:
+            vouch_evidence_list(uc.uow, rows, case_number)
+        except IntegrityFailure as exc:
+            uc.refuse(exc, attempted=Permission.EVIDENCE_LIST.value, case=case_number)
         return [
             EvidenceItem.of(ev)
-            for ev in uc.uow.evidence.list(case)
+            for ev in rows
             if decide(uc.actor, Permission.EVIDENCE_LIST, cases[ev.case_id].facts, ev.facts).allowed
         ]
 

@@ -7,7 +7,7 @@ inserted without an event is named. ``verify`` runs this after checking the log 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -17,14 +17,17 @@ from custodes.core.jsontext import JSONObject
 from custodes.core.ledger import (
     VOUCHED_ACTIONS,
     CaseState,
+    DecisionState,
     EvidenceState,
     Ledger,
+    VaultState,
     alert_key,
     alert_state,
     compare,
     decision_state,
     derivative_state,
     differing,
+    export_state,
     request_state,
 )
 from custodes.core.records import (
@@ -32,6 +35,7 @@ from custodes.core.records import (
     Case,
     Derivative,
     Evidence,
+    Export,
     RecordedDecision,
     Request,
     TracedCopy,
@@ -258,14 +262,7 @@ def vouch_case(uow: UnitOfWork, case: Case) -> None:
     want = ledger.state.cases.get(case.number)
     if want is None:
         raise _unvouched(f"case {case.number}", None)
-    have = CaseState(
-        case.number,
-        case.title,
-        case.status.value,
-        frozenset(f.value for f in case.flags),
-        case.members,
-        case.restored,
-    )
+    have = _case_state(case)
     if want != have:
         raise _unvouched(f"case {case.number}", _fields(want, have))
 
@@ -374,3 +371,93 @@ def vouched_alerts(uow: UnitOfWork, alerts: Sequence[Alert]) -> list[Alert]:
         if a.audit_seq in unknown
         or vouched.get(alert_key(a.audit_seq, a.audience)) == alert_state(a)
     ]
+
+
+# Listings print rows, and filter them on rows: an edited row could appear where it does
+# not belong, or hide from where it does. Each listing replays the events of what it
+# lists once per call and refuses (IntegrityFailure, on record by the caller) when a row
+# it would list differs from them, or a row the log puts in it is not among them. The
+# alerts listing marks rows instead (see :func:`vouched_alerts`): internal affairs must
+# still see the alerts that are vouched.
+
+
+def _refuse_listing(what: str, problems: Sequence[Problem]) -> None:
+    if not problems:
+        return
+    shown = "; ".join(p.detail for p in problems[:3])
+    more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+    raise IntegrityFailure(
+        f"{what}: {shown}{more}; refusing to list state the log does not vouch for",
+        advice="verify the vault and restore the database from a backup",
+    )
+
+
+def vouch_case_list(uow: UnitOfWork, cases: Sequence[Case]) -> None:
+    """Refuse a case listing whose rows (every case, before authorization filters them)
+    are not the cases the signed log vouches for."""
+    vouched = _replayed(uow.audit.fact_entries(CASE_ACTIONS)).state
+    stored = VaultState(cases={c.number: _case_state(c) for c in cases})
+    _refuse_listing("case list", compare(VaultState(cases=vouched.cases), stored))
+
+
+def vouch_evidence_list(
+    uow: UnitOfWork, evidence: Sequence[Evidence], case_number: str | None
+) -> None:
+    """Refuse an evidence listing (of ``case_number``, or all) whose rows are not the
+    evidence, with its case, hash, officer and flags, that the signed log vouches for."""
+    entries = uow.audit.fact_entries(FLAG_ACTIONS, case_number=case_number)
+    vouched = _replayed(entries).state
+    flags = uow.evidence_flags.by_evidence(e.id for e in evidence)
+    stored = VaultState(
+        evidence={
+            e.id: EvidenceState(
+                e.id, e.case_number, e.sha256, e.size, e.officer, flags.get(e.id, frozenset())
+            )
+            for e in evidence
+        }
+    )
+    _refuse_listing("evidence list", compare(VaultState(evidence=vouched.evidence), stored))
+
+
+def vouch_export_list(uow: UnitOfWork, exports: Sequence[Export], evidence_id: str | None) -> None:
+    """Refuse an export listing (of ``evidence_id``, or all; before cases are hidden)
+    whose rows are not the exports the signed log vouches for."""
+    vouched = _replayed(uow.audit.fact_entries(EXPORT_ACTIONS, evidence_id=evidence_id)).state
+    stored = VaultState(exports={x.id: export_state(x) for x in exports})
+    _refuse_listing("exports", compare(VaultState(exports=vouched.exports), stored))
+
+
+def vouch_request_list(
+    uow: UnitOfWork, requests: Sequence[Request], latest: Mapping[str, RecordedDecision | None]
+) -> None:
+    """Refuse a request listing whose rows are not the requests the signed log vouches
+    for, or whose standing decision (``latest``, by request) is not the last one the log
+    records on it, with its outcome."""
+    vouched = _replayed(uow.audit.fact_entries(REQUEST_ACTIONS | DECISION_ACTIONS)).state
+    stored = VaultState(requests={r.id: request_state(r) for r in requests})
+    problems = compare(VaultState(requests=vouched.requests), stored)
+    last: dict[str, DecisionState] = {}
+    for d in sorted(vouched.decisions.values(), key=lambda d: d.audit_seq):
+        last[d.request_id] = d
+    for request_id, decision in latest.items():
+        want = last.get(request_id)
+        have = None if decision is None else (decision.id, decision.outcome)
+        if (None if want is None else (want.decision_id, want.outcome)) != have:
+            problems.append(
+                Problem(
+                    "state-row-altered",
+                    f"request {request_id}: its standing decision differs from the log",
+                )
+            )
+    _refuse_listing("request list", problems)
+
+
+def _case_state(case: Case) -> CaseState:
+    return CaseState(
+        case.number,
+        case.title,
+        case.status.value,
+        frozenset(f.value for f in case.flags),
+        case.members,
+        case.restored,
+    )

@@ -10,7 +10,7 @@ from custodes.core.authz import Permission
 from custodes.core.authz import decide as authz_decide
 from custodes.core.custody import Action
 from custodes.core.disclosure.engine import decide
-from custodes.core.errors import CustodesError, InvalidInput
+from custodes.core.errors import CustodesError, IntegrityFailure, InvalidInput
 from custodes.core.records import Case, RecordedDecision, Request, TimeSpan
 from custodes.services.common import new_id, now_iso
 from custodes.services.context import Context
@@ -25,6 +25,7 @@ from custodes.services.requests.facts import (
     request_facts,
     today,
 )
+from custodes.services.state import vouch_request_list
 from custodes.services.usecase import UseCase, acting
 from custodes.storage.uow import UnitOfWork
 
@@ -282,7 +283,13 @@ def list_requests(
     out: list[RequestSummary] = []
     with acting(vault, actor_name, readonly=True) as uc:
         cases: dict[int, Case] = {}
-        for request in uc.uow.requests.list():
+        rows = uc.uow.requests.list()
+        try:
+            latest = {r.id: uc.uow.decisions.latest(r.id) for r in rows}
+            vouch_request_list(uc.uow, rows, latest)
+        except IntegrityFailure as exc:
+            uc.refuse(exc, attempted=Permission.REQUEST_VIEW.value)
+        for request in rows:
             case = cases.get(request.case_id) or uc.uow.cases.by_id(request.case_id)
             cases[request.case_id] = case
             if not authz_decide(uc.actor, Permission.REQUEST_VIEW, case.facts).allowed:
