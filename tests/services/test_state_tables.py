@@ -20,7 +20,16 @@ from custodes import bootstrap
 from custodes.config import Settings
 from custodes.core.errors import IntegrityFailure
 from custodes.media.redaction import RegionSeed
-from custodes.services import cases, evidence, exports, redaction, requests, trace, verify
+from custodes.services import (
+    cases,
+    events,
+    evidence,
+    exports,
+    redaction,
+    requests,
+    trace,
+    verify,
+)
 from custodes.services.audit import list_events
 from tests.factories import add_case, add_user
 
@@ -298,6 +307,12 @@ LISTINGS = [
         "UPDATE requests SET requester='Nobody' WHERE id='{rq}'",
         lambda v, u: requests.list_requests(v, u.rec),
         "request {rq} differs from the log in requester",
+    ),
+    (
+        "event column edited",
+        "UPDATE audit_events SET evidence_id='{ev2}' WHERE action='view' AND evidence_id='{ev}'",
+        lambda v, u: events.list_audit(v, "admin", evidence_id=u.ev2),
+        "is not of what was asked for, by its signed entry",
     ),
     (
         "denial deleted",
