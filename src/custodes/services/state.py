@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 from custodes.core.custody import Action, Problem, decode_entry
 from custodes.core.errors import IntegrityFailure, InvalidInput
@@ -48,11 +49,26 @@ _VIEW = str(Action.VIEW)
 
 def check_state(uow: UnitOfWork) -> list[Problem]:
     """Every stored fact that the log does not vouch for, by row."""
-    stored = uow.state.snapshot()
-    alerted = {getattr(a, "audit_seq", None) for a in stored.alerts.values()}
-    ledger = Ledger()
+    check = StateCheck(uow)
     for batch in uow.audit.iter_batches():
-        for row in batch:
+        check.feed_many(batch)
+    return check.finish()
+
+
+class StateCheck:
+    """The tables held against the log, fed the same stream of stored events that the
+    log check reads (``verify`` reads the log once for both)."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._stored = uow.state.snapshot()
+        self._alerted = {getattr(a, "audit_seq", None) for a in self._stored.alerts.values()}
+        self._ledger = Ledger()
+
+    def feed_many(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Replay the events of ``rows`` (``(seq, entry, leaf_hash, actor, action, ...)``,
+        as ``uow.audit.iter_batches`` gives them) that change a fact."""
+        ledger, alerted = self._ledger, self._alerted
+        for row in rows:
             action = row[4]
             if action not in VOUCHED_ACTIONS:
                 continue  # refusals, proofs, verifications...: they change no fact
@@ -67,7 +83,9 @@ def check_state(uow: UnitOfWork) -> list[Problem]:
             except InvalidInput:
                 continue  # a malformed entry is reported by the log check itself
             ledger.apply(entry)
-    return [*ledger.problems, *compare(ledger.state, stored)]
+
+    def finish(self) -> list[Problem]:
+        return [*self._ledger.problems, *compare(self._ledger.state, self._stored)]
 
 
 # What a view's canonical entry says of its alerts. A quote inside a JSON string is

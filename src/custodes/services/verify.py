@@ -25,7 +25,7 @@ from custodes.core.jsontext import JSONObject
 from custodes.core.records import KeptBlob
 from custodes.services import audit
 from custodes.services.context import Context
-from custodes.services.state import check_checkpoint_times, check_state
+from custodes.services.state import StateCheck, check_checkpoint_times
 from custodes.services.usecase import acting
 from custodes.storage.uow import UnitOfWork
 
@@ -56,8 +56,9 @@ def verify_vault(vault: Context, actor_name: str | None, *, blobs: bool = True) 
     with acting(vault, actor_name, readonly=True) as uc:
         uc.allow(Permission.VAULT_VERIFY)
         checkpoints = _load_checkpoints(vault, uc.uow, problems)
-        verifier = _check_log(vault, uc.uow, checkpoints, problems)
-        problems.extend(check_state(uc.uow))
+        state = StateCheck(uc.uow)
+        verifier = _check_log(vault, uc.uow, checkpoints, problems, state)
+        problems.extend(state.finish())
         problems.extend(check_checkpoint_times(uc.uow, vault.clock.now()))
         kept = uc.uow.holdings.blobs()
         blob_count = _check_blobs(vault, kept, problems) if blobs else 0
@@ -102,14 +103,20 @@ def raise_for_problems(report: VerifyReport) -> None:
 
 
 def _check_log(
-    vault: Context, uow: UnitOfWork, checkpoints: list[Checkpoint], problems: list[Problem]
+    vault: Context,
+    uow: UnitOfWork,
+    checkpoints: list[Checkpoint],
+    problems: list[Problem],
+    tables: StateCheck,
 ) -> LogVerifier:
-    """Stream every stored event through the verifier, then compare the log's running
-    state with what the events add up to."""
+    """Stream every stored event through the verifier (and the same batches through the
+    state check, so that the log is read once), then compare the log's running state
+    with what the events add up to."""
     verifier = LogVerifier(checkpoints)
     task = vault.progress.start("audit log", uow.audit.count(), unit="item")
     for batch in uow.audit.iter_batches():
         verifier.feed_many(batch)
+        tables.feed_many(batch)
         task.advance(len(batch))
     problems.extend(verifier.finish())
     state = uow.audit.load_state()
