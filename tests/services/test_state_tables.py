@@ -200,6 +200,7 @@ CHANGES: list[tuple[str, str, str]] = [
     ("alert inserted", "INSERT INTO alerts (at, audience, kind, actor, case_number, evidence_id, reason, audit_seq) VALUES ('x', 'internal-affairs', 'sensitive-access', 'admin', '{number}', '{ev}', 'x', 3)", "alert of event 3 to internal-affairs is in the tables but no event made it"),
     # the log's own tables
     ("checkpoint time", "UPDATE checkpoints SET created_at='2001-01-01T00:00:00+00:00' WHERE size=(SELECT max(size) FROM checkpoints)", "checkpoint-time"),
+    ("checkpoint time later", "UPDATE checkpoints SET created_at='2999-01-01T00:00:00+00:00' WHERE size=(SELECT min(size) FROM checkpoints)", "after the time of a larger checkpoint"),
     ("checkpoint note", "UPDATE checkpoints SET note=replace(note, 'custodes', 'kustodes') WHERE size=(SELECT min(size) FROM checkpoints)", "checkpoint-signature"),
     ("event edited", "UPDATE audit_events SET actor='nobody' WHERE seq=2", "event 2"),
     ("event deleted", "DELETE FROM audit_events WHERE seq=(SELECT max(seq) FROM audit_events)", "log"),
