@@ -67,15 +67,18 @@ class StateCheck:
     def feed_many(self, rows: Iterable[Sequence[Any]]) -> None:
         """Replay the events of ``rows`` (``(seq, entry, leaf_hash, actor, action, ...)``,
         as ``uow.audit.iter_batches`` gives them) that change a fact."""
-        ledger, alerted = self._ledger, self._alerted
+        ledger, alerted, vouched = self._ledger, self._alerted, VOUCHED_ACTIONS
         for row in rows:
             action = row[4]
-            if action not in VOUCHED_ACTIONS:
+            if action not in vouched:
                 continue  # refusals, proofs, verifications...: they change no fact
-            raw = row[1] if type(row[1]) is bytes else bytes(row[1])
-            if action == _VIEW and not _may_alert(raw):
-                # Most events are views, and most views alert nobody: they are not decoded.
-                if _NO_ALERT not in raw and _NO_ALERT_OLD not in raw and row[0] in alerted:
+            raw = row[1]
+            if type(raw) is not bytes:
+                raw = bytes(raw)
+            if action == _VIEW and _ALERT not in raw and _ALERTED not in raw:
+                # Most events are views, and most views alert nobody: they are not decoded
+                # (this loop runs once per event; it is kept to a few byte searches).
+                if row[0] in alerted and _NO_ALERT not in raw and _NO_ALERT_OLD not in raw:
                     ledger.state.alerts_unknown.add(int(row[0]))  # an older view
                 continue
             try:
@@ -90,12 +93,10 @@ class StateCheck:
 
 # What a view's canonical entry says of its alerts. A quote inside a JSON string is
 # escaped, so these byte strings occur only as the keys and values themselves.
+_ALERT = b'"alert":true'
+_ALERTED = b'"alerted":{'
 _NO_ALERT = b'"alerted":null'
 _NO_ALERT_OLD = b'"alert":false'
-
-
-def _may_alert(raw: bytes) -> bool:
-    return b'"alert":true' in raw or b'"alerted":{' in raw
 
 
 def check_checkpoint_times(uow: UnitOfWork, now: datetime) -> list[Problem]:
