@@ -4,6 +4,9 @@ Signed checkpoints come from the database and from ``<home>/log/checkpoint``; ea
 must carry a good signature by the vault key, and the log recomputed from its stored
 entries must reproduce every one of them; each column stored beside an entry must say
 what the entry says, and the log's running state must be that of the events stored.
+The same stream of events is replayed into the state it vouches for, and every row of
+the tables that disagrees is named (``services.state``, issue 22); each checkpoint's
+unsigned ``created_at`` is held between the signed times around it.
 Problems are collected, not raised: the report lists each one. A front door shows the
 report, then calls :func:`raise_for_problems` (as httpx's ``raise_for_status``), so that
 a failed check leaves through the one error handler like any other error.
