@@ -335,3 +335,27 @@ def test_listings_refuse_rows_the_log_does_not_vouch_for(
         listing(copy, used)
     assert said.format(**values) in str(caught.value)
     assert _refused(copy) == ["access-refused"]
+
+
+def test_a_requests_history_is_refused_when_a_decision_row_is_gone(
+    used: Used, copy: bootstrap.Vault
+) -> None:
+    assert [d.decision_id for d in requests.show_request(copy, used.rec, used.rq2).decisions] == [
+        used.dc2
+    ]
+    _sql(copy, f"DELETE FROM decisions WHERE id='{used.dc2}'")
+    with pytest.raises(IntegrityFailure, match=f"decision {used.dc2} is on the log but not"):
+        requests.show_request(copy, used.rec, used.rq2)
+    assert _refused(copy) == ["access-refused"]
+
+
+def test_an_older_decision_moved_forward_in_time_does_not_stand(
+    used: Used, copy: bootstrap.Vault, tmp_path: Path
+) -> None:
+    """``decided_at`` is not on the log; which decision stands is the log's order."""
+    requests.decide_request(copy, used.rec, used.rq, override="deny", reason="court order")
+    _sql(copy, f"UPDATE decisions SET decided_at='2999-01-01' WHERE id='{used.dc}'")
+    with pytest.raises(IntegrityFailure, match="the last decision on the signed log is"):
+        requests.show_request(copy, used.rec, used.rq)
+    with pytest.raises(IntegrityFailure, match="the last decision on the signed log is"):
+        requests.release_request(copy, used.rec, used.rq, tmp_path / "pkg")

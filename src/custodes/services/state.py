@@ -480,3 +480,15 @@ def _case_state(case: Case) -> CaseState:
         case.members,
         case.restored,
     )
+
+
+def vouch_decisions_of(
+    uow: UnitOfWork, request_id: str, decisions: Sequence[RecordedDecision]
+) -> None:
+    """Refuse a request's history whose decision rows are not every decision the signed
+    log records on it, as it records them."""
+    vouched = _replayed(uow.audit.fact_entries(DECISION_ACTIONS)).state.decisions
+    want = {k: d for k, d in vouched.items() if d.request_id == request_id}
+    stored = {d.id: decision_state(d) for d in decisions}
+    problems = compare(VaultState(decisions=want), VaultState(decisions=stored))
+    _refuse_listing(f"request {request_id}", problems)

@@ -25,7 +25,7 @@ from custodes.services.requests.facts import (
     request_facts,
     today,
 )
-from custodes.services.state import vouch_request_list
+from custodes.services.state import vouch_decision, vouch_decisions_of, vouch_request_list
 from custodes.services.usecase import UseCase, acting
 from custodes.storage.uow import UnitOfWork
 
@@ -304,10 +304,19 @@ def list_requests(
 
 
 def show_request(vault: Context, actor_name: str | None, request_id: str) -> RequestDetail:
-    """A request and every decision recorded on it."""
+    """A request and every decision recorded on it, as the signed log vouches for them
+    (a row that differs is refused, on record)."""
     with acting(vault, actor_name, readonly=True) as uc:
-        request = uc.uow.requests.get(request_id)
-        uc.allow(Permission.REQUEST_VIEW, case=uc.uow.cases.by_id(request.case_id))
+        request, case = uc.request(request_id, attempted=Permission.REQUEST_VIEW)
+        uc.allow(Permission.REQUEST_VIEW, case=case)
+        history = uc.uow.decisions.of_request(request_id)
+        try:
+            vouch_decisions_of(uc.uow, request_id, history)
+            standing = uc.uow.decisions.latest(request_id)  # by decided_at, not vouched
+            if standing is not None:
+                vouch_decision(uc.uow, standing, latest=True)
+        except IntegrityFailure as exc:
+            uc.refuse(exc, attempted=Permission.REQUEST_VIEW.value, case=case.number)
         summary = request_summary(uc.uow, request)
         decisions = [
             DecisionEntry(
@@ -319,6 +328,6 @@ def show_request(vault: Context, actor_name: str | None, request_id: str) -> Req
                 override_reason=d.override_reason,
                 pack_sha256=d.pack_sha256,
             )
-            for d in uc.uow.decisions.of_request(request_id)
+            for d in history
         ]
     return RequestDetail(**vars(summary), decisions=decisions)
