@@ -359,3 +359,12 @@ def test_an_older_decision_moved_forward_in_time_does_not_stand(
         requests.show_request(copy, used.rec, used.rq)
     with pytest.raises(IntegrityFailure, match="the last decision on the signed log is"):
         requests.release_request(copy, used.rec, used.rq, tmp_path / "pkg")
+
+
+def test_releasing_refuses_an_altered_redaction_on_record(
+    used: Used, copy: bootstrap.Vault, tmp_path: Path
+) -> None:
+    _sql(copy, f"UPDATE derivatives SET lineage='{{\"operations\": []}}' WHERE id='{used.rd}'")
+    with pytest.raises(IntegrityFailure, match=f"derivative {used.rd}: .* in lineage_sha256"):
+        requests.release_request(copy, used.rec, used.rq, tmp_path / "pkg", redactions=[used.rd])
+    assert _refused(copy) == ["release-refused"]
