@@ -22,8 +22,9 @@ import av
 from custodes import __version__
 from custodes.core.authz import AlertKind, Decision, Permission
 from custodes.core.custody import Action
-from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput
+from custodes.core.errors import CustodesError, CustodyConflict, IntegrityFailure, InvalidInput
 from custodes.core.jsontext import JSONObject, JSONValue
+from custodes.core.ledger import document_digest
 from custodes.core.ports import SigningCredential
 from custodes.core.records import Evidence, Export
 from custodes.core.watermark import MarkParams, derive_key
@@ -39,7 +40,8 @@ from custodes.services.common import (
 )
 from custodes.services.context import Context
 from custodes.services.events import hidden_cases, record_filter
-from custodes.services.evidence import alert_if_flagged
+from custodes.services.evidence import alert_if_flagged, alert_note
+from custodes.services.state import vouch_export_list
 from custodes.services.usecase import UseCase, acting
 
 KEY_VERSION = 1
@@ -432,6 +434,8 @@ def _put_on_record(
                 "visible_mark": cmd.visible_mark,
                 "key_version": KEY_VERSION,
                 "content_credentials": plan.credential is not None,
+                "lineage_sha256": document_digest(lineage),
+                **alert_note(AlertKind.SENSITIVE_EXPORT, plan.purpose, alert=plan.decision.alert),
             },
         )
         uc.uow.exports.add(
@@ -476,6 +480,10 @@ def list_exports(
         uc.allow(Permission.AUDIT_READ)
         facts = {c.number: c.facts for c in uc.uow.cases.list()}
         record_filter(uc, evidence_id=evidence_id)
+        try:
+            vouch_export_list(uc.uow, uc.uow.exports.list(evidence_id=evidence_id), evidence_id)
+        except IntegrityFailure as exc:
+            uc.refuse(exc, attempted=Permission.AUDIT_READ.value, evidence=evidence_id)
         listed = uc.uow.exports.list(
             evidence_id=evidence_id, hidden_cases=hidden_cases(uc.actor, facts)
         )

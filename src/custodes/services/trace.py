@@ -26,6 +26,7 @@ from custodes.core.authz import AlertKind, Permission, decide
 from custodes.core.custody import Action
 from custodes.core.errors import CustodesError, IntegrityFailure, InvalidInput, NotFound
 from custodes.core.jsontext import JSONObject, JSONValue, jsonable
+from custodes.core.ledger import document_digest
 from custodes.core.media import MediaInfo
 from custodes.core.records import Evidence, StoredFingerprint, Trace, TracedCopy
 from custodes.core.watermark import (
@@ -50,7 +51,7 @@ from custodes.services.common import (
     verified_original,
 )
 from custodes.services.context import Context
-from custodes.services.evidence import raise_alert
+from custodes.services.evidence import alert_note, raise_alert
 from custodes.services.state import check_copies
 from custodes.services.usecase import UseCase, acting
 
@@ -471,6 +472,12 @@ def _record_trace(uc: UseCase, leak: Path, leak_sha: str, findings: Findings) ->
             "verdict": findings.verdict,
             "attributed": findings.attributed,
             "offset_s": src.offset_s if src else None,
+            "result_sha256": document_digest(jsonable(findings)),
+            **alert_note(
+                AlertKind.LEAK_ATTRIBUTED,
+                ", ".join(findings.attributed),
+                alert=bool(findings.attributed),
+            ),
         },
     )
     uc.uow.traces.add(

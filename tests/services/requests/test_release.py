@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from custodes.bootstrap import Vault
+from custodes.core.custody import Action
 from custodes.core.errors import (
     CustodyConflict,
     IntegrityFailure,
@@ -19,8 +21,9 @@ from custodes.core.errors import (
 )
 from custodes.media.provenance import read_credentials
 from custodes.media.redaction import RegionSeed
-from custodes.services import evidence, redaction, requests
+from custodes.services import audit, evidence, redaction, requests
 from custodes.services.audit import list_events
+from custodes.services.common import event
 from custodes.services.redaction import RedactEvidence
 from custodes.services.requests import release
 from custodes.storage import tables as t
@@ -203,12 +206,30 @@ def test_a_release_of_nothing_is_refused(world, tmp_path: Path) -> None:
     """A request recorded before ranges were checked may ask only past the end."""
     vault, rec, number, ev, _ = world
     r = _add(vault, rec, number, requester="KUSA", kind="press", evidence=[ev], ranges=[(1.0, 2.0)])
-    with vault.engine.begin() as conn:
-        conn.execute(
+    # Such a request is on the signed log as it was recorded (its event says the ranges
+    # too): the row and a signed event of a request of that time, written together.
+    with vault.uow() as uow:
+        uow.conn.execute(
             t.requests.update()
             .where(t.requests.c.id == r.request_id)
-            .values(ranges=json.dumps([[100.0, 200.0]]))
+            .values(id="RQ-LEGACY", ranges=json.dumps([[100.0, 200.0]]))
         )
+        [entry] = list_events(uow.conn)[-1:]
+        details = {**entry["details"], "ranges": [[100.0, 200.0]]}
+        audit.record(
+            uow,
+            event(
+                vault,
+                rec,
+                Action.REQUEST_ADD,
+                object_type="request",
+                object_id="RQ-LEGACY",
+                case_number=number,
+                details=details,
+            ),
+        )
+        audit.commit(uow, vault)
+    r = replace(r, request_id="RQ-LEGACY")
     assert requests.decide_request(vault, rec, r.request_id, accept=True).outcome == "partial"
     out = tmp_path / "pkg"
     out.mkdir()
@@ -258,10 +279,31 @@ def test_a_decision_that_does_not_say_what_it_releases_releases_nothing(
     vault, rec, number, ev, _ = world
     r = _add(vault, rec, number, requester="KUSA", kind="press", evidence=[ev], ranges=[(0.5, 1.0)])
     decided = requests.decide_request(vault, rec, r.request_id, override="release", reason="x")
-    with vault.engine.begin() as conn:  # decisions are append-only: add a legacy one
+    with vault.uow() as uow:  # decisions are append-only: add a legacy one, on record
+        conn = uow.conn
         row = conn.execute(select(t.decisions).where(t.decisions.c.id == decided.decision_id)).one()
         body = json.loads(row.decision)
         body["release"] = None
+        # Its event, as events of that time were: without the document's digest, which
+        # leaves the stored document unvouched (docs/audit-log.md).
+        old = {
+            k: v
+            for k, v in list_events(conn)[-1]["details"].items()
+            if k not in ("document_sha256", "facts_sha256", "alerted")
+        }
+        seq = audit.record(
+            uow,
+            event(
+                vault,
+                rec,
+                Action.REQUEST_DECIDE,
+                object_type="decision",
+                object_id="DC-LEGACY",
+                case_number=number,
+                reason="x",
+                details=old,
+            ),
+        )
         conn.execute(
             t.decisions.insert().values(
                 **{
@@ -269,9 +311,11 @@ def test_a_decision_that_does_not_say_what_it_releases_releases_nothing(
                     "id": "DC-LEGACY",
                     "decided_at": row.decided_at + "9",
                     "decision": json.dumps(body),
+                    "audit_seq": seq,
                 }
             )
         )
+        audit.commit(uow, vault)
     with pytest.raises(CustodyConflict, match="does not say what it releases"):
         requests.release_request(vault, rec, r.request_id, tmp_path / "pkg")
     assert not (tmp_path / "pkg").exists()

@@ -128,8 +128,20 @@ def alerts(ctx: typer.Context) -> None:
     else:
         output.table(
             "Alerts",
-            ["at", "kind", "actor", "case", "evidence", "reason", "audit seq"],
-            [[r.at, r.kind, r.actor, r.case, r.evidence_id, r.reason, r.audit_seq] for r in rows],
+            ["at", "kind", "actor", "case", "evidence", "reason", "audit seq", "vouched"],
+            [
+                [
+                    r.at,
+                    r.kind,
+                    r.actor,
+                    r.case,
+                    r.evidence_id,
+                    r.reason,
+                    r.audit_seq,
+                    "yes" if r.vouched else "NO: not on the signed log",
+                ]
+                for r in rows
+            ],
         )
 
 

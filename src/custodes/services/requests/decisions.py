@@ -21,12 +21,13 @@ from custodes.core.custody import Action
 from custodes.core.disclosure.engine import Decision, decide
 from custodes.core.disclosure.facts import Facts
 from custodes.core.disclosure.pack import PolicyPack
-from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, NotFound
+from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput
 from custodes.core.jsontext import JSONObject, jsonable
+from custodes.core.ledger import document_digest
 from custodes.core.records import Case, Request
 from custodes.services.common import check_output_folder, made_output_folder, new_id, now_iso
 from custodes.services.context import Context
-from custodes.services.evidence import raise_alert
+from custodes.services.evidence import alert_note, raise_alert
 from custodes.services.requests.facts import OUTCOMES, load_policy, request_facts
 from custodes.services.requests.intake import request_summary
 from custodes.services.usecase import UseCase, acting
@@ -137,15 +138,10 @@ def decide_request(
     pack = load_policy(vault)
     recording = accept or override is not None
     with acting(vault, actor_name, readonly=not recording) as uc:
-        found = uc.uow.requests.find(request_id)
-        if found is None:
-            uc.refuse(
-                NotFound(f"no request '{request_id}'"), attempted=Permission.REQUEST_VIEW.value
-            )
-        case = uc.uow.cases.by_id(found.case_id)
+        found, case = uc.request(request_id, attempted=Permission.REQUEST_VIEW)
         uc.allow(Permission.REQUEST_VIEW, case=case)
-        facts = request_facts(vault, uc.uow, found, findings)
         try:
+            facts = request_facts(vault, uc.uow, found, findings)
             proposal = decide(pack, facts)
         except CustodesError as exc:
             uc.refuse(exc, attempted="case:request:decide", case=case.number)
@@ -205,6 +201,9 @@ def _record_decision(
             "rules": [r.id for r in recorded.rules],
             "pack": pack.name,
             "pack_sha256": pack.sha256,
+            "document_sha256": document_digest(document),
+            "facts_sha256": document_digest(document["facts"]),
+            **alert_note(AlertKind.DECISION_OVERRIDE, reason, alert=override_reason is not None),
         },
     )
     uc.uow.decisions.add(

@@ -21,12 +21,14 @@ from custodes.core.authz import Permission
 from custodes.core.custody import Action
 from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, NotFound
 from custodes.core.jsontext import JSONObject, jsonable
+from custodes.core.ledger import document_digest
 from custodes.core.ports import ProgressTask, SigningCredential
 from custodes.core.records import Case, Derivative, Evidence, RecordedDecision, Request, TimeSpan
 from custodes.services.common import new_id, now_iso, verified_original
 from custodes.services.context import Context
 from custodes.services.requests.decisions import write_letter
 from custodes.services.requests.facts import asked_evidence
+from custodes.services.state import vouch_decision, vouch_derivative
 from custodes.services.usecase import UseCase, acting
 from custodes.storage.uow import UnitOfWork
 
@@ -163,14 +165,9 @@ def _plan(
     """Check that the release may be made, and what it will make; any refusal is put
     on record (RELEASE_REFUSED). The originals are checked and held in ``held``."""
     attempted = Permission.REQUEST_RELEASE.value
-    request = uc.uow.requests.find(request_id)
-    if request is None:
-        uc.refuse(
-            NotFound(f"no request '{request_id}'"),
-            attempted=attempted,
-            action=Action.RELEASE_REFUSED,
-        )
-    case = uc.uow.cases.by_id(request.case_id)
+    request, case = uc.request(
+        request_id, attempted=Permission.REQUEST_RELEASE, action=Action.RELEASE_REFUSED
+    )
     uc.allow(Permission.REQUEST_RELEASE, case=case, refusal_action=Action.RELEASE_REFUSED)
     try:
         decision, release = _releasable_decision(uc.uow, request_id)
@@ -201,6 +198,7 @@ def _releasable_decision(uow: UnitOfWork, request_id: str) -> tuple[RecordedDeci
     last = uow.decisions.latest(request_id)
     if last is None:
         raise CustodyConflict(f"request {request_id} has no recorded decision")
+    vouch_decision(uow, last, latest=True)
     if last.outcome not in ("release", "partial"):
         raise CustodyConflict(
             f"the recorded decision on {request_id} is '{last.outcome}': nothing may be released"
@@ -284,6 +282,7 @@ def _reviewed_derivatives(
         d = uow.derivatives.find(rid)
         if d is None or d.kind != "redaction":
             raise NotFound(f"no such redaction: {rid}")
+        vouch_derivative(uow, d)
         if d.evidence_id not in evidence_ids:
             raise InvalidInput(
                 f"redaction {rid} is of {d.evidence_id}, which this release does not include"
@@ -405,6 +404,7 @@ def _record_release(
                 "decision": plan.decision.id,
                 "files": [{"export_id": f.export_id, "sha256": f.sha256} for f in files],
                 "manifest_sha256": hashlib.sha256(manifest_path.read_bytes()).hexdigest(),
+                "manifest_doc_sha256": document_digest(manifest),
             },
         )
         uc.uow.releases.add(
