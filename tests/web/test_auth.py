@@ -59,12 +59,14 @@ def test_first_sign_in_enrols_totp_then_signs_in_on_record(web: Web) -> None:
     assert failed["actor"] == ann and failed["details"]["step"] == "totp"
     assert failed["details"]["address"] == ADDRESS
     assert enrolled["actor"] == ann and enrolled["details"]["address"] == ADDRESS
+    digest = signed["details"].pop("session_digest")  # binds the session row (issue 22)
     assert signed["details"] == {
         "address": ADDRESS,
         "user_agent": "testclient",
         "session": body["session"],
         "second_factor": "totp",
     }
+    assert len(digest) == 64
     assert signed["client"] == me["client"]
     # The stored TOTP secret is not the secret itself.
     with web.vault.uow(readonly=True) as uow:
@@ -124,7 +126,8 @@ def test_recovery_code_signs_in_once(web: Web) -> None:
         r = post(c2, "/api/v1/auth/second-factor", {"recovery_code": codes[0].upper()})
         assert r.status_code == expected, (attempt, r.text)
     used = web.events("recovery-code-use")
-    assert len(used) == 1 and used[0]["details"] == {"address": ADDRESS, "left": 9}
+    assert len(used) == 1 and len(used[0]["details"].pop("code_digest")) == 64
+    assert used[0]["details"] == {"address": ADDRESS, "left": 9}
     assert web.events("sign-in")[-1]["details"]["second_factor"] == "recovery-code"
     # Neither both nor none.
     c3 = web.new_client()

@@ -28,12 +28,15 @@ from custodes.core.authz import AlertKind, alert_audiences
 from custodes.core.custody import Action, Problem, canonical_json
 from custodes.core.records import (
     Alert,
+    ApiToken,
     Derivative,
     Export,
     RecordedDecision,
     Release,
     Request,
+    StoredTotp,
     Trace,
+    WebSession,
 )
 
 
@@ -182,6 +185,64 @@ def alert_key(audit_seq: int, audience: str) -> str:
     return f"of event {audit_seq} to {audience}"
 
 
+@dataclass(frozen=True)
+class PasswordState:
+    """A user's web password, as the SHA-256 of its stored argon2id hash (None: none)."""
+
+    username: str
+    password_digest: str | None
+
+
+@dataclass(frozen=True)
+class TokenState:
+    token_id: str
+    username: str
+    token_digest: str | None
+    """SHA-256 of the stored token hash (``api_tokens.token_hash``)."""
+    expires_at: str
+    created_by: str
+    revoked: bool = False
+    unvouched: frozenset[str] = field(default=_NONE, compare=False)
+
+
+@dataclass(frozen=True)
+class SecondFactorState:
+    """A user's enrolled second factor: the SHA-256 of the stored sealed TOTP secret, of
+    the stored set of recovery-code hashes (:func:`codes_digest`), and of each code hash
+    used since."""
+
+    username: str
+    secret_digest: str | None
+    confirmed: bool
+    codes_digest: str | None
+    codes_used: frozenset[str] = frozenset()
+    unvouched: frozenset[str] = field(default=_NONE, compare=False)
+
+
+@dataclass(frozen=True)
+class SessionState:
+    """A web session that passed its second factor: its user, the SHA-256 of its stored
+    id hash (the cookie's value, hashed twice), the factor, and whether it ended."""
+
+    short_id: str
+    username: str
+    session_digest: str | None
+    second_factor: str | None
+    ended: bool = False
+    unvouched: frozenset[str] = field(default=_NONE, compare=False)
+
+
+def stored_digest(value: str | bytes) -> str:
+    """The SHA-256 (hex) of a stored secret's hash or ciphertext: what an event carries
+    of it, so that the row is bound without the log holding the stored value itself."""
+    return hashlib.sha256(value.encode() if isinstance(value, str) else value).hexdigest()
+
+
+def codes_digest(code_hashes: Iterable[str]) -> str:
+    """The SHA-256 of a user's stored recovery-code hashes, sorted, one a line."""
+    return stored_digest("\n".join(sorted(code_hashes)))
+
+
 @dataclass
 class VaultState:
     """The facts the vault acts on, by key."""
@@ -199,6 +260,13 @@ class VaultState:
     alerts_unknown: set[int] = field(default_factory=set)
     """Events recorded before events said whether they alerted: their alerts are
     unvouched (neither an edited nor an inserted alert of theirs can be named)."""
+    passwords: dict[str, PasswordState] = field(default_factory=dict)
+    passwords_unknown: set[str] = field(default_factory=set)
+    """Users whose password an event recorded before events carried its digest set: their
+    ``password_hash`` is unvouched."""
+    tokens: dict[str, TokenState] = field(default_factory=dict)
+    second_factors: dict[str, SecondFactorState] = field(default_factory=dict)
+    sessions: dict[str, SessionState] = field(default_factory=dict)
 
 
 class Ledger:
@@ -233,6 +301,82 @@ class Ledger:
 def _user_add(state: VaultState, entry: Mapping[str, Any], details: Mapping[str, Any]) -> None:
     name = str(entry["object"]["id"])
     state.users[name] = UserState(name, str(details["role"]))
+    _password_set(state, entry, details)
+
+
+def _password_set(state: VaultState, entry: Mapping[str, Any], details: Mapping[str, Any]) -> None:
+    name = str(entry["object"]["id"])
+    if "password_digest" in details:
+        state.passwords[name] = PasswordState(name, _str_or_none(details["password_digest"]))
+        state.passwords_unknown.discard(name)
+    else:  # before the event carried it
+        state.passwords.pop(name, None)
+        state.passwords_unknown.add(name)
+
+
+def _token_create(state: VaultState, entry: Mapping[str, Any], details: Mapping[str, Any]) -> None:
+    token_id = str(details["token"])
+    missing: set[str] = set()
+    state.tokens[token_id] = TokenState(
+        token_id,
+        str(entry["object"]["id"]),
+        _str_or_none(_opt(details, "token_digest", missing)),
+        str(details["expires_at"]),
+        str(entry["actor"]),
+        unvouched=frozenset(missing),
+    )
+
+
+def _token_revoke(state: VaultState, entry: Mapping[str, Any], details: Mapping[str, Any]) -> None:
+    token_id = str(details["token"])
+    state.tokens[token_id] = replace(state.tokens[token_id], revoked=True)
+
+
+def _mfa_enrol(state: VaultState, entry: Mapping[str, Any], details: Mapping[str, Any]) -> None:
+    name = str(entry["object"]["id"])
+    missing: set[str] = set()
+    secret = _opt(details, "secret_digest", missing)
+    codes = _opt(details, "codes_digest", missing)
+    if missing:
+        missing.add("codes_used")
+    state.second_factors[name] = SecondFactorState(
+        name,
+        _str_or_none(secret),
+        True,
+        _str_or_none(codes),
+        unvouched=frozenset(missing),
+    )
+
+
+def _recovery_code_use(
+    state: VaultState, entry: Mapping[str, Any], details: Mapping[str, Any]
+) -> None:
+    name = str(entry["object"]["id"])
+    factor = state.second_factors[name]
+    if "code_digest" in details:
+        used = factor.codes_used | {str(details["code_digest"])}
+        state.second_factors[name] = replace(factor, codes_used=used)
+    else:
+        state.second_factors[name] = replace(factor, unvouched=factor.unvouched | {"codes_used"})
+
+
+def _sign_in(state: VaultState, entry: Mapping[str, Any], details: Mapping[str, Any]) -> None:
+    short_id = str(details["session"])
+    missing: set[str] = set()
+    state.sessions[short_id] = SessionState(
+        short_id,
+        str(entry["object"]["id"]),
+        _str_or_none(_opt(details, "session_digest", missing)),
+        _str_or_none(details.get("second_factor")),
+        unvouched=frozenset(missing),
+    )
+
+
+def _session_end(state: VaultState, entry: Mapping[str, Any], details: Mapping[str, Any]) -> None:
+    short_id = str(details["session"])
+    session = state.sessions.get(short_id)
+    if session is not None:  # a session ended before its second factor is not a fact
+        state.sessions[short_id] = replace(session, ended=True)
 
 
 def _case_add(state: VaultState, entry: Mapping[str, Any], details: Mapping[str, Any]) -> None:
@@ -495,6 +639,15 @@ _HANDLERS = {
     # branch) alert records: until their events say what they alerted (``alert_note``),
     # their alerts are unvouched rather than reported as rows no event made.
     "request-rereview": _hold_review,
+    # Web authentication (issue 18): what a sign-in is checked against.
+    str(Action.PASSWORD_SET): _password_set,
+    str(Action.TOKEN_CREATE): _token_create,
+    str(Action.TOKEN_REVOKE): _token_revoke,
+    str(Action.MFA_ENROL): _mfa_enrol,
+    str(Action.RECOVERY_CODE_USED): _recovery_code_use,
+    str(Action.SIGN_IN): _sign_in,
+    str(Action.SIGN_OUT): _session_end,
+    str(Action.SESSION_END): _session_end,
 }
 
 
@@ -510,6 +663,16 @@ def compare(vouched: VaultState, stored: VaultState) -> list[Problem]:
         for key, alert in stored.alerts.items()
         if getattr(alert, "audit_seq", None) not in vouched.alerts_unknown
     }
+    stored_passwords = {
+        key: p for key, p in stored.passwords.items() if key not in vouched.passwords_unknown
+    }
+    # A secret shown at sign-in and not yet confirmed is an enrolment under way, not a fact
+    # the log vouches for (until ``mfa-enrol``); once a user enrolled, the row is held to it.
+    stored_factors = {
+        key: f
+        for key, f in stored.second_factors.items()
+        if key in vouched.second_factors or getattr(f, "confirmed", True)
+    }
     tables: tuple[tuple[str, Mapping[str, object], Mapping[str, object]], ...] = (
         ("user", vouched.users, stored.users),
         ("case", vouched.cases, stored.cases),
@@ -521,6 +684,10 @@ def compare(vouched: VaultState, stored: VaultState) -> list[Problem]:
         ("derivative", vouched.derivatives, stored.derivatives),
         ("trace", vouched.traces, stored.traces),
         ("alert", vouched.alerts, stored_alerts),
+        ("password of user", vouched.passwords, stored_passwords),
+        ("api token", vouched.tokens, stored.tokens),
+        ("second factor of user", vouched.second_factors, stored_factors),
+        ("web session", vouched.sessions, stored.sessions),
     )
     for kind, expected, actual in tables:
         for key in sorted(expected.keys() - actual.keys()):
@@ -657,4 +824,44 @@ def trace_state(t: Trace) -> TraceState:
 def alert_state(a: Alert) -> AlertState:
     return AlertState(
         int(a.audit_seq), a.audience, a.kind, a.actor, a.case_number, a.evidence_id, a.reason
+    )
+
+
+def password_state(username: str, password_hash: str | None) -> PasswordState:
+    return PasswordState(username, None if password_hash is None else stored_digest(password_hash))
+
+
+def token_state(token: ApiToken) -> TokenState:
+    return TokenState(
+        token.id,
+        token.username,
+        None if token.token_hash is None else stored_digest(token.token_hash),
+        token.expires_at,
+        token.created_by,
+        token.revoked_at is not None,
+    )
+
+
+def second_factor_state(
+    username: str, totp: StoredTotp | None, codes: Iterable[tuple[str, bool]]
+) -> SecondFactorState:
+    """A user's stored second factor: the TOTP row (or None) and each recovery-code hash
+    with whether it was used."""
+    codes = list(codes)
+    return SecondFactorState(
+        username,
+        None if totp is None else stored_digest(totp.secret),
+        totp is not None and totp.confirmed_at is not None,
+        codes_digest(h for h, _ in codes),
+        frozenset(stored_digest(h) for h, used in codes if used),
+    )
+
+
+def session_state(session: WebSession) -> SessionState:
+    return SessionState(
+        session.short_id,
+        session.username,
+        stored_digest(session.id_hash),
+        session.second_factor,
+        session.ended_at is not None,
     )

@@ -53,11 +53,23 @@ from custodes.core.errors import (
     NotFound,
     Unauthenticated,
 )
+from custodes.core.ledger import (
+    SecondFactorState,
+    codes_digest,
+    second_factor_state,
+    stored_digest,
+)
 from custodes.core.records import ApiToken, Failures, User, WebSession
 from custodes.services import audit
 from custodes.services.common import event, new_id, now_iso
 from custodes.services.context import Context
-from custodes.services.state import vouch_user
+from custodes.services.state import (
+    vouch_password,
+    vouch_second_factor,
+    vouch_session,
+    vouch_token,
+    vouch_user,
+)
 from custodes.services.usecase import acting
 from custodes.services.users import hash_password
 from custodes.storage.uow import UnitOfWork
@@ -261,6 +273,30 @@ def _record(
     )
 
 
+def _refuse_unvouched(
+    ctx: Context, uow: UnitOfWork, username: str, address: str, step: str, exc: IntegrityFailure
+) -> NoReturn:
+    """Put a sign-in refused for state the signed log does not vouch for on record (code
+    ``IntegrityFailure``; it does not count toward the lockout), commit, re-raise."""
+    _record(
+        ctx,
+        uow,
+        username,
+        Action.SIGN_IN_FAILED,
+        user=username,
+        details={"address": address, "step": step, "why": str(exc), "code": "IntegrityFailure"},
+    )
+    audit.commit(uow, ctx)
+    raise exc
+
+
+def _factor(uow: UnitOfWork, user: User) -> SecondFactorState:
+    """The user's stored second factor, as the log binds it."""
+    return second_factor_state(
+        user.username, uow.auth.totp(user.id), uow.auth.recovery_codes(user.id)
+    )
+
+
 def _locked_until(uow: UnitOfWork, user: User, now: datetime) -> datetime | None:
     failures = uow.auth.failures(user.id)
     if failures is None or failures.locked_until is None:
@@ -383,17 +419,10 @@ def sign_in(ctx: Context, username: str, password: str, address: str, user_agent
             _fail(ctx, uow, name, user, address, "password", why, "wrong username or password")
         try:
             vouch_user(uow, user)
+            vouch_password(uow, user.username, stored)
+            vouch_second_factor(uow, _factor(uow, user))
         except IntegrityFailure as exc:
-            _record(
-                ctx,
-                uow,
-                user.username,
-                Action.SIGN_IN_FAILED,
-                user=user.username,
-                details={"address": address, "step": "password", "why": str(exc)},
-            )
-            audit.commit(uow, ctx)
-            raise
+            _refuse_unvouched(ctx, uow, user.username, address, "password", exc)
         cookie = secrets.token_urlsafe(32)
         short = secrets.token_hex(4)
         at = now_iso(ctx)
@@ -449,7 +478,8 @@ def _signed_in(
     """Put the sign-in on record; the session's new cookie value."""
     uow.auth.clear_failures(user.id)
     cookie = secrets.token_urlsafe(32)
-    uow.auth.session_passed_second_factor(session.id_hash, _sha256(cookie), now_iso(ctx), factor)
+    new_hash = _sha256(cookie)
+    uow.auth.session_passed_second_factor(session.id_hash, new_hash, now_iso(ctx), factor)
     _record(
         ctx.acting_for(_web_client(address, session.short_id)),
         uow,
@@ -460,6 +490,7 @@ def _signed_in(
             "address": address,
             "user_agent": session.user_agent,
             "session": session.short_id,
+            "session_digest": stored_digest(new_hash),
             "second_factor": factor,
         },
     )
@@ -474,20 +505,32 @@ def enrol(ctx: Context, cookie: str, code: str, address: str) -> Started:
         totp = uow.auth.totp(user.id)
         if totp is None or totp.confirmed_at is not None:
             raise CustodyConflict("no enrolment under way: enter a code from your authenticator")
+        try:
+            vouch_second_factor(uow, _factor(uow, user))
+        except IntegrityFailure as exc:
+            client = ctx.acting_for(_web_client(address, session.short_id))
+            _refuse_unvouched(client, uow, user.username, address, "enrol", exc)
         step = _totp_step(ctx, _unseal(ctx, user.id, totp.secret), code, ctx.clock.now())
         if step is None:
             _failed_second_factor(ctx, uow, session, user, address, "totp")
         at = now_iso(ctx)
         uow.auth.confirm_totp(user.id, at, step)
         codes = [_new_recovery_code() for _ in range(RECOVERY_CODES)]
-        uow.auth.replace_recovery_codes(user.id, [_code_hash(ctx, c) for c in codes], at)
+        hashes = [_code_hash(ctx, c) for c in codes]
+        uow.auth.replace_recovery_codes(user.id, hashes, at)
         _record(
             ctx.acting_for(_web_client(address, session.short_id)),
             uow,
             user.username,
             Action.MFA_ENROL,
             user=user.username,
-            details={"address": address, "factor": "totp", "recovery_codes": RECOVERY_CODES},
+            details={
+                "address": address,
+                "factor": "totp",
+                "recovery_codes": RECOVERY_CODES,
+                "secret_digest": stored_digest(totp.secret),
+                "codes_digest": codes_digest(hashes),
+            },
         )
         renewed = _signed_in(ctx, uow, session, user, address, "totp")
         audit.commit(uow, ctx)
@@ -515,6 +558,11 @@ def second_factor(
         totp = uow.auth.totp(user.id)
         if totp is None or totp.confirmed_at is None:
             raise CustodyConflict("no second factor enrolled yet: sign in again to enrol")
+        try:
+            vouch_second_factor(uow, _factor(uow, user))
+        except IntegrityFailure as exc:
+            client = ctx.acting_for(_web_client(address, session.short_id))
+            _refuse_unvouched(client, uow, user.username, address, "second-factor", exc)
         if code is not None:
             step = _totp_step(ctx, _unseal(ctx, user.id, totp.secret), code, ctx.clock.now())
             if step is None or not uow.auth.use_totp_step(user.id, step):
@@ -522,9 +570,8 @@ def second_factor(
             factor = "totp"
         else:
             assert recovery_code is not None
-            if not uow.auth.use_recovery_code(
-                user.id, _code_hash(ctx, recovery_code), now_iso(ctx)
-            ):
+            used = _code_hash(ctx, recovery_code)
+            if not uow.auth.use_recovery_code(user.id, used, now_iso(ctx)):
                 _failed_second_factor(ctx, uow, session, user, address, "recovery-code")
             factor = "recovery-code"
             _record(
@@ -533,7 +580,11 @@ def second_factor(
                 user.username,
                 Action.RECOVERY_CODE_USED,
                 user=user.username,
-                details={"address": address, "left": uow.auth.recovery_codes_left(user.id)},
+                details={
+                    "address": address,
+                    "left": uow.auth.recovery_codes_left(user.id),
+                    "code_digest": stored_digest(used),
+                },
             )
         renewed = _signed_in(ctx, uow, session, user, address, factor)
         audit.commit(uow, ctx)
@@ -576,7 +627,18 @@ def resume(ctx: Context, cookie: str, address: str) -> Principal:
         if session is None or session.ended_at is not None:
             raise Unauthenticated("not signed in (or the session has ended)")
         user = uow.users.get(session.username)
+        unvouched = None
+        if session.second_factor_at is not None:
+            try:
+                vouch_session(uow, session)
+            except IntegrityFailure as exc:
+                unvouched = exc
     client = _web_client(address, session.short_id)
+    if unvouched is not None:
+        with ctx.uow() as uow:
+            _refuse_unvouched(
+                ctx.acting_for(client), uow, session.username, address, "session", unvouched
+            )
     now = ctx.clock.now()
     why = None
     if now - _at(session.last_seen_at) > SESSION_IDLE:
@@ -718,14 +780,19 @@ def create_token(
         token = "cst_" + secrets.token_urlsafe(32)
         token_id = new_id("TK")
         expires_at = (ctx.clock.now() + expires).isoformat(timespec="seconds")
+        token_hash = _sha256(token)
         uc.uow.auth.add_token(
-            token_id, owner.id, _sha256(token), now_iso(ctx), uc.actor.username, expires_at
+            token_id, owner.id, token_hash, now_iso(ctx), uc.actor.username, expires_at
         )
         uc.record(
             Action.TOKEN_CREATE,
             object_type="user",
             object_id=username,
-            details={"token": token_id, "expires_at": expires_at},
+            details={
+                "token": token_id,
+                "expires_at": expires_at,
+                "token_digest": stored_digest(token_hash),
+            },
         )
         uc.commit()
     return CreatedToken(token_id, username, expires_at, token)
@@ -780,8 +847,19 @@ def authenticate_token(ctx: Context, token: str, address: str) -> Principal:
     with ctx.uow(readonly=True) as uow:
         found = uow.auth.token_by_hash(token_hash) if token else None
         user = uow.users.find(found.username) if found is not None else None
+        unvouched = None
+        if found is not None:
+            try:
+                vouch_token(uow, found)
+            except IntegrityFailure as exc:
+                unvouched = exc
     now = ctx.clock.now()
     client = f"web:token/{found.id if found else '?'} from {address}"
+    if found is not None and unvouched is not None:
+        with ctx.uow() as uow:
+            _refuse_unvouched(
+                ctx.acting_for(client), uow, found.username, address, "token", unvouched
+            )
     state = "unknown" if found is None else _token_state(found, now)
     if found is not None and state == "active" and (user is None or not user.active):
         state = "user-inactive"
@@ -858,7 +936,12 @@ def set_password(ctx: Context, actor_name: str | None, username: str, password: 
         if user is None:
             uc.refuse(NotFound(f"no user '{username}'"), attempted="set-password")
         uc.uow.auth.set_password_hash(user.id, password_hash)
-        uc.record(Action.PASSWORD_SET, object_type="user", object_id=username)
+        uc.record(
+            Action.PASSWORD_SET,
+            object_type="user",
+            object_id=username,
+            details={"password_digest": stored_digest(password_hash)},
+        )
         uc.commit()
 
 

@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from custodes.core.custody import Action, Problem, decode_entry
+from custodes.core.custody import Action, Problem, canonical_json, decode_entry
 from custodes.core.errors import IntegrityFailure, InvalidInput
 from custodes.core.jsontext import JSONObject
 from custodes.core.ledger import (
@@ -21,6 +21,7 @@ from custodes.core.ledger import (
     DecisionState,
     EvidenceState,
     Ledger,
+    SecondFactorState,
     VaultState,
     alert_key,
     alert_state,
@@ -29,10 +30,14 @@ from custodes.core.ledger import (
     derivative_state,
     differing,
     export_state,
+    password_state,
     request_state,
+    session_state,
+    token_state,
 )
 from custodes.core.records import (
     Alert,
+    ApiToken,
     Case,
     Derivative,
     Evidence,
@@ -41,6 +46,7 @@ from custodes.core.records import (
     Request,
     TracedCopy,
     User,
+    WebSession,
 )
 from custodes.storage.uow import UnitOfWork
 
@@ -492,3 +498,61 @@ def vouch_decisions_of(
     stored = {d.id: decision_state(d) for d in decisions}
     problems = compare(VaultState(decisions=want), VaultState(decisions=stored))
     _refuse_listing(f"request {request_id}", problems)
+
+
+# Web authentication (issue 18) is checked as each request is authenticated: a password
+# hash, an enrolled second factor, a signed-in session and an API token must each be what
+# their signed events bind (by the digest of the stored value, ``core.ledger``). Only the
+# events of that user, session or token are decoded: those of its actor through the index,
+# then those whose bytes name it.
+PASSWORD_ACTIONS = frozenset({str(Action.USER_ADD), str(Action.PASSWORD_SET)})
+SECOND_FACTOR_ACTIONS = frozenset({str(Action.MFA_ENROL), str(Action.RECOVERY_CODE_USED)})
+SESSION_ACTIONS = frozenset({str(Action.SIGN_IN)})
+TOKEN_ACTIONS = frozenset({str(Action.TOKEN_CREATE), str(Action.TOKEN_REVOKE)})
+
+
+def _naming(entries: Iterable[bytes], name: str) -> list[bytes]:
+    """The entries whose canonical bytes hold the JSON string ``name`` (a cheap filter
+    before decoding: the replay itself reads which object each event is about)."""
+    quoted = canonical_json(name)
+    return [e for e in entries if quoted in e]
+
+
+def vouch_password(uow: UnitOfWork, username: str, password_hash: str | None) -> None:
+    """Refuse (IntegrityFailure) a stored password hash that no signed ``user-add`` or
+    ``password-set`` event of the user set (one set before events carried its digest is
+    unvouched and let through)."""
+    state = _replayed(_naming(uow.audit.fact_entries(PASSWORD_ACTIONS), username)).state
+    if username in state.passwords_unknown:
+        return
+    want = state.passwords.get(username)
+    _vouch(f"the password of user {username}", want, password_state(username, password_hash))
+
+
+def vouch_second_factor(uow: UnitOfWork, stored: SecondFactorState) -> None:
+    """Refuse (IntegrityFailure) a user's stored TOTP secret and recovery codes unless they
+    are what the user's signed ``mfa-enrol`` and ``recovery-code-use`` events bind; a
+    confirmed secret with no enrolment on the log is refused, and so is an enrolment the
+    log records whose secret is gone or unconfirmed (it would be offered again)."""
+    entries = uow.audit.fact_entries(SECOND_FACTOR_ACTIONS, actor=stored.username)
+    want = _replayed(entries).state.second_factors.get(stored.username)
+    if want is None and not stored.confirmed:
+        return  # an enrolment under way (the secret shown at sign-in, not yet confirmed)
+    _vouch(f"the second factor of user {stored.username}", want, stored)
+
+
+def vouch_session(uow: UnitOfWork, session: WebSession) -> None:
+    """Refuse (IntegrityFailure) a session that passed its second factor unless a signed
+    ``sign-in`` event of its user made it, with its id (by digest) and factor."""
+    entries = uow.audit.fact_entries(SESSION_ACTIONS, actor=session.username)
+    want = _replayed(_naming(entries, session.short_id)).state.sessions.get(session.short_id)
+    _vouch(f"web session {session.short_id}", want, session_state(session))
+
+
+def vouch_token(uow: UnitOfWork, token: ApiToken) -> None:
+    """Refuse (IntegrityFailure) an API token row unless its signed ``token-create`` event
+    made it for that user, with that hash (by digest), expiry and creator, and no
+    ``token-revoke`` event revoked it while the row says it is not."""
+    entries = _naming(uow.audit.fact_entries(TOKEN_ACTIONS), token.id)
+    want = _replayed(entries).state.tokens.get(token.id)
+    _vouch(f"api token {token.id}", want, token_state(token))

@@ -10,6 +10,7 @@ from argon2 import PasswordHasher
 from custodes.core.authz import Permission, Role, parse_role
 from custodes.core.custody import Action
 from custodes.core.errors import CustodyConflict, InvalidInput
+from custodes.core.ledger import stored_digest
 from custodes.services.common import now_iso
 from custodes.services.context import Context
 from custodes.services.usecase import acting
@@ -65,7 +66,12 @@ def add_user(
             Action.USER_ADD,
             object_type="user",
             object_id=username,
-            details={"role": parsed_role.value, "password": password_hash is not None},
+            details={
+                "role": parsed_role.value,
+                "password": password_hash is not None,
+                # binds users.password_hash (issue 22): the SHA-256 of the stored hash
+                "password_digest": None if password_hash is None else stored_digest(password_hash),
+            },
         )
         uc.commit()
     return UserAdded(username, parsed_role)

@@ -23,7 +23,7 @@ def record_init(ctx: Context) -> str:
             Action.USER_ADD,
             object_type="user",
             object_id=ADMIN,
-            details={"role": Role.ADMIN.value},
+            details={"role": Role.ADMIN.value, "password_digest": None},
         )
         uc.commit()
     return now_iso(ctx)

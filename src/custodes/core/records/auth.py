@@ -53,3 +53,5 @@ class ApiToken:
     revoked_at: str | None
     last_used_at: str | None
     use_logged_at: str | None
+    token_hash: str | None = None
+    """The SHA-256 of the token, as stored (what its ``token-create`` event binds)."""

@@ -138,15 +138,19 @@ class AuditLogRepository:
         *,
         case_number: str | None = None,
         evidence_id: str | None = None,
+        actor: str | None = None,
     ) -> list[bytes]:
         """The entries of the events with one of ``actions`` (naming ``case_number`` or
-        ``evidence_id`` when given), in seq order: what a fact's row is checked against."""
+        ``evidence_id``, or by ``actor``, when given), in seq order: what a fact's row is
+        checked against."""
         ev = t.audit_events.c
         query = select(ev.entry).where(ev.action.in_(sorted(actions))).order_by(ev.seq)
         if case_number is not None:
             query = query.where(ev.case_number == case_number)
         if evidence_id is not None:
             query = query.where(ev.evidence_id == evidence_id)
+        if actor is not None:
+            query = query.where(ev.actor == actor)
         return [bytes(e) for e in self._conn.execute(query).scalars()]
 
     def iter_batches(self, batch: int = 20_000) -> Iterator[Sequence[StoredRow]]:

@@ -100,6 +100,15 @@ class AuthRepository:
         )
         return bool(result.rowcount)
 
+    def recovery_codes(self, user_id: int) -> list[tuple[str, bool]]:
+        """Each stored recovery-code hash of the user, and whether it was used."""
+        rows = self._conn.execute(
+            select(t.recovery_codes.c.code_hash, t.recovery_codes.c.used_at).where(
+                t.recovery_codes.c.user_id == user_id
+            )
+        ).all()
+        return [(r.code_hash, r.used_at is not None) for r in rows]
+
     def recovery_codes_left(self, user_id: int) -> int:
         rows = self._conn.execute(
             select(t.recovery_codes.c.id).where(
@@ -184,13 +193,15 @@ class AuthRepository:
         ).first()
         return None if row is None else self._session(row)
 
-    def open_sessions(self) -> list[WebSession]:
-        rows = self._conn.execute(
-            self._sessions()
-            .where(t.web_sessions.c.ended_at.is_(None))
-            .order_by(t.web_sessions.c.created_at)
-        ).all()
-        return [self._session(r) for r in rows]
+    def open_sessions(self, *, signed_in: bool = False, ended: bool = False) -> list[WebSession]:
+        """Sessions not ended (with ``ended``, ended ones too); with ``signed_in``, only
+        those that passed their second factor."""
+        query = self._sessions().order_by(t.web_sessions.c.created_at)
+        if not ended:
+            query = query.where(t.web_sessions.c.ended_at.is_(None))
+        if signed_in:
+            query = query.where(t.web_sessions.c.second_factor_at.is_not(None))
+        return [self._session(r) for r in self._conn.execute(query).all()]
 
     def session_passed_second_factor(
         self, id_hash: str, new_id_hash: str, at: str, factor: str
@@ -231,6 +242,7 @@ class AuthRepository:
             revoked_at=row.revoked_at,
             last_used_at=row.last_used_at,
             use_logged_at=row.use_logged_at,
+            token_hash=row.token_hash,
         )
 
     def _tokens(self) -> Any:

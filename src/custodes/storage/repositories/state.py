@@ -19,13 +19,19 @@ from custodes.core.ledger import (
     decision_state,
     derivative_state,
     export_state,
+    password_state,
     release_state,
     request_state,
+    second_factor_state,
+    session_state,
+    token_state,
     trace_state,
 )
+from custodes.core.records import StoredTotp
 from custodes.storage import tables as t
 from custodes.storage.repositories._base import split_flags
 from custodes.storage.repositories.alerts import AlertRepository
+from custodes.storage.repositories.auth import AuthRepository
 from custodes.storage.repositories.decisions import DecisionRepository
 from custodes.storage.repositories.derivatives import DerivativeRepository
 from custodes.storage.repositories.exports import ExportRepository
@@ -99,7 +105,33 @@ class StateRepository:
                 frozenset(flags.get(e.id, ())),
             )
         self._documents(state)
+        self._auth(state)
         return state
+
+    def _auth(self, state: VaultState) -> None:
+        """Passwords, API tokens, second factors and signed-in web sessions (issue 18)."""
+        conn, auth = self._conn, AuthRepository(self._conn)
+        names: dict[int, str] = {}
+        for u in conn.execute(select(t.users.c.id, t.users.c.username, t.users.c.password_hash)):
+            names[int(u.id)] = u.username
+            state.passwords[u.username] = password_state(u.username, u.password_hash)
+        for token in auth.tokens():
+            state.tokens[token.id] = token_state(token)
+        totps: dict[int, StoredTotp] = {}
+        for row in conn.execute(select(t.totp_secrets)):
+            totps[int(row.user_id)] = StoredTotp(
+                int(row.user_id), bytes(row.secret), row.created_at, row.confirmed_at, None
+            )
+        codes: dict[int, list[tuple[str, bool]]] = {}
+        for c in conn.execute(select(t.recovery_codes)):
+            codes.setdefault(int(c.user_id), []).append((c.code_hash, c.used_at is not None))
+        for user_id in totps.keys() | codes.keys():
+            name = names.get(user_id, f"(user id {user_id})")
+            state.second_factors[name] = second_factor_state(
+                name, totps.get(user_id), codes.get(user_id, [])
+            )
+        for session in auth.open_sessions(signed_in=True, ended=True):
+            state.sessions[session.short_id] = session_state(session)
 
     def _documents(self, state: VaultState) -> None:
         """Exports, requests, decisions, releases, derivatives, traces and alerts."""
