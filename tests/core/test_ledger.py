@@ -214,3 +214,94 @@ def test_requests_decisions_and_their_alerts_are_replayed() -> None:
     ]
     # The view of seq 11 says nothing of an alert (an older event): its alerts are unknown.
     assert 11 in state.alerts_unknown
+
+
+def test_authentication_facts_are_bound_by_digest_and_old_events_leave_them_unvouched() -> None:
+    from custodes.core.ledger import (
+        PasswordState,
+        SecondFactorState,
+        SessionState,
+        TokenState,
+        stored_digest,
+    )
+
+    def state(*entries: dict[str, Any]) -> VaultState:
+        ledger = Ledger()
+        ledger.feed(entries)
+        assert ledger.problems == []
+        return ledger.state
+
+    new = state(
+        _entry(0, "user-add", type="user", id="ann", role="records", password_digest="p1"),
+        _entry(1, "password-set", type="user", id="ann", password_digest="p2"),
+        {
+            **_entry(
+                2,
+                "token-create",
+                type="user",
+                id="ann",
+                token="TK-1",
+                expires_at="e",
+                token_digest="t1",
+            ),
+            "actor": "admin",
+        },
+        _entry(3, "token-revoke", type="user", id="ann", token="TK-1"),
+        _entry(4, "mfa-enrol", type="user", id="ann", secret_digest="s", codes_digest="c"),
+        _entry(5, "recovery-code-use", type="user", id="ann", code_digest="u"),
+        _entry(
+            6,
+            "sign-in",
+            type="user",
+            id="ann",
+            session="ab",
+            session_digest="d",
+            second_factor="totp",
+        ),
+        _entry(7, "session-end", type="user", id="ann", session="ab", why="idle"),
+        _entry(8, "session-end", type="user", id="ann", session="never-signed-in", why="idle"),
+    )
+    stored = VaultState(
+        users={"ann": UserState("ann", "records")},
+        passwords={"ann": PasswordState("ann", "p2")},
+        tokens={"TK-1": TokenState("TK-1", "ann", "t1", "e", "admin", revoked=True)},
+        second_factors={"ann": SecondFactorState("ann", "s", True, "c", frozenset({"u"}))},
+        sessions={"ab": SessionState("ab", "ann", "d", "totp", ended=True)},
+    )
+    assert compare(new, stored) == []
+    altered = VaultState(
+        users={"ann": UserState("ann", "records")},
+        passwords={"ann": PasswordState("ann", "p1")},
+        tokens={"TK-1": TokenState("TK-1", "ann", "t1", "e", "admin", revoked=False)},
+        second_factors={"ann": SecondFactorState("ann", "s", True, "c", frozenset())},
+        sessions={"ab": SessionState("ab", "ann", "d", "totp", ended=False)},
+    )
+    assert [p.detail for p in compare(new, altered)] == [
+        "password of user ann differs from the log in password_digest",
+        "api token TK-1 differs from the log in revoked",
+        "second factor of user ann differs from the log in codes_used",
+        "web session ab differs from the log in ended",
+    ]
+    # Events from before they carried digests: the digests are unvouched, the rest is not.
+    old = state(
+        _entry(0, "user-add", type="user", id="ann", role="records", password=True),
+        {
+            **_entry(1, "token-create", type="user", id="ann", token="TK-1", expires_at="e"),
+            "actor": "admin",
+        },
+        _entry(2, "mfa-enrol", type="user", id="ann", factor="totp"),
+        _entry(3, "recovery-code-use", type="user", id="ann", left=9),
+        _entry(4, "sign-in", type="user", id="ann", session="ab", second_factor="totp"),
+    )
+    anything = VaultState(
+        users={"ann": UserState("ann", "records")},
+        passwords={"ann": PasswordState("ann", stored_digest("any"))},
+        tokens={"TK-1": TokenState("TK-1", "ann", "other", "e", "admin")},
+        second_factors={"ann": SecondFactorState("ann", "x", True, "y", frozenset({"z"}))},
+        sessions={"ab": SessionState("ab", "ann", "other", "totp")},
+    )
+    assert compare(old, anything) == []
+    moved = replace(anything, tokens={"TK-1": TokenState("TK-1", "bob", "other", "e", "admin")})
+    assert [p.detail for p in compare(old, moved)] == [
+        "api token TK-1 differs from the log in username"
+    ]

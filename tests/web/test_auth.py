@@ -4,10 +4,12 @@ API tokens, each step on the audit log with the client's address."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 import pyotp
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from custodes import bootstrap
 from custodes.core.errors import InvalidInput
@@ -402,3 +404,35 @@ def test_tokens_create_use_list_revoke_and_expire(web: Web) -> None:
     # Everything above is on a log that still verifies (the events, the vouched tables).
     report = verify.verify_vault(web.vault, "admin")
     assert report.ok, report.problems
+
+
+def test_a_token_or_session_the_log_does_not_vouch_for_is_refused(web: Web) -> None:
+    """An insider with the database file points a token at a value they chose, or a live
+    session at the admin: the request is refused with the `integrity` code, on record."""
+    ann = web.user("records")
+    created = auth_svc.create_token(web.vault, ann, ann, auth_svc.parse_duration("1d"))
+    chosen = "cst_chosen-by-an-insider"
+    c = web.sign_in(ann)
+    with web.vault.uow() as uow:
+        uow.conn.execute(
+            text("UPDATE api_tokens SET token_hash = :h WHERE id = :t"),
+            {"h": hashlib.sha256(chosen.encode()).hexdigest(), "t": created.token_id},
+        )
+        uow.conn.execute(
+            text(
+                "UPDATE web_sessions SET user_id = (SELECT id FROM users WHERE username = "
+                "'admin') WHERE user_id = (SELECT id FROM users WHERE username = :u)"
+            ),
+            {"u": ann},
+        )
+        uow.commit()
+    r = web.client.get("/api/v1/me", headers={"Authorization": f"Bearer {chosen}"})
+    assert r.status_code == 500 and r.json()["error"]["code"] == "integrity", r.text
+    assert f"api token {created.token_id}" in r.json()["error"]["message"]
+    r = c.get("/api/v1/me")
+    assert r.status_code == 500 and r.json()["error"]["code"] == "integrity", r.text
+    # Its user's sign-in events say nothing of it (the admin's are the ones read).
+    assert "web session" in r.json()["error"]["message"]
+    refused = [e for e in web.events("sign-in-failed") if e["details"].get("code")]
+    assert [e["details"]["step"] for e in refused] == ["token", "session"]
+    assert all(e["details"]["code"] == "IntegrityFailure" for e in refused)
