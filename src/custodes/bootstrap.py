@@ -17,7 +17,7 @@ import os
 import secrets
 import socket
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -159,6 +159,11 @@ def _blob_store(settings: Settings) -> BlobStore:
     """The blob store the settings name: a local folder, or an S3 bucket and prefix."""
     where = settings.blob_location
     if not isinstance(where, S3Location):
+        if settings.retention_days is not None:
+            raise InvalidInput(
+                "a retention lock needs the S3 blob store (a folder cannot lock)",
+                advice="set CUSTODES_BLOB_URL=s3://BUCKET/PREFIX, or unset CUSTODES_RETENTION_DAYS",
+            )
         return LocalBlobStore(where)
     # Imported here: boto3 takes a while to load, and the embedded vault never needs it.
     from custodes.storage.blobs.s3 import S3BlobStore, make_client
@@ -168,7 +173,16 @@ def _blob_store(settings: Settings) -> BlobStore:
         region=settings.s3_region,
         addressing_style=settings.s3_addressing_style,
     )
-    return S3BlobStore(client, where.bucket, where.prefix, settings.resolved_blob_scratch)
+    days = settings.retention_days
+    store = S3BlobStore(
+        client,
+        where.bucket,
+        where.prefix,
+        settings.resolved_blob_scratch,
+        retention=None if days is None else timedelta(days=days),
+    )
+    store.check_object_lock()
+    return store
 
 
 def _build(

@@ -177,7 +177,7 @@ def ingest(
     admitted = _admit(ctx, actor_name, path, case_number, officer, recorded_at)
     staged = _stage(ctx, actor_name, path, case_number)
     info = _probe_new(ctx, actor_name, path, staged, case_number)
-    blob = ctx.blobs.commit(staged)
+    blob = ctx.blobs.commit(staged, retain=True)  # an original: locked where S3 retains
     recorded = admitted.recorded_at or (
         parse_iso8601(info.creation_time, "creation time").astimezone(UTC).isoformat()
         if info.creation_time

@@ -8,6 +8,9 @@ Problems are collected, not raised: the report lists each one. A front door show
 report, then calls :func:`raise_for_problems` (as httpx's ``raise_for_status``), so that
 a failed check leaves through the one error handler like any other error.
 
+Where the blob store has a retention, each original must also hold its compliance-mode
+lock for that long from when it was stored (``blob-unlocked`` otherwise).
+
 Progress goes to ``ctx.progress``: the audit log counted in events, then the blobs in
 bytes.
 """
@@ -198,6 +201,7 @@ def _check_blobs(vault: Context, kept: Sequence[KeptBlob], problems: list[Proble
             problems.append(Problem("blob-missing", f"{name}: {exc}", blob=b.sha256))
             continue
         if actual == b.sha256:
+            _check_lock(vault, b, name, problems)
             continue
         if actual in by_hash:
             problems.append(
@@ -210,3 +214,13 @@ def _check_blobs(vault: Context, kept: Sequence[KeptBlob], problems: list[Proble
         else:
             problems.append(Problem("blob-changed", f"{name}: its blob was altered", blob=b.sha256))
     return len(kept)
+
+
+def _check_lock(vault: Context, b: KeptBlob, name: str, problems: list[Problem]) -> None:
+    """An original must be locked for the store's retention, where it has one."""
+    retention = vault.blobs.retention
+    if retention is None or b.what != "evidence":
+        return
+    why = vault.blobs.lock_status(b.sha256).shortfall(retention)
+    if why is not None:
+        problems.append(Problem("blob-unlocked", f"{name}: {why}", blob=b.sha256))
