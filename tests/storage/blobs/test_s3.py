@@ -427,3 +427,20 @@ def test_legal_hold_on_and_off(s3_locked_bucket: S3Bucket, tmp_path: Path) -> No
         store.hold(hashlib.sha256(b"never stored").hexdigest(), True)
     with pytest.raises(NotFound):
         store.lock_status(hashlib.sha256(b"never stored").hexdigest())
+
+
+def test_a_longer_governance_retention_becomes_compliance_as_long(
+    s3_locked_bucket: S3Bucket, tmp_path: Path
+) -> None:
+    plain = new_store(s3_locked_bucket, tmp_path / "a")
+    sha = plain.commit(plain.stage(io.BytesIO(b"governed evidence"))).sha256
+    longer = datetime.now(UTC).replace(microsecond=0) + DAYS * 3
+    s3_locked_bucket.client().put_object_retention(
+        Bucket=plain.bucket,
+        Key=plain.key(sha),
+        Retention={"Mode": "GOVERNANCE", "RetainUntilDate": longer},
+    )
+    store = locked_store(s3_locked_bucket, tmp_path / "b")
+    assert not store.commit(store.stage(io.BytesIO(b"governed evidence")), retain=True).created
+    lock = store.lock_status(sha)
+    assert (lock.mode, lock.retain_until) == ("COMPLIANCE", longer)

@@ -434,8 +434,10 @@ class S3BlobStore:
             return
         lock = self.lock_status(sha256)
         until = self._retain_until()
-        if lock.mode == "COMPLIANCE" and lock.retain_until and lock.retain_until >= until:
-            return
+        if lock.retain_until is not None and lock.retain_until >= until:
+            if lock.mode == "COMPLIANCE":
+                return
+            until = lock.retain_until  # a governance retention: made compliance, as long
         with self._translated(f"lock blob {sha256}", sha256):
             self._client.put_object_retention(
                 Bucket=self.bucket,
