@@ -58,6 +58,9 @@ class CaseFlag(StrEnum):
     JUVENILE = "juvenile"
     VICTIM_PRIVACY = "victim-privacy"
     IA_INVESTIGATION = "ia-investigation"
+    # A litigation hold: the case's originals carry a legal hold in the blob store (S3
+    # Object Lock), which keeps them past their retention until it is lifted.
+    LEGAL_HOLD = "legal-hold"
 
 
 REASON_FLAGS = frozenset({CaseFlag.SENSITIVE, CaseFlag.JUVENILE, CaseFlag.VICTIM_PRIVACY})
@@ -449,9 +452,12 @@ def check_recording_officer(actor: Actor, username: str, role: Role) -> None:
 
 
 def can_flag(actor: Actor, flag: CaseFlag) -> bool:
-    """Only internal affairs (and admins) raise or lower an ia-investigation flag."""
+    """Only internal affairs (and admins) raise or lower an ia-investigation flag; only
+    records (and admins) a legal-hold."""
     if flag is CaseFlag.IA_INVESTIGATION:
         return actor.role in (Role.INTERNAL_AFFAIRS, Role.ADMIN)
+    if flag is CaseFlag.LEGAL_HOLD:
+        return actor.role in (Role.RECORDS, Role.ADMIN)
     return True
 
 

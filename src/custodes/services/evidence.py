@@ -11,6 +11,7 @@ from typing import NoReturn, Protocol
 
 from custodes.core.authz import (
     AlertKind,
+    CaseFlag,
     Decision,
     Permission,
     Role,
@@ -178,6 +179,8 @@ def ingest(
     staged = _stage(ctx, actor_name, path, case_number)
     info = _probe_new(ctx, actor_name, path, staged, case_number)
     blob = ctx.blobs.commit(staged, retain=True)  # an original: locked where S3 retains
+    if CaseFlag.LEGAL_HOLD in admitted.case.flags:
+        ctx.blobs.hold(blob.sha256, True)
     recorded = admitted.recorded_at or (
         parse_iso8601(info.creation_time, "creation time").astimezone(UTC).isoformat()
         if info.creation_time

@@ -1,5 +1,6 @@
-"""`custodes verify` checks the retention lock of each original on an S3 store with a
-retention (moto's server on loopback; tests/conftest.py: ``s3_locked_bucket``)."""
+"""Services on an S3 store with Object Lock (moto's server on loopback; tests/conftest.py:
+``s3_locked_bucket``): `verify` checks the retention lock of each original, and a case
+flagged legal-hold holds its originals."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ import pytest
 from custodes import bootstrap
 from custodes.bootstrap import Vault
 from custodes.config import Settings
-from custodes.core.errors import InvalidInput
-from custodes.services import evidence, verify
+from custodes.core.errors import InvalidInput, PermissionDenied
+from custodes.services import cases, evidence, verify
+from custodes.services.audit import list_events
 from custodes.storage.blobs.s3 import S3BlobStore
 from tests.conftest import S3Bucket
 from tests.factories import add_case, add_user
@@ -85,3 +87,35 @@ def test_retention_refuses_a_bucket_or_folder_that_cannot_lock(
     with pytest.raises(InvalidInput, match="needs the S3 blob store"):
         bootstrap.init_vault(Settings(home=tmp_path / "b", retention_days=30))
     assert not (tmp_path / "b").exists()
+
+
+def _held(vault: Vault, *shas: str) -> list[bool]:
+    return [vault.blobs.lock_status(sha).legal_hold for sha in shas]
+
+
+def test_a_legal_hold_on_a_case_holds_its_originals(
+    locked_vault: Vault, clips: dict[str, Path]
+) -> None:
+    vault = locked_vault
+    rec = add_user(vault, "records")
+    number = add_case(vault)
+    other = add_case(vault)
+    a = evidence.ingest(vault, rec, clips["a"], number)
+    elsewhere = evidence.ingest(vault, rec, clips["b"], other)
+    ia = add_user(vault, "internal-affairs")
+    with pytest.raises(PermissionDenied, match="only records"):
+        cases.set_case(vault, ia, number, flag=["legal-hold"], reason="suit")
+    assert _held(vault, a.sha256) == [False]
+    changed = cases.set_case(vault, rec, number, flag=["legal-hold"], reason="suit filed")
+    assert "legal-hold" in changed.flags
+    assert _held(vault, a.sha256, elsewhere.sha256) == [True, False]
+    # An original ingested into a held case is held too.
+    b = evidence.ingest(vault, rec, clips["c"], number)
+    assert _held(vault, b.sha256) == [True]
+    cases.set_case(vault, rec, number, unflag=["legal-hold"], reason="suit settled")
+    assert _held(vault, a.sha256, b.sha256) == [False, False]
+    with vault.uow(readonly=True) as uow:
+        trail = [e for e in list_events(uow.conn, case_number=number) if "flags" in e["details"]]
+    assert trail[0]["details"]["held"] == [a.sha256]
+    assert trail[1]["details"]["released"] == sorted([a.sha256, b.sha256])
+    assert verify.verify_vault(vault, "admin").ok
