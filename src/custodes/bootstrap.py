@@ -11,11 +11,14 @@ only through this module.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
 import secrets
+import shutil
 import socket
+import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,14 +27,21 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import Engine
 
 from custodes.config import S3Location, Settings
-from custodes.core.errors import BackendUnavailable, CustodyConflict, InvalidInput, NotFound
+from custodes.core.errors import (
+    BackendUnavailable,
+    CustodesError,
+    CustodyConflict,
+    IntegrityFailure,
+    InvalidInput,
+    NotFound,
+)
 from custodes.core.ports import BlobStore
 from custodes.services import vault as vault_svc
 from custodes.services.context import Context
 from custodes.storage import credentials, migrations
 from custodes.storage.blobs.local import LocalBlobStore
 from custodes.storage.checkpoints import CHECKPOINT_FILE, CHECKPOINT_HISTORY, FileCheckpointStore
-from custodes.storage.db import check_database_url, make_engine, translate_errors
+from custodes.storage.db import check_database_url, make_engine, sqlite_path, translate_errors
 from custodes.storage.keys import ed25519_verify
 from custodes.storage.packs import SettingsPolicySource
 from custodes.storage.uow import UnitOfWork
@@ -213,10 +223,14 @@ def _build(
 def open_vault(settings: Settings, *, client: str | None = None) -> Vault:
     """Open an existing vault, acting for ``client`` (default: this CLI process).
 
-    The signing key is loaded and checked against the published key first, so that a
-    missing or wrong key is refused before anything is written.
+    The database must hold this home's vault (the origin of its signed log), and the
+    signing key is loaded and checked against the published key, so that a wrong
+    database or a missing or wrong key is refused before anything is written.
     """
-    data = read_vault_file(settings.home)
+    try:
+        data = read_vault_file(settings.home)
+    except NotFound as exc:
+        raise _no_vault_here(settings, exc) from None
     vault = _build(
         settings,
         data["origin"],
@@ -225,31 +239,111 @@ def open_vault(settings: Settings, *, client: str | None = None) -> Vault:
         client=client or cli_client(),
     )
     _ = vault.signer
+    _check_database_holds(vault, data["origin"])
     return vault
+
+
+def _database_shown(settings: Settings) -> str:
+    return check_database_url(settings.resolved_database_url)
+
+
+def _no_vault_here(settings: Settings, missing: NotFound) -> NotFound:
+    """ "No vault at HOME", and where a configured database holds one, which."""
+    if not settings.database_url:
+        return missing
+    try:
+        engine = make_engine(settings.resolved_database_url)
+        try:
+            with translate_errors():
+                held = migrations.holding(engine)
+        finally:
+            engine.dispose()
+    except CustodesError:
+        return missing  # the database says nothing more; the home is what is missing
+    if held.origin is None:
+        return missing
+    return NotFound(
+        f"no vault at {settings.home}, but the database {_database_shown(settings)} holds "
+        f"vault {held.origin}: point --home (CUSTODES_HOME) at that vault's folder",
+        advice="its folder holds the signing key and vault.json; a new vault needs "
+        "a database of its own (CUSTODES_DATABASE_URL)",
+    )
+
+
+def _check_database_holds(vault: Vault, origin: str) -> None:
+    """Refuse a database that is empty or holds another vault than the home's."""
+    sqlite_file = sqlite_path(vault.settings.resolved_database_url)
+    if sqlite_file is not None and not sqlite_file.exists():  # connecting would make one
+        vault.engine.dispose()
+        raise IntegrityFailure(
+            f"the vault's database {sqlite_file} is missing: restore it from backup"
+        )
+    with translate_errors():
+        held = migrations.holding(vault.engine)
+    shown = _database_shown(vault.settings)
+    if held.origin == origin:
+        return
+    vault.engine.dispose()
+    if held.empty:
+        raise NotFound(
+            f"the database {shown} holds no vault; the vault at {vault.settings.home} "
+            f"({origin}) keeps its records in another database: set CUSTODES_DATABASE_URL "
+            "to that one",
+            advice="a new vault is made with 'custodes init' in a new folder",
+        )
+    if held.origin is None:
+        raise NotFound(
+            f"the database {shown} holds custodes tables but no signed log (an unfinished "
+            f"vault), not the vault at {vault.settings.home} ({origin}): set "
+            "CUSTODES_DATABASE_URL to that vault's database",
+        )
+    raise IntegrityFailure(
+        f"the database {shown} holds vault {held.origin}, not the vault at "
+        f"{vault.settings.home} ({origin}): set CUSTODES_DATABASE_URL to this vault's "
+        "database, or --home to that vault's folder",
+    )
 
 
 def init_vault(settings: Settings, *, client: str | None = None) -> Vault:
     """Create the vault folder, the signing key, the watermark secret, the schema and the
     ``admin`` user, then open it.
 
-    Only here are the log key and the watermark secret made. The vault file is written
-    last: a vault without one was never finished.
+    Only here are the log key and the watermark secret made. Everything is checked
+    before anything is made (the settings, the blob store, the folder, an empty
+    database), and a failure or an interruption part-way removes what was made: the
+    folder or the entries made in it, the database file or the schema. The vault file is
+    written last: a vault without one was never finished.
     """
     home = settings.home
     if (home / VAULT_FILE).exists():
         raise CustodyConflict(f"a vault already exists at {home}")
     # Refuse unusable settings before anything is made.
     blobs = _blob_store(settings)
-    check_database_url(settings.resolved_database_url)
+    url = settings.resolved_database_url
+    shown = check_database_url(url)
     next(iter(blobs.iter_hashes()), None)  # a bucket that is missing or refuses us
+    folder = _Home.check(home)
+    sqlite_file = sqlite_path(url)
+    if sqlite_file is None or sqlite_file.exists():
+        _check_database_empty(url, shown)
+    made = _Made(folder=folder, sqlite_file=sqlite_file)
     try:
-        home.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BackendUnavailable(f"cannot create {home}: {exc.strerror}") from exc
+        return _init(settings, client, made)
+    except BaseException:
+        made.undo()
+        raise
+
+
+def _init(settings: Settings, client: str | None, made: _Made) -> Vault:
+    home = settings.home
+    made.folder.make()
+    if made.sqlite_file is not None and not made.sqlite_file.exists():
+        made.make_sqlite_file()
     origin = f"custodes.vault/{secrets.token_hex(8)}"
     creating = _build(
         settings, origin, published=None, creating=True, client=client or cli_client()
     )
+    made.engine = creating.engine
     with translate_errors():
         migrations.upgrade(creating.engine)
     _ = creating.signer  # creates the key file (mode 0600)
@@ -257,13 +351,144 @@ def init_vault(settings: Settings, *, client: str | None = None) -> Vault:
     created_at = vault_svc.record_init(creating)
     vault_file = home / VAULT_FILE
     tmp = vault_file.with_suffix(".tmp")
-    tmp.write_text(
-        json.dumps(
-            {"origin": origin, "created_at": created_at, "vkey": vault_svc.public_vkey(creating)},
-            indent=2,
-        )
-        + "\n"
-    )
-    os.replace(tmp, vault_file)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _FILE_MODE)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(
+                json.dumps(
+                    {
+                        "origin": origin,
+                        "created_at": created_at,
+                        "vkey": vault_svc.public_vkey(creating),
+                    },
+                    indent=2,
+                )
+                + "\n"
+            )
+        os.replace(tmp, vault_file)
+    except OSError as exc:
+        raise BackendUnavailable(f"cannot write {vault_file}: {exc.strerror or exc}") from exc
     creating.engine.dispose()
-    return open_vault(settings, client=creating.client)
+    return open_vault(settings, client=creating.client)  # undone too if this fails
+
+
+_FILE_MODE = 0o600  # vault.db, vault.json; keys and secrets are made 0600 by their stores
+_DIR_MODE = 0o700
+
+
+def _check_database_empty(url: str, shown: str) -> None:
+    """Refuse a database that already holds custodes tables: a vault, or an init that
+    did not finish (its tables would collide with the new vault's)."""
+    engine = make_engine(url)
+    try:
+        with translate_errors():
+            held = migrations.holding(engine)
+    finally:
+        engine.dispose()
+    if held.origin is not None:
+        raise CustodyConflict(
+            f"the database {shown} already holds vault {held.origin}: give the new vault "
+            "an empty database of its own (CUSTODES_DATABASE_URL)",
+            advice="to use that vault, point --home (CUSTODES_HOME) at its folder",
+        )
+    if not held.empty:
+        raise CustodyConflict(
+            f"the database {shown} already holds custodes tables ({', '.join(held.tables)}) "
+            "but no vault: give the new vault an empty database",
+        )
+
+
+@dataclass
+class _Home:
+    """The vault folder as init found it: made by init, or there already (and then
+    private, or empty and made private)."""
+
+    path: Path
+    first_made: Path | None  # the topmost folder init makes (None: it exists)
+    entries: frozenset[str]  # what an existing folder held
+    mode: int | None  # its mode before init tightened it, if it did
+
+    @classmethod
+    def check(cls, home: Path) -> _Home:
+        """Refuse a folder others may read that holds anything; say what init will do."""
+        try:
+            st = home.stat()
+        except FileNotFoundError:
+            first = home.absolute()
+            while not first.parent.exists() and first.parent != first:
+                first = first.parent
+            return cls(home, first, frozenset(), None)
+        except OSError as exc:
+            raise BackendUnavailable(f"cannot use {home}: {exc.strerror}") from exc
+        if not stat.S_ISDIR(st.st_mode):
+            raise InvalidInput(f"{home} exists and is not a folder")
+        try:
+            entries = frozenset(os.listdir(home))
+        except OSError as exc:
+            raise BackendUnavailable(f"cannot read {home}: {exc.strerror}") from exc
+        mode = stat.S_IMODE(st.st_mode)
+        if mode & 0o077 and entries:
+            raise InvalidInput(
+                f"{home} is open to other users (mode {mode:o}) and not empty: the vault "
+                "folder must be private",
+                advice=f"choose a new folder, or restrict this one: chmod 700 {home}",
+            )
+        return cls(home, None, entries, mode if mode & 0o077 else None)
+
+    def make(self) -> None:
+        try:
+            if self.first_made is not None:
+                self.path.mkdir(mode=_DIR_MODE, parents=True)
+            if self.first_made is not None or self.mode is not None:
+                os.chmod(self.path, _DIR_MODE)  # whatever the umask left, or the mode it had
+        except OSError as exc:
+            raise BackendUnavailable(f"cannot create {self.path}: {exc.strerror}") from exc
+
+    def undo(self) -> None:
+        """Remove what init made: the folders it created, else the entries it added."""
+        if self.first_made is not None:
+            shutil.rmtree(self.first_made, ignore_errors=True)
+            return
+        with contextlib.suppress(OSError):
+            for name in set(os.listdir(self.path)) - self.entries:
+                entry = self.path / name
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+            if self.mode is not None:
+                os.chmod(self.path, self.mode)
+
+
+@dataclass
+class _Made:
+    """What ``init`` has made so far, to be removed if it does not finish."""
+
+    folder: _Home
+    sqlite_file: Path | None
+    made_sqlite_file: bool = False
+    engine: Engine | None = None
+
+    def make_sqlite_file(self) -> None:
+        """Create the SQLite file private (0600) before SQLite does (0644 under the
+        usual umask); its -wal and -shm files take the database file's mode."""
+        path = self.sqlite_file
+        assert path is not None
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE))
+        except OSError as exc:
+            raise BackendUnavailable(f"cannot create {path}: {exc.strerror}") from exc
+        self.made_sqlite_file = True
+
+    def undo(self) -> None:
+        engine, self.engine = self.engine, None
+        if engine is not None:
+            engine.dispose()
+            if not self.made_sqlite_file:
+                with contextlib.suppress(Exception):  # best effort: the database is gone
+                    migrations.drop_schema(engine)
+                    engine.dispose()
+        if self.made_sqlite_file and self.sqlite_file is not None:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(f"{self.sqlite_file}{suffix}").unlink(missing_ok=True)
+        self.folder.undo()

@@ -577,7 +577,7 @@ BAD_INPUT = [
         {},
         3,
         "belongs to case C-2, not C-1",
-        ("access-refused", "{ev2}"),
+        ("input-refused", "{ev2}"),
         id="request-add-evidence-of-another-case",
     ),
     pytest.param(
@@ -585,7 +585,7 @@ BAD_INPUT = [
         {"CUSTODES_POLICY_PACK": "{expired_pack}"},
         3,
         "expired on 2020-01-01",
-        ("access-refused", None),
+        ("input-refused", None),
         id="request-decide-expired-pack",
     ),
     pytest.param(
@@ -593,7 +593,7 @@ BAD_INPUT = [
         {"CUSTODES_POLICY_PACK": "{expired_pack}"},
         3,
         "expired on 2020-01-01",
-        ("access-refused", None),
+        ("input-refused", None),
         id="request-add-expired-pack",
     ),
     pytest.param(
@@ -601,7 +601,7 @@ BAD_INPUT = [
         {},
         3,
         "not valid JSON",
-        ("access-refused", "{ev1}"),
+        ("input-refused", "{ev1}"),
         id="redact-truncated-sidecar",
     ),
     pytest.param(
@@ -609,7 +609,7 @@ BAD_INPUT = [
         {},
         3,
         "corrupt redaction plan",
-        ("access-refused", "{ev1}"),
+        ("input-refused", "{ev1}"),
         id="redact-sidecar-wrong-schema",
     ),
     pytest.param(
@@ -617,7 +617,7 @@ BAD_INPUT = [
         {},
         3,
         "is outside",
-        ("access-refused", "{ev1}"),
+        ("input-refused", "{ev1}"),
         id="redact-sidecar-box-outside-the-frame",
     ),
     pytest.param(
@@ -625,7 +625,7 @@ BAD_INPUT = [
         {},
         3,
         "made for another recording",
-        ("access-refused", "{ev1}"),
+        ("input-refused", "{ev1}"),
         id="redact-sidecar-wrong-source-hash",
     ),
     pytest.param(
@@ -633,7 +633,7 @@ BAD_INPUT = [
         {},
         3,
         "made for another recording",
-        ("access-refused", "{ev2}"),
+        ("input-refused", "{ev2}"),
         id="redact-sidecar-of-other-evidence",
     ),
     pytest.param(
@@ -641,7 +641,7 @@ BAD_INPUT = [
         {},
         3,
         "640x360",
-        ("access-refused", "{ev1}"),
+        ("input-refused", "{ev1}"),
         id="redact-sidecar-other-frame-size",
     ),
     pytest.param(
@@ -649,7 +649,7 @@ BAD_INPUT = [
         {},
         3,
         "names no source recording",
-        ("access-refused", "{ev1}"),
+        ("input-refused", "{ev1}"),
         id="redact-sidecar-without-source-hash",
     ),
     pytest.param(
@@ -657,7 +657,7 @@ BAD_INPUT = [
         {},
         3,
         "unknown face model 'int4'",
-        ("access-refused", "{ev1}"),
+        ("input-refused", "{ev1}"),
         id="redact-unknown-face-model",
     ),
     *[
@@ -666,7 +666,7 @@ BAD_INPUT = [
             {},
             3,
             needle,
-            ("access-refused", "{ev1}"),
+            ("input-refused", "{ev1}"),
             id=f"redact-{name}",
         )
         for name, extra, needle in [
@@ -683,7 +683,7 @@ BAD_INPUT = [
         {},
         3,
         "redacted copies are MP4 files",
-        ("access-refused", "{ev1}"),
+        ("input-refused", "{ev1}"),
         id="redact-out-not-mp4",
     ),
     pytest.param(
@@ -694,7 +694,7 @@ BAD_INPUT = [
         {},
         3,
         "100-200 is past the end of",
-        ("access-refused", None),
+        ("input-refused", None),
         id="request-add-range-past-the-end",
     ),
     pytest.param(
@@ -705,7 +705,7 @@ BAD_INPUT = [
         {},
         3,
         "more than ten years ago",
-        ("access-refused", None),
+        ("input-refused", None),
         id="request-add-received-centuries-ago",
     ),
     pytest.param(

@@ -38,16 +38,20 @@ def test_release_and_provenance_through_the_cli(tmp_path: Path, clips: dict[str,
     root = tmp_path / "root.pem"
     printed = run(home, "provenance", "--root", user=None)
     root.write_text(printed["root_pem"])
-    assert root.read_bytes() == (pkg / "content-credentials-root.pem").read_bytes()
+    # The package ships no root: the newsroom gets it out of band, never from the package.
+    assert not list(pkg.glob("*.pem"))
+    assert printed["root_pem"].encode() not in (pkg / "manifest.json").read_bytes()
     nowhere = tmp_path / "newsroom"
     report = run(nowhere, "provenance", copy, "--anchors", str(root), user=None)
     assert report["state"] == "Trusted"
     assert report["lineage"]["release_request"] == req
     assert report["lineage"]["source"]["evidence_id"] == ev
     assert not nowhere.exists()  # reading opens no vault
-    # Untrusted (no root given) and changed copies fail with one line and exit 7.
+    # Unchecked (no root given) and changed copies fail with one line and exit 7.
     untrusted = run(nowhere, "provenance", copy, user=None, ok=False)
-    assert untrusted.returncode == 7 and "trusted root" in untrusted.stderr
+    assert untrusted.returncode == 7
+    assert "signed, but the signer was not checked against a trust anchor" in untrusted.stderr
+    assert json.loads(untrusted.stdout)["checked_against"] is None
     assert len(untrusted.stderr.strip().splitlines()) == 1
     data = bytearray(Path(copy).read_bytes())
     data[data.index(b"mdat") + 100] ^= 0x01

@@ -159,3 +159,20 @@ def test_null_summary() -> None:
     assert (empty.keys, empty.mean, empty.std, empty.max) == (0, 0.0, 1.0, 0.0)
     one = attribution.summarize_null([3.0])
     assert (one.keys, one.mean, one.std, one.max) == (1, 0.0, 1.0, 3.0)
+
+
+def test_a_trace_states_no_p_value_below_the_floor() -> None:
+    tiny = stats.gaussian_sf(40.0) * 3.18  # what the tail bound gives a strong mark
+    assert tiny < 1e-300
+    stated = attribution.state_p(tiny)
+    assert (stated.value, stated.below) == (attribution.P_FLOOR, True)
+    assert attribution.state_p(0.0) == attribution.StatedP(attribution.P_FLOOR, True)
+    assert attribution.state_p(1e-4) == attribution.StatedP(1e-4, False)
+    # The floor stays below the naming threshold of any trace of under 1,000 candidates.
+    assert attribution.candidate_threshold(1e-6, 999) > attribution.P_FLOOR
+
+
+def test_null_exceedances_count_the_never_issued_keys_as_high() -> None:
+    null = [0.1, -1.0, 2.5, 3.0, 2.5]
+    assert attribution.null_exceedances(2.5, null) == 3
+    assert attribution.null_exceedances(40.0, null) == 0

@@ -97,9 +97,13 @@ def test_replaying_the_log_gives_the_state_it_vouches_for() -> None:
     assert state.evidence["EV-1"] == EvidenceState(
         "EV-1", "C-1", "ab" * 32, 10, "ofc.lind", frozenset({"minor"})
     )
-    assert state.exports["EX-1"] == ExportState(
-        "EX-1", "EV-1", "City Attorney Lowe", "civil claim", 0.0, 5.0, "cd" * 32, 1
+    export = state.exports["EX-1"]
+    assert export == ExportState(
+        "EX-1", "EV-1", "City Attorney Lowe", "civil claim", 0.0, 5.0, "cd" * 32, 1, audit_seq=8
     )
+    # An export event from before issue 22 does not say its size, mark or lineage: the
+    # row is not held to them.
+    assert export.unvouched == {"width", "height", "visible_mark", "lineage_sha256"}
 
 
 def test_a_new_investigation_withdraws_restored_reach() -> None:
@@ -145,3 +149,68 @@ def test_an_event_that_does_not_say_what_it_changed_is_a_problem() -> None:
     ledger.feed([_entry(0, "case-status-change", case="C-404", to="closed")])
     [problem] = ledger.problems
     assert problem.kind == "state-event-unreadable" and problem.seq == 0
+
+
+def test_an_unvouched_fact_is_not_held_against_the_row() -> None:
+    stored = _vouched()
+    stored.exports["EX-1"] = replace(stored.exports["EX-1"], width=1, lineage_sha256="x")
+    assert compare(_vouched(), stored) == []
+    stored.exports["EX-1"] = replace(stored.exports["EX-1"], audit_seq=3)
+    [problem] = compare(_vouched(), stored)
+    assert problem.detail == "export EX-1 differs from the log in audit_seq"
+
+
+def test_requests_decisions_and_their_alerts_are_replayed() -> None:
+    ledger = Ledger()
+    request_add = _entry(
+        12,
+        "request-add",
+        type="request",
+        id="RQ-1",
+        case="C-1",
+        requester="Denver Post",
+        kind="press",
+        received_at="2026-01-02",
+        ranges=[[0, 5]],
+        misconduct_complaint=False,
+        due="2026-01-05",
+    )
+    request_add["actor"] = "records"
+    request_add["details"]["evidence"] = ["EV-1"]  # (the helper takes ``evidence`` as the event's)
+    decide = _entry(
+        13,
+        "request-decide",
+        type="decision",
+        id="DC-1",
+        case="C-1",
+        reason="a witness is at risk",
+        request="RQ-1",
+        outcome="deny",
+        proposed="release",
+        override=True,
+        pack="co",
+        pack_sha256="ee" * 32,
+        document_sha256="d1",
+        facts_sha256="f1",
+        alerted={
+            "kind": "decision-override",
+            "audiences": ["internal-affairs", "command"],
+            "reason": "a witness is at risk",
+        },
+    )
+    decide["actor"] = "records"
+    ledger.feed([*LOG, request_add, decide])
+    assert ledger.problems == []
+    state = ledger.state
+    request = state.requests["RQ-1"]
+    assert (request.ranges, request.evidence) == (((0.0, 5.0),), ("EV-1",))
+    # An older request event says nothing of the incident: those facts are unvouched.
+    assert request.unvouched == {"allegation_on", "incident_on", "critical_incident"}
+    decision = state.decisions["DC-1"]
+    assert (decision.outcome, decision.override_reason) == ("deny", "a witness is at risk")
+    assert sorted(state.alerts) == [
+        "of event 13 to command",
+        "of event 13 to internal-affairs",
+    ]
+    # The view of seq 11 says nothing of an alert (an older event): its alerts are unknown.
+    assert 11 in state.alerts_unknown

@@ -312,3 +312,50 @@ def test_where_a_fault_lies_is_never_before_the_start() -> None:
     assert _near(-0.02) == " near 0.00 s"
     assert _near(1.234) == " near 1.23 s"
     assert _near(None) == "" and _near(float("nan")) == ""
+
+
+# -- damaged recordings, described rather than refused (probe(..., damaged=True)) ---------
+
+
+@pytest.mark.parametrize(("fixture", "name"), [("faststart_mp4", "c.mp4"), ("good_mkv", "c.mkv")])
+def test_a_truncated_recording_is_described_by_its_readable_part(
+    request: pytest.FixtureRequest, tmp_path: Path, fixture: str, name: str
+) -> None:
+    src: Path = request.getfixturevalue(fixture)
+    whole = probe(src)
+    assert whole.damage is None and not whole.damaged
+    damaged = cut(src, tmp_path / name, 0.5)
+    with pytest.raises(InvalidInput, match="truncated"):
+        probe(damaged)  # refused unless the caller keeps damaged recordings
+    info = probe(damaged, damaged=True)
+    assert info.damaged and info.damage is not None and info.damage.startswith("truncated")
+    assert "\n" not in info.damage
+    assert whole.frame_count is not None and info.frame_count is not None
+    assert 0 < info.frame_count < whole.frame_count
+    assert 0 < info.duration_s < whole.duration_s - 0.5
+    assert info.declared_duration_s == pytest.approx(whole.duration_s, abs=0.1)
+    assert info.readable() == f"0 to {info.duration_s:.2f} s ({info.frame_count} frames)"
+    # Every frame of the readable part decodes.
+    with av.open(str(damaged)) as c:
+        decoded = sum(1 for f in c.decode(video=0) if f.time is not None)
+    assert decoded >= info.frame_count
+
+
+def test_a_faststart_mp4_cut_short_declares_its_frames(faststart_mp4: Path, tmp_path: Path) -> None:
+    info = probe(cut(faststart_mp4, tmp_path / "c.mp4", 0.97), damaged=True)
+    assert info.declared_frame_count == probe(faststart_mp4).frame_count
+    assert info.frame_count is not None and info.frame_count < info.declared_frame_count
+
+
+@pytest.mark.parametrize(
+    ("make", "needle"),
+    [
+        (lambda src, dst: cut(src, dst, 0.02), "truncated"),  # before any frame
+        (lambda src, dst: dst.write_bytes(RANDOM) and dst, "is not a video"),
+    ],
+)
+def test_no_readable_video_is_still_refused(
+    faststart_mp4: Path, tmp_path: Path, make: Callable[[Path, Path], Path], needle: str
+) -> None:
+    with pytest.raises(InvalidInput, match=needle):
+        probe(make(faststart_mp4, tmp_path / "x.mp4"), damaged=True)

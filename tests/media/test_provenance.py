@@ -23,7 +23,7 @@ LINEAGE = {
         },
         {"op": "audio", "mode": "mute", "ranges": [[0.0, 1.0]]},
         {"op": "trim", "start_s": 0.0, "end_s": 2.0},
-        {"op": "scale", "width": 320, "height": 180},
+        {"op": "scale", "from_width": 640, "from_height": 360, "width": 320, "height": 180},
         {"op": "forensic-watermark", "scheme": "s", "key_version": 1, "params": {}},
         {"op": "encode", "codec": "libx264", "crf": 23},
     ],
@@ -59,6 +59,7 @@ def test_signed_copy_reads_back_trusted_with_its_lineage(
     assert ("c2pa.filtered", "faces and 1 drawn region blurred") in actions
     assert ("c2pa.edited", "audio muted") in actions
     assert ("c2pa.transcoded", None) in actions
+    assert ("c2pa.resized", None) in actions
     assert report["ingredients"][0]["instance_id"] == "sha256:" + "ab" * 32
 
 
@@ -112,3 +113,15 @@ def test_signing_never_overwrites_and_cleans_up(
         sign_mp4(not_video, out, manifest, cred)
     assert not out.exists()
     assert LINEAGE_LABEL == "org.custodes.lineage"
+
+
+def test_resized_only_when_the_size_changed() -> None:
+    def actions(op: dict) -> list[str]:
+        lineage = {**LINEAGE, "operations": [op]}
+        [assertion, _] = build_manifest(title="t.mp4", lineage=lineage)["assertions"]
+        return [a["action"] for a in assertion["data"]["actions"]]
+
+    same = {"op": "scale", "from_width": 320, "from_height": 180, "width": 320, "height": 180}
+    assert actions(same) == ["c2pa.opened"]
+    smaller = {**same, "width": 160, "height": 90}
+    assert actions(smaller) == ["c2pa.opened", "c2pa.resized"]

@@ -61,5 +61,37 @@ def test_a_copys_credentials_are_read_as_a_typed_check(
     }
     monkeypatch.setattr(provenance, "read_credentials", lambda _file, _anchors: found)
     check = provenance.check_copy(_Keys(None), tmp_path / "copy.mp4")  # type: ignore[arg-type]
-    assert jsonable(check) == found  # the JSON of `custodes provenance` is unchanged
+    # The JSON of `custodes provenance` keeps its keys, and says what the signer was
+    # checked against: here nothing (no anchors given, none in a vault).
+    assert jsonable(check) == {**found, "checked_against": None}
     assert check.signer.common_name == "Vault" and check.actions[0].action == "c2pa.filtered"
+
+
+def test_a_check_says_what_the_signer_was_checked_against(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    seen: list[bytes | None] = []
+
+    def read(_file: Path, anchors: bytes | None) -> dict:
+        seen.append(anchors)
+        return {
+            "file": str(_file),
+            "state": "Trusted" if anchors else "Valid",
+            "trusted": bool(anchors),
+            "failures": [],
+            "signer": {"issuer": None, "common_name": None, "alg": None, "time": None},
+            "title": None,
+            "claim_generator": [],
+            "ingredients": [],
+            "actions": [],
+            "lineage": None,
+        }
+
+    monkeypatch.setattr(provenance, "read_credentials", read)
+    copy = tmp_path / "copy.mp4"
+    given = provenance.check_copy(_Keys(b"vault root"), copy, b"published root")  # type: ignore[arg-type]
+    own = provenance.check_copy(_Keys(b"vault root"), copy)  # type: ignore[arg-type]
+    none = provenance.check_copy(_Keys(None), copy)  # type: ignore[arg-type]
+    assert seen == [b"published root", b"vault root", None]
+    assert (given.checked_against, own.checked_against) == ("given", "vault")
+    assert (none.checked_against, none.state, none.trusted) == (None, "Valid", False)

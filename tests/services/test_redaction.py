@@ -68,7 +68,7 @@ def test_the_8bit_face_model_is_chosen_kept_and_on_record(world, tmp_path: Path)
     with pytest.raises(InvalidInput, match="face model"):
         _redact(vault, rec, ev, faces=True, face_model="int4", out=tmp_path / "x.mp4")
     assert not (tmp_path / "x.mp4").exists()
-    assert _events(vault)[-1] == "access-refused"
+    assert _events(vault)[-1] == "input-refused"
     out = _redact(vault, rec, ev, faces=True, face_model="int8", out=tmp_path / "q.mp4")
     sidecar = json.loads(Path(out.sidecar).read_text())
     det = sidecar["detector"]
@@ -147,7 +147,7 @@ def test_every_refused_region_is_on_record(world, tmp_path: Path, region, needle
     with vault.uow(readonly=True) as uow:
         last = list_events(uow.conn)[-1]
     assert len(_events(vault)) == len(before) + 1
-    assert last["action"] == "access-refused" and last["evidence"] == ev
+    assert last["action"] == "input-refused" and last["evidence"] == ev
     assert last["details"]["attempted"] == "case:evidence:redact"
 
 
@@ -156,7 +156,7 @@ def test_a_mute_past_the_end_is_refused_on_record(world, tmp_path: Path) -> None
     with pytest.raises(InvalidInput, match=rf"^mute 1-500 is past the end of {ev} \(2.00 s\)"):
         _redact(vault, rec, ev, mute=[(1.0, 500.0)], out=tmp_path / "m.mp4")
     assert not (tmp_path / "m.mp4").exists()
-    assert _events(vault)[-1] == "access-refused"
+    assert _events(vault)[-1] == "input-refused"
     # Up to the end, as shown rounded, is accepted.
     out = _redact(vault, rec, ev, mute=[(1.0, 2.0)], out=tmp_path / "m.mp4")
     assert Path(out.path).exists()
@@ -167,7 +167,7 @@ def test_a_redacted_copy_is_an_mp4(world, tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match=r"r.txt: redacted copies are MP4 files"):
         _redact(vault, rec, ev, mute=[(0.0, 1.0)], out=tmp_path / "r.txt")
     assert not any(tmp_path.glob("r.*"))
-    assert _events(vault)[-1] == "access-refused"
+    assert _events(vault)[-1] == "input-refused"
 
 
 def test_a_reviewed_plan_with_no_boxes_is_applied_as_given(world, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import date
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -124,7 +125,9 @@ def test_bad_requests_leave_nothing(world, kwargs, error, needle) -> None:
         _add(vault, rec, case_number, **args)
     assert _count(vault, t.requests) == 0
     with vault.uow(readonly=True) as uow:
-        assert list_events(uow.conn)[-1]["action"] == "access-refused"
+        # Bad input is on record, but it is not a refusal of access (issue 22).
+        action = "input-refused" if error is InvalidInput else "access-refused"
+        assert list_events(uow.conn)[-1]["action"] == action
 
 
 def test_evidence_of_another_case_is_refused(world, clips) -> None:
@@ -137,7 +140,7 @@ def test_evidence_of_another_case_is_refused(world, clips) -> None:
     with vault.uow(readonly=True) as uow:
         last = list_events(uow.conn)[-1]
     # The refusal is on the record of the evidence named, under the case asked about.
-    assert (last["action"], last["evidence"], last["case"]) == ("access-refused", other_ev, number)
+    assert (last["action"], last["evidence"], last["case"]) == ("input-refused", other_ev, number)
     # A case the actor may not see is not named.
     ia = add_user(vault, "internal-affairs")
     cases.set_case(vault, ia, other, flag=["ia-investigation"], reason="complaint")
@@ -186,6 +189,68 @@ def test_letters_say_why_and_how_to_appeal(world, tmp_path: Path) -> None:
     assert "C.R.S. 24-72-305" in html and "district court" in html
     assert "review this decision again" in html
     assert Path(out.pdf).read_bytes().startswith(b"%PDF")
+
+
+def _reasons(html: str) -> list[tuple[str, str | None]]:
+    """The letter's reasons and the citation printed beside each."""
+    section = html.split("<h2>The reasons and the law</h2>", 1)[1].split("</ul>", 1)[0]
+    out = []
+    for item in re.findall(r"<li>(.*?)</li>", section, re.S):
+        cited = re.search(r" <i>\((.*)\)</i>$", item, re.S)
+        text = item[: cited.start()] if cited else item
+        out.append((unescape(" ".join(text.split())), unescape(cited.group(1)) if cited else None))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("pack", "more"),
+    [("colorado", {}), ("california", {"critical_incident": True})],
+)
+def test_each_reason_in_the_letter_beside_its_own_rule(
+    world, tmp_path: Path, monkeypatch, pack: str, more: dict
+) -> None:
+    from custodes.storage.packs import builtin_pack
+
+    vault, rec, number, ev = world
+    monkeypatch.setattr(vault.policy, "name", pack)
+    rules = {r.id: r for r in builtin_pack(pack).rules}
+    rules["default"] = builtin_pack(pack).default
+    requests.set_evidence_flags(
+        vault, rec, ev, flag=["bystander-face", "plate", "minor"], reason="seen on review"
+    )
+    cases.set_case(vault, rec, number, status="closed")
+    r = _add(vault, rec, number, requester="J. Doe", kind="public", **more)
+    decided = requests.decide_request(vault, rec, r.request_id, accept=True)
+    fired = [str(g["rule"]) for g in decided.grounds if g["kind"] == "rule"]
+    assert len(fired) >= 3  # the deciding rule and two redactions, in the reasons' order
+    html = Path(requests.write_letter(vault, rec, r.request_id, tmp_path).html).read_text()
+    shown = _reasons(html)
+    for rule in fired:
+        assert (" ".join(rules[rule].reason.split()), rules[rule].citation) in shown, rule
+
+
+def test_an_override_letter_states_the_decision_made_and_nothing_internal(
+    world, tmp_path: Path
+) -> None:
+    vault, rec, number, ev = world  # the case is pending prosecution: the pack holds
+    r = _add(vault, rec, number, requester="J. Doe", kind="public")
+    assert requests.decide_request(vault, rec, r.request_id).outcome == "hold"
+    requests.decide_request(
+        vault, rec, r.request_id, override="release", reason="the mayor's office asked"
+    )
+    html = Path(requests.write_letter(vault, rec, r.request_id, tmp_path).html).read_text()
+    text = " ".join(html.split())
+    assert "released in full" in text
+    assert "prosecution is pending" not in text  # the reason of the outcome replaced
+    assert "mayor" not in text  # the internal reason stays on the record
+    assert "notified" not in text and "command staff" not in text
+    assert "decided by the records custodian" in text and "proposed another (hold)" in text
+    # The internal reason is on the record, and alerted, as before.
+    shown = requests.show_request(vault, rec, r.request_id)
+    assert shown.decision is not None
+    with vault.uow(readonly=True) as uow:
+        last = uow.decisions.latest(r.request_id)
+    assert last is not None and last.override_reason == "the mayor's office asked"
 
 
 # --------------------------------------------------------------------------- fact changes

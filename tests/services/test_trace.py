@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from html import unescape
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from custodes.bootstrap import Vault
+from custodes.core.attribution import P_FLOOR
 from custodes.core.errors import IntegrityFailure, InvalidInput, PermissionDenied
 from custodes.media.render import EncodeSettings, render
 from custodes.media.synth import write_bodycam_clip
@@ -79,10 +81,18 @@ def test_leaked_copy_is_named_and_nobody_else(setup) -> None:
     assert out.source.offset_s == pytest.approx(3.0, abs=0.1)
     assert out.source.duration_s == pytest.approx(8.0, abs=0.2)
     named = {c.recipient: c for c in out.candidates}
-    assert named["bob"].p_value < 1e-9 and named["bob"].attributed
+    assert named["bob"].attributed
+    # z ~ 18 computes to p ~ 1e-70; the trace states it as p < 1e-9, the floor, and says
+    # how many never-issued keys scored as high (none of 1,000).
+    assert (named["bob"].p_value, named["bob"].p_below_floor) == (P_FLOOR, True)
+    assert (named["bob"].null_keys, named["bob"].null_at_or_above) == (1000, 0)
     assert not named["alice"].attributed and not named["carol"].attributed
+    assert not named["alice"].p_below_floor and named["alice"].p_value > P_FLOOR
     html = out.report.html.read_text()
     assert "bob" in html and copies["bob"].export_id in html
+    text = unescape(" ".join(html.split()))
+    assert "less than 1 in 10^" in text and "provided that the vault's records verify" in text
+    assert "<td>< 1e-09</td>" in text and "10^300" not in text
     assert out.report.pdf.read_bytes().startswith(b"%PDF")
     with vault.uow(readonly=True) as uow:
         last = list_events(uow.conn, evidence_id=ev.evidence_id)[-1]

@@ -14,10 +14,12 @@ database may act as any vault user, so the folder must belong to the service acc
 from __future__ import annotations
 
 import getpass
+from importlib import metadata
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from custodes import __version__
 from custodes.cli.commands import (
@@ -37,13 +39,25 @@ from custodes.cli.commands import (
     verify,
 )
 from custodes.cli.errors import run_with_errors
+from custodes.cli.options import share_json_option
+from custodes.cli.start import install_signal_handlers
 from custodes.cli.state import State
 from custodes.config import Settings
 
 __all__ = ["State", "app", "main"]
 
+
+class _Root(TyperGroup):
+    """The root command: ``--json`` is taken before or after any command."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        share_json_option(self)
+
+
 app = typer.Typer(
     name="custodes",
+    cls=_Root,
     help="An evidence vault for body-worn-camera video: custody, access on record, "
     "a provable audit log.",
     no_args_is_help=True,
@@ -72,6 +86,20 @@ app.add_typer(requests.app, name="request")
 app.add_typer(tokens.app, name="token")
 
 
+def version() -> str:
+    """The installed package's version (its metadata), else the source tree's."""
+    try:
+        return metadata.version("custodes")
+    except metadata.PackageNotFoundError:
+        return __version__
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"custodes {version()}")
+        raise typer.Exit()
+
+
 def _os_user() -> str | None:
     try:
         return getpass.getuser()
@@ -91,19 +119,29 @@ def main_callback(
         typer.Option("--as", help="Acting vault user (default: $CUSTODES_USER, else OS user)."),
     ] = None,
     json_out: Annotated[
-        bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else.")
+        bool,
+        typer.Option(
+            "--json",
+            help="Print one JSON document on stdout and nothing else (before or after the "
+            "command).",
+        ),
     ] = False,
-    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
+        ),
+    ] = False,
 ) -> None:
-    if version:
-        print(__version__)
-        raise typer.Exit()
     settings = Settings(home=home) if home is not None else Settings()
     actor = as_user or settings.user or _os_user()
     ctx.obj = State(settings=settings, actor=actor, json=json_out)
 
 
 def main() -> None:
+    """Run the command line (``custodes.cli.start.main`` is the installed entry point: it
+    sets the signals up before this module's imports)."""
+    install_signal_handlers()
     run_with_errors(lambda: app(standalone_mode=False))
 
 

@@ -174,7 +174,7 @@ def run_demo(settings: Settings, *, quiet: bool = False) -> dict[str, Any]:
         mark = "[red]NAMED[/]" if c.attributed else "not named"
         console.print(
             f"    {c.export_id}  {c.recipient:<30} score {c.score:>6.1f}  "
-            f"p = {c.p_value:.1g}  {mark}"
+            f"p {'<' if c.p_below_floor else '='} {c.p_value:.1g}  {mark}"
         )
     ok(f"report: {traced.report.html}")
     summary["trace"] = {"verdict": traced.verdict, "attributed": traced.attributed}
@@ -241,9 +241,12 @@ def run_demo(settings: Settings, *, quiet: bool = False) -> dict[str, Any]:
     summary["request"] = {"hold": proposal.outcome, "after": decided.outcome}
     from custodes.media.provenance import read_credentials
 
+    # The newsroom checks against the root the department publishes (`provenance --root`),
+    # which the package does not carry.
     check = read_credentials(Path(released.files[0]), vault.content_credential().anchors_pem)
     ok(
-        f"the newsroom checks the copy's Content Credentials (C2PA): {check['state']}, "
+        "the newsroom checks the copy's Content Credentials (C2PA) against the department's "
+        f"published root: {check['state']}, "
         f"signed by {check['signer']['common_name']}; derives from the original "
         f"{check['lineage']['source']['sha256'][:16]}…; "
         + ", ".join(a["description"] for a in check["actions"] if a.get("description"))

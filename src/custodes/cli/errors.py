@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import typer
 
+from custodes.cli.start import interrupted_exit_code, interrupted_line
 from custodes.core.errors import CustodesError
 
 # Click (which Typer vendors in recent releases) raises UsageError for a mistyped
@@ -74,8 +75,8 @@ def run_with_errors(fn: Callable[[], object]) -> None:
             file=sys.stderr,
         )
         sys.exit(1)
-    if rv == 130:  # Typer turns Ctrl-C into this exit code
-        print("custodes: interrupted; nothing half-written was kept", file=sys.stderr)
-        sys.exit(130)
+    if rv == 130:  # Typer turns Ctrl-C (and SIGTERM, see cli.start) into this exit code
+        print(interrupted_line("nothing half-written was kept"), file=sys.stderr)
+        sys.exit(interrupted_exit_code())
     if isinstance(rv, int) and not isinstance(rv, bool) and rv != 0:
         sys.exit(rv)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.filesize import decimal
 from rich.progress import (
@@ -41,13 +42,72 @@ def plain(value: Any) -> Text:
     return Text("".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text))
 
 
+def _longest_word(texts: Sequence[Text]) -> int:
+    return max((cell_len(word) for t in texts for word in t.plain.split()), default=1)
+
+
 def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Rows under their column names. A cell may wrap between words, never inside one:
+    each column is at least as wide as its longest word, so an identifier, a hash or a
+    time is never cut or folded (on a terminal too narrow for the table, the terminal
+    wraps its lines instead)."""
+    cells = [[plain(v) for v in row] for row in rows]
     tbl = Table(title=title, show_lines=False)
-    for col in columns:
-        tbl.add_column(col)
-    for row in rows:
-        tbl.add_row(*[plain(v) for v in row])
-    console.print(tbl)
+    for i, col in enumerate(columns):
+        words = [Text(col), *(row[i] for row in cells if i < len(row))]
+        tbl.add_column(col, min_width=_longest_word(words), overflow="fold")
+    for row in cells:
+        tbl.add_row(*row)
+    console.print(tbl, crop=False)
+
+
+def text_value(value: Any) -> str:
+    """A value as people read it: yes/no, a list joined by commas, ``-`` for nothing."""
+    if value is None or value == [] or value == "":
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, Mapping):
+        return "; ".join(f"{k}: {text_value(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        return ", ".join(
+            # a pair inside a list is a range: START-END, as the CLI takes it
+            "-".join(text_value(x) for x in v) if isinstance(v, list | tuple) else text_value(v)
+            for v in value
+        )
+    return str(value)
+
+
+def facts_text(facts: Mapping[str, Any]) -> str:
+    """Facts as text: ``misconduct complaint: no; case status: open``."""
+    return "; ".join(f"{name.replace('_', ' ')}: {text_value(v)}" for name, v in facts.items())
+
+
+def fields(
+    title: str | None,
+    value: Any,
+    *,
+    skip: Sequence[str] = (),
+    labels: Mapping[str, str] | None = None,
+) -> None:
+    """One record as a two-column table of its fields (a nested record's fields as
+    ``outer inner``), values as text (:func:`text_value`). ``skip`` names fields left
+    out (``outer.inner`` for a nested one); ``labels`` renames some."""
+    rows: list[tuple[str, Any]] = []
+
+    def walk(prefix: str, doc: Mapping[str, Any]) -> None:
+        for key, v in doc.items():
+            name = f"{prefix}{key}"
+            if name in skip:
+                continue
+            if isinstance(v, Mapping):
+                walk(f"{name}.", v)
+            else:
+                label = (labels or {}).get(name) or name.replace(".", " ").replace("_", " ")
+                rows.append((label, text_value(v)))
+
+    walk("", jsonable(value))
+    table(title, ["field", "value"], rows)
 
 
 def show_progress(quiet: bool) -> bool:

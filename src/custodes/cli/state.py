@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +10,6 @@ import typer
 from custodes import bootstrap
 from custodes.cli import output
 from custodes.config import Settings
-from custodes.core.jsontext import jsonable
 from custodes.core.ports import ProgressSink
 
 
@@ -44,10 +42,10 @@ def state(ctx: typer.Context) -> State:
 
 def show(st: State, value: Any, human: str | None = None) -> None:
     """``value`` as one JSON document with --json, else the ``human`` line (rich markup),
-    else ``value`` as pretty JSON."""
+    else ``value``'s fields as a table."""
     if st.json:
         output.emit_json(value)
     elif human is not None:
         output.console.print(human)
     else:
-        output.console.print_json(json.dumps(jsonable(value), default=str))
+        output.fields(None, value)

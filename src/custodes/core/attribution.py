@@ -8,6 +8,11 @@ different accumulators, so the candidates are first grouped by those parameters
 empirical null, and :func:`attribute_groups` turns scores into verdicts with
 ``core.stats.attribute`` (empirical null with the model floor).
 
+What a trace *states* is floored (:func:`state_p`): the computed p-value decides who is
+named, but no p-value below :data:`P_FLOOR` is printed, and each candidate also carries
+the measured share of never-issued keys that scored as high (:func:`null_exceedances`).
+See docs/tracing.md, "How small a p-value a trace states".
+
 The family is the whole trace, not the group: a group of ``k`` of the trace's ``n``
 candidates gets ``alpha * k / n`` of the error budget, so every candidate faces the same
 threshold ``alpha / n`` (Bonferroni over every candidate, whatever its group) and the
@@ -27,6 +32,7 @@ from custodes.core import stats
 from custodes.core.watermark import MarkParams
 
 __all__ = [
+    "P_FLOOR",
     "GroupScores",
     "MarkGroup",
     "MarkedCopy",
@@ -35,9 +41,45 @@ __all__ = [
     "candidate_threshold",
     "group_by_mark",
     "mark_key",
+    "null_exceedances",
+    "state_p",
     "summarize_null",
     "trace_false_accusation",
 ]
+
+
+P_FLOOR = 1e-9
+"""The smallest false-accusation probability a trace states ("less than 1 in 10^9").
+
+The p-value that names a copy comes from the watermark's tail bound, a theorem about the
+score of a key that was never used to embed. It holds only if the vault's records verify
+(the copies, recipients and keys are those the signed log vouches for, the watermark
+secret is the vault's own) and the software does what it says; its calibration was
+measured per trace with 1,000 never-issued keys (down to 1/1001) and in the benchmark with
+11 million (at or below the nominal rate down to 1e-6, docs/benchmarks.md). Below that the
+figure is the bound's extrapolation, and a wrong record or a defect is far likelier than
+1e-300. The floor is below the naming threshold of any trace with fewer than 1,000
+candidates (1e-6 / n), so it states what the naming rests on without changing who is
+named."""
+
+
+@dataclass(frozen=True)
+class StatedP:
+    """A p-value as a trace states it: ``value``, or ``p < value`` when ``below``."""
+
+    value: float
+    below: bool
+
+
+def state_p(p: float, floor: float = P_FLOOR) -> StatedP:
+    """``p`` as a trace may state it: never below ``floor`` (then ``below`` is true)."""
+    return StatedP(floor, True) if p < floor else StatedP(p, False)
+
+
+def null_exceedances(score: float, null: Sequence[float]) -> int:
+    """How many never-issued keys scored at least ``score``: with ``k`` of ``n``, the
+    measured p-value, free of any model, is ``(k + 1) / (n + 1)``."""
+    return sum(1 for s in null if s >= score)
 
 
 @dataclass(frozen=True)

@@ -96,6 +96,9 @@ class Permission(StrEnum):
     REQUEST_VIEW = "case:request:view"
     REQUEST_DECIDE = "case:request:decide"
     REQUEST_RELEASE = "case:request:release"
+    # Where an original is kept in the blob store (a path, an s3:// URL): for admins, who
+    # run the store; everyone else opens evidence only through the vault.
+    BLOB_LOCATE = "vault:blob:locate"
 
 
 P = Permission
@@ -181,6 +184,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.AUDIT_PROVE,
             P.VAULT_VERIFY,
             P.ALERTS_READ,
+            P.BLOB_LOCATE,
         }
     ),
     # Command staff oversee: they read the alerts addressed to command and view cases and

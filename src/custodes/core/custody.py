@@ -44,6 +44,7 @@ class Action(StrEnum):
     EXPORT = "export"
     SHARE = "share"
     ACCESS_REFUSED = "access-refused"
+    INPUT_REFUSED = "input-refused"  # bad input (a mistyped value, a bad file): no access said no
     VERIFICATION = "verification"
     PROOF_ISSUED = "proof-issued"
     TRACE = "trace"

@@ -28,6 +28,14 @@ way to know; that belongs in a background verification, not in ingest. And a for
 that declares no length (MPEG-TS, made to be cut anywhere) cut between two packets
 is just a shorter video.
 
+Damaged recordings. By default any of the faults above is a refusal. With
+``damaged=True`` (what ingest asks: evidence is kept as it is) a fault met while
+demuxing, after a first frame decoded, ends the scan instead: the packets before it are
+the readable part, its last group of pictures must decode, and a file shorter than it
+declares is noted rather than refused; :attr:`MediaInfo.damage` says what was found.
+Damage the decoder finds in a sampled keyframe or in the last group of pictures is
+still refused: past it nothing says where the readable part ends.
+
 While a probe runs FFmpeg's log goes to a private capture, so nothing reaches stderr;
 its error lines become the detail in the refusal messages.
 """
@@ -120,23 +128,33 @@ class ProbeReport:
     elapsed_s: float
 
 
-def probe(path: Path, *, max_dim: int = 8192, name: str | None = None) -> MediaInfo:
+def probe(
+    path: Path, *, max_dim: int = 8192, name: str | None = None, damaged: bool = False
+) -> MediaInfo:
     """Describe the video at ``path``, or raise :class:`InvalidInput` saying why not.
 
     ``name`` is what messages call the file (default: ``path.name``); give the
     user's file name when probing a staged copy with a private name.
+
+    With ``damaged``, a recording that is truncated or damaged part-way is described
+    rather than refused: what the demuxer reads whole up to the first fault (at least
+    one decoded frame, and a last group of pictures that decodes) is the readable part
+    (``duration_s``, ``frame_count``), and ``MediaInfo.damage`` says what was found. A
+    file with no readable video at all is still refused.
     """
-    return probe_report(path, max_dim=max_dim, name=name).info
+    return probe_report(path, max_dim=max_dim, name=name, damaged=damaged).info
 
 
-def probe_report(path: Path, *, max_dim: int = 8192, name: str | None = None) -> ProbeReport:
+def probe_report(
+    path: Path, *, max_dim: int = 8192, name: str | None = None, damaged: bool = False
+) -> ProbeReport:
     """Like :func:`probe`, and say how much was read and decoded."""
     path = Path(path)
     label = name or path.name
     started = time.perf_counter()
     _check_file(path, label)
     with _ffmpeg_log() as (mine, workers):
-        run = _Probe(path, label, max_dim, mine, workers)
+        run = _Probe(path, label, max_dim, mine, workers, lenient=damaged)
         try:
             info = run.run()
         except InvalidInput:
@@ -233,6 +251,10 @@ def _codec_name(stream: Any) -> str:
     return str(codec.canonical_name or codec.name)
 
 
+class _StopScan(Exception):
+    """Lenient probing met a fault: the scan ends, and what came before is readable."""
+
+
 @dataclass
 class _Span:
     """Where one stream's packets start and end, in its time base ticks."""
@@ -254,6 +276,9 @@ class _Probe:
     bytes: int = 0
     decoded: int = 0
     spans: dict[int, _Span] = field(default_factory=dict)
+    lenient: bool = False  # describe a damaged recording's readable part, not refuse it
+    faults: list[str] = field(default_factory=list)  # what was found, with lenient
+    head_done: bool = False  # a first frame decoded
 
     # -- refusals ---------------------------------------------------------------------
 
@@ -271,8 +296,18 @@ class _Probe:
 
     def damaged(self, at: float | None, why: str) -> NoReturn:
         where = _near(at)
-        truncated = "ended prematurely" in why or "cut short" in why
-        raise self.refuse(f"{'truncated' if truncated else 'corrupt'} data{where} ({why})")
+        truncated = any(t in why for t in ("ended prematurely", "cut short", "partial file"))
+        finding = f"{'truncated' if truncated else 'corrupt'} data{where} ({why})"
+        if self.lenient and self.head_done:
+            self.faults.append(finding)
+            raise _StopScan
+        raise self.refuse(finding)
+
+    def short(self, finding: str) -> None:
+        """The media is shorter than the file declares: refused, or (lenient) noted."""
+        if not self.lenient:
+            raise self.refuse(finding)
+        self.faults.insert(0, finding)
 
     # -- the probe --------------------------------------------------------------------
 
@@ -347,22 +382,22 @@ class _Probe:
         ends = [sp.end * tbs[i] for i, sp in self.spans.items() if sp.end is not None]
         video_end = span.end * tb_v
         tol = max(0.25, 3.0 / fps) if fps else 0.25
-        if c_end is not None and max(ends) < c_end - tol:
-            raise self.refuse(
-                f"truncated: the media ends at {max(ends):.2f} s "
-                f"but the file declares {c_end:.2f} s"
-            )
-        if v_end is not None and video_end < v_end - tol:
-            raise self.refuse(
-                f"truncated: the video ends at {video_end:.2f} s "
-                f"but the file declares {v_end:.2f} s"
-            )
         declared = int(vs.frames or 0)
         # MP4/MOV sample tables count exactly; AVI headers, say, may count one frame
         # more than they index.
         slack = 0 if "mov" in fmt_names else max(2, declared // 100)
-        if declared and span.packets < declared - slack:
-            raise self.refuse(
+        if c_end is not None and max(ends) < c_end - tol:
+            self.short(
+                f"truncated: the media ends at {max(ends):.2f} s "
+                f"but the file declares {c_end:.2f} s"
+            )
+        elif v_end is not None and video_end < v_end - tol:
+            self.short(
+                f"truncated: the video ends at {video_end:.2f} s "
+                f"but the file declares {v_end:.2f} s"
+            )
+        elif declared and span.packets < declared - slack:
+            self.short(
                 f"truncated: {span.packets} of the {declared} declared video frames are present"
             )
         duration = (span.end - span.start) * tb_v
@@ -388,6 +423,9 @@ class _Probe:
             audio_channels=a_channels,
             audio_sample_rate=a_rate,
             creation_time=creation or None,
+            damage="; ".join(dict.fromkeys(self.faults)) or None,
+            declared_frame_count=(declared or None) if self.faults else None,
+            declared_duration_s=(round(v_end or c_end or 0, 6) or None) if self.faults else None,
         )
 
     def _check_dims(self, width: int, height: int) -> None:
@@ -418,7 +456,7 @@ class _Probe:
         targets = []  # timestamps past which the next keyframe is decoded
         if c_end and tbs[vi]:
             targets = [round(f * c_end / tbs[vi]) for f in _SAMPLED_KEYFRAMES]
-        head_done, head_fed = False, 0
+        head_fed = 0
         tail: list[Any] = []  # the last keyframe and what follows it, within limits
         tail_bytes = 0
         mark = len(self.logs)
@@ -434,14 +472,21 @@ class _Probe:
                 span = self.spans.get(si)
                 if span is None:
                     span = self.spans[si] = _Span()
-                span.packets += 1
                 dts = pk.dts
                 ts = pk.pts if pk.pts is not None else dts
+                at = self._at(ts, si, tbs)
+                # Checked before it is counted: with lenient, the readable part ends
+                # before the first packet found faulty.
                 if pk.is_corrupt:
-                    self.damaged(self._at(ts, si, tbs), "a packet is cut short or flagged corrupt")
+                    self.damaged(at, "a packet is cut short or flagged corrupt")
+                if dts is not None and span.last_dts is not None and dts < span.last_dts:
+                    self.damaged(at, "timestamps go backwards")
+                if len(self.logs) > mark:
+                    self.damaged(at, self.detail(None, mark))
+                if si == vi and nal_len and not _nal_units_tile(memoryview(pk), nal_len):
+                    self.damaged(at, f"{_codec_name(vs)} NAL unit lengths do not add up")
+                span.packets += 1
                 if dts is not None:
-                    if span.last_dts is not None and dts < span.last_dts:
-                        self.damaged(self._at(ts, si, tbs), "timestamps go backwards")
                     span.last_dts = dts
                 if ts is not None:
                     end = ts + (pk.duration or (frame_ticks if si == vi else 0))
@@ -449,24 +494,19 @@ class _Probe:
                         span.start = ts
                     if span.end is None or end > span.end:
                         span.end = end
-                if len(self.logs) > mark:
-                    self.damaged(self._at(ts, si, tbs), self.detail(None, mark))
                 if si != vi:
                     continue
-                if nal_len and not _nal_units_tile(memoryview(pk), nal_len):
-                    why = f"{_codec_name(vs)} NAL unit lengths do not add up"
-                    self.damaged(self._at(ts, si, tbs), why)
                 if pk.is_keyframe:
                     tail, tail_bytes = [pk], size
                 elif tail and len(tail) < TAIL_DECODE_LIMIT and tail_bytes < TAIL_DECODE_BYTES:
                     tail.append(pk)
                     tail_bytes += size
-                if not head_done:
+                if not self.head_done:
                     if pk.is_keyframe or head_fed:
                         head_fed += 1
-                        if self._decode(vs, pk, self._at(ts, si, tbs)):
-                            head_done = True
-                            self._drain(vs, self._at(ts, si, tbs))
+                        if self._decode(vs, pk, at):
+                            self.head_done = True
+                            self._drain(vs, at)
                         elif head_fed >= _HEAD_PACKET_LIMIT:
                             raise self.refuse(
                                 f"no video frame decodes from its first {head_fed} packets"
@@ -474,15 +514,20 @@ class _Probe:
                 elif pk.is_keyframe and targets and ts is not None and ts >= targets[0]:
                     while targets and ts >= targets[0]:
                         targets.pop(0)
-                    self._decode(vs, pk, self._at(ts, si, tbs))
-                    self._drain(vs, self._at(ts, si, tbs))
+                    self._decode(vs, pk, at)
+                    self._drain(vs, at)
+            if len(self.logs) > mark:
+                self.damaged(None, self.detail(None, mark))
+        except _StopScan:
+            pass  # lenient: what came before the fault is the readable part
         except FFmpegError as exc:
-            raise self.refuse(f"corrupt or truncated data ({self.detail(exc, mark)})") from exc
-        if len(self.logs) > mark:
-            self.damaged(None, self.detail(None, mark))
-        if not head_done:
+            if not (self.lenient and self.head_done):
+                raise self.refuse(f"corrupt or truncated data ({self.detail(exc, mark)})") from exc
+            self.faults.append(f"corrupt or truncated data ({self.detail(exc, mark)})")
+        if not self.head_done:
             if head_fed:
                 self._drain(vs, None)
+                self.head_done = bool(self.decoded)
             if not self.decoded:
                 raise self.refuse("no video frame could be decoded")
         if tail:

@@ -10,7 +10,8 @@ validates. The manifest states what the copy derives from and what was done to i
 * ``c2pa.actions.v2``: ``c2pa.opened`` on that ingredient, then one action per
   operation of the copy's lineage (``c2pa.filtered`` for blurred faces and regions,
   ``c2pa.edited`` for muted audio, cut and trimmed time and the forensic mark,
-  ``c2pa.resized``, ``c2pa.transcoded``), each with its parameters;
+  ``c2pa.resized`` only when the copy's frame size differs from the original's,
+  ``c2pa.transcoded``), each with its parameters;
 * ``org.custodes.lineage``: the export's full lineage record (source hash, operations
   with their parameters, software versions) and the release it belongs to.
 
@@ -74,6 +75,9 @@ def _actions(operations: list[dict[str, Any]], ingredient: str) -> list[dict[str
         elif name == "trim":
             out.append({"action": "c2pa.edited", "description": "trim", "parameters": params})
         elif name == "scale":
+            before = (params.get("from_width"), params.get("from_height"))
+            if before == (params.get("width"), params.get("height")):
+                continue  # the same size as the original: nothing was resized
             out.append({"action": "c2pa.resized", "parameters": params})
         elif name == "encode":
             out.append({"action": "c2pa.transcoded", "parameters": params})

@@ -20,6 +20,53 @@ OUTCOME_SENTENCES = {
 }
 
 
+OVERRIDE_SENTENCE = (
+    "This outcome was decided by the records custodian; the department's written policy "
+    "proposed another ({proposed}). The custodian's reason is kept in the department's "
+    "records."
+)
+
+
+def _grounds(
+    decision: dict[str, Any], pack_notices: list[dict[str, str]]
+) -> tuple[list[dict[str, str | None]], list[dict[str, str]] | None]:
+    """The reasons the letter gives, each with its own citation, and the notices of the
+    requester's rights as the decision recorded them.
+
+    A decision recorded by an earlier version carries only its reasons as sentences,
+    without their rules: they are given without citations (the rules that fired are
+    cited together instead), and the notices come from the pack (``None``), which
+    ``pack_notices`` holds when it is the pack the decision was made under.
+    """
+    grounds = decision.get("grounds")
+    if isinstance(grounds, list):
+        reasons = [
+            {"text": str(g["text"]), "citation": g.get("citation")}
+            for g in grounds
+            if isinstance(g, dict) and g.get("kind") != "notice"
+        ]
+        notices = [
+            {"text": str(g["text"]), "citation": str(g.get("citation") or "")}
+            for g in grounds
+            if isinstance(g, dict) and g.get("kind") == "notice"
+        ]
+        return reasons, notices
+    rights = {f"{n['text']} ({n['citation']})" for n in pack_notices}
+    reasons = [
+        {"text": str(t), "citation": None}
+        for t in decision.get("reasons", [])
+        if str(t) not in rights  # listed under the requester's rights instead
+    ]
+    cited = "; ".join(
+        f"{r.get('id')} ({r.get('citation')})" for r in decision.get("rules", []) if r.get("id")
+    )
+    if cited:
+        reasons.append(
+            {"text": f"The rules of the written policy that applied: {cited}.", "citation": None}
+        )
+    return reasons, None
+
+
 def letter_doc(
     request: dict[str, Any],
     decision: dict[str, Any],
@@ -27,7 +74,13 @@ def letter_doc(
     notices: list[dict[str, str]],
     agency: str,
 ) -> dict[str, Any]:
-    """Everything the letter says, as plain values (the HTML and the PDF share it)."""
+    """Everything the letter says, as plain values (the HTML and the PDF share it).
+
+    The letter says what the requester may know: the outcome, the reasons with the law
+    each rests on, and their rights. It never shows the internal reason a custodian gave
+    for overriding the policy's proposal (that stays on the record), nor anything about
+    who inside the department was notified.
+    """
     body = decision
     release = body.get("release") or {}
     released: list[str] = []
@@ -52,11 +105,11 @@ def letter_doc(
         withheld.append("the recordings named in your request")
     elif release.get("ranges") not in (None, "all"):
         withheld.append("the portions outside the ranges above")
-    reasons = []
-    texts = list(body.get("reasons", []))
-    for i, rule in enumerate(body.get("rules", [])):
-        text = texts[i] if i < len(texts) else rule.get("id", "")
-        reasons.append({"text": text, "citation": rule.get("citation", "")})
+    reasons, recorded_notices = _grounds(body, notices)
+    override = bool(record["override"])
+    if override:
+        text = OVERRIDE_SENTENCE.format(proposed=record["proposed_outcome"])
+        reasons.insert(0, {"text": text, "citation": None})
     return {
         "agency": agency,
         "date": record["decided_at"][:10],
@@ -71,10 +124,9 @@ def letter_doc(
         "withheld": withheld,
         "reasons": reasons,
         "review_at": body.get("review_at") if record["outcome"] == "hold" else None,
-        "override": record["override_reason"] is not None,
-        "override_reason": record["override_reason"],
+        "override": override,
         "proposed": record["proposed_outcome"],
-        "notices": notices,
+        "notices": notices if recorded_notices is None else recorded_notices,
         "decision_id": record["decision_id"],
         "decided_at": record["decided_at"],
         "decider": record["decider"],
@@ -119,19 +171,11 @@ def write_letter(doc: dict[str, Any], html_path: Path, pdf_path: Path) -> None:
             pdf.ln(1)
     para("The reasons and the law", 12, "B", 0.5)
     for r in doc["reasons"]:
-        para(f"- {r['text']} ({r['citation']})", gap=0.3)
+        para(f"- {r['text']}" + (f" ({r['citation']})" if r["citation"] else ""), gap=0.3)
     if doc["review_at"]:
         para(
             f"We will review this decision again by {doc['review_at']}, or sooner if the "
             "facts change."
-        )
-    if doc["override"]:
-        para(
-            f"This decision departs from the outcome our written policy proposed "
-            f'({doc["proposed"]}). Recorded reason: "{doc["override_reason"]}". Internal '
-            "affairs and command staff were notified.",
-            11,
-            "I",
         )
     if doc["notices"]:
         para("Your rights", 12, "B", 0.5)

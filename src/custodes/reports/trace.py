@@ -16,16 +16,23 @@ from typing import Any
 from fpdf import FPDF
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from custodes.core.attribution import P_FLOOR
+
 _env = Environment(
     loader=PackageLoader("custodes.reports", "templates"),
     autoescape=select_autoescape(["html"]),
 )
 
 
-def odds_text(p: float) -> str:
-    """A probability in words: 'less than 1 in 10^40'."""
-    if p <= 0:
-        return "less than 1 in 10^300"
+def odds_text(p: float, below: bool = False) -> str:
+    """A probability in words: 'about 1 in 250', 'less than 1 in 10^7'.
+
+    ``below``: ``p`` is a floor the true value lies under (a trace states no p-value
+    below ``attribution.P_FLOOR``). A probability of 0 is never stated as such.
+    """
+    if below or p <= 0:
+        floor = p if p > 0 else P_FLOOR
+        return f"less than 1 in 10^{round(-math.log10(floor))}"
     if p >= 0.5:
         return "about even or more likely"
     exp = math.floor(-math.log10(p))
@@ -34,8 +41,21 @@ def odds_text(p: float) -> str:
     return f"less than 1 in 10^{exp}"
 
 
+ASSUMPTION = (
+    "What these figures assume: the p-value is the watermark's tail bound (a never-issued "
+    "key's score is a weighted sum of random signs) checked against the never-issued keys "
+    "of this trace; it holds provided that the vault's records verify ('custodes verify' "
+    "exits 0: the copies, their recipients and marks are those the signed audit log "
+    "vouches for, and the watermark secret is the vault's own). 'Null as high' counts the "
+    "never-issued keys that scored at least as high, a measurement free of any model. No "
+    "p-value below {floor} is stated: that is as far as the method's calibration was "
+    "measured to support it, and below it a wrong record or a defect is likelier than the "
+    "figure."
+)
+
+
 def render_html(trace: dict[str, Any]) -> str:
-    return _env.get_template("trace.html").render(trace=trace)
+    return _env.get_template("trace.html").render(trace=trace, assumption=ASSUMPTION)
 
 
 def _latin(text: Any) -> str:
@@ -112,9 +132,11 @@ def render_pdf(trace: dict[str, Any], path: Path) -> None:
             f"tested)."
         )
         pdf.set_font("Helvetica", "B", 9)
-        cols = (34, 45, 18, 22, width - 119)
+        cols = (34, 40, 14, 20, 24, width - 132)
         for text, w in zip(
-            ("Export", "Recipient", "Score", "p-value", "In plain words"), cols, strict=True
+            ("Export", "Recipient", "Score", "p-value", "Null as high", "In plain words"),
+            cols,
+            strict=True,
         ):
             pdf.cell(w, 6, text, border="B")
         pdf.ln()
@@ -124,8 +146,11 @@ def render_pdf(trace: dict[str, Any], path: Path) -> None:
                 c["export_id"],
                 c["recipient"],
                 f"{c['score']:.1f}",
-                f"{c['p_value']:.2g}",
-                ("NAMED - " if c["attributed"] else "") + "chance " + odds_text(c["p_value"]),
+                c["p_text"],
+                c["null_text"],
+                ("NAMED - " if c["attributed"] else "")
+                + "chance "
+                + odds_text(c["p_value"], c["p_below_floor"]),
             )
             for text, w in zip(cells, cols, strict=True):
                 pdf.cell(w, 6, _latin(text)[:60], border="B")
@@ -136,6 +161,7 @@ def render_pdf(trace: dict[str, Any], path: Path) -> None:
             f"sd {null['std']:.2f}, max {null['max']:.2f}.",
             8,
         )
+        para(ASSUMPTION.format(floor=trace["floor_text"]), 8)
     else:
         para("No export of this evidence covers these seconds.")
 

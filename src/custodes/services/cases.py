@@ -17,12 +17,19 @@ from custodes.core.authz import (
     parse_status,
 )
 from custodes.core.custody import Action
-from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, PermissionDenied
+from custodes.core.errors import (
+    CustodesError,
+    CustodyConflict,
+    IntegrityFailure,
+    InvalidInput,
+    PermissionDenied,
+)
 from custodes.core.jsontext import JSONObject, JSONValue
 from custodes.core.records import Case
 from custodes.services.common import now_iso
 from custodes.services.context import Context
 from custodes.services.requests import HoldReview, review_holds_after_change
+from custodes.services.state import vouch_case_list
 from custodes.services.usecase import UseCase, acting
 
 
@@ -274,11 +281,17 @@ def restore_reach(
 
 
 def list_cases(vault: Context, actor_name: str | None) -> list[CaseView]:
-    """The cases the actor may see; others are left out, not refused."""
+    """The cases the actor may see; others are left out, not refused. The rows are held
+    against the signed log first (an edited one is refused, on record)."""
     with acting(vault, actor_name) as uc:
+        rows = uc.uow.cases.list()
+        try:
+            vouch_case_list(uc.uow, rows)
+        except IntegrityFailure as exc:
+            uc.refuse(exc, attempted=Permission.CASE_VIEW.value)
         return [
             case_view(case)
-            for case in uc.uow.cases.list()
+            for case in rows
             if decide(uc.actor, Permission.CASE_VIEW, case.facts).allowed
         ]
 

@@ -6,6 +6,7 @@ import base64
 import contextlib
 import hashlib
 import secrets
+import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -60,6 +61,50 @@ def check_writable_folder(folder: Path) -> None:
             pass
     except OSError as exc:
         raise InvalidInput(f"cannot write to {folder}: {exc.strerror or exc}") from exc
+
+
+def check_output_folder(folder: Path, field: str) -> None:
+    """Refuse, before any work starts, an output folder that neither is a folder taking
+    new files nor can be made as one: it is made (one level, as ``request release --out``
+    makes its package folder) only when there is something to write in it
+    (:func:`made_output_folder`)."""
+    if folder.exists():
+        if not folder.is_dir():
+            raise InvalidInput(f"{folder} is a file, not a folder", field=field)
+        check_writable_folder(folder)
+        return
+    parent = folder.parent
+    if not parent.is_dir():
+        raise InvalidInput(
+            f"no such folder: {parent} (only the last folder of {{{field}}} is made)",
+            field=field,
+        )
+    check_writable_folder(parent)
+
+
+@contextlib.contextmanager
+def made_output_folder(folder: Path, field: str) -> Iterator[Path]:
+    """The output folder ``folder``, made now if it does not exist (its parent must),
+    for the block that writes in it; one made here is removed again if the block fails,
+    so a failure leaves nothing behind."""
+    created = False
+    if not folder.is_dir():
+        try:
+            folder.mkdir()
+            created = True
+        except FileExistsError:
+            if not folder.is_dir():
+                raise InvalidInput(f"{folder} is a file, not a folder", field=field) from None
+        except OSError as exc:
+            raise InvalidInput(
+                f"cannot create {folder}: {exc.strerror or exc}", field=field
+            ) from exc
+    try:
+        yield folder
+    except BaseException:
+        if created:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 @contextlib.contextmanager
@@ -137,7 +182,13 @@ def refuse(
 ) -> NoReturn:
     """Roll back what was under way, put the refusal on record, then raise ``error``.
 
-    ``details`` adds to the event what auditors may know but the actor was not told."""
+    ``details`` adds to the event what auditors may know but the actor was not told. A
+    generic refusal (``access-refused``) of bad input (:class:`InvalidInput`: a mistyped
+    value, a malformed file) is recorded as ``input-refused``: it is on the record of what
+    it was about, but it is not a refusal of access; refusals of their own kind
+    (``ingest-refused``, ``release-refused``) keep it."""
+    if action is Action.ACCESS_REFUSED and isinstance(error, InvalidInput):
+        action = Action.INPUT_REFUSED
     uow.restart()
     audit.record(
         uow,

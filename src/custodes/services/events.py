@@ -12,9 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from custodes.core.authz import Actor, CaseFacts, Permission, decide
+from custodes.core.errors import IntegrityFailure
 from custodes.core.records import Case
 from custodes.services.audit import EventView, read_events
 from custodes.services.context import Context
+from custodes.services.state import vouch_case_list
 from custodes.services.usecase import UseCase, acting
 from custodes.storage.uow import UnitOfWork
 
@@ -57,18 +59,45 @@ def list_audit(
     case_number: str | None = None,
     limit: int | None = None,
 ) -> list[EventView]:
-    """Audit events the actor may read, in seq order (the last ``limit`` of them)."""
+    """Audit events the actor may read, in seq order (the last ``limit`` of them).
+
+    The listing filters on columns stored beside each entry; what it prints is decoded
+    from the signed entries. The cases it hides are read from vouched case rows, and an
+    event whose signed case or evidence is not what the filter selected (a column
+    edited on the database file) is refused, on record, instead of being shown."""
     with acting(vault, actor_name, readonly=True) as uc:
         uc.allow(Permission.AUDIT_READ)
         record_filter(uc, evidence_id=evidence_id, case_number=case_number)
-        facts = {case.number: case.facts for case in uc.uow.cases.list()}
-        return read_events(
+        rows = uc.uow.cases.list()
+        try:
+            vouch_case_list(uc.uow, rows)
+        except IntegrityFailure as exc:
+            uc.refuse(exc, attempted=Permission.AUDIT_READ.value)
+        hidden = hidden_cases(uc.actor, {case.number: case.facts for case in rows})
+        events = read_events(
             uc.uow,
             evidence_id=evidence_id,
             case_number=case_number,
             limit=limit,
-            hidden_cases=hidden_cases(uc.actor, facts),
+            hidden_cases=hidden,
         )
+        astray = [
+            e.seq
+            for e in events
+            if (evidence_id is not None and e.evidence != evidence_id)
+            or (case_number is not None and e.case != case_number)
+            or (e.case is not None and e.case in hidden)
+        ]
+        if astray:
+            uc.refuse(
+                IntegrityFailure(
+                    f"audit: event {astray[0]} is not of what was asked for, by its signed "
+                    "entry (a column beside it was edited); refusing to list it",
+                    advice="verify the vault and restore the database from a backup",
+                ),
+                attempted=Permission.AUDIT_READ.value,
+            )
+        return events
 
 
 def case_of_event(uow: UnitOfWork, event: EventView) -> Case | None:

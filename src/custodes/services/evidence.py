@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -21,14 +22,15 @@ from custodes.core.authz import (
     decide_alert,
 )
 from custodes.core.custody import Action
-from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput
-from custodes.core.jsontext import JSONValue
+from custodes.core.errors import CustodesError, CustodyConflict, IntegrityFailure, InvalidInput
+from custodes.core.jsontext import JSONObject, JSONValue
 from custodes.core.media import MediaInfo
 from custodes.core.ports import StagedBlob
 from custodes.core.records import Case, Evidence, User
 from custodes.media.probe import probe
 from custodes.services.common import new_id, now_iso
 from custodes.services.context import Context
+from custodes.services.state import vouch_evidence_list, vouched_alerts
 from custodes.services.usecase import UseCase, acting
 from custodes.storage.uow import UnitOfWork
 
@@ -43,6 +45,9 @@ class Ingested:
     size: int
     case: str
     media: MediaInfo
+    damage: str | None
+    """A damaged recording is kept as it is: what the probe found (``duration_s`` is then
+    the readable part)."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,9 @@ class EvidenceItem:
     width: int
     height: int
     fps: float
+    damage: str | None
+    """What the probe found wrong with the recording (kept as it is), else None;
+    ``duration_s`` is then the readable part."""
 
     @classmethod
     def of(cls, ev: Evidence) -> EvidenceItem:
@@ -79,6 +87,7 @@ class EvidenceItem:
             width=ev.media.width,
             height=ev.media.height,
             fps=ev.media.fps,
+            damage=ev.media.damage,
         )
 
 
@@ -89,8 +98,9 @@ class OpenedEvidence(EvidenceItem):
     media: MediaInfo
     alerted: list[str]
     """The audiences told of the viewing (a flagged case's evidence)."""
-    path: str
-    """Where the original is kept, for people (a path, an ``s3://`` URL)."""
+    path: str | None
+    """Where the original is kept (a path, an ``s3://`` URL), for those authorization lets
+    locate blobs (admins); None for everyone else."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +116,9 @@ class AlertItem:
     evidence_id: str | None
     reason: str | None
     audit_seq: int
+    vouched: bool = True
+    """False for a row that no signed event vouches for (inserted or edited in the
+    database behind the vault's back): shown, marked, never taken at its word."""
 
 
 def parse_iso8601(text: str, field: str) -> datetime:
@@ -173,12 +186,21 @@ def ingest(
     into the store (atomic rename); then insert the evidence row and its audit event in
     one transaction. A blob without a row is an orphan that the next ingest of the same
     bytes reuses; it is never evidence. Each refusal is on record (``ingest-refused``).
+    A refusal, a failure or an interruption (KeyboardInterrupt) removes the staged copy
+    at once; only a process killed outright leaves it, for the next ingest's sweep.
     """
     ctx.blobs.sweep_temp()
     admitted = _admit(ctx, actor_name, path, case_number, officer, recorded_at)
     staged = _stage(ctx, actor_name, path, case_number)
-    info = _probe_new(ctx, actor_name, path, staged, case_number)
-    blob = ctx.blobs.commit(staged, retain=True)  # an original: locked where S3 retains
+    try:
+        info = _probe_new(ctx, actor_name, path, staged, case_number)
+        blob = ctx.blobs.commit(staged, retain=True)  # an original: locked where S3 retains
+    except BaseException:
+        # Refused, failed or interrupted (Ctrl-C, SIGTERM): the staged copy goes now,
+        # not at some later command's sweep. Gone already (committed) is fine.
+        with contextlib.suppress(CustodesError):
+            ctx.blobs.discard(staged)
+        raise
     if CaseFlag.LEGAL_HOLD in admitted.case.flags:
         ctx.blobs.hold(blob.sha256, True)
     recorded = admitted.recorded_at or (
@@ -215,7 +237,7 @@ def ingest(
             },
         )
         uc.commit()
-    return Ingested(ev.id, blob.sha256, info.duration_s, blob.size, case_number, info)
+    return Ingested(ev.id, blob.sha256, info.duration_s, blob.size, case_number, info, info.damage)
 
 
 def _refuse_ingest(
@@ -305,7 +327,8 @@ def _probe_new(
     """Probe the staged bytes, which must not be evidence already; else discard them."""
     known: dict[str, JSONValue] = {}
     try:
-        info = probe(staged.path, name=path.name)
+        # A damaged recording is evidence as it is: kept, and described as damaged.
+        info = probe(staged.path, name=path.name, damaged=True)
         with acting(ctx, actor_name) as uc:
             dup = uc.uow.evidence.with_hash(staged.sha256)
             if dup is not None:
@@ -330,13 +353,20 @@ def _probe_new(
 def list_evidence(
     ctx: Context, actor_name: str | None, case_number: str | None = None
 ) -> list[EvidenceItem]:
-    """Evidence the actor may see (others are left out); a named case must be reachable."""
+    """Evidence the actor may see (others are left out); a named case must be reachable.
+    The rows are held against the signed log first (an edited, moved, deleted or
+    inserted one is refused, on record)."""
     with acting(ctx, actor_name) as uc:
         case = uc.case(case_number, Permission.EVIDENCE_LIST) if case_number is not None else None
         cases = {c.id: c for c in uc.uow.cases.list()}
+        rows = uc.uow.evidence.list(case)
+        try:
+            vouch_evidence_list(uc.uow, rows, case_number)
+        except IntegrityFailure as exc:
+            uc.refuse(exc, attempted=Permission.EVIDENCE_LIST.value, case=case_number)
         return [
             EvidenceItem.of(ev)
-            for ev in uc.uow.evidence.list(case)
+            for ev in rows
             if decide(uc.actor, Permission.EVIDENCE_LIST, cases[ev.case_id].facts, ev.facts).allowed
         ]
 
@@ -357,18 +387,35 @@ def open_evidence(
             case=case,
             evidence=ev,
             reason=reason,
-            details={"sha256": ev.sha256, "alert": decision.alert},
+            details={
+                "sha256": ev.sha256,
+                "alert": decision.alert,
+                **alert_note(AlertKind.SENSITIVE_ACCESS, reason, alert=decision.alert),
+            },
         )
         alerted = alert_if_flagged(
             ctx, uc.uow, decision, seq, AlertKind.SENSITIVE_ACCESS, uc.actor.username, ev, reason
         )
+        locates = decide(uc.actor, Permission.BLOB_LOCATE).allowed
         uc.commit()
     return OpenedEvidence(
         **asdict(EvidenceItem.of(ev)),
         media=ev.media,
         alerted=alerted,
-        path=ctx.blobs.location(ev.sha256),
+        path=ctx.blobs.location(ev.sha256) if locates else None,
     )
+
+
+def alert_note(kind: AlertKind, reason: str | None, *, alert: bool = True) -> JSONObject:
+    """What an event says of the alerts it raises (``alerted``: null, or their kind,
+    audiences and reason), so that the alert rows are bound to the signed log (issue 22):
+    ``verify`` names an alert deleted, edited or inserted, and the alerts listing shows
+    only those an event vouches for. Merge it into the event's details, then
+    :func:`raise_alert` (or :func:`alert_if_flagged`) with the same kind and reason."""
+    if not alert:
+        return {"alerted": None}
+    audiences: list[JSONValue] = [a.value for a in alert_audiences(kind)]
+    return {"alerted": {"kind": kind.value, "audiences": audiences, "reason": reason}}
 
 
 def raise_alert(
@@ -429,10 +476,14 @@ def alert_if_flagged(
 def list_alerts(ctx: Context, actor_name: str | None) -> list[AlertItem]:
     """The alerts the actor may read, as authorization decides per audience and case
     (internal affairs and admins: all; records and command staff: those addressed to
-    them, on cases they view)."""
+    them, on cases they view). Each is checked against the event it is about (one
+    replay of the alerting events per call): one that the log does not vouch for is
+    listed with ``vouched`` false."""
     with acting(ctx, actor_name) as uc:
         uc.allow(Permission.ALERTS_READ)
         cases = {c.number: c.facts for c in uc.uow.cases.list()}
+        stored = uc.uow.alerts.list()
+        vouched = {a.id for a in vouched_alerts(uc.uow, stored)}
         return [
             AlertItem(
                 id=a.id,
@@ -444,8 +495,9 @@ def list_alerts(ctx: Context, actor_name: str | None) -> list[AlertItem]:
                 evidence_id=a.evidence_id,
                 reason=a.reason,
                 audit_seq=a.audit_seq,
+                vouched=a.id in vouched,
             )
-            for a in uc.uow.alerts.list()
+            for a in stored
             if decide_alert(
                 uc.actor, a.audience, cases.get(a.case_number) if a.case_number else None
             ).allowed

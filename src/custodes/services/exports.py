@@ -22,8 +22,9 @@ import av
 from custodes import __version__
 from custodes.core.authz import AlertKind, Decision, Permission
 from custodes.core.custody import Action
-from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput
+from custodes.core.errors import CustodesError, CustodyConflict, IntegrityFailure, InvalidInput
 from custodes.core.jsontext import JSONObject, JSONValue
+from custodes.core.ledger import document_digest
 from custodes.core.ports import SigningCredential
 from custodes.core.records import Evidence, Export
 from custodes.core.watermark import MarkParams, derive_key
@@ -39,7 +40,8 @@ from custodes.services.common import (
 )
 from custodes.services.context import Context
 from custodes.services.events import hidden_cases, record_filter
-from custodes.services.evidence import alert_if_flagged
+from custodes.services.evidence import alert_if_flagged, alert_note
+from custodes.services.state import vouch_export_list
 from custodes.services.usecase import UseCase, acting
 
 KEY_VERSION = 1
@@ -51,19 +53,29 @@ def software_versions() -> JSONObject:
     return {"custodes": __version__, "pyav": av.__version__, "ffmpeg": libs}
 
 
-def _check_range(start: float | None, end: float | None, duration: float) -> tuple[float, float]:
+def _check_range(
+    start: float | None, end: float | None, duration: float, damage: str | None = None
+) -> tuple[float, float]:
+    """The portion asked for, within the recording (of a damaged one, its readable part)."""
     s = 0.0 if start is None else float(start)
     e = duration if end is None else float(end)
     for name, v in (("start", s), ("end", e)):
         if not math.isfinite(v):
             raise InvalidInput(f"{{{name}}} must be a number of seconds, got {v}", field=name)
     if not (0 <= s < duration):
+        readable = "readable part of the damaged recording" if damage else "recording"
         raise InvalidInput(
-            f"{{start}} {s:g} is outside the recording (0 to {duration:.2f} s)", field="start"
+            f"{{start}} {s:g} is outside the {readable} (0 to {duration:.2f} s)", field="start"
         )
     if e <= s:
         raise InvalidInput(f"{{end}} {e:g} must be after {{start}} {s:g}", fields=("end", "start"))
     if e > duration + 1e-6:
+        if damage is not None:
+            raise InvalidInput(
+                f"{{end}} {e:g} is past the readable end of the recording ({duration:.2f} s): "
+                f"it is damaged ({damage}); ask for a portion that ends by {duration:.2f} s",
+                field="end",
+            )
         raise InvalidInput(
             f"{{end}} {e:g} is past the end of the recording ({duration:.2f} s)", field="end"
         )
@@ -239,7 +251,7 @@ def _prepare(uc: UseCase, cmd: ExportEvidence, export_id: str, held: contextlib.
         uc.refuse(exc, attempted=attempted.value, case=case.number, evidence=ev.id)
     decision = uc.allow(attempted, case=case, evidence=ev, reason=purpose)
     try:
-        start_s, end_s = _check_range(cmd.start, cmd.end, ev.media.duration_s)
+        start_s, end_s = _check_range(cmd.start, cmd.end, ev.media.duration_s, ev.media.damage)
         size = output_size(ev.media.width, ev.media.height, cmd.height)
         dest = _destination(cmd, export_id)
         secret = uc.ctx.watermark_secret  # refused here, on record, if it is missing
@@ -321,10 +333,26 @@ def _lineage(cmd: ExportEvidence, plan: _Plan, result: RenderResult, text: str) 
     """Where the copy comes from and every operation that made it."""
     ev = plan.evidence
     visible: JSONObject = {"op": "visible-mark", "text": text}
+    # A copy is said to be resized (C2PA's c2pa.resized) only when its frame size differs
+    # from the original's.
+    source_size = (ev.media.width, ev.media.height)
+    scale: list[JSONValue] = (
+        []
+        if (result.width, result.height) == source_size
+        else [
+            {
+                "op": "scale",
+                "from_width": source_size[0],
+                "from_height": source_size[1],
+                "width": result.width,
+                "height": result.height,
+            }
+        ]
+    )
     operations: list[JSONValue] = [
         *(cmd.derived_from[1] if cmd.derived_from is not None else []),
         {"op": "trim", "start_s": plan.start_s, "end_s": result.end_s},
-        {"op": "scale", "width": result.width, "height": result.height},
+        *scale,
         {
             "op": "forensic-watermark",
             "scheme": MARK_SCHEME,
@@ -406,6 +434,8 @@ def _put_on_record(
                 "visible_mark": cmd.visible_mark,
                 "key_version": KEY_VERSION,
                 "content_credentials": plan.credential is not None,
+                "lineage_sha256": document_digest(lineage),
+                **alert_note(AlertKind.SENSITIVE_EXPORT, plan.purpose, alert=plan.decision.alert),
             },
         )
         uc.uow.exports.add(
@@ -450,6 +480,10 @@ def list_exports(
         uc.allow(Permission.AUDIT_READ)
         facts = {c.number: c.facts for c in uc.uow.cases.list()}
         record_filter(uc, evidence_id=evidence_id)
+        try:
+            vouch_export_list(uc.uow, uc.uow.exports.list(evidence_id=evidence_id), evidence_id)
+        except IntegrityFailure as exc:
+            uc.refuse(exc, attempted=Permission.AUDIT_READ.value, evidence=evidence_id)
         listed = uc.uow.exports.list(
             evidence_id=evidence_id, hidden_cases=hidden_cases(uc.actor, facts)
         )

@@ -1,8 +1,11 @@
 """Content Credentials (C2PA) of released copies: check a copy, publish the vault's root.
 
 Checking a copy needs no opened vault and no user: a newsroom checks what it was given
-against the department's published root. Only the vault's trust anchors come from the
-:class:`~custodes.core.ports.KeyStore` when the caller names none.
+against the department's published root, obtained out of band (a release package does
+not carry it: a root shipped with the copies would vouch for whoever made the package).
+Only the vault's trust anchors come from the :class:`~custodes.core.ports.KeyStore` when
+the caller names none; with neither, a copy is reported as signed by a signer that was
+not checked against any trust anchor.
 """
 
 from __future__ import annotations
@@ -60,6 +63,11 @@ class CopyCheck:
     actions: list[ActionInfo]
     lineage: JSONObject | None
     """The vault's own lineage assertion (source evidence, operations), where present."""
+    checked_against: str | None = None
+    """What the signer was checked against: ``given`` (root certificates the reader
+    named, e.g. the department's published root), ``vault`` (this vault's own root, read
+    from its keys, never from a package) or None (no trust anchor at all: a ``Valid``
+    copy is signed, but by whom is not established)."""
 
 
 def check_copy(keys: KeyStore, file: Path, anchors: bytes | None = None) -> CopyCheck:
@@ -69,7 +77,14 @@ def check_copy(keys: KeyStore, file: Path, anchors: bytes | None = None) -> Copy
     ``anchors`` are the PEM root certificates to trust; without them, the vault's own
     (:meth:`KeyStore.trust_anchors`), where it has any.
     """
-    found = read_credentials(file, anchors if anchors is not None else keys.trust_anchors())
+    used: bytes | None
+    checked_against: str | None
+    if anchors is not None:
+        used, checked_against = anchors, "given"
+    else:
+        used = keys.trust_anchors()
+        checked_against = "vault" if used else None
+    found = read_credentials(file, used)
     sig = found["signer"]
     lineage = found["lineage"]
     return CopyCheck(
@@ -89,6 +104,7 @@ def check_copy(keys: KeyStore, file: Path, anchors: bytes | None = None) -> Copy
         ],
         actions=[ActionInfo(_text(a["action"]), _text(a["description"])) for a in found["actions"]],
         lineage=dict(lineage) if isinstance(lineage, dict) else None,
+        checked_against=checked_against if used else None,
     )
 
 

@@ -25,6 +25,7 @@ from custodes.core.authz import AlertKind, Decision, Permission
 from custodes.core.custody import Action
 from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput
 from custodes.core.jsontext import JSONObject
+from custodes.core.ledger import document_digest
 from custodes.core.ports import ProgressTask
 from custodes.core.records import Case, Derivative, Evidence
 from custodes.media.faces import face_model_name
@@ -43,7 +44,7 @@ from custodes.services.common import (
     verified_original,
 )
 from custodes.services.context import Context
-from custodes.services.evidence import alert_if_flagged
+from custodes.services.evidence import alert_if_flagged, alert_note
 from custodes.services.exports import _check_text
 from custodes.services.requests.facts import check_ranges_within
 from custodes.services.usecase import UseCase, acting
@@ -329,6 +330,8 @@ def _record_redaction(uc: UseCase, job: _Prepared, rendered: Rendered) -> tuple[
             "frames_redacted": rendered.frames_redacted,
             "sidecar_sha256": rendered.sidecar_sha256,
             "operations": [op["op"] for op in rendered.operations],
+            "lineage_sha256": document_digest(rendered.lineage(job.evidence)),
+            **alert_note(AlertKind.SENSITIVE_REDACT, job.reason, alert=job.decision.alert),
         },
     )
     uc.uow.derivatives.add(

@@ -7,30 +7,149 @@ inserted without an event is named. ``verify`` runs this after checking the log 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
 
 from custodes.core.custody import Action, Problem, decode_entry
 from custodes.core.errors import IntegrityFailure, InvalidInput
 from custodes.core.jsontext import JSONObject
-from custodes.core.ledger import VOUCHED_ACTIONS, CaseState, EvidenceState, Ledger, compare
-from custodes.core.records import Case, Evidence, TracedCopy, User
+from custodes.core.ledger import (
+    VOUCHED_ACTIONS,
+    CaseState,
+    DecisionState,
+    EvidenceState,
+    Ledger,
+    VaultState,
+    alert_key,
+    alert_state,
+    compare,
+    decision_state,
+    derivative_state,
+    differing,
+    export_state,
+    request_state,
+)
+from custodes.core.records import (
+    Alert,
+    Case,
+    Derivative,
+    Evidence,
+    Export,
+    RecordedDecision,
+    Request,
+    TracedCopy,
+    User,
+)
 from custodes.storage.uow import UnitOfWork
+
+_VIEW = str(Action.VIEW)
 
 
 def check_state(uow: UnitOfWork) -> list[Problem]:
     """Every stored fact that the log does not vouch for, by row."""
-    ledger = Ledger()
+    check = StateCheck(uow)
     for batch in uow.audit.iter_batches():
-        for row in batch:
-            if row[4] not in VOUCHED_ACTIONS:
-                continue  # views, traces, refusals...: they change no fact the vault acts on
+        check.feed_many(batch)
+    return check.finish()
+
+
+class StateCheck:
+    """The tables held against the log, fed the same stream of stored events that the
+    log check reads (``verify`` reads the log once for both)."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._stored = uow.state.snapshot()
+        self._alerted = {getattr(a, "audit_seq", None) for a in self._stored.alerts.values()}
+        self._ledger = Ledger()
+
+    def feed_many(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Replay the events of ``rows`` (``(seq, entry, leaf_hash, actor, action, ...)``,
+        as ``uow.audit.iter_batches`` gives them) that change a fact."""
+        ledger, alerted, vouched = self._ledger, self._alerted, VOUCHED_ACTIONS
+        for row in rows:
+            action = row[4]
+            if action not in vouched:
+                continue  # refusals, proofs, verifications...: they change no fact
+            raw = row[1]
+            if type(raw) is not bytes:
+                raw = bytes(raw)
+            if action == _VIEW and _ALERT not in raw and _ALERTED not in raw:
+                # Most events are views, and most views alert nobody: they are not decoded
+                # (this loop runs once per event; it is kept to a few byte searches).
+                if row[0] in alerted and _NO_ALERT not in raw and _NO_ALERT_OLD not in raw:
+                    ledger.state.alerts_unknown.add(int(row[0]))  # an older view
+                continue
             try:
-                entry = decode_entry(bytes(row[1]))
+                entry = decode_entry(raw)
             except InvalidInput:
                 continue  # a malformed entry is reported by the log check itself
             ledger.apply(entry)
-    return [*ledger.problems, *compare(ledger.state, uow.state.snapshot())]
+
+    def finish(self) -> list[Problem]:
+        return [*self._ledger.problems, *compare(self._ledger.state, self._stored)]
+
+
+# What a view's canonical entry says of its alerts. A quote inside a JSON string is
+# escaped, so these byte strings occur only as the keys and values themselves.
+_ALERT = b'"alert":true'
+_ALERTED = b'"alerted":{'
+_NO_ALERT = b'"alerted":null'
+_NO_ALERT_OLD = b'"alert":false'
+
+
+def check_checkpoint_times(uow: UnitOfWork, now: datetime) -> list[Problem]:
+    """Each stored checkpoint's ``created_at`` against what is signed: the note signs
+    the size and root, not the time, so the time is held between the signed times of
+    the events around it. A checkpoint is signed in the transaction of the last event it
+    covers, after that event, and checkpoints are signed in order of size: so its time
+    is no earlier than that event's ``at``, no later than the next checkpoint's time,
+    and not in the future. A time moved within those bounds is not noticed."""
+    problems: list[Problem] = []
+    stored = uow.audit.checkpoints()
+    times = uow.audit.checkpoint_event_times()
+    later: datetime | None = now
+    for cp in reversed(stored):
+        name = f"checkpoint {cp.size}"
+        try:
+            at = _utc(cp.created_at)
+        except ValueError:
+            problems.append(Problem("checkpoint-time", f"{name}: created_at is not a time"))
+            continue
+        event_at = _time_or_none(times.get(cp.size))
+        if event_at is not None and at < event_at:
+            problems.append(
+                Problem(
+                    "checkpoint-time",
+                    f"{name}: created_at {cp.created_at} is before the signed time of the "
+                    "last event it covers",
+                )
+            )
+        elif later is not None and at > later:
+            problems.append(
+                Problem(
+                    "checkpoint-time",
+                    f"{name}: created_at {cp.created_at} is after the time of a larger "
+                    "checkpoint, or in the future",
+                )
+            )
+        later = at
+    return problems
+
+
+def _utc(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _time_or_none(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return _utc(text)
+    except ValueError:
+        return None  # the log check reports an entry and its column that disagree
 
 
 def check_copies(
@@ -162,14 +281,7 @@ def vouch_case(uow: UnitOfWork, case: Case) -> None:
     want = ledger.state.cases.get(case.number)
     if want is None:
         raise _unvouched(f"case {case.number}", None)
-    have = CaseState(
-        case.number,
-        case.title,
-        case.status.value,
-        frozenset(f.value for f in case.flags),
-        case.members,
-        case.restored,
-    )
+    have = _case_state(case)
     if want != have:
         raise _unvouched(f"case {case.number}", _fields(want, have))
 
@@ -186,3 +298,197 @@ def vouch_evidence(uow: UnitOfWork, evidence: Evidence) -> None:
     )
     if want != have:
         raise _unvouched(f"evidence {evidence.id}", _fields(want, have))
+
+
+# Requests, decisions, derivatives and alerts are checked as the use cases that decide
+# something read them: deciding and releasing read a vouched request (and its case), a
+# release a vouched decision that is the latest one the log records on its request and
+# vouched reviewed redactions, the policy pack vouched evidence flags; the alerts listing
+# shows only alerts an event vouches for.
+REQUEST_ACTIONS = frozenset({str(Action.REQUEST_ADD)})
+DECISION_ACTIONS = frozenset({str(Action.REQUEST_DECIDE)})
+DERIVATIVE_ACTIONS = frozenset({str(Action.REDACT)})
+FLAG_ACTIONS = frozenset({str(Action.INGEST), str(Action.EVIDENCE_FLAGS)})
+ALERT_ACTIONS = frozenset(
+    str(a)
+    for a in (
+        Action.VIEW,
+        Action.EXPORT,
+        Action.REDACT,
+        Action.REQUEST_DECIDE,
+        Action.HOLD_REVIEW,
+        Action.TRACE,
+    )
+)
+
+
+def _vouch(what: str, want: object | None, have: object) -> None:
+    if want is None:
+        raise _unvouched(what, None)
+    differ = differing(want, have)
+    if differ:
+        raise _unvouched(what, differ)
+
+
+def vouch_request(uow: UnitOfWork, request: Request) -> None:
+    """Refuse (IntegrityFailure) a request whose stored facts (case, requester, kind,
+    dates, evidence, ranges, due date...) are not what its signed event says."""
+    ledger = _replayed(uow.audit.fact_entries(REQUEST_ACTIONS))
+    _vouch(f"request {request.id}", ledger.state.requests.get(request.id), request_state(request))
+
+
+def vouch_decision(uow: UnitOfWork, decision: RecordedDecision, *, latest: bool = False) -> None:
+    """Refuse (IntegrityFailure) a decision whose stored outcome, document, facts, pack or
+    decider are not what its signed event says; with ``latest``, one that is not the last
+    decision the log records on its request (a later one deleted, say)."""
+    ledger = _replayed(uow.audit.fact_entries(DECISION_ACTIONS))
+    decisions = ledger.state.decisions
+    _vouch(f"decision {decision.id}", decisions.get(decision.id), decision_state(decision))
+    if latest:
+        last = max(
+            (d for d in decisions.values() if d.request_id == decision.request_id),
+            key=lambda d: d.audit_seq,
+        )
+        if last.decision_id != decision.id:
+            raise IntegrityFailure(
+                f"request {decision.request_id}: the last decision on the signed log is "
+                f"{last.decision_id}, not {decision.id}; refusing to act on state the log "
+                "does not vouch for",
+                advice="verify the vault and restore the database from a backup",
+            )
+
+
+def vouch_derivative(uow: UnitOfWork, derivative: Derivative) -> None:
+    """Refuse (IntegrityFailure) a derivative whose stored evidence, hash, sidecar,
+    frames redacted or lineage are not what its signed redact event says."""
+    entries = uow.audit.fact_entries(DERIVATIVE_ACTIONS, evidence_id=derivative.evidence_id)
+    want = _replayed(entries).state.derivatives.get(derivative.id)
+    _vouch(f"derivative {derivative.id}", want, derivative_state(derivative))
+
+
+def vouch_evidence_flags(uow: UnitOfWork, evidence_ids: Iterable[str]) -> None:
+    """Refuse (IntegrityFailure) recordings whose stored flags (a minor, a victim...: what
+    the policy pack reads) are not what their signed events say."""
+    for evidence_id in evidence_ids:
+        entries = uow.audit.fact_entries(FLAG_ACTIONS, evidence_id=evidence_id)
+        want = _replayed(entries).state.evidence.get(evidence_id)
+        have = uow.evidence_flags.of([evidence_id])
+        if want is None:
+            raise _unvouched(f"evidence {evidence_id}", None)
+        if want.flags != have:
+            raise _unvouched(f"evidence {evidence_id}", ["flags"])
+
+
+def vouched_alerts(uow: UnitOfWork, alerts: Sequence[Alert]) -> list[Alert]:
+    """The alerts among ``alerts`` that a signed event vouches for (those of events
+    recorded before events said what they alerted are kept, unvouched)."""
+    ledger = _replayed(uow.audit.fact_entries(ALERT_ACTIONS))
+    vouched, unknown = ledger.state.alerts, ledger.state.alerts_unknown
+    return [
+        a
+        for a in alerts
+        if a.audit_seq in unknown
+        or vouched.get(alert_key(a.audit_seq, a.audience)) == alert_state(a)
+    ]
+
+
+# Listings print rows, and filter them on rows: an edited row could appear where it does
+# not belong, or hide from where it does. Each listing replays the events of what it
+# lists once per call and refuses (IntegrityFailure, on record by the caller) when a row
+# it would list differs from them, or a row the log puts in it is not among them. The
+# alerts listing marks rows instead (see :func:`vouched_alerts`): internal affairs must
+# still see the alerts that are vouched.
+
+
+def _refuse_listing(what: str, problems: Sequence[Problem]) -> None:
+    if not problems:
+        return
+    shown = "; ".join(p.detail for p in problems[:3])
+    more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+    raise IntegrityFailure(
+        f"{what}: {shown}{more}; refusing to list state the log does not vouch for",
+        advice="verify the vault and restore the database from a backup",
+    )
+
+
+def vouch_case_list(uow: UnitOfWork, cases: Sequence[Case]) -> None:
+    """Refuse a case listing whose rows (every case, before authorization filters them)
+    are not the cases the signed log vouches for."""
+    vouched = _replayed(uow.audit.fact_entries(CASE_ACTIONS)).state
+    stored = VaultState(cases={c.number: _case_state(c) for c in cases})
+    _refuse_listing("case list", compare(VaultState(cases=vouched.cases), stored))
+
+
+def vouch_evidence_list(
+    uow: UnitOfWork, evidence: Sequence[Evidence], case_number: str | None
+) -> None:
+    """Refuse an evidence listing (of ``case_number``, or all) whose rows are not the
+    evidence, with its case, hash, officer and flags, that the signed log vouches for."""
+    entries = uow.audit.fact_entries(FLAG_ACTIONS, case_number=case_number)
+    vouched = _replayed(entries).state
+    flags = uow.evidence_flags.by_evidence(e.id for e in evidence)
+    stored = VaultState(
+        evidence={
+            e.id: EvidenceState(
+                e.id, e.case_number, e.sha256, e.size, e.officer, flags.get(e.id, frozenset())
+            )
+            for e in evidence
+        }
+    )
+    _refuse_listing("evidence list", compare(VaultState(evidence=vouched.evidence), stored))
+
+
+def vouch_export_list(uow: UnitOfWork, exports: Sequence[Export], evidence_id: str | None) -> None:
+    """Refuse an export listing (of ``evidence_id``, or all; before cases are hidden)
+    whose rows are not the exports the signed log vouches for."""
+    vouched = _replayed(uow.audit.fact_entries(EXPORT_ACTIONS, evidence_id=evidence_id)).state
+    stored = VaultState(exports={x.id: export_state(x) for x in exports})
+    _refuse_listing("exports", compare(VaultState(exports=vouched.exports), stored))
+
+
+def vouch_request_list(
+    uow: UnitOfWork, requests: Sequence[Request], latest: Mapping[str, RecordedDecision | None]
+) -> None:
+    """Refuse a request listing whose rows are not the requests the signed log vouches
+    for, or whose standing decision (``latest``, by request) is not the last one the log
+    records on it, with its outcome."""
+    vouched = _replayed(uow.audit.fact_entries(REQUEST_ACTIONS | DECISION_ACTIONS)).state
+    stored = VaultState(requests={r.id: request_state(r) for r in requests})
+    problems = compare(VaultState(requests=vouched.requests), stored)
+    last: dict[str, DecisionState] = {}
+    for d in sorted(vouched.decisions.values(), key=lambda d: d.audit_seq):
+        last[d.request_id] = d
+    for request_id, decision in latest.items():
+        want = last.get(request_id)
+        have = None if decision is None else (decision.id, decision.outcome)
+        if (None if want is None else (want.decision_id, want.outcome)) != have:
+            problems.append(
+                Problem(
+                    "state-row-altered",
+                    f"request {request_id}: its standing decision differs from the log",
+                )
+            )
+    _refuse_listing("request list", problems)
+
+
+def _case_state(case: Case) -> CaseState:
+    return CaseState(
+        case.number,
+        case.title,
+        case.status.value,
+        frozenset(f.value for f in case.flags),
+        case.members,
+        case.restored,
+    )
+
+
+def vouch_decisions_of(
+    uow: UnitOfWork, request_id: str, decisions: Sequence[RecordedDecision]
+) -> None:
+    """Refuse a request's history whose decision rows are not every decision the signed
+    log records on it, as it records them."""
+    vouched = _replayed(uow.audit.fact_entries(DECISION_ACTIONS)).state.decisions
+    want = {k: d for k, d in vouched.items() if d.request_id == request_id}
+    stored = {d.id: decision_state(d) for d in decisions}
+    problems = compare(VaultState(decisions=want), VaultState(decisions=stored))
+    _refuse_listing(f"request {request_id}", problems)

@@ -26,6 +26,7 @@ from custodes.core.authz import AlertKind, Permission, decide
 from custodes.core.custody import Action
 from custodes.core.errors import CustodesError, IntegrityFailure, InvalidInput, NotFound
 from custodes.core.jsontext import JSONObject, JSONValue, jsonable
+from custodes.core.ledger import document_digest
 from custodes.core.media import MediaInfo
 from custodes.core.records import Evidence, StoredFingerprint, Trace, TracedCopy
 from custodes.core.watermark import (
@@ -41,9 +42,16 @@ from custodes.media.locate import SourceMatch, locate
 from custodes.media.probe import probe
 from custodes.media.stills import frame_png
 from custodes.reports.trace import odds_text, render_html, render_pdf
-from custodes.services.common import new_id, now_iso, sha256_file, verified_original
+from custodes.services.common import (
+    check_output_folder,
+    made_output_folder,
+    new_id,
+    now_iso,
+    sha256_file,
+    verified_original,
+)
 from custodes.services.context import Context
-from custodes.services.evidence import raise_alert
+from custodes.services.evidence import alert_note, raise_alert
 from custodes.services.state import check_copies
 from custodes.services.usecase import UseCase, acting
 
@@ -74,12 +82,22 @@ class Candidate:
     recipient: str
     score: float
     p_value: float
+    """The false-accusation probability as the trace states it: never below ``p_floor``
+    (``p_below_floor``: the computed value is smaller, read ``p < p_value``)."""
     attributed: bool
     exported_by: str
     exported_at: str
     purpose: str
     start_s: float
     end_s: float
+    p_floor: float = attribution.P_FLOOR
+    """The smallest p-value a trace states (see ``attribution.P_FLOOR``)."""
+    p_below_floor: bool = False
+    null_keys: int = 0
+    """How many never-issued keys were scored against this copy's mark."""
+    null_at_or_above: int = 0
+    """How many of them scored at least this copy's score (the measured p-value is
+    ``(null_at_or_above + 1) / (null_keys + 1)``)."""
 
 
 @dataclass(frozen=True)
@@ -228,13 +246,7 @@ def _check_inputs(leak: Path, report_dir: Path) -> None:
             f"{leak} is a folder, not a video file" if leak.is_dir() else f"no such file: {leak}",
             field="leak",
         )
-    if not report_dir.is_dir():
-        raise InvalidInput(
-            f"{report_dir} is a file, not a folder"
-            if report_dir.exists()
-            else f"no such folder: {report_dir}",
-            field="report_dir",
-        )
+    check_output_folder(report_dir, "report_dir")
 
 
 def trace_leak(
@@ -281,7 +293,8 @@ def trace_leak(
         ),
     )
     doc = _report_doc(ctx, traced, found, history, actor, alpha)
-    _write_report(doc, traced.report)
+    with made_output_folder(report_dir, "report_dir"):
+        _write_report(doc, traced.report)
     return traced
 
 
@@ -401,6 +414,7 @@ def _score(
     secret = ctx.watermark_secret
     all_null: list[float] = []
     scored: list[attribution.GroupScores] = []
+    nulls: dict[str, list[float]] = {}
     by_id = {ex.id: ex for ex in copies}
     for g in groups:
         acc = accs[g.key]
@@ -411,23 +425,30 @@ def _score(
         exs = [by_id[i] for i in g.copy_ids]
         keys = [derive_key(secret, ex.id, ex.key_version) for ex in exs]
         scores = {ex.id: float(s) for ex, s in zip(exs, acc.scores(keys), strict=True)}
+        nulls.update(dict.fromkeys(scores, null_scores))
         scored.append(attribution.GroupScores(scores, null_scores))
     attributions = attribution.attribute_groups(scored, alpha, model_sf=score_tail_bound)
-    candidates = [
-        Candidate(
-            export_id=ex.id,
-            recipient=ex.recipient,
-            score=round(attributions[ex.id].score, 2),
-            p_value=attributions[ex.id].p_value,
-            attributed=attributions[ex.id].attributed,
-            exported_by=ex.actor,
-            exported_at=ex.created_at,
-            purpose=ex.purpose,
-            start_s=ex.start_s,
-            end_s=ex.end_s,
+    candidates = []
+    for ex in copies:
+        found = attributions[ex.id]
+        stated = attribution.state_p(found.p_value)
+        candidates.append(
+            Candidate(
+                export_id=ex.id,
+                recipient=ex.recipient,
+                score=round(found.score, 2),
+                p_value=stated.value,
+                attributed=found.attributed,  # decided on the computed value
+                exported_by=ex.actor,
+                exported_at=ex.created_at,
+                purpose=ex.purpose,
+                start_s=ex.start_s,
+                end_s=ex.end_s,
+                p_below_floor=stated.below,
+                null_keys=len(nulls[ex.id]),
+                null_at_or_above=attribution.null_exceedances(found.score, nulls[ex.id]),
+            )
         )
-        for ex in copies
-    ]
     candidates.sort(key=lambda c: -c.score)
     null = attribution.summarize_null(all_null)
     return candidates, {"keys": null.keys, "mean": null.mean, "std": null.std, "max": null.max}
@@ -451,6 +472,12 @@ def _record_trace(uc: UseCase, leak: Path, leak_sha: str, findings: Findings) ->
             "verdict": findings.verdict,
             "attributed": findings.attributed,
             "offset_s": src.offset_s if src else None,
+            "result_sha256": document_digest(jsonable(findings)),
+            **alert_note(
+                AlertKind.LEAK_ATTRIBUTED,
+                ", ".join(findings.attributed),
+                alert=bool(findings.attributed),
+            ),
         },
     )
     uc.uow.traces.add(
@@ -513,10 +540,11 @@ def _summary(traced: Traced) -> str:
         names = ", ".join(
             f"{c.recipient} ({c.export_id})" for c in traced.candidates if c.attributed
         )
+        stated = attribution.state_p(attribution.trace_false_accusation(p_values))
         return (
             f"This clip was made from the copy given to {names}. The chance that this "
-            f"is a false accusation is "
-            f"{odds_text(attribution.trace_false_accusation(p_values))}."
+            f"is a false accusation is {odds_text(stated.value, stated.below)}, "
+            "provided that the vault's records verify."
         )
     if traced.verdict == "no-export-matched" and traced.source is not None:
         return (
@@ -542,7 +570,10 @@ def _report_doc(
     candidates: list[JSONValue] = [
         {
             **jsonable(c),
-            "plain": "an innocent copy scores this high with a chance of " + odds_text(c.p_value),
+            "p_text": (f"< {c.p_value:.2g}" if c.p_below_floor else f"{c.p_value:.2g}"),
+            "null_text": f"{c.null_at_or_above:,} of {c.null_keys:,}",
+            "plain": "an innocent copy scores this high with a chance of "
+            + odds_text(c.p_value, c.p_below_floor),
         }
         for c in traced.candidates
     ]
@@ -557,6 +588,7 @@ def _report_doc(
         "history": list(history),
         "null": found.null if found else {"keys": 0, "mean": 0.0, "std": 1.0, "max": 0.0},
         "alpha_text": f"{alpha:g}",
+        "floor_text": f"{attribution.P_FLOOR:g}",
         "per_candidate_text": f"{attribution.candidate_threshold(alpha, n):.2g}",
         "checkpoint": None,
     }

@@ -25,11 +25,11 @@ from custodes.core.authz import Actor, Decision, Permission
 from custodes.core.custody import Action
 from custodes.core.errors import CustodesError, IntegrityFailure, NotFound
 from custodes.core.jsontext import JSONObject
-from custodes.core.records import Case, Evidence
+from custodes.core.records import Case, Evidence, Request
 from custodes.services import audit
 from custodes.services.common import check, event, load_actor, refuse
 from custodes.services.context import Context
-from custodes.services.state import vouch_case, vouch_evidence, vouch_user
+from custodes.services.state import vouch_case, vouch_evidence, vouch_request, vouch_user
 from custodes.storage.uow import UnitOfWork
 
 
@@ -141,6 +141,22 @@ class UseCase:
         """As :meth:`evidence`, with authorization's decision (whether to alert, say)."""
         found, case = self._find_evidence(evidence_id, permission.value)
         return found, case, self.allow(permission, case=case, evidence=found, reason=reason)
+
+    def request(
+        self, request_id: str, *, attempted: Permission, action: Action = Action.ACCESS_REFUSED
+    ) -> tuple[Request, Case]:
+        """The release request ``request_id`` and its case, as their signed events vouch
+        for them; an unknown or unvouched one is refused on record as an attempt at
+        ``attempted`` (an event ``action``)."""
+        found = self.uow.requests.find(request_id)
+        try:
+            if found is None:
+                raise NotFound(f"no request '{request_id}'")
+            vouch_request(self.uow, found)
+        except (NotFound, IntegrityFailure) as exc:
+            case = None if found is None else found.case_number
+            self.refuse(exc, attempted=attempted.value, case=case, action=action)
+        return found, self._find_case(found.case_number, attempted.value, action)
 
     def events(self, *, evidence_id: str | None = None) -> list[JSONObject]:
         """The audit log's events as it shows them, of one evidence item when given."""

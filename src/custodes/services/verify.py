@@ -4,6 +4,9 @@ Signed checkpoints come from the database and from ``<home>/log/checkpoint``; ea
 must carry a good signature by the vault key, and the log recomputed from its stored
 entries must reproduce every one of them; each column stored beside an entry must say
 what the entry says, and the log's running state must be that of the events stored.
+The same stream of events is replayed into the state it vouches for, and every row of
+the tables that disagrees is named (``services.state``, issue 22); each checkpoint's
+unsigned ``created_at`` is held between the signed times around it.
 Problems are collected, not raised: the report lists each one. A front door shows the
 report, then calls :func:`raise_for_problems` (as httpx's ``raise_for_status``), so that
 a failed check leaves through the one error handler like any other error.
@@ -28,7 +31,7 @@ from custodes.core.jsontext import JSONObject
 from custodes.core.records import KeptBlob
 from custodes.services import audit
 from custodes.services.context import Context
-from custodes.services.state import check_state
+from custodes.services.state import StateCheck, check_checkpoint_times
 from custodes.services.usecase import acting
 from custodes.storage.uow import UnitOfWork
 
@@ -59,8 +62,10 @@ def verify_vault(vault: Context, actor_name: str | None, *, blobs: bool = True) 
     with acting(vault, actor_name, readonly=True) as uc:
         uc.allow(Permission.VAULT_VERIFY)
         checkpoints = _load_checkpoints(vault, uc.uow, problems)
-        verifier = _check_log(vault, uc.uow, checkpoints, problems)
-        problems.extend(check_state(uc.uow))
+        state = StateCheck(uc.uow)
+        verifier = _check_log(vault, uc.uow, checkpoints, problems, state)
+        problems.extend(state.finish())
+        problems.extend(check_checkpoint_times(uc.uow, vault.clock.now()))
         kept = uc.uow.holdings.blobs()
         blob_count = _check_blobs(vault, kept, problems) if blobs else 0
     report = VerifyReport(
@@ -104,14 +109,20 @@ def raise_for_problems(report: VerifyReport) -> None:
 
 
 def _check_log(
-    vault: Context, uow: UnitOfWork, checkpoints: list[Checkpoint], problems: list[Problem]
+    vault: Context,
+    uow: UnitOfWork,
+    checkpoints: list[Checkpoint],
+    problems: list[Problem],
+    tables: StateCheck,
 ) -> LogVerifier:
-    """Stream every stored event through the verifier, then compare the log's running
-    state with what the events add up to."""
+    """Stream every stored event through the verifier (and the same batches through the
+    state check, so that the log is read once), then compare the log's running state
+    with what the events add up to."""
     verifier = LogVerifier(checkpoints)
     task = vault.progress.start("audit log", uow.audit.count(), unit="item")
     for batch in uow.audit.iter_batches():
         verifier.feed_many(batch)
+        tables.feed_many(batch)
         task.advance(len(batch))
     problems.extend(verifier.finish())
     state = uow.audit.load_state()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event, exc, make_url
@@ -32,6 +33,14 @@ def check_database_url(url: str) -> str:
     if parsed.get_backend_name() not in _BACKENDS:
         raise InvalidInput(f"unsupported database URL '{shown}' (a sqlite:// or postgresql:// URL)")
     return shown
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite database URL; None for a server or in-memory database."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
 
 
 def make_engine(url: str) -> Engine:

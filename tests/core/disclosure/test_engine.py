@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from custodes.core.authz import CaseFlag, CaseStatus
-from custodes.core.disclosure import decide, working_days_after
+from custodes.core.disclosure import Decision, PolicyPack, decide, working_days_after
 from custodes.core.errors import InvalidInput
 from tests.core.disclosure.helpers import (
     ALLEGED,
@@ -521,3 +521,78 @@ def test_california_one_year_delay_is_reviewed_every_30_days() -> None:
 def test_decision_is_a_value() -> None:
     f = facts(case_status=CaseStatus.OPEN, evidence_flags=frozenset({"minor"}))
     assert decide(COLORADO, f) == decide(COLORADO, dataclasses.replace(f))
+
+
+# ----------------------------------------------------------------------- grounds
+
+
+def _cited(d: Decision) -> dict[str, str | None]:
+    return {g.text: g.citation for g in d.grounds}
+
+
+@pytest.mark.parametrize(
+    ("pack", "more"),
+    [(COLORADO, {}), (CALIFORNIA, {"critical_incident": True})],
+    ids=["colorado", "california"],
+)
+def test_each_reason_carries_its_own_rules_citation(pack: PolicyPack, more: dict[str, Any]) -> None:
+    """Reasons and rules come in different orders (the deciding rule's reason first, the
+    default last among the rules): each reason keeps the citation of the rule it is."""
+    d = decide(
+        pack,
+        facts(
+            case_status=CaseStatus.ADJUDICATED,
+            requester_kind="public",
+            evidence_flags=frozenset({"bystander-face", "plate", "minor"}),
+            **more,
+        ),
+    )
+    rules = {r.id: r for r in pack.rules}
+    rules[pack.default.id] = pack.default
+    by_rule = [g for g in d.grounds if g.kind == "rule"]
+    assert len(by_rule) >= 2
+    for g in by_rule:
+        assert g.rule is not None
+        assert (g.text, g.citation) == (rules[g.rule].reason, rules[g.rule].citation)
+    # The sentences of ``reasons`` are the grounds, in the same order.
+    assert d.reasons == tuple(g.sentence for g in d.grounds)
+    for g in d.grounds:
+        if g.kind == "notice":
+            assert f"{g.text} ({g.citation})" in d.reasons
+
+
+def test_colorado_plates_and_bystanders_are_cited_to_their_own_rules() -> None:
+    d = decide(
+        COLORADO,
+        facts(
+            case_status=CaseStatus.CLOSED,
+            requester_kind="public",
+            evidence_flags=frozenset({"bystander-face", "plate"}),
+        ),
+    )
+    cited = _cited(d)
+    assert cited[COLORADO.default.reason] == "C.R.S. 24-72-304(1)"
+    for rule in ("privacy-bystanders", "privacy-plates"):
+        r = next(x for x in COLORADO.rules if x.id == rule)
+        assert cited[r.reason] == r.citation
+    # The grounds travel with the recorded decision.
+    grounds = d.to_dict()["grounds"]
+    assert isinstance(grounds, list) and {g["rule"] for g in grounds} >= {
+        "default",
+        "privacy-bystanders",
+        "privacy-plates",
+    }
+
+
+def test_an_override_gives_no_reason_of_the_outcome_it_replaced() -> None:
+    held = facts(case_status=CaseStatus.PENDING_PROSECUTION, requester_kind="public")
+    proposed = decide(COLORADO, held)
+    pending = next(r for r in COLORADO.rules if r.id == "cjra-pending-prosecution")
+    assert pending.reason in proposed.reasons
+    released = decide(COLORADO, held, override="release")
+    assert pending.reason not in released.reasons
+    assert all(g.rule != pending.id for g in released.grounds)
+    # The rule still fired and is on the record of the decision.
+    assert pending.id in {r.id for r in released.rules}
+    # An override to the outcome the rule gives keeps its reason.
+    assert pending.reason in decide(COLORADO, held, override="hold").reasons

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from custodes.bootstrap import Vault
+from custodes.core.custody import Action
 from custodes.core.errors import (
     CustodyConflict,
     IntegrityFailure,
@@ -19,8 +21,9 @@ from custodes.core.errors import (
 )
 from custodes.media.provenance import read_credentials
 from custodes.media.redaction import RegionSeed
-from custodes.services import evidence, redaction, requests
+from custodes.services import audit, evidence, redaction, requests
 from custodes.services.audit import list_events
+from custodes.services.common import event
 from custodes.services.redaction import RedactEvidence
 from custodes.services.requests import release
 from custodes.storage import tables as t
@@ -73,7 +76,10 @@ def test_release_of_a_partial_decision(world, tmp_path: Path) -> None:
     manifest = json.loads(Path(result.manifest).read_text())
     [f] = manifest["files"]
     assert (f["start_s"], f["end_s"]) == (0.5, pytest.approx(1.5, abs=0.1))
-    assert hashlib.sha256(Path(f["path"]).read_bytes()).hexdigest() == f["sha256"]
+    # Paths in the manifest are relative to the package, not the custodian's machine.
+    assert f["path"] == f"{ev}-part1.mp4" and str(tmp_path) not in Path(result.manifest).read_text()
+    assert (out / manifest["letter"]["pdf"]).read_bytes().startswith(b"%PDF")
+    assert hashlib.sha256((out / f["path"]).read_bytes()).hexdigest() == f["sha256"]
     assert Path(result.letter).exists()
     assert manifest["pack_sha256"] == decided.pack_sha256
     # The released copy is an export to the requester, on record.
@@ -81,14 +87,15 @@ def test_release_of_a_partial_decision(world, tmp_path: Path) -> None:
         actions = [e["action"] for e in list_events(uow.conn)]
     assert actions[-2:] == ["export", "release"]
     # It carries signed Content Credentials naming the original and the release.
-    cred = read_credentials(Path(f["path"]), vault.content_credential().anchors_pem)
+    cred = read_credentials(out / f["path"], vault.content_credential().anchors_pem)
     assert cred["state"] == "Trusted"
     assert cred["lineage"]["source"]["sha256"] == f["source_sha256"]
     assert cred["lineage"]["release_request"] == r.request_id
     assert cred["lineage"]["export_id"] == f["export_id"]
-    assert (
-        out / "content-credentials-root.pem"
-    ).read_bytes() == vault.content_credential().anchors_pem
+    # The package ships no trust root: one beside the copies would vouch for whoever made
+    # the package. Readers get the root out of band.
+    assert not any(p.suffix == ".pem" for p in out.iterdir())
+    assert b"BEGIN CERTIFICATE" not in Path(result.manifest).read_bytes()
     # The original is untouched.
     assert (
         hashlib.sha256(clip.read_bytes()).hexdigest()
@@ -192,19 +199,37 @@ def test_an_override_releases_only_the_portion_asked_for(world, tmp_path: Path) 
     assert (f["start_s"], f["end_s"]) == (0.5, pytest.approx(1.0, abs=0.1))
     letter = Path(result.letter).with_suffix(".html").read_text()
     assert "the portions from 0.5 s to 1 s" in letter
-    assert "departs from the outcome" in letter
+    assert "decided by the records custodian" in letter
 
 
 def test_a_release_of_nothing_is_refused(world, tmp_path: Path) -> None:
     """A request recorded before ranges were checked may ask only past the end."""
     vault, rec, number, ev, _ = world
     r = _add(vault, rec, number, requester="KUSA", kind="press", evidence=[ev], ranges=[(1.0, 2.0)])
-    with vault.engine.begin() as conn:
-        conn.execute(
+    # Such a request is on the signed log as it was recorded (its event says the ranges
+    # too): the row and a signed event of a request of that time, written together.
+    with vault.uow() as uow:
+        uow.conn.execute(
             t.requests.update()
             .where(t.requests.c.id == r.request_id)
-            .values(ranges=json.dumps([[100.0, 200.0]]))
+            .values(id="RQ-LEGACY", ranges=json.dumps([[100.0, 200.0]]))
         )
+        [entry] = list_events(uow.conn)[-1:]
+        details = {**entry["details"], "ranges": [[100.0, 200.0]]}
+        audit.record(
+            uow,
+            event(
+                vault,
+                rec,
+                Action.REQUEST_ADD,
+                object_type="request",
+                object_id="RQ-LEGACY",
+                case_number=number,
+                details=details,
+            ),
+        )
+        audit.commit(uow, vault)
+    r = replace(r, request_id="RQ-LEGACY")
     assert requests.decide_request(vault, rec, r.request_id, accept=True).outcome == "partial"
     out = tmp_path / "pkg"
     out.mkdir()
@@ -254,10 +279,31 @@ def test_a_decision_that_does_not_say_what_it_releases_releases_nothing(
     vault, rec, number, ev, _ = world
     r = _add(vault, rec, number, requester="KUSA", kind="press", evidence=[ev], ranges=[(0.5, 1.0)])
     decided = requests.decide_request(vault, rec, r.request_id, override="release", reason="x")
-    with vault.engine.begin() as conn:  # decisions are append-only: add a legacy one
+    with vault.uow() as uow:  # decisions are append-only: add a legacy one, on record
+        conn = uow.conn
         row = conn.execute(select(t.decisions).where(t.decisions.c.id == decided.decision_id)).one()
         body = json.loads(row.decision)
         body["release"] = None
+        # Its event, as events of that time were: without the document's digest, which
+        # leaves the stored document unvouched (docs/audit-log.md).
+        old = {
+            k: v
+            for k, v in list_events(conn)[-1]["details"].items()
+            if k not in ("document_sha256", "facts_sha256", "alerted")
+        }
+        seq = audit.record(
+            uow,
+            event(
+                vault,
+                rec,
+                Action.REQUEST_DECIDE,
+                object_type="decision",
+                object_id="DC-LEGACY",
+                case_number=number,
+                reason="x",
+                details=old,
+            ),
+        )
         conn.execute(
             t.decisions.insert().values(
                 **{
@@ -265,9 +311,11 @@ def test_a_decision_that_does_not_say_what_it_releases_releases_nothing(
                     "id": "DC-LEGACY",
                     "decided_at": row.decided_at + "9",
                     "decision": json.dumps(body),
+                    "audit_seq": seq,
                 }
             )
         )
+        audit.commit(uow, vault)
     with pytest.raises(CustodyConflict, match="does not say what it releases"):
         requests.release_request(vault, rec, r.request_id, tmp_path / "pkg")
     assert not (tmp_path / "pkg").exists()

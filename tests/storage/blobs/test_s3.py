@@ -444,3 +444,30 @@ def test_a_longer_governance_retention_becomes_compliance_as_long(
     assert not store.commit(store.stage(io.BytesIO(b"governed evidence")), retain=True).created
     lock = store.lock_status(sha)
     assert (lock.mode, lock.retain_until) == ("COMPLIANCE", longer)
+
+
+def test_an_interrupted_multipart_upload_is_aborted(s3_bucket: S3Bucket, tmp_path: Path) -> None:
+    """Ctrl-C while the parts go up: no unfinished upload is left in the bucket (S3 bills
+    its parts until it is aborted), and no object."""
+    import signal
+
+    store = new_store(
+        s3_bucket, tmp_path / "scratch", multipart_threshold=5 * MiB, multipart_chunksize=5 * MiB
+    )
+    staged = store.stage(io.BytesIO(os.urandom(11 * MiB)))
+    sent = []
+
+    def ctrl_c(**_: Any) -> None:
+        if not sent:  # as a person at the keyboard would, while a part is on its way
+            sent.append(True)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    store._client.meta.events.register("before-send.s3.UploadPart", ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        store.commit(staged)
+    assert sent
+    client = s3_bucket.client()
+    assert client.list_multipart_uploads(Bucket=s3_bucket.bucket).get("Uploads") in (None, [])
+    assert not store.exists(staged.sha256)
+    store.discard(staged)  # what ingest does on the way out
+    assert scratch_files(store) == []

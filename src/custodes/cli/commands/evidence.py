@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from custodes.cli import output
 from custodes.cli.commands.cases import print_holds_reviewed
@@ -49,7 +50,13 @@ def ingest(
         st,
         out,
         f"Ingested [bold]{out.evidence_id}[/] into case {case}: sha256 {out.sha256}, "
-        f"{out.duration_s:.1f} s.",
+        f"{out.duration_s:.1f} s."
+        + (
+            f"\n[yellow]Kept as it is, damaged[/] ({escape(out.damage)}): "
+            f"readable {out.media.readable()}."
+            if out.damage
+            else ""
+        ),
     )
 
 
@@ -73,7 +80,7 @@ def evidence_list(
                     r.case,
                     r.officer,
                     r.recorded_at,
-                    f"{r.duration_s:.1f}s",
+                    f"{r.duration_s:.1f}s" + (" (damaged)" if r.damage else ""),
                     r.sha256[:16] + "…",
                 ]
                 for r in rows
@@ -91,7 +98,24 @@ def evidence_show(
 ) -> None:
     """Open evidence for viewing: checked, recorded, and on flagged cases IA is told."""
     st = state(ctx)
-    show(st, evidence_svc.open_evidence(st.acting(), st.actor, evidence_id, reason=reason))
+    opened = evidence_svc.open_evidence(st.acting(), st.actor, evidence_id, reason=reason)
+    if st.json:
+        output.emit_json(opened)
+        return
+    # The media fields the listing has already (size, duration) are shown once; where
+    # the original is kept is shown to those the service gives it to (admins).
+    output.fields(
+        f"Evidence {opened.evidence_id} (this viewing is on record)",
+        opened,
+        skip=(
+            "media.width",
+            "media.height",
+            "media.fps",
+            "media.duration_s",
+            *(["path"] if opened.path is None else []),
+        ),
+        labels={"path": "original kept at"},
+    )
 
 
 def alerts(ctx: typer.Context) -> None:
@@ -104,8 +128,20 @@ def alerts(ctx: typer.Context) -> None:
     else:
         output.table(
             "Alerts",
-            ["at", "kind", "actor", "case", "evidence", "reason", "audit seq"],
-            [[r.at, r.kind, r.actor, r.case, r.evidence_id, r.reason, r.audit_seq] for r in rows],
+            ["at", "kind", "actor", "case", "evidence", "reason", "audit seq", "vouched"],
+            [
+                [
+                    r.at,
+                    r.kind,
+                    r.actor,
+                    r.case,
+                    r.evidence_id,
+                    r.reason,
+                    r.audit_seq,
+                    "yes" if r.vouched else "NO: not on the signed log",
+                ]
+                for r in rows
+            ],
         )
 
 

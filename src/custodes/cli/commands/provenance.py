@@ -21,7 +21,9 @@ def provenance_cmd(
         Path | None,
         typer.Option(
             "--anchors",
-            help="PEM root certificate(s) to trust (default: this vault's own root, if any).",
+            help="PEM root certificate(s) to trust: the root the department publishes, "
+            "obtained out of band, never from the package (default: this vault's own "
+            "root, if any).",
         ),
     ] = None,
     root: Annotated[
@@ -31,7 +33,8 @@ def provenance_cmd(
     """Read and check a copy's Content Credentials (C2PA): signer, lineage, redactions.
 
     Exit 0 only when the manifest validates and its signer chains to a trusted root;
-    exit 7 when it is invalid (the file was changed after signing) or untrusted."""
+    exit 7 when it is invalid (the file was changed after signing), untrusted, or signed
+    but not checked against any trust anchor (none given, and no vault here)."""
     from custodes.services import provenance as provenance_svc
 
     st = state(ctx)
@@ -56,8 +59,17 @@ def provenance_cmd(
     src = lin.get("source")
     src = src if isinstance(src, dict) else {}
     signer = report.signer
+    unchecked = report.state == "Valid" and report.checked_against is None
+    against = {"given": "the root given", "vault": "this vault's own root"}.get(
+        report.checked_against or "", "no trust anchor"
+    )
     lines = [
-        f"{file.name}: Content Credentials [bold]{report.state}[/]",
+        f"{file.name}: Content Credentials [bold]{report.state}[/]"
+        + (
+            " (signed; the signer was not checked against a trust anchor)"
+            if unchecked
+            else f" (checked against {against})"
+        ),
         f"  signed by: {signer.common_name} ({signer.issuer}), "
         f"{signer.alg}, {signer.time or 'no timestamp'}",
         f"  derives from: evidence {src.get('evidence_id', '?')} (case {src.get('case', '?')}), "
@@ -72,8 +84,13 @@ def provenance_cmd(
     if report.state == "Invalid":
         codes = ", ".join(str(f.code) for f in report.failures[:3])
         raise IntegrityFailure(f"{file.name}: Content Credentials do not validate ({codes})")
+    if unchecked:
+        raise IntegrityFailure(
+            f"{file.name}: signed, but the signer was not checked against a trust anchor "
+            "(none given: pass the root the department publishes with --anchors)"
+        )
     if not report.trusted:
         raise IntegrityFailure(
-            f"{file.name}: signature valid, but its signer does not chain to a trusted root "
-            "(pass the department's root with --anchors)"
+            f"{file.name}: signature valid, but its signer does not chain to {against} "
+            "(pass the root the department publishes with --anchors)"
         )

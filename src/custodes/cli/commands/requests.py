@@ -101,7 +101,27 @@ def request_show(ctx: typer.Context, request_id: str) -> None:
     from custodes.services import requests as req_svc
 
     st = state(ctx)
-    show(st, req_svc.show_request(st.acting(), st.actor, request_id))
+    detail = req_svc.show_request(st.acting(), st.actor, request_id)
+    if st.json:
+        output.emit_json(detail)
+        return
+    output.fields(f"Request {detail.request_id}", detail, skip=("decisions",))
+    if detail.decisions:
+        output.table(
+            "Decisions",
+            ["decision", "outcome", "proposed", "by", "at", "override reason"],
+            [
+                [
+                    d.decision_id,
+                    d.outcome,
+                    d.proposed,
+                    d.decider,
+                    d.decided_at[:19],
+                    d.override_reason,
+                ]
+                for d in detail.decisions
+            ],
+        )
 
 
 @app.command("decide")
@@ -140,7 +160,14 @@ def request_decide(
     verb = "Recorded" if out.recorded else "Proposed"
     output.console.print(f"{verb}: [bold]{out.outcome}[/] (pack {out.pack_sha256[:12]}…)")
     for r in out.rules:
-        output.console.print(f"  {r['id']}  [italic]{r['citation']}[/]  reads {r['reads']}")
+        reads = r.get("reads")
+        output.console.print(
+            output.plain(f"  {r['id']}  ").append(str(r["citation"]), style="italic"),
+            output.plain(
+                f"  reads {output.facts_text(reads)}" if isinstance(reads, dict) and reads else ""
+            ),
+            sep="",
+        )
     if out.review_at:
         output.console.print(f"  review at {out.review_at}")
 
@@ -149,7 +176,13 @@ def request_decide(
 def request_letter(
     ctx: typer.Context,
     request_id: str,
-    out: Annotated[Path, typer.Option("--out", help="Folder for the HTML and PDF letter.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Folder for the HTML and PDF letter; made if missing (its parent must exist).",
+        ),
+    ],
 ) -> None:
     """Write the letter to the requester for the latest recorded decision."""
     from custodes.services import requests as req_svc

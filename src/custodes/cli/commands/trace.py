@@ -18,7 +18,12 @@ def trace_cmd(
         str | None, typer.Option("--case", help="Search only this case's evidence.")
     ] = None,
     report_dir: Annotated[
-        Path | None, typer.Option("--report-dir", help="Where to write the HTML and PDF report.")
+        Path | None,
+        typer.Option(
+            "--report-dir",
+            help="Folder for the HTML and PDF report (default: here); made if missing (its "
+            "parent must exist).",
+        ),
     ] = None,
 ) -> None:
     """Find which evidence and seconds a leaked clip shows, and which copy it came from."""
@@ -48,7 +53,7 @@ def trace_cmd(
                     c.export_id,
                     c.recipient,
                     f"{c.score:.1f}",
-                    f"{c.p_value:.2g}",
+                    ("< " if c.p_below_floor else "") + f"{c.p_value:.2g}",
                     "YES" if c.attributed else "",
                 ]
                 for c in result.candidates

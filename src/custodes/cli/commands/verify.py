@@ -17,7 +17,9 @@ def verify(
         bool, typer.Option("--skip-blobs", help="Check only the audit log.")
     ] = False,
 ) -> None:
-    """Re-hash every blob and re-check the whole audit log; exit 0 only if all is well."""
+    """Re-hash every blob, re-check the whole audit log, and hold every row of the vault's
+    tables against the signed log (naming each one edited, deleted or inserted); exit 0
+    only if all is well."""
     st = state(ctx)
     with output.progress_sink(st.json) as sink:
         out = verify_svc.verify_vault(st.acting(sink), st.actor, blobs=not skip_blobs)

@@ -29,7 +29,7 @@ from __future__ import annotations
 from custodes.core.authz import CaseFlag, CaseStatus
 from custodes.core.disclosure.conditions import Condition, ConditionError
 from custodes.core.disclosure.deadlines import Clock, DeadlinePolicy, working_days_after
-from custodes.core.disclosure.engine import Decision, FiredRule, Redaction, decide
+from custodes.core.disclosure.engine import Decision, FiredRule, Ground, Redaction, decide
 from custodes.core.disclosure.facts import FACT_TYPES, Facts, FactType
 from custodes.core.disclosure.pack import HoldSpec, Notice, PolicyPack, RedactionSpec, Rule
 from custodes.core.disclosure.vocabulary import (
@@ -81,6 +81,7 @@ __all__ = [
     "FactValue",
     "Facts",
     "FiredRule",
+    "Ground",
     "HoldSpec",
     "Notice",
     "Path",

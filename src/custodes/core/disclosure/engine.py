@@ -62,6 +62,30 @@ class FiredRule:
 
 
 @dataclass(frozen=True)
+class Ground:
+    """One reason a decision gives, with the law it rests on: the two travel together, so
+    that a letter can never print a reason beside another rule's citation.
+
+    ``kind`` is ``rule`` (a rule's reason; ``rule`` names it), ``portion`` (only the time
+    ranges asked for are released), ``hold`` (how long the release is held) or ``notice``
+    (a sentence the pack adds for this outcome, e.g. the requester's rights).
+    """
+
+    kind: str
+    text: str
+    citation: str | None
+    rule: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {"kind": self.kind, "text": self.text, "citation": self.citation, "rule": self.rule}
+
+    @property
+    def sentence(self) -> str:
+        """The ground as one line of ``Decision.reasons`` (a notice carries its citation)."""
+        return f"{self.text} ({self.citation})" if self.kind == "notice" else self.text
+
+
+@dataclass(frozen=True)
 class Redaction:
     kind: str
     ranges: tuple[TimeRange, ...] | None  # None: the whole recording / not ranged
@@ -90,8 +114,13 @@ class Decision:
     evidence: tuple[str, ...] | None  # None: all evidence of the request
     ranges: tuple[TimeRange, ...] | None  # None: whole recordings
     redactions: tuple[Redaction, ...]
-    reasons: tuple[str, ...]
+    grounds: tuple[Ground, ...]
     disclaimer: str
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """The grounds as plain sentences (their citations are in ``grounds``)."""
+        return tuple(g.sentence for g in self.grounds)
 
     @property
     def hold_until(self) -> dict[str, str] | None:
@@ -127,6 +156,7 @@ class Decision:
             ),
             "redactions": [r.to_dict() for r in self.redactions],
             "reasons": list(self.reasons),
+            "grounds": [g.to_dict() for g in self.grounds],
             "disclaimer": self.disclaimer,
         }
 
@@ -245,17 +275,25 @@ def decide(pack: PolicyPack, facts: Facts, *, override: str | None = None) -> De
 
     due, basis = pack.deadline.due(facts, env)
 
-    reasons: list[str] = []
+    # Each reason goes with its own rule's citation. An override keeps only the reasons
+    # that support the outcome recorded: a hold's "a prosecution is pending" is no reason
+    # for the release a custodian recorded instead.
+    grounds: list[Ground] = []
+
+    def ground(kind: str, text: str, citation: str | None, rule: str | None = None) -> None:
+        if all(g.text != text for g in grounds):
+            grounds.append(Ground(kind, text, citation, rule))
+
     for rule in fired:
-        if rule.id in decisive_ids and rule.reason not in reasons:
-            reasons.append(rule.reason)
+        if rule.id in decisive_ids and (override is None or rule.outcome == override):
+            ground("rule", rule.reason, rule.citation, rule.id)
     if outcome in ("release", "partial"):
         for rule in fired:
-            if rule.id not in decisive_ids and rule.redactions and rule.reason not in reasons:
-                reasons.append(rule.reason)
+            if rule.id not in decisive_ids and rule.redactions:
+                ground("rule", rule.reason, rule.citation, rule.id)
     if ranges_out is not None and outcome == "partial":
         shown = ", ".join(f"{s:g}-{e:g} s" for s, e in ranges_out)
-        reasons.append(f"Only the portion asked for is released ({shown}).")
+        ground("portion", f"Only the portion asked for is released ({shown}).", None)
     if outcome == "hold" and review_at is not None:
         parts = []
         if hold_event:
@@ -263,10 +301,10 @@ def decide(pack: PolicyPack, facts: Facts, *, override: str | None = None) -> De
         if hold_date:
             parts.append(f"{'at the latest ' if hold_event else 'until '}{hold_date.isoformat()}")
         held = " ".join(["The release is held", ", ".join(parts)]).rstrip()
-        reasons.append(f"{held}; it will be reviewed on {review_at.isoformat()}.")
+        ground("hold", f"{held}; it will be reviewed on {review_at.isoformat()}.", None)
     for notice in pack.notices:
         if outcome in notice.on:
-            reasons.append(f"{notice.text} ({notice.citation})")
+            ground("notice", notice.text, notice.citation)
 
     return Decision(
         outcome=outcome,
@@ -293,6 +331,6 @@ def decide(pack: PolicyPack, facts: Facts, *, override: str | None = None) -> De
         evidence=facts.evidence_ids or None,
         ranges=ranges_out,
         redactions=redactions,
-        reasons=tuple(reasons),
+        grounds=tuple(grounds),
         disclaimer=pack.disclaimer,
     )

@@ -21,12 +21,13 @@ from custodes.core.custody import Action
 from custodes.core.disclosure.engine import Decision, decide
 from custodes.core.disclosure.facts import Facts
 from custodes.core.disclosure.pack import PolicyPack
-from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, NotFound
+from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput
 from custodes.core.jsontext import JSONObject, jsonable
+from custodes.core.ledger import document_digest
 from custodes.core.records import Case, Request
-from custodes.services.common import new_id, now_iso
+from custodes.services.common import check_output_folder, made_output_folder, new_id, now_iso
 from custodes.services.context import Context
-from custodes.services.evidence import raise_alert
+from custodes.services.evidence import alert_note, raise_alert
 from custodes.services.requests.facts import OUTCOMES, load_policy, request_facts
 from custodes.services.requests.intake import request_summary
 from custodes.services.usecase import UseCase, acting
@@ -50,6 +51,8 @@ class Proposal:
     """What a release or partial release covers: evidence, ranges, redactions."""
     redactions: list[JSONObject]
     reasons: list[str]
+    grounds: list[JSONObject]
+    """The reasons with the law each rests on: kind, text, citation, rule."""
     disclaimer: str
     request_id: str
     facts: JSONObject
@@ -97,6 +100,7 @@ def _proposal(decision: Decision, document: JSONObject, *, recorded: bool) -> Pr
         release=cast("JSONObject | None", document["release"]),
         redactions=cast(list[JSONObject], document["redactions"]),
         reasons=list(decision.reasons),
+        grounds=cast(list[JSONObject], document["grounds"]),
         disclaimer=decision.disclaimer,
         request_id=cast(str, document["request_id"]),
         facts=cast(JSONObject, document["facts"]),
@@ -134,15 +138,10 @@ def decide_request(
     pack = load_policy(vault)
     recording = accept or override is not None
     with acting(vault, actor_name, readonly=not recording) as uc:
-        found = uc.uow.requests.find(request_id)
-        if found is None:
-            uc.refuse(
-                NotFound(f"no request '{request_id}'"), attempted=Permission.REQUEST_VIEW.value
-            )
-        case = uc.uow.cases.by_id(found.case_id)
+        found, case = uc.request(request_id, attempted=Permission.REQUEST_VIEW)
         uc.allow(Permission.REQUEST_VIEW, case=case)
-        facts = request_facts(vault, uc.uow, found, findings)
         try:
+            facts = request_facts(vault, uc.uow, found, findings)
             proposal = decide(pack, facts)
         except CustodesError as exc:
             uc.refuse(exc, attempted="case:request:decide", case=case.number)
@@ -202,6 +201,9 @@ def _record_decision(
             "rules": [r.id for r in recorded.rules],
             "pack": pack.name,
             "pack_sha256": pack.sha256,
+            "document_sha256": document_digest(document),
+            "facts_sha256": document_digest(document["facts"]),
+            **alert_note(AlertKind.DECISION_OVERRIDE, reason, alert=override_reason is not None),
         },
     )
     uc.uow.decisions.add(
@@ -237,8 +239,7 @@ def write_letter(vault: Context, actor_name: str | None, request_id: str, out_di
     from custodes.reports.letter import letter_doc
     from custodes.reports.letter import write_letter as render_letter
 
-    if not out_dir.is_dir():
-        raise InvalidInput(f"no such folder: {out_dir}", field="out")
+    check_output_folder(out_dir, "out")
     pack = load_policy(vault)
     with acting(vault, actor_name, readonly=True) as uc:
         request = uc.uow.requests.get(request_id)
@@ -256,7 +257,8 @@ def write_letter(vault: Context, actor_name: str | None, request_id: str, out_di
         "decider": last.decider,
         "outcome": last.outcome,
         "proposed_outcome": last.proposed_outcome,
-        "override_reason": last.override_reason,
+        # Whether the custodian overrode the pack, not why: the reason stays internal.
+        "override": last.override_reason is not None,
         "pack_name": last.pack_name,
         "pack_sha256": last.pack_sha256,
         "audit_seq": last.audit_seq,
@@ -269,7 +271,8 @@ def write_letter(vault: Context, actor_name: str | None, request_id: str, out_di
     doc = letter_doc(jsonable(summary), last.document, record, notices, vault.agency)
     html_path = out_dir / f"letter-{request_id}-{last.id}.html"
     pdf_path = out_dir / f"letter-{request_id}-{last.id}.pdf"
-    render_letter(doc, html_path, pdf_path)
+    with made_output_folder(out_dir, "out"):
+        render_letter(doc, html_path, pdf_path)
     return Letter(
         request_id=request_id,
         decision_id=last.id,

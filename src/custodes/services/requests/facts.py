@@ -16,6 +16,7 @@ from custodes.core.disclosure.pack import PolicyPack
 from custodes.core.errors import InvalidInput
 from custodes.core.records import Case, Request, TimeSpan
 from custodes.services.context import Context
+from custodes.services.state import vouch_case, vouch_evidence_flags
 from custodes.storage.uow import UnitOfWork
 
 KINDS = ("press", "public", "subject", "prosecutor", "defense", "court")
@@ -121,8 +122,10 @@ def request_facts(
     """The facts the pack reads of ``request`` as they are now (with the findings a
     person made)."""
     case = uow.cases.by_id(request.case_id)
+    vouch_case(uow, case)
     found = check_findings(findings)
     ids = asked_evidence(uow, request)
+    vouch_evidence_flags(uow, ids)
     return Facts(
         case_status=case.status,
         requester_kind=request.kind,

@@ -19,7 +19,7 @@ from custodes.core.errors import CustodesError
 from custodes.core.jsontext import JSONObject, jsonable
 from custodes.core.records import Case, RecordedDecision, Request
 from custodes.services.context import Context
-from custodes.services.evidence import raise_alert
+from custodes.services.evidence import alert_note, raise_alert
 from custodes.services.requests.facts import load_policy, request_facts, today
 from custodes.services.usecase import UseCase, acting
 from custodes.storage.uow import UnitOfWork
@@ -75,12 +75,19 @@ def _record_hold_review(
         changed=changed,
         trigger=trigger,
     )
+    why = (
+        f"request {request.id}: the hold no longer stands (the policy pack now proposes "
+        f"'{proposal.outcome}'); a records user must decide it again"
+    )
     seq = uc.record(
         Action.HOLD_REVIEW,
         object_type="request",
         object_id=request.id,
         case=request.case_number,
-        details=cast(JSONObject, jsonable(item)),
+        details={
+            **cast(JSONObject, jsonable(item)),
+            **alert_note(AlertKind.HOLD_REVIEW, why, alert=alert and changed),
+        },
     )
     if alert and changed:
         raise_alert(
@@ -91,8 +98,7 @@ def _record_hold_review(
             uc.actor.username,
             request.case_number,
             None,
-            f"request {request.id}: the hold no longer stands (the policy pack now proposes "
-            f"'{proposal.outcome}'); a records user must decide it again",
+            why,
         )
     return item
 

@@ -10,7 +10,7 @@ from custodes.core.authz import Permission
 from custodes.core.authz import decide as authz_decide
 from custodes.core.custody import Action
 from custodes.core.disclosure.engine import decide
-from custodes.core.errors import CustodesError, InvalidInput
+from custodes.core.errors import CustodesError, IntegrityFailure, InvalidInput
 from custodes.core.records import Case, RecordedDecision, Request, TimeSpan
 from custodes.services.common import new_id, now_iso
 from custodes.services.context import Context
@@ -25,6 +25,7 @@ from custodes.services.requests.facts import (
     request_facts,
     today,
 )
+from custodes.services.state import vouch_decision, vouch_decisions_of, vouch_request_list
 from custodes.services.usecase import UseCase, acting
 from custodes.storage.uow import UnitOfWork
 
@@ -143,6 +144,9 @@ def add_request(vault: Context, actor_name: str | None, cmd: AddRequest) -> Requ
                 "ranges": [[a, b] for a, b in request.ranges],
                 "misconduct_complaint": request.misconduct_complaint,
                 "due": request.due.isoformat(),
+                "allegation_on": _iso(request.allegation_on),
+                "incident_on": _iso(request.incident_on),
+                "critical_incident": request.critical_incident,
                 "pack": pack.name,
                 "pack_sha256": pack.sha256,
             },
@@ -156,6 +160,10 @@ def add_request(vault: Context, actor_name: str | None, cmd: AddRequest) -> Requ
         kind=request.kind,
         received_at=request.received_at,
     )
+
+
+def _iso(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()
 
 
 def _checked_request(uc: UseCase, case: Case, cmd: AddRequest) -> Request:
@@ -275,7 +283,13 @@ def list_requests(
     out: list[RequestSummary] = []
     with acting(vault, actor_name, readonly=True) as uc:
         cases: dict[int, Case] = {}
-        for request in uc.uow.requests.list():
+        rows = uc.uow.requests.list()
+        try:
+            latest = {r.id: uc.uow.decisions.latest(r.id) for r in rows}
+            vouch_request_list(uc.uow, rows, latest)
+        except IntegrityFailure as exc:
+            uc.refuse(exc, attempted=Permission.REQUEST_VIEW.value)
+        for request in rows:
             case = cases.get(request.case_id) or uc.uow.cases.by_id(request.case_id)
             cases[request.case_id] = case
             if not authz_decide(uc.actor, Permission.REQUEST_VIEW, case.facts).allowed:
@@ -290,10 +304,19 @@ def list_requests(
 
 
 def show_request(vault: Context, actor_name: str | None, request_id: str) -> RequestDetail:
-    """A request and every decision recorded on it."""
+    """A request and every decision recorded on it, as the signed log vouches for them
+    (a row that differs is refused, on record)."""
     with acting(vault, actor_name, readonly=True) as uc:
-        request = uc.uow.requests.get(request_id)
-        uc.allow(Permission.REQUEST_VIEW, case=uc.uow.cases.by_id(request.case_id))
+        request, case = uc.request(request_id, attempted=Permission.REQUEST_VIEW)
+        uc.allow(Permission.REQUEST_VIEW, case=case)
+        history = uc.uow.decisions.of_request(request_id)
+        try:
+            vouch_decisions_of(uc.uow, request_id, history)
+            standing = uc.uow.decisions.latest(request_id)  # by decided_at, not vouched
+            if standing is not None:
+                vouch_decision(uc.uow, standing, latest=True)
+        except IntegrityFailure as exc:
+            uc.refuse(exc, attempted=Permission.REQUEST_VIEW.value, case=case.number)
         summary = request_summary(uc.uow, request)
         decisions = [
             DecisionEntry(
@@ -305,6 +328,6 @@ def show_request(vault: Context, actor_name: str | None, request_id: str) -> Req
                 override_reason=d.override_reason,
                 pack_sha256=d.pack_sha256,
             )
-            for d in uc.uow.decisions.of_request(request_id)
+            for d in history
         ]
     return RequestDetail(**vars(summary), decisions=decisions)

@@ -21,12 +21,14 @@ from custodes.core.authz import Permission
 from custodes.core.custody import Action
 from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, NotFound
 from custodes.core.jsontext import JSONObject, jsonable
+from custodes.core.ledger import document_digest
 from custodes.core.ports import ProgressTask, SigningCredential
 from custodes.core.records import Case, Derivative, Evidence, RecordedDecision, Request, TimeSpan
 from custodes.services.common import new_id, now_iso, verified_original
 from custodes.services.context import Context
 from custodes.services.requests.decisions import write_letter
 from custodes.services.requests.facts import asked_evidence
+from custodes.services.state import vouch_decision, vouch_derivative
 from custodes.services.usecase import UseCase, acting
 from custodes.storage.uow import UnitOfWork
 
@@ -95,7 +97,8 @@ def release_request(
     evidence without one is redacted anew as the decision requires. Progress is reported
     to the context's sink, in frames redacted.
     """
-    out_dir = out_dir.absolute()  # every path in the result and manifest is absolute
+    out_dir = out_dir.absolute()  # every path in the result is absolute (the manifest's
+    # are relative to the package)
     held = contextlib.ExitStack()  # the originals, materialised until the package is made
     with acting(vault, actor_name) as uc:
         plan = _plan(uc, request_id, out_dir, redactions, held)
@@ -112,17 +115,25 @@ def release_request(
             "pack": plan.decision.pack_name,
             "pack_sha256": plan.decision.pack_sha256,
             "requester": plan.request.requester,
-            "files": jsonable(files),
-            "letter": {"html": letter.html, "pdf": letter.pdf},
+            # Paths relative to the package, not to the custodian's machine.
+            "files": [
+                {**cast(JSONObject, jsonable(f)), "path": _in_package(out_dir, f.path)}
+                for f in files
+            ],
+            "letter": {
+                "html": _in_package(out_dir, letter.html),
+                "pdf": _in_package(out_dir, letter.pdf),
+            },
+            # No trust root in the package: a root shipped beside the copies would vouch
+            # for whoever made the package. Readers check the copies against the root the
+            # department publishes (docs/disclosure.md, "Content Credentials").
             "content_credentials": {
                 "signer": plan.credential.subject,
                 "cert_sha256": plan.credential.cert_sha256,
                 "origin": plan.credential.origin,
+                "trust_root": "published by the department, not included in this package",
             },
         }
-        # The root the copies' Content Credentials chain to, for the requester's convenience;
-        # a newsroom should check it against the one the department publishes.
-        (out_dir / "content-credentials-root.pem").write_bytes(plan.credential.anchors_pem)
         manifest_path = out_dir / "manifest.json"
         manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
         release_id = _record_release(vault, actor_name, plan, files, manifest, manifest_path)
@@ -139,6 +150,11 @@ def release_request(
     )
 
 
+def _in_package(out_dir: Path, path: str) -> str:
+    """``path`` (in the package folder ``out_dir``) relative to the package, with '/'."""
+    return Path(path).resolve().relative_to(out_dir.resolve()).as_posix()
+
+
 def _plan(
     uc: UseCase,
     request_id: str,
@@ -149,14 +165,9 @@ def _plan(
     """Check that the release may be made, and what it will make; any refusal is put
     on record (RELEASE_REFUSED). The originals are checked and held in ``held``."""
     attempted = Permission.REQUEST_RELEASE.value
-    request = uc.uow.requests.find(request_id)
-    if request is None:
-        uc.refuse(
-            NotFound(f"no request '{request_id}'"),
-            attempted=attempted,
-            action=Action.RELEASE_REFUSED,
-        )
-    case = uc.uow.cases.by_id(request.case_id)
+    request, case = uc.request(
+        request_id, attempted=Permission.REQUEST_RELEASE, action=Action.RELEASE_REFUSED
+    )
     uc.allow(Permission.REQUEST_RELEASE, case=case, refusal_action=Action.RELEASE_REFUSED)
     try:
         decision, release = _releasable_decision(uc.uow, request_id)
@@ -187,6 +198,7 @@ def _releasable_decision(uow: UnitOfWork, request_id: str) -> tuple[RecordedDeci
     last = uow.decisions.latest(request_id)
     if last is None:
         raise CustodyConflict(f"request {request_id} has no recorded decision")
+    vouch_decision(uow, last, latest=True)
     if last.outcome not in ("release", "partial"):
         raise CustodyConflict(
             f"the recorded decision on {request_id} is '{last.outcome}': nothing may be released"
@@ -270,6 +282,7 @@ def _reviewed_derivatives(
         d = uow.derivatives.find(rid)
         if d is None or d.kind != "redaction":
             raise NotFound(f"no such redaction: {rid}")
+        vouch_derivative(uow, d)
         if d.evidence_id not in evidence_ids:
             raise InvalidInput(
                 f"redaction {rid} is of {d.evidence_id}, which this release does not include"
@@ -391,6 +404,7 @@ def _record_release(
                 "decision": plan.decision.id,
                 "files": [{"export_id": f.export_id, "sha256": f.sha256} for f in files],
                 "manifest_sha256": hashlib.sha256(manifest_path.read_bytes()).hexdigest(),
+                "manifest_doc_sha256": document_digest(manifest),
             },
         )
         uc.uow.releases.add(

@@ -12,9 +12,9 @@ file's hash). ``commit`` uploads the staged file through boto3's managed transfe
 (multipart above ``multipart_threshold``, parts sent in parallel) with
 ``If-None-Match: *``, so that an existing object is never replaced, even by two
 processes committing the same bytes at once (the loser learns the blob is there); then
-checks the size S3 reports. A failed or interrupted multipart upload is aborted by
-boto3's transfer manager, so no parts are left behind (``sweep_temp`` aborts those of a
-process that was killed).
+checks the size S3 reports. A multipart upload that fails, or is interrupted in the
+caller's thread (Ctrl-C), is aborted by the transfer manager, so no parts are left
+behind (both tested); one killed outright is aborted by ``sweep_temp`` a day later.
 
 Object Lock. With a ``retention`` (``CUSTODES_RETENTION_DAYS``), an original
 (``commit(..., retain=True)``) is written in compliance mode, retained until the upload

@@ -192,6 +192,13 @@ class AuditLogRepository:
         row = self._conn.execute(select(t.checkpoints).where(t.checkpoints.c.size == size)).first()
         return None if row is None else self._checkpoint(row)
 
+    def checkpoint_event_times(self) -> dict[int, str]:
+        """The stored ``at`` of the last event each checkpoint covers, by checkpoint size,
+        in one query (``verify`` checks that column against the entry)."""
+        ev, cp = t.audit_events.c, t.checkpoints.c
+        query = select(cp.size, ev.at).join(t.audit_events, ev.seq == cp.size - 1)
+        return {int(r.size): str(r.at) for r in self._conn.execute(query)}
+
     def checkpoints(self) -> list[StoredCheckpoint]:
         """Every stored checkpoint, smallest first."""
         rows = self._conn.execute(select(t.checkpoints).order_by(t.checkpoints.c.size))

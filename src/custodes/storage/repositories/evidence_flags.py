@@ -24,6 +24,18 @@ class EvidenceFlagRepository:
         ).scalars()
         return frozenset(rows)
 
+    def by_evidence(self, evidence_ids: Iterable[str]) -> dict[str, frozenset[str]]:
+        """The flags of each of the recordings ``evidence_ids`` (none: an empty set)."""
+        ids = list(evidence_ids)
+        found: dict[str, set[str]] = {i: set() for i in ids}
+        for i in range(0, len(ids), 500):
+            rows = self._conn.execute(
+                select(t.evidence_flags).where(t.evidence_flags.c.evidence_id.in_(ids[i : i + 500]))
+            )
+            for r in rows:
+                found[r.evidence_id].add(r.flag)
+        return {k: frozenset(v) for k, v in found.items()}
+
     def add(self, evidence_id: str, flags: Iterable[str]) -> None:
         for flag in sorted(set(flags)):
             self._conn.execute(insert(t.evidence_flags).values(evidence_id=evidence_id, flag=flag))

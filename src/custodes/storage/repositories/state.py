@@ -3,12 +3,52 @@ that ``verify`` can name every row that disagrees with the log."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from custodes.core.ledger import CaseState, EvidenceState, ExportState, UserState, VaultState
+from custodes.core.ledger import (
+    CaseState,
+    EvidenceState,
+    UserState,
+    VaultState,
+    alert_key,
+    alert_state,
+    decision_state,
+    derivative_state,
+    export_state,
+    release_state,
+    request_state,
+    trace_state,
+)
 from custodes.storage import tables as t
 from custodes.storage.repositories._base import split_flags
+from custodes.storage.repositories.alerts import AlertRepository
+from custodes.storage.repositories.decisions import DecisionRepository
+from custodes.storage.repositories.derivatives import DerivativeRepository
+from custodes.storage.repositories.exports import ExportRepository
+from custodes.storage.repositories.releases import ReleaseRepository
+from custodes.storage.repositories.requests import RequestRepository
+from custodes.storage.repositories.traces import TraceRepository
+
+S = TypeVar("S")
+
+
+class UnreadableRow:
+    """A row that cannot be read back as its record (a stored document edited into
+    something else): it agrees with no state the log vouches for."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def _read(row: Any, build: Callable[[Any], S]) -> S | UnreadableRow:
+    try:
+        return build(row)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        return UnreadableRow(exc)
 
 
 class StateRepository:
@@ -58,15 +98,37 @@ class StateRepository:
                 e.officer,
                 frozenset(flags.get(e.id, ())),
             )
-        for x in conn.execute(select(t.exports)):
-            state.exports[x.id] = ExportState(
-                x.id,
-                x.evidence_id,
-                x.recipient,
-                x.purpose,
-                float(x.start_s),
-                float(x.end_s),
-                x.output_sha256,
-                int(x.key_version),
-            )
+        self._documents(state)
         return state
+
+    def _documents(self, state: VaultState) -> None:
+        """Exports, requests, decisions, releases, derivatives, traces and alerts."""
+        conn = self._conn
+        stored: Any = state  # the tables' side may hold an UnreadableRow where a row is
+        for x in conn.execute(select(t.exports)):
+            stored.exports[x.id] = _read(x, lambda r: export_state(ExportRepository._export(r)))
+        query = select(t.requests, t.cases.c.number.label("case_number")).outerjoin(
+            t.cases, t.cases.c.id == t.requests.c.case_id
+        )
+        for r in conn.execute(query):
+            stored.requests[r.id] = _read(
+                r, lambda row: request_state(RequestRepository._request(row))
+            )
+        for d in conn.execute(select(t.decisions)):
+            stored.decisions[d.id] = _read(
+                d, lambda row: decision_state(DecisionRepository._decision(row))
+            )
+        for rl in conn.execute(select(t.releases)):
+            stored.releases[rl.id] = _read(
+                rl, lambda row: release_state(ReleaseRepository._release(row))
+            )
+        for dv in conn.execute(select(t.derivatives)):
+            stored.derivatives[dv.id] = _read(
+                dv, lambda row: derivative_state(DerivativeRepository._derivative(row))
+            )
+        for tr in conn.execute(select(t.traces)):
+            stored.traces[tr.id] = _read(tr, lambda row: trace_state(TraceRepository._trace(row)))
+        for a in conn.execute(select(t.alerts)):
+            stored.alerts[alert_key(int(a.audit_seq), str(a.audience))] = _read(
+                a, lambda row: alert_state(AlertRepository._alert(row))
+            )
