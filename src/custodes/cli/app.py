@@ -66,6 +66,7 @@ app.add_typer(cases.app, name="case")
 app.add_typer(evidence.app, name="evidence")
 app.add_typer(audit.app, name="audit")
 app.add_typer(requests.app, name="request")
+app.add_typer(redaction.app, name="redaction")
 
 
 def _os_user() -> str | None:

@@ -55,6 +55,7 @@ class Action(StrEnum):
     RELEASE = "release"
     RELEASE_REFUSED = "release-refused"
     REDACT = "redact"
+    REDACTION_ACCEPT = "redaction-accept"
 
 
 @dataclass(frozen=True)
