@@ -14,7 +14,6 @@ from custodes.cli.parsing import parse_ranges
 from custodes.cli.region import parse_region
 from custodes.cli.state import show, state
 
-
 app = typer.Typer(
     help="Review redacted copies: a person accepts one as covering redaction kinds.",
     no_args_is_help=True,
