@@ -490,6 +490,12 @@ def _stated(d: Derivative, signed: AcceptedRedaction, portion: JSONObject) -> JS
 
 def _letter_lines(plan: _Plan, files: list[ReleasedFile]) -> list[str]:
     """The letter's "what is redacted": what was applied to each copy, nothing else."""
+    listed = plan.decision.document.get("redactions")
+    rules: dict[str, list[str]] = {}
+    for r in listed if isinstance(listed, list) else []:
+        ids = r.get("rules") if isinstance(r, dict) else None
+        if isinstance(r, dict):
+            rules[str(r.get("kind"))] = [str(x) for x in ids] if isinstance(ids, list) else []
     lines: list[str] = []
     for f in files:
         where = f"{f.evidence_id}, {f.start_s:g} s to {f.end_s:g} s"
@@ -504,8 +510,15 @@ def _letter_lines(plan: _Plan, files: list[ReleasedFile]) -> list[str]:
             if isinstance(last, dict) and last
             else ""
         )
+        covers = f.redactions.get("covers")
+        why = [
+            f"{k} ({', '.join(rules[str(k)])})" if rules[str(k)] else str(k)
+            for k in (covers if isinstance(covers, list) else [])
+            if str(k) in rules
+        ]
         lines.append(
-            f"{where}: {'; '.join(done) if done else 'nothing needed hiding in this portion'}{who}"
+            f"{where}: {'; '.join(done) if done else 'nothing needed hiding in this portion'}"
+            f"{who}" + (f"; the decision requires {', '.join(why)}" if why else "")
         )
     for a, b in plan.cuts:
         lines.append(f"the portion from {a:g} s to {b:g} s is cut from every recording")
