@@ -182,6 +182,10 @@ def test_release_needs_an_accepted_redaction_covering_every_kind(
     manifest = json.loads(Path(result.manifest).read_text())
     [f] = manifest["files"]
     assert f["reviewed_redaction"] == with_plate.derivative_id
+    with vault.uow(readonly=True) as uow:
+        released = list_events(uow.conn)[-1]
+    assert released["action"] == "release"
+    assert released["details"]["files"][0]["redaction"] == with_plate.derivative_id
     stated = f["redactions"]
     assert stated["derivative_id"] == with_plate.derivative_id
     assert stated["derivative_sha256"] == with_plate.sha256

@@ -277,7 +277,7 @@ def write_letter(
         else []
     )
     doc = letter_doc(jsonable(summary), last.document, record, notices, vault.agency)
-    if redactions is not None and doc["redactions"]:
+    if redactions is not None:
         doc["redactions"] = redactions
     html_path = out_dir / f"letter-{request_id}-{last.id}.html"
     pdf_path = out_dir / f"letter-{request_id}-{last.id}.pdf"

@@ -543,7 +543,15 @@ def _record_release(
             details={
                 "request": plan.request.id,
                 "decision": plan.decision.id,
-                "files": [{"export_id": f.export_id, "sha256": f.sha256} for f in files],
+                "files": [
+                    {
+                        "export_id": f.export_id,
+                        "sha256": f.sha256,
+                        # The accepted redaction it was made from (None: the original).
+                        "redaction": f.reviewed_redaction,
+                    }
+                    for f in files
+                ],
                 "manifest_sha256": hashlib.sha256(manifest_path.read_bytes()).hexdigest(),
             },
         )
