@@ -149,9 +149,7 @@ def test_release_needs_an_accepted_redaction_covering_every_kind(
     assert _events(vault)[-1] == "release-refused"
     assert list(out.iterdir()) == []
     faces_only = _redact(vault, rec, ev, faces=True, out=tmp_path / "faces.mp4")
-    with_plate = _redact(
-        vault, rec, ev, faces=True, regions=[PLATE, MINOR], out=tmp_path / "f.mp4"
-    )
+    with_plate = _redact(vault, rec, ev, faces=True, regions=[PLATE, MINOR], out=tmp_path / "f.mp4")
     other_ev = evidence.ingest(vault, rec, clips["b"], number).evidence_id
     other = _redact(vault, rec, other_ev, faces=True, out=tmp_path / "other.mp4")
     # A redaction nobody accepted is not released, even when named.
