@@ -84,6 +84,7 @@ app.add_typer(evidence.app, name="evidence")
 app.add_typer(audit.app, name="audit")
 app.add_typer(requests.app, name="request")
 app.add_typer(tokens.app, name="token")
+app.add_typer(redaction.app, name="redaction")
 
 
 def version() -> str:

@@ -92,6 +92,8 @@ class Permission(StrEnum):
     LEAK_TRACE = "vault:leak:trace"
     EVIDENCE_FLAG = "case:evidence:flag"
     EVIDENCE_REDACT = "case:evidence:redact"
+    # A person states that a redacted copy was reviewed and what it covers (issue 22).
+    REDACTION_ACCEPT = "case:evidence:accept-redaction"
     REQUEST_ADD = "case:request:add"
     REQUEST_VIEW = "case:request:view"
     REQUEST_DECIDE = "case:request:decide"
@@ -117,6 +119,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.EVIDENCE_EXPORT,
             P.EVIDENCE_FLAG,
             P.EVIDENCE_REDACT,
+            P.REDACTION_ACCEPT,
             P.AUDIT_READ,
             P.CASE_AUDIT_READ,
             P.VAULT_VERIFY,
@@ -142,6 +145,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.LEAK_TRACE,
             P.EVIDENCE_FLAG,
             P.EVIDENCE_REDACT,
+            P.REDACTION_ACCEPT,
             P.REQUEST_ADD,
             P.REQUEST_VIEW,
             P.REQUEST_DECIDE,

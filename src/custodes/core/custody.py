@@ -68,6 +68,7 @@ class Action(StrEnum):
     TOKEN_USE = "token-use"
     TOKEN_REVOKE = "token-revoke"
     PASSWORD_SET = "password-set"
+    REDACTION_ACCEPT = "redaction-accept"
 
 
 @dataclass(frozen=True)

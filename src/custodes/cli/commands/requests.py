@@ -208,8 +208,10 @@ def request_release(
         list[str] | None,
         typer.Option(
             "--redaction",
-            help="A reviewed redaction (RD-..., from `custodes redact`) to release for its "
-            "evidence instead of redacting anew; repeatable.",
+            help="An accepted redaction (RD-..., from `custodes redact`, accepted with "
+            "`custodes redaction accept`) to release its evidence from; repeatable. Default: "
+            "the latest accepted one covering what the decision requires. A recording whose "
+            "decision requires redactions is never released without one.",
         ),
     ] = None,
 ) -> None:

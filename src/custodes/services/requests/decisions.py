@@ -234,8 +234,18 @@ def _record_decision(
     return decision_id
 
 
-def write_letter(vault: Context, actor_name: str | None, request_id: str, out_dir: Path) -> Letter:
-    """The letter for the request's latest recorded decision (HTML and PDF) in ``out_dir``."""
+def write_letter(
+    vault: Context,
+    actor_name: str | None,
+    request_id: str,
+    out_dir: Path,
+    *,
+    redactions: list[str] | None = None,
+) -> Letter:
+    """The letter for the request's latest recorded decision (HTML and PDF) in ``out_dir``.
+
+    ``redactions``: what a release applied, in words, stated in place of what the
+    decision requires (a release's letter says only what was done)."""
     from custodes.reports.letter import letter_doc
     from custodes.reports.letter import write_letter as render_letter
 
@@ -269,6 +279,8 @@ def write_letter(vault: Context, actor_name: str | None, request_id: str, out_di
         else []
     )
     doc = letter_doc(jsonable(summary), last.document, record, notices, vault.agency)
+    if redactions is not None:
+        doc["redactions"] = redactions
     html_path = out_dir / f"letter-{request_id}-{last.id}.html"
     pdf_path = out_dir / f"letter-{request_id}-{last.id}.pdf"
     with made_output_folder(out_dir, "out"):
