@@ -214,7 +214,7 @@ def test_release_needs_an_accepted_redaction_covering_every_kind(
     assert redact_op["derivative_sha256"] == with_plate.sha256
     assert lineage["operations"][-1]["op"] == "c2pa-manifest"
     # The Content Credentials name what was blurred, and the acceptance.
-    cred = read_credentials(Path(f["path"]), vault.content_credential().anchors_pem)
+    cred = read_credentials(out / f["path"], vault.content_credential().anchors_pem)
     [filtered] = [a for a in cred["actions"] if a["action"] == "c2pa.filtered"]
     assert "region 'plate'" in filtered["description"]
     assert ("faces" in filtered["description"]) == (faces["frames"] > 0)
@@ -259,7 +259,7 @@ def test_an_empty_plan_is_accepted_only_with_a_reason_and_claims_nothing(
     [f] = json.loads(Path(result.manifest).read_text())["files"]
     assert f["redactions"]["described"] == []
     # Nothing blurred: the signed provenance does not say anything was.
-    cred = read_credentials(Path(f["path"]), vault.content_credential().anchors_pem)
+    cred = read_credentials(out / f["path"], vault.content_credential().anchors_pem)
     assert not [a for a in cred["actions"] if a["action"] == "c2pa.filtered"]
     letter = Path(result.letter).with_suffix(".html").read_text()
     assert "nothing needed hiding in this portion" in letter
