@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 from custodes.config import S3Location, Settings
 from custodes.core.errors import BackendUnavailable, CustodyConflict, InvalidInput, NotFound
 from custodes.core.ports import BlobStore
+from custodes.services import policy as policy_svc
 from custodes.services import vault as vault_svc
 from custodes.services.context import Context
 from custodes.storage import credentials, migrations
@@ -32,7 +33,7 @@ from custodes.storage.blobs.local import LocalBlobStore
 from custodes.storage.checkpoints import CHECKPOINT_FILE, CHECKPOINT_HISTORY, FileCheckpointStore
 from custodes.storage.db import check_database_url, make_engine, translate_errors
 from custodes.storage.keys import ed25519_verify
-from custodes.storage.packs import SettingsPolicySource
+from custodes.storage.packs import PackReader
 from custodes.storage.uow import UnitOfWork
 from custodes.storage.vaultkeys import KEY_FILE, WATERMARK_SECRET_FILE, FileKeyStore
 
@@ -53,6 +54,8 @@ __all__ = [
 ]
 
 VAULT_FILE = "vault.json"
+DEFAULT_PACK = "colorado"
+"""The policy pack a new vault starts with unless ``init`` is told another."""
 
 verify_signature = ed25519_verify
 """Checks an Ed25519 signature (for proofs checked away from any vault)."""
@@ -170,7 +173,7 @@ def _build(
         blobs=_blob_store(settings),
         keys=key_store(settings, origin, published=published, creating=creating),
         checkpoints=checkpoint_store(settings),
-        policy=SettingsPolicySource(settings.policy_pack),
+        policy=PackReader(),
         verify_signature=ed25519_verify,
         unit_of_work=unit_of_work,
         agency=settings.agency,
@@ -199,9 +202,12 @@ def open_vault(settings: Settings, *, client: str | None = None) -> Vault:
     return vault
 
 
-def init_vault(settings: Settings, *, client: str | None = None) -> Vault:
+def init_vault(
+    settings: Settings, *, client: str | None = None, policy_pack: str = DEFAULT_PACK
+) -> Vault:
     """Create the vault folder, the signing key, the watermark secret, the schema and the
-    ``admin`` user, then open it.
+    ``admin`` user, with ``policy_pack`` (a built-in pack's name or a pack file) in
+    force, then open it.
 
     Only here are the log key and the watermark secret made. The vault file is written
     last: a vault without one was never finished.
@@ -213,6 +219,9 @@ def init_vault(settings: Settings, *, client: str | None = None) -> Vault:
     blobs = _blob_store(settings)
     check_database_url(settings.resolved_database_url)
     next(iter(blobs.iter_hashes()), None)  # a bucket that is missing or refuses us
+    pack_text, pack_source = policy_svc.check_pack_choice(
+        PackReader(), policy_pack, SystemClock().now().date()
+    )
     try:
         home.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
@@ -225,7 +234,7 @@ def init_vault(settings: Settings, *, client: str | None = None) -> Vault:
         migrations.upgrade(creating.engine)
     _ = creating.signer  # creates the key file (mode 0600)
     _ = creating.watermark_secret  # and the watermark secret (mode 0600)
-    created_at = vault_svc.record_init(creating)
+    created_at = vault_svc.record_init(creating, pack_text, pack_source)
     vault_file = home / VAULT_FILE
     tmp = vault_file.with_suffix(".tmp")
     tmp.write_text(

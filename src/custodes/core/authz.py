@@ -90,6 +90,7 @@ class Permission(StrEnum):
     REQUEST_VIEW = "case:request:view"
     REQUEST_DECIDE = "case:request:decide"
     REQUEST_RELEASE = "case:request:release"
+    POLICY_SET = "vault:policy:set"  # choose the policy pack in force
 
 
 P = Permission
@@ -174,6 +175,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.AUDIT_PROVE,
             P.VAULT_VERIFY,
             P.ALERTS_READ,
+            P.POLICY_SET,
         }
     ),
     # Command staff oversee: they read the alerts addressed to command and view cases and
@@ -351,7 +353,7 @@ class AlertAudience(StrEnum):
 
     INTERNAL_AFFAIRS = "internal-affairs"
     COMMAND = "command"  # command staff: overrides of a policy decision
-    RECORDS = "records"  # records custodians: a hold that no longer stands
+    RECORDS = "records"  # records custodians: a hold that no longer stands, a new pack
 
 
 class AlertKind(StrEnum):
@@ -361,6 +363,7 @@ class AlertKind(StrEnum):
     LEAK_ATTRIBUTED = "leak-attributed"
     DECISION_OVERRIDE = "decision-override"
     HOLD_REVIEW = "hold-review"
+    REQUEST_REREVIEW = "request-rereview"  # a new pack changes what a request gets
 
 
 A = AlertAudience
@@ -373,6 +376,7 @@ ALERT_AUDIENCES: dict[AlertKind, tuple[AlertAudience, ...]] = {
     AlertKind.LEAK_ATTRIBUTED: (A.INTERNAL_AFFAIRS,),
     AlertKind.DECISION_OVERRIDE: (A.INTERNAL_AFFAIRS, A.COMMAND),
     AlertKind.HOLD_REVIEW: (A.RECORDS,),
+    AlertKind.REQUEST_REREVIEW: (A.RECORDS,),
 }
 
 #: Who reads each audience. Internal affairs and admins read every alert, on every case;

@@ -55,6 +55,8 @@ class Action(StrEnum):
     RELEASE = "release"
     RELEASE_REFUSED = "release-refused"
     REDACT = "redact"
+    POLICY_SET = "policy-set"
+    REQUEST_REREVIEW = "request-rereview"
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from custodes.core.jsontext import JSONObject
 from custodes.core.records import KeptBlob
 from custodes.services import audit
 from custodes.services.context import Context
+from custodes.services.packs import check_packs
 from custodes.services.state import check_state
 from custodes.services.usecase import acting
 from custodes.storage.uow import UnitOfWork
@@ -58,6 +59,7 @@ def verify_vault(vault: Context, actor_name: str | None, *, blobs: bool = True) 
         checkpoints = _load_checkpoints(vault, uc.uow, problems)
         verifier = _check_log(vault, uc.uow, checkpoints, problems)
         problems.extend(check_state(uc.uow))
+        problems.extend(check_packs(vault, uc.uow))
         kept = uc.uow.holdings.blobs()
         blob_count = _check_blobs(vault, kept, problems) if blobs else 0
     report = VerifyReport(

@@ -27,6 +27,7 @@ from custodes.core.records import Case, Request
 from custodes.services.common import new_id, now_iso
 from custodes.services.context import Context
 from custodes.services.evidence import raise_alert
+from custodes.services.packs import pack_by_sha256
 from custodes.services.requests.facts import OUTCOMES, load_policy, request_facts
 from custodes.services.requests.intake import request_summary
 from custodes.services.usecase import UseCase, acting
@@ -131,7 +132,6 @@ def decide_request(
 ) -> Proposal | Decided:
     """Propose (default), accept (``accept``) or override (``override`` + ``reason``)."""
     _check_decide_input(accept, override, reason)
-    pack = load_policy(vault)
     recording = accept or override is not None
     with acting(vault, actor_name, readonly=not recording) as uc:
         found = uc.uow.requests.find(request_id)
@@ -143,6 +143,7 @@ def decide_request(
         uc.allow(Permission.REQUEST_VIEW, case=case)
         facts = request_facts(vault, uc.uow, found, findings)
         try:
+            pack = load_policy(vault, uc.uow)
             proposal = decide(pack, facts)
         except CustodesError as exc:
             uc.refuse(exc, attempted="case:request:decide", case=case.number)
@@ -239,7 +240,6 @@ def write_letter(vault: Context, actor_name: str | None, request_id: str, out_di
 
     if not out_dir.is_dir():
         raise InvalidInput(f"no such folder: {out_dir}", field="out")
-    pack = load_policy(vault)
     with acting(vault, actor_name, readonly=True) as uc:
         request = uc.uow.requests.get(request_id)
         uc.allow(Permission.REQUEST_VIEW, case=uc.uow.cases.by_id(request.case_id))
@@ -250,6 +250,8 @@ def write_letter(vault: Context, actor_name: str | None, request_id: str, out_di
                 advice="decide it first: accept the proposed outcome, or override it with a reason",
             )
         summary = request_summary(uc.uow, request)
+        # The notices of the pack the decision was made under, whichever is in force now.
+        pack = pack_by_sha256(vault, uc.uow, last.pack_sha256)
     record = {
         "decision_id": last.id,
         "decided_at": last.decided_at,
@@ -263,7 +265,7 @@ def write_letter(vault: Context, actor_name: str | None, request_id: str, out_di
     }
     notices = (
         [{"citation": n.citation, "text": n.text} for n in pack.notices if last.outcome in n.on]
-        if pack.sha256 == last.pack_sha256
+        if pack is not None
         else []
     )
     doc = letter_doc(jsonable(summary), last.document, record, notices, vault.agency)
