@@ -80,7 +80,7 @@ def request_list(
     ] = False,
     due_before: Annotated[str | None, typer.Option(help="Only due before this date.")] = None,
 ) -> None:
-    """List release requests you may see. "review" marks those a records user must
+    """List release requests you may see. "review: needed" marks those a records user must
     decide again because the policy pack in force changed (custodes policy)."""
     from custodes.services import requests as req_svc
 
@@ -98,7 +98,7 @@ def request_list(
                 [
                     *(r.request_id, r.case, r.requester, r.kind, r.received_at, r.due),
                     r.status,
-                    "decide again" if r.needs_review else "",
+                    "needed" if r.needs_review else "",
                 ]
                 for r in rows
             ],
