@@ -59,6 +59,7 @@ case:request:add        .       .          x       .          .                .
 case:request:view       .       x          x       .          x                .     x
 case:request:decide     .       .          x       .          .                .     .
 case:request:release    .       .          x       .          .                .     .
+vault:policy:set        .       .          .       .          .                x     .
 """
 
 
