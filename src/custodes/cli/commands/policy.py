@@ -26,10 +26,10 @@ BUILTIN_HELP = "colorado, california, example-department"
 
 @app.command("show")
 def policy_show(ctx: typer.Context) -> None:
-    """Show the pack in force: name, version, SHA-256, since when and set by whom.
+    """Show the pack in force: name, version, SHA-256, since when, set by whom.
 
-    Its bytes are read from the vault and checked against the hash its signed event
-    names (exit 7 if they differ)."""
+    Its bytes are read from the vault and checked against the hash its signed
+    event names (exit 7 if they differ)."""
     from custodes.services import policy as policy_svc
 
     st = state(ctx)
@@ -87,13 +87,14 @@ def policy_set(
 ) -> None:
     """Put another policy pack in force (admins only; a refusal is on record).
 
-    The pack must be valid and in force today (a bad file changes nothing, exit 3). Its
-    bytes are kept in the vault under their SHA-256, the change is a signed event, and
-    every open request (undecided, held, or decided to release but not yet released) is
-    re-evaluated under the new pack, on record; those whose outcome or deadline changes,
-    and every decision to release, need a records user to decide them again (they show
-    in `request list` and records is alerted): nothing is released under a pack its
-    decision was not made under."""
+    The pack must be valid and in force today; a bad file changes nothing
+    (exit 3). Its bytes are kept in the vault under their SHA-256, and the
+    change is a signed event. Every open request (undecided, held, or decided
+    to release but not yet released) is re-evaluated under the new pack, on
+    record. Those whose outcome or deadline changes, and every decision to
+    release, are for a records user to decide again: `request list` marks
+    them and records is alerted. Nothing is released under a decision made
+    under another pack."""
     from custodes.services import policy as policy_svc
 
     st = state(ctx)

@@ -80,8 +80,10 @@ def request_list(
     ] = False,
     due_before: Annotated[str | None, typer.Option(help="Only due before this date.")] = None,
 ) -> None:
-    """List release requests you may see. "review: needed" marks those a records user must
-    decide again because the policy pack in force changed (custodes policy)."""
+    """List release requests you may see.
+
+    "review: needed" marks those a records user must decide again because the
+    policy pack in force changed (see custodes policy)."""
     from custodes.services import requests as req_svc
 
     st = state(ctx)

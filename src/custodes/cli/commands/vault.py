@@ -22,8 +22,8 @@ def init(
         ),
     ] = bootstrap.DEFAULT_PACK,
 ) -> None:
-    """Create the vault (database, blob folder, signing key), its `admin` user, and the
-    policy pack in force."""
+    """Create the vault (database, blob folder, signing key), its `admin` user
+    and the policy pack in force."""
     st = state(ctx)
     vault = bootstrap.init_vault(st.settings, policy_pack=policy_pack)
     st._vault = vault
