@@ -113,7 +113,7 @@ def test_contract_end_to_end(tmp_path: Path, clips: dict[str, Path]) -> None:
     )
     assert forged.returncode != 0 and forged.stdout == ""
     cons = tmp_path / "cons.json"
-    run(home, "audit", "consistency", "2", "--out", str(cons), user="ia")
+    run(home, "audit", "consistency", "3", "--out", str(cons), user="ia")
     assert run(home, "audit", "verify-proof", str(cons), user=None)["kind"] == "consistency"
     result = run(home, "verify", user="ia")
     assert result["ok"] is True and result["problems"] == []
@@ -240,7 +240,7 @@ def test_unsupported_backend_urls_are_bad_input(
     assert (_tree(home) if home.exists() else None) == before
 
 
-@pytest.mark.parametrize("command", [["prove", "1"], ["consistency", "2"]])
+@pytest.mark.parametrize("command", [["prove", "1"], ["consistency", "3"]])
 def test_proof_out_is_checked_before_anything_is_recorded(
     tmp_path: Path, command: list[str]
 ) -> None:

@@ -78,9 +78,10 @@ def check_pack_choice(reader: PolicySource, choice: str, on: date) -> tuple[byte
 
 def _record(
     uc: UseCase, text: bytes, pack: PolicyPack, reason: str, previous: PackSetting | None
-) -> int:
+) -> None:
+    """Keep the pack's bytes, then record the ``policy-set`` event that names them."""
     keep_pack(uc.ctx, text)
-    return uc.record(
+    uc.record(
         Action.POLICY_SET,
         object_type="policy-pack",
         object_id=pack.sha256,
@@ -130,10 +131,9 @@ def set_policy(ctx: Context, actor_name: str | None, choice: str, reason: str) -
                 old = kept_pack(ctx, previous)
             except CustodesError:
                 old = None  # the old pack's proposals are unknown; the decisions stand
-        seq = _record(uc, text, pack, why, previous)
+        _record(uc, text, pack, why, previous)
+        setting = current_setting(uc.uow)  # the event just recorded, as the log reads it
         reviewed: list[Rereview] = rereview_open_requests(uc, old, pack)
-        setting = current_setting(uc.uow)
-        assert setting.seq == seq
         uc.commit()
     return PolicySet(
         pack=describe(pack, setting),
