@@ -36,6 +36,7 @@ from custodes.core.errors import (
     NotFound,
 )
 from custodes.core.ports import BlobStore
+from custodes.services import policy as policy_svc
 from custodes.services import vault as vault_svc
 from custodes.services.context import Context
 from custodes.storage import credentials, migrations
@@ -43,7 +44,7 @@ from custodes.storage.blobs.local import LocalBlobStore
 from custodes.storage.checkpoints import CHECKPOINT_FILE, CHECKPOINT_HISTORY, FileCheckpointStore
 from custodes.storage.db import check_database_url, make_engine, sqlite_path, translate_errors
 from custodes.storage.keys import ed25519_verify
-from custodes.storage.packs import SettingsPolicySource
+from custodes.storage.packs import PackReader
 from custodes.storage.uow import UnitOfWork
 from custodes.storage.vaultkeys import KEY_FILE, WATERMARK_SECRET_FILE, FileKeyStore
 
@@ -65,6 +66,8 @@ __all__ = [
 ]
 
 VAULT_FILE = "vault.json"
+DEFAULT_PACK = "colorado"
+"""The policy pack a new vault starts with unless ``init`` is told another."""
 
 verify_signature = ed25519_verify
 """Checks an Ed25519 signature (for proofs checked away from any vault)."""
@@ -209,7 +212,7 @@ def _build(
         blobs=_blob_store(settings),
         keys=key_store(settings, origin, published=published, creating=creating),
         checkpoints=checkpoint_store(settings),
-        policy=SettingsPolicySource(settings.policy_pack),
+        policy=PackReader(),
         verify_signature=ed25519_verify,
         unit_of_work=unit_of_work,
         agency=settings.agency,
@@ -304,9 +307,12 @@ def _check_database_holds(vault: Vault, origin: str) -> None:
     )
 
 
-def init_vault(settings: Settings, *, client: str | None = None) -> Vault:
+def init_vault(
+    settings: Settings, *, client: str | None = None, policy_pack: str = DEFAULT_PACK
+) -> Vault:
     """Create the vault folder, the signing key, the watermark secret, the schema and the
-    ``admin`` user, then open it.
+    ``admin`` user, with ``policy_pack`` (a built-in pack's name or a pack file) in
+    force, then open it.
 
     Only here are the log key and the watermark secret made. Everything is checked
     before anything is made (the settings, the blob store, the folder, an empty
@@ -326,15 +332,20 @@ def init_vault(settings: Settings, *, client: str | None = None) -> Vault:
     sqlite_file = sqlite_path(url)
     if sqlite_file is None or sqlite_file.exists():
         _check_database_empty(url, shown)
+    pack_text, pack_source = policy_svc.check_pack_choice(
+        PackReader(), policy_pack, SystemClock().now().date()
+    )
     made = _Made(folder=folder, sqlite_file=sqlite_file)
     try:
-        return _init(settings, client, made)
+        return _init(settings, client, made, pack_text, pack_source)
     except BaseException:
         made.undo()
         raise
 
 
-def _init(settings: Settings, client: str | None, made: _Made) -> Vault:
+def _init(
+    settings: Settings, client: str | None, made: _Made, pack_text: bytes, pack_source: str
+) -> Vault:
     home = settings.home
     made.folder.make()
     if made.sqlite_file is not None and not made.sqlite_file.exists():
@@ -348,7 +359,7 @@ def _init(settings: Settings, client: str | None, made: _Made) -> Vault:
         migrations.upgrade(creating.engine)
     _ = creating.signer  # creates the key file (mode 0600)
     _ = creating.watermark_secret  # and the watermark secret (mode 0600)
-    created_at = vault_svc.record_init(creating)
+    created_at = vault_svc.record_init(creating, pack_text, pack_source)
     vault_file = home / VAULT_FILE
     tmp = vault_file.with_suffix(".tmp")
     try:

@@ -53,7 +53,6 @@ class Settings(BaseSettings):
     blob_scratch: Path | None = None
     broker_url: str | None = None
     user: str | None = None
-    policy_pack: str = "colorado"  # a built-in pack name, or a path to a pack file
     agency: str = "Police Department"  # the name letters are signed with
     # The department's C2PA signing certificate chain and key (PEM files), and the roots
     # a reader should trust; unset: the vault makes its own (storage/credentials.py).

@@ -62,6 +62,7 @@ case:request:view       .       x          x       .          x                .
 case:request:decide     .       .          x       .          .                .     .
 case:request:release    .       .          x       .          .                .     .
 vault:blob:locate       .       .          .       .          .                x     .
+vault:policy:set        .       .          .       .          .                x     .
 """
 
 

@@ -101,6 +101,7 @@ class Permission(StrEnum):
     # Where an original is kept in the blob store (a path, an s3:// URL): for admins, who
     # run the store; everyone else opens evidence only through the vault.
     BLOB_LOCATE = "vault:blob:locate"
+    POLICY_SET = "vault:policy:set"  # choose the policy pack in force
 
 
 P = Permission
@@ -189,6 +190,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.VAULT_VERIFY,
             P.ALERTS_READ,
             P.BLOB_LOCATE,
+            P.POLICY_SET,
         }
     ),
     # Command staff oversee: they read the alerts addressed to command and view cases and
@@ -366,7 +368,7 @@ class AlertAudience(StrEnum):
 
     INTERNAL_AFFAIRS = "internal-affairs"
     COMMAND = "command"  # command staff: overrides of a policy decision
-    RECORDS = "records"  # records custodians: a hold that no longer stands
+    RECORDS = "records"  # records custodians: a hold that no longer stands, a new pack
 
 
 class AlertKind(StrEnum):
@@ -376,6 +378,7 @@ class AlertKind(StrEnum):
     LEAK_ATTRIBUTED = "leak-attributed"
     DECISION_OVERRIDE = "decision-override"
     HOLD_REVIEW = "hold-review"
+    REQUEST_REREVIEW = "request-rereview"  # a new pack changes what a request gets
 
 
 A = AlertAudience
@@ -388,6 +391,7 @@ ALERT_AUDIENCES: dict[AlertKind, tuple[AlertAudience, ...]] = {
     AlertKind.LEAK_ATTRIBUTED: (A.INTERNAL_AFFAIRS,),
     AlertKind.DECISION_OVERRIDE: (A.INTERNAL_AFFAIRS, A.COMMAND),
     AlertKind.HOLD_REVIEW: (A.RECORDS,),
+    AlertKind.REQUEST_REREVIEW: (A.RECORDS,),
 }
 
 #: Who reads each audience. Internal affairs and admins read every alert, on every case;

@@ -69,6 +69,8 @@ class Action(StrEnum):
     TOKEN_REVOKE = "token-revoke"
     PASSWORD_SET = "password-set"
     REDACTION_ACCEPT = "redaction-accept"
+    POLICY_SET = "policy-set"
+    REQUEST_REREVIEW = "request-rereview"
 
 
 @dataclass(frozen=True)

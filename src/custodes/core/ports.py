@@ -269,9 +269,19 @@ class CheckpointStore(Protocol):
 
 
 class PolicySource(Protocol):
-    """The written policy pack in force."""
+    """Reads written policy packs: one shipped with custodes by name, a pack file, and
+    the bytes the vault keeps. Which pack is in force is not its business: that is the
+    vault's setting, on its signed log (``services.packs``)."""
 
-    def load(self) -> PolicyPack: ...
+    def read(self, choice: str) -> tuple[bytes, str]:
+        """The bytes of the pack ``choice`` names (a built-in pack's name, or a path to a
+        pack file) and a name for messages; NotFound or InvalidInput otherwise."""
+        ...
+
+    def parse(self, text: bytes, *, source_name: str) -> PolicyPack:
+        """The pack in ``text``, validated (its hash is the SHA-256 of ``text``);
+        InvalidInput, naming ``source_name`` and the line, otherwise."""
+        ...
 
 
 class ProgressTask(Protocol):

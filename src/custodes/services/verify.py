@@ -31,6 +31,7 @@ from custodes.core.jsontext import JSONObject
 from custodes.core.records import KeptBlob
 from custodes.services import audit
 from custodes.services.context import Context
+from custodes.services.packs import check_packs
 from custodes.services.state import StateCheck, check_checkpoint_times
 from custodes.services.usecase import acting
 from custodes.storage.uow import UnitOfWork
@@ -66,6 +67,7 @@ def verify_vault(vault: Context, actor_name: str | None, *, blobs: bool = True) 
         verifier = _check_log(vault, uc.uow, checkpoints, problems, state)
         problems.extend(state.finish())
         problems.extend(check_checkpoint_times(uc.uow, vault.clock.now()))
+        problems.extend(check_packs(vault, uc.uow))
         kept = uc.uow.holdings.blobs()
         blob_count = _check_blobs(vault, kept, problems) if blobs else 0
     report = VerifyReport(

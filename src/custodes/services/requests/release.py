@@ -45,7 +45,8 @@ from custodes.services.acceptance import (
 from custodes.services.common import new_id, now_iso, verified_original
 from custodes.services.context import Context
 from custodes.services.requests.decisions import write_letter
-from custodes.services.requests.facts import asked_evidence
+from custodes.services.requests.facts import asked_evidence, load_policy
+from custodes.services.requests.rereview import check_release_pack
 from custodes.services.state import vouch_decision, vouch_derivative
 from custodes.services.usecase import UseCase, acting
 from custodes.storage.uow import UnitOfWork
@@ -195,6 +196,7 @@ def _plan(
     uc.allow(Permission.REQUEST_RELEASE, case=case, refusal_action=Action.RELEASE_REFUSED)
     try:
         decision, release = _releasable_decision(uc.uow, request_id)
+        check_release_pack(decision, load_policy(uc.ctx, uc.uow))
         _check_package_folder(out_dir)
         plan = _what_to_release(uc.uow, request, case, decision, release, redactions)
         for ev_id, ev in plan.evidence.items():
