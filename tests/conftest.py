@@ -168,6 +168,14 @@ def s3_bucket(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> S3Bucket:
 
 
 @pytest.fixture
+def s3_locked_bucket(s3_server: str, s3_bucket: S3Bucket) -> S3Bucket:
+    """A new, empty bucket with Object Lock enabled (and so versioning), beside ``s3_bucket``."""
+    bucket = S3Bucket(s3_server, "custodes-lock-" + secrets.token_hex(6))
+    bucket.client().create_bucket(Bucket=bucket.bucket, ObjectLockEnabledForBucket=True)
+    return bucket
+
+
+@pytest.fixture
 def blob_backend() -> str:
     """Where ``vault`` keeps its blobs: "local" unless a test is parametrised over
     ``blob_backend`` (``tests.factories.blobs.on_both_blob_stores``)."""

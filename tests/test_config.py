@@ -64,3 +64,12 @@ def test_s3_blob_urls_name_a_bucket_and_prefix(url: str, location: S3Location) -
 def test_malformed_s3_blob_urls_are_refused(url: str, needle: str) -> None:
     with pytest.raises(InvalidInput, match=needle):
         _ = Settings(home=Path("h"), blob_url=url).blob_location
+
+
+def test_retention_days(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().retention_days is None
+    monkeypatch.setenv("CUSTODES_RETENTION_DAYS", "2555")
+    assert Settings().retention_days == 2555
+    monkeypatch.setenv("CUSTODES_RETENTION_DAYS", "0")
+    with pytest.raises(ValueError, match="greater than or equal to 1"):
+        Settings()

@@ -20,7 +20,7 @@ import shutil
 import socket
 import stat
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -36,6 +36,7 @@ from custodes.core.errors import (
     NotFound,
 )
 from custodes.core.ports import BlobStore
+from custodes.services import policy as policy_svc
 from custodes.services import vault as vault_svc
 from custodes.services.context import Context
 from custodes.storage import credentials, migrations
@@ -43,7 +44,7 @@ from custodes.storage.blobs.local import LocalBlobStore
 from custodes.storage.checkpoints import CHECKPOINT_FILE, CHECKPOINT_HISTORY, FileCheckpointStore
 from custodes.storage.db import check_database_url, make_engine, sqlite_path, translate_errors
 from custodes.storage.keys import ed25519_verify
-from custodes.storage.packs import SettingsPolicySource
+from custodes.storage.packs import PackReader
 from custodes.storage.uow import UnitOfWork
 from custodes.storage.vaultkeys import KEY_FILE, WATERMARK_SECRET_FILE, FileKeyStore
 
@@ -65,6 +66,8 @@ __all__ = [
 ]
 
 VAULT_FILE = "vault.json"
+DEFAULT_PACK = "colorado"
+"""The policy pack a new vault starts with unless ``init`` is told another."""
 
 verify_signature = ed25519_verify
 """Checks an Ed25519 signature (for proofs checked away from any vault)."""
@@ -169,6 +172,11 @@ def _blob_store(settings: Settings) -> BlobStore:
     """The blob store the settings name: a local folder, or an S3 bucket and prefix."""
     where = settings.blob_location
     if not isinstance(where, S3Location):
+        if settings.retention_days is not None:
+            raise InvalidInput(
+                "a retention lock needs the S3 blob store (a folder cannot lock)",
+                advice="set CUSTODES_BLOB_URL=s3://BUCKET/PREFIX, or unset CUSTODES_RETENTION_DAYS",
+            )
         return LocalBlobStore(where)
     # Imported here: boto3 takes a while to load, and the embedded vault never needs it.
     from custodes.storage.blobs.s3 import S3BlobStore, make_client
@@ -178,7 +186,16 @@ def _blob_store(settings: Settings) -> BlobStore:
         region=settings.s3_region,
         addressing_style=settings.s3_addressing_style,
     )
-    return S3BlobStore(client, where.bucket, where.prefix, settings.resolved_blob_scratch)
+    days = settings.retention_days
+    store = S3BlobStore(
+        client,
+        where.bucket,
+        where.prefix,
+        settings.resolved_blob_scratch,
+        retention=None if days is None else timedelta(days=days),
+    )
+    store.check_object_lock()
+    return store
 
 
 def _build(
@@ -195,7 +212,7 @@ def _build(
         blobs=_blob_store(settings),
         keys=key_store(settings, origin, published=published, creating=creating),
         checkpoints=checkpoint_store(settings),
-        policy=SettingsPolicySource(settings.policy_pack),
+        policy=PackReader(),
         verify_signature=ed25519_verify,
         unit_of_work=unit_of_work,
         agency=settings.agency,
@@ -290,9 +307,12 @@ def _check_database_holds(vault: Vault, origin: str) -> None:
     )
 
 
-def init_vault(settings: Settings, *, client: str | None = None) -> Vault:
+def init_vault(
+    settings: Settings, *, client: str | None = None, policy_pack: str = DEFAULT_PACK
+) -> Vault:
     """Create the vault folder, the signing key, the watermark secret, the schema and the
-    ``admin`` user, then open it.
+    ``admin`` user, with ``policy_pack`` (a built-in pack's name or a pack file) in
+    force, then open it.
 
     Only here are the log key and the watermark secret made. Everything is checked
     before anything is made (the settings, the blob store, the folder, an empty
@@ -312,15 +332,20 @@ def init_vault(settings: Settings, *, client: str | None = None) -> Vault:
     sqlite_file = sqlite_path(url)
     if sqlite_file is None or sqlite_file.exists():
         _check_database_empty(url, shown)
+    pack_text, pack_source = policy_svc.check_pack_choice(
+        PackReader(), policy_pack, SystemClock().now().date()
+    )
     made = _Made(folder=folder, sqlite_file=sqlite_file)
     try:
-        return _init(settings, client, made)
+        return _init(settings, client, made, pack_text, pack_source)
     except BaseException:
         made.undo()
         raise
 
 
-def _init(settings: Settings, client: str | None, made: _Made) -> Vault:
+def _init(
+    settings: Settings, client: str | None, made: _Made, pack_text: bytes, pack_source: str
+) -> Vault:
     home = settings.home
     made.folder.make()
     if made.sqlite_file is not None and not made.sqlite_file.exists():
@@ -334,7 +359,7 @@ def _init(settings: Settings, client: str | None, made: _Made) -> Vault:
         migrations.upgrade(creating.engine)
     _ = creating.signer  # creates the key file (mode 0600)
     _ = creating.watermark_secret  # and the watermark secret (mode 0600)
-    created_at = vault_svc.record_init(creating)
+    created_at = vault_svc.record_init(creating, pack_text, pack_source)
     vault_file = home / VAULT_FILE
     tmp = vault_file.with_suffix(".tmp")
     try:

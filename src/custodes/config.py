@@ -44,12 +44,15 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
     s3_addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    # Days an original is kept under S3 Object Lock in compliance mode from when it is
+    # stored (nobody, not even the bucket's administrator, may delete or overwrite it
+    # before then). Unset: no lock. Needs the S3 blob store, on a bucket with Object Lock.
+    retention_days: int | None = Field(default=None, ge=1)
     # The local folder where a remote blob store stages uploads and downloads what a
     # reader needs as a file (unset: HOME/blob-scratch).
     blob_scratch: Path | None = None
     broker_url: str | None = None
     user: str | None = None
-    policy_pack: str = "colorado"  # a built-in pack name, or a path to a pack file
     agency: str = "Police Department"  # the name letters are signed with
     # The department's C2PA signing certificate chain and key (PEM files), and the roots
     # a reader should trust; unset: the vault makes its own (storage/credentials.py).

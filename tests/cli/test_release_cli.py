@@ -86,3 +86,67 @@ def test_provenance_names_a_wrong_anchors_file(tmp_path: Path, clips: dict[str, 
     both = run(home, "provenance", str(clips["a"]), "--root", user=None, ok=False)
     assert both.returncode == 3 and "not both" in both.stderr
     assert not home.exists()
+
+
+def test_a_release_needs_a_redaction_a_person_accepted(
+    tmp_path: Path, clips: dict[str, Path]
+) -> None:
+    home = tmp_path / "v"
+    run(home, "init", user=None)
+    run(home, "user", "add", "rec", "--role", "records")
+    run(home, "user", "add", "sgt", "--role", "supervisor")
+    run(home, "user", "add", "ofc", "--role", "officer")
+    run(home, "case", "add", "C-9", "--status", "adjudicated", user="rec")
+    ev = run(home, "ingest", str(clips["a"]), "--case", "C-9", user="rec")["evidence_id"]
+    run(home, "evidence", "flag", ev, "--flag", "plate", "--reason", "plates in view", user="rec")
+    req = run(
+        home,
+        "request",
+        "add",
+        "--case",
+        "C-9",
+        "--requester",
+        "KUSA",
+        "--kind",
+        "press",
+        user="rec",
+    )["request_id"]
+    decided = run(home, "request", "decide", req, "--accept", user="rec")
+    assert [r["kind"] for r in decided["redactions"]] == ["plates"]
+    red = run(
+        home,
+        "redact",
+        ev,
+        "--region",
+        "0.2:40,40,60,30:plate",
+        "--out",
+        str(tmp_path / "r.mp4"),
+        user="rec",
+    )
+    pkg = tmp_path / "pkg"
+    refused = run(home, "request", "release", req, "--out", str(pkg), user="rec", ok=False)
+    assert refused.returncode == 6, refused.stderr
+    assert "has no redaction a person accepted as covering plates" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert not pkg.exists()
+    assert run(home, "audit", user="rec")[-1]["action"] == "release-refused"
+    rid = red["derivative_id"]
+    # What the copy cannot have covered is refused, on record; bad kinds are bad input.
+    wrong = run(home, "redaction", "accept", rid, "--covers", "faces", user="sgt", ok=False)
+    assert wrong.returncode == 6 and "cannot cover faces" in wrong.stderr
+    assert run(home, "audit", user="rec")[-1]["action"] == "access-refused"
+    typo = run(home, "redaction", "accept", rid, "--covers", "plaets", user="sgt", ok=False)
+    assert typo.returncode == 3 and "unknown redaction kind 'plaets'" in typo.stderr
+    officer = run(home, "redaction", "accept", rid, "--covers", "plates", user="ofc", ok=False)
+    assert officer.returncode == 5
+    accepted = run(home, "redaction", "accept", rid, "--covers", "plates", user="sgt")
+    assert accepted["covers"] == ["plates"] and accepted["accepted_by"] == "sgt"
+    event = run(home, "audit", user="rec")[-1]
+    assert event["action"] == "redaction-accept" and event["actor"] == "sgt"
+    released = run(home, "request", "release", req, "--out", str(pkg), user="rec")
+    manifest = json.loads(Path(released["manifest"]).read_text())
+    [f] = manifest["files"]
+    assert f["redactions"]["derivative_id"] == rid
+    assert f["redactions"]["covers"] == ["plates"]
+    assert [a["by"] for a in f["redactions"]["accepted"]] == ["sgt"]
+    assert any("region 'plate' blurred" in d for d in f["redactions"]["described"])

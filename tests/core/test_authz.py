@@ -56,11 +56,13 @@ vault:alerts:read       .       .          x       .          x                x
 vault:leak:trace        .       .          x       .          x                .     .
 case:evidence:flag      .       x          x       .          .                .     .
 case:evidence:redact    .       x          x       .          .                .     .
+case:evidence:accept-redaction .  x          x       .          .                .     .
 case:request:add        .       .          x       .          .                .     .
 case:request:view       .       x          x       .          x                .     x
 case:request:decide     .       .          x       .          .                .     .
 case:request:release    .       .          x       .          .                .     .
 vault:blob:locate       .       .          .       .          .                x     .
+vault:policy:set        .       .          .       .          .                x     .
 """
 
 

@@ -83,34 +83,35 @@ def test_events_read_typed_and_as_json_objects_alike(sqlite_vault: Vault) -> Non
         "details",
         "prev",
     ]
-    init, admin = views
+    init, admin, pack = views
     assert (init.seq, init.action, init.details) == (
         0,
         "vault-init",
         {"origin": sqlite_vault.origin},
     )
     assert (admin.object_type, admin.object_id) == ("user", "admin")
+    assert (pack.action, pack.object_type) == ("policy-set", "policy-pack")
     assert init.prev == "0" * 64
-    assert list_audit(sqlite_vault, "admin")[:2] == views
+    assert list_audit(sqlite_vault, "admin")[:3] == views
 
 
 def test_appended_events_chain_and_are_signed_on_commit(sqlite_vault: Vault) -> None:
     vault = sqlite_vault
     with vault.uow() as uow:
         seqs = append(uow, [event(vault, "admin", Action.VIEW, reason=f"r{i}") for i in range(3)])
-        assert seqs == [2, 3, 4]
+        assert seqs == [3, 4, 5]  # after vault-init, user-add and policy-set
         commit(uow, vault)
     with vault.uow(readonly=True) as uow:
         views = read_events(uow)
-        assert leaf_hashes(uow, 5)[3] == merkle.leaf_hash(entry_at(uow, 3))
-        assert views[4].prev == leaf_hashes(uow, 5)[3].hex()
-        with pytest.raises(NotFound, match="fewer than 6"):
-            leaf_hashes(uow, 6)
+        assert leaf_hashes(uow, 6)[4] == merkle.leaf_hash(entry_at(uow, 4))
+        assert views[5].prev == leaf_hashes(uow, 6)[4].hex()
+        with pytest.raises(NotFound, match="fewer than 7"):
+            leaf_hashes(uow, 7)
         with pytest.raises(NotFound, match="no audit event with seq 9"):
             entry_at(uow, 9)
-        with pytest.raises(NotFound, match="no signed checkpoint of size 4"):
-            checkpoint_at(uow, 4)
-        note = checkpoint_at(uow, 5)
-    assert [v.reason for v in views[2:]] == ["r0", "r1", "r2"]
-    assert open_checkpoint(vault, note).size == 5
+        with pytest.raises(NotFound, match="no signed checkpoint of size 5"):
+            checkpoint_at(uow, 5)
+        note = checkpoint_at(uow, 6)
+    assert [v.reason for v in views[3:]] == ["r0", "r1", "r2"]
+    assert open_checkpoint(vault, note).size == 6
     assert published_checkpoint(vault.checkpoints) == note

@@ -182,3 +182,16 @@ def test_an_assignment_records_its_stated_reason(vault: Vault) -> None:
     with vault.uow(readonly=True) as uow:
         last = list_events(uow.conn, case_number=number)[-1]
     assert (last["action"], last["reason"]) == ("case-assign", "first on scene")
+
+
+def test_only_records_sets_a_legal_hold(vault: Vault) -> None:
+    """On the folder store the flag is kept on record; a folder has no hold to put (S3:
+    tests/services/test_blob_lock.py)."""
+    rec = add_user(vault, "records")
+    ia = add_user(vault, "internal-affairs")
+    number = add_case(vault)
+    with pytest.raises(PermissionDenied, match="only records may change 'legal-hold'"):
+        cases.set_case(vault, ia, number, flag=["legal-hold"], reason="suit")
+    changed = cases.set_case(vault, rec, number, flag=["legal-hold"], reason="suit")
+    assert changed.flags == frozenset({"legal-hold"})
+    assert cases.show_case(vault, ia, number).flags == frozenset({"legal-hold"})

@@ -24,7 +24,7 @@ def test_negative_numbers_are_bad_input(sqlite_vault: Vault) -> None:
         with pytest.raises(InvalidInput, match=f"new_size must be .* not {size}") as err:
             proofs.prove_consistency(sqlite_vault, "admin", 1, size)
         assert err.value.field == "new_size"
-    assert proofs.prove_inclusion(sqlite_vault, "admin", 0, 2)["format"]
+    assert proofs.prove_inclusion(sqlite_vault, "admin", 0, 3)["format"]
 
 
 def test_checked_proofs_are_typed_and_issuing_one_is_on_record(sqlite_vault: Vault) -> None:
@@ -32,12 +32,13 @@ def test_checked_proofs_are_typed_and_issuing_one_is_on_record(sqlite_vault: Vau
     inclusion = proofs.prove_inclusion(vault, "admin", 1)
     checked = proofs.verify_bundle(inclusion, public_vkey(vault), vault.verify_signature)
     assert isinstance(checked, proofs.InclusionChecked)
-    assert (checked.kind, checked.origin, checked.tree_size) == ("inclusion", vault.origin, 2)
+    # The tree of a new vault: vault-init, user-add, policy-set.
+    assert (checked.kind, checked.origin, checked.tree_size) == ("inclusion", vault.origin, 3)
     assert checked.event["action"] == "user-add" and "prev" not in checked.event
-    consistency = proofs.prove_consistency(vault, "admin", 2)
+    consistency = proofs.prove_consistency(vault, "admin", 3)
     linked = proofs.verify_bundle(consistency, public_vkey(vault), vault.verify_signature)
     assert isinstance(linked, proofs.ConsistencyChecked)
-    assert (linked.old_size, linked.new_size) == (2, 3)  # the first proof's event
+    assert (linked.old_size, linked.new_size) == (3, 4)  # the first proof's event
     issued = [e for e in list_audit(vault, "admin") if e.action == "proof-issued"]
     assert [e.details["kind"] for e in issued] == ["inclusion", "consistency"]
     assert all(e.object_type is None and e.object_id is None for e in issued)

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from html import unescape
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-import custodes
 from custodes.bootstrap import Vault
 from custodes.core.errors import CustodesError, InvalidInput, NotFound, PermissionDenied
 from custodes.services import cases, evidence, requests
 from custodes.services.audit import list_events
 from custodes.storage import tables as t
 from tests.factories import add_case, add_user
+from tests.factories.blobs import remove_blob
+from tests.factories.packs import expired_pack, pack_sha256, put_in_force
 
 
 @pytest.fixture
@@ -149,14 +150,10 @@ def test_evidence_of_another_case_is_refused(world, clips) -> None:
     assert other not in str(caught.value)
 
 
-def test_expired_pack_is_refused(world, tmp_path: Path, monkeypatch) -> None:
+def test_expired_pack_is_refused(world, tmp_path: Path) -> None:
     vault, rec, number, ev = world
-    text = (Path(custodes.__file__).parent / "packs" / "colorado.yaml").read_text()
-    expired = re.sub(r"expires: *[0-9-]+", "expires: 2020-01-01", text)
-    expired = re.sub(r"effective_from: *[0-9-]+", "effective_from: 2019-01-01", expired)
-    pack = tmp_path / "old.yaml"
-    pack.write_text(expired)
-    monkeypatch.setattr(vault.policy, "name", str(pack))
+    # Put in force while it was current; it has expired since.
+    put_in_force(vault, expired_pack(tmp_path), on=datetime(2019, 6, 1, tzinfo=UTC))
     with pytest.raises(CustodesError, match=r"expire|in force"):
         _add(vault, rec, number, requester="X", kind="press")
     assert _count(vault, t.requests) == 0
@@ -358,21 +355,20 @@ def test_the_person_changing_the_case_still_needs_their_own_permission(world) ->
 
 
 @pytest.mark.parametrize("problem", ["expired", "missing"])
-def test_a_bad_pack_never_blocks_a_case_change(world, tmp_path: Path, monkeypatch, problem) -> None:
+def test_a_bad_pack_never_blocks_a_case_change(world, tmp_path: Path, problem) -> None:
     vault, rec, number, ev = world
     _held(vault, rec, number)
-    pack = tmp_path / "old.yaml"
     if problem == "expired":
-        text = (Path(custodes.__file__).parent / "packs" / "colorado.yaml").read_text()
-        text = re.sub(r"expires: *[0-9-]+", "expires: 2020-01-01", text)
-        pack.write_text(re.sub(r"effective_from: *[0-9-]+", "effective_from: 2019-01-01", text))
-    monkeypatch.setattr(vault.policy, "name", str(pack))
+        put_in_force(vault, expired_pack(tmp_path), on=datetime(2019, 6, 1, tzinfo=UTC))
+    else:  # the kept bytes of the pack in force are gone from the blob store
+        remove_blob(vault, pack_sha256(vault))
     out = cases.set_case(vault, rec, number, status="adjudicated")
     assert out.status == "adjudicated" and out.holds_reviewed == []
     (warning,) = out.warnings
     assert "not re-evaluated" in warning
-    assert ("expired" if problem == "expired" else "no policy pack") in warning
-    assert _reviews(vault, number) == [] and evidence.list_alerts(vault, "admin") == []
+    assert ("expired" if problem == "expired" else "are missing") in warning
+    assert _reviews(vault, number) == []
+    assert [a for a in evidence.list_alerts(vault, "admin") if a.kind == "hold-review"] == []
     assert cases.show_case(vault, rec, number).status == "adjudicated"
     flagged = requests.set_evidence_flags(vault, rec, ev, flag=["informant"], reason="seen")
     assert flagged.flags == ["informant"] and flagged.holds_reviewed == []

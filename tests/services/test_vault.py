@@ -19,11 +19,11 @@ def test_init_creates_admin_key_and_signed_log(vault: Vault) -> None:
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
     key = home / bootstrap.KEY_FILE
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
-    assert (home / bootstrap.CHECKPOINT_FILE).read_text().startswith(vault.origin + "\n2\n")
+    assert (home / bootstrap.CHECKPOINT_FILE).read_text().startswith(vault.origin + "\n3\n")
     with vault.uow(readonly=True) as uow:
         events = list_events(uow.conn)
         role = uow.conn.execute(text("SELECT role FROM users WHERE username='admin'")).scalar()
-    assert [e["action"] for e in events] == ["vault-init", "user-add"]
+    assert [e["action"] for e in events] == ["vault-init", "user-add", "policy-set"]
     assert role == "admin"
 
 
@@ -45,7 +45,7 @@ def test_audit_log_is_append_only_in_the_database(vault: Vault, verb: str) -> No
     with vault.engine.connect() as conn, pytest.raises(Exception, match="append-only"):
         conn.execute(text(verb))
     with vault.uow(readonly=True) as uow:
-        assert len(list_events(uow.conn)) == 2
+        assert len(list_events(uow.conn)) == 3
 
 
 def test_checkpoints_are_append_only(vault: Vault) -> None:

@@ -74,10 +74,10 @@ def test_clean_vault_verifies_and_verification_is_audited(vault: Vault) -> None:
     _with_events(vault)
     progress = RecordingProgress()
     out = verify.verify_vault(vault.acting_for(vault.client, progress=progress), "admin")
-    assert out.ok and out.problems == [] and out.events == 14
+    assert out.ok and out.problems == [] and out.events == 15
     assert out.checkpoints_checked >= 2
     log, blobs = progress.tasks
-    assert (log.label, log.unit, log.total, log.done) == ("audit log", "item", 14, 14)
+    assert (log.label, log.unit, log.total, log.done) == ("audit log", "item", 15, 15)
     assert (blobs.label, blobs.unit, blobs.total, blobs.done) == ("blobs", "byte", 0, 0)
     with vault.uow(readonly=True) as uow:
         last = audit.list_events(uow.conn)[-1]
@@ -88,8 +88,8 @@ def test_clean_vault_verifies_and_verification_is_audited(vault: Vault) -> None:
 def test_edited_event(vault: Vault) -> None:
     _with_events(vault)
     _unlock(vault)
-    entry, _ = _entry(vault, 5)
-    _set_entry(vault, 5, entry.replace(b'"r3"', b'"r9"'))
+    entry, _ = _entry(vault, 6)  # r3: after the 3 events of init
+    _set_entry(vault, 6, entry.replace(b'"r3"', b'"r9"'))
     assert "event-edited" in _kinds(vault)
 
 
@@ -98,9 +98,9 @@ def test_edited_event_with_rehashed_leaf(vault: Vault) -> None:
 
     _with_events(vault)
     _unlock(vault)
-    entry, _ = _entry(vault, 5)
+    entry, _ = _entry(vault, 6)
     forged = entry.replace(b'"r3"', b'"r9"')
-    _set_entry(vault, 5, forged, merkle.leaf_hash(forged))
+    _set_entry(vault, 6, forged, merkle.leaf_hash(forged))
     kinds = _kinds(vault)
     assert "chain-broken" in kinds and "checkpoint-mismatch" in kinds
 
@@ -158,7 +158,7 @@ def test_trimmed_log(vault: Vault) -> None:
         conn.execute(delete(t.audit_events).where(t.audit_events.c.seq >= 10))
         conn.execute(delete(t.checkpoints).where(t.checkpoints.c.size >= 10))
     kinds = _kinds(vault)
-    assert "log-truncated" in kinds  # the published checkpoint file still covers 14
+    assert "log-truncated" in kinds  # the published checkpoint file still covers 15
 
 
 def test_forged_checkpoint_file(vault: Vault, tmp_path: Path) -> None:
@@ -207,8 +207,8 @@ def test_blob_swapped(vault: Vault, clips: dict[str, Path]) -> None:
 def test_failed_verification_signs_nothing(vault: Vault) -> None:
     _with_events(vault)
     _unlock(vault)
-    entry, _ = _entry(vault, 3)
-    _set_entry(vault, 3, entry.replace(b'"r1"', b'"r7"'))
+    entry, _ = _entry(vault, 4)
+    _set_entry(vault, 4, entry.replace(b'"r1"', b'"r7"'))
     with vault.engine.connect() as conn:
         before = conn.execute(text("SELECT max(size) FROM checkpoints")).scalar()
     out = verify.verify_vault(vault, "admin")

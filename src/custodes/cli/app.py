@@ -14,6 +14,8 @@ database may act as any vault user, so the folder must belong to the service acc
 from __future__ import annotations
 
 import getpass
+import os
+import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,6 +30,7 @@ from custodes.cli.commands import (
     demo,
     evidence,
     exports,
+    policy,
     provenance,
     redaction,
     requests,
@@ -84,6 +87,7 @@ app.add_typer(evidence.app, name="evidence")
 app.add_typer(audit.app, name="audit")
 app.add_typer(requests.app, name="request")
 app.add_typer(tokens.app, name="token")
+app.add_typer(redaction.app, name="redaction")
 
 
 def version() -> str:
@@ -98,6 +102,9 @@ def _print_version(value: bool) -> None:
     if value:
         print(f"custodes {version()}")
         raise typer.Exit()
+app.add_typer(policy.app, name="policy")
+
+RETIRED_PACK_VARIABLE = "CUSTODES_POLICY_PACK"
 
 
 def _os_user() -> str | None:
@@ -133,6 +140,15 @@ def main_callback(
         ),
     ] = False,
 ) -> None:
+    if os.environ.get(RETIRED_PACK_VARIABLE):
+        # The pack was once chosen per command by this variable; a person who still sets
+        # it expects it to count, so say once, on stderr, that it does not.
+        print(
+            f"custodes: {RETIRED_PACK_VARIABLE} is no longer read: the policy pack in force "
+            "is a vault setting (custodes policy show; an admin changes it with "
+            "custodes policy set PACK --reason ...)",
+            file=sys.stderr,
+        )
     settings = Settings(home=home) if home is not None else Settings()
     actor = as_user or settings.user or _os_user()
     ctx.obj = State(settings=settings, actor=actor, json=json_out)

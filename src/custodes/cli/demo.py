@@ -5,6 +5,7 @@ It drives the same services as the CLI, as the people of the story would.
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 import tempfile
@@ -22,11 +23,13 @@ from custodes.core.errors import CustodesError, PermissionDenied
 from custodes.media.leak import simulate_leak
 from custodes.media.synth import write_bodycam_clip
 from custodes.services import (
+    acceptance,
     cases,
     events,
     evidence,
     exports,
     proofs,
+    redaction,
     requests,
     trace,
     users,
@@ -233,11 +236,55 @@ def run_demo(settings: Settings, *, quiet: bool = False) -> dict[str, Any]:
     )
     package = settings.home / "releases" / req.request_id
     package.mkdir(parents=True)
-    released = requests.release_request(vault, RECORDS, req.request_id, package)
-    ok(
-        f"released to the newsroom: {len(released.files)} watermarked, face-blurred copy "
-        f"of the portion asked for, the manifest and the letter in {package}"
+
+    step("Faces are blurred on a copy; nothing unreviewed is released")
+    redactions_dir = settings.home / "redactions"
+    redactions_dir.mkdir(exist_ok=True)
+    redacted = redaction.redact_evidence(
+        vault,
+        RECORDS,
+        redaction.RedactEvidence(
+            evidence_id,
+            out=redactions_dir / f"{evidence_id}-redacted.mp4",
+            faces=True,
+            reason=f"bystanders' faces, for request {req.request_id}",
+        ),
     )
+    ok(
+        f"redacted copy {redacted.derivative_id}: faces blurred in {redacted.frames_redacted} "
+        f"frames; contact sheet {redacted.contact_sheet}"
+    )
+    try:
+        requests.release_request(vault, RECORDS, req.request_id, package)
+    except CustodesError as err:
+        refused("a release before anyone reviewed the redacted copy", err)
+    accepted = acceptance.accept_redaction(
+        vault,
+        SERGEANT,
+        acceptance.AcceptRedaction(
+            redacted.derivative_id,
+            covers=("bystander-faces",),
+            # An honest review of a copy that hid nothing says why that is enough.
+            reason=None if redacted.frames_redacted else "no bystander's face is in view",
+        ),
+    )
+    ok(
+        f"{SERGEANT} reviewed the copy and accepted it as covering "
+        f"{', '.join(accepted.covers)} (audit event #{accepted.audit_seq})"
+    )
+    released = requests.release_request(vault, RECORDS, req.request_id, package)
+    manifest = json.loads(Path(released.manifest).read_text())
+    applied = [
+        "; ".join(f["redactions"]["described"]) or "nothing needed hiding"
+        for f in manifest["files"]
+        if f["redactions"]
+    ]
+    ok(
+        f"released to the newsroom: {len(released.files)} watermarked copy of the portion "
+        f"asked for ({'; '.join(applied) or 'unredacted'}), the manifest and the letter in "
+        f"{package}"
+    )
+    summary["redactions_applied"] = applied
     summary["request"] = {"hold": proposal.outcome, "after": decided.outcome}
     from custodes.media.provenance import read_credentials
 

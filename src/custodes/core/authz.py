@@ -58,6 +58,9 @@ class CaseFlag(StrEnum):
     JUVENILE = "juvenile"
     VICTIM_PRIVACY = "victim-privacy"
     IA_INVESTIGATION = "ia-investigation"
+    # A litigation hold: the case's originals carry a legal hold in the blob store (S3
+    # Object Lock), which keeps them past their retention until it is lifted.
+    LEGAL_HOLD = "legal-hold"
 
 
 REASON_FLAGS = frozenset({CaseFlag.SENSITIVE, CaseFlag.JUVENILE, CaseFlag.VICTIM_PRIVACY})
@@ -89,6 +92,8 @@ class Permission(StrEnum):
     LEAK_TRACE = "vault:leak:trace"
     EVIDENCE_FLAG = "case:evidence:flag"
     EVIDENCE_REDACT = "case:evidence:redact"
+    # A person states that a redacted copy was reviewed and what it covers (issue 22).
+    REDACTION_ACCEPT = "case:evidence:accept-redaction"
     REQUEST_ADD = "case:request:add"
     REQUEST_VIEW = "case:request:view"
     REQUEST_DECIDE = "case:request:decide"
@@ -96,6 +101,7 @@ class Permission(StrEnum):
     # Where an original is kept in the blob store (a path, an s3:// URL): for admins, who
     # run the store; everyone else opens evidence only through the vault.
     BLOB_LOCATE = "vault:blob:locate"
+    POLICY_SET = "vault:policy:set"  # choose the policy pack in force
 
 
 P = Permission
@@ -114,6 +120,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.EVIDENCE_EXPORT,
             P.EVIDENCE_FLAG,
             P.EVIDENCE_REDACT,
+            P.REDACTION_ACCEPT,
             P.AUDIT_READ,
             P.CASE_AUDIT_READ,
             P.VAULT_VERIFY,
@@ -139,6 +146,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.LEAK_TRACE,
             P.EVIDENCE_FLAG,
             P.EVIDENCE_REDACT,
+            P.REDACTION_ACCEPT,
             P.REQUEST_ADD,
             P.REQUEST_VIEW,
             P.REQUEST_DECIDE,
@@ -182,6 +190,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.VAULT_VERIFY,
             P.ALERTS_READ,
             P.BLOB_LOCATE,
+            P.POLICY_SET,
         }
     ),
     # Command staff oversee: they read the alerts addressed to command and view cases and
@@ -359,7 +368,7 @@ class AlertAudience(StrEnum):
 
     INTERNAL_AFFAIRS = "internal-affairs"
     COMMAND = "command"  # command staff: overrides of a policy decision
-    RECORDS = "records"  # records custodians: a hold that no longer stands
+    RECORDS = "records"  # records custodians: a hold that no longer stands, a new pack
 
 
 class AlertKind(StrEnum):
@@ -369,6 +378,7 @@ class AlertKind(StrEnum):
     LEAK_ATTRIBUTED = "leak-attributed"
     DECISION_OVERRIDE = "decision-override"
     HOLD_REVIEW = "hold-review"
+    REQUEST_REREVIEW = "request-rereview"  # a new pack changes what a request gets
 
 
 A = AlertAudience
@@ -381,6 +391,7 @@ ALERT_AUDIENCES: dict[AlertKind, tuple[AlertAudience, ...]] = {
     AlertKind.LEAK_ATTRIBUTED: (A.INTERNAL_AFFAIRS,),
     AlertKind.DECISION_OVERRIDE: (A.INTERNAL_AFFAIRS, A.COMMAND),
     AlertKind.HOLD_REVIEW: (A.RECORDS,),
+    AlertKind.REQUEST_REREVIEW: (A.RECORDS,),
 }
 
 #: Who reads each audience. Internal affairs and admins read every alert, on every case;
@@ -453,9 +464,12 @@ def check_recording_officer(actor: Actor, username: str, role: Role) -> None:
 
 
 def can_flag(actor: Actor, flag: CaseFlag) -> bool:
-    """Only internal affairs (and admins) raise or lower an ia-investigation flag."""
+    """Only internal affairs (and admins) raise or lower an ia-investigation flag; only
+    records (and admins) a legal-hold."""
     if flag is CaseFlag.IA_INVESTIGATION:
         return actor.role in (Role.INTERNAL_AFFAIRS, Role.ADMIN)
+    if flag is CaseFlag.LEGAL_HOLD:
+        return actor.role in (Role.RECORDS, Role.ADMIN)
     return True
 
 

@@ -68,6 +68,9 @@ class Action(StrEnum):
     TOKEN_USE = "token-use"
     TOKEN_REVOKE = "token-revoke"
     PASSWORD_SET = "password-set"
+    REDACTION_ACCEPT = "redaction-accept"
+    POLICY_SET = "policy-set"
+    REQUEST_REREVIEW = "request-rereview"
 
 
 @dataclass(frozen=True)

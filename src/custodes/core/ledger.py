@@ -865,3 +865,70 @@ def session_state(session: WebSession) -> SessionState:
         session.second_factor,
         session.ended_at is not None,
     )
+
+
+# ------------------------------------------------------------- the policy pack in force
+# The pack in force is not a row: it is the latest signed ``policy-set`` event, which
+# names the pack's SHA-256 (its bytes are kept in the blob store by that hash). Replaying
+# those events gives the vault's whole policy history; the last one is in force.
+
+
+@dataclass(frozen=True)
+class PackSetting:
+    """One ``policy-set`` event: which pack the vault put in force, when and by whom."""
+
+    seq: int
+    at: str
+    actor: str
+    name: str
+    version: str
+    sha256: str
+    source: str
+    """The file name the pack was read from (``colorado.yaml``, ``dept-2027.yaml``)."""
+    size: int
+    reason: str | None
+    previous_sha256: str | None
+
+
+def pack_setting(entry: Mapping[str, Any]) -> PackSetting:
+    """The setting a decoded ``policy-set`` entry records; KeyError, TypeError or
+    ValueError when it does not say (a malformed event)."""
+    if entry.get("action") != str(Action.POLICY_SET):
+        raise ValueError(f"event {entry.get('seq')} is not a policy-set event")
+    details = entry["details"]
+    sha = str(details["sha256"])
+    if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+        raise ValueError(f"event {entry.get('seq')} names no SHA-256")
+    previous = details.get("previous_sha256")
+    reason = entry.get("reason")
+    return PackSetting(
+        seq=int(entry["seq"]),
+        at=str(entry["at"]),
+        actor=str(entry["actor"]),
+        name=str(details["name"]),
+        version=str(details["version"]),
+        sha256=sha,
+        source=str(details["source"]),
+        size=int(details["size"]),
+        reason=None if reason is None else str(reason),
+        previous_sha256=None if previous is None else str(previous),
+    )
+
+
+def pack_history(entries: Iterable[Mapping[str, Any]]) -> tuple[list[PackSetting], list[Problem]]:
+    """Every pack setting of decoded ``policy-set`` entries (oldest first), and a problem
+    for each that does not say what it set; the last setting is the pack in force."""
+    settings: list[PackSetting] = []
+    problems: list[Problem] = []
+    for entry in entries:
+        try:
+            settings.append(pack_setting(entry))
+        except (KeyError, TypeError, ValueError) as exc:
+            problems.append(
+                Problem(
+                    "state-event-unreadable",
+                    f"event {entry.get('seq')} (policy-set) does not say which pack: {exc}",
+                    entry.get("seq"),
+                )
+            )
+    return settings, problems

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
@@ -35,6 +35,43 @@ class StagedBlob:
     path: Path
     sha256: str
     size: int
+
+
+RETENTION_SLACK = timedelta(days=1)
+"""How much earlier than ``stored_at + retention`` a retention may end and still count:
+the date is set when the upload begins, the object is dated when it ends."""
+
+
+@dataclass(frozen=True)
+class BlobLock:
+    """The retention lock on a stored blob, as its store reports it.
+
+    ``enforced`` is False for a store that cannot lock (a local folder): the other fields
+    are then empty. ``mode`` is S3 Object Lock's (``COMPLIANCE``, ``GOVERNANCE``) or None;
+    ``stored_at`` is when the store dated the object.
+    """
+
+    enforced: bool
+    mode: str | None = None
+    retain_until: datetime | None = None
+    legal_hold: bool = False
+    stored_at: datetime | None = None
+
+    def shortfall(self, retention: timedelta) -> str | None:
+        """Why this lock does not keep the blob for ``retention`` in compliance mode from
+        when it was stored (allowing :data:`RETENTION_SLACK`); None when it does."""
+        if not self.enforced:
+            return "its store cannot lock it"
+        if self.mode != "COMPLIANCE" or self.retain_until is None:
+            return f"it has no compliance-mode retention (mode {self.mode or 'none'})"
+        if self.stored_at is not None:
+            wanted = self.stored_at + retention - RETENTION_SLACK
+            if self.retain_until < wanted:
+                return (
+                    f"its retention ends {self.retain_until.isoformat()}, before "
+                    f"{(self.stored_at + retention).isoformat()}"
+                )
+        return None
 
 
 @dataclass(frozen=True)
@@ -64,8 +101,10 @@ class BlobStore(Protocol):
         """Stream ``src`` into a temporary file while hashing it (constant memory)."""
         ...
 
-    def commit(self, staged: StagedBlob) -> BlobRef:
-        """Atomically move a staged blob into the store (fsync, rename, read-only)."""
+    def commit(self, staged: StagedBlob, *, retain: bool = False) -> BlobRef:
+        """Atomically move a staged blob into the store (fsync, rename, read-only).
+
+        ``retain``: an original, locked for the store's ``retention`` where it has one."""
         ...
 
     def discard(self, staged: StagedBlob) -> None:
@@ -113,6 +152,19 @@ class BlobStore(Protocol):
 
     def sweep_temp(self) -> int:
         """Remove temporary files left by dead processes; return how many."""
+        ...
+
+    @property
+    def retention(self) -> timedelta | None:
+        """How long an original is locked from when it is stored; None: not locked."""
+        ...
+
+    def lock_status(self, sha256: str) -> BlobLock:
+        """The lock the store holds on a blob; raises NotFound."""
+        ...
+
+    def hold(self, sha256: str, on: bool) -> None:
+        """Put a legal hold on a blob, or lift it (a store that cannot lock: no-op)."""
         ...
 
 
@@ -217,9 +269,19 @@ class CheckpointStore(Protocol):
 
 
 class PolicySource(Protocol):
-    """The written policy pack in force."""
+    """Reads written policy packs: one shipped with custodes by name, a pack file, and
+    the bytes the vault keeps. Which pack is in force is not its business: that is the
+    vault's setting, on its signed log (``services.packs``)."""
 
-    def load(self) -> PolicyPack: ...
+    def read(self, choice: str) -> tuple[bytes, str]:
+        """The bytes of the pack ``choice`` names (a built-in pack's name, or a path to a
+        pack file) and a name for messages; NotFound or InvalidInput otherwise."""
+        ...
+
+    def parse(self, text: bytes, *, source_name: str) -> PolicyPack:
+        """The pack in ``text``, validated (its hash is the SHA-256 of ``text``);
+        InvalidInput, naming ``source_name`` and the line, otherwise."""
+        ...
 
 
 class ProgressTask(Protocol):

@@ -8,7 +8,8 @@ validates. The manifest states what the copy derives from and what was done to i
 * an ingredient (``parentOf``) naming the evidence: its id and the SHA-256 of the
   original, which never leaves the vault;
 * ``c2pa.actions.v2``: ``c2pa.opened`` on that ingredient, then one action per
-  operation of the copy's lineage (``c2pa.filtered`` for blurred faces and regions,
+  operation of the copy's lineage (``c2pa.filtered`` naming the faces and the labelled
+  regions actually blurred in that copy, and no such action where nothing was;
   ``c2pa.edited`` for muted audio, cut and trimmed time and the forensic mark,
   ``c2pa.resized`` only when the copy's frame size differs from the original's,
   ``c2pa.transcoded``), each with its parameters;
@@ -58,16 +59,16 @@ def _actions(operations: list[dict[str, Any]], ingredient: str) -> list[dict[str
         name = str(op.get("op", ""))
         params = {k: v for k, v in op.items() if k != "op"}
         if name == "redact":
-            n = int(params.get("regions") or 0)
-            parts = (["faces"] if params.get("faces") else []) + (
-                [f"{n} drawn region{'s' if n != 1 else ''}"] if n else []
-            )
-            what = " and ".join(parts) or "nothing"
+            what = _hidden(params)
+            if what is None:
+                continue  # nothing was hidden in this copy: nothing is said to be
             how = "boxed" if params.get("style") == "box" else "blurred"
             out.append(
                 {"action": "c2pa.filtered", "description": f"{what} {how}", "parameters": params}
             )
         elif name == "audio":
+            if "ranges" in params and not params["ranges"]:
+                continue  # no audio silenced in this copy's portion
             how = "bleeped" if params.get("mode") == "bleep" else "muted"
             out.append(
                 {"action": "c2pa.edited", "description": f"audio {how}", "parameters": params}
@@ -96,6 +97,29 @@ def _actions(operations: list[dict[str, Any]], ingredient: str) -> list[dict[str
         else:
             out.append({"action": "c2pa.edited", "description": name, "parameters": params})
     return out
+
+
+def _hidden(params: dict[str, Any]) -> str | None:
+    """What a redact operation hid, in words; None when it hid nothing.
+
+    An operation that says what it ``applied`` (faces and regions by label, with their
+    frames in this copy) is described by that alone: faces are named only where face
+    boxes were drawn, regions by their labels."""
+    applied = params.get("applied")
+    if isinstance(applied, dict):
+        parts = []
+        faces = applied.get("faces")
+        if isinstance(faces, dict) and (faces.get("frames") or faces.get("boxes")):
+            parts.append("faces")
+        for r in applied.get("regions") or []:
+            if isinstance(r, dict) and (r.get("frames") or r.get("boxes")):
+                parts.append(f"region '{r.get('label')}'")
+        return ", ".join(parts) or None
+    n = int(params.get("regions") or 0)
+    parts = (["faces"] if params.get("faces") else []) + (
+        [f"{n} drawn region{'s' if n != 1 else ''}"] if n else []
+    )
+    return " and ".join(parts) or None
 
 
 def build_manifest(

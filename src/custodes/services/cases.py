@@ -143,6 +143,15 @@ def set_case(
                 # A new investigation withdraws the reach an earlier one restored.
                 changes[-1][1]["reach_withdrawn"] = _names(case.restored)
                 uc.uow.cases.withdraw_restored_reach(case)
+        releasing: list[str] = []
+        if CaseFlag.LEGAL_HOLD in flags ^ case.flags:
+            originals = _originals(uc, case)
+            if CaseFlag.LEGAL_HOLD in flags:
+                _set_legal_holds(vault, originals, True)
+                changes[-1][1]["held"] = _names(originals)
+            else:
+                releasing = originals
+                changes[-1][1]["released"] = _names(originals)
         uc.uow.cases.update(case, status=new_status, flags=flags)
         trigger: JSONObject = {}
         for action, details in changes:
@@ -156,6 +165,7 @@ def set_case(
         if trigger:
             reviewed, warnings = review_holds_after_change(uc, case, trigger)
         uc.commit()
+    _set_legal_holds(vault, releasing, False)
     return CaseChanged(
         number,
         new_status or case.status,
@@ -164,6 +174,21 @@ def set_case(
         reviewed,
         warnings,
     )
+
+
+_WHO_FLAGS = {CaseFlag.IA_INVESTIGATION: "internal affairs", CaseFlag.LEGAL_HOLD: "records"}
+
+
+def _originals(uc: UseCase, case: Case) -> list[str]:
+    return sorted({ev.sha256 for ev in uc.uow.evidence.list(case)})
+
+
+def _set_legal_holds(vault: Context, shas: Iterable[str], on: bool) -> None:
+    """Put (``on``) or lift the legal hold on these originals in the blob store. A hold is
+    put before the flag is committed, lifted only after, so that a failure leaves an
+    original held, never one released early."""
+    for sha in shas:
+        vault.blobs.hold(sha, on)
 
 
 def _changed_flags(
@@ -179,7 +204,8 @@ def _changed_flags(
         if not can_flag(uc.actor, f):
             uc.refuse(
                 PermissionDenied(
-                    f"permission denied: only internal affairs may change '{f.value}'"
+                    f"permission denied: only {_WHO_FLAGS.get(f, 'some roles')} may change "
+                    f"'{f.value}'"
                 ),
                 attempted=Permission.CASE_SET_FLAGS.value,
                 case=case.number,

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Self
 
-from custodes.core.disclosure.pack import PolicyPack
 from custodes.core.errors import IntegrityFailure
 from custodes.core.ports import (
     BlobStore,
@@ -48,6 +47,7 @@ class Context:
     keys: KeyStore
     checkpoints: CheckpointStore
     policy: PolicySource
+    """Reads and validates packs; the pack *in force* is on the signed log (services.packs)."""
     verify_signature: Ed25519Verify
     unit_of_work: UnitOfWorkFactory
     agency: str
@@ -108,6 +108,3 @@ class Context:
     def _copies_signed(self) -> int:
         with self.uow(readonly=True) as uow:  # a plain read: a release may hold the writer lock
             return uow.exports.count_with_content_credentials()
-
-    def policy_pack(self) -> PolicyPack:
-        return self.policy.load()

@@ -12,6 +12,7 @@ from typing import NoReturn, Protocol
 
 from custodes.core.authz import (
     AlertKind,
+    CaseFlag,
     Decision,
     Permission,
     Role,
@@ -193,13 +194,15 @@ def ingest(
     staged = _stage(ctx, actor_name, path, case_number)
     try:
         info = _probe_new(ctx, actor_name, path, staged, case_number)
-        blob = ctx.blobs.commit(staged)
+        blob = ctx.blobs.commit(staged, retain=True)  # an original: locked where S3 retains
     except BaseException:
         # Refused, failed or interrupted (Ctrl-C, SIGTERM): the staged copy goes now,
         # not at some later command's sweep. Gone already (committed) is fine.
         with contextlib.suppress(CustodesError):
             ctx.blobs.discard(staged)
         raise
+    if CaseFlag.LEGAL_HOLD in admitted.case.flags:
+        ctx.blobs.hold(blob.sha256, True)
     recorded = admitted.recorded_at or (
         parse_iso8601(info.creation_time, "creation time").astimezone(UTC).isoformat()
         if info.creation_time

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, NoReturn
 
+from custodes.core import redactions
 from custodes.core.authz import AlertKind, Decision, Permission
 from custodes.core.custody import Action
 from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput
@@ -49,7 +50,7 @@ from custodes.services.exports import _check_text
 from custodes.services.requests.facts import check_ranges_within
 from custodes.services.usecase import UseCase, acting
 
-FACE_KINDS = frozenset({"faces", "bystander-faces", "minors", "victims"})
+FACE_KINDS = redactions.FACE_KINDS
 STYLES = ("blur", "box")
 Style = Literal["blur", "box"]
 MAX_LABEL = 64
@@ -104,6 +105,9 @@ class Rendered:
     sidecar_sha256: str
     contact_sheet: Path
     operations: list[JSONObject]
+    applied: JSONObject
+    """What the copy hides (:mod:`custodes.core.redactions`): faces, drawn regions by
+    label, with their boxes, frames and spans; the audio muted or bleeped."""
 
     def lineage(self, evidence: Evidence) -> JSONObject:
         return {
@@ -332,6 +336,8 @@ def _record_redaction(uc: UseCase, job: _Prepared, rendered: Rendered) -> tuple[
             "operations": [op["op"] for op in rendered.operations],
             "lineage_sha256": document_digest(rendered.lineage(job.evidence)),
             **alert_note(AlertKind.SENSITIVE_REDACT, job.reason, alert=job.decision.alert),
+            # What it hides, signed: what a person may accept it as covering.
+            "applied": rendered.applied,
         },
     )
     uc.uow.derivatives.add(
@@ -418,6 +424,7 @@ def _render_redaction(
             p.unlink(missing_ok=True)
         raise
     sidecar_sha = hashlib.sha256(sidecar_path.read_bytes()).hexdigest()
+    applied: JSONObject = plan.applied()
     operations: list[JSONObject] = [
         {
             "op": "redact",
@@ -427,16 +434,16 @@ def _render_redaction(
             "style": spec.style,
             "boxes": plan.box_count(),
             "sidecar_sha256": sidecar_sha,
+            "applied": dict(applied),
         }
     ]
     if spec.mute:
-        operations.append(
-            {
-                "op": "audio",
-                "mode": "bleep" if spec.bleep else "mute",
-                "ranges": [[a, b] for a, b in spec.mute],
-            }
-        )
+        audio: JSONObject = {
+            "mode": "bleep" if spec.bleep else "mute",
+            "ranges": [[a, b] for a, b in spec.mute],
+        }
+        operations.append({"op": "audio", **audio})
+        applied["audio"] = audio
     return Rendered(
         sha256=digest,
         frames_redacted=result.frames_redacted,
@@ -444,6 +451,7 @@ def _render_redaction(
         sidecar_sha256=sidecar_sha,
         contact_sheet=sheet_path,
         operations=operations,
+        applied=applied,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from custodes.core.authz import Actor, Role
 from custodes.core.custody import Action
-from custodes.services import audit
+from custodes.services import audit, policy
 from custodes.services.common import now_iso
 from custodes.services.context import Context
 from custodes.services.usecase import UseCase
@@ -12,8 +12,10 @@ from custodes.services.usecase import UseCase
 ADMIN = "admin"
 
 
-def record_init(ctx: Context) -> str:
-    """Record the vault's creation and its ``admin`` user; return the creation time."""
+def record_init(ctx: Context, pack_text: bytes, pack_source: str) -> str:
+    """Record the vault's creation, its ``admin`` user and the policy pack it starts
+    with (its bytes, checked by :func:`policy.check_pack_choice`); return the creation
+    time."""
     with ctx.uow() as uow:
         created = uow.users.add(ADMIN, Role.ADMIN, None, now_iso(ctx))
         # The vault's first actor is the admin it makes: there is nobody to identify yet.
@@ -25,6 +27,7 @@ def record_init(ctx: Context) -> str:
             object_id=ADMIN,
             details={"role": Role.ADMIN.value, "password_digest": None},
         )
+        policy.record_first_pack(uc, pack_text, pack_source)
         uc.commit()
     return now_iso(ctx)
 

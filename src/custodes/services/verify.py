@@ -11,6 +11,9 @@ Problems are collected, not raised: the report lists each one. A front door show
 report, then calls :func:`raise_for_problems` (as httpx's ``raise_for_status``), so that
 a failed check leaves through the one error handler like any other error.
 
+Where the blob store has a retention, each original must also hold its compliance-mode
+lock for that long from when it was stored (``blob-unlocked`` otherwise).
+
 Progress goes to ``ctx.progress``: the audit log counted in events, then the blobs in
 bytes.
 """
@@ -28,6 +31,7 @@ from custodes.core.jsontext import JSONObject
 from custodes.core.records import KeptBlob
 from custodes.services import audit
 from custodes.services.context import Context
+from custodes.services.packs import check_packs
 from custodes.services.state import StateCheck, check_checkpoint_times
 from custodes.services.usecase import acting
 from custodes.storage.uow import UnitOfWork
@@ -63,6 +67,7 @@ def verify_vault(vault: Context, actor_name: str | None, *, blobs: bool = True) 
         verifier = _check_log(vault, uc.uow, checkpoints, problems, state)
         problems.extend(state.finish())
         problems.extend(check_checkpoint_times(uc.uow, vault.clock.now()))
+        problems.extend(check_packs(vault, uc.uow))
         kept = uc.uow.holdings.blobs()
         blob_count = _check_blobs(vault, kept, problems) if blobs else 0
     report = VerifyReport(
@@ -209,6 +214,7 @@ def _check_blobs(vault: Context, kept: Sequence[KeptBlob], problems: list[Proble
             problems.append(Problem("blob-missing", f"{name}: {exc}", blob=b.sha256))
             continue
         if actual == b.sha256:
+            _check_lock(vault, b, name, problems)
             continue
         if actual in by_hash:
             problems.append(
@@ -221,3 +227,13 @@ def _check_blobs(vault: Context, kept: Sequence[KeptBlob], problems: list[Proble
         else:
             problems.append(Problem("blob-changed", f"{name}: its blob was altered", blob=b.sha256))
     return len(kept)
+
+
+def _check_lock(vault: Context, b: KeptBlob, name: str, problems: list[Problem]) -> None:
+    """An original must be locked for the store's retention, where it has one."""
+    retention = vault.blobs.retention
+    if retention is None or b.what != "evidence":
+        return
+    why = vault.blobs.lock_status(b.sha256).shortfall(retention)
+    if why is not None:
+        problems.append(Problem("blob-unlocked", f"{name}: {why}", blob=b.sha256))

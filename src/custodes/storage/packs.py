@@ -57,24 +57,37 @@ def load_pack(text: bytes, *, source_name: str) -> PolicyPack:
 def load_pack_file(path: str | Path) -> PolicyPack:
     """Read a pack from disk (refusing oversized files before reading them whole)."""
     p = Path(path)
+    return load_pack(read_pack_file(p), source_name=p.name)
+
+
+def read_pack_file(p: Path) -> bytes:
+    """A pack file's bytes (at most one more than a pack may hold, so that an oversized
+    file is refused without reading it whole)."""
     try:
         with p.open("rb") as fh:
-            text = fh.read(MAX_PACK_BYTES + 1)
+            return fh.read(MAX_PACK_BYTES + 1)
     except FileNotFoundError:
         raise NotFound(f"no policy pack at {p}") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"{p} is a folder, not a pack file") from None
     except OSError as exc:
         raise InvalidInput(f"{p.name}: cannot read the pack: {exc.strerror}") from exc
-    return load_pack(text, source_name=p.name)
+
+
+def builtin_text(name: str) -> bytes:
+    """The bytes of one of the packs shipped in ``custodes/packs/``."""
+    if name not in BUILTIN_PACKS:
+        raise NotFound(
+            f"no built-in policy pack '{name}' (packs: {', '.join(BUILTIN_PACKS)}; "
+            "name a pack file by a path ending in .yaml)"
+        )
+    return (resources.files("custodes") / "packs" / f"{name}.yaml").read_bytes()
 
 
 def builtin_pack(name: str) -> PolicyPack:
     """One of the packs shipped in ``custodes/packs/`` (``colorado``, ``california``,
     ``example-department``)."""
-    if name not in BUILTIN_PACKS:
-        raise NotFound(f"no built-in policy pack '{name}' (packs: {', '.join(BUILTIN_PACKS)})")
-    filename = f"{name}.yaml"
-    text = (resources.files("custodes") / "packs" / filename).read_bytes()
-    return load_pack(text, source_name=filename)
+    return load_pack(builtin_text(name), source_name=f"{name}.yaml")
 
 
 # --------------------------------------------------------------------------- parsing
@@ -208,14 +221,16 @@ def _to_python(conv: _Converter, node: Node, path: PathKey) -> object:
     raise _fail(source_name, int(node.start_mark.line) + 1, "unsupported YAML node")
 
 
-class SettingsPolicySource:
-    """The pack the settings name (``CUSTODES_POLICY_PACK``): a built-in name or a file."""
+class PackReader:
+    """The :class:`~custodes.core.ports.PolicySource` of this edge: built-in packs by
+    name, pack files by path, and kept bytes, through the hardened reader above."""
 
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def load(self) -> PolicyPack:
-        name = self.name
+    def read(self, choice: str) -> tuple[bytes, str]:
+        name = choice.strip()
         if "/" in name or name.endswith((".yaml", ".yml")):
-            return load_pack_file(Path(name))
-        return builtin_pack(name)
+            p = Path(name)
+            return read_pack_file(p), p.name
+        return builtin_text(name), f"{name}.yaml"
+
+    def parse(self, text: bytes, *, source_name: str) -> PolicyPack:
+        return load_pack(text, source_name=source_name)

@@ -102,3 +102,34 @@ def test_a_corrupt_or_hostile_sidecar_is_refused(plan: RedactionPlan, name: str,
         RedactionPlan.from_json(text)
     assert "\n" not in str(err.value)
     assert str(err.value).startswith("corrupt redaction plan")
+
+
+def test_a_plan_states_what_it_hides_by_kind_and_label() -> None:
+    from custodes.media.redaction import RegionSeed
+    from custodes.media.redaction.plan import PlanBox
+
+    face = PlanBox(0, 0, 10, 10)
+    plate = PlanBox(20, 20, 40, 30, kind="region", label="plate")
+    plan = RedactionPlan(
+        width=64,
+        height=48,
+        fps=10.0,
+        frames=40,
+        faces=True,
+        regions=[RegionSeed(0.0, 20, 20, 20, 10, "plate"), RegionSeed(1.0, 0, 0, 8, 8, "gone")],
+        boxes={0: [face, plate], 1: [face, face], 2: [plate], 7: [face]},
+    )
+    assert plan.applied() == {
+        "faces": {"searched": True, "boxes": 4, "frames": 3, "spans": [[0.0, 0.2], [0.7, 0.8]]},
+        "regions": [
+            # A region drawn whose boxes were all deleted still names its label: nothing hid it.
+            {"label": "gone", "boxes": 0, "frames": 0, "spans": []},
+            {"label": "plate", "boxes": 2, "frames": 2, "spans": [[0.0, 0.1], [0.2, 0.3]]},
+        ],
+    }
+    assert RedactionPlan(64, 48, 10.0, 40).applied()["faces"] == {
+        "searched": False,
+        "boxes": 0,
+        "frames": 0,
+        "spans": [],
+    }

@@ -18,10 +18,11 @@ from custodes.core.errors import (
     InvalidInput,
     NotFound,
     PermissionDenied,
+    ReasonRequired,
 )
 from custodes.media.provenance import read_credentials
 from custodes.media.redaction import RegionSeed
-from custodes.services import audit, evidence, redaction, requests
+from custodes.services import acceptance, audit, evidence, redaction, requests
 from custodes.services.audit import list_events
 from custodes.services.common import event
 from custodes.services.redaction import RedactEvidence
@@ -41,6 +42,7 @@ def world(sqlite_vault: Vault, clips: dict[str, Path]):
 
 
 PLATE = RegionSeed(0.2, 40, 40, 60, 30, "plate")
+MINOR = RegionSeed(0.2, 200, 60, 40, 60, "minor")
 
 
 def _redact(vault: Vault, actor: str, evidence_id: str, **kw) -> redaction.Redacted:
@@ -124,22 +126,51 @@ def test_release_not_allowed_by_the_decision_is_refused(world, tmp_path: Path) -
         requests.release_request(vault, officer, r.request_id, out)
 
 
-def test_release_uses_a_reviewed_redaction_that_covers_what_the_decision_needs(
+def _accept(vault: Vault, actor: str, rid: str, *covers: str, reason: str | None = None):
+    return acceptance.accept_redaction(
+        vault, actor, acceptance.AcceptRedaction(rid, covers=covers, reason=reason)
+    )
+
+
+def _emptied(sidecar: Path, dest: Path) -> Path:
+    """A reviewer's sidecar with every box deleted."""
+    plan = json.loads(sidecar.read_text())
+    plan["frames"] = {}
+    dest.write_text(json.dumps(plan))
+    return dest
+
+
+def test_release_needs_an_accepted_redaction_covering_every_kind(
     world, clips: dict[str, Path], tmp_path: Path
 ) -> None:
     vault, rec, number, ev, _ = world
-    requests.set_evidence_flags(vault, rec, ev, flag=["minor"], reason="seen on review")
+    requests.set_evidence_flags(vault, rec, ev, flag=["minor", "plate"], reason="seen on review")
     r = _add(vault, rec, number, requester="9News", kind="press", evidence=[ev])
     decided = requests.decide_request(vault, rec, r.request_id, accept=True)
-    assert decided.outcome in ("release", "partial")
-    plate_only = _redact(vault, rec, ev, regions=[PLATE], out=tmp_path / "plate.mp4")
-    with_faces = _redact(vault, rec, ev, faces=True, regions=[PLATE], out=tmp_path / "f.mp4")
-    other_ev = evidence.ingest(vault, rec, clips["b"], number).evidence_id
-    other = _redact(vault, rec, other_ev, faces=True, out=tmp_path / "other.mp4")
+    assert {x["kind"] for x in decided.redactions} == {"minors", "plates"}
     out = tmp_path / "pkg"
     out.mkdir()
+    # Nothing is redacted at release time that nobody reviewed.
+    with pytest.raises(CustodyConflict, match="no redaction a person accepted as covering minors"):
+        requests.release_request(vault, rec, r.request_id, out)
+    assert _events(vault)[-1] == "release-refused"
+    assert list(out.iterdir()) == []
+    faces_only = _redact(vault, rec, ev, faces=True, out=tmp_path / "faces.mp4")
+    with_plate = _redact(vault, rec, ev, faces=True, regions=[PLATE, MINOR], out=tmp_path / "f.mp4")
+    other_ev = evidence.ingest(vault, rec, clips["b"], number).evidence_id
+    other = _redact(vault, rec, other_ev, faces=True, out=tmp_path / "other.mp4")
+    # A redaction nobody accepted is not released, even when named.
+    with pytest.raises(CustodyConflict, match="not reviewed and accepted by a person"):
+        requests.release_request(
+            vault, rec, r.request_id, out, redactions=[with_plate.derivative_id]
+        )
+    # A person cannot accept a copy as covering what it cannot have covered: on record.
+    with pytest.raises(CustodyConflict, match="cannot cover plates"):
+        _accept(vault, rec, faces_only.derivative_id, "minors", "plates", reason="none")
+    assert _events(vault)[-1] == "access-refused"
+    _accept(vault, rec, faces_only.derivative_id, "minors", reason="no child in view")
     bad = [
-        (plate_only.derivative_id, CustodyConflict, "does not cover faces"),
+        (faces_only.derivative_id, CustodyConflict, "not accepted as covering plates"),
         (other.derivative_id, InvalidInput, "does not include"),
         ("RD-nope", NotFound, "no such redaction"),
     ]
@@ -148,12 +179,29 @@ def test_release_uses_a_reviewed_redaction_that_covers_what_the_decision_needs(
             requests.release_request(vault, rec, r.request_id, out, redactions=[rid])
         assert _events(vault)[-1] == "release-refused"
         assert list(out.iterdir()) == []
-    result = requests.release_request(
-        vault, rec, r.request_id, out, redactions=[with_faces.derivative_id]
-    )
+    with pytest.raises(CustodyConflict, match=f"{faces_only.derivative_id}, lacks plates"):
+        requests.release_request(vault, rec, r.request_id, out)
+    accepted = _accept(vault, rec, with_plate.derivative_id, "minors", "plates")
+    assert accepted.boxes["plates"] > 0 and accepted.boxes["minors"] > 0
+    result = requests.release_request(vault, rec, r.request_id, out)  # the accepted one
     manifest = json.loads(Path(result.manifest).read_text())
     [f] = manifest["files"]
-    assert f["reviewed_redaction"] == with_faces.derivative_id
+    assert f["reviewed_redaction"] == with_plate.derivative_id
+    with vault.uow(readonly=True) as uow:
+        released = list_events(uow.conn)[-1]
+    assert released["action"] == "release"
+    assert released["details"]["files"][0]["redaction"] == with_plate.derivative_id
+    stated = f["redactions"]
+    assert stated["derivative_id"] == with_plate.derivative_id
+    assert stated["derivative_sha256"] == with_plate.sha256
+    assert stated["covers"] == ["minors", "plates"]
+    assert [(a["by"], a["audit_seq"]) for a in stated["accepted"]] == [(rec, accepted.audit_seq)]
+    labels = {x["label"]: x["frames"] for x in stated["applied"]["regions"]}
+    assert labels.keys() == {"plate", "minor"} and min(labels.values()) > 0
+    faces = stated["applied"]["faces"]
+    said = " ".join(stated["described"])
+    assert "region 'plate' blurred" in said
+    assert ("faces blurred" in said) == (faces["frames"] > 0)
     with vault.engine.connect() as conn:
         lineage = json.loads(
             conn.execute(
@@ -162,9 +210,80 @@ def test_release_uses_a_reviewed_redaction_that_covers_what_the_decision_needs(
         )
     redact_op = lineage["operations"][0]
     assert redact_op["op"] == "redact" and redact_op["faces"] is True
-    assert redact_op["derivative_id"] == with_faces.derivative_id
-    assert redact_op["derivative_sha256"] == with_faces.sha256
+    assert redact_op["derivative_id"] == with_plate.derivative_id
+    assert redact_op["derivative_sha256"] == with_plate.sha256
     assert lineage["operations"][-1]["op"] == "c2pa-manifest"
+    # The Content Credentials name what was blurred, and the acceptance.
+    cred = read_credentials(out / f["path"], vault.content_credential().anchors_pem)
+    [filtered] = [a for a in cred["actions"] if a["action"] == "c2pa.filtered"]
+    assert "region 'plate'" in filtered["description"]
+    assert ("faces" in filtered["description"]) == (faces["frames"] > 0)
+    assert cred["lineage"]["redaction"]["derivative_id"] == with_plate.derivative_id
+    assert cred["lineage"]["redaction"]["accepted"][0]["by"] == rec
+    # The letter says what was applied, and who accepted it; not the bare kinds required.
+    letter = Path(result.letter).with_suffix(".html").read_text()
+    assert "region &#39;plate&#39; blurred" in letter or "region 'plate' blurred" in letter
+    assert f"accepted by {rec}" in letter
+    assert "<li>plates</li>" not in letter
+
+
+def test_an_empty_plan_is_accepted_only_with_a_reason_and_claims_nothing(
+    world, tmp_path: Path
+) -> None:
+    vault, rec, number, ev, _ = world
+    requests.set_evidence_flags(vault, rec, ev, flag=["minor"], reason="seen on review")
+    r = _add(vault, rec, number, requester="9News", kind="press", evidence=[ev])
+    requests.decide_request(vault, rec, r.request_id, accept=True)
+    first = _redact(vault, rec, ev, faces=True, out=tmp_path / "f.mp4")
+    empty = _redact(
+        vault, rec, ev, sidecar=_emptied(first.sidecar, tmp_path / "e.json"), out=tmp_path / "e.mp4"
+    )
+    assert empty.frames_redacted == 0
+    with pytest.raises(ReasonRequired, match="hides nothing of minors"):
+        _accept(vault, rec, empty.derivative_id, "minors")
+    assert _events(vault)[-1] == "access-refused"
+    out = tmp_path / "pkg"
+    with pytest.raises(CustodyConflict, match="no redaction a person accepted"):
+        requests.release_request(vault, rec, r.request_id, out)
+    with pytest.raises(CustodyConflict, match="not reviewed and accepted"):
+        requests.release_request(vault, rec, r.request_id, out, redactions=[empty.derivative_id])
+    done = _accept(vault, rec, empty.derivative_id, "minors", reason="no child is in view")
+    with vault.uow(readonly=True) as uow:
+        event = list_events(uow.conn)[-1]
+    assert event["action"] == "redaction-accept" and event["reason"] == "no child is in view"
+    assert event["details"]["sha256"] == empty.sha256
+    assert event["details"]["covers"] == ["minors"] and done.boxes == {"minors": 0}
+    result = requests.release_request(
+        vault, rec, r.request_id, out, redactions=[empty.derivative_id]
+    )
+    [f] = json.loads(Path(result.manifest).read_text())["files"]
+    assert f["redactions"]["described"] == []
+    # Nothing blurred: the signed provenance does not say anything was.
+    cred = read_credentials(out / f["path"], vault.content_credential().anchors_pem)
+    assert not [a for a in cred["actions"] if a["action"] == "c2pa.filtered"]
+    letter = Path(result.letter).with_suffix(".html").read_text()
+    assert "nothing needed hiding in this portion" in letter
+
+
+def test_a_release_with_one_file_unreviewed_is_refused(
+    world, clips: dict[str, Path], tmp_path: Path
+) -> None:
+    vault, rec, number, ev, _ = world
+    ev2 = evidence.ingest(vault, rec, clips["b"], number).evidence_id
+    for e in (ev, ev2):
+        requests.set_evidence_flags(vault, rec, e, flag=["plate"], reason="plates in view")
+    r = _add(vault, rec, number, requester="9News", kind="press", evidence=[ev, ev2])
+    requests.decide_request(vault, rec, r.request_id, accept=True)
+    red = _redact(vault, rec, ev, regions=[PLATE], out=tmp_path / "a.mp4")
+    _accept(vault, rec, red.derivative_id, "plates")
+    _redact(vault, rec, ev2, regions=[PLATE], out=tmp_path / "b.mp4")  # never accepted
+    out = tmp_path / "pkg"
+    with pytest.raises(CustodyConflict, match=f"{ev2} has no redaction a person accepted"):
+        requests.release_request(vault, rec, r.request_id, out)
+    assert _events(vault)[-1] == "release-refused"
+    assert not out.exists()
+    with vault.uow(readonly=True) as uow:
+        assert not uow.conn.execute(select(t.releases)).all()
 
 
 def test_an_override_releases_only_the_portion_asked_for(world, tmp_path: Path) -> None:
@@ -329,6 +448,7 @@ def test_an_altered_original_or_redacted_copy_is_never_used(world, tmp_path: Pat
     r = _add(vault, rec, number, requester="9News", kind="press", evidence=[ev])
     requests.decide_request(vault, rec, r.request_id, accept=True)
     red = _redact(vault, rec, ev, faces=True, out=tmp_path / "f.mp4")
+    _accept(vault, rec, red.derivative_id, "minors", reason="none in view")
     flip_byte(vault, red.sha256)
     out = tmp_path / "pkg"
     with pytest.raises(IntegrityFailure, match="stored redacted copy of RD-"):

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -387,3 +388,17 @@ def test_materialize_gives_the_stored_file_itself(store: LocalBlobStore) -> None
             call(sha)
     with pytest.raises(NotFound), store.materialize(sha):
         pass
+
+
+def test_a_folder_cannot_lock(store: LocalBlobStore) -> None:
+    sha = store.commit(store.stage(io.BytesIO(b"an original")), retain=True).sha256
+    assert store.retention is None
+    lock = store.lock_status(sha)
+    assert not lock.enforced and lock.mode is None
+    assert lock.shortfall(timedelta(days=1)) == "its store cannot lock it"
+    store.hold(sha, True)  # nothing to hold with: a no-op
+    assert store.rehash(sha) == sha and mode(store.local_path(sha)) == 0o444
+    missing = hashlib.sha256(b"never stored").hexdigest()
+    for call in (store.lock_status, lambda s: store.hold(s, True)):
+        with pytest.raises(NotFound):
+            call(missing)

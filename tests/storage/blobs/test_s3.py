@@ -8,15 +8,16 @@ import os
 import stat
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
-from custodes.core.errors import BackendUnavailable, InvalidInput, NotFound
+from custodes.core.errors import BackendUnavailable, CustodyConflict, InvalidInput, NotFound
 from custodes.core.ports import BlobStore
 from custodes.storage.blobs import s3
 from custodes.storage.blobs.s3 import S3BlobStore, make_client
@@ -268,6 +269,181 @@ def test_client_skips_checksums_unless_required() -> None:
 def test_bad_endpoint_is_invalid_input() -> None:
     with pytest.raises(InvalidInput, match="S3 endpoint"):
         make_client(endpoint_url="not a url")
+
+
+# -- Object Lock ------------------------------------------------------------------------
+
+DAYS = timedelta(days=30)
+
+
+def locked_store(bucket: S3Bucket, scratch: Path, **kw: Any) -> S3BlobStore:
+    store = new_store(bucket, scratch, retention=DAYS, **kw)
+    store.check_object_lock()
+    return store
+
+
+def object_lock(bucket: S3Bucket, key: str) -> dict[str, Any]:
+    head: dict[str, Any] = bucket.client().head_object(Bucket=bucket.bucket, Key=key)
+    return head
+
+
+def test_an_original_is_locked_in_compliance_mode(
+    s3_locked_bucket: S3Bucket, tmp_path: Path
+) -> None:
+    store = locked_store(s3_locked_bucket, tmp_path / "scratch")
+    before = datetime.now(UTC)
+    sha = store.commit(store.stage(io.BytesIO(b"an original")), retain=True).sha256
+    after = datetime.now(UTC)
+    head = object_lock(s3_locked_bucket, store.key(sha))
+    assert head["ObjectLockMode"] == "COMPLIANCE"
+    until = head["ObjectLockRetainUntilDate"]
+    # S3 keeps the date to the second (moto to the millisecond).
+    assert before + DAYS - timedelta(seconds=1) <= until <= after + DAYS
+    lock = store.lock_status(sha)
+    assert (lock.enforced, lock.mode, lock.retain_until, lock.legal_hold) == (
+        True,
+        "COMPLIANCE",
+        until,
+        False,
+    )
+    assert lock.shortfall(DAYS) is None
+    assert lock.shortfall(DAYS * 2) is not None  # the settings now ask for longer
+    # A derivative (retain=False) is not locked.
+    other = store.commit(store.stage(io.BytesIO(b"a redacted copy"))).sha256
+    assert "ObjectLockMode" not in object_lock(s3_locked_bucket, store.key(other))
+    assert store.lock_status(other).shortfall(DAYS) == (
+        "it has no compliance-mode retention (mode none)"
+    )
+
+
+def test_multipart_original_is_locked_and_hashed_end_to_end(
+    s3_locked_bucket: S3Bucket, tmp_path: Path
+) -> None:
+    store = locked_store(
+        s3_locked_bucket,
+        tmp_path / "scratch",
+        multipart_threshold=5 * MiB,
+        multipart_chunksize=5 * MiB,
+    )
+    data = os.urandom(11 * MiB + 5)
+    ref = store.commit(store.stage(io.BytesIO(data)), retain=True)
+    assert ref.created and ref.sha256 == hashlib.sha256(data).hexdigest()
+    head = object_lock(s3_locked_bucket, store.key(ref.sha256))
+    assert head["ETag"].strip('"').endswith("-3")  # three parts
+    assert head["ObjectLockMode"] == "COMPLIANCE"
+    assert store.rehash(ref.sha256) == ref.sha256  # the file's hash, not S3's composite
+    client = s3_locked_bucket.client()
+    assert not client.list_multipart_uploads(Bucket=s3_locked_bucket.bucket).get("Uploads")
+
+
+def test_a_failed_multipart_upload_is_aborted(s3_bucket: S3Bucket, tmp_path: Path) -> None:
+    store = new_store(
+        s3_bucket, tmp_path / "scratch", multipart_threshold=5 * MiB, multipart_chunksize=5 * MiB
+    )
+    parts: list[int] = []
+
+    def fail_second_part(params: dict[str, Any], **_: Any) -> None:
+        parts.append(params["PartNumber"])
+        if params["PartNumber"] == 2:
+            raise EndpointConnectionError(endpoint_url="http://s3.invalid")  # the link drops
+
+    store._client.meta.events.register("before-parameter-build.s3.UploadPart", fail_second_part)
+    data = os.urandom(11 * MiB)
+    with pytest.raises(BackendUnavailable):
+        store.commit(store.stage(io.BytesIO(data)))
+    assert 2 in parts
+    assert not store.exists(hashlib.sha256(data).hexdigest())
+    assert not s3_bucket.client().list_multipart_uploads(Bucket=s3_bucket.bucket).get("Uploads")
+
+
+def test_a_retention_needs_a_bucket_with_object_lock(
+    s3_bucket: S3Bucket, s3_locked_bucket: S3Bucket, tmp_path: Path
+) -> None:
+    with pytest.raises(InvalidInput, match="has no Object Lock") as info:
+        locked_store(s3_bucket, tmp_path / "a")
+    assert "CUSTODES_RETENTION_DAYS" in info.value.advice
+    new_store(s3_bucket, tmp_path / "b").check_object_lock()  # no retention: any bucket
+    locked_store(s3_locked_bucket, tmp_path / "c")
+    with pytest.raises(InvalidInput):
+        new_store(s3_locked_bucket, tmp_path / "d", retention=timedelta(0))
+
+
+def test_custodes_never_deletes_nor_weakens_a_lock(
+    s3_locked_bucket: S3Bucket, tmp_path: Path
+) -> None:
+    """moto lets a compliance retention be shortened (AWS does not): the store's own
+    client refuses to ask, before any request is sent."""
+    store = locked_store(s3_locked_bucket, tmp_path / "scratch")
+    sha = store.commit(store.stage(io.BytesIO(b"evidence")), retain=True).sha256
+    key, bucket = store.key(sha), store.bucket
+    until = store.lock_status(sha).retain_until
+    client = store._client
+    with pytest.raises(CustodyConflict, match="never deletes"):
+        client.delete_object(Bucket=bucket, Key=key)
+    with pytest.raises(CustodyConflict, match="never deletes"):
+        client.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": key}]})
+    for retention, bypass in [
+        ({"Mode": "GOVERNANCE", "RetainUntilDate": datetime.now(UTC)}, False),
+        ({"Mode": "COMPLIANCE", "RetainUntilDate": datetime.now(UTC)}, True),
+        ({}, False),
+    ]:
+        kw: dict[str, Any] = {"BypassGovernanceRetention": True} if bypass else {}
+        with pytest.raises(CustodyConflict):
+            client.put_object_retention(Bucket=bucket, Key=key, Retention=retention, **kw)
+    assert store.lock_status(sha).retain_until == until and store.exists(sha)
+    # Committing the same original again never shortens a longer lock...
+    longer = datetime.now(UTC).replace(microsecond=0) + DAYS * 3
+    s3_locked_bucket.client().put_object_retention(
+        Bucket=bucket, Key=key, Retention={"Mode": "COMPLIANCE", "RetainUntilDate": longer}
+    )
+    assert not store.commit(store.stage(io.BytesIO(b"evidence")), retain=True).created
+    assert store.lock_status(sha).retain_until == longer
+
+
+def test_an_original_stored_unlocked_is_locked_when_committed_again(
+    s3_locked_bucket: S3Bucket, tmp_path: Path
+) -> None:
+    plain = new_store(s3_locked_bucket, tmp_path / "a")  # before a retention was set
+    sha = plain.commit(plain.stage(io.BytesIO(b"older evidence")), retain=True).sha256
+    assert plain.lock_status(sha).mode is None
+    store = locked_store(s3_locked_bucket, tmp_path / "b")
+    assert not store.commit(store.stage(io.BytesIO(b"older evidence")), retain=True).created
+    lock = store.lock_status(sha)
+    assert lock.mode == "COMPLIANCE" and lock.retain_until is not None
+    assert lock.retain_until >= datetime.now(UTC) + DAYS - timedelta(minutes=1)
+
+
+def test_legal_hold_on_and_off(s3_locked_bucket: S3Bucket, tmp_path: Path) -> None:
+    store = locked_store(s3_locked_bucket, tmp_path / "scratch")
+    sha = store.commit(store.stage(io.BytesIO(b"held evidence")), retain=True).sha256
+    key = store.key(sha)
+    store.hold(sha, True)
+    assert object_lock(s3_locked_bucket, key)["ObjectLockLegalHoldStatus"] == "ON"
+    assert store.lock_status(sha).legal_hold
+    store.hold(sha, False)
+    assert object_lock(s3_locked_bucket, key)["ObjectLockLegalHoldStatus"] == "OFF"
+    assert not store.lock_status(sha).legal_hold
+    with pytest.raises(NotFound):
+        store.hold(hashlib.sha256(b"never stored").hexdigest(), True)
+    with pytest.raises(NotFound):
+        store.lock_status(hashlib.sha256(b"never stored").hexdigest())
+
+
+def test_a_longer_governance_retention_becomes_compliance_as_long(
+    s3_locked_bucket: S3Bucket, tmp_path: Path
+) -> None:
+    plain = new_store(s3_locked_bucket, tmp_path / "a")
+    sha = plain.commit(plain.stage(io.BytesIO(b"governed evidence"))).sha256
+    longer = datetime.now(UTC).replace(microsecond=0) + DAYS * 3
+    s3_locked_bucket.client().put_object_retention(
+        Bucket=plain.bucket,
+        Key=plain.key(sha),
+        Retention={"Mode": "GOVERNANCE", "RetainUntilDate": longer},
+    )
+    store = locked_store(s3_locked_bucket, tmp_path / "b")
+    assert not store.commit(store.stage(io.BytesIO(b"governed evidence")), retain=True).created
+    lock = store.lock_status(sha)
+    assert (lock.mode, lock.retain_until) == ("COMPLIANCE", longer)
 
 
 def test_an_interrupted_multipart_upload_is_aborted(s3_bucket: S3Bucket, tmp_path: Path) -> None:

@@ -40,19 +40,20 @@ def _event(i: int, case: str | None = None, evidence: str | None = None) -> Audi
 def test_a_new_vault_has_a_state_its_events_and_checkpoints(vault: Vault) -> None:
     with vault.uow(readonly=True) as uow:
         state = uow.audit.load_state(for_update=True)
-        assert state.exists and state.size == 2 and state.range().size == 2
+        assert state.exists and state.size == 3 and state.range().size == 3
         entries = uow.audit.entries(5)
-        assert [decode_entry(e)["action"] for e in entries] == ["vault-init", "user-add"]
+        actions = [decode_entry(e)["action"] for e in entries]
+        assert actions == ["vault-init", "user-add", "policy-set"]
         assert state.last_leaf_hash == merkle.leaf_hash(entries[-1])
         assert state.range().root() == merkle.root([merkle.leaf_hash(e) for e in entries])
-        assert uow.audit.count() == 2
-        assert uow.audit.entry_at(1) == entries[1] and uow.audit.entry_at(2) is None
+        assert uow.audit.count() == 3
+        assert uow.audit.entry_at(1) == entries[1] and uow.audit.entry_at(3) is None
         latest = uow.audit.latest_checkpoint()
-        assert latest is not None and latest.size == 2
-        assert uow.audit.checkpoint_at(2) == latest and uow.audit.checkpoint_at(3) is None
+        assert latest is not None and latest.size == 3
+        assert uow.audit.checkpoint_at(3) == latest and uow.audit.checkpoint_at(4) is None
         assert uow.audit.checkpoints() == [latest]
-        assert uow.audit.newest_checkpoint_size() == 2
-        assert latest.note.decode().startswith(vault.origin + "\n2\n")
+        assert uow.audit.newest_checkpoint_size() == 3
+        assert latest.note.decode().startswith(vault.origin + "\n3\n")
 
 
 def test_appended_entries_and_state_are_read_back(vault: Vault) -> None:
@@ -64,14 +65,15 @@ def test_appended_entries_and_state_are_read_back(vault: Vault) -> None:
         uow.commit()
     with vault.uow(readonly=True) as uow:
         assert uow.audit.load_state() == after
-        assert uow.audit.entries(after.size)[2:] == [e.entry for e in entries]
-        assert uow.audit.newest_checkpoint_size() == 5
-        stored = uow.audit.checkpoint_at(5)
+        # After the 3 events of init (vault-init, user-add, policy-set).
+        assert uow.audit.entries(after.size)[3:] == [e.entry for e in entries]
+        assert uow.audit.newest_checkpoint_size() == 6
+        stored = uow.audit.checkpoint_at(6)
         assert stored is not None and stored.note == b"a note\n"
         rows = [row for batch in uow.audit.iter_batches(batch=2) for row in batch]
-    assert [r[0] for r in rows] == [0, 1, 2, 3, 4]
-    seq, entry, leaf, actor, action, case, evidence, at = rows[3]
-    assert (seq, bytes(entry), bytes(leaf)) == (3, entries[1].entry, entries[1].leaf_hash)
+    assert [r[0] for r in rows] == [0, 1, 2, 3, 4, 5]
+    seq, entry, leaf, actor, action, case, evidence, at = rows[4]
+    assert (seq, bytes(entry), bytes(leaf)) == (4, entries[1].entry, entries[1].leaf_hash)
     assert (actor, action, case, evidence, at) == ("admin", "view", "C-1", None, entries[1].at)
 
 

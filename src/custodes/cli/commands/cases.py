@@ -39,7 +39,9 @@ def case_set(
     status: Annotated[str | None, typer.Option(help="New status.")] = None,
     flag: Annotated[
         list[str] | None,
-        typer.Option(help="Add a flag: sensitive, juvenile, victim-privacy, ia-investigation."),
+        typer.Option(
+            help="Add a flag: sensitive, juvenile, victim-privacy, ia-investigation, legal-hold."
+        ),
     ] = None,
     unflag: Unflag = None,
     reason: FlagReason = None,

@@ -1,4 +1,5 @@
-"""``custodes redact``: redacted derivatives of evidence."""
+"""``custodes redact``: redacted derivatives of evidence; ``custodes redaction accept``:
+a person's acceptance of one, which a release needs."""
 
 from __future__ import annotations
 
@@ -12,6 +13,11 @@ from custodes.cli import output
 from custodes.cli.parsing import parse_ranges
 from custodes.cli.region import parse_region
 from custodes.cli.state import show, state
+
+app = typer.Typer(
+    help="Review redacted copies: a person accepts one as covering redaction kinds.",
+    no_args_is_help=True,
+)
 
 
 def parse_mute(texts: Sequence[str]) -> tuple[tuple[float, float], ...]:
@@ -76,4 +82,43 @@ def redact_cmd(
         result,
         f"Redacted copy {result.derivative_id}: {result.path} "
         f"({result.frames_redacted} frames redacted); review {result.contact_sheet}",
+    )
+
+
+@app.command("accept")
+def redaction_accept(
+    ctx: typer.Context,
+    derivative_id: str,
+    covers: Annotated[
+        list[str],
+        typer.Option(
+            "--covers",
+            help="The redaction kinds the copy covers, comma-separated or repeated: faces, "
+            "bystander-faces, minors, victims (faces searched for, or regions labelled so), "
+            "plates (regions labelled plate), interior (regions labelled interior), audio "
+            "(muted or bleeped).",
+        ),
+    ],
+    reason: Annotated[
+        str | None,
+        typer.Option(
+            help="Why (recorded); required where the copy hides nothing of a kind named, "
+            "e.g. no faces appear in the recording."
+        ),
+    ] = None,
+) -> None:
+    """State, on record, that you reviewed a redacted copy (RD-...) and what it covers.
+
+    A release uses only redactions a person accepted, covering every kind its decision
+    requires."""
+    from custodes.services import acceptance
+
+    st = state(ctx)
+    cmd = acceptance.AcceptRedaction(derivative_id, covers=tuple(covers), reason=reason)
+    result = acceptance.accept_redaction(st.acting(), st.actor, cmd)
+    show(
+        st,
+        result,
+        f"Redaction {result.derivative_id} of {result.evidence_id} accepted by "
+        f"{result.accepted_by} as covering {', '.join(result.covers)}",
     )

@@ -72,10 +72,18 @@ def request_add(
 @app.command("list")
 def request_list(
     ctx: typer.Context,
-    open_: Annotated[bool, typer.Option("--open", help="Only undecided or held.")] = False,
+    open_: Annotated[
+        bool,
+        typer.Option(
+            "--open", help="Only undecided, held, or to decide again after a policy change."
+        ),
+    ] = False,
     due_before: Annotated[str | None, typer.Option(help="Only due before this date.")] = None,
 ) -> None:
-    """List release requests you may see."""
+    """List release requests you may see.
+
+    "review: needed" marks those a records user must decide again because the
+    policy pack in force changed (see custodes policy)."""
     from custodes.services import requests as req_svc
 
     st = state(ctx)
@@ -87,9 +95,13 @@ def request_list(
     else:
         output.table(
             "Release requests",
-            ["request", "case", "requester", "kind", "received", "due", "status"],
+            ["request", "case", "requester", "kind", "received", "due", "status", "review"],
             [
-                [r.request_id, r.case, r.requester, r.kind, r.received_at, r.due, r.status]
+                [
+                    *(r.request_id, r.case, r.requester, r.kind, r.received_at, r.due),
+                    r.status,
+                    "needed" if r.needs_review else "",
+                ]
                 for r in rows
             ],
         )
@@ -208,8 +220,10 @@ def request_release(
         list[str] | None,
         typer.Option(
             "--redaction",
-            help="A reviewed redaction (RD-..., from `custodes redact`) to release for its "
-            "evidence instead of redacting anew; repeatable.",
+            help="An accepted redaction (RD-..., from `custodes redact`, accepted with "
+            "`custodes redaction accept`) to release its evidence from; repeatable. Default: "
+            "the latest accepted one covering what the decision requires. A recording whose "
+            "decision requires redactions is never released without one.",
         ),
     ] = None,
 ) -> None:

@@ -114,6 +114,25 @@ class RedactionPlan:
     def box_count(self) -> int:
         return sum(len(b) for b in self.boxes.values())
 
+    def applied(self) -> dict[str, Any]:
+        """What this plan hides, for the record: faces (whether they were searched for)
+        and each drawn region's label, with their boxes, frames and spans (seconds from
+        the start of the recording, frame ``i`` showing from ``i / fps``)."""
+        faces: dict[int, int] = {}
+        regions: dict[str, dict[int, int]] = {}
+        for i in self.frames_with_boxes():
+            for b in self.boxes[i]:
+                counts = faces if b.kind == "face" else regions.setdefault(b.label, {})
+                counts[i] = counts.get(i, 0) + 1
+        for seed in self.regions:  # a region drawn and then deleted still names its label
+            regions.setdefault(seed.label, {})
+        return {
+            "faces": {"searched": self.faces, **_extent(faces, self.fps)},
+            "regions": [
+                {"label": label, **_extent(regions[label], self.fps)} for label in sorted(regions)
+            ],
+        }
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": PLAN_FORMAT,
@@ -166,6 +185,19 @@ class RedactionPlan:
         except OSError as exc:
             raise InvalidInput(f"cannot read redaction plan {path}: {exc.strerror or exc}") from exc
         return cls.from_json(data)
+
+
+def _extent(counts: dict[int, int], fps: float) -> dict[str, Any]:
+    """Boxes, frames and the spans of consecutive frames (seconds) of ``counts``."""
+    spans: list[list[float]] = []
+    last = -2
+    for i in sorted(counts):
+        if i == last + 1:
+            spans[-1][1] = round((i + 1) / fps, 3)
+        else:
+            spans.append([round(i / fps, 3), round((i + 1) / fps, 3)])
+        last = i
+    return {"boxes": sum(counts.values()), "frames": len(counts), "spans": spans}
 
 
 # --- plan validation ---------------------------------------------------------------------

@@ -28,6 +28,7 @@ from custodes.core.records import Case, Request
 from custodes.services.common import check_output_folder, made_output_folder, new_id, now_iso
 from custodes.services.context import Context
 from custodes.services.evidence import alert_note, raise_alert
+from custodes.services.packs import pack_by_sha256
 from custodes.services.requests.facts import OUTCOMES, load_policy, request_facts
 from custodes.services.requests.intake import request_summary
 from custodes.services.usecase import UseCase, acting
@@ -135,12 +136,12 @@ def decide_request(
 ) -> Proposal | Decided:
     """Propose (default), accept (``accept``) or override (``override`` + ``reason``)."""
     _check_decide_input(accept, override, reason)
-    pack = load_policy(vault)
     recording = accept or override is not None
     with acting(vault, actor_name, readonly=not recording) as uc:
         found, case = uc.request(request_id, attempted=Permission.REQUEST_VIEW)
         uc.allow(Permission.REQUEST_VIEW, case=case)
         try:
+            pack = load_policy(vault, uc.uow)
             facts = request_facts(vault, uc.uow, found, findings)
             proposal = decide(pack, facts)
         except CustodesError as exc:
@@ -234,13 +235,22 @@ def _record_decision(
     return decision_id
 
 
-def write_letter(vault: Context, actor_name: str | None, request_id: str, out_dir: Path) -> Letter:
-    """The letter for the request's latest recorded decision (HTML and PDF) in ``out_dir``."""
+def write_letter(
+    vault: Context,
+    actor_name: str | None,
+    request_id: str,
+    out_dir: Path,
+    *,
+    redactions: list[str] | None = None,
+) -> Letter:
+    """The letter for the request's latest recorded decision (HTML and PDF) in ``out_dir``.
+
+    ``redactions``: what a release applied, in words, stated in place of what the
+    decision requires (a release's letter says only what was done)."""
     from custodes.reports.letter import letter_doc
     from custodes.reports.letter import write_letter as render_letter
 
     check_output_folder(out_dir, "out")
-    pack = load_policy(vault)
     with acting(vault, actor_name, readonly=True) as uc:
         request = uc.uow.requests.get(request_id)
         uc.allow(Permission.REQUEST_VIEW, case=uc.uow.cases.by_id(request.case_id))
@@ -251,6 +261,8 @@ def write_letter(vault: Context, actor_name: str | None, request_id: str, out_di
                 advice="decide it first: accept the proposed outcome, or override it with a reason",
             )
         summary = request_summary(uc.uow, request)
+        # The notices of the pack the decision was made under, whichever is in force now.
+        pack = pack_by_sha256(vault, uc.uow, last.pack_sha256)
     record = {
         "decision_id": last.id,
         "decided_at": last.decided_at,
@@ -265,10 +277,12 @@ def write_letter(vault: Context, actor_name: str | None, request_id: str, out_di
     }
     notices = (
         [{"citation": n.citation, "text": n.text} for n in pack.notices if last.outcome in n.on]
-        if pack.sha256 == last.pack_sha256
+        if pack is not None
         else []
     )
     doc = letter_doc(jsonable(summary), last.document, record, notices, vault.agency)
+    if redactions is not None:
+        doc["redactions"] = redactions
     html_path = out_dir / f"letter-{request_id}-{last.id}.html"
     pdf_path = out_dir / f"letter-{request_id}-{last.id}.pdf"
     with made_output_folder(out_dir, "out"):

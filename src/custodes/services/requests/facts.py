@@ -16,6 +16,7 @@ from custodes.core.disclosure.pack import PolicyPack
 from custodes.core.errors import InvalidInput
 from custodes.core.records import Case, Request, TimeSpan
 from custodes.services.context import Context
+from custodes.services.packs import pack_in_force
 from custodes.services.state import vouch_case, vouch_evidence_flags
 from custodes.storage.uow import UnitOfWork
 
@@ -39,9 +40,10 @@ RANGE_SLACK_S = 0.005
 RECEIVED_AT_MAX_AGE = timedelta(days=3653)
 
 
-def load_policy(vault: Context) -> PolicyPack:
-    """The vault's policy pack: a built-in name or a file path (CUSTODES_POLICY_PACK)."""
-    return vault.policy_pack()
+def load_policy(vault: Context, uow: UnitOfWork) -> PolicyPack:
+    """The policy pack in force: the one the latest signed ``policy-set`` event names,
+    from the bytes the vault keeps, checked against its hash (``services.packs``)."""
+    return pack_in_force(vault, uow)
 
 
 def today(vault: Context) -> date:

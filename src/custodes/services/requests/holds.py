@@ -119,7 +119,7 @@ def review_holds_after_change(
     if not held:
         return [], []
     try:
-        pack = load_policy(uc.ctx)
+        pack = load_policy(uc.ctx, uc.uow)
         proposals = [
             (request, last, decide(pack, request_facts(uc.ctx, uc.uow, request)))
             for request, last in held
@@ -140,10 +140,10 @@ def review_holds_after_change(
 def review_due(vault: Context, actor_name: str | None) -> list[HoldReview]:
     """Re-evaluate every held request whose review date has come or whose facts changed
     (of the cases whose requests the actor may decide)."""
-    pack = load_policy(vault)
     now = today(vault)
     reviewed: list[HoldReview] = []
     with acting(vault, actor_name) as uc:
+        pack = load_policy(vault, uc.uow)
         for request, last in held_requests(uc.uow):
             case = uc.uow.cases.by_id(request.case_id)
             if not authz_decide(uc.actor, Permission.REQUEST_DECIDE, case.facts).allowed:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -25,6 +25,7 @@ from custodes.services.requests.facts import (
     request_facts,
     today,
 )
+from custodes.services.requests.rereview import needs_review, rereviews
 from custodes.services.state import vouch_decision, vouch_decisions_of, vouch_request_list
 from custodes.services.usecase import UseCase, acting
 from custodes.storage.uow import UnitOfWork
@@ -69,6 +70,9 @@ class DecisionSummary:
     decided_at: str
     override: bool
     review_at: str | None
+    pack: str
+    """The name of the policy pack it was decided under, and its SHA-256."""
+    pack_sha256: str
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,9 @@ class RequestSummary:
     status: str
     """``open``, or ``decided:OUTCOME``."""
     decision: DecisionSummary | None
+    needs_review: bool
+    """The policy pack in force changed and a records user must decide it again
+    (services.requests.rereview)."""
 
 
 @dataclass(frozen=True)
@@ -107,11 +114,11 @@ class RequestDetail(RequestSummary):
 
 def add_request(vault: Context, actor_name: str | None, cmd: AddRequest) -> RequestAdded:
     """Record a release request; its deadline comes from the policy pack."""
-    pack = load_policy(vault)
     with acting(vault, actor_name) as uc:
         case = uc.case(cmd.case_number, Permission.REQUEST_ADD)
         draft = _checked_request(uc, case, cmd)
         try:
+            pack = load_policy(vault, uc.uow)
             proposal = decide(pack, request_facts(vault, uc.uow, draft))
         except CustodesError as exc:
             uc.refuse(exc, attempted=Permission.REQUEST_ADD.value, case=case.number)
@@ -242,9 +249,16 @@ def _checked_received_at(vault: Context, received_at: date | None) -> date:
     return received
 
 
-def request_summary(uow: UnitOfWork, request: Request) -> RequestSummary:
-    """A request with the decision that stands on it."""
+def request_summary(
+    uow: UnitOfWork,
+    request: Request,
+    latest_rereviews: Mapping[str, tuple[int, bool]] | None = None,
+) -> RequestSummary:
+    """A request with the decision that stands on it (``latest_rereviews``: those of
+    :func:`rereview.rereviews`, read once for a list)."""
     last = uow.decisions.latest(request.id)
+    if latest_rereviews is None:
+        latest_rereviews = rereviews(uow)
     return RequestSummary(
         request_id=request.id,
         case=request.case_number,
@@ -257,6 +271,7 @@ def request_summary(uow: UnitOfWork, request: Request) -> RequestSummary:
         misconduct_complaint=request.misconduct_complaint,
         status="open" if last is None else f"decided:{last.outcome}",
         decision=None if last is None else _decision_summary(last),
+        needs_review=needs_review(request.id, last, latest_rereviews),
     )
 
 
@@ -268,6 +283,8 @@ def _decision_summary(last: RecordedDecision) -> DecisionSummary:
         decided_at=last.decided_at,
         override=last.override_reason is not None,
         review_at=last.review_at,
+        pack=last.pack_name,
+        pack_sha256=last.pack_sha256,
     )
 
 
@@ -279,14 +296,16 @@ def list_requests(
     due_before: date | None = None,
 ) -> list[RequestSummary]:
     """The requests the actor may see (others are left out, not refused), soonest due
-    first; ``open_only``: undecided or held; ``due_before``: due before that day."""
+    first; ``open_only``: undecided, held, or needing review after the policy pack
+    changed; ``due_before``: due before that day."""
     out: list[RequestSummary] = []
     with acting(vault, actor_name, readonly=True) as uc:
+        latest = rereviews(uc.uow)
         cases: dict[int, Case] = {}
         rows = uc.uow.requests.list()
         try:
-            latest = {r.id: uc.uow.decisions.latest(r.id) for r in rows}
-            vouch_request_list(uc.uow, rows, latest)
+            standing = {r.id: uc.uow.decisions.latest(r.id) for r in rows}
+            vouch_request_list(uc.uow, rows, standing)
         except IntegrityFailure as exc:
             uc.refuse(exc, attempted=Permission.REQUEST_VIEW.value)
         for request in rows:
@@ -294,8 +313,13 @@ def list_requests(
             cases[request.case_id] = case
             if not authz_decide(uc.actor, Permission.REQUEST_VIEW, case.facts).allowed:
                 continue
-            item = request_summary(uc.uow, request)
-            if open_only and item.decision is not None and item.decision.outcome != "hold":
+            item = request_summary(uc.uow, request, latest)
+            if (
+                open_only
+                and item.decision is not None
+                and item.decision.outcome != "hold"
+                and not item.needs_review
+            ):
                 continue
             if due_before is not None and item.due >= due_before:
                 continue

@@ -3,6 +3,13 @@
 Redacted, watermarked copies of the allowed portions (exports to the requester, each
 with signed Content Credentials), a manifest and the letter. A failed release leaves
 nothing in its folder.
+
+A release redacts nothing itself that nobody reviewed (issue 22): each recording whose
+decision requires redactions is released from a stored redaction that a person accepted
+as covering every kind required (:mod:`custodes.services.acceptance`), read from the
+signed log; otherwise the release is refused, on record. The decision's ``cut`` ranges
+are left out by the release itself. The manifest, the letter and each copy's Content
+Credentials state only what was applied to that copy, with its lineage.
 """
 
 from __future__ import annotations
@@ -11,23 +18,35 @@ import contextlib
 import hashlib
 import json
 import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
+from custodes.core import redactions as coverage
 from custodes.core.authz import Permission
 from custodes.core.custody import Action
-from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput, NotFound
-from custodes.core.jsontext import JSONObject, jsonable
+from custodes.core.errors import (
+    CustodesError,
+    CustodyConflict,
+    IntegrityFailure,
+    InvalidInput,
+    NotFound,
+)
+from custodes.core.jsontext import JSONObject, JSONValue, jsonable
 from custodes.core.ledger import document_digest
 from custodes.core.ports import ProgressTask, SigningCredential
 from custodes.core.records import Case, Derivative, Evidence, RecordedDecision, Request, TimeSpan
+from custodes.services.acceptance import (
+    AcceptedRedaction,
+    accepted_redactions,
+    signed_redaction,
+)
 from custodes.services.common import new_id, now_iso, verified_original
 from custodes.services.context import Context
 from custodes.services.requests.decisions import write_letter
-from custodes.services.requests.facts import asked_evidence
+from custodes.services.requests.facts import asked_evidence, load_policy
+from custodes.services.requests.rereview import check_release_pack
 from custodes.services.state import vouch_decision, vouch_derivative
 from custodes.services.usecase import UseCase, acting
 from custodes.storage.uow import UnitOfWork
@@ -54,10 +73,12 @@ class ReleasedFile:
     source_sha256: str
     start_s: float
     end_s: float
-    redactions: list[str]
-    """The kinds of redaction the decision requires."""
+    redactions: JSONObject | None
+    """What was applied to this copy (None: nothing): the accepted redaction it comes
+    from (id, hash, who made it), the kinds a person accepted it as covering and who
+    accepted it when, and what it hides within this portion."""
     reviewed_redaction: str | None
-    """The stored redaction released instead of redacting anew."""
+    """The accepted redaction this copy was made from."""
 
 
 @dataclass
@@ -71,10 +92,10 @@ class _Plan:
     spans: dict[str, list[TimeSpan]]
     """The portions of each recording to release (none: it lies outside them)."""
     redaction_kinds: set[str]
-    audio: list[JSONObject]
-    """The decision's audio redactions."""
-    reviewed: dict[str, Derivative]
-    """Stored redactions to release instead of redacting anew, by evidence id."""
+    cuts: list[coverage.Span]
+    """The decision's cut ranges, left out of every copy."""
+    reviewed: dict[str, tuple[Derivative, AcceptedRedaction]]
+    """The accepted redactions to release, by evidence id."""
     paths: dict[str, Path] = field(default_factory=dict)
     """Originals and reviewed redactions, checked and on local disk, by id."""
     credential: SigningCredential | None = None
@@ -92,10 +113,11 @@ def release_request(
 ) -> Released:
     """Make the package the recorded decision allows in ``out_dir`` (new, or empty).
 
-    ``redactions`` names stored redaction derivatives (made by a redaction, reviewed on
-    their contact sheet and corrected through their sidecar) to use for their evidence;
-    evidence without one is redacted anew as the decision requires. Progress is reported
-    to the context's sink, in frames redacted.
+    ``redactions`` names stored redactions (made by a redaction, reviewed on their
+    contact sheet and accepted by a person) to use for their evidence; evidence without
+    one given is released from its latest accepted redaction that covers what the
+    decision requires, or, where the decision requires none, from the original.
+    Progress is reported to the context's sink, in frames.
     """
     out_dir = out_dir.absolute()  # every path in the result is absolute (the manifest's
     # are relative to the package)
@@ -105,7 +127,9 @@ def release_request(
     try:
         task = vault.progress.start("release", None, unit="frame")
         files = _make_copies(vault, actor_name, plan, out_dir, task)
-        letter = write_letter(vault, actor_name, request_id, out_dir)
+        letter = write_letter(
+            vault, actor_name, request_id, out_dir, redactions=_letter_lines(plan, files)
+        )
         assert plan.credential is not None
         manifest: JSONObject = {
             "format": "custodes-release/v1",
@@ -120,6 +144,7 @@ def release_request(
                 {**cast(JSONObject, jsonable(f)), "path": _in_package(out_dir, f.path)}
                 for f in files
             ],
+            "cut": [list(c) for c in plan.cuts],
             "letter": {
                 "html": _in_package(out_dir, letter.html),
                 "pdf": _in_package(out_dir, letter.pdf),
@@ -171,11 +196,12 @@ def _plan(
     uc.allow(Permission.REQUEST_RELEASE, case=case, refusal_action=Action.RELEASE_REFUSED)
     try:
         decision, release = _releasable_decision(uc.uow, request_id)
+        check_release_pack(decision, load_policy(uc.ctx, uc.uow))
         _check_package_folder(out_dir)
         plan = _what_to_release(uc.uow, request, case, decision, release, redactions)
         for ev_id, ev in plan.evidence.items():
             plan.paths[ev_id] = held.enter_context(verified_original(uc.ctx, ev_id, ev.sha256))
-        for d in plan.reviewed.values():
+        for d, _ in plan.reviewed.values():
             plan.paths[d.id] = held.enter_context(
                 verified_original(uc.ctx, d.id, d.sha256, "redacted copy")
             )
@@ -232,8 +258,6 @@ def _what_to_release(
     release: JSONObject,
     redactions: Sequence[str],
 ) -> _Plan:
-    from custodes.services.redaction import FACE_KINDS
-
     ids = release.get("evidence")
     chosen = (
         asked_evidence(uow, request)
@@ -241,6 +265,12 @@ def _what_to_release(
         else [str(i) for i in ids]
     )
     evidence = {i: uow.evidence.get(i) for i in chosen}
+    listed = decision.document.get("redactions")
+    ordered = [r for r in listed if isinstance(r, dict)] if isinstance(listed, list) else []
+    kinds = {str(r.get("kind")) for r in ordered if r.get("kind")}
+    cuts = coverage.merged(
+        c for r in ordered if r.get("kind") == "cut" for c in coverage.spans_of(r.get("ranges"))
+    )
     ranges = release.get("ranges")
     spans: dict[str, list[TimeSpan]] = {}
     for ev_id, ev in evidence.items():
@@ -253,30 +283,40 @@ def _what_to_release(
             if isinstance(ranges, list)
             else [(0.0, duration)]
         )
-        spans[ev_id] = [(a, b) for a, b in cut if b > a]
+        spans[ev_id] = [(a, b) for a, b in coverage.subtract(cut, cuts) if b > a]
     if not any(spans.values()):
         raise CustodyConflict(
             f"nothing to release: the portions the decision on {request.id} allows "
             "lie outside its recordings"
         )
-    listed = decision.document.get("redactions")
-    ordered = [r for r in listed if isinstance(r, dict)] if isinstance(listed, list) else []
-    kinds = {str(r.get("kind")) for r in ordered if r.get("kind")}
     audio = [r for r in ordered if r.get("kind") == "audio"]
-    reviewed = _reviewed_derivatives(
-        uow, redactions, list(evidence), bool(kinds & FACE_KINDS), bool(audio)
+    muted: list[coverage.Span] | None = (
+        None
+        if any(r.get("ranges") in (None, "all") for r in audio)
+        else coverage.merged(c for r in audio for c in coverage.spans_of(r.get("ranges")))
     )
-    return _Plan(request, case, decision, evidence, spans, kinds, audio, reviewed)
+    given = _given_redactions(uow, redactions, list(evidence))
+    needed = kinds - coverage.RELEASE_KINDS
+    reviewed: dict[str, tuple[Derivative, AcceptedRedaction]] = {}
+    for ev_id in evidence:
+        if not spans[ev_id] or not (needed or ev_id in given):
+            continue
+        # The audio the decision silences, where this recording is released.
+        to_mute = [
+            s
+            for a, b in spans[ev_id]
+            for s in coverage.clip([(a, b)] if muted is None else muted, a, b)
+        ]
+        reviewed[ev_id] = _accepted_for(
+            uow, ev_id, given.get(ev_id), needed, to_mute if audio else []
+        )
+    return _Plan(request, case, decision, evidence, spans, kinds, cuts, reviewed)
 
 
-def _reviewed_derivatives(
-    uow: UnitOfWork,
-    ids: Sequence[str],
-    evidence_ids: Sequence[str],
-    needs_faces: bool,
-    needs_audio: bool,
+def _given_redactions(
+    uow: UnitOfWork, ids: Sequence[str], evidence_ids: Sequence[str]
 ) -> dict[str, Derivative]:
-    """The stored redactions a release is to use instead of redacting anew, checked."""
+    """The stored redactions named for the release, by evidence id, checked."""
     chosen: dict[str, Derivative] = {}
     for rid in ids:
         d = uow.derivatives.find(rid)
@@ -289,99 +329,215 @@ def _reviewed_derivatives(
             )
         if d.evidence_id in chosen:
             raise InvalidInput(f"two redactions given for {d.evidence_id}")
-        ops = d.operations
-        if needs_faces and not any(o.get("op") == "redact" and o.get("faces") for o in ops):
-            raise CustodyConflict(
-                f"redaction {rid} does not cover faces, which the decision requires"
-            )
-        if needs_audio and not any(o.get("op") == "audio" for o in ops):
-            raise CustodyConflict(
-                f"redaction {rid} does not silence audio, which the decision requires"
-            )
         chosen[d.evidence_id] = d
     return chosen
+
+
+def _lacks(signed: AcceptedRedaction, needed: set[str], audio: list[coverage.Span]) -> list[str]:
+    """What an accepted redaction lacks of what the release needs, in words."""
+    lacks = sorted(needed - signed.covers)
+    if "audio" in needed and "audio" not in lacks:
+        audio_done = signed.applied.get("audio")
+        muted = coverage.spans_of(
+            audio_done.get("ranges") if isinstance(audio_done, dict) else None
+        )
+        gaps = coverage.uncovered(audio, muted)
+        if gaps:
+            lacks.append(
+                "audio over " + ", ".join(f"{a:g}-{b:g} s" for a, b in gaps) + " (not muted)"
+            )
+    return lacks
+
+
+def _accepted_for(
+    uow: UnitOfWork,
+    evidence_id: str,
+    given: Derivative | None,
+    needed: set[str],
+    audio: list[coverage.Span],
+) -> tuple[Derivative, AcceptedRedaction]:
+    """The accepted redaction to release ``evidence_id`` from: the one given, or the
+    latest accepted one that covers every kind ``needed`` (and the ``audio`` ranges to
+    mute); refused (CustodyConflict) when there is none."""
+    kinds = ", ".join(sorted(needed)) or "nothing"
+    if given is not None:
+        signed = signed_redaction(uow, given)
+        if not signed.acceptances:
+            raise CustodyConflict(
+                f"redaction {given.id} of {evidence_id} was not reviewed and accepted by a "
+                "person; nothing unreviewed is released"
+            )
+        lacks = _lacks(signed, needed, audio)
+        if lacks:
+            raise CustodyConflict(
+                f"redaction {given.id} is not accepted as covering {', '.join(lacks)}, which "
+                f"the decision requires of {evidence_id}"
+            )
+        return given, signed
+    candidates = accepted_redactions(uow, evidence_id)
+    for signed in candidates:
+        if _lacks(signed, needed, audio):
+            continue
+        row = uow.derivatives.find(signed.derivative_id)
+        if row is None:
+            raise IntegrityFailure(
+                f"redaction {signed.derivative_id} is on the signed log but not in the "
+                "vault's tables",
+                advice="verify the vault and restore the database from a backup",
+            )
+        signed_redaction(uow, row)  # the row is the one the log vouches for
+        return row, signed
+    latest = (
+        f"; the latest accepted one, {candidates[0].derivative_id}, lacks "
+        + ", ".join(_lacks(candidates[0], needed, audio))
+        if candidates
+        else ""
+    )
+    raise CustodyConflict(
+        f"{evidence_id} has no redaction a person accepted as covering {kinds}, which the "
+        f"decision requires{latest}; nothing unreviewed is released",
+        advice="redact the recording, review the copy, and accept it as covering those kinds",
+    )
 
 
 def _make_copies(
     vault: Context, actor_name: str | None, plan: _Plan, out_dir: Path, task: ProgressTask
 ) -> list[ReleasedFile]:
-    """The copies of the release: for each recording, redacted as the decision requires
-    (or from its reviewed redaction), one export per portion. Their manifest entries."""
+    """The copies of the release: for each recording, from its accepted redaction (or
+    the original, where the decision requires none), one export per portion. Their
+    manifest entries."""
     from custodes.services import exports
-    from custodes.services.redaction import FACE_KINDS, _Redaction, _render_redaction
 
     request, decision = plan.request, plan.decision
-    faces = bool(plan.redaction_kinds & FACE_KINDS)
     files: list[ReleasedFile] = []
     for ev_id, ev in plan.evidence.items():
-        if not plan.spans[ev_id]:
-            continue  # the portions asked for lie past the end of this recording
-        duration = float(ev.media.duration_s)
-        with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+        fps = float(ev.media.fps or 30)
+        for i, (a, b) in enumerate(plan.spans[ev_id]):
             derived: tuple[Path, list[JSONObject]] | None = None
+            stated: JSONObject | None = None
+            facts: JSONObject = {}
             if ev_id in plan.reviewed:
-                d = plan.reviewed[ev_id]
-                ops = [
-                    {**o, "derivative_id": d.id, "derivative_sha256": d.sha256}
-                    for o in d.operations
-                ]
-                derived = (plan.paths[d.id], ops)
-            elif faces or plan.audio:
-                whole = any(r.get("ranges") in (None, "all") for r in plan.audio)
-                spec = _Redaction(
-                    plan=None,
-                    faces=faces,
-                    seeds=(),
-                    mute=((0.0, duration),) if whole else (),
-                    bleep=False,
-                    style="blur",
-                    face_model="centerface",
+                d, signed = plan.reviewed[ev_id]
+                portion = coverage.within(signed.applied, a, b, fps)
+                derived = (plan.paths[d.id], _portion_ops(d, portion))
+                stated = _stated(d, signed, portion)
+                facts = {
+                    "redaction": {
+                        "derivative_id": d.id,
+                        "derivative_sha256": d.sha256,
+                        "covers": list[JSONValue](sorted(signed.covers)),
+                        "accepted": [{"by": x.by, "at": x.at} for x in signed.acceptances],
+                    }
+                }
+            cmd = exports.ExportEvidence(
+                ev_id,
+                recipient=request.requester,
+                purpose=f"release {request.id} (decision {decision.id})",
+                start=a,
+                end=b,
+                out=out_dir / f"{ev_id}-part{i + 1}.mp4",
+                derived_from=derived,
+                # Press and public copies may be published: no burned-in name.
+                visible_mark=request.kind not in ("press", "public"),
+                content_credentials={
+                    "release_request": request.id,
+                    "decision": decision.id,
+                    "outcome": decision.outcome,
+                    "pack_sha256": decision.pack_sha256,
+                    **facts,
+                },
+            )
+            out = exports.export_evidence(vault, actor_name, cmd)
+            files.append(
+                ReleasedFile(
+                    path=out.path,
+                    sha256=out.sha256,
+                    export_id=out.export_id,
+                    evidence_id=ev_id,
+                    source_sha256=ev.sha256,
+                    start_s=a,
+                    end_s=out.end_s,
+                    redactions=stated,
+                    reviewed_redaction=(
+                        plan.reviewed[ev_id][0].id if ev_id in plan.reviewed else None
+                    ),
                 )
-                red = _render_redaction(
-                    vault,
-                    ev,
-                    plan.paths[ev_id],
-                    Path(tmp) / f"{ev_id}.mp4",
-                    spec,
-                    task,
-                    store=False,
-                )
-                derived = (Path(tmp) / f"{ev_id}.mp4", red.operations)
-            for i, (a, b) in enumerate(plan.spans[ev_id]):
-                cmd = exports.ExportEvidence(
-                    ev_id,
-                    recipient=request.requester,
-                    purpose=f"release {request.id} (decision {decision.id})",
-                    start=a,
-                    end=b,
-                    out=out_dir / f"{ev_id}-part{i + 1}.mp4",
-                    derived_from=derived,
-                    # Press and public copies may be published: no burned-in name.
-                    visible_mark=request.kind not in ("press", "public"),
-                    content_credentials={
-                        "release_request": request.id,
-                        "decision": decision.id,
-                        "outcome": decision.outcome,
-                        "pack_sha256": decision.pack_sha256,
-                    },
-                )
-                out = exports.export_evidence(vault, actor_name, cmd)
-                files.append(
-                    ReleasedFile(
-                        path=out.path,
-                        sha256=out.sha256,
-                        export_id=out.export_id,
-                        evidence_id=ev_id,
-                        source_sha256=ev.sha256,
-                        start_s=a,
-                        end_s=out.end_s,
-                        redactions=sorted(plan.redaction_kinds),
-                        reviewed_redaction=(
-                            plan.reviewed[ev_id].id if ev_id in plan.reviewed else None
-                        ),
-                    )
-                )
+            )
     return files
+
+
+def _portion_ops(d: Derivative, portion: JSONObject) -> list[JSONObject]:
+    """The redaction's operations as they apply to one portion: what the redact
+    operation hides there, and the audio ranges muted there."""
+    ops: list[JSONObject] = []
+    for o in d.operations:
+        op: JSONObject = {**o, "derivative_id": d.id, "derivative_sha256": d.sha256}
+        if o.get("op") == "redact":
+            op["applied"] = {k: v for k, v in portion.items() if k != "audio"}
+        elif o.get("op") == "audio":
+            done = portion.get("audio")
+            op["ranges"] = done.get("ranges", []) if isinstance(done, dict) else []
+        ops.append(op)
+    return ops
+
+
+def _style(d: Derivative) -> str:
+    redact = [o for o in d.operations if o.get("op") == "redact"]
+    return "boxed" if redact and redact[0].get("style") == "box" else "blurred"
+
+
+def _stated(d: Derivative, signed: AcceptedRedaction, portion: JSONObject) -> JSONObject:
+    """A copy's ``redactions`` in the manifest: what was applied, with its lineage."""
+    return {
+        "derivative_id": d.id,
+        "derivative_sha256": d.sha256,
+        "made_by": signed.made_by,
+        "made_at": signed.made_at,
+        "covers": list[JSONValue](sorted(signed.covers)),
+        "accepted": [
+            {"by": x.by, "at": x.at, "covers": list[JSONValue](x.covers), "audit_seq": x.audit_seq}
+            for x in signed.acceptances
+        ],
+        "applied": portion,
+        "described": list[JSONValue](coverage.describe(portion, _style(d))),
+    }
+
+
+def _letter_lines(plan: _Plan, files: list[ReleasedFile]) -> list[str]:
+    """The letter's "what is redacted": what was applied to each copy, nothing else."""
+    listed = plan.decision.document.get("redactions")
+    rules: dict[str, list[str]] = {}
+    for r in listed if isinstance(listed, list) else []:
+        ids = r.get("rules") if isinstance(r, dict) else None
+        if isinstance(r, dict):
+            rules[str(r.get("kind"))] = [str(x) for x in ids] if isinstance(ids, list) else []
+    lines: list[str] = []
+    for f in files:
+        where = f"{f.evidence_id}, {f.start_s:g} s to {f.end_s:g} s"
+        if f.redactions is None:
+            continue
+        described = f.redactions.get("described")
+        done = [str(x) for x in described] if isinstance(described, list) else []
+        accepted = f.redactions.get("accepted")
+        last = accepted[-1] if isinstance(accepted, list) and accepted else {}
+        who = (
+            f"; reviewed and accepted by {last.get('by')} on {str(last.get('at'))[:10]}"
+            if isinstance(last, dict) and last
+            else ""
+        )
+        covers = f.redactions.get("covers")
+        why = [
+            f"{k} ({', '.join(rules[str(k)])})" if rules[str(k)] else str(k)
+            for k in (covers if isinstance(covers, list) else [])
+            if str(k) in rules
+        ]
+        lines.append(
+            f"{where}: {'; '.join(done) if done else 'nothing needed hiding in this portion'}"
+            f"{who}" + (f"; the decision requires {', '.join(why)}" if why else "")
+        )
+    for a, b in plan.cuts:
+        lines.append(f"the portion from {a:g} s to {b:g} s is cut from every recording")
+    return lines
 
 
 def _record_release(
@@ -402,7 +558,15 @@ def _record_release(
             details={
                 "request": plan.request.id,
                 "decision": plan.decision.id,
-                "files": [{"export_id": f.export_id, "sha256": f.sha256} for f in files],
+                "files": [
+                    {
+                        "export_id": f.export_id,
+                        "sha256": f.sha256,
+                        # The accepted redaction it was made from (None: the original).
+                        "redaction": f.reviewed_redaction,
+                    }
+                    for f in files
+                ],
                 "manifest_sha256": hashlib.sha256(manifest_path.read_bytes()).hexdigest(),
                 "manifest_doc_sha256": document_digest(manifest),
             },

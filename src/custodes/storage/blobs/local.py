@@ -17,6 +17,10 @@ pool of preallocated buffers, so memory stays constant whatever the size of the 
 The bytes written are the very buffer that was hashed (never re-read from the source), and
 the writer flushes every 32 MiB (then drops those pages from the cache) so the disk works
 during the copy, not only at the end; see ``STAGE_SYNC_EVERY``.
+
+A folder cannot lock: ``retention`` is None, ``lock_status`` says the lock is not
+enforced and ``hold`` does nothing (read-only files are all it offers; whoever may write
+the folder may delete them). A vault that needs retention keeps its blobs in S3.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import queue
 import re
 import threading
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -38,7 +43,7 @@ from custodes.core.errors import (
     InvalidInput,
     NotFound,
 )
-from custodes.core.ports import BlobRef, BlobStore, LocalBlob, Progress, StagedBlob
+from custodes.core.ports import BlobLock, BlobRef, BlobStore, LocalBlob, Progress, StagedBlob
 from custodes.storage.blobs.scratch import (
     HEX64,
     check_hex,
@@ -273,11 +278,12 @@ class LocalBlobStore:
 
     # -- committing -----------------------------------------------------------------------
 
-    def commit(self, staged: StagedBlob) -> BlobRef:
+    def commit(self, staged: StagedBlob, *, retain: bool = False) -> BlobRef:
         """Move a staged blob into the store, read-only and durable.
 
         Returns ``created=False`` (and removes the staged file) when the blob was already
-        stored; an existing blob is never replaced.
+        stored; an existing blob is never replaced. ``retain`` changes nothing here: a
+        folder cannot lock.
         """
         self._check_staged(staged)
         dest = self._path(staged.sha256)
@@ -436,6 +442,24 @@ class LocalBlobStore:
         name carries no pid is removed only when it is older than 24 h.
         """
         return sweep(self._tmp, (_TEMP_SUFFIX,), advice=_ADVICE)
+
+    # -- locks ----------------------------------------------------------------------------
+
+    @property
+    def retention(self) -> timedelta | None:
+        """A folder locks nothing."""
+        return None
+
+    def lock_status(self, sha256: str) -> BlobLock:
+        """Not enforced (a folder cannot lock); raises NotFound."""
+        if not self.exists(sha256):
+            raise NotFound(f"no blob {sha256}")
+        return BlobLock(enforced=False)
+
+    def hold(self, sha256: str, on: bool) -> None:
+        """A no-op that checks the blob is there: a folder has no legal hold."""
+        if not self.exists(sha256):
+            raise NotFound(f"no blob {sha256}")
 
 
 def _sorted_entries(path: Path) -> list[os.DirEntry[str]]:

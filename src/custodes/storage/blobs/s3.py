@@ -12,10 +12,22 @@ file's hash). ``commit`` uploads the staged file through boto3's managed transfe
 (multipart above ``multipart_threshold``, parts sent in parallel) with
 ``If-None-Match: *``, so that an existing object is never replaced, even by two
 processes committing the same bytes at once (the loser learns the blob is there); then
-checks the size S3 reports. An upload interrupted in the caller's thread (Ctrl-C)
-is cancelled by the transfer manager, which aborts the multipart upload (tested); one
-killed outright is aborted by ``sweep_temp`` a day later. Object Lock in compliance
-mode, for originals, goes in :meth:`S3BlobStore._lock_args` (issue 19).
+checks the size S3 reports. A multipart upload that fails, or is interrupted in the
+caller's thread (Ctrl-C), is aborted by the transfer manager, so no parts are left
+behind (both tested); one killed outright is aborted by ``sweep_temp`` a day later.
+
+Object Lock. With a ``retention`` (``CUSTODES_RETENTION_DAYS``), an original
+(``commit(..., retain=True)``) is written in compliance mode, retained until the upload
+began plus the retention, with a SHA-256 checksum on each request as S3 asks of a locked
+write. The lock is then read back, and set with PutObjectRetention where it is missing or
+short: a server that ignores the lock headers of a multipart upload (moto does) still
+ends with a locked original, and an original already stored with a shorter lock (before
+the retention was set) has its retention extended. The
+bucket must have Object Lock enabled (:meth:`S3BlobStore.check_object_lock`, which
+``bootstrap`` calls). ``lock_status`` reads an object's lock for ``verify``; ``hold``
+puts or lifts a legal hold. custodes never deletes an object and never shortens a
+retention: the client refuses DeleteObject(s), and any PutObjectRetention that is not
+compliance mode or that bypasses governance, before a request is sent (``_refuse``).
 
 Reading is streamed: ``open`` (a file-like stream), ``rehash`` (hashes the object as it
 arrives), ``materialize`` (downloads into a private temporary file while hashing it, so
@@ -41,6 +53,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
@@ -58,11 +71,12 @@ from urllib3.exceptions import HTTPError as URLLib3Error
 from custodes.core.errors import (
     BackendUnavailable,
     CustodesError,
+    CustodyConflict,
     IntegrityFailure,
     InvalidInput,
     NotFound,
 )
-from custodes.core.ports import BlobRef, BlobStore, LocalBlob, Progress, StagedBlob
+from custodes.core.ports import BlobLock, BlobRef, BlobStore, LocalBlob, Progress, StagedBlob
 from custodes.storage.blobs.scratch import (
     HEX64,
     TEMP_MAX_AGE,
@@ -145,6 +159,19 @@ def _refuse_overwrites(params: dict[str, Any], **_: Any) -> None:
     params.setdefault("IfNoneMatch", "*")
 
 
+def _refuse_deletes(params: dict[str, Any], **_: Any) -> None:
+    """botocore hook: custodes never deletes a stored object, locked or not."""
+    raise CustodyConflict("custodes never deletes a stored blob")
+
+
+def _refuse_weaker_retention(params: dict[str, Any], **_: Any) -> None:
+    """botocore hook: a retention custodes sets is in compliance mode and bypasses
+    nothing (lengthening is the only change compliance mode allows; see ``_retain``)."""
+    retention = params.get("Retention") or {}
+    if params.get("BypassGovernanceRetention") or retention.get("Mode") != "COMPLIANCE":
+        raise CustodyConflict("custodes only sets compliance-mode retentions, and bypasses none")
+
+
 def _error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
@@ -192,9 +219,13 @@ class S3BlobStore:
         multipart_threshold: int = MULTIPART_THRESHOLD,
         multipart_chunksize: int = MULTIPART_CHUNKSIZE,
         max_concurrency: int = MAX_CONCURRENCY,
+        retention: timedelta | None = None,
     ) -> None:
         if not bucket:
             raise InvalidInput("an S3 blob store needs a bucket name")
+        if retention is not None and retention <= timedelta(0):
+            raise InvalidInput("a retention must be longer than zero")
+        self._retention = retention
         self._client = client
         self.bucket = bucket
         prefix = prefix.strip("/")
@@ -212,6 +243,17 @@ class S3BlobStore:
                 _refuse_overwrites,
                 unique_id=f"custodes-refuse-overwrites-{op}",
             )
+        for op in ("DeleteObject", "DeleteObjects"):
+            events.register(
+                f"before-parameter-build.s3.{op}",
+                _refuse_deletes,
+                unique_id=f"custodes-refuse-deletes-{op}",
+            )
+        events.register(
+            "before-parameter-build.s3.PutObjectRetention",
+            _refuse_weaker_retention,
+            unique_id="custodes-refuse-weaker-retention",
+        )
 
     def __repr__(self) -> str:
         return f"S3BlobStore('s3://{self.bucket}/{self.prefix}')"
@@ -307,11 +349,12 @@ class S3BlobStore:
                 f"blob store: cannot remove a temporary file: {exc.strerror or exc}"
             ) from exc
 
-    def commit(self, staged: StagedBlob) -> BlobRef:
+    def commit(self, staged: StagedBlob, *, retain: bool = False) -> BlobRef:
         """Upload a staged blob (in parts when large), never replacing an existing object.
 
         Returns ``created=False`` (and removes the staged file) when the blob was already
-        stored.
+        stored. ``retain``: an original, locked in compliance mode for ``retention``
+        (where the store has one); one already stored gets at least that lock.
         """
         self._check_staged(staged)
         try:
@@ -325,14 +368,13 @@ class S3BlobStore:
                 f"staged blob {staged.sha256} has {size} bytes, expected {staged.size}"
             )
         if self.exists(staged.sha256):
-            self.discard(staged)
-            return BlobRef(sha256=staged.sha256, size=staged.size, created=False)
+            return self._already_stored(staged, retain)
         key = self.key(staged.sha256)
         extra = {
             "ContentType": "application/octet-stream",
             # For people and tools; custodes itself always re-hashes the bytes.
             "Metadata": {"sha256": staged.sha256},
-            **self._lock_args(),
+            **self._lock_args(retain),
         }
         try:
             with (
@@ -350,26 +392,109 @@ class S3BlobStore:
                     raise exc from cause
             elif code not in _PRECONDITION_FAILED:
                 raise
-            self.discard(staged)  # stored meanwhile by another process
-            return BlobRef(sha256=staged.sha256, size=staged.size, created=False)
+            return self._already_stored(staged, retain)  # stored meanwhile by another
         stored = self.size(staged.sha256)
         if stored != staged.size:
             raise IntegrityFailure(
                 f"blob {staged.sha256} was stored with {stored} bytes, expected {staged.size}"
             )
+        if retain:  # checked, and set where a server dropped the lock of a multipart upload
+            self._retain(staged.sha256)
         self.discard(staged)
         return BlobRef(sha256=staged.sha256, size=staged.size, created=True)
 
-    def _lock_args(self) -> dict[str, Any]:
-        """Object Lock arguments of a new object: none yet.
+    def _already_stored(self, staged: StagedBlob, retain: bool) -> BlobRef:
+        self.discard(staged)
+        if retain:
+            self._retain(staged.sha256)
+        return BlobRef(sha256=staged.sha256, size=staged.size, created=False)
 
-        This is where retention goes (issue 19): ``ObjectLockMode="COMPLIANCE"`` with
-        ``ObjectLockRetainUntilDate`` from the vault's retention setting, and
-        ``ObjectLockLegalHoldStatus="ON"`` where a case asks for a hold. AWS then also
-        wants a checksum on each request (``ChecksumAlgorithm="SHA256"`` here), which
-        ``when_required`` does not send by itself.
+    def _retain_until(self) -> datetime:
+        assert self._retention is not None
+        return datetime.now(UTC) + self._retention
+
+    def _lock_args(self, retain: bool) -> dict[str, Any]:
+        """Object Lock arguments of a new object: compliance mode until now plus the
+        retention, for an original where the store has a retention; none otherwise.
+
+        S3 wants a checksum on each request of a locked write; ``when_required`` does not
+        send one by itself, so SHA-256 is asked for (for each part of a multipart upload).
         """
-        return {}
+        if not retain or self._retention is None:
+            return {}
+        return {
+            "ObjectLockMode": "COMPLIANCE",
+            "ObjectLockRetainUntilDate": self._retain_until(),
+            "ChecksumAlgorithm": "SHA256",
+        }
+
+    def _retain(self, sha256: str) -> None:
+        """Give a stored original at least the store's retention, lengthening only."""
+        if self._retention is None:
+            return
+        lock = self.lock_status(sha256)
+        until = self._retain_until()
+        if lock.retain_until is not None and lock.retain_until >= until:
+            if lock.mode == "COMPLIANCE":
+                return
+            until = lock.retain_until  # a governance retention: made compliance, as long
+        with self._translated(f"lock blob {sha256}", sha256):
+            self._client.put_object_retention(
+                Bucket=self.bucket,
+                Key=self.key(sha256),
+                Retention={"Mode": "COMPLIANCE", "RetainUntilDate": until},
+            )
+
+    # -- locks ----------------------------------------------------------------------------
+
+    @property
+    def retention(self) -> timedelta | None:
+        """How long an original is locked from when it is stored; None: not locked."""
+        return self._retention
+
+    def check_object_lock(self) -> None:
+        """With a retention, refuse a bucket without Object Lock (InvalidInput)."""
+        if self._retention is None:
+            return
+        try:
+            with self._translated("read the bucket's Object Lock configuration"):
+                conf = self._client.get_object_lock_configuration(Bucket=self.bucket)
+        except BackendUnavailable as exc:
+            cause = exc.__cause__
+            if not (
+                isinstance(cause, ClientError)
+                and _error_code(cause) == "ObjectLockConfigurationNotFoundError"
+            ):
+                raise
+            conf = {}
+        enabled = conf.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled")
+        if enabled != "Enabled":
+            raise InvalidInput(
+                f"bucket '{self.bucket}' has no Object Lock, which a retention needs",
+                advice="create the bucket with Object Lock enabled, "
+                "or unset CUSTODES_RETENTION_DAYS",
+            )
+
+    def lock_status(self, sha256: str) -> BlobLock:
+        """The object's lock (mode, retention date, legal hold); raises NotFound."""
+        head = self._head(sha256)
+        return BlobLock(
+            enforced=True,
+            mode=head.get("ObjectLockMode"),
+            retain_until=head.get("ObjectLockRetainUntilDate"),
+            legal_hold=head.get("ObjectLockLegalHoldStatus") == "ON",
+            stored_at=head.get("LastModified"),
+        )
+
+    def hold(self, sha256: str, on: bool) -> None:
+        """Put a legal hold on the object, or lift it; raises NotFound."""
+        self._head(sha256)
+        with self._translated(f"legal hold on blob {sha256}", sha256):
+            self._client.put_object_legal_hold(
+                Bucket=self.bucket,
+                Key=self.key(sha256),
+                LegalHold={"Status": "ON" if on else "OFF"},
+            )
 
     # -- reading --------------------------------------------------------------------------
 
