@@ -102,6 +102,8 @@ def _print_version(value: bool) -> None:
     if value:
         print(f"custodes {version()}")
         raise typer.Exit()
+
+
 app.add_typer(policy.app, name="policy")
 
 RETIRED_PACK_VARIABLE = "CUSTODES_POLICY_PACK"
