@@ -20,11 +20,13 @@ from custodes.core.ledger import (
     CaseState,
     DecisionState,
     EvidenceState,
+    FingerprintState,
     Ledger,
     VaultState,
     alert_key,
     alert_state,
     compare,
+    compare_fingerprints,
     decision_state,
     derivative_state,
     differing,
@@ -61,6 +63,7 @@ class StateCheck:
 
     def __init__(self, uow: UnitOfWork) -> None:
         self._stored = uow.state.snapshot()
+        self._fingerprints = uow.fingerprints.states()
         self._alerted = {getattr(a, "audit_seq", None) for a in self._stored.alerts.values()}
         self._ledger = Ledger()
 
@@ -88,7 +91,11 @@ class StateCheck:
             ledger.apply(entry)
 
     def finish(self) -> list[Problem]:
-        return [*self._ledger.problems, *compare(self._ledger.state, self._stored)]
+        return [
+            *self._ledger.problems,
+            *compare(self._ledger.state, self._stored),
+            *compare_fingerprints(self._ledger.state, self._fingerprints),
+        ]
 
 
 # What a view's canonical entry says of its alerts. A quote inside a JSON string is
@@ -492,3 +499,14 @@ def vouch_decisions_of(
     stored = {d.id: decision_state(d) for d in decisions}
     problems = compare(VaultState(decisions=want), VaultState(decisions=stored))
     _refuse_listing(f"request {request_id}", problems)
+
+
+# A trace locates a leak by the fingerprints of the evidence: it uses only rows that their
+# latest ``fingerprint`` event vouches for, and recomputes any other from the re-hashed
+# original (services/trace.py), so that an edited fingerprint cannot hide a source.
+FINGERPRINT_ACTIONS = frozenset({str(Action.FINGERPRINT)})
+
+
+def vouched_fingerprints(uow: UnitOfWork) -> dict[str, FingerprintState]:
+    """The fingerprints the signed log vouches for, by key (``fingerprint_key``)."""
+    return _replayed(uow.audit.fact_entries(FINGERPRINT_ACTIONS)).state.fingerprints
