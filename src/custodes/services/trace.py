@@ -2,7 +2,8 @@
 
 1. The leaked file is hashed and probed (it must be decodable video).
 2. Its fingerprint is located among the fingerprints of the evidence the actor may see
-   (cached per evidence in the database after the first trace).
+   (cached per evidence in the database after the first trace, each row bound to its
+   signed ``fingerprint`` event; one the log does not vouch for is recomputed).
 3. Every leaked frame is mapped onto its original frame (time, geometry, tone) and the
    original is subtracted; the residual is accumulated per watermark period.
 4. Each export of that evidence overlapping the located seconds is scored, and so are
@@ -281,8 +282,9 @@ def index_evidence(
     A trace fingerprints what it has not seen before (75 s of CPU per hour of 640x360
     video), so the first trace after a large ingest pays for all of it; running this
     after ingest (a nightly job, say) keeps every trace at the cost of the leak alone.
-    The fingerprints are derived data (coarse motion, no picture), recorded with one
-    audit event naming the evidence indexed.
+    The fingerprints are derived data (coarse motion, no picture); each is stored with
+    its own ``fingerprint`` event (the digest of its bytes), and one ``fingerprint-index``
+    event names the evidence indexed. A row its event does not vouch for is redone.
     """
     with acting(ctx, actor_name, readonly=True) as uc:
         sources = _traceable_evidence(uc, case_number)
