@@ -17,12 +17,14 @@ import pytest
 
 from custodes import bootstrap
 from custodes.config import Settings
+from custodes.core.errors import IntegrityFailure
 from custodes.core.ledger import Ledger, compare_fingerprints, fingerprint_state
 from custodes.media.fingerprint import FORMAT_VERSION
 from custodes.media.synth import write_bodycam_clip
 from custodes.services import evidence, exports, trace, verify
 from custodes.services.audit import list_events
 from tests.factories import add_case, add_user
+from tests.factories.blobs import read_blob, replace_blob
 from tests.services.test_state_tables import Used, _named, _sql, copy, used
 
 __all__ = ["copy", "used"]  # the fixtures, shared with the every-table hold-out
@@ -171,3 +173,26 @@ def test_rows_of_an_older_vault_without_events_are_unvouched_not_reported() -> N
     old.feed([_entry(1, "fingerprint", "EV-1", format_version=3, sha256="0" * 64)])
     assert [p.kind for p in compare_fingerprints(old.state, stored)] == ["state-row-altered"]
     assert [p.kind for p in compare_fingerprints(old.state, {})] == ["state-row-missing"]
+
+
+def test_a_trace_refuses_a_source_it_cannot_fingerprint_on_record(
+    traced: Traced, traced_copy: bootstrap.Vault, tmp_path: Path
+) -> None:
+    """No vouched fingerprint and an altered original: the trace cannot know whether the
+    leak shows that recording, so it refuses (exit 7, on record) rather than say the
+    footage is not in the vault; ``index`` leaves it out (verify reports the blob)."""
+    vault = traced_copy
+    _sql(vault, f"DELETE FROM fingerprints WHERE evidence_id='{traced.ev}'")
+    with vault.uow(readonly=True) as uow:
+        sha = uow.evidence.get(traced.ev).sha256
+    data = bytearray(read_blob(vault, sha))
+    data[-500] ^= 0xFF
+    replace_blob(vault, sha, bytes(data))
+    with pytest.raises(IntegrityFailure, match=f"evidence {traced.ev} has no fingerprint"):
+        trace.trace_leak(vault, traced.ia, traced.leak, report_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == [tmp_path / "vault"]
+    with vault.uow(readonly=True) as uow:
+        last = list_events(uow.conn)[-1]
+    assert (last["action"], last["evidence"]) == ("access-refused", traced.ev)
+    assert last["details"]["code"] == "IntegrityFailure"
+    assert trace.index_evidence(vault, traced.ia).indexed == []

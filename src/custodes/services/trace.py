@@ -20,6 +20,7 @@ import hashlib
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import NoReturn
 
 from custodes import __version__
 from custodes.core import attribution
@@ -185,13 +186,17 @@ def _frames(media: MediaInfo) -> int:
 
 
 def _fingerprints(
-    ctx: Context, actor_name: str | None, sources: list[Evidence]
+    ctx: Context, actor_name: str | None, sources: list[Evidence], *, skip: bool = False
 ) -> dict[str, Fingerprint]:
     """The fingerprints of the given evidence: the stored ones that their signed
     ``fingerprint`` event vouches for; any other (none stored, or a row that was edited,
     deleted or inserted behind the vault's back, or made before these events) is
     recomputed from the re-hashed original and stored with a new event, which says what
-    it replaced. An edited fingerprint could make a trace miss its source."""
+    it replaced. An edited fingerprint could make a trace miss its source.
+
+    A recording that must be recomputed and whose original is gone or altered is refused,
+    on record (IntegrityFailure: a trace without it could miss its source), or with
+    ``skip`` (indexing ahead of traces) left out; verify reports the blob either way."""
     out: dict[str, Fingerprint] = {}
     with ctx.uow(readonly=True) as uow:
         stored = {f.evidence_id: f.data for f in uow.fingerprints.all(FORMAT_VERSION)}
@@ -217,12 +222,26 @@ def _fingerprints(
         with contextlib.ExitStack() as held:
             try:
                 path = held.enter_context(verified_original(ctx, ev.id, ev.sha256))
-            except (NotFound, IntegrityFailure):
-                continue  # verify reports missing and altered blobs; tracing goes on
+            except (NotFound, IntegrityFailure) as exc:
+                if skip:
+                    continue
+                _refuse_unfingerprinted(ctx, actor_name, ev, exc)
             fp = fingerprint_video(path, progress=task.advance)
         out[ev.id] = fp
         _store_fingerprint(ctx, actor_name, ev, fp, why, stored.get(ev.id))
     return out
+
+
+def _refuse_unfingerprinted(
+    ctx: Context, actor_name: str | None, ev: Evidence, exc: CustodesError
+) -> NoReturn:
+    error = IntegrityFailure(
+        f"evidence {ev.id} has no fingerprint the audit log vouches for and cannot be "
+        f"fingerprinted again ({exc}): a trace without it could miss its source",
+        advice="verify the vault and restore the original from a backup",
+    )
+    with acting(ctx, actor_name) as uc:
+        uc.refuse(error, attempted=Permission.LEAK_TRACE.value, case=ev.case_number, evidence=ev.id)
 
 
 def _unvouched_fingerprint(
@@ -300,7 +319,7 @@ def index_evidence(
         is None
     }
     todo = [ev for ev in sources if ev.id not in done]
-    indexed = sorted(_fingerprints(ctx, actor_name, todo)) if todo else []
+    indexed = sorted(_fingerprints(ctx, actor_name, todo, skip=True)) if todo else []
     if indexed:
         with acting(ctx, actor_name) as uc:
             uc.record(
