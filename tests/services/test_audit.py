@@ -87,7 +87,7 @@ def test_events_read_typed_and_as_json_objects_alike(sqlite_vault: Vault) -> Non
     assert (init.seq, init.action, init.details) == (
         0,
         "vault-init",
-        {"origin": sqlite_vault.origin},
+        {"origin": sqlite_vault.origin, "binds": ["fingerprints"]},
     )
     assert (admin.object_type, admin.object_id) == ("user", "admin")
     assert (pack.action, pack.object_type) == ("policy-set", "policy-pack")

@@ -49,6 +49,7 @@ class Action(StrEnum):
     PROOF_ISSUED = "proof-issued"
     TRACE = "trace"
     INDEX = "fingerprint-index"
+    FINGERPRINT = "fingerprint"  # one fingerprint row written, with its digest (issue 22)
     EVIDENCE_FLAGS = "evidence-flag-change"
     REQUEST_ADD = "request-add"
     REQUEST_DECIDE = "request-decide"

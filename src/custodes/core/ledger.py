@@ -267,6 +267,10 @@ class VaultState:
     tokens: dict[str, TokenState] = field(default_factory=dict)
     second_factors: dict[str, SecondFactorState] = field(default_factory=dict)
     sessions: dict[str, SessionState] = field(default_factory=dict)
+    fingerprints: dict[str, FingerprintState] = field(default_factory=dict)
+    fingerprints_bound: bool = False
+    """Whether the log binds every fingerprint row (a vault made since ``fingerprint``
+    events were recorded); in an older vault a row with no event is unvouched."""
 
 
 class Ledger:
@@ -618,6 +622,45 @@ def _hold_review(state: VaultState, entry: Mapping[str, Any], details: Mapping[s
     _alerts(state, entry, details)
 
 
+# ------------------------------------------------------------------------ fingerprints
+# A fingerprint (coarse motion of a recording, what a trace locates a leak by) is derived
+# data, cached in the ``fingerprints`` table. An edited one could make a trace miss its
+# source, so each row written is recorded by a ``fingerprint`` event in its transaction,
+# carrying the SHA-256 of the stored bytes; the latest event of a row is what it must be.
+
+FINGERPRINTS_BOUND = "fingerprints"
+"""What a ``vault-init`` event's ``binds`` names when every fingerprint row has an event."""
+
+
+@dataclass(frozen=True)
+class FingerprintState:
+    """One fingerprint row: its evidence, format version and the SHA-256 of its bytes."""
+
+    evidence_id: str
+    version: int
+    sha256: str
+
+
+def fingerprint_key(evidence_id: str, version: int) -> str:
+    return f"{evidence_id} (format {version})"
+
+
+def fingerprint_state(evidence_id: str, version: int, data: bytes) -> FingerprintState:
+    """A stored fingerprint row as the fact its event vouches for."""
+    return FingerprintState(evidence_id, int(version), hashlib.sha256(data).hexdigest())
+
+
+def _vault_init(state: VaultState, entry: Mapping[str, Any], details: Mapping[str, Any]) -> None:
+    state.fingerprints_bound = FINGERPRINTS_BOUND in (details.get("binds") or ())
+
+
+def _fingerprint(state: VaultState, entry: Mapping[str, Any], details: Mapping[str, Any]) -> None:
+    fp = FingerprintState(
+        str(entry["evidence"]), int(details["format_version"]), str(details["sha256"])
+    )
+    state.fingerprints[fingerprint_key(fp.evidence_id, fp.version)] = fp
+
+
 _HANDLERS = {
     str(Action.USER_ADD): _user_add,
     str(Action.CASE_ADD): _case_add,
@@ -648,6 +691,8 @@ _HANDLERS = {
     str(Action.SIGN_IN): _sign_in,
     str(Action.SIGN_OUT): _session_end,
     str(Action.SESSION_END): _session_end,
+    str(Action.VAULT_INIT): _vault_init,
+    str(Action.FINGERPRINT): _fingerprint,
 }
 
 
@@ -932,3 +977,39 @@ def pack_history(entries: Iterable[Mapping[str, Any]]) -> tuple[list[PackSetting
                 )
             )
     return settings, problems
+
+
+def compare_fingerprints(
+    vouched: VaultState, stored: Mapping[str, FingerprintState]
+) -> list[Problem]:
+    """Every fingerprint row that its latest ``fingerprint`` event does not vouch for:
+    altered (its bytes' digest differs), missing, or unlogged (no event made it; in a
+    vault older than these events, such a row is unvouched and not reported)."""
+    rows = dict(stored)
+    if not vouched.fingerprints_bound:
+        rows = {k: v for k, v in rows.items() if k in vouched.fingerprints}
+    return _compare_table("fingerprint", vouched.fingerprints, rows)
+
+
+def _compare_table(
+    kind: str, expected: Mapping[str, object], actual: Mapping[str, object]
+) -> list[Problem]:
+    problems: list[Problem] = []
+    for key in sorted(expected.keys() - actual.keys()):
+        problems.append(
+            Problem("state-row-missing", f"{kind} {key} is on the log but not in the tables")
+        )
+    for key in sorted(actual.keys() - expected.keys()):
+        problems.append(
+            Problem("state-row-unlogged", f"{kind} {key} is in the tables but no event made it")
+        )
+    for key in sorted(expected.keys() & actual.keys()):
+        differ = differing(expected[key], actual[key])
+        if differ:
+            problems.append(
+                Problem(
+                    "state-row-altered",
+                    f"{kind} {key} differs from the log in {', '.join(differ)}",
+                )
+            )
+    return problems

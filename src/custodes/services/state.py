@@ -20,12 +20,14 @@ from custodes.core.ledger import (
     CaseState,
     DecisionState,
     EvidenceState,
+    FingerprintState,
     Ledger,
     SecondFactorState,
     VaultState,
     alert_key,
     alert_state,
     compare,
+    compare_fingerprints,
     decision_state,
     derivative_state,
     differing,
@@ -67,6 +69,7 @@ class StateCheck:
 
     def __init__(self, uow: UnitOfWork) -> None:
         self._stored = uow.state.snapshot()
+        self._fingerprints = uow.fingerprints.states()
         self._alerted = {getattr(a, "audit_seq", None) for a in self._stored.alerts.values()}
         self._ledger = Ledger()
 
@@ -94,7 +97,11 @@ class StateCheck:
             ledger.apply(entry)
 
     def finish(self) -> list[Problem]:
-        return [*self._ledger.problems, *compare(self._ledger.state, self._stored)]
+        return [
+            *self._ledger.problems,
+            *compare(self._ledger.state, self._stored),
+            *compare_fingerprints(self._ledger.state, self._fingerprints),
+        ]
 
 
 # What a view's canonical entry says of its alerts. A quote inside a JSON string is
@@ -556,3 +563,14 @@ def vouch_token(uow: UnitOfWork, token: ApiToken) -> None:
     entries = _naming(uow.audit.fact_entries(TOKEN_ACTIONS), token.id)
     want = _replayed(entries).state.tokens.get(token.id)
     _vouch(f"api token {token.id}", want, token_state(token))
+
+
+# A trace locates a leak by the fingerprints of the evidence: it uses only rows that their
+# latest ``fingerprint`` event vouches for, and recomputes any other from the re-hashed
+# original (services/trace.py), so that an edited fingerprint cannot hide a source.
+FINGERPRINT_ACTIONS = frozenset({str(Action.FINGERPRINT)})
+
+
+def vouched_fingerprints(uow: UnitOfWork) -> dict[str, FingerprintState]:
+    """The fingerprints the signed log vouches for, by key (``fingerprint_key``)."""
+    return _replayed(uow.audit.fact_entries(FINGERPRINT_ACTIONS)).state.fingerprints

@@ -2,7 +2,8 @@
 
 1. The leaked file is hashed and probed (it must be decodable video).
 2. Its fingerprint is located among the fingerprints of the evidence the actor may see
-   (cached per evidence in the database after the first trace).
+   (cached per evidence in the database after the first trace, each row bound to its
+   signed ``fingerprint`` event; one the log does not vouch for is recomputed).
 3. Every leaked frame is mapped onto its original frame (time, geometry, tone) and the
    original is subtracted; the residual is accumulated per watermark period.
 4. Each export of that evidence overlapping the located seconds is scored, and so are
@@ -19,6 +20,7 @@ import hashlib
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import NoReturn
 
 from custodes import __version__
 from custodes.core import attribution
@@ -26,7 +28,12 @@ from custodes.core.authz import AlertKind, Permission, decide
 from custodes.core.custody import Action
 from custodes.core.errors import CustodesError, IntegrityFailure, InvalidInput, NotFound
 from custodes.core.jsontext import JSONObject, JSONValue, jsonable
-from custodes.core.ledger import document_digest
+from custodes.core.ledger import (
+    FingerprintState,
+    document_digest,
+    fingerprint_key,
+    fingerprint_state,
+)
 from custodes.core.media import MediaInfo
 from custodes.core.records import Evidence, StoredFingerprint, Trace, TracedCopy
 from custodes.core.watermark import (
@@ -52,7 +59,7 @@ from custodes.services.common import (
 )
 from custodes.services.context import Context
 from custodes.services.evidence import alert_note, raise_alert
-from custodes.services.state import check_copies
+from custodes.services.state import check_copies, vouched_fingerprints
 from custodes.services.usecase import UseCase, acting
 
 ALPHA = 1e-6
@@ -178,38 +185,112 @@ def _frames(media: MediaInfo) -> int:
     return round(media.duration_s * (media.fps or 30))
 
 
-def _fingerprints(ctx: Context, sources: list[Evidence]) -> dict[str, Fingerprint]:
-    """Cached fingerprints of the given evidence, computing (and storing) missing ones."""
+def _fingerprints(
+    ctx: Context, actor_name: str | None, sources: list[Evidence], *, skip: bool = False
+) -> dict[str, Fingerprint]:
+    """The fingerprints of the given evidence: the stored ones that their signed
+    ``fingerprint`` event vouches for; any other (none stored, or a row that was edited,
+    deleted or inserted behind the vault's back, or made before these events) is
+    recomputed from the re-hashed original and stored with a new event, which says what
+    it replaced. An edited fingerprint could make a trace miss its source.
+
+    A recording that must be recomputed and whose original is gone or altered is refused,
+    on record (IntegrityFailure: a trace without it could miss its source), or with
+    ``skip`` (indexing ahead of traces) left out; verify reports the blob either way."""
     out: dict[str, Fingerprint] = {}
     with ctx.uow(readonly=True) as uow:
-        cached = {f.evidence_id: f.data for f in uow.fingerprints.all(FORMAT_VERSION)}
-    missing = [ev for ev in sources if ev.id not in cached]
+        stored = {f.evidence_id: f.data for f in uow.fingerprints.all(FORMAT_VERSION)}
+        vouched = vouched_fingerprints(uow)
+    redo: list[tuple[Evidence, str]] = []
     for ev in sources:
-        if ev.id in cached:
+        want = vouched.get(fingerprint_key(ev.id, FORMAT_VERSION))
+        data = stored.get(ev.id)
+        why = _unvouched_fingerprint(ev.id, want, data)
+        if why is None and data is not None:
             try:
-                out[ev.id] = Fingerprint.from_bytes(cached[ev.id])
+                out[ev.id] = Fingerprint.from_bytes(data)
                 continue
             except CustodesError:
-                missing.append(ev)  # a damaged cache entry is recomputed
-    if not missing:
+                why = "unreadable"
+        redo.append((ev, why or "none"))
+    if not redo:
         return out
     task = ctx.progress.start(
-        "fingerprint evidence", sum(_frames(ev.media) for ev in missing), unit="frame"
+        "fingerprint evidence", sum(_frames(ev.media) for ev, _ in redo), unit="frame"
     )
-    for ev in missing:
+    for ev, why in redo:
         with contextlib.ExitStack() as held:
             try:
                 path = held.enter_context(verified_original(ctx, ev.id, ev.sha256))
-            except (NotFound, IntegrityFailure):
-                continue  # verify reports missing and altered blobs; tracing goes on
+            except (NotFound, IntegrityFailure) as exc:
+                if skip:
+                    continue
+                _refuse_unfingerprinted(ctx, actor_name, ev, exc)
             fp = fingerprint_video(path, progress=task.advance)
         out[ev.id] = fp
-        with ctx.uow() as uow:
-            uow.fingerprints.put(
-                StoredFingerprint(ev.id, FORMAT_VERSION, fp.to_bytes(), now_iso(ctx))
-            )
-            uow.commit()
+        _store_fingerprint(ctx, actor_name, ev, fp, why, stored.get(ev.id))
     return out
+
+
+def _refuse_unfingerprinted(
+    ctx: Context, actor_name: str | None, ev: Evidence, exc: CustodesError
+) -> NoReturn:
+    error = IntegrityFailure(
+        f"evidence {ev.id} has no fingerprint the audit log vouches for and cannot be "
+        f"fingerprinted again ({exc}): a trace without it could miss its source",
+        advice="verify the vault and restore the original from a backup",
+    )
+    with acting(ctx, actor_name) as uc:
+        uc.refuse(error, attempted=Permission.LEAK_TRACE.value, case=ev.case_number, evidence=ev.id)
+
+
+def _unvouched_fingerprint(
+    evidence_id: str, want: FingerprintState | None, data: bytes | None
+) -> str | None:
+    """Why a stored fingerprint may not be used (None: its event vouches for it)."""
+    if data is None:
+        return "none" if want is None else "missing"
+    if want is None:
+        return "unlogged"
+    if fingerprint_state(evidence_id, FORMAT_VERSION, data) != want:
+        return "altered"
+    return None
+
+
+def _store_fingerprint(
+    ctx: Context,
+    actor_name: str | None,
+    ev: Evidence,
+    fp: Fingerprint,
+    why: str,
+    replaced: bytes | None,
+) -> None:
+    """Store a fingerprint and record its ``fingerprint`` event, in one transaction."""
+    data = fp.to_bytes()
+    with acting(ctx, actor_name) as uc:
+        row = StoredFingerprint(ev.id, FORMAT_VERSION, data, now_iso(ctx))
+        if why == "none":
+            if not uc.uow.fingerprints.put(row):
+                return  # a concurrent trace made it, and recorded it
+        else:
+            uc.uow.fingerprints.replace(row)
+        uc.record(
+            Action.FINGERPRINT,
+            case=ev.case_number,
+            evidence=ev.id,
+            details={
+                "format_version": FORMAT_VERSION,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "size": len(data),
+                "replaced": None
+                if why == "none"
+                else {
+                    "why": why,
+                    "sha256": None if replaced is None else hashlib.sha256(replaced).hexdigest(),
+                },
+            },
+        )
+        uc.commit()
 
 
 def index_evidence(
@@ -220,14 +301,25 @@ def index_evidence(
     A trace fingerprints what it has not seen before (75 s of CPU per hour of 640x360
     video), so the first trace after a large ingest pays for all of it; running this
     after ingest (a nightly job, say) keeps every trace at the cost of the leak alone.
-    The fingerprints are derived data (coarse motion, no picture), recorded with one
-    audit event naming the evidence indexed.
+    The fingerprints are derived data (coarse motion, no picture); each is stored with
+    its own ``fingerprint`` event (the digest of its bytes), and one ``fingerprint-index``
+    event names the evidence indexed. A row its event does not vouch for is redone.
     """
     with acting(ctx, actor_name, readonly=True) as uc:
         sources = _traceable_evidence(uc, case_number)
-        done = uc.uow.fingerprints.indexed(FORMAT_VERSION)
+        stored = {f.evidence_id: f.data for f in uc.uow.fingerprints.all(FORMAT_VERSION)}
+        vouched = vouched_fingerprints(uc.uow)
+    done = {  # a row its event does not vouch for is fingerprinted again
+        ev.id
+        for ev in sources
+        if ev.id in stored
+        and _unvouched_fingerprint(
+            ev.id, vouched.get(fingerprint_key(ev.id, FORMAT_VERSION)), stored[ev.id]
+        )
+        is None
+    }
     todo = [ev for ev in sources if ev.id not in done]
-    indexed = sorted(_fingerprints(ctx, todo)) if todo else []
+    indexed = sorted(_fingerprints(ctx, actor_name, todo, skip=True)) if todo else []
     if indexed:
         with acting(ctx, actor_name) as uc:
             uc.record(
@@ -268,7 +360,7 @@ def trace_leak(
     _check_inputs(leak, report_dir)
     leak_sha, leak_size = sha256_file(leak)
     info = probe(leak)
-    fps = _fingerprints(ctx, sources)
+    fps = _fingerprints(ctx, actor_name, sources)
     task = ctx.progress.start("fingerprint leak", info.frame_count or None, unit="frame")
     leak_fp = fingerprint_video(leak, progress=task.advance)
     matches = locate(leak_fp, fps) if fps else []

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
+from custodes.core.ledger import FingerprintState, fingerprint_key, fingerprint_state
 from custodes.core.records import StoredFingerprint
 from custodes.storage import tables as t
 
@@ -56,3 +57,28 @@ class FingerprintRepository:
             )
         )
         return True
+
+    def replace(self, fingerprint: StoredFingerprint) -> None:
+        """Keep ``fingerprint`` in place of the row of its evidence and version (one that
+        its event does not vouch for, recomputed), or add it."""
+        f = fingerprint
+        c = t.fingerprints.c
+        done = self._conn.execute(
+            update(t.fingerprints)
+            .where((c.evidence_id == f.evidence_id) & (c.version == f.version))
+            .values(data=f.data, created_at=f.created_at)
+        )
+        if not done.rowcount:
+            self.put(f)
+
+    def states(self) -> dict[str, FingerprintState]:
+        """Every row as the fact its ``fingerprint`` event vouches for (the SHA-256 of its
+        bytes), by key (``core.ledger.fingerprint_key``)."""
+        c = t.fingerprints.c
+        rows = self._conn.execute(select(c.evidence_id, c.version, c.data))
+        return {
+            fingerprint_key(r.evidence_id, int(r.version)): fingerprint_state(
+                r.evidence_id, int(r.version), bytes(r.data)
+            )
+            for r in rows
+        }
