@@ -171,5 +171,5 @@ def test_an_expired_pack_in_force_refuses_new_requests_and_decisions(
         sub = tmp_path / args[1]
         sub.mkdir()
         _refused_cleanly(
-            world, sub, "rec", args, {}, 3, "expired on 2020-01-01", ("access-refused", None)
+            world, sub, "rec", args, {}, 3, "expired on 2020-01-01", ("input-refused", None)
         )
