@@ -56,13 +56,15 @@ def large_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_an_interrupted_ingest_leaves_no_staged_copy(
     tmp_path: Path, large_clip: Path, sig: signal.Signals, line: str, code: int
 ) -> None:
-    home = tmp_path / "v"
-    _cli(home, "init")
-    _cli(home, "case", "add", "C-1")
-    staging = home / "blobs" / "tmp"
     size = large_clip.stat().st_size
     landed = 0
-    for _attempt in range(4):
+    for attempt in range(4):
+        # A vault per attempt: an attempt that finished before the signal landed would
+        # make the next one a duplicate (refused with exit 6 after staging).
+        home = tmp_path / f"v{attempt}"
+        _cli(home, "init")
+        _cli(home, "case", "add", "C-1")
+        staging = home / "blobs" / "tmp"
         proc = subprocess.Popen(
             [
                 *CLI,
@@ -94,6 +96,11 @@ def test_an_interrupted_ingest_leaves_no_staged_copy(
         out, err = proc.communicate(timeout=60)
         if proc.returncode == 0:  # finished before the signal landed: try again
             continue
+        if "Exception ignored" in err and proc.returncode != code:
+            # The signal arrived while Python ran a weakref callback, where an exception
+            # raised by a signal handler is printed and dropped (a CPython limit): the
+            # ingest went on as if no key was pressed. Try again.
+            continue
         landed += 1
         assert proc.returncode == code, err
         assert err == line  # one line, no traceback
@@ -102,7 +109,7 @@ def test_an_interrupted_ingest_leaves_no_staged_copy(
         break
     assert landed, "the signal never landed before the ingest finished"
     listed = json.loads(_cli(home, "evidence", "list").stdout)
-    assert len(listed) <= 1  # an earlier attempt may have finished
+    assert len(listed) <= 1  # the signal may land just after the commit
     assert json.loads(_cli(home, "verify").stdout)["ok"]
 
 
