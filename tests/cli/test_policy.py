@@ -171,5 +171,18 @@ def test_an_expired_pack_in_force_refuses_new_requests_and_decisions(
         sub = tmp_path / args[1]
         sub.mkdir()
         _refused_cleanly(
-            world, sub, "rec", args, {}, 3, "expired on 2020-01-01", ("input-refused", None)
+            world,
+            sub,
+            "rec",
+            args,
+            {},
+            3,
+            "expired on 2020-01-01",
+            ("input-refused", None),
+            verified=False,
         )
+    # The pack was put in force by a clock set back to 2019 (a pack is set only while it
+    # is current), so its checkpoint is older than the ones before it: verify names that,
+    # and nothing else.
+    checked = json.loads(_cli(home, "verify").stdout)
+    assert {p["kind"] for p in checked["problems"]} == {"checkpoint-time"}
