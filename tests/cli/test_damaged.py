@@ -133,7 +133,9 @@ def test_a_damaged_recording_is_taken_into_custody_as_it_is(
     )
 
     # A trace of the portion finds the damaged original and the copy it came from.
-    traced = ok(home, "ia", "trace", part["path"])
+    reports = tmp_path / "reports"
+    traced = ok(home, "ia", "trace", part["path"], "--report-dir", str(reports))
+    assert any(reports.glob("TR-*.pdf"))  # the report goes where it is asked, not to the cwd
     assert traced["verdict"] == "attributed", traced
     assert traced["source"]["evidence_id"] == ev
     assert traced["attributed"] == [part["export_id"]]
