@@ -735,23 +735,7 @@ def compare(vouched: VaultState, stored: VaultState) -> list[Problem]:
         ("web session", vouched.sessions, stored.sessions),
     )
     for kind, expected, actual in tables:
-        for key in sorted(expected.keys() - actual.keys()):
-            problems.append(
-                Problem("state-row-missing", f"{kind} {key} is on the log but not in the tables")
-            )
-        for key in sorted(actual.keys() - expected.keys()):
-            problems.append(
-                Problem("state-row-unlogged", f"{kind} {key} is in the tables but no event made it")
-            )
-        for key in sorted(expected.keys() & actual.keys()):
-            differ = differing(expected[key], actual[key])
-            if differ:
-                problems.append(
-                    Problem(
-                        "state-row-altered",
-                        f"{kind} {key} differs from the log in {', '.join(differ)}",
-                    )
-                )
+        problems.extend(_compare_table(kind, expected, actual))
     return problems
 
 
