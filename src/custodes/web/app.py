@@ -1,4 +1,5 @@
-"""The web application: a FastAPI app on an opened vault, its API under ``/api/v1``.
+"""The web application: a FastAPI app on an opened vault, its API under ``/api/v1``, its
+pages at ``/`` (``routes/pages.py``, templates and static files beside this module).
 
 ``create_app(vault)`` builds it; ``custodes serve`` runs it under uvicorn through
 :func:`app_from_environment` (the CLI names this factory by its import path, so the two
@@ -15,8 +16,9 @@ from fastapi.responses import JSONResponse
 from custodes import __version__, bootstrap
 from custodes.bootstrap import Vault
 from custodes.config import Settings
-from custodes.web import errors, security
-from custodes.web.routes import api, auth
+from custodes.web import errors, pages, security
+from custodes.web.routes import api, audit, auth
+from custodes.web.routes import pages as page_routes
 
 API = "/api/v1"
 
@@ -46,6 +48,9 @@ def create_app(vault: Vault) -> FastAPI:
     app.add_exception_handler(Exception, _internal)
     app.include_router(auth.router, prefix=API)
     app.include_router(api.router, prefix=API)
+    app.include_router(audit.router, prefix=API)
+    pages.install(app)
+    app.include_router(page_routes.router)
     return app
 
 

@@ -4,15 +4,19 @@ Every refusal reads ``{"error": {"code": ..., "message": ..., "field": ...}}``: 
 is a stable name of the error's class (the CLI's exit codes, by name), the status comes
 from the class (``core.errors``), and ``field`` names the JSON field an error is about.
 FastAPI's own errors (an unknown route, a method not allowed, a body that does not
-validate) take the same shape. Routes do not catch domain errors themselves.
+validate) take the same shape. Routes do not catch domain errors themselves. Outside
+``/api/`` (the pages) the same code and message become a page (``web/pages.py``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 
 from custodes.core import errors as e
 
@@ -62,12 +66,22 @@ def error_response(code: str, status: int, message: str, field: str | None = Non
     return response
 
 
-def _custodes_error(request: Request, exc: Exception) -> JSONResponse:
+def _page(request: Request) -> Callable[[Request, str, int, str], Response] | None:
+    """The page renderer, for a request outside ``/api/`` (web/pages.py installs it)."""
+    if request.url.path.startswith("/api/"):
+        return None
+    renderer = getattr(request.app.state, "error_page", None)
+    return renderer if callable(renderer) else None
+
+
+def _custodes_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, e.CustodesError)
+    if page := _page(request):
+        return page(request, code_of(exc), exc.http_status, exc.render())
     return error_response(code_of(exc), exc.http_status, exc.render(), exc.field)
 
 
-def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     problems = exc.errors()
     first = problems[0] if problems else {}
@@ -75,13 +89,19 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     field = loc[-1] if loc else None
     message = str(first.get("msg", "invalid request"))
     where = f"{field}: " if field else ""
+    if page := _page(request):
+        return page(request, "invalid-input", 422, f"{where}{message}")
     return error_response("invalid-input", 422, f"{where}{message}", field)
 
 
-def _http_error(request: Request, exc: Exception) -> JSONResponse:
+def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "error")
-    response = error_response(code, exc.status_code, str(exc.detail))
+    response: Response
+    if page := _page(request):
+        response = page(request, code, exc.status_code, str(exc.detail))
+    else:
+        response = error_response(code, exc.status_code, str(exc.detail))
     for name, value in (exc.headers or {}).items():
         response.headers[name] = value
     return response
