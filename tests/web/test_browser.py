@@ -1,0 +1,389 @@
+"""The pages in a real browser: Playwright driving Debian's chromium (``make install`` puts
+it at /usr/bin/chromium; Playwright never downloads one) against uvicorn on a free
+loopback port, on an embedded vault.
+
+One browser and one server for the module. Sign-in with a password and TOTP (pyotp
+computes the codes), enrolment on first sign-in, lockout after five failures, an officer
+refused a case he is not on, and the audit page checking a proof in the browser (Ed25519
+in WebCrypto, SHA-256 Merkle paths) and refusing a tampered one. Every page is scanned
+with axe-core (``npm ci`` from package-lock.json) for serious or critical violations, and
+no page logs an error (a CSP violation would). The screenshots in docs/img/ come from here.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pyotp
+import pytest
+import uvicorn
+
+from custodes import bootstrap
+from custodes.bootstrap import Vault
+from custodes.config import Settings
+from custodes.services import auth as auth_svc
+from custodes.services import cases, evidence, users
+from custodes.services.audit import list_events
+from custodes.web.app import create_app
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+SHOTS = ROOT / "docs" / "img"
+PASSWORD = "correct horse battery staple"
+ADDRESS = "127.0.0.1"
+
+if not CHROMIUM.exists() or not AXE.exists():  # pragma: no cover - `make install` puts both
+    pytest.skip(
+        "needs /usr/bin/chromium and node_modules/axe-core (run `make install`)",
+        allow_module_level=True,
+    )
+
+from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playwright  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind((ADDRESS, 0))
+        return int(s.getsockname()[1])
+
+
+class Site:
+    """The vault, the server's address and who is in it."""
+
+    def __init__(self, vault: Vault, base: str, evidence_id: str) -> None:
+        self.vault = vault
+        self.base = base
+        self.evidence_id = evidence_id
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def events(self, action: str) -> list[dict[str, Any]]:
+        with self.vault.uow(readonly=True) as uow:
+            return [e for e in list_events(uow) if e["action"] == action]
+
+    def enrolled(self, username: str) -> tuple[str, str]:
+        """Sign ``username`` in on the service (password, then TOTP enrolment): the signed-in
+        session's cookie and the TOTP secret."""
+        started = auth_svc.sign_in(self.vault, username, PASSWORD, ADDRESS, "test")
+        secret = started.step.secret
+        assert secret is not None
+        done = auth_svc.enrol(self.vault, started.cookie, pyotp.TOTP(secret).now(), ADDRESS)
+        return done.cookie, secret
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory, clips: dict[str, Path]) -> Iterator[Site]:
+    home = tmp_path_factory.mktemp("browser") / "vault"
+    vault = bootstrap.init_vault(Settings(home=home))
+    for name, role in [
+        ("r.okafor", "records"),
+        ("i.adler", "internal-affairs"),
+        ("o.brandt", "officer"),
+        ("o.locke", "officer"),
+        ("a.min", "admin"),
+    ]:
+        users.add_user(vault, "admin", name, role, PASSWORD)
+    cases.add_case(vault, "r.okafor", "2026-0415", "Traffic stop, Elm St")
+    ev = evidence.ingest(vault, "r.okafor", clips["a"], "2026-0415")
+    port = _free_port()
+    config = uvicorn.Config(
+        create_app(vault), host=ADDRESS, port=port, log_level="warning", proxy_headers=False
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield Site(vault, f"http://{ADDRESS}:{port}", ev.evidence_id)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        vault.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=str(CHROMIUM))
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    ctx = browser.new_context(viewport={"width": 1100, "height": 760}, locale="en-US")
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Iterator[Page]:
+    """A page that fails the test on any console error (a CSP violation among them)."""
+    opened = context.new_page()
+    problems: list[str] = []
+    # A refused page or form (401, 403, 429) is what some tests ask for: the console names
+    # its status; anything else logged as an error fails the test.
+    status = "Failed to load resource: the server responded with a status of"
+    opened.on(
+        "console",
+        lambda msg: problems.append(msg.text)
+        if msg.type == "error" and not msg.text.startswith(status)
+        else None,
+    )
+    opened.on("pageerror", lambda exc: problems.append(str(exc)))
+    yield opened
+    assert problems == []
+
+
+def signed_in_as(site: Site, context: BrowserContext, username: str) -> str:
+    """Put a signed-in session's cookie (made on the service) into the browser."""
+    cookie, secret = site.enrolled(username)
+    context.add_cookies(
+        [
+            {
+                "name": "custodes_session",
+                "value": cookie,
+                "url": site.base,
+                "httpOnly": True,
+                "secure": True,
+                "sameSite": "Strict",
+            }
+        ]
+    )
+    return secret
+
+
+_AXE_SOURCE: list[str] = []
+
+
+def accessible(page: Page) -> None:
+    """axe-core finds no serious or critical violation on the page (WCAG 2.x A and AA).
+    The script is evaluated over the DevTools protocol, which the page's CSP does not
+    govern; the page itself never runs inline script."""
+    if not _AXE_SOURCE:
+        _AXE_SOURCE.append(AXE.read_text())
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(_AXE_SOURCE[0])
+    found = page.evaluate(
+        """async () => {
+            const r = await axe.run(document, {runOnly: {type: "tag",
+                values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]}});
+            return r.violations.filter(v => v.impact === "serious" || v.impact === "critical")
+                .map(v => `${v.impact} ${v.id}: ${v.help} `
+                    + `(${v.nodes.map(n => n.target).join(" ")})`);
+        }"""
+    )
+    assert found == [], (page.url, found)
+
+
+TAKEN: list[str] = []
+
+
+def shot(page: Page, name: str) -> None:
+    """A screenshot of the viewport for docs/ (docs/web.md shows them)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+    TAKEN.append(name)
+
+
+def test_enrolment_on_first_sign_in_then_the_case_and_evidence_pages(
+    site: Site, page: Page
+) -> None:
+    page.goto(site.url(f"/evidence/{site.evidence_id}"))
+    assert page.url == site.url(f"/sign-in?next=%2Fevidence%2F{site.evidence_id}")
+    accessible(page)
+    shot(page, "sign-in")
+    page.fill("#username", "r.okafor")
+    page.fill("#password", PASSWORD)
+    page.keyboard.press("Enter")  # usable with a keyboard: Enter submits
+    page.wait_for_selector("#totp-secret")
+    secret = page.text_content("#totp-secret") or ""
+    assert pyotp.parse_uri(page.text_content("#totp-uri") or "").secret == secret
+    assert page.locator("svg.qr").count() == 1
+    accessible(page)
+    shot(page, "enrol")
+    page.fill("#code", pyotp.TOTP(secret).now())
+    page.click("text=Confirm")
+    codes = page.locator("#recovery-codes code").all_text_contents()
+    assert len(codes) == 10
+    accessible(page)
+    page.click("text=Continue")
+    # Back where it was going: the evidence page, a view on record.
+    assert page.url == site.url(f"/evidence/{site.evidence_id}")
+    assert page.text_content("#sha256") == site.events("ingest")[-1]["details"]["sha256"]
+    assert page.locator("#player-slot").count() == 1
+    accessible(page)
+    shot(page, "evidence")
+    view = site.events("view")[-1]
+    assert view["actor"] == "r.okafor" and view["client"].startswith("web:session/")
+    assert view["client"].endswith(" from 127.0.0.1")
+    page.click("text=2026-0415")
+    page.wait_for_selector("#evidence")
+    assert site.evidence_id in (page.text_content("#evidence") or "")
+    accessible(page)
+    shot(page, "case")
+    page.click("nav >> text=Dashboard")
+    assert "2026-0415" in (page.text_content("#cases") or "")
+    accessible(page)
+    shot(page, "dashboard")
+    assert site.events("mfa-enrol")[-1]["actor"] == "r.okafor"
+
+
+def _tamper(change: Callable[[dict[str, Any]], None]) -> Callable[[Route], None]:
+    def handle(route: Route) -> None:
+        response = route.fetch()
+        bundle = response.json()
+        change(bundle)
+        route.fulfill(response=response, body=json.dumps(bundle))
+
+    return handle
+
+
+def _verify(page: Page, seq: int) -> tuple[str, str]:
+    page.evaluate("() => { delete document.getElementById('verify-result').dataset.outcome; }")
+    page.click(f"#event-{seq} button.verify")
+    page.wait_for_selector("#verify-result[data-outcome]")
+    outcome = page.get_attribute("#verify-result", "data-outcome") or ""
+    return outcome, page.text_content("#verify-result") or ""
+
+
+def test_sign_in_with_totp_and_the_audit_page_verifies_in_the_browser(
+    site: Site, page: Page
+) -> None:
+    _, secret = site.enrolled("i.adler")  # enrolled earlier; this time steps 1 and 2
+    page.goto(site.url("/audit"))
+    page.fill("#username", "i.adler")
+    page.fill("#password", PASSWORD)
+    page.click("text=Continue")
+    page.wait_for_selector("#code")
+    assert "/sign-in/second-factor" in page.url
+    accessible(page)
+    # The code of the next time step (the one of enrolment was used; each is good once).
+    page.fill("#code", pyotp.TOTP(secret).at(time.time() + 30))
+    page.click("button >> text=Sign in")
+    page.wait_for_selector("body[data-audit-ready]")
+    assert page.url == site.url("/audit")
+    signed = site.events("sign-in")[-1]
+    assert signed["actor"] == "i.adler" and signed["details"]["second_factor"] == "totp"
+
+    seq = site.events("ingest")[-1]["seq"]
+    outcome, text = _verify(page, seq)
+    assert outcome == "verified", text
+    assert f"Event {seq}: ingest by r.okafor" in text
+    accessible(page)
+    shot(page, "audit-verified")
+
+    # A proof whose entry was altered on the way (the actor's name) no longer leads to
+    # the signed root; a checkpoint with another root fails its signature; a key other
+    # than the vault's opens nothing.
+    def other_actor(bundle: dict[str, Any]) -> None:
+        entry = base64.b64decode(bundle["entry"]).replace(b"r.okafor", b"x.nobody")
+        bundle["entry"] = base64.b64encode(entry).decode()
+
+    page.route("**/api/v1/audit/proofs/inclusion*", _tamper(other_actor))
+    outcome, text = _verify(page, seq)
+    assert outcome == "failed" and "does not lead to the signed root" in text, text
+    shot(page, "audit-tampered")
+    page.unroute("**/api/v1/audit/proofs/inclusion*")
+
+    def other_root(bundle: dict[str, Any]) -> None:
+        origin, size, root, rest = bundle["checkpoint"].split("\n", 3)
+        forged = base64.b64encode(bytes(32)).decode()
+        bundle["checkpoint"] = "\n".join([origin, size, forged, rest])
+
+    page.route("**/api/v1/audit/proofs/inclusion*", _tamper(other_root))
+    outcome, text = _verify(page, seq)
+    assert outcome == "failed" and "invalid signature" in text, text
+    page.unroute("**/api/v1/audit/proofs/inclusion*")
+
+    page.fill("#vkey", "other+" + "0" * 8 + "+A" + "A" * 42 + "=")
+    outcome, text = _verify(page, seq)
+    assert outcome == "failed" and "verifier key" in text, text
+
+    # The log only grew since the checkpoint the first proof was against.
+    with site.vault.uow(readonly=True) as uow:
+        size = uow.audit.newest_checkpoint_size()
+    page.reload()
+    page.wait_for_selector("body[data-audit-ready]")
+    page.fill("#old-size", str(size))
+    page.click("text=Verify consistency")
+    page.wait_for_selector("#verify-result[data-outcome]")
+    assert page.get_attribute("#verify-result", "data-outcome") == "verified"
+    assert f"extends the one of {size}" in (page.text_content("#verify-result") or "")
+
+
+def test_five_failures_lock_the_account(site: Site, page: Page) -> None:
+    page.goto(site.url("/sign-in"))
+    for attempt in range(1, 6):
+        page.fill("#username", "o.locke")
+        page.fill("#password", f"not the password {attempt}")
+        page.click("text=Continue")
+        page.wait_for_selector("#error")
+        message = page.text_content("#error") or ""
+        if attempt < 5:
+            assert "wrong username or password" in message
+    assert "locked for 10 minutes" in message, message
+    page.fill("#username", "o.locke")
+    page.fill("#password", PASSWORD)  # the right one: still locked
+    page.click("text=Continue")
+    page.wait_for_selector("#error")
+    assert "the account is locked" in (page.text_content("#error") or "")
+    assert page.locator("#totp-secret").count() == 0
+    accessible(page)
+    assert site.events("account-locked")[-1]["actor"] == "o.locke"
+
+
+def test_an_officer_is_refused_a_case_he_is_not_on(
+    site: Site, context: BrowserContext, page: Page
+) -> None:
+    signed_in_as(site, context, "o.brandt")
+    before = len(site.events("access-refused"))
+    response = page.goto(site.url("/cases/2026-0415"))
+    assert response is not None and response.status == 403
+    assert "access-denied" in (page.text_content("#error") or "")
+    accessible(page)
+    refused = site.events("access-refused")
+    assert len(refused) == before + 1 and refused[-1]["actor"] == "o.brandt"
+    assert refused[-1]["client"].startswith("web:session/")
+    page.goto(site.url("/dashboard"))
+    assert "2026-0415" not in (page.text_content("#cases") or "")
+
+
+def test_an_admin_sees_users_sessions_and_tokens(
+    site: Site, context: BrowserContext, page: Page
+) -> None:
+    signed_in_as(site, context, "a.min")
+    page.goto(site.url("/users"))
+    assert "o.brandt" in (page.text_content("#users") or "")
+    accessible(page)
+    page.click("nav >> text=Sessions")
+    assert "i.adler" in (page.text_content("#sessions") or "")
+    accessible(page)
+    shot(page, "sessions")
+    page.click("nav >> text=API tokens")
+    page.fill("#username", "r.okafor")
+    page.fill("#expires", "1h")
+    page.click("text=Create token")
+    token = page.text_content("#token-value") or ""
+    assert token.startswith("cst_")
+    accessible(page)
+    shot(page, "tokens")
+    assert site.events("token-create")[-1]["actor"] == "a.min"
+
+
+def test_the_screenshots_are_small() -> None:
+    for name in TAKEN:
+        size = (SHOTS / f"{name}.png").stat().st_size
+        assert 2_000 < size < 250_000, (name, size)

@@ -1,0 +1,170 @@
+"""The pages in process (TestClient): forms, redirects, refusals as pages, and the audit
+proof routes the audit page uses. The real browser runs in test_browser.py."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pyotp
+from fastapi.testclient import TestClient
+
+from custodes.services import auth as auth_svc
+from custodes.services import cases, evidence
+from custodes.services import proofs as proof_svc
+from custodes.web import pages
+from tests.web.conftest import ORIGIN, PASSWORD, Web
+
+FORM = {"Origin": ORIGIN}
+
+
+def form(client: TestClient, path: str, data: dict[str, str], **kw: object) -> object:
+    return client.post(path, data=data, headers=FORM, follow_redirects=False, **kw)  # type: ignore[arg-type]
+
+
+def test_templates_and_scripts_keep_the_csp() -> None:
+    """No inline script, no style attribute or element, no inline event handler: the CSP
+    (script-src 'self', default-src 'self') would block them in the browser."""
+    for template in (pages.HERE / "templates").glob("*.html"):
+        text = template.read_text()
+        for script in re.findall(r"<script[^>]*>", text):
+            assert "src=" in script, (template.name, script)
+        assert not re.search(r"\sstyle=|<style|\son[a-z]+=", text), template.name
+    assert pages.qr_svg("otpauth://totp/x?secret=JBSWY3DPEHPK3PXP").startswith("<svg")
+    assert "style" not in pages.qr_svg("otpauth://totp/x?secret=JBSWY3DPEHPK3PXP")
+
+
+def test_signing_in_with_the_forms_enrols_then_signs_in(sqlite_web: Web) -> None:
+    web = sqlite_web
+    ann = web.user("records")
+    c = web.new_client()
+    assert c.get("/cases", follow_redirects=False).status_code == 404  # no such page
+    r = c.get("/dashboard", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/sign-in?next=%2Fdashboard"
+    r = form(c, "/sign-in", {"username": ann, "password": "wrong password!", "next": "/audit"})
+    assert r.status_code == 401 and "wrong username or password" in r.text
+    assert 'value="/audit"' in r.text
+    r = form(c, "/sign-in", {"username": ann, "password": PASSWORD, "next": "//evil.example"})
+    assert r.status_code == 200 and "set-cookie" in r.headers
+    secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', r.text)
+    assert secret is not None and "<svg" in r.text
+    # A wrong code shows the same secret again; the server checks against its own.
+    bad = form(c, "/sign-in/enrol", {"code": "000000", "secret": secret[1], "uri": "otpauth://x"})
+    assert bad.status_code == 400 and secret[1] in bad.text and "wrong totp code" in bad.text
+    code = pyotp.TOTP(secret[1]).at(web.clock.now())
+    r = form(c, "/sign-in/enrol", {"code": code, "next": "//evil.example"})
+    assert r.status_code == 200, r.text
+    assert len(re.findall(r"<li><code>", r.text)) == 10
+    assert 'href="/dashboard"' in r.text  # not the other site
+    assert c.get("/dashboard").status_code == 200
+    assert web.events("mfa-enrol")[-1]["actor"] == ann
+    # Signing out ends the session; the pages then send to the sign-in page again.
+    r = form(c, "/sign-out", {})
+    assert r.status_code == 303 and r.headers["location"] == "/sign-in"
+    assert c.get("/dashboard", follow_redirects=False).status_code == 303
+    # The second time: password, then a code on the second-factor page.
+    web.clock.advance(seconds=31)
+    r = form(c, "/sign-in", {"username": ann, "password": PASSWORD, "next": "/audit"})
+    assert r.status_code == 303
+    assert r.headers["location"] == "/sign-in/second-factor?next=/audit"
+    r = form(c, "/sign-in/second-factor", {"code": "000000", "next": "/audit"})
+    assert r.status_code == 401 and "wrong totp code" in r.text
+    code = pyotp.TOTP(secret[1]).at(web.clock.now())
+    r = form(c, "/sign-in/second-factor", {"code": code, "next": "/audit"})
+    assert r.status_code == 303 and r.headers["location"] == "/audit"
+    assert "Audit log" in c.get("/audit").text
+
+
+def test_a_form_from_another_site_is_refused(sqlite_web: Web) -> None:
+    web = sqlite_web
+    c = web.sign_in(web.user("admin"))
+    r = c.post(
+        "/tokens",
+        data={"expires": "1h"},
+        headers={"Origin": "https://evil.example"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 403 and r.json()["error"]["code"] == "csrf"
+    assert web.events("token-create") == []
+    r = form(c, "/tokens", {"expires": "1h"})
+    assert r.status_code == 201 and re.search(r'id="token-value">cst_', r.text)
+    assert len(web.events("token-create")) == 1
+    r = c.post("/tokens", content=b"expires=1h", headers={**FORM, "Content-Type": "text/plain"})
+    assert r.status_code == 422 and "x-www-form-urlencoded" in r.text
+
+
+def test_refusals_are_pages_on_record(sqlite_web: Web, clips: dict[str, Path]) -> None:
+    web = sqlite_web
+    rec, officer = web.user("records"), web.user("officer")
+    cases.add_case(web.vault, rec, "C-PAGES", "pages")
+    ev = evidence.ingest(web.vault, rec, clips["a"], "C-PAGES")
+    c = web.sign_in(officer)
+    before = len(web.events("access-refused"))
+    r = c.get("/cases/C-PAGES")
+    assert r.status_code == 403 and r.headers["content-type"].startswith("text/html")
+    assert "access-denied" in r.text and "C-PAGES" in r.text
+    assert "default-src 'self'" in r.headers["content-security-policy"]
+    refused = web.events("access-refused")
+    assert len(refused) == before + 1 and refused[-1]["actor"] == officer
+    assert c.get(f"/evidence/{ev.evidence_id}").status_code == 403
+    assert c.get("/users").status_code == 403
+    assert c.get("/no/such/page").status_code == 404
+    # Records opens it; a flagged case asks for the reason first, then alerts.
+    cases.set_case(web.vault, rec, "C-PAGES", flag=["sensitive"], reason="the mayor's son")
+    r2 = web.sign_in(rec)
+    page = r2.get(f"/evidence/{ev.evidence_id}")
+    assert page.status_code == 403 and 'name="reason"' in page.text
+    views = len(web.events("view"))
+    page = r2.post(f"/evidence/{ev.evidence_id}", data={"reason": "court order 12"}, headers=FORM)
+    assert page.status_code == 200, page.text
+    assert ev.sha256 in page.text and "PLAYER SLOT" in page.text
+    assert len(web.events("view")) == views + 1
+    assert web.events("view")[-1]["reason"] == "court order 12"
+    case_page = r2.get("/cases/C-PAGES")
+    assert case_page.status_code == 200 and ev.evidence_id in case_page.text
+
+
+def test_the_proof_routes_give_bundles_an_outsider_can_check(sqlite_web: Web) -> None:
+    web = sqlite_web
+    ia, officer = web.user("internal-affairs"), web.user("officer")
+    c = web.sign_in(ia)
+    vkey = c.get("/api/v1/audit/pubkey").json()["vkey"]
+    bundle = c.get("/api/v1/audit/proofs/inclusion", params={"seq": 1}).json()
+    checked = proof_svc.verify_bundle(bundle, vkey, web.vault.verify_signature)
+    assert checked.kind == "inclusion" and checked.event["seq"] == 1
+    old = bundle["tree_size"]
+    web.sign_in(officer)  # the log grows
+    r = c.get("/api/v1/audit/proofs/consistency", params={"old_size": old})
+    assert r.status_code == 200, r.text
+    grown = proof_svc.verify_bundle(r.json(), vkey, web.vault.verify_signature)
+    assert grown.kind == "consistency" and grown.new_size > old  # type: ignore[union-attr]
+    issued = web.events("proof-issued")
+    assert [e["details"]["kind"] for e in issued[-2:]] == ["inclusion", "consistency"]
+    assert issued[-1]["client"].startswith("web:session/")
+    assert c.get("/api/v1/audit/proofs/inclusion?seq=-1").status_code == 422
+    far = c.get("/api/v1/audit/proofs/inclusion", params={"seq": 10**6})
+    assert far.status_code == 404 and far.json()["error"]["code"] == "not-found"
+    none = c.get("/api/v1/audit/proofs/consistency", params={"old_size": 10**6})
+    assert none.status_code in (404, 422)
+    refused = web.sign_in(officer, web.new_client()).get("/api/v1/audit/proofs/inclusion?seq=1")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "access-denied"
+
+
+def test_safe_next_stays_on_this_site() -> None:
+    for bad in ("//evil.example", "https://evil.example", "/\\evil.example", "", None):
+        assert pages.safe_next(bad) == "/dashboard"
+    assert pages.safe_next("/cases/C-1") == "/cases/C-1"
+
+
+def test_an_admin_ends_a_session_from_the_page(sqlite_web: Web) -> None:
+    web = sqlite_web
+    admin, ann = web.user("admin"), web.user("records")
+    a = web.sign_in(admin)
+    other = web.sign_in(ann)
+    short = next(s.session for s in auth_svc.list_sessions(web.vault, admin) if s.username == ann)
+    sessions = a.get("/sessions")
+    assert sessions.status_code == 200 and short in sessions.text
+    r = form(a, f"/sessions/{short}/end", {})
+    assert r.status_code == 303 and r.headers["location"] == "/sessions"
+    assert other.get("/dashboard", follow_redirects=False).status_code == 303
+    assert web.events("session-end")[-1]["details"]["session"] == short
