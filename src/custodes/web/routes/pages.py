@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
@@ -107,7 +108,7 @@ def sign_in(request: Request, vault: VaultDep, form: Form) -> Response:
         assert step.secret is not None and step.provisioning_uri is not None
         response = _enrol_page(request, step.secret, step.provisioning_uri, target)
     else:
-        response = see_other(f"/sign-in/second-factor?next={target}")
+        response = see_other(f"/sign-in/second-factor?next={quote(target, safe='/')}")
     _set_cookie(response, started.cookie)
     return response
 

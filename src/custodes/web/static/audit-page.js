@@ -73,9 +73,18 @@ for (const button of document.querySelectorAll("button.verify")) {
   });
 }
 
+// The checkpoint this browser saw on its last visit: has the log only grown since?
+const SEEN = "custodes.audit.seenSize";
+const published = Number((document.getElementById("checkpoint").textContent.split("\n")[1] || "").trim());
+
 const consistency = document.getElementById("consistency-form");
 if (consistency) {
   consistency.hidden = false;
+  const seen = Number(localStorage.getItem(SEEN));
+  if (Number.isSafeInteger(seen) && seen > 0 && seen <= published) {
+    consistency.elements.old_size.value = String(seen);
+    consistency.elements.old_size.title = "the checkpoint this browser saw last time";
+  }
   consistency.addEventListener("submit", async (event) => {
     event.preventDefault();
     const size = consistency.elements.old_size.value;
@@ -102,4 +111,5 @@ pasted.addEventListener("submit", async (event) => {
 });
 
 for (const hint of document.querySelectorAll(".js-only")) hint.hidden = false;
+if (Number.isSafeInteger(published) && published > 0) localStorage.setItem(SEEN, String(published));
 document.body.dataset.auditReady = "true";
