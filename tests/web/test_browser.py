@@ -239,6 +239,16 @@ def test_enrolment_on_first_sign_in_then_the_case_and_evidence_pages(
     accessible(page)
     shot(page, "dashboard")
     assert site.events("mfa-enrol")[-1]["actor"] == "r.okafor"
+    # The case is flagged: the evidence page first asks why, then tells internal affairs.
+    cases.set_case(site.vault, "r.okafor", "2026-0415", flag=["sensitive"], reason="a relative")
+    page.goto(site.url(f"/evidence/{site.evidence_id}"))
+    page.wait_for_selector("#reason")
+    accessible(page)
+    page.fill("#reason", "preparing the release decision")
+    page.click("text=Open the evidence")
+    page.wait_for_selector("#sha256")
+    assert "internal-affairs" in (page.text_content("main") or "")
+    assert site.events("view")[-1]["reason"] == "preparing the release decision"
 
 
 def _tamper(change: Callable[[dict[str, Any]], None]) -> Callable[[Route], None]:
@@ -319,8 +329,7 @@ def test_sign_in_with_totp_and_the_audit_page_verifies_in_the_browser(
     page.wait_for_selector("body[data-audit-ready]")
     size = int(page.input_value("#old-size"))
     assert size == seen and seen < int((page.text_content("#checkpoint") or "").split("\n")[1])
-    page.keyboard.press("Tab")  # nothing needs a mouse: focus the button and press Enter
-    page.focus("#consistency-form button")
+    page.focus("#consistency-form button")  # nothing needs a mouse: Enter on the button
     page.keyboard.press("Enter")
     page.wait_for_selector("#verify-result[data-outcome]")
     assert page.get_attribute("#verify-result", "data-outcome") == "verified"
