@@ -7,12 +7,14 @@ import re
 from pathlib import Path
 
 import pyotp
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from custodes.services import auth as auth_svc
 from custodes.services import cases, evidence
 from custodes.services import proofs as proof_svc
 from custodes.web import pages
+from custodes.web.routes import pages as page_routes
 from tests.web.conftest import ORIGIN, PASSWORD, Web
 
 FORM = {"Origin": ORIGIN}
@@ -168,3 +170,79 @@ def test_an_admin_ends_a_session_from_the_page(sqlite_web: Web) -> None:
     assert r.status_code == 303 and r.headers["location"] == "/sessions"
     assert other.get("/dashboard", follow_redirects=False).status_code == 303
     assert web.events("session-end")[-1]["details"]["session"] == short
+
+
+ROLES = ["officer", "supervisor", "records", "prosecutor", "internal-affairs", "admin", "command"]
+READERS = {"supervisor", "records", "internal-affairs", "admin"}
+
+
+def _only(ok: set[str], allowed: int = 200, refused: int = 403) -> dict[str, int]:
+    return {r: allowed if r in ok else refused for r in ROLES}
+
+
+ALL = dict.fromkeys(ROLES, 200)
+#: Every page x every role, as the API's matrix (test_matrix.py) has it for the same use
+#: cases. A page that leaves a section out for a role answers 200 for it.
+PAGES: list[tuple[str, str, dict[str, int]]] = [
+    ("GET", "/dashboard", ALL),
+    ("GET", "/cases/{case}", _only(READERS | {"command"})),
+    ("GET", "/evidence/{evidence}", _only(READERS)),
+    ("POST", "/evidence/{evidence}", _only(READERS)),
+    ("GET", "/audit", ALL),
+    ("GET", "/sessions", ALL),
+    ("GET", "/tokens", ALL),
+    ("POST", "/tokens", dict.fromkeys(ROLES, 201)),  # a token for yourself
+    ("POST", "/tokens/NO-SUCH/revoke", _only({"admin"}, 404)),
+    ("POST", "/sessions/NO-SUCH/end", _only({"admin"}, 404)),
+    ("GET", "/users", _only({"admin"})),
+]
+#: Pages outside the matrix: the sign-in steps (above) and the redirect home.
+SIGN_IN_PAGES = {
+    ("GET", "/"),
+    ("GET", "/sign-in"),
+    ("POST", "/sign-in"),
+    ("POST", "/sign-in/enrol"),
+    ("GET", "/sign-in/second-factor"),
+    ("POST", "/sign-in/second-factor"),
+    ("POST", "/sign-out"),
+}
+
+
+def test_every_page_for_every_role(sqlite_web: Web, clips: dict[str, Path]) -> None:
+    web = sqlite_web
+    routes = {
+        (method, route.path)
+        for route in page_routes.router.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods
+    }
+    templates = {
+        (m, p.replace("{case}", "{number}").replace("{evidence}", "{evidence_id}"))
+        for m, p, _ in PAGES
+    }
+    templates = {
+        (m, p.replace("NO-SUCH", "{token_id}" if "tokens" in p else "{session}"))
+        for m, p in templates
+    }
+    assert routes - SIGN_IN_PAGES == templates
+    names = {role: web.user(role) for role in ROLES}
+    cases.add_case(web.vault, names["records"], "C-PM", "page matrix")
+    ev = evidence.ingest(web.vault, names["records"], clips["b"], "C-PM")
+    for role in ROLES:
+        client = web.sign_in(names[role])
+        for method, template, expected in PAGES:
+            path = template.format(case="C-PM", evidence=ev.evidence_id)
+            before = len(web.events("access-refused"))
+            if method == "POST":
+                data = {"expires": "1h", "reason": "the page matrix"}
+                r = client.post(path, data=data, headers=FORM, follow_redirects=False)
+            else:
+                r = client.get(path, follow_redirects=False)
+            assert r.status_code == expected[role], (role, method, path, r.text[:300])
+            assert r.headers["content-type"].startswith("text/html"), (role, path)
+            if expected[role] == 403:
+                assert "access-denied" in r.text
+                refused = web.events("access-refused")
+                assert len(refused) == before + 1, (role, path)
+                assert refused[-1]["actor"] == names[role]
+                assert refused[-1]["client"].startswith("web:session/")

@@ -227,7 +227,11 @@ def dashboard(request: Request, caller: Caller) -> HTMLResponse:
 def case_page(number: str, request: Request, caller: Caller) -> HTMLResponse:
     nav = _nav(caller)
     case = case_svc.show_case(caller.ctx, caller.username, number)
-    evidence = evidence_svc.list_evidence(caller.ctx, caller.username, case.case)
+    evidence = (
+        evidence_svc.list_evidence(caller.ctx, caller.username, case.case)
+        if nav.may(Permission.EVIDENCE_LIST)
+        else None
+    )
     requests = (
         [
             r
