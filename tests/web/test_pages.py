@@ -56,7 +56,8 @@ def test_signing_in_with_the_forms_enrols_then_signs_in(sqlite_web: Web) -> None
     code = pyotp.TOTP(secret[1]).at(web.clock.now())
     r = form(c, "/sign-in/enrol", {"code": code, "next": "//evil.example"})
     assert r.status_code == 200, r.text
-    assert len(re.findall(r"<li><code>", r.text)) == 10
+    codes = re.findall(r"<li><code>([^<]+)</code>", r.text)
+    assert len(codes) == 10
     assert 'href="/dashboard"' in r.text  # not the other site
     assert c.get("/dashboard").status_code == 200
     assert web.events("mfa-enrol")[-1]["actor"] == ann
@@ -75,6 +76,14 @@ def test_signing_in_with_the_forms_enrols_then_signs_in(sqlite_web: Web) -> None
     r = form(c, "/sign-in/second-factor", {"code": code, "next": "/audit"})
     assert r.status_code == 303 and r.headers["location"] == "/audit"
     assert "Audit log" in c.get("/audit").text
+    # A recovery code instead of the app's, once.
+    form(c, "/sign-out", {})
+    for code, status in [(codes[0], 303), (codes[0], 401)]:
+        r = form(c, "/sign-in", {"username": ann, "password": PASSWORD})
+        assert r.status_code == 303
+        r = form(c, "/sign-in/second-factor", {"recovery_code": code})
+        assert r.status_code == status, r.text
+    assert web.events("recovery-code-use")[-1]["details"]["left"] == 9
 
 
 def test_a_form_from_another_site_is_refused(sqlite_web: Web) -> None:
