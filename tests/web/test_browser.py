@@ -238,6 +238,13 @@ def test_enrolment_on_first_sign_in_then_the_case_and_evidence_pages(
     assert "2026-0415" in (page.text_content("#cases") or "")
     accessible(page)
     shot(page, "dashboard")
+    # A keyboard reaches the content first: Tab lands on the skip link, Enter jumps past
+    # the navigation, and the next Tab is the first link of the page's own content.
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.className") == "skip"
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.textContent") == "2026-0415"
     assert site.events("mfa-enrol")[-1]["actor"] == "r.okafor"
     # The case is flagged: the evidence page first asks why, then tells internal affairs.
     cases.set_case(site.vault, "r.okafor", "2026-0415", flag=["sensitive"], reason="a relative")
