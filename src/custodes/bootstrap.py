@@ -595,3 +595,32 @@ def restore_vault(
     return backup.BackupSummary(
         str(home), checked.origin, checked.database, len(checked.files), count, size
     )
+
+
+def readiness(vault: Vault) -> dict[str, str | None]:
+    """Whether the vault can serve: the database answers, the blob store answers, and the
+    keys load from their files and match the published key. Each check's failure in one
+    line, or None where it passed (for ``/readyz``)."""
+    checks: dict[str, str | None] = {}
+    try:
+        with translate_errors(), vault.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        checks["database"] = None
+    except CustodesError as exc:
+        checks["database"] = str(exc)
+    try:
+        next(iter(vault.blobs.iter_hashes()), None)
+        checks["blobs"] = None
+    except (CustodesError, OSError) as exc:
+        checks["blobs"] = f"blob store unavailable: {exc}"
+    except Exception as exc:  # a client library's own error (botocore): not ready
+        checks["blobs"] = f"blob store unavailable: {type(exc).__name__}"
+    try:
+        keys = key_store(vault.settings, vault.origin, published=published_vkey(vault.settings))
+        keys.signer()
+        if keys.watermark_secret() is None:
+            raise IntegrityFailure("the watermark secret is missing")
+        checks["keys"] = None
+    except (CustodesError, OSError) as exc:
+        checks["keys"] = str(exc)
+    return checks

@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     # terminates TLS: the origin unsafe requests must come from (CSRF) and the one that
     # turns on HSTS. Unset: the origin each request reached.
     public_origin: str | None = None
+    # The web server's logs on stderr: "text", or "json" (one JSON object a line, with
+    # the request id that each response also carries as X-Request-ID).
+    log_format: Literal["text", "json"] = "text"
+    # The bearer token a Prometheus scrape of /metrics must send; unset: /metrics is off.
+    metrics_token: str | None = Field(default=None, min_length=16)
 
     @property
     def resolved_database_url(self) -> str:
