@@ -116,7 +116,8 @@ def main() -> None:
     doc = {
         "bench": "pg_append",
         "writers": args.writers,
-        "machine": f"{platform.machine()} {os.cpu_count()} CPUs, {platform.python_version()}, shared",
+        "machine": f"{platform.machine()} {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}, shared and loaded",
         "postgresql": URL.split("@")[-1],
         "goal_events_per_s": 5000,
         "runs": results,
