@@ -36,6 +36,7 @@ from custodes.core.errors import (
     NotFound,
 )
 from custodes.core.ports import BlobStore, NullProgress, ProgressSink
+from custodes.services import backup as backup_svc
 from custodes.services import policy as policy_svc
 from custodes.services import vault as vault_svc
 from custodes.services.context import Context
@@ -536,19 +537,35 @@ def grant_app_role(settings: Settings, role: str, *, apply: bool = True) -> list
         engine.dispose()
 
 
-def backup_vault(vault: Vault, dest: Path) -> backup.BackupSummary:
+def backup_vault(vault: Vault, actor_name: str | None, dest: Path) -> backup.BackupSummary:
     """Back up ``vault`` (database, blobs, keys and home files) into the new folder
-    ``dest``, with a manifest of hashes (``storage.backup``)."""
+    ``dest``, with a manifest of hashes (``storage.backup``); admins only, on record
+    (``services.backup``)."""
     where = vault.settings.blob_location
-    with translate_errors():
-        return backup.create(
-            dest,
-            home=vault.home,
-            origin=vault.origin,
-            engine=vault.engine,
-            blobs=vault.blobs,
-            blob_folder=None if isinstance(where, S3Location) else where,
-        )
+    made: list[backup.BackupSummary] = []
+
+    def write() -> dict[str, object]:
+        with translate_errors():
+            summary = backup.create(
+                dest,
+                home=vault.home,
+                origin=vault.origin,
+                engine=vault.engine,
+                blobs=vault.blobs,
+                blob_folder=None if isinstance(where, S3Location) else where,
+            )
+        made.append(summary)
+        return {
+            "dest": summary.path,
+            "manifest_sha256": summary.manifest_sha256,
+            "database": summary.database,
+            "files": summary.files,
+            "blobs": summary.blobs,
+            "bytes": summary.bytes,
+        }
+
+    backup_svc.take_backup(vault, actor_name, write)
+    return made[0]
 
 
 def restore_vault(
@@ -593,7 +610,13 @@ def restore_vault(
         raise
     size = sum(int(f["size"]) for f in checked.files.values())
     return backup.BackupSummary(
-        str(home), checked.origin, checked.database, len(checked.files), count, size
+        str(home),
+        checked.origin,
+        checked.database,
+        len(checked.files),
+        count,
+        size,
+        checked.manifest_sha256,
     )
 
 

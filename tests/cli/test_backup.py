@@ -3,6 +3,7 @@ a corrupt, truncated or unfinished backup is refused in one line and nothing is 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import sys
@@ -16,8 +17,9 @@ from sqlalchemy.engine import make_url
 from custodes import bootstrap
 from custodes.cli.app import main
 from custodes.config import Settings
-from custodes.core.errors import CustodyConflict, IntegrityFailure
+from custodes.core.errors import CustodyConflict, IntegrityFailure, PermissionDenied
 from custodes.services import evidence
+from custodes.services.audit import list_events
 from custodes.services.verify import verify_vault
 from tests.conftest import PG_URL
 from tests.factories import add_case, add_user
@@ -44,7 +46,15 @@ def backed_up(tmp_path_factory: pytest.TempPathFactory, clips: dict[str, Path]) 
     vault = bootstrap.init_vault(Settings(home=root / "vault"))
     rec = add_user(vault, "records")
     evidence.ingest(vault, rec, clips["a"], add_case(vault))
-    bootstrap.backup_vault(vault, root / "backup")
+    summary = bootstrap.backup_vault(vault, "admin", root / "backup")
+    with vault.uow(readonly=True) as uow:
+        recorded = list_events(uow)[-1]
+    assert recorded["action"] == "backup" and recorded["actor"] == "admin"
+    assert recorded["details"]["manifest_sha256"] == summary.manifest_sha256
+    assert (
+        summary.manifest_sha256
+        == hashlib.sha256((root / "backup" / "manifest.json").read_bytes()).hexdigest()
+    )
     vault.engine.dispose()
     shutil.rmtree(root / "vault")  # the wipe
     return root / "backup"
@@ -159,6 +169,22 @@ def test_backup_create_refuses_a_folder_that_holds_something(
     assert (dest / "x").read_text() == "x" and len(list(dest.iterdir())) == 1
 
 
+def test_only_an_admin_backs_up_and_a_refusal_is_on_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vault = bootstrap.init_vault(Settings(home=tmp_path / "vault"))
+    try:
+        clerk = add_user(vault, "records")
+        with pytest.raises(PermissionDenied):
+            bootstrap.backup_vault(vault, clerk, tmp_path / "dest")
+        assert not (tmp_path / "dest").exists()
+        with vault.uow(readonly=True) as uow:
+            last = list_events(uow)[-1]
+        assert last["action"] == "access-refused" and last["actor"] == clerk
+    finally:
+        vault.engine.dispose()
+
+
 @pytest.mark.postgres
 def test_postgresql_backup_wipe_restore_verify(
     tmp_path: Path, pg_schema_url: str, clips: dict[str, Path]
@@ -166,7 +192,7 @@ def test_postgresql_backup_wipe_restore_verify(
     vault = bootstrap.init_vault(Settings(home=tmp_path / "vault", database_url=pg_schema_url))
     rec = add_user(vault, "records")
     evidence.ingest(vault, rec, clips["b"], add_case(vault))
-    bootstrap.backup_vault(vault, tmp_path / "backup")
+    bootstrap.backup_vault(vault, "admin", tmp_path / "backup")
     vault.engine.dispose()
     shutil.rmtree(tmp_path / "vault")
     schema = "r_" + make_url(pg_schema_url).query["options"].split("=")[1][2:]

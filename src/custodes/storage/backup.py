@@ -59,6 +59,7 @@ class BackupSummary:
     files: int
     blobs: int
     bytes: int
+    manifest_sha256: str
 
 
 # ------------------------------------------------------------------------------ create
@@ -104,7 +105,8 @@ def create(
             "blobs": count,
             "files": files,
         }
-        _write_atomically(dest / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
+        manifest_bytes = (json.dumps(manifest, indent=1) + "\n").encode()
+        _write_atomically(dest / MANIFEST, manifest_bytes)
     except BaseException:
         if made_dest:
             shutil.rmtree(dest, ignore_errors=True)
@@ -113,7 +115,13 @@ def create(
                 (shutil.rmtree if child.is_dir() else os.unlink)(child)
         raise
     return BackupSummary(
-        str(dest), origin, kind, len(files), count, sum(f["size"] for f in files.values())
+        str(dest),
+        origin,
+        kind,
+        len(files),
+        count,
+        sum(f["size"] for f in files.values()),
+        hashlib.sha256(manifest_bytes).hexdigest(),
     )
 
 
@@ -221,6 +229,7 @@ class Backup:
     origin: str
     database: str
     files: dict[str, dict[str, Any]]
+    manifest_sha256: str
 
     @property
     def blob_hashes(self) -> list[str]:
@@ -235,7 +244,8 @@ def check(src: Path) -> Backup:
     if not src.is_dir():
         raise InvalidInput(f"no backup at {src}: not a folder", field="src")
     try:
-        manifest = json.loads(manifest_path.read_text())
+        manifest_bytes = manifest_path.read_bytes()
+        manifest = json.loads(manifest_bytes)
     except FileNotFoundError:
         raise IntegrityFailure(
             f"the backup at {src} has no {MANIFEST}: it is unfinished or not a backup"
@@ -273,7 +283,7 @@ def check(src: Path) -> Backup:
             raise IntegrityFailure(f"the backup is corrupt: {rel} does not match its SHA-256")
         if rel.startswith("blobs/") and rel.removeprefix("blobs/") != want.get("sha256"):
             raise IntegrityFailure(f"the backup is corrupt: {rel} is not named by its hash")
-    return Backup(src, origin, kind, files)
+    return Backup(src, origin, kind, files, hashlib.sha256(manifest_bytes).hexdigest())
 
 
 def restore_database(backup: Backup, engine: Engine, progress: Callable[[], None]) -> None:

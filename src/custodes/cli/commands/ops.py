@@ -25,10 +25,11 @@ def backup_create(
     dest: Annotated[Path, typer.Argument(help="A new (or empty) folder for the backup.")],
 ) -> None:
     """Copy the vault's database (a consistent snapshot), blobs, keys and published
-    checkpoints into DEST, with a manifest of every file's SHA-256. Needs no pause: the
-    vault may keep working."""
+    checkpoints into DEST, with a manifest of every file's SHA-256; the backup and the
+    manifest's hash go on the audit log (admins only). Needs no pause: the vault may
+    keep working."""
     st = state(ctx)
-    summary = bootstrap.backup_vault(st.vault, dest)
+    summary = bootstrap.backup_vault(st.vault, st.actor, dest)
     show(
         st,
         asdict(summary),
