@@ -28,7 +28,7 @@ from sqlalchemy.engine import make_url
 from custodes import bootstrap
 from custodes.config import Settings
 from custodes.core.custody import Action
-from custodes.services import audit
+from custodes.services import audit, cases
 from custodes.services.common import event
 from custodes.services.verify import verify_vault
 
@@ -37,7 +37,9 @@ URL = os.environ.get(
 )
 
 
-def run(vault: bootstrap.Vault, writers: int, seconds: float, batch: int) -> dict[str, float]:
+def run(
+    vault: bootstrap.Vault, writers: int, seconds: float, batch: int, usecase: bool = False
+) -> dict[str, object]:
     counts = [0] * writers
     start = threading.Barrier(writers + 1)
     stop = threading.Event()
@@ -45,6 +47,10 @@ def run(vault: bootstrap.Vault, writers: int, seconds: float, batch: int) -> dic
     def writer(n: int) -> None:
         start.wait()
         while not stop.is_set():
+            if usecase:  # a whole use case: authorise, a state row, its event, a checkpoint
+                cases.add_case(vault, "admin", f"B{batch}-{n}-{counts[n]}")
+                counts[n] += 1
+                continue
             with vault.uow() as uow:
                 events = [
                     event(vault, "admin", Action.VIEW, details={"writer": n, "i": counts[n] + i})
@@ -66,6 +72,7 @@ def run(vault: bootstrap.Vault, writers: int, seconds: float, batch: int) -> dic
     elapsed = time.perf_counter() - t0
     total = sum(counts)
     return {
+        "what": "add_case use case" if usecase else f"append {batch} events a commit",
         "batch": batch,
         "events": total,
         "seconds": round(elapsed, 2),
@@ -79,6 +86,7 @@ def main() -> None:
     p.add_argument("--writers", type=int, default=8)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--batch", type=int, action="append")
+    p.add_argument("--usecase", action="store_true", help="also run the add_case use case")
     p.add_argument("--out", type=Path, default=Path("bench/results/pg_append.json"))
     args = p.parse_args()
     schema = "bench_" + secrets.token_hex(4)
@@ -98,6 +106,10 @@ def main() -> None:
             )
             for batch in args.batch or [1]:
                 r = run(vault, args.writers, args.seconds, batch)
+                print(json.dumps(r))
+                results.append(r)
+            if args.usecase:
+                r = run(vault, args.writers, args.seconds, 1, usecase=True)
                 print(json.dumps(r))
                 results.append(r)
             t0 = time.perf_counter()
