@@ -21,7 +21,7 @@ from custodes.core.errors import CustodyConflict, IntegrityFailure, PermissionDe
 from custodes.services import evidence
 from custodes.services.audit import list_events
 from custodes.services.verify import verify_vault
-from tests.conftest import PG_URL
+from tests.conftest import PG_URL, S3Bucket
 from tests.factories import add_case, add_user
 
 
@@ -218,3 +218,21 @@ def test_postgresql_backup_wipe_restore_verify(
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+@pytest.mark.s3
+def test_a_backup_restores_into_an_s3_blob_store(
+    backed_up: Path, tmp_path: Path, s3_bucket: S3Bucket
+) -> None:
+    """The blobs go back through the blob port, wherever the new vault keeps them."""
+    settings = s3_bucket.settings(tmp_path / "restored")
+    summary = bootstrap.restore_vault(settings, backed_up)
+    restored = bootstrap.open_vault(settings)
+    try:
+        report = verify_vault(restored, "admin")
+        assert report.ok, report.problems
+        assert report.blobs >= 1 and summary.blobs >= report.blobs
+        keys = s3_bucket.client().list_objects_v2(Bucket=s3_bucket.bucket)["Contents"]
+        assert len(keys) == summary.blobs
+    finally:
+        restored.engine.dispose()

@@ -76,6 +76,7 @@ def grant_statements(role: str, tables: list[str] | None = None) -> list[str]:
 def grant_app_role(engine: Engine, role: str, *, apply: bool = True) -> list[str]:
     """Grant ``role`` the application's rights on the vault's tables (in the schema the
     connection's search path names); returns the statements. PostgreSQL only."""
+    check_role(role)
     if engine.dialect.name != "postgresql":
         raise InvalidInput("grants are for a PostgreSQL database (SQLite has no roles)")
     with engine.begin() as conn:
