@@ -133,7 +133,11 @@ def test_a_damaged_backup_is_refused_and_nothing_is_left(
     said: str,
 ) -> None:
     copy = _copy(backed_up, tmp_path)
+    code, _, err = cli(capsys, monkeypatch, "backup", "check", str(copy))
+    assert code == 0, err
     damage(copy)
+    code, _, err = cli(capsys, monkeypatch, "backup", "check", str(copy))
+    assert code == IntegrityFailure.exit_code and said in err
     home = tmp_path / "restored"
     code, out, err = cli(capsys, monkeypatch, "--home", str(home), "backup", "restore", str(copy))
     assert code == IntegrityFailure.exit_code, err

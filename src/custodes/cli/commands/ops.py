@@ -59,6 +59,24 @@ def backup_restore(
     )
 
 
+@backup_app.command("check")
+def backup_check(
+    ctx: typer.Context,
+    src: Annotated[Path, typer.Argument(help="A backup folder made by `backup create`.")],
+) -> None:
+    """Check every file of the backup SRC against its manifest (size and SHA-256, nothing
+    missing or added) without restoring it; exit 7 at the first fault. Its manifest's
+    SHA-256 matches the `backup` event that made it."""
+    st = state(ctx)
+    summary = bootstrap.check_backup(src)
+    show(
+        st,
+        asdict(summary),
+        f"Backup of {summary.origin} at [bold]{src}[/] is whole: {summary.files} files, "
+        f"{summary.blobs} blobs (manifest SHA-256 {summary.manifest_sha256}).",
+    )
+
+
 @db_app.command("grant")
 def db_grant(
     ctx: typer.Context,
