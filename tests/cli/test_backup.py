@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import shutil
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from custodes import bootstrap
 from custodes.cli.app import main
 from custodes.config import Settings
 from custodes.core.errors import CustodyConflict, IntegrityFailure, PermissionDenied
-from custodes.services import evidence
+from custodes.services import cases, evidence
 from custodes.services.audit import list_events
 from custodes.services.verify import verify_vault
 from tests.conftest import PG_URL, S3Bucket
@@ -240,3 +242,54 @@ def test_a_backup_restores_into_an_s3_blob_store(
         assert len(keys) == summary.blobs
     finally:
         restored.engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_backup_taken_while_writers_write_restores_whole(
+    tmp_path: Path, pg_schema_url: str
+) -> None:
+    """No pause: the snapshot, the files and the blobs of an online backup agree."""
+    vault = bootstrap.init_vault(Settings(home=tmp_path / "vault", database_url=pg_schema_url))
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        i = 0
+        try:
+            while not stop.is_set():
+                cases.add_case(vault, "admin", f"O{n}-{i}")
+                i += 1
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(3)]
+    for th in threads:
+        th.start()
+    try:
+        summary = bootstrap.backup_vault(vault, "admin", tmp_path / "backup")
+    finally:
+        stop.set()
+        for th in threads:
+            th.join()
+        vault.engine.dispose()
+    assert failures == [] and summary.database == "postgresql"
+    schema = "o_" + secrets.token_hex(6)
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+        settings = Settings(
+            home=tmp_path / "restored", database_url=url.render_as_string(hide_password=False)
+        )
+        bootstrap.restore_vault(settings, tmp_path / "backup")
+        restored = bootstrap.open_vault(settings)
+        try:
+            report = verify_vault(restored, "admin", blobs=False)
+            assert report.ok, report.problems
+        finally:
+            restored.engine.dispose()
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()

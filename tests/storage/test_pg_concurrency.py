@@ -3,6 +3,7 @@ log's order, hash chain, Merkle tree and signed checkpoints stay correct (issue 
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 from pathlib import Path
 
@@ -92,5 +93,41 @@ def test_verify_while_writers_append_finds_nothing_wrong(
         assert failures == []
         assert [r.problems for r in reports] == [[], [], []]
         assert reports[-1].events > reports[0].events  # the writers did write meanwhile
+    finally:
+        vault.engine.dispose()
+
+
+def _process_writer(settings: Settings, n: int, count: int) -> None:
+    vault = bootstrap.open_vault(settings)
+    try:
+        for i in range(count):
+            cases.add_case(vault, "admin", f"P{n}-{i}")
+    finally:
+        vault.engine.dispose()
+
+
+def test_writers_in_separate_processes_keep_the_log_whole(
+    tmp_path: Path, pg_schema_url: str
+) -> None:
+    """Processes (forked: no second import) share nothing but the database and the vault
+    folder, as web servers and workers on one machine do."""
+    settings = Settings(home=tmp_path / "vault", database_url=pg_schema_url)
+    bootstrap.init_vault(settings).engine.dispose()
+    fork = multiprocessing.get_context("fork")
+    procs = [fork.Process(target=_process_writer, args=(settings, n, 4)) for n in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    vault = bootstrap.open_vault(settings)
+    try:
+        report = verify_vault(vault, "admin")
+        assert report.ok, report.problems
+        with vault.engine.connect() as conn:
+            added = conn.execute(text("SELECT count(*) FROM cases WHERE number LIKE 'P%'"))
+            assert added.scalar() == 16
+        published = vault.checkpoints.published()  # verify's own event was the last
+        assert published is not None and f"\n{report.events + 1}\n".encode() in published
     finally:
         vault.engine.dispose()
