@@ -605,7 +605,7 @@ def restore_vault(
     made = _Made(folder=_Home.check(home), sqlite_file=sqlite_file)
     try:
         made.folder.make()
-        if sqlite_file is not None:
+        if sqlite_file is not None and not sqlite_file.exists():
             sqlite_file.parent.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
             made.make_sqlite_file()
         backup.restore_home(checked, home, vault_file=False)

@@ -19,7 +19,12 @@ from sqlalchemy.engine import make_url
 from custodes import bootstrap
 from custodes.cli.app import main
 from custodes.config import Settings
-from custodes.core.errors import CustodyConflict, IntegrityFailure, PermissionDenied
+from custodes.core.errors import (
+    CustodyConflict,
+    IntegrityFailure,
+    InvalidInput,
+    PermissionDenied,
+)
 from custodes.services import cases, evidence
 from custodes.services.audit import list_events
 from custodes.services.verify import verify_vault
@@ -173,6 +178,10 @@ def test_backup_create_refuses_a_folder_that_holds_something(
     code, _, err = cli(capsys, monkeypatch, "--home", str(home), "backup", "create", str(dest))
     assert code == CustodyConflict.exit_code and "not an empty folder" in err
     assert (dest / "x").read_text() == "x" and len(list(dest.iterdir())) == 1
+    inside = home / "backup"
+    code, _, err = cli(capsys, monkeypatch, "--home", str(home), "backup", "create", str(inside))
+    assert code == InvalidInput.exit_code and "inside the vault folder" in err
+    assert not inside.exists()
 
 
 def test_only_an_admin_backs_up_and_a_refusal_is_on_record(

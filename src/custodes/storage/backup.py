@@ -77,6 +77,8 @@ def create(
     """Write a backup of the vault into ``dest`` (a new or empty folder)."""
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise CustodyConflict(f"{dest} exists and is not an empty folder", field="dest")
+    if dest.resolve().is_relative_to(home.resolve()):
+        raise InvalidInput(f"{dest} is inside the vault folder {home}", field="dest")
     made_dest = not dest.exists()
     try:
         dest.mkdir(mode=0o700, parents=True, exist_ok=True)

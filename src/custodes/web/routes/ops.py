@@ -231,6 +231,13 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
+def _with_request_id(record: logging.LogRecord) -> bool:
+    """Give every record the id of the request it was logged in ("-" outside one)."""
+    if not hasattr(record, "request_id"):
+        record.request_id = request_id.get()
+    return True
+
+
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever ``sys.stderr`` is at the time (it may be replaced)."""
 
@@ -248,10 +255,13 @@ def configure_logging(log_format: str) -> None:
         if getattr(handler, "_custodes", False):
             logger.removeHandler(handler)
     handler = _StderrHandler()
+    handler.addFilter(_with_request_id)
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+        )
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False
