@@ -24,10 +24,11 @@ def backup_create(
     ctx: typer.Context,
     dest: Annotated[Path, typer.Argument(help="A new (or empty) folder for the backup.")],
 ) -> None:
-    """Copy the vault's database (a consistent snapshot), blobs, keys and published
-    checkpoints into DEST, with a manifest of every file's SHA-256; the backup and the
-    manifest's hash go on the audit log (admins only). Needs no pause: the vault may
-    keep working."""
+    """Copy the whole vault into the new folder DEST (admins only).
+
+    The database (a consistent snapshot), blobs, keys and published checkpoints, with a
+    manifest of every file's SHA-256; the backup and the manifest's hash go on the audit
+    log. Needs no pause: the vault may keep working."""
     st = state(ctx)
     summary = bootstrap.backup_vault(st.vault, st.actor, dest)
     show(
@@ -43,11 +44,12 @@ def backup_restore(
     ctx: typer.Context,
     src: Annotated[Path, typer.Argument(help="A backup folder made by `backup create`.")],
 ) -> None:
-    """Restore the backup SRC as a new vault at --home (CUSTODES_HOME; a new or empty
-    folder), into the database CUSTODES_DATABASE_URL names (empty) and the blob store
-    CUSTODES_BLOB_URL names. Every file is checked against the manifest before anything
-    is written; a corrupt or truncated backup is refused and nothing is left behind.
-    Then run `custodes verify` on the restored vault."""
+    """Restore the backup SRC as a new vault at --home, then run `custodes verify`.
+
+    --home (CUSTODES_HOME) is a new or empty folder; the database CUSTODES_DATABASE_URL
+    names must be empty; blobs go to the store CUSTODES_BLOB_URL names. Every file is
+    checked against the manifest before anything is written; a corrupt or truncated
+    backup is refused and nothing is left behind."""
     st = state(ctx)
     with output.progress_sink(st.json) as sink:
         summary = bootstrap.restore_vault(st.settings, src, progress=sink)
@@ -64,9 +66,10 @@ def backup_check(
     ctx: typer.Context,
     src: Annotated[Path, typer.Argument(help="A backup folder made by `backup create`.")],
 ) -> None:
-    """Check every file of the backup SRC against its manifest (size and SHA-256, nothing
-    missing or added) without restoring it; exit 7 at the first fault. Its manifest's
-    SHA-256 matches the `backup` event that made it."""
+    """Check the backup SRC against its manifest, without restoring it.
+
+    Every file's size and SHA-256, nothing missing or added; exit 7 at the first fault.
+    The manifest's SHA-256 it prints is the one the `backup` event recorded."""
     st = state(ctx)
     summary = bootstrap.check_backup(src)
     show(
@@ -85,10 +88,11 @@ def db_grant(
         bool, typer.Option("--sql", help="Print the statements instead of running them.")
     ] = False,
 ) -> None:
-    """Grant ROLE what the application needs on the vault's tables and no more: SELECT
-    and INSERT everywhere, UPDATE or DELETE only where the code changes rows, never on
-    the audit log, its checkpoints or decisions. Run it as the tables' owner after
-    `custodes init` and after each upgrade (docs/deployment.md)."""
+    """Grant the PostgreSQL ROLE the application's rights, and no more.
+
+    SELECT and INSERT everywhere, UPDATE or DELETE only where the code changes rows,
+    never on the audit log, its checkpoints or decisions. Run it as the tables' owner
+    after `custodes init` and after each upgrade (docs/deployment.md)."""
     st = state(ctx)
     statements = bootstrap.grant_app_role(st.settings, role, apply=not sql)
     if sql:
