@@ -35,14 +35,21 @@ from custodes.core.errors import (
     InvalidInput,
     NotFound,
 )
-from custodes.core.ports import BlobStore
+from custodes.core.ports import BlobStore, NullProgress, ProgressSink
+from custodes.services import backup as backup_svc
 from custodes.services import policy as policy_svc
 from custodes.services import vault as vault_svc
 from custodes.services.context import Context
-from custodes.storage import credentials, migrations
+from custodes.storage import backup, credentials, grants, migrations
 from custodes.storage.blobs.local import LocalBlobStore
 from custodes.storage.checkpoints import CHECKPOINT_FILE, CHECKPOINT_HISTORY, FileCheckpointStore
-from custodes.storage.db import check_database_url, make_engine, sqlite_path, translate_errors
+from custodes.storage.db import (
+    PoolSettings,
+    check_database_url,
+    make_engine,
+    sqlite_path,
+    translate_errors,
+)
 from custodes.storage.keys import ed25519_verify
 from custodes.storage.packs import PackReader
 from custodes.storage.uow import UnitOfWork
@@ -198,10 +205,20 @@ def _blob_store(settings: Settings) -> BlobStore:
     return store
 
 
+def pool_settings(settings: Settings) -> PoolSettings:
+    """The database connection pool the settings ask for (a server database's)."""
+    return PoolSettings(
+        size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        timeout=settings.db_pool_timeout,
+        recycle=settings.db_pool_recycle,
+    )
+
+
 def _build(
     settings: Settings, origin: str, *, published: str | None, creating: bool, client: str
 ) -> Vault:
-    engine = make_engine(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url, pool_settings(settings))
 
     def unit_of_work(readonly: bool) -> UnitOfWork:
         return UnitOfWork(engine, readonly=readonly)
@@ -503,3 +520,145 @@ class _Made:
             for suffix in ("", "-wal", "-shm", "-journal"):
                 Path(f"{self.sqlite_file}{suffix}").unlink(missing_ok=True)
         self.folder.undo()
+
+
+# ------------------------------------------------------------------------- operations
+
+
+def grant_app_role(settings: Settings, role: str, *, apply: bool = True) -> list[str]:
+    """Grant the PostgreSQL ``role`` the application's rights on the vault's tables, and
+    no UPDATE or DELETE on its append-only ones (``storage.grants``); run as the tables'
+    owner. Returns the statements (``apply=False``: only returns them)."""
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with translate_errors():
+            return grants.grant_app_role(engine, role, apply=apply)
+    finally:
+        engine.dispose()
+
+
+def backup_vault(vault: Vault, actor_name: str | None, dest: Path) -> backup.BackupSummary:
+    """Back up ``vault`` (database, blobs, keys and home files) into the new folder
+    ``dest``, with a manifest of hashes (``storage.backup``); admins only, on record
+    (``services.backup``)."""
+    where = vault.settings.blob_location
+    made: list[backup.BackupSummary] = []
+
+    def write() -> dict[str, object]:
+        with translate_errors():
+            summary = backup.create(
+                dest,
+                home=vault.home,
+                origin=vault.origin,
+                engine=vault.engine,
+                blobs=vault.blobs,
+                blob_folder=None if isinstance(where, S3Location) else where,
+            )
+        made.append(summary)
+        return {
+            "dest": summary.path,
+            "manifest_sha256": summary.manifest_sha256,
+            "database": summary.database,
+            "files": summary.files,
+            "blobs": summary.blobs,
+            "bytes": summary.bytes,
+        }
+
+    backup_svc.take_backup(vault, actor_name, write)
+    return made[0]
+
+
+def check_backup(src: Path) -> backup.BackupSummary:
+    """Check every file of the backup at ``src`` against its manifest (IntegrityFailure,
+    one line, at the first fault); nothing is restored."""
+    checked = backup.check(src)
+    return backup.BackupSummary(
+        str(src),
+        checked.origin,
+        checked.database,
+        len(checked.files),
+        len(checked.blob_hashes),
+        sum(int(f["size"]) for f in checked.files.values()),
+        checked.manifest_sha256,
+    )
+
+
+def restore_vault(
+    settings: Settings, src: Path, *, progress: ProgressSink | None = None
+) -> backup.BackupSummary:
+    """Restore the backup at ``src`` as the vault the settings name (a new home, an empty
+    database, the blob store): every file is checked against the manifest first, and a
+    failure part-way removes what was made. The restored vault is opened (its key checked
+    against its database) before this returns; ``custodes verify`` then proves it."""
+    checked = backup.check(src)
+    home = settings.home
+    if not backup.home_is_free(home):
+        raise CustodyConflict(
+            f"{home} is not empty: restore into a new folder (--home)", field="home"
+        )
+    blobs = _blob_store(settings)
+    url = settings.resolved_database_url
+    shown = check_database_url(url)
+    sqlite_file = sqlite_path(url)
+    if sqlite_file is None or sqlite_file.exists():
+        _check_database_empty(url, shown)
+    made = _Made(folder=_Home.check(home), sqlite_file=sqlite_file)
+    try:
+        made.folder.make()
+        if sqlite_file is not None and not sqlite_file.exists():
+            sqlite_file.parent.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
+            made.make_sqlite_file()
+        backup.restore_home(checked, home, vault_file=False)
+        made.engine = make_engine(url, pool_settings(settings))
+        task = (progress or NullProgress()).start("restore", len(checked.blob_hashes) + 1)
+        with translate_errors():
+            backup.restore_database(checked, made.engine, lambda: None)
+        task.advance(1)
+        originals = backup.sqlite_originals(checked)
+        count = backup.restore_blobs(checked, blobs, originals, lambda: task.advance(1))
+        backup.restore_home(checked, home, vault_file=True)
+        made.engine.dispose()
+        opened = open_vault(settings)
+        opened.engine.dispose()
+    except BaseException:
+        made.undo()
+        raise
+    size = sum(int(f["size"]) for f in checked.files.values())
+    return backup.BackupSummary(
+        str(home),
+        checked.origin,
+        checked.database,
+        len(checked.files),
+        count,
+        size,
+        checked.manifest_sha256,
+    )
+
+
+def readiness(vault: Vault) -> dict[str, str | None]:
+    """Whether the vault can serve: the database answers, the blob store answers, and the
+    keys load from their files and match the published key. Each check's failure in one
+    line, or None where it passed (for ``/readyz``)."""
+    checks: dict[str, str | None] = {}
+    try:
+        with translate_errors(), vault.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        checks["database"] = None
+    except CustodesError as exc:
+        checks["database"] = str(exc)
+    try:
+        next(iter(vault.blobs.iter_hashes()), None)
+        checks["blobs"] = None
+    except (CustodesError, OSError) as exc:
+        checks["blobs"] = f"blob store unavailable: {exc}"
+    except Exception as exc:  # a client library's own error (botocore): not ready
+        checks["blobs"] = f"blob store unavailable: {type(exc).__name__}"
+    try:
+        keys = key_store(vault.settings, vault.origin, published=published_vkey(vault.settings))
+        keys.signer()
+        if keys.watermark_secret() is None:
+            raise IntegrityFailure("the watermark secret is missing")
+        checks["keys"] = None
+    except (CustodesError, OSError) as exc:
+        checks["keys"] = str(exc)
+    return checks

@@ -36,6 +36,14 @@ class Settings(BaseSettings):
 
     home: Path = Field(default=Path("custodes-data"))
     database_url: str | None = None
+    # The PostgreSQL connection pool of each process (SQLAlchemy QueuePool): connections
+    # kept open, extra ones allowed under load, seconds to wait for one, and the age in
+    # seconds after which a connection is replaced (-1: never). Size it so that every
+    # process together stays under the server's max_connections.
+    db_pool_size: int = Field(default=5, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    db_pool_timeout: float = Field(default=30.0, gt=0)
+    db_pool_recycle: int = Field(default=1800, ge=-1)
     blob_url: str | None = None
     # An S3 blob store (CUSTODES_BLOB_URL=s3://bucket/prefix): the endpoint of an
     # S3-compatible server (unset: AWS, or AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL), its
@@ -63,6 +71,11 @@ class Settings(BaseSettings):
     # terminates TLS: the origin unsafe requests must come from (CSRF) and the one that
     # turns on HSTS. Unset: the origin each request reached.
     public_origin: str | None = None
+    # The web server's logs on stderr: "text", or "json" (one JSON object a line, with
+    # the request id that each response also carries as X-Request-ID).
+    log_format: Literal["text", "json"] = "text"
+    # The bearer token a Prometheus scrape of /metrics must send; unset: /metrics is off.
+    metrics_token: str | None = Field(default=None, min_length=16)
 
     @property
     def resolved_database_url(self) -> str:

@@ -63,6 +63,7 @@ case:request:decide     .       .          x       .          .                .
 case:request:release    .       .          x       .          .                .     .
 vault:blob:locate       .       .          .       .          .                x     .
 vault:policy:set        .       .          .       .          .                x     .
+vault:vault:backup      .       .          .       .          .                x     .
 """
 
 

@@ -30,6 +30,7 @@ from custodes.cli.commands import (
     demo,
     evidence,
     exports,
+    ops,
     policy,
     provenance,
     redaction,
@@ -105,6 +106,8 @@ def _print_version(value: bool) -> None:
 
 
 app.add_typer(policy.app, name="policy")
+app.add_typer(ops.backup_app, name="backup")
+app.add_typer(ops.db_app, name="db")
 
 RETIRED_PACK_VARIABLE = "CUSTODES_POLICY_PACK"
 

@@ -102,6 +102,8 @@ class Permission(StrEnum):
     # run the store; everyone else opens evidence only through the vault.
     BLOB_LOCATE = "vault:blob:locate"
     POLICY_SET = "vault:policy:set"  # choose the policy pack in force
+    # Copy the whole vault (database, blobs, keys) into a backup folder (issue 19).
+    VAULT_BACKUP = "vault:vault:backup"
 
 
 P = Permission
@@ -191,6 +193,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.ALERTS_READ,
             P.BLOB_LOCATE,
             P.POLICY_SET,
+            P.VAULT_BACKUP,
         }
     ),
     # Command staff oversee: they read the alerts addressed to command and view cases and

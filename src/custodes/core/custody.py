@@ -72,6 +72,7 @@ class Action(StrEnum):
     REDACTION_ACCEPT = "redaction-accept"
     POLICY_SET = "policy-set"
     REQUEST_REREVIEW = "request-rereview"
+    BACKUP = "backup"  # the vault copied into a backup folder (issue 19)
 
 
 @dataclass(frozen=True)

@@ -60,9 +60,13 @@ def verify_vault(vault: Context, actor_name: str | None, *, blobs: bool = True) 
     verification is put on record either way, and a checkpoint is signed only when all
     is well."""
     problems: list[Problem] = []
+    # The published checkpoint is read before the database's snapshot is taken: it is
+    # published after its commit, so the snapshot holds every event it covers even
+    # while other writers append (PostgreSQL).
+    published = _read_published(vault)
     with acting(vault, actor_name, readonly=True) as uc:
         uc.allow(Permission.VAULT_VERIFY)
-        checkpoints = _load_checkpoints(vault, uc.uow, problems)
+        checkpoints = _load_checkpoints(vault, uc.uow, problems, published)
         state = StateCheck(uc.uow)
         verifier = _check_log(vault, uc.uow, checkpoints, problems, state)
         problems.extend(state.finish())
@@ -149,7 +153,19 @@ def _check_log(
     return verifier
 
 
-def _load_checkpoints(vault: Context, uow: UnitOfWork, problems: list[Problem]) -> list[Checkpoint]:
+def _read_published(vault: Context) -> bytes | CustodesError | None:
+    try:
+        return vault.checkpoints.published()
+    except CustodesError as exc:
+        return exc
+
+
+def _load_checkpoints(
+    vault: Context,
+    uow: UnitOfWork,
+    problems: list[Problem],
+    published: bytes | CustodesError | None,
+) -> list[Checkpoint]:
     found: dict[int, Checkpoint] = {}
     for stored in uow.audit.checkpoints():
         size = stored.size
@@ -165,10 +181,8 @@ def _load_checkpoints(vault: Context, uow: UnitOfWork, problems: list[Problem]) 
             continue
         found[cp.size] = cp
     path = vault.checkpoints.location
-    try:
-        published = vault.checkpoints.published()
-    except CustodesError as exc:
-        problems.append(Problem("checkpoint-signature", f"{path}: {exc}"))
+    if isinstance(published, CustodesError):
+        problems.append(Problem("checkpoint-signature", f"{path}: {published}"))
         return list(found.values())
     if published is not None:
         try:

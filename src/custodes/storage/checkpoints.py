@@ -3,7 +3,9 @@ and auditors, with every published note appended to a history file."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import threading
 from pathlib import Path
 
 from custodes.core.checkpoint import note_text, parse_checkpoint
@@ -11,6 +13,7 @@ from custodes.core.errors import IntegrityFailure, InvalidInput
 
 CHECKPOINT_FILE = Path("log") / "checkpoint"
 CHECKPOINT_HISTORY = Path("log") / "checkpoints.log"
+CHECKPOINT_LOCK = Path("log") / ".publish.lock"
 
 
 class FileCheckpointStore:
@@ -23,8 +26,21 @@ class FileCheckpointStore:
         return str(self.path)
 
     def publish(self, note: bytes) -> None:
+        """Publish ``note`` unless a checkpoint as large is published already.
+
+        Writers in other threads and processes publish one at a time (an exclusive
+        ``flock`` on a lock file beside the checkpoint), so that a smaller checkpoint
+        never replaces a larger one that a concurrent writer published first."""
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.path.parent / CHECKPOINT_LOCK.name, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self._publish(note)
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _publish(self, note: bytes) -> None:
         path = self.path
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         current = path.read_bytes() if path.exists() else None
         if current is not None:
             try:
@@ -35,7 +51,7 @@ class FileCheckpointStore:
                     return
             except InvalidInput:
                 pass  # a damaged file is replaced; verify reports tampering from the database
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
         with open(tmp, "wb") as fh:
             fh.write(note)
             fh.flush()

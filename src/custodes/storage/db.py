@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,17 +44,27 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
-def make_engine(url: str) -> Engine:
+@dataclass(frozen=True)
+class PoolSettings:
+    """The connection pool of a server database (SQLAlchemy's QueuePool)."""
+
+    size: int = 5
+    max_overflow: int = 10
+    timeout: float = 30.0
+    recycle: int = 1800
+
+
+def make_engine(url: str, pool: PoolSettings | None = None) -> Engine:
     """Build an engine; nothing connects until first use."""
     shown = check_database_url(url)
     try:
-        return _make_engine(url)
+        return _make_engine(url, pool or PoolSettings())
     except (exc.ArgumentError, exc.NoSuchModuleError, ImportError) as err:
         detail = " ".join(str(err).split()).replace(url, shown)
         raise InvalidInput(f"unsupported database URL '{shown}': {detail}") from None
 
 
-def _make_engine(url: str) -> Engine:
+def _make_engine(url: str, pool: PoolSettings) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
 
@@ -77,7 +88,14 @@ def _make_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=pool.size,
+        max_overflow=pool.max_overflow,
+        pool_timeout=pool.timeout,
+        pool_recycle=pool.recycle,
+    )
 
 
 @contextmanager

@@ -27,6 +27,14 @@ from custodes.storage.repositories import (
 )
 
 
+def _snapshot(conn: Connection) -> dict[str, str]:
+    return {"isolation_level": "REPEATABLE READ"} if conn.dialect.name == "postgresql" else {}
+
+
+def _writer(conn: Connection) -> dict[str, str]:
+    return {"isolation_level": "READ COMMITTED"} if conn.dialect.name == "postgresql" else {}
+
+
 class UnitOfWork:
     """``with uow:`` opens a transaction; ``uow.commit()`` ends it, otherwise it rolls back.
 
@@ -113,16 +121,27 @@ class UnitOfWork:
         with translate_errors():
             conn = self._engine.connect()
             if self._readonly:
-                conn = conn.execution_options(custodes_readonly=True)
+                # One snapshot for the whole unit of work: a reader that checks many tables
+                # against each other (verify) must not see writers commit in between.
+                # SQLite's BEGIN gives one already; PostgreSQL's default (READ COMMITTED)
+                # takes a new snapshot at each statement.
+                conn = conn.execution_options(custodes_readonly=True, **_snapshot(conn))
             self._conn = conn
             conn.begin()
         return self
 
     def restart(self) -> None:
-        """Roll back what was under way and begin again (to put a refusal on record)."""
+        """Roll back what was under way and begin again (to put a refusal on record).
+
+        What follows writes: a read-only unit of work becomes a writer's (SQLite: BEGIN
+        IMMEDIATE; PostgreSQL: READ COMMITTED, so that it waits for the log's head row
+        instead of failing on a snapshot older than the head)."""
         with translate_errors():
             if self.conn.in_transaction():
                 self.conn.rollback()
+            if self._readonly:
+                self._readonly = False
+                self.conn.execution_options(custodes_readonly=False, **_writer(self.conn))
             self.conn.begin()
 
     def commit(self) -> None:

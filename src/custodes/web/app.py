@@ -17,7 +17,7 @@ from custodes import __version__, bootstrap
 from custodes.bootstrap import Vault
 from custodes.config import Settings
 from custodes.web import errors, pages, security
-from custodes.web.routes import api, audit, auth
+from custodes.web.routes import api, audit, auth, ops
 from custodes.web.routes import pages as page_routes
 
 API = "/api/v1"
@@ -51,6 +51,7 @@ def create_app(vault: Vault) -> FastAPI:
     app.include_router(audit.router, prefix=API)
     pages.install(app)
     app.include_router(page_routes.router)
+    ops.install(app, vault)  # /healthz, /readyz, /metrics; request ids and logs (outermost)
     return app
 
 

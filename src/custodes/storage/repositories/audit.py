@@ -99,6 +99,14 @@ class AuditLogRepository:
         ).scalars()
         return [bytes(entry) for entry in result]
 
+    def entries_from(self, seq: int, limit: int) -> list[tuple[int, bytes]]:
+        """Up to ``limit`` stored entries from ``seq`` on, with their seq, in order."""
+        ev = t.audit_events.c
+        rows = self._conn.execute(
+            select(ev.seq, ev.entry).where(ev.seq >= seq).order_by(ev.seq).limit(limit)
+        )
+        return [(int(r.seq), bytes(r.entry)) for r in rows]
+
     def events(
         self,
         *,
