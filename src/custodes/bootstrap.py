@@ -35,7 +35,7 @@ from custodes.core.errors import (
     InvalidInput,
     NotFound,
 )
-from custodes.core.ports import BlobStore
+from custodes.core.ports import BlobStore, InProcessQueue, JobQueue
 from custodes.services import policy as policy_svc
 from custodes.services import vault as vault_svc
 from custodes.services.context import Context
@@ -43,6 +43,7 @@ from custodes.storage import credentials, migrations
 from custodes.storage.blobs.local import LocalBlobStore
 from custodes.storage.checkpoints import CHECKPOINT_FILE, CHECKPOINT_HISTORY, FileCheckpointStore
 from custodes.storage.db import check_database_url, make_engine, sqlite_path, translate_errors
+from custodes.storage.jobqueue import ProcrastinateQueue
 from custodes.storage.keys import ed25519_verify
 from custodes.storage.packs import PackReader
 from custodes.storage.uow import UnitOfWork
@@ -206,6 +207,10 @@ def _build(
     def unit_of_work(readonly: bool) -> UnitOfWork:
         return UnitOfWork(engine, readonly=readonly)
 
+    jobs: JobQueue = (
+        ProcrastinateQueue() if settings.job_engine == "procrastinate" else InProcessQueue()
+    )
+
     return Vault(
         origin=origin,
         clock=SystemClock(),
@@ -218,6 +223,8 @@ def _build(
         agency=settings.agency,
         model_dir=settings.home / "models",
         client=client,
+        jobs=jobs,
+        export_dir=settings.resolved_export_dir,
         settings=settings,
         engine=engine,
     )
