@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 
 from custodes.config import S3Location, Settings
 from custodes.core.errors import (
@@ -43,6 +43,8 @@ from custodes.storage import credentials, migrations
 from custodes.storage.blobs.local import LocalBlobStore
 from custodes.storage.checkpoints import CHECKPOINT_FILE, CHECKPOINT_HISTORY, FileCheckpointStore
 from custodes.storage.db import check_database_url, make_engine, sqlite_path, translate_errors
+from custodes.storage.jobqueue import QUEUE as PROCRASTINATE_QUEUE
+from custodes.storage.jobqueue import TASK as PROCRASTINATE_TASK
 from custodes.storage.jobqueue import ProcrastinateQueue
 from custodes.storage.keys import ed25519_verify
 from custodes.storage.packs import PackReader
@@ -53,12 +55,15 @@ __all__ = [
     "CHECKPOINT_FILE",
     "CHECKPOINT_HISTORY",
     "KEY_FILE",
+    "PROCRASTINATE_QUEUE",
+    "PROCRASTINATE_TASK",
     "VAULT_FILE",
     "WATERMARK_SECRET_FILE",
     "Vault",
     "checkpoint_store",
     "init_vault",
     "key_store",
+    "libpq_url",
     "open_vault",
     "public_origin",
     "published_vkey",
@@ -149,6 +154,15 @@ def key_store(
         c2pa_key=settings.c2pa_key,
         c2pa_trust_anchors=settings.c2pa_trust_anchors,
     )
+
+
+def libpq_url(settings: Settings) -> str:
+    """The vault's PostgreSQL database as a libpq URL (no SQLAlchemy driver name), for
+    clients that connect on their own (Procrastinate's workers)."""
+    url = make_url(settings.resolved_database_url)
+    if url.get_backend_name() != "postgresql":
+        raise InvalidInput("the vault's database is not PostgreSQL")
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def public_origin(settings: Settings) -> str | None:

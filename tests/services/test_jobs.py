@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from custodes.bootstrap import Vault
-from custodes.core.errors import InvalidInput, NotFound, PermissionDenied
+from custodes.core.errors import CustodyConflict, InvalidInput, NotFound, PermissionDenied
 from custodes.core.records import JobStatus
 from custodes.services import evidence, jobs, verify
 from custodes.services.audit import list_events
@@ -141,7 +141,7 @@ def test_who_sees_and_cancels_a_job(world) -> None:
     [event] = _events(vault, "job-cancel")
     assert event["actor"] == sup and event["details"]["status"] == "cancelled"  # type: ignore[index]
     assert jobs.JobRunner(vault).run_pending() == []  # nothing queued any more
-    with pytest.raises(InvalidInput):
+    with pytest.raises(CustodyConflict):
         jobs.cancel_job(vault, "admin", job.job_id)
     assert verify.verify_vault(vault, "admin").ok
 

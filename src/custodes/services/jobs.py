@@ -34,6 +34,7 @@ from custodes.core.custody import Action
 from custodes.core.errors import (
     BackendUnavailable,
     CustodesError,
+    CustodyConflict,
     InvalidInput,
     NotFound,
     PermissionDenied,
@@ -252,7 +253,7 @@ def cancel_job(ctx: Context, actor_name: str | None, job_id: str) -> JobInfo:
         job = _found(uc, job_id, Permission.JOB_MANAGE.value, cancel=True)
         if job.status in FINISHED_JOB:
             uc.refuse(
-                InvalidInput(f"job {job_id} has already ended ({job.status})"),
+                CustodyConflict(f"job {job_id} has already ended ({job.status})"),
                 attempted=Permission.JOB_MANAGE.value,
                 case=job.case_number,
                 evidence=job.evidence_id,
