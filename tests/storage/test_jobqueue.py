@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from custodes import bootstrap
 from custodes.bootstrap import Vault
 from custodes.config import Settings
 from custodes.core.errors import InvalidInput
-from custodes.services import evidence, jobs
+from custodes.services import evidence, jobs, verify
 from custodes.storage.jobqueue import QUEUE, TASK, ProcrastinateQueue
 from tests.factories import add_case, add_user
 
@@ -55,7 +56,8 @@ def test_postgres_defaults_to_procrastinate(pg_vault: Vault, clips: dict[str, Pa
     with pg_vault.engine.connect() as conn:
         row = conn.execute(
             text(
-                "SELECT queue_name, task_name, lock, queueing_lock, args, status FROM procrastinate_jobs"
+                "SELECT queue_name, task_name, lock, queueing_lock, args, status"
+                " FROM procrastinate_jobs"
             )
         ).one()
     assert (row.queue_name, row.task_name, row.status) == (QUEUE, TASK, "todo")
@@ -81,15 +83,11 @@ class _FailsBeforeEnqueue(ProcrastinateQueue):
 def test_a_failure_between_event_and_job_leaves_neither(
     pg_vault: Vault, clips: dict[str, Path], queue: type[ProcrastinateQueue]
 ) -> None:
-    import dataclasses
-
     broken = dataclasses.replace(pg_vault, jobs=queue())
     with pytest.raises(InvalidInput):
         _request(broken, clips)
     assert _counts(pg_vault) == (0, 0, 0)
     # And the log still verifies: no event was half-written.
-    from custodes.services import verify
-
     assert verify.verify_vault(pg_vault, "admin").ok
 
 
