@@ -38,9 +38,7 @@ def test_jobs_list_run_show_and_the_worker_refused(tmp_path: Path, clips: dict[s
     finally:
         vault.engine.dispose()
 
-    assert _json(_run(home, "--json", "jobs", "run")) == [
-        {"job_id": job.job_id, "status": "done"}
-    ]
+    assert _json(_run(home, "--json", "jobs", "run")) == [{"job_id": job.job_id, "status": "done"}]
     [shown] = _json(_run(home, "jobs", "--json", user=sup))  # no subcommand: the list
     assert (shown["job_id"], shown["status"]) == (job.job_id, "done")
     assert shown["progress"]["unit"] == "frame"

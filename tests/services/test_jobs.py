@@ -203,3 +203,26 @@ def test_verify_names_a_job_row_that_no_event_vouches_for(world, sqlite_settings
         "state-row-unlogged",
         "job JB-FORGED is in the tables but no event made it",
     ) in found
+
+
+def test_a_copy_on_record_but_not_renamed_is_named_by_the_retry(world) -> None:
+    """Killed after the export's commit and before the rename: the copy is on record
+    under its hidden name; the retry finds the job done and names the file, once its
+    hash matches the recorded one (a file that does not match stays hidden)."""
+    vault, _number, ev = world
+    sup = add_user(vault, "supervisor")
+    job = _request(vault, sup, ev, end=1.0)
+    jobs.JobRunner(vault).run_pending()
+    dest = vault.export_dir / f"{job.params['export_id']}.mp4"  # type: ignore[operator]
+    hidden = dest.with_name(f".{dest.name}.{job.params['export_id']}.999999.pending")
+    os.replace(dest, hidden)
+    decoy = dest.with_name(f".{dest.name}.{job.params['export_id']}.1.pending")
+    decoy.write_bytes(b"not the copy")
+    assert jobs.run_job(vault, job.job_id, worker="retry", stale_running=True) == "done"
+    assert jobs.finish_file(vault, job.job_id)
+    assert dest.exists() and not hidden.exists() and decoy.exists()
+    assert (
+        hashlib.sha256(dest.read_bytes()).hexdigest()
+        == jobs.show_job(vault, sup, job.job_id).result["sha256"]
+    )  # type: ignore[index]
+    assert len(_events(vault, "export")) == 1

@@ -257,16 +257,6 @@ def pending_files(dest: Path, export_id: str) -> list[Path]:
         return []
 
 
-def export_result(ctx: Context, export_id: str) -> JSONObject | None:
-    """What a finished export job answers, from the export on record; None when the
-    export is not on record."""
-    with ctx.uow(readonly=True) as uow:
-        found = uow.exports.find(export_id)
-    if found is None:
-        return None
-    return {"export_id": found.id, "sha256": found.output_sha256}
-
-
 def _prepare(uc: UseCase, cmd: ExportEvidence, export_id: str, held: contextlib.ExitStack) -> _Plan:
     """Check the inputs, the permission and the destination; each refusal on record."""
     attempted = Permission.EVIDENCE_EXPORT
