@@ -226,3 +226,25 @@ def test_a_copy_on_record_but_not_renamed_is_named_by_the_retry(world) -> None:
         == jobs.show_job(vault, sup, job.job_id).result["sha256"]
     )  # type: ignore[index]
     assert len(_events(vault, "export")) == 1
+
+
+def test_progress_writes_are_throttled(world, monkeypatch) -> None:
+    vault, _number, ev = world
+    job = _request(vault, add_user(vault, "supervisor"), ev)
+    with vault.uow() as uow:
+        uow.jobs.claim(job.job_id, "w", "t", stale_running=False)
+        uow.commit()
+    writes: list[float] = []
+    write = jobs.JobProgressSink.write
+
+    def counted(self: jobs.JobProgressSink, progress: object) -> None:
+        writes.append(progress.done)  # type: ignore[attr-defined]
+        write(self, progress)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(jobs.JobProgressSink, "write", counted)
+    task = jobs.JobProgressSink(vault, job.job_id, interval=60).start("export", 500, unit="frame")
+    for _ in range(500):
+        task.advance()
+    assert writes == [0, 500]  # the start and the end, nothing between within a minute
+    shown = jobs.show_job(vault, "admin", job.job_id)
+    assert shown.progress == jobs.JobProgress("export", 500, 500, "frame")

@@ -285,7 +285,7 @@ class _JobTask:
         self._sink = sink
         self.label, self.total, self.unit = label, total, unit
         self.done = 0.0
-        self._last = 0.0
+        self._last = time.monotonic()  # the start was just written
 
     def advance(self, amount: float = 1) -> None:
         self.done += amount
