@@ -248,3 +248,21 @@ def test_progress_writes_are_throttled(world, monkeypatch) -> None:
     assert writes == [0, 500]  # the start and the end, nothing between within a minute
     shown = jobs.show_job(vault, "admin", job.job_id)
     assert shown.progress == jobs.JobProgress("export", 500, 500, "frame")
+
+
+def test_an_unavailable_backend_puts_the_job_back(world, monkeypatch) -> None:
+    from custodes.core.errors import BackendUnavailable
+    from custodes.services import exports
+
+    vault, _number, ev = world
+    job = _request(vault, add_user(vault, "supervisor"), ev)
+
+    def unavailable(*args: object, **kw: object) -> None:
+        raise BackendUnavailable("the blob store does not answer")
+
+    monkeypatch.setattr(exports, "export_evidence", unavailable)
+    with pytest.raises(BackendUnavailable):
+        jobs.JobRunner(vault).run_pending()
+    shown = jobs.show_job(vault, "admin", job.job_id)
+    assert (shown.status, shown.attempts) == ("queued", 1)  # to be retried, not failed
+    assert _events(vault, "job-stopped") == []

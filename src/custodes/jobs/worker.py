@@ -33,7 +33,7 @@ import procrastinate
 from custodes import bootstrap
 from custodes.bootstrap import Vault
 from custodes.config import Settings
-from custodes.core.errors import InvalidInput
+from custodes.core.errors import BackendUnavailable, InvalidInput
 from custodes.services import jobs as jobs_svc
 
 TASK = bootstrap.PROCRASTINATE_TASK
@@ -72,7 +72,14 @@ def build_app(vault: Vault) -> procrastinate.App:
     app = procrastinate.App(connector=connector)
     name = jobs_svc.worker_name("procrastinate")
 
-    @app.task(name=TASK, queue=QUEUE, pass_context=True)
+    # A backend that is briefly unavailable (the database, the blob store) is retried by
+    # Procrastinate, waiting longer each time; any other error ends the custodes job
+    # failed, on record, and the Procrastinate job succeeds (nothing to retry).
+    retry = procrastinate.RetryStrategy(
+        max_attempts=8, linear_wait=15, retry_exceptions={BackendUnavailable}
+    )
+
+    @app.task(name=TASK, queue=QUEUE, pass_context=True, retry=retry)
     def run_job(context: procrastinate.JobContext, job_id: str) -> None:
         # Under the job's lock no other attempt runs: a job marked running belongs to
         # an attempt whose worker is gone (a stalled retry), so it is taken over.

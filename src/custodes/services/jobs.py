@@ -477,7 +477,14 @@ class JobRunner:
                 job_id = uow.jobs.next_queued()
             if job_id is None:
                 break
-            ran.append((job_id, run_job(self._ctx, job_id, worker=self.worker)))
+            try:
+                ran.append((job_id, run_job(self._ctx, job_id, worker=self.worker)))
+            except BackendUnavailable:
+                # Put it back for the next round (if the database answers), and wait.
+                with contextlib.suppress(CustodesError), self._ctx.uow() as uow:
+                    uow.jobs.requeue(job_id, now_iso(self._ctx))
+                    uow.commit()
+                raise
         return ran
 
     def _loop(self) -> None:
