@@ -26,10 +26,11 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from custodes.core.authz import Permission, decide_job
+from custodes.core.authz import CaseFacts, Permission, decide_job
 from custodes.core.custody import Action
 from custodes.core.errors import (
     BackendUnavailable,
@@ -209,10 +210,22 @@ def _queue(
 # --------------------------------------------------------------------- see and cancel
 
 
-def _visible(uc: UseCase, job: Job, *, cancel: bool = False) -> bool:
-    case = uc.uow.cases.find(job.case_number) if job.case_number else None
-    facts = case.facts if case is not None else None
-    return decide_job(uc.actor, job.requested_by, facts, cancel=cancel).allowed
+def _visible(
+    uc: UseCase,
+    job: Job,
+    *,
+    cancel: bool = False,
+    facts: Mapping[str, CaseFacts] | None = None,
+) -> bool:
+    """``decide_job`` for this job; ``facts``: the cases' facts, read once for a list."""
+    if job.case_number is None:
+        case_facts = None
+    elif facts is not None:
+        case_facts = facts.get(job.case_number)
+    else:
+        case = uc.uow.cases.find(job.case_number)
+        case_facts = case.facts if case is not None else None
+    return decide_job(uc.actor, job.requested_by, case_facts, cancel=cancel).allowed
 
 
 def list_jobs(ctx: Context, actor_name: str | None, *, status: str | None = None) -> list[JobInfo]:
@@ -220,7 +233,9 @@ def list_jobs(ctx: Context, actor_name: str | None, *, status: str | None = None
     if status is not None and status not in {s.value for s in JobStatus}:
         raise InvalidInput(f"{{status}} must be one of {', '.join(s.value for s in JobStatus)}")
     with acting(ctx, actor_name, readonly=True) as uc:
-        return [info(j) for j in uc.uow.jobs.list(status=status) if _visible(uc, j)]
+        facts = {c.number: c.facts for c in uc.uow.cases.list()}
+        listed = uc.uow.jobs.list(status=status)
+        return [info(j) for j in listed if _visible(uc, j, facts=facts)]
 
 
 def _found(uc: UseCase, job_id: str, attempted: str, *, cancel: bool = False) -> Job:
