@@ -47,8 +47,9 @@ def jobs_list(
         typer.Option(help="Only jobs in this state: queued, running, done, failed, cancelled."),
     ] = None,
 ) -> None:
-    """List the jobs you may see: yours, those of cases whose record you read, and for
-    an admin every job; with their progress."""
+    """List the jobs you may see, with their progress.
+
+    Yours, those of cases whose audit record you read, and for an admin every job."""
     from custodes.services import jobs as jobs_svc
 
     st = state(ctx)
@@ -94,8 +95,9 @@ def jobs_show(ctx: typer.Context, job_id: str) -> None:
 
 @app.command("cancel")
 def jobs_cancel(ctx: typer.Context, job_id: str) -> None:
-    """Cancel a job (yours, or anyone's for an admin): a queued one at once, a running
-    one at its next step. On record."""
+    """Cancel a job (yours, or anyone's for an admin), on record.
+
+    A queued job is cancelled at once, a running one at its next progress step."""
     from custodes.services import jobs as jobs_svc
 
     st = state(ctx)
@@ -106,9 +108,10 @@ def jobs_cancel(ctx: typer.Context, job_id: str) -> None:
 
 @app.command("run")
 def jobs_run(ctx: typer.Context) -> None:
-    """Run the queued jobs of an embedded vault now, in this process, and exit (what
-    `custodes serve` does on a background thread). A vault on Procrastinate runs its
-    jobs with `custodes worker`."""
+    """Run the queued jobs of an embedded vault now, then exit.
+
+    `custodes serve` does the same on a background thread. A vault on PostgreSQL runs
+    its jobs with `custodes worker`."""
     from custodes.services import jobs as jobs_svc
 
     st = state(ctx)
@@ -142,10 +145,10 @@ def worker(
     heartbeat: Annotated[float, typer.Option(min=0.2, help="Seconds between heartbeats.")] = 10.0,
     burst: Annotated[bool, typer.Option(help="Exit once the queue is empty.")] = False,
 ) -> None:
-    """Run jobs from the vault's Procrastinate queue (PostgreSQL) until SIGINT or SIGTERM.
+    """Run jobs from the vault's queue (PostgreSQL, Procrastinate) until stopped.
 
-    Start one per machine (or per core with --concurrency 1). A job whose worker dies
-    is retried by the others once its heartbeat is --stalled-after seconds old."""
+    Start one per core on each machine that should render. A job whose worker dies is
+    retried by the others once that worker's heartbeat is --stalled-after seconds old."""
     st = state(ctx)
     module = importlib.import_module(WORKER_MODULE)
     module.check_engine(st.settings)  # one line, before anything is opened
