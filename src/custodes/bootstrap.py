@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 
 from custodes.config import S3Location, Settings
 from custodes.core.errors import (
@@ -35,7 +35,7 @@ from custodes.core.errors import (
     InvalidInput,
     NotFound,
 )
-from custodes.core.ports import BlobStore, NullProgress, ProgressSink
+from custodes.core.ports import BlobStore, InProcessQueue, JobQueue, NullProgress, ProgressSink
 from custodes.services import backup as backup_svc
 from custodes.services import policy as policy_svc
 from custodes.services import vault as vault_svc
@@ -50,6 +50,9 @@ from custodes.storage.db import (
     sqlite_path,
     translate_errors,
 )
+from custodes.storage.jobqueue import QUEUE as PROCRASTINATE_QUEUE
+from custodes.storage.jobqueue import TASK as PROCRASTINATE_TASK
+from custodes.storage.jobqueue import ProcrastinateQueue
 from custodes.storage.keys import ed25519_verify
 from custodes.storage.packs import PackReader
 from custodes.storage.uow import UnitOfWork
@@ -59,12 +62,15 @@ __all__ = [
     "CHECKPOINT_FILE",
     "CHECKPOINT_HISTORY",
     "KEY_FILE",
+    "PROCRASTINATE_QUEUE",
+    "PROCRASTINATE_TASK",
     "VAULT_FILE",
     "WATERMARK_SECRET_FILE",
     "Vault",
     "checkpoint_store",
     "init_vault",
     "key_store",
+    "libpq_url",
     "open_vault",
     "public_origin",
     "published_vkey",
@@ -157,6 +163,15 @@ def key_store(
     )
 
 
+def libpq_url(settings: Settings) -> str:
+    """The vault's PostgreSQL database as a libpq URL (no SQLAlchemy driver name), for
+    clients that connect on their own (Procrastinate's workers)."""
+    url = make_url(settings.resolved_database_url)
+    if url.get_backend_name() != "postgresql":
+        raise InvalidInput("the vault's database is not PostgreSQL")
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def public_origin(settings: Settings) -> str | None:
     """Where people reach the web server (``CUSTODES_PUBLIC_ORIGIN``) as a browser writes
     it in ``Origin`` (``scheme://host[:port]``), None where unset; InvalidInput where the
@@ -223,6 +238,10 @@ def _build(
     def unit_of_work(readonly: bool) -> UnitOfWork:
         return UnitOfWork(engine, readonly=readonly)
 
+    jobs: JobQueue = (
+        ProcrastinateQueue() if settings.job_engine == "procrastinate" else InProcessQueue()
+    )
+
     return Vault(
         origin=origin,
         clock=SystemClock(),
@@ -235,6 +254,8 @@ def _build(
         agency=settings.agency,
         model_dir=settings.home / "models",
         client=client,
+        jobs=jobs,
+        export_dir=settings.resolved_export_dir,
         settings=settings,
         engine=engine,
     )

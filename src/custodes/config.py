@@ -76,6 +76,14 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     # The bearer token a Prometheus scrape of /metrics must send; unset: /metrics is off.
     metrics_token: str | None = Field(default=None, min_length=16)
+    # Where jobs run (docs/workers.md): "in-process" (the jobs table is the queue, run by
+    # `custodes serve`'s background thread) or "procrastinate" (worker processes,
+    # `custodes worker`, on PostgreSQL). Unset: procrastinate on a PostgreSQL database,
+    # in-process on SQLite.
+    jobs: Literal["in-process", "procrastinate"] | None = None
+    # The folder where copies made by jobs (an export asked for on the API) are written,
+    # shared by every worker (unset: HOME/exports).
+    export_dir: Path | None = None
 
     @property
     def resolved_database_url(self) -> str:
@@ -112,6 +120,22 @@ class Settings(BaseSettings):
         if isinstance(where, S3Location):
             raise InvalidInput(f"the blob store is in S3 (s3://{where.bucket}), not a folder")
         return where
+
+    @property
+    def job_engine(self) -> str:
+        """The engine jobs run on; InvalidInput for Procrastinate without PostgreSQL."""
+        postgres = self.resolved_database_url.startswith("postgresql")
+        engine = self.jobs or ("procrastinate" if postgres else "in-process")
+        if engine == "procrastinate" and not postgres:
+            raise InvalidInput(
+                "CUSTODES_JOBS=procrastinate needs a PostgreSQL database "
+                "(CUSTODES_DATABASE_URL); the embedded vault runs jobs in-process",
+            )
+        return engine
+
+    @property
+    def resolved_export_dir(self) -> Path:
+        return self.export_dir or self.home / "exports"
 
     @property
     def resolved_blob_scratch(self) -> Path:

@@ -23,6 +23,7 @@ from custodes.core.authz import (
     check_recording_officer,
     decide,
     decide_alert,
+    decide_job,
     may_read_alert,
     parse_role,
 )
@@ -64,6 +65,7 @@ case:request:release    .       .          x       .          .                .
 vault:blob:locate       .       .          .       .          .                x     .
 vault:policy:set        .       .          .       .          .                x     .
 vault:vault:backup      .       .          .       .          .                x     .
+vault:job:manage        .       .          .       .          .                x     .
 """
 
 
@@ -334,3 +336,17 @@ def test_alert_audiences_are_decided_here(
 ) -> None:
     assert decide_alert(actor, audience, case).allowed is allowed
     assert may_read_alert(actor, audience, case) is allowed
+
+
+def test_who_sees_and_cancels_a_job() -> None:
+    case = CaseFacts("C-1", CaseStatus.OPEN, frozenset(), frozenset())
+    ia_case = CaseFacts("C-2", CaseStatus.OPEN, frozenset({CaseFlag.IA_INVESTIGATION}), frozenset())
+    own, admin = Actor("o", R.OFFICER), Actor("a", R.ADMIN)
+    records = Actor("r", R.RECORDS)
+    assert decide_job(own, "o", case, cancel=True).allowed  # one's own
+    assert decide_job(admin, "s", ia_case, cancel=True).allowed
+    assert decide_job(records, "s", case).allowed  # reads the case's record
+    assert not decide_job(records, "s", case, cancel=True).allowed
+    assert not decide_job(records, "s", ia_case).allowed  # not an IA case's record
+    assert not decide_job(own, "s", case).allowed
+    assert not decide_job(Actor("c", R.COMMAND), "s", None).allowed

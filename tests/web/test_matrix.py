@@ -48,7 +48,18 @@ MATRIX: list[tuple[str, str, dict[str, int]]] = [
     ("POST", "/api/v1/tokens", _only({"admin"}, 201)),  # a token for someone else
     ("DELETE", "/api/v1/sessions/NO-SUCH", _only({"admin"}, 404)),
     ("DELETE", "/api/v1/tokens/NO-SUCH", _only({"admin"}, 404)),
+    # Jobs (routes/jobs.py): an export is asked for by those who may export the evidence
+    # (an admin may not; the prosecutor and the officer do not reach the case).
+    ("POST", "/api/v1/exports", _only({"supervisor", "records", "internal-affairs"}, 202)),
+    ("GET", "/api/v1/jobs", ALL),  # yours; those of cases whose record you read; an admin's: all
+    ("GET", "/api/v1/jobs/NO-SUCH", dict.fromkeys(ROLES, 404)),
+    ("DELETE", "/api/v1/jobs/NO-SUCH", dict.fromkeys(ROLES, 404)),
 ]
+
+#: The body of each POST of the matrix (default: a token for someone else).
+BODIES: dict[str, dict[str, str]] = {
+    "/api/v1/exports": {"evidence_id": "{evidence}", "recipient": "Deputy DA", "purpose": "matrix"},
+}
 
 #: Routes outside the matrix, tested in test_auth.py: the sign-in steps themselves.
 SIGN_IN_ROUTES = {
@@ -66,7 +77,12 @@ def test_the_matrix_covers_every_route(sqlite_web: Web) -> None:
         (m, p.split("?")[0].replace("NO-SUCH", "{id}").replace("{case}", "{number}"))
         for m, p, _ in MATRIX
     }
-    renamed = {"{session}": "{id}", "{token_id}": "{id}", "{evidence_id}": "{evidence}"}
+    renamed = {
+        "{session}": "{id}",
+        "{token_id}": "{id}",
+        "{job_id}": "{id}",
+        "{evidence_id}": "{evidence}",
+    }
     actual = set()
     for method, path in routes:
         for old, new in renamed.items():
@@ -102,9 +118,9 @@ def test_every_route_for_every_role(sqlite_web: Web, world: dict[str, str], role
         )
         before = len(web.events("access-refused"))
         if method == "POST":
-            r = client.post(
-                path, json={"username": other, "expires": "1h"}, headers={"Origin": ORIGIN}
-            )
+            body = BODIES.get(path, {"username": other, "expires": "1h"})
+            body = {k: v.format(evidence=world["evidence"]) for k, v in body.items()}
+            r = client.post(path, json=body, headers={"Origin": ORIGIN})
         else:
             r = client.request(method, path, headers={"Origin": ORIGIN})
         want = expected[role]

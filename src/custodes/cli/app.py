@@ -30,6 +30,7 @@ from custodes.cli.commands import (
     demo,
     evidence,
     exports,
+    jobs,
     ops,
     policy,
     provenance,
@@ -81,6 +82,7 @@ app.command()(verify.verify)
 app.command("provenance")(provenance.provenance_cmd)
 app.command()(demo.demo)
 app.command()(serve.serve)
+app.command()(jobs.worker)
 
 app.add_typer(users.app, name="user")
 app.add_typer(cases.app, name="case")
@@ -89,6 +91,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(requests.app, name="request")
 app.add_typer(tokens.app, name="token")
 app.add_typer(redaction.app, name="redaction")
+app.add_typer(jobs.app, name="jobs")
 
 
 def version() -> str:

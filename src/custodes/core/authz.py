@@ -104,6 +104,9 @@ class Permission(StrEnum):
     POLICY_SET = "vault:policy:set"  # choose the policy pack in force
     # Copy the whole vault (database, blobs, keys) into a backup folder (issue 19).
     VAULT_BACKUP = "vault:vault:backup"
+    # See and cancel anyone's jobs (everyone sees and cancels their own; readers of a
+    # case's record see the jobs about it).
+    JOB_MANAGE = "vault:job:manage"
 
 
 P = Permission
@@ -194,6 +197,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.BLOB_LOCATE,
             P.POLICY_SET,
             P.VAULT_BACKUP,
+            P.JOB_MANAGE,
         }
     ),
     # Command staff oversee: they read the alerts addressed to command and view cases and
@@ -496,3 +500,22 @@ def check_reach_restorable(case: CaseFacts, username: str, role: Role) -> None:
         raise CustodyConflict(
             f"the reach of '{username}' to case {case.number} is restored already"
         )
+
+
+def decide_job(
+    actor: Actor, requested_by: str, case: CaseFacts | None, *, cancel: bool = False
+) -> Decision:
+    """Whether ``actor`` sees (or, with ``cancel``, cancels) a job ``requested_by`` asked
+    for, about ``case`` (None: about no case). Everyone sees and cancels their own jobs;
+    admins (``vault:job:manage``) see and cancel every job; whoever reads the audit record
+    of the job's case sees it (the job's event is on that record anyway), and cancels
+    nothing of another's."""
+    if actor.username == requested_by:
+        return Decision(True, "requested it")
+    if P.JOB_MANAGE in ROLE_PERMISSIONS.get(actor.role, frozenset()):
+        return Decision(True, f"role {actor.role.value} may {P.JOB_MANAGE.value}")
+    if cancel:
+        return Decision(False, f"a job of {requested_by}'s is cancelled only by them or an admin")
+    if case is None:
+        return decide(actor, P.AUDIT_READ)
+    return decide(actor, P.CASE_AUDIT_READ, case)

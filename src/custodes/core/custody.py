@@ -73,6 +73,10 @@ class Action(StrEnum):
     POLICY_SET = "policy-set"
     REQUEST_REREVIEW = "request-rereview"
     BACKUP = "backup"  # the vault copied into a backup folder (issue 19)
+    # Jobs (issues 18 and 19): long work requested now, run by a runner or a worker.
+    JOB_REQUESTED = "job-requested"
+    JOB_CANCEL = "job-cancel"
+    JOB_STOPPED = "job-stopped"  # a job that ended without its use case's own event
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from custodes.core.records import (
     ApiToken,
     Derivative,
     Export,
+    Job,
     RecordedDecision,
     Release,
     Request,
@@ -169,6 +170,24 @@ class TraceState:
 
 
 @dataclass(frozen=True)
+class JobState:
+    """A job as its signed events tell it: who asked for what (the digest of its
+    parameters), and, once it ended, how (``outcome``: done, failed, cancelled; None
+    while queued or running) with the digest of its result or its error's code. Progress,
+    attempts, the worker and the times are operational (docs/audit-log.md)."""
+
+    job_id: str
+    kind: str
+    requested_by: str
+    params_sha256: str
+    audit_seq: int
+    outcome: str | None = None
+    result_sha256: str | None = None
+    error_code: str | None = None
+    cancel_requested: bool = False
+
+
+@dataclass(frozen=True)
 class AlertState:
     """One alert, keyed by its event and audience (:func:`alert_key`)."""
 
@@ -268,6 +287,7 @@ class VaultState:
     second_factors: dict[str, SecondFactorState] = field(default_factory=dict)
     sessions: dict[str, SessionState] = field(default_factory=dict)
     fingerprints: dict[str, FingerprintState] = field(default_factory=dict)
+    jobs: dict[str, JobState] = field(default_factory=dict)
     fingerprints_bound: bool = False
     """Whether the log binds every fingerprint row (a vault made since ``fingerprint``
     events were recorded); in an older vault a row with no event is unvouched."""
@@ -476,6 +496,46 @@ def _export(state: VaultState, entry: Mapping[str, Any], details: Mapping[str, A
         unvouched=frozenset(missing),
     )
     _alerts(state, entry, details)
+    _job_done(state, details)
+
+
+def _job_done(state: VaultState, details: Mapping[str, Any]) -> None:
+    """A use case's own event that finished a job (``job``, ``job_result_sha256``)."""
+    job_id = details.get("job")
+    if job_id is None:
+        return
+    job = state.jobs.get(str(job_id))
+    if job is None:
+        raise ValueError(f"it finishes job {job_id}, which no job-requested event made")
+    state.jobs[job.job_id] = replace(
+        job, outcome="done", result_sha256=str(details["job_result_sha256"])
+    )
+
+
+def _job_requested(state: VaultState, entry: Mapping[str, Any], details: Mapping[str, Any]) -> None:
+    job_id = str(entry["object"]["id"])
+    state.jobs[job_id] = JobState(
+        job_id,
+        str(details["kind"]),
+        str(entry["actor"]),
+        str(details["params_sha256"]),
+        int(entry["seq"]),
+    )
+
+
+def _job_cancel(state: VaultState, entry: Mapping[str, Any], details: Mapping[str, Any]) -> None:
+    job = state.jobs[str(entry["object"]["id"])]
+    if details["status"] == "cancelled":  # it was queued: cancelled then and there
+        state.jobs[job.job_id] = replace(job, outcome="cancelled", cancel_requested=True)
+    else:  # running: its runner stops it at its next step (job-stopped), or it finishes
+        state.jobs[job.job_id] = replace(job, cancel_requested=True)
+
+
+def _job_stopped(state: VaultState, entry: Mapping[str, Any], details: Mapping[str, Any]) -> None:
+    job = state.jobs[str(entry["object"]["id"])]
+    state.jobs[job.job_id] = replace(
+        job, outcome=str(details["status"]), error_code=_str_or_none(details.get("code"))
+    )
 
 
 def _alerts(state: VaultState, entry: Mapping[str, Any], details: Mapping[str, Any]) -> None:
@@ -693,6 +753,9 @@ _HANDLERS = {
     str(Action.SESSION_END): _session_end,
     str(Action.VAULT_INIT): _vault_init,
     str(Action.FINGERPRINT): _fingerprint,
+    str(Action.JOB_REQUESTED): _job_requested,
+    str(Action.JOB_CANCEL): _job_cancel,
+    str(Action.JOB_STOPPED): _job_stopped,
 }
 
 
@@ -733,6 +796,7 @@ def compare(vouched: VaultState, stored: VaultState) -> list[Problem]:
         ("api token", vouched.tokens, stored.tokens),
         ("second factor of user", vouched.second_factors, stored_factors),
         ("web session", vouched.sessions, stored.sessions),
+        ("job", vouched.jobs, stored.jobs),
     )
     for kind, expected, actual in tables:
         problems.extend(_compare_table(kind, expected, actual))
@@ -847,6 +911,22 @@ def trace_state(t: Trace) -> TraceState:
         t.evidence_id,
         int(t.audit_seq),
         document_digest(t.result),
+    )
+
+
+def job_state(j: Job) -> JobState:
+    """A job row as the facts its events bind (queued and running are one: not ended)."""
+    ended = j.status in ("done", "failed", "cancelled")
+    return JobState(
+        j.id,
+        j.kind,
+        j.requested_by,
+        document_digest(j.params),
+        int(j.audit_seq),
+        outcome=j.status if ended else None,
+        result_sha256=None if j.result is None else document_digest(j.result),
+        error_code=j.error_code if ended else None,
+        cancel_requested=j.cancel_requested,
     )
 
 

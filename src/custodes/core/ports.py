@@ -5,6 +5,7 @@ Each protocol has one class per backend, picked by configuration in ``bootstrap`
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -341,3 +342,53 @@ class RecordingProgress:
         task = RecordedTask(label, total, unit)
         self.tasks.append(task)
         return task
+
+
+class JobQueue(Protocol):
+    """Where requested jobs wait for a runner: the vault's own table, run in this process
+    (embedded), or a distributed engine's queue (Procrastinate on PostgreSQL).
+
+    A job is enqueued inside the transaction that writes its row and the audit event that
+    requested it (``transaction``: the unit of work's connection, opaque here), so that
+    the three commit or roll back together: no event without its job, no job without its
+    event. See docs/workers.md.
+    """
+
+    @property
+    def engine(self) -> str:
+        """``in-process`` or ``procrastinate``: for messages and ``custodes jobs``."""
+        ...
+
+    def enqueue(self, transaction: object, job_id: str, kind: str) -> None:
+        """Put ``job_id`` on the queue within ``transaction`` (not yet committed)."""
+        ...
+
+    def wake(self) -> None:
+        """After the commit: a runner waiting for work in this process may look now."""
+        ...
+
+    def wait_for_work(self, timeout: float) -> None:
+        """Block until :meth:`wake` is called or ``timeout`` seconds pass (a runner in
+        this process between looks at the jobs table)."""
+        ...
+
+
+class InProcessQueue:
+    """The embedded engine: the ``jobs`` table is the queue, and a runner in this process
+    (``custodes serve``'s background thread, ``services.jobs.run_pending``) takes the
+    queued rows in order. Enqueueing writes nothing beyond the job's row."""
+
+    engine = "in-process"
+
+    def __init__(self) -> None:
+        self._woken = threading.Event()
+
+    def enqueue(self, transaction: object, job_id: str, kind: str) -> None:
+        return None
+
+    def wake(self) -> None:
+        self._woken.set()
+
+    def wait_for_work(self, timeout: float) -> None:
+        self._woken.wait(timeout)
+        self._woken.clear()

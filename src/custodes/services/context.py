@@ -24,6 +24,8 @@ from custodes.core.ports import (
     CheckpointStore,
     Clock,
     Ed25519Verify,
+    InProcessQueue,
+    JobQueue,
     KeyStore,
     NullProgress,
     PolicySource,
@@ -56,6 +58,10 @@ class Context:
     client: str = "unknown client"
     """Who is behind this call: ``cli os-user=...``, ``web session=... addr=...``, ``job ...``."""
     progress: ProgressSink = field(default_factory=NullProgress)
+    jobs: JobQueue = field(default_factory=InProcessQueue)
+    """Where requested jobs wait for a runner (services.jobs, docs/workers.md)."""
+    export_dir: Path | None = None
+    """Where copies made by jobs are written (None: jobs make no copies here)."""
 
     def acting_for(self, client: str, *, progress: ProgressSink | None = None) -> Self:
         """The same vault, acting for another client (and reporting to its progress sink)."""

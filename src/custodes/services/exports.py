@@ -23,10 +23,10 @@ from custodes import __version__
 from custodes.core.authz import AlertKind, Decision, Permission
 from custodes.core.custody import Action
 from custodes.core.errors import CustodesError, CustodyConflict, IntegrityFailure, InvalidInput
-from custodes.core.jsontext import JSONObject, JSONValue
+from custodes.core.jsontext import JSONObject, JSONValue, jsonable
 from custodes.core.ledger import document_digest
 from custodes.core.ports import SigningCredential
-from custodes.core.records import Evidence, Export
+from custodes.core.records import Evidence, Export, JobStatus
 from custodes.core.watermark import MarkParams, derive_key
 from custodes.media.provenance import build_manifest, sign_mp4
 from custodes.media.render import EncodeSettings, RenderResult, output_size, render
@@ -146,6 +146,12 @@ class ExportEvidence:
     content_credentials: JSONObject | None = None
     """Facts to add to a signed C2PA manifest embedded in the copy (such as the release
     it belongs to; possibly none); None embeds no manifest."""
+    export_id: str | None = None
+    """The export's id when it was allocated beforehand (a job's, fixed when it was
+    requested, so that a retried job makes the same export); None: a new one."""
+    job_id: str | None = None
+    """The job this export finishes: its row is marked done in the export's own
+    transaction, and the export event names it (``job``, ``job_result_sha256``)."""
 
 
 @dataclass(frozen=True)
@@ -205,7 +211,7 @@ def export_evidence(ctx: Context, actor_name: str | None, cmd: ExportEvidence) -
     The original is re-hashed when it is what is read; the recorded hash is the copy's
     (the signed file's, with Content Credentials).
     """
-    export_id = new_id("EX")
+    export_id = cmd.export_id or new_id("EX")
     held = contextlib.ExitStack()  # the original, materialised until the copy is rendered
     with acting(ctx, actor_name) as uc:
         plan = _prepare(uc, cmd, export_id, held)
@@ -221,23 +227,34 @@ def export_evidence(ctx: Context, actor_name: str | None, cmd: ExportEvidence) -
         if plan.credential is not None:
             lineage = _sign(cmd, plan, pending, signed, lineage, plan.credential)
         digest, size = sha256_file(pending)
-        _put_on_record(ctx, actor_name, plan, cmd, result, lineage, digest, size)
+        exported = Exported(
+            export_id=export_id,
+            path=str(plan.dest),
+            sha256=digest,
+            evidence_id=plan.evidence.id,
+            recipient=plan.recipient,
+            start_s=plan.start_s,
+            end_s=result.end_s,
+            frames=result.frames,
+            width=result.width,
+            height=result.height,
+        )
+        _put_on_record(ctx, actor_name, plan, cmd, result, lineage, exported, size)
         os.replace(pending, plan.dest)
     finally:
         pending.unlink(missing_ok=True)
         signed.unlink(missing_ok=True)
-    return Exported(
-        export_id=export_id,
-        path=str(plan.dest),
-        sha256=digest,
-        evidence_id=plan.evidence.id,
-        recipient=plan.recipient,
-        start_s=plan.start_s,
-        end_s=result.end_s,
-        frames=result.frames,
-        width=result.width,
-        height=result.height,
-    )
+    return exported
+
+
+def pending_files(dest: Path, export_id: str) -> list[Path]:
+    """The hidden files an export ``export_id`` into ``dest`` may have left, whatever
+    process made them (see :data:`_LEFTOVER`)."""
+    prefix = f".{dest.name}.{export_id}."
+    try:
+        return sorted(p for p in dest.parent.iterdir() if p.name.startswith(prefix))
+    except OSError:
+        return []
 
 
 def _prepare(uc: UseCase, cmd: ExportEvidence, export_id: str, held: contextlib.ExitStack) -> _Plan:
@@ -411,11 +428,19 @@ def _put_on_record(
     cmd: ExportEvidence,
     result: RenderResult,
     lineage: JSONObject,
-    digest: str,
+    exported: Exported,
     size: int,
 ) -> None:
-    """Record the export, its event and (on a flagged case) its alert, in one commit."""
+    """Record the export, its event and (on a flagged case) its alert, in one commit;
+    and mark the job it finishes done, in the same commit."""
     ev = plan.evidence
+    digest = exported.sha256
+    job_result = jsonable(exported)
+    job_note: JSONObject = (
+        {}
+        if cmd.job_id is None
+        else {"job": cmd.job_id, "job_result_sha256": document_digest(job_result)}
+    )
     with acting(ctx, actor_name) as uc:
         seq = uc.record(
             Action.EXPORT,
@@ -436,6 +461,7 @@ def _put_on_record(
                 "content_credentials": plan.credential is not None,
                 "lineage_sha256": document_digest(lineage),
                 **alert_note(AlertKind.SENSITIVE_EXPORT, plan.purpose, alert=plan.decision.alert),
+                **job_note,
             },
         )
         uc.uow.exports.add(
@@ -468,6 +494,8 @@ def _put_on_record(
             ev,
             plan.purpose,
         )
+        if cmd.job_id is not None:
+            uc.uow.jobs.finish(cmd.job_id, JobStatus.DONE, now_iso(ctx), result=job_result)
         uc.commit()
 
 

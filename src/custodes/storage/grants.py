@@ -34,6 +34,7 @@ MUTABLE: dict[str, tuple[str, ...]] = {
     "sign_in_failures": ("DELETE",),
     "web_sessions": ("UPDATE",),
     "api_tokens": ("UPDATE",),
+    "jobs": ("UPDATE",),  # status and progress (docs/workers.md); their facts are on the log
 }
 """The tables whose rows the application changes or removes, and how. Every other
 table is append-only for the application role. A repository that updates or deletes
@@ -55,7 +56,9 @@ def check_role(role: str) -> str:
     return role
 
 
-def grant_statements(role: str, tables: list[str] | None = None) -> list[str]:
+def grant_statements(
+    role: str, tables: list[str] | None = None, queue_tables: list[str] | None = None
+) -> list[str]:
     """The SQL that gives ``role`` what the application needs on ``tables`` (default:
     every custodes table) in the current schema, and takes back anything more."""
     role = check_role(role)
@@ -65,6 +68,10 @@ def grant_statements(role: str, tables: list[str] | None = None) -> list[str]:
         out.append(f"REVOKE ALL ON TABLE {name} FROM {role}")
         verbs = ("SELECT", "INSERT", *MUTABLE.get(name, ()))
         out.append(f"GRANT {', '.join(verbs)} ON TABLE {name} TO {role}")
+    for name in queue_tables or ():
+        # Procrastinate's queue (docs/workers.md): workers fetch, lock, finish and delete
+        # its rows; what a job did is on the log and in the custodes jobs table.
+        out.append(f"GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE {name} TO {role}")
     out.append(f"REVOKE ALL ON TABLE alembic_version FROM {role}")
     out.append(f"GRANT SELECT ON TABLE alembic_version TO {role}")
     out.append(
@@ -87,9 +94,10 @@ def grant_app_role(engine: Engine, role: str, *, apply: bool = True) -> list[str
             ).scalars()
         )
         tables = [name for name in t.metadata.tables if name in present]
+        queue = sorted(name for name in present if name.startswith("procrastinate_"))
         statements = [
             s.replace("current_schema_placeholder", _quote(schema))
-            for s in grant_statements(role, tables)
+            for s in grant_statements(role, tables, queue)
         ]
         if apply:
             for statement in statements:

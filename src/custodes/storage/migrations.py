@@ -17,6 +17,30 @@ from custodes.storage import tables as t
 SCRIPT_LOCATION = Path(__file__).with_name("alembic")
 
 
+#: Drops what Procrastinate's schema made in the current schema (tables, functions,
+#: types), on PostgreSQL: migration 0009's downgrade and an unfinished init.
+DROP_PROCRASTINATE = """
+DO $$
+DECLARE r record;
+BEGIN
+  FOR r IN SELECT tablename FROM pg_tables
+           WHERE schemaname = current_schema() AND left(tablename, 13) = 'procrastinate' LOOP
+    EXECUTE 'DROP TABLE IF EXISTS ' || quote_ident(r.tablename) || ' CASCADE';
+  END LOOP;
+  FOR r IN SELECT p.oid::regprocedure AS f FROM pg_proc p
+           JOIN pg_namespace n ON n.oid = p.pronamespace
+           WHERE n.nspname = current_schema() AND left(p.proname, 13) = 'procrastinate' LOOP
+    EXECUTE 'DROP FUNCTION IF EXISTS ' || r.f || ' CASCADE';
+  END LOOP;
+  FOR r IN SELECT t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+           WHERE n.nspname = current_schema() AND left(t.typname, 13) = 'procrastinate'
+             AND t.typtype IN ('e', 'c') LOOP
+    EXECUTE 'DROP TYPE IF EXISTS ' || quote_ident(r.typname) || ' CASCADE';
+  END LOOP;
+END $$;
+"""
+
+
 def alembic_config() -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(SCRIPT_LOCATION))
@@ -78,3 +102,4 @@ def drop_schema(engine: Engine) -> None:
             conn.exec_driver_sql("DROP TABLE alembic_version")
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql("DROP FUNCTION IF EXISTS custodes_append_only() CASCADE")
+            conn.exec_driver_sql(DROP_PROCRASTINATE)

@@ -292,3 +292,33 @@ api_tokens = Table(
     Column("last_used_at", String(40), nullable=True),
     Column("use_logged_at", String(40), nullable=True),  # the last token-use event
 )
+
+# Jobs (issues 18 and 19): long work requested now and run later, by the in-process
+# runner or a worker. The row is written with its job-requested event (and, on
+# PostgreSQL with Procrastinate, with the engine's queue entry) in one transaction.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("params", Text, nullable=False),  # JSON: the use case's inputs, fixed
+    Column("requested_by", String(64), nullable=False, index=True),
+    Column("requested_at", String(40), nullable=False),
+    Column("audit_seq", BigInteger, nullable=False),  # the job-requested event
+    Column("case_number", String(64), nullable=True, index=True),
+    Column("evidence_id", String(32), nullable=True),
+    Column("status", String(16), nullable=False, index=True),
+    Column("progress_label", String(64), nullable=True),
+    Column("progress_done", Float, nullable=True),
+    Column("progress_total", Float, nullable=True),
+    Column("progress_unit", String(16), nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("worker", String(128), nullable=True),
+    Column("cancel_requested", Boolean, nullable=False, default=False, server_default=false()),
+    Column("result", Text, nullable=True),  # JSON
+    Column("error_code", String(64), nullable=True),
+    Column("error_message", Text, nullable=True),
+    Column("started_at", String(40), nullable=True),
+    Column("finished_at", String(40), nullable=True),
+    Column("updated_at", String(40), nullable=True),
+)

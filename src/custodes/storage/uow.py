@@ -19,6 +19,7 @@ from custodes.storage.repositories import (
     ExportRepository,
     FingerprintRepository,
     HoldingsRepository,
+    JobRepository,
     ReleaseRepository,
     RequestRepository,
     StateRepository,
@@ -116,6 +117,10 @@ class UnitOfWork:
     @property
     def holdings(self) -> HoldingsRepository:
         return HoldingsRepository(self.conn)
+
+    @property
+    def jobs(self) -> JobRepository:
+        return JobRepository(self.conn)
 
     def __enter__(self) -> UnitOfWork:
         with translate_errors():

@@ -9,6 +9,9 @@ front doors stay independent). The OpenAPI document is at ``/api/v1/openapi.json
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -16,15 +19,37 @@ from fastapi.responses import JSONResponse
 from custodes import __version__, bootstrap
 from custodes.bootstrap import Vault
 from custodes.config import Settings
+from custodes.services import jobs as jobs_svc
 from custodes.web import errors, pages, security
-from custodes.web.routes import api, audit, auth, ops
+from custodes.web.routes import api, audit, auth, jobs, ops
 from custodes.web.routes import pages as page_routes
 
 API = "/api/v1"
 
 
-def create_app(vault: Vault) -> FastAPI:
+def _lifespan(vault: Vault, run_jobs: bool) -> Callable[[FastAPI], Any]:
+    """Embedded: run queued jobs on a background thread while the app serves."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runner = None
+        if run_jobs and vault.jobs.engine == "in-process":
+            runner = jobs_svc.JobRunner(vault.acting_for(f"{vault.client} job-runner"))
+            runner.start()
+        try:
+            yield
+        finally:
+            if runner is not None:
+                runner.stop(timeout=5)
+
+    return lifespan
+
+
+def create_app(vault: Vault, *, run_jobs: bool = False) -> FastAPI:
+    """The app on ``vault``; ``run_jobs``: also run queued jobs in this process, on a
+    background thread, when the vault's engine is in-process (``custodes serve``)."""
     app = FastAPI(
+        lifespan=_lifespan(vault, run_jobs),
         title="custodes",
         version=__version__,
         description="The evidence vault's REST API. Every route needs a signed-in person "
@@ -50,6 +75,7 @@ def create_app(vault: Vault) -> FastAPI:
     app.include_router(api.router, prefix=API)
     app.include_router(audit.router, prefix=API)
     pages.install(app)
+    app.include_router(jobs.router, prefix=API)
     app.include_router(page_routes.router)
     ops.install(app, vault)  # /healthz, /readyz, /metrics; request ids and logs (outermost)
     return app
@@ -58,4 +84,4 @@ def create_app(vault: Vault) -> FastAPI:
 def app_from_environment() -> FastAPI:
     """The app on the vault the environment names (``CUSTODES_HOME``, ...), for uvicorn."""
     vault = bootstrap.open_vault(Settings(), client=f"web server pid={os.getpid()}")
-    return create_app(vault)
+    return create_app(vault, run_jobs=True)

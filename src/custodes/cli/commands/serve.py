@@ -29,7 +29,9 @@ def serve(
 ) -> None:
     """Serve the web API (/api/v1) on this vault until interrupted.
 
-    People sign in with a password and a second factor; scripts use API tokens.
+    People sign in with a password and a second factor; scripts use API tokens. On an
+    embedded vault it also runs queued jobs (exports asked for on the API) on a
+    background thread; on PostgreSQL, `custodes worker` runs them.
 
     --as is not used. Beyond loopback, put a TLS proxy in front (the cookie is Secure).
     """

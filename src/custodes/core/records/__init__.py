@@ -15,12 +15,14 @@ from custodes.core.records.evidence import Evidence
 from custodes.core.records.exports import Export
 from custodes.core.records.fingerprints import StoredFingerprint
 from custodes.core.records.holdings import KeptBlob
+from custodes.core.records.jobs import FINISHED_JOB, Job, JobKind, JobProgress, JobStatus
 from custodes.core.records.people import User
 from custodes.core.records.releases import Release
 from custodes.core.records.requests import Request, TimeSpan
 from custodes.core.records.traces import Trace, TracedCopy
 
 __all__ = [
+    "FINISHED_JOB",
     "Alert",
     "ApiToken",
     "Case",
@@ -28,6 +30,10 @@ __all__ = [
     "Evidence",
     "Export",
     "Failures",
+    "Job",
+    "JobKind",
+    "JobProgress",
+    "JobStatus",
     "KeptBlob",
     "LogEntry",
     "LogState",

@@ -16,6 +16,7 @@ from custodes.storage.repositories.evidence_flags import EvidenceFlagRepository
 from custodes.storage.repositories.exports import ExportRepository
 from custodes.storage.repositories.fingerprints import FingerprintRepository
 from custodes.storage.repositories.holdings import HoldingsRepository
+from custodes.storage.repositories.jobs import JobRepository
 from custodes.storage.repositories.releases import ReleaseRepository
 from custodes.storage.repositories.requests import RequestRepository
 from custodes.storage.repositories.state import StateRepository
@@ -34,6 +35,7 @@ __all__ = [
     "ExportRepository",
     "FingerprintRepository",
     "HoldingsRepository",
+    "JobRepository",
     "ReleaseRepository",
     "RequestRepository",
     "StateRepository",

@@ -19,6 +19,7 @@ from custodes.core.ledger import (
     decision_state,
     derivative_state,
     export_state,
+    job_state,
     password_state,
     release_state,
     request_state,
@@ -35,6 +36,7 @@ from custodes.storage.repositories.auth import AuthRepository
 from custodes.storage.repositories.decisions import DecisionRepository
 from custodes.storage.repositories.derivatives import DerivativeRepository
 from custodes.storage.repositories.exports import ExportRepository
+from custodes.storage.repositories.jobs import JobRepository
 from custodes.storage.repositories.releases import ReleaseRepository
 from custodes.storage.repositories.requests import RequestRepository
 from custodes.storage.repositories.traces import TraceRepository
@@ -160,6 +162,8 @@ class StateRepository:
             )
         for tr in conn.execute(select(t.traces)):
             stored.traces[tr.id] = _read(tr, lambda row: trace_state(TraceRepository._trace(row)))
+        for j in conn.execute(select(t.jobs)):
+            stored.jobs[j.id] = _read(j, lambda row: job_state(JobRepository._job(row)))
         for a in conn.execute(select(t.alerts)):
             stored.alerts[alert_key(int(a.audit_seq), str(a.audience))] = _read(
                 a, lambda row: alert_state(AlertRepository._alert(row))

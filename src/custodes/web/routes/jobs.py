@@ -1,0 +1,86 @@
+"""Long work on the API as jobs (issue 18; workers: issue 19): ``POST /exports`` asks for
+an export and answers 202 with its job at once; ``/jobs`` lists, shows (with progress)
+and cancels jobs. The same use cases as ``custodes jobs`` with the same authorization
+(``core.authz.decide_job``): a job is seen by whoever requested it, by those who read the
+audit record of its case, and by admins; cancelled by its requester or an admin."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from custodes.core.jsontext import jsonable
+from custodes.services import jobs as jobs_svc
+from custodes.web.deps import Caller
+
+router = APIRouter()
+
+MAX_PAGE = 1000
+
+
+class ExportRequest(BaseModel):
+    """An export, as ``custodes export`` takes it (the copy is written on the server,
+    in its export folder)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    evidence_id: str = Field(max_length=64)
+    recipient: str = Field(max_length=128)
+    purpose: str = Field(max_length=2000)
+    start: float | None = Field(default=None, description="Seconds into the recording.")
+    end: float | None = Field(default=None, description="Seconds into the recording.")
+    height: int | None = Field(default=None, ge=16, le=4320, description="Scale down to it.")
+    visible_mark: bool = True
+
+
+def _job(job: jobs_svc.JobInfo, status: int = 200) -> JSONResponse:
+    body: dict[str, Any] = jsonable(job)
+    response = JSONResponse(body, status_code=status)
+    response.headers["Location"] = f"/api/v1/jobs/{job.job_id}"
+    return response
+
+
+@router.post("/exports", tags=["exports", "jobs"], status_code=202)
+def request_export(body: ExportRequest, caller: Caller) -> JSONResponse:
+    """Ask for a watermarked copy for one named recipient. Checked now (a refusal is on
+    record, as on the command line); made by a job: poll ``GET /jobs/{id}``."""
+    cmd = jobs_svc.RequestExport(
+        body.evidence_id,
+        recipient=body.recipient,
+        purpose=body.purpose,
+        start=body.start,
+        end=body.end,
+        height=body.height,
+        visible_mark=body.visible_mark,
+    )
+    return _job(jobs_svc.request_export(caller.ctx, caller.username, cmd), 202)
+
+
+@router.get("/jobs", tags=["jobs"])
+def jobs(
+    caller: Caller,
+    status: Annotated[str | None, Query(pattern="^(queued|running|done|failed|cancelled)$")] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+) -> JSONResponse:
+    """The jobs you may see, oldest first, with their progress."""
+    rows = jobs_svc.list_jobs(caller.ctx, caller.username, status=status)
+    response = JSONResponse(jsonable(rows[offset : offset + limit]))
+    response.headers["X-Total-Count"] = str(len(rows))
+    return response
+
+
+@router.get("/jobs/{job_id}", tags=["jobs"])
+def job(job_id: str, caller: Caller) -> JSONResponse:
+    """One job: ``status`` (queued, running, done, failed, cancelled), ``progress``
+    (label, done, total, unit), ``result`` once done, ``error`` (code, message)."""
+    return _job(jobs_svc.show_job(caller.ctx, caller.username, job_id))
+
+
+@router.delete("/jobs/{job_id}", tags=["jobs"])
+def cancel(job_id: str, caller: Caller) -> JSONResponse:
+    """Cancel a job: a queued one at once, a running one at its next step."""
+    return _job(jobs_svc.cancel_job(caller.ctx, caller.username, job_id))

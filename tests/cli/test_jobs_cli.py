@@ -1,0 +1,50 @@
+"""``custodes jobs`` and ``custodes worker`` as a user runs them (real subprocesses)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from custodes import bootstrap
+from custodes.config import Settings
+from custodes.services import evidence, jobs
+from tests.factories import add_case, add_user
+
+CLI = [sys.executable, "-m", "custodes.cli.app"]
+
+
+def _run(home: Path, *args: str, user: str = "admin") -> subprocess.CompletedProcess[str]:
+    cmd = [*CLI, "--home", str(home), "--as", user, *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+
+def _json(proc: subprocess.CompletedProcess[str]) -> Any:
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_jobs_list_run_show_and_the_worker_refused(tmp_path: Path, clips: dict[str, Path]) -> None:
+    home = tmp_path / "v"
+    vault = bootstrap.init_vault(Settings(home=home))
+    try:
+        number = add_case(vault)
+        ev = evidence.ingest(vault, "admin", clips["a"], number).evidence_id
+        sup = add_user(vault, "supervisor")
+        cmd = jobs.RequestExport(ev, recipient="DA", purpose="p", end=0.5)
+        job = jobs.request_export(vault, sup, cmd)
+    finally:
+        vault.engine.dispose()
+
+    assert _json(_run(home, "--json", "jobs", "run")) == [{"job_id": job.job_id, "status": "done"}]
+    [shown] = _json(_run(home, "jobs", "--json", user=sup))  # no subcommand: the list
+    assert (shown["job_id"], shown["status"]) == (job.job_id, "done")
+    assert shown["progress"]["unit"] == "frame"
+    assert Path(shown["result"]["path"]).parent == home.resolve() / "exports"
+
+    worker = _run(home, "worker")
+    assert worker.returncode == 3
+    [line] = worker.stderr.strip().splitlines()
+    assert "custodes worker runs the jobs of a vault on PostgreSQL" in line
