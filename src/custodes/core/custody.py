@@ -72,6 +72,9 @@ class Action(StrEnum):
     REDACTION_ACCEPT = "redaction-accept"
     POLICY_SET = "policy-set"
     REQUEST_REREVIEW = "request-rereview"
+    # Marked playback (issue 18): a viewing is a kind of export made for its viewer.
+    VIEWING_START = "viewing-started"
+    VIEWING_RANGE = "viewing-range"
 
 
 @dataclass(frozen=True)

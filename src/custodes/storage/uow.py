@@ -24,6 +24,7 @@ from custodes.storage.repositories import (
     StateRepository,
     TraceRepository,
     UserRepository,
+    ViewingRepository,
 )
 
 
@@ -76,6 +77,10 @@ class UnitOfWork:
     @property
     def exports(self) -> ExportRepository:
         return ExportRepository(self.conn)
+
+    @property
+    def viewings(self) -> ViewingRepository:
+        return ViewingRepository(self.conn)
 
     @property
     def alerts(self) -> AlertRepository:
