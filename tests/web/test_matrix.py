@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from custodes.core.authz import Role
-from custodes.services import cases, evidence
+from custodes.services import cases, evidence, viewings
 from tests.web.conftest import ORIGIN, Web
 
 ROLES = ["officer", "supervisor", "records", "prosecutor", "internal-affairs", "admin", "command"]
@@ -45,6 +45,12 @@ MATRIX: list[tuple[str, str, dict[str, int]]] = [
     ("POST", "/api/v1/tokens", _only({"admin"}, 201)),  # a token for someone else
     ("DELETE", "/api/v1/sessions/NO-SUCH", _only({"admin"}, 404)),
     ("DELETE", "/api/v1/tokens/NO-SUCH", _only({"admin"}, 404)),
+    # Marked playback (issue 18): opening evidence starts a viewing; its stream is the
+    # viewer's alone (the world's viewing was started by records).
+    ("POST", "/api/v1/evidence/{evidence}/viewings", _only(READERS, 201)),
+    ("GET", "/api/v1/viewings", _only(READERS)),
+    ("GET", "/api/v1/viewings/{viewing}/playlist.m3u8", _only({"records"})),
+    ("GET", "/api/v1/viewings/{viewing}/segments/0.ts", _only({"records"})),
 ]
 
 #: Routes outside the matrix, tested in test_auth.py: the sign-in steps themselves.
@@ -63,7 +69,13 @@ def test_the_matrix_covers_every_route(sqlite_web: Web) -> None:
         (m, p.split("?")[0].replace("NO-SUCH", "{id}").replace("{case}", "{number}"))
         for m, p, _ in MATRIX
     }
-    renamed = {"{session}": "{id}", "{token_id}": "{id}", "{evidence_id}": "{evidence}"}
+    renamed = {
+        "{session}": "{id}",
+        "{token_id}": "{id}",
+        "{evidence_id}": "{evidence}",
+        "{viewing_id}": "{viewing}",
+        "{n}": "0",
+    }
     actual = set()
     for method, path in routes:
         for old, new in renamed.items():
@@ -82,7 +94,8 @@ def world(sqlite_web: Web, clips: dict[str, Path]) -> dict[str, str]:
     number = "C-MATRIX"
     cases.add_case(web.vault, rec, number, "matrix")
     ev = evidence.ingest(web.vault, rec, clips["a"], number)
-    return {**names, "case": number, "evidence": ev.evidence_id}
+    seen = viewings.start_viewing(web.vault, rec, viewings.StartViewing(ev.evidence_id))
+    return {**names, "case": number, "evidence": ev.evidence_id, "viewing": seen.viewing_id}
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -92,7 +105,9 @@ def test_every_route_for_every_role(sqlite_web: Web, world: dict[str, str], role
     other = world["records"] if role != "records" else world["officer"]
     client = web.sign_in(user)
     for method, template, expected in MATRIX:
-        path = template.format(case=world["case"], evidence=world["evidence"], other=other)
+        path = template.format(
+            case=world["case"], evidence=world["evidence"], other=other, viewing=world["viewing"]
+        )
         before = len(web.events("access-refused"))
         if method == "POST":
             r = client.post(

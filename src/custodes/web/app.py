@@ -16,7 +16,7 @@ from custodes import __version__, bootstrap
 from custodes.bootstrap import Vault
 from custodes.config import Settings
 from custodes.web import errors, security
-from custodes.web.routes import api, auth
+from custodes.web.routes import api, auth, viewings
 
 API = "/api/v1"
 
@@ -46,6 +46,7 @@ def create_app(vault: Vault) -> FastAPI:
     app.add_exception_handler(Exception, _internal)
     app.include_router(auth.router, prefix=API)
     app.include_router(api.router, prefix=API)
+    app.include_router(viewings.router, prefix=API)
     return app
 
 
