@@ -170,7 +170,7 @@ def _render_segment(
                 aout.layout = layout
                 resampler = av.AudioResampler(format="fltp", layout=layout, rate=sr)
             if start_s > 0:
-                inp.seek(int(max(0.0, start_s - 1.0) / vin.time_base), stream=vin, backward=True)
+                inp.seek(int(start_s / vin.time_base), stream=vin, backward=True)
             streams = [vin] + ([ain] if ain is not None else [])
             skipped = [0]
             marks = marker is not None or bool(visible_text)

@@ -69,8 +69,10 @@ VIEWING_TTL = timedelta(hours=12)
 """How long a viewing's stream may be fetched: a web session's longest life."""
 RANGE_RECORD_S = 30.0
 """A run of segments sent is recorded again once this many more seconds were sent."""
-SETTINGS = EncodeSettings(preset="veryfast", crf=23)
-"""How segments are encoded (H.264 and AAC, as exports are)."""
+SETTINGS = EncodeSettings(preset="ultrafast", crf=23)
+"""How segments are encoded: H.264 and AAC as exports are, with x264's cheapest preset
+(about half the CPU of ``veryfast`` at 720p, for about 2.8x the bits: a stream watched
+on the vault's own network, rendered while the viewer waits; bench/bench_playback.py)."""
 
 _VIEW = Permission.EVIDENCE_VIEW
 
