@@ -84,7 +84,7 @@ def test_a_viewing_is_on_record_and_bound_to_the_log(world: World) -> None:
         f"segments/{n}.ts" for n in range(4)
     ]
     report = verify.verify_vault(v, "admin", blobs=False)
-    assert not [p for p in report.problems if "viewing" in p.message], report.problems
+    assert not [p for p in report.problems if "viewing" in str(p["detail"])], report.problems
 
 
 def test_only_the_viewer_fetches_the_stream_and_refusals_are_on_record(world: World) -> None:
@@ -163,3 +163,32 @@ def test_the_stream_a_client_received_is_traced_to_the_viewer(world: World) -> N
     named = next(c for c in traced.candidates if c.attributed)
     assert named.recipient == world.other and named.kind == "viewing"
     assert all(not c.attributed for c in traced.candidates if c.export_id != started.viewing_id)
+
+
+def test_verify_names_a_viewing_row_edited_inserted_or_deleted(world: World) -> None:
+    v = world.vault
+    vid = viewings.start_viewing(v, world.rec, viewings.StartViewing(world.ev)).viewing_id
+
+    def problems() -> list[str]:
+        report = verify.verify_vault(v, "admin", blobs=False)
+        return [
+            f"{p['kind']}: {p['detail']}" for p in report.problems if "viewing" in str(p["detail"])
+        ]
+
+    def sql(statement: str, *args: object) -> None:
+        with v.engine.begin() as conn:
+            conn.exec_driver_sql(statement, args)
+
+    assert problems() == []
+    sql("UPDATE viewings SET start_s = 1.0 WHERE id = ?", vid)
+    found = problems()
+    assert len(found) == 1 and found[0].startswith("state-row-altered") and vid in found[0]
+    sql("UPDATE viewings SET start_s = 0.0 WHERE id = ?", vid)
+    columns = "evidence_id, viewer, purpose, created_at, expires_at, start_s, end_s, segment_s, width, height, key_version, mark, visible_text, audit_seq"  # noqa: E501
+    sql(
+        f"INSERT INTO viewings (id, {columns}) SELECT 'VW-X', {columns} FROM viewings WHERE id = ?",
+        vid,
+    )
+    assert [p.split(":")[0] for p in problems()] == ["state-row-unlogged"]
+    sql("DELETE FROM viewings WHERE id = 'VW-X'")
+    assert problems() == []
