@@ -12,10 +12,10 @@ index), and a trace of a recording of the joined stream scores exactly as it wou
 contiguous export.
 
 Each segment is self-contained: a new H.264 encoder starts it with a keyframe, and its
-timestamps are those of the recording (``pts`` = source time, so a player joins the
-segments without gaps or overlaps; MPEG-TS adds its constant muxing delay to all of
-them alike). Audio frames whose source time lies in the segment are encoded with it
-(AAC), their timestamps also on the recording's clock.
+timestamps are those of the recording (``pts`` = source time plus a constant
+:data:`PTS_OFFSET_S`, so a player joins the segments without gaps or overlaps; MPEG-TS
+adds its constant muxing delay to all of them alike). Audio frames whose source time
+lies in the segment are encoded with it (AAC), their timestamps also on that clock.
 
 The original is only read; the segment is written to a temporary file and renamed into
 place, so a cached segment is whole or absent.
@@ -43,6 +43,12 @@ from custodes.media.render import (
     output_size,
 )
 from custodes.media.threads import single_threaded_blas
+
+PTS_OFFSET_S = 10.0
+"""Added to every timestamp of a segment: the recording's clock, moved later so that no
+timestamp is ever negative (an AAC encoder's priming samples start before the first
+frame, and a muxer would shift a segment that starts at 0 to make up for it, which would
+break the segments' continuity). Players start the timeline at the first segment."""
 
 Source = Path | BinaryIO
 """The original: a path, or a seekable binary stream of its bytes."""
@@ -200,7 +206,7 @@ def _render_segment(
                             continue
                         for rf in resampler.resample(frame):
                             if audio_pts is None:
-                                audio_pts = round(t * rf.sample_rate)
+                                audio_pts = round((t + PTS_OFFSET_S) * rf.sample_rate)
                             rf.pts = audio_pts
                             rf.time_base = Fraction(1, rf.sample_rate)
                             audio_pts += rf.samples
@@ -217,7 +223,7 @@ def _render_segment(
                         )
                     if marks:
                         _mark_frame(frame, t, marker, (), visible_text)
-                    pts = max(round(t * fps), last_pts + 1)
+                    pts = max(round((t + PTS_OFFSET_S) * fps), last_pts + 1)
                     last_pts = pts
                     frame.pts = pts
                     frame.time_base = Fraction(1) / rate
