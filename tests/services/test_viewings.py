@@ -114,6 +114,9 @@ def test_a_sensitive_case_asks_for_the_reason_as_export_does(world: World) -> No
     assert started.alerted == ["internal-affairs"]
     event = _events(v, "viewing-started")[-1]
     assert event["reason"] == "court prep"
+    assert event["details"]["alerted"]["kind"] == "sensitive-access"
+    report = verify.verify_vault(v, "admin", blobs=False)  # the alert is bound to its event
+    assert report.ok, report.problems
 
 
 def test_segments_are_cached_and_ranges_sent_are_recorded(world: World) -> None:
