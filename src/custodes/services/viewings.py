@@ -225,6 +225,17 @@ def start_viewing(ctx: Context, actor_name: str | None, cmd: StartViewing) -> Vi
     )
 
 
+def warm_up() -> None:
+    """Load the compiled mark (numba's cached kernels, about 1.5 CPU-seconds) before the
+    first viewing asks for a segment: a server calls this, on a thread, as it starts."""
+    import numpy as np
+
+    from custodes.media.fastmark import FastEmbedder
+
+    marker = FastEmbedder(bytes(32), 128, 128, MarkParams())
+    marker.mark_luma(np.full((128, 128), 128, np.uint8), 0.0)
+
+
 def _size(ev: Evidence, height: int | None) -> tuple[int, int]:
     if height is not None and height > MAX_HEIGHT:
         raise InvalidInput(f"{{height}} must be at most {MAX_HEIGHT}", field="height")

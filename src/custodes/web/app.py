@@ -8,6 +8,7 @@ front doors stay independent). The OpenAPI document is at ``/api/v1/openapi.json
 from __future__ import annotations
 
 import os
+import threading
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -15,6 +16,7 @@ from fastapi.responses import JSONResponse
 from custodes import __version__, bootstrap
 from custodes.bootstrap import Vault
 from custodes.config import Settings
+from custodes.services import viewings as viewing_svc
 from custodes.web import errors, security
 from custodes.web.routes import api, auth, viewings
 
@@ -53,4 +55,6 @@ def create_app(vault: Vault) -> FastAPI:
 def app_from_environment() -> FastAPI:
     """The app on the vault the environment names (``CUSTODES_HOME``, ...), for uvicorn."""
     vault = bootstrap.open_vault(Settings(), client=f"web server pid={os.getpid()}")
+    # The first viewing's first segment need not wait for the compiled mark to load.
+    threading.Thread(target=viewing_svc.warm_up, name="custodes-warm-up", daemon=True).start()
     return create_app(vault)
