@@ -25,6 +25,7 @@ from custodes.media.hls import SegmentPlan
 from custodes.media.synth import write_bodycam_clip
 from custodes.services import evidence, trace, verify, viewings
 from custodes.services.audit import list_events
+from tests.conftest import S3Bucket
 from tests.factories import add_case, add_user
 
 
@@ -195,3 +196,23 @@ def test_verify_names_a_viewing_row_edited_inserted_or_deleted(world: World) -> 
     assert [p.split(":")[0] for p in problems()] == ["state-row-unlogged"]
     sql("DELETE FROM viewings WHERE id = 'VW-X'")
     assert problems() == []
+
+
+def test_on_an_object_store_the_original_is_downloaded_once_per_vault(
+    tmp_path: Path, clips: dict[str, Path], s3_bucket: S3Bucket
+) -> None:
+    vault = bootstrap.init_vault(s3_bucket.settings(tmp_path / "home"))
+    try:
+        rec = add_user(vault, "records")
+        ev = evidence.ingest(vault, rec, clips["a"], add_case(vault))
+        first = viewings.start_viewing(vault, rec, viewings.StartViewing(ev.evidence_id))
+        got = viewings.viewing_segment(vault, rec, first.viewing_id, 0)
+        assert got.data[:1] == b"\x47" and not got.cached
+        local = tmp_path / "home" / "cache" / "originals" / ev.sha256
+        assert local.is_file()
+        made = local.stat().st_ino
+        second = viewings.start_viewing(vault, rec, viewings.StartViewing(ev.evidence_id))
+        assert viewings.viewing_segment(vault, rec, second.viewing_id, 0).data[:1] == b"\x47"
+        assert local.stat().st_ino == made  # reused, not downloaded again
+    finally:
+        vault.engine.dispose()

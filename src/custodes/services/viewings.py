@@ -29,6 +29,8 @@ as a range; the ``viewing-started`` event records the whole range the viewer may
 from __future__ import annotations
 
 import contextlib
+import os
+import secrets
 import shutil
 import tempfile
 import time
@@ -395,11 +397,30 @@ def _render(
 
 def _source(ctx: Context, ev: Evidence, held: contextlib.ExitStack) -> Path | BinaryIO:
     """The original, read where it is stored: a seekable stream of a local store (checked
-    when the viewing started: blobs are never replaced), else a re-hashed local copy."""
-    stream = held.enter_context(ctx.blobs.open(ev.sha256))
+    when the viewing started: blobs are never replaced). A store that only streams (S3)
+    is downloaded once, re-hashed, into ``<cache>/originals/<sha256>`` and read there by
+    every viewing of it (swept as the segments are); without a cache, each segment reads
+    a re-hashed download."""
+    stream = ctx.blobs.open(ev.sha256)
     if stream.seekable():
-        return stream
-    return held.enter_context(verified_original(ctx, ev.id, ev.sha256))
+        return held.enter_context(stream)
+    stream.close()
+    if ctx.cache_dir is None:
+        return held.enter_context(verified_original(ctx, ev.id, ev.sha256))
+    local = ctx.cache_dir / "originals" / ev.sha256
+    if local.is_file():
+        os.utime(local)  # in use: not swept
+        return local
+    local.parent.mkdir(parents=True, exist_ok=True)
+    with verified_original(ctx, ev.id, ev.sha256) as path:
+        part = local.with_name(f".{local.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
+        try:
+            shutil.copyfile(path, part)
+            os.chmod(part, 0o400)
+            os.replace(part, local)
+        finally:
+            part.unlink(missing_ok=True)
+    return local
 
 
 def _note_sent(
@@ -437,16 +458,21 @@ def _note_sent(
 
 
 def _sweep_cache(ctx: Context) -> None:
-    """Remove the cached segments of viewings that expired (by the folder's age)."""
+    """Remove the cached segments of viewings that expired, and local copies of
+    originals no viewing used since (by age)."""
     if ctx.cache_dir is None:
         return
-    root = ctx.cache_dir / "viewings"
     cutoff = time.time() - VIEWING_TTL.total_seconds() - 3600
-    with contextlib.suppress(OSError):
-        for folder in root.iterdir():
-            with contextlib.suppress(OSError):
-                if folder.is_dir() and folder.stat().st_mtime < cutoff:
-                    shutil.rmtree(folder, ignore_errors=True)
+    for kind in ("viewings", "originals"):
+        with contextlib.suppress(OSError):
+            for entry in (ctx.cache_dir / kind).iterdir():
+                with contextlib.suppress(OSError):
+                    if entry.stat().st_mtime >= cutoff:
+                        continue
+                    if entry.is_dir():
+                        shutil.rmtree(entry, ignore_errors=True)
+                    else:
+                        entry.unlink()
 
 
 def list_viewings(
