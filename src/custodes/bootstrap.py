@@ -253,6 +253,7 @@ def _build(
         unit_of_work=unit_of_work,
         agency=settings.agency,
         model_dir=settings.home / "models",
+        cache_dir=settings.home / "cache",
         client=client,
         jobs=jobs,
         export_dir=settings.resolved_export_dir,

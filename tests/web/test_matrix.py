@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from custodes.core.authz import Role
-from custodes.services import cases, evidence
+from custodes.services import cases, evidence, viewings
 from tests.web.conftest import ORIGIN, Web
 
 ROLES = ["officer", "supervisor", "records", "prosecutor", "internal-affairs", "admin", "command"]
@@ -54,6 +54,12 @@ MATRIX: list[tuple[str, str, dict[str, int]]] = [
     ("GET", "/api/v1/jobs", ALL),  # yours; those of cases whose record you read; an admin's: all
     ("GET", "/api/v1/jobs/NO-SUCH", dict.fromkeys(ROLES, 404)),
     ("DELETE", "/api/v1/jobs/NO-SUCH", dict.fromkeys(ROLES, 404)),
+    # Marked playback (issue 18): opening evidence starts a viewing; its stream is the
+    # viewer's alone (the world's viewing was started by records).
+    ("POST", "/api/v1/evidence/{evidence}/viewings", _only(READERS, 201)),
+    ("GET", "/api/v1/viewings", _only(READERS)),
+    ("GET", "/api/v1/viewings/{viewing}/playlist.m3u8", _only({"records"})),
+    ("GET", "/api/v1/viewings/{viewing}/segments/0.ts", _only({"records"})),
 ]
 
 #: The body of each POST of the matrix (default: a token for someone else).
@@ -82,6 +88,8 @@ def test_the_matrix_covers_every_route(sqlite_web: Web) -> None:
         "{token_id}": "{id}",
         "{job_id}": "{id}",
         "{evidence_id}": "{evidence}",
+        "{viewing_id}": "{viewing}",
+        "{n}": "0",
     }
     actual = set()
     for method, path in routes:
@@ -101,9 +109,16 @@ def world(sqlite_web: Web, clips: dict[str, Path]) -> dict[str, str]:
     number = "C-MATRIX"
     cases.add_case(web.vault, rec, number, "matrix")
     ev = evidence.ingest(web.vault, rec, clips["a"], number)
+    seen = viewings.start_viewing(web.vault, rec, viewings.StartViewing(ev.evidence_id))
     with web.vault.uow(readonly=True) as uow:
         size = uow.audit.newest_checkpoint_size()
-    return {**names, "case": number, "evidence": ev.evidence_id, "size": str(size)}
+    return {
+        **names,
+        "case": number,
+        "evidence": ev.evidence_id,
+        "size": str(size),
+        "viewing": seen.viewing_id,
+    }
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -114,7 +129,11 @@ def test_every_route_for_every_role(sqlite_web: Web, world: dict[str, str], role
     client = web.sign_in(user)
     for method, template, expected in MATRIX:
         path = template.format(
-            case=world["case"], evidence=world["evidence"], other=other, size=world["size"]
+            case=world["case"],
+            evidence=world["evidence"],
+            other=other,
+            size=world["size"],
+            viewing=world["viewing"],
         )
         before = len(web.events("access-refused"))
         if method == "POST":

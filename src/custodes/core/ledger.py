@@ -4,9 +4,10 @@ The tables are what the use cases read quickly; the log is what the vault can pr
 :class:`Ledger` replays decoded log entries (oldest first) into the state they vouch
 for: users and roles, cases with their status, flags, members and restored reach,
 evidence with its hash, recording officer and flags, exports with their recipient and
-mark parameters, release requests, decisions, releases, derivatives (redactions),
-traces and alerts. :func:`compare` then names every row of the tables that disagrees
-with that state, is missing from them, or is in them without an event that made it.
+mark parameters, viewings (marked playback) with their viewer and mark, release
+requests, decisions, releases, derivatives (redactions), traces and alerts.
+:func:`compare` then names every row of the tables that disagrees with that state, is
+missing from them, or is in them without an event that made it.
 
 A stored JSON document (a decision, a lineage, a manifest, a trace's findings) is bound
 by its digest (:func:`document_digest`), which events carry since issue 22. An event
@@ -37,6 +38,7 @@ from custodes.core.records import (
     Request,
     StoredTotp,
     Trace,
+    Viewing,
     WebSession,
 )
 
@@ -93,6 +95,26 @@ class ExportState:
     audit_seq: int | None = None
     lineage_sha256: str | None = None
     unvouched: frozenset[str] = field(default=_NONE, compare=False)
+
+
+@dataclass(frozen=True)
+class ViewingState:
+    """A viewing (marked playback, issue 18) as its ``viewing-started`` event says."""
+
+    viewing_id: str
+    evidence_id: str
+    viewer: str
+    purpose: str | None
+    start_s: float
+    end_s: float
+    segment_s: float
+    width: int
+    height: int
+    key_version: int
+    mark_sha256: str
+    visible_text: str
+    expires_at: str
+    audit_seq: int
 
 
 @dataclass(frozen=True)
@@ -270,6 +292,7 @@ class VaultState:
     cases: dict[str, CaseState] = field(default_factory=dict)
     evidence: dict[str, EvidenceState] = field(default_factory=dict)
     exports: dict[str, ExportState] = field(default_factory=dict)
+    viewings: dict[str, ViewingState] = field(default_factory=dict)
     requests: dict[str, RequestState] = field(default_factory=dict)
     decisions: dict[str, DecisionState] = field(default_factory=dict)
     releases: dict[str, ReleaseState] = field(default_factory=dict)
@@ -574,6 +597,27 @@ def _alerts(state: VaultState, entry: Mapping[str, Any], details: Mapping[str, A
         )
 
 
+def _viewing_start(state: VaultState, entry: Mapping[str, Any], details: Mapping[str, Any]) -> None:
+    viewing_id = str(entry["object"]["id"])
+    state.viewings[viewing_id] = ViewingState(
+        viewing_id,
+        str(entry["evidence"]),
+        str(entry["actor"]),
+        _str_or_none(entry.get("reason")),
+        float(details["start_s"]),
+        float(details["end_s"]),
+        float(details["segment_s"]),
+        int(details["width"]),
+        int(details["height"]),
+        int(details["key_version"]),
+        document_digest(details["mark"]),
+        str(details["visible_text"]),
+        str(details["expires_at"]),
+        int(entry["seq"]),
+    )
+    _alerts(state, entry, details)
+
+
 def _request_add(state: VaultState, entry: Mapping[str, Any], details: Mapping[str, Any]) -> None:
     request_id = str(entry["object"]["id"])
     missing: set[str] = set()
@@ -731,6 +775,7 @@ _HANDLERS = {
     str(Action.INGEST): _ingest,
     str(Action.EVIDENCE_FLAGS): _evidence_flags,
     str(Action.EXPORT): _export,
+    str(Action.VIEWING_START): _viewing_start,
     str(Action.REQUEST_ADD): _request_add,
     str(Action.REQUEST_DECIDE): _request_decide,
     str(Action.RELEASE): _release,
@@ -786,6 +831,7 @@ def compare(vouched: VaultState, stored: VaultState) -> list[Problem]:
         ("case", vouched.cases, stored.cases),
         ("evidence", vouched.evidence, stored.evidence),
         ("export", vouched.exports, stored.exports),
+        ("viewing", vouched.viewings, stored.viewings),
         ("request", vouched.requests, stored.requests),
         ("decision", vouched.decisions, stored.decisions),
         ("release", vouched.releases, stored.releases),
@@ -832,6 +878,25 @@ def export_state(x: Export) -> ExportState:
         visible_mark=bool(x.visible_mark),
         audit_seq=int(x.audit_seq),
         lineage_sha256=document_digest(x.lineage),
+    )
+
+
+def viewing_state(v: Viewing) -> ViewingState:
+    return ViewingState(
+        v.id,
+        v.evidence_id,
+        v.viewer,
+        v.purpose,
+        float(v.start_s),
+        float(v.end_s),
+        float(v.segment_s),
+        int(v.width),
+        int(v.height),
+        int(v.key_version),
+        document_digest(v.mark),
+        v.visible_text,
+        v.expires_at,
+        int(v.audit_seq),
     )
 
 

@@ -55,6 +55,9 @@ class Context:
     agency: str
     model_dir: Path
     """Where derived model files (the 8-bit face model) are kept between runs."""
+    cache_dir: Path | None = None
+    """Where rendered copies that may be made again are kept for reuse (the segments of a
+    viewing's marked stream); None: nothing is cached."""
     client: str = "unknown client"
     """Who is behind this call: ``cli os-user=...``, ``web session=... addr=...``, ``job ...``."""
     progress: ProgressSink = field(default_factory=NullProgress)

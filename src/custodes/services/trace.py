@@ -61,6 +61,7 @@ from custodes.services.context import Context
 from custodes.services.evidence import alert_note, raise_alert
 from custodes.services.state import check_copies, vouched_fingerprints
 from custodes.services.usecase import UseCase, acting
+from custodes.services.viewings import check_viewing_copies
 
 ALPHA = 1e-6
 """The probability of naming any innocent recipient in one trace."""
@@ -97,6 +98,8 @@ class Candidate:
     purpose: str
     start_s: float
     end_s: float
+    kind: str = "export"
+    """``export``, or ``viewing``: a marked stream played to its viewer (the recipient)."""
     p_floor: float = attribution.P_FLOOR
     """The smallest p-value a trace states (see ``attribution.P_FLOOR``)."""
     p_below_floor: bool = False
@@ -445,6 +448,10 @@ def _attribute(
     with ctx.uow(readonly=True) as uow:
         copies = uow.traces.copies_overlapping(src.id, lo, hi)
         check_copies(uow, src.id, copies, lo, hi)
+        # Playback in the browser is a copy too: each viewing is weighed as an export is.
+        viewed = uow.viewings.copies_overlapping(src.id, lo, hi)
+        check_viewing_copies(uow, src.id, viewed, lo, hi)
+        copies = [*copies, *viewed]
     groups = attribution.group_by_mark([attribution.MarkedCopy(ex.id, ex.mark) for ex in copies])
     accs = {g.key: Accumulator(src.media.width, src.media.height, g.params) for g in groups}
     task = ctx.progress.start("register", info.frame_count or None, unit="frame")
@@ -536,6 +543,7 @@ def _score(
                 purpose=ex.purpose,
                 start_s=ex.start_s,
                 end_s=ex.end_s,
+                kind=ex.kind,
                 p_below_floor=stated.below,
                 null_keys=len(nulls[ex.id]),
                 null_at_or_above=attribution.null_exceedances(found.score, nulls[ex.id]),
@@ -630,7 +638,11 @@ def _summary(traced: Traced) -> str:
     if traced.verdict == "attributed":
         p_values = [c.p_value for c in traced.candidates]
         names = ", ".join(
-            f"{c.recipient} ({c.export_id})" for c in traced.candidates if c.attributed
+            f"{c.recipient} ({c.export_id})"
+            if c.kind == "export"
+            else f"{c.recipient} (the marked stream of viewing {c.export_id})"
+            for c in traced.candidates
+            if c.attributed
         )
         stated = attribution.state_p(attribution.trace_false_accusation(p_values))
         return (

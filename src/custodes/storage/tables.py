@@ -138,6 +138,32 @@ exports = Table(
     Column("audit_seq", BigInteger, nullable=False),
 )
 
+viewings = Table(
+    # Marked playback (issue 18): a viewing is bound to its signed ``viewing-started``
+    # event; ``sent_*`` and ``recorded_to_s`` are operational (the run of segments sent
+    # last, and how much of it ``viewing-range`` events already put on record).
+    "viewings",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("evidence_id", ForeignKey("evidence.id"), nullable=False, index=True),
+    Column("viewer", String(64), nullable=False),
+    Column("purpose", Text, nullable=True),
+    Column("created_at", String(40), nullable=False),
+    Column("expires_at", String(40), nullable=False),
+    Column("start_s", Float, nullable=False),
+    Column("end_s", Float, nullable=False),
+    Column("segment_s", Float, nullable=False),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("key_version", Integer, nullable=False),
+    Column("mark", Text, nullable=False),
+    Column("visible_text", Text, nullable=False),
+    Column("audit_seq", BigInteger, nullable=False),
+    Column("sent_from_s", Float, nullable=True),
+    Column("sent_to_s", Float, nullable=True),
+    Column("recorded_to_s", Float, nullable=True),
+)
+
 fingerprints = Table(
     "fingerprints",
     metadata,

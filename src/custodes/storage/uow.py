@@ -25,6 +25,7 @@ from custodes.storage.repositories import (
     StateRepository,
     TraceRepository,
     UserRepository,
+    ViewingRepository,
 )
 
 
@@ -85,6 +86,10 @@ class UnitOfWork:
     @property
     def exports(self) -> ExportRepository:
         return ExportRepository(self.conn)
+
+    @property
+    def viewings(self) -> ViewingRepository:
+        return ViewingRepository(self.conn)
 
     @property
     def alerts(self) -> AlertRepository:

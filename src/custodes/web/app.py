@@ -9,6 +9,7 @@ front doors stay independent). The OpenAPI document is at ``/api/v1/openapi.json
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,8 +21,9 @@ from custodes import __version__, bootstrap
 from custodes.bootstrap import Vault
 from custodes.config import Settings
 from custodes.services import jobs as jobs_svc
+from custodes.services import viewings as viewing_svc
 from custodes.web import errors, pages, security
-from custodes.web.routes import api, audit, auth, jobs, ops
+from custodes.web.routes import api, audit, auth, jobs, ops, viewings
 from custodes.web.routes import pages as page_routes
 
 API = "/api/v1"
@@ -77,6 +79,7 @@ def create_app(vault: Vault, *, run_jobs: bool = False) -> FastAPI:
     pages.install(app)
     app.include_router(jobs.router, prefix=API)
     app.include_router(page_routes.router)
+    app.include_router(viewings.router, prefix=API)
     ops.install(app, vault)  # /healthz, /readyz, /metrics; request ids and logs (outermost)
     return app
 
@@ -84,4 +87,6 @@ def create_app(vault: Vault, *, run_jobs: bool = False) -> FastAPI:
 def app_from_environment() -> FastAPI:
     """The app on the vault the environment names (``CUSTODES_HOME``, ...), for uvicorn."""
     vault = bootstrap.open_vault(Settings(), client=f"web server pid={os.getpid()}")
+    # The first viewing's first segment need not wait for the compiled mark to load.
+    threading.Thread(target=viewing_svc.warm_up, name="custodes-warm-up", daemon=True).start()
     return create_app(vault, run_jobs=True)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from custodes.cli import output
-from custodes.cli.state import show, state
+from custodes.cli.state import State, show, state
 
 
 def export_cmd(
@@ -58,11 +58,22 @@ def export_cmd(
 def exports_list(
     ctx: typer.Context,
     evidence: Annotated[str | None, typer.Option("--evidence", help="Only this evidence.")] = None,
+    viewings: Annotated[
+        bool,
+        typer.Option(
+            "--viewings",
+            help="List the viewings instead: marked playback in the browser, each a copy "
+            "made for its viewer.",
+        ),
+    ] = False,
 ) -> None:
     """List exports on record (who received which copy, when, why)."""
     from custodes.services import exports as export_svc
 
     st = state(ctx)
+    if viewings:
+        _viewings_list(st, evidence)
+        return
     rows = export_svc.list_exports(st.acting(), st.actor, evidence)
     if st.json:
         output.emit_json(rows)
@@ -83,3 +94,27 @@ def exports_list(
                 for r in rows
             ],
         )
+
+
+def _viewings_list(st: State, evidence: str | None) -> None:
+    from custodes.services import viewings as viewing_svc
+
+    rows = viewing_svc.list_viewings(st.acting(), st.actor, evidence)
+    if st.json:
+        output.emit_json(rows)
+        return
+    output.table(
+        "Viewings",
+        ["viewing", "evidence", "viewer", "reason", "at", "range"],
+        [
+            [
+                r.viewing_id,
+                r.evidence_id,
+                r.viewer,
+                r.purpose or "",
+                r.created_at[:19],
+                f"{r.start_s:.1f}-{r.end_s:.1f}s",
+            ]
+            for r in rows
+        ],
+    )

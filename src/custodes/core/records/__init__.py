@@ -20,6 +20,7 @@ from custodes.core.records.people import User
 from custodes.core.records.releases import Release
 from custodes.core.records.requests import Request, TimeSpan
 from custodes.core.records.traces import Trace, TracedCopy
+from custodes.core.records.viewings import SentRange, Viewing
 
 __all__ = [
     "FINISHED_JOB",
@@ -40,6 +41,7 @@ __all__ = [
     "RecordedDecision",
     "Release",
     "Request",
+    "SentRange",
     "StoredCheckpoint",
     "StoredFingerprint",
     "StoredRow",
@@ -48,5 +50,6 @@ __all__ = [
     "Trace",
     "TracedCopy",
     "User",
+    "Viewing",
     "WebSession",
 ]

@@ -39,3 +39,6 @@ class TracedCopy:
     output_sha256: str
     mark: JSONObject
     """The parameters of the forensic mark it carries (from its lineage)."""
+    kind: str = "export"
+    """``export`` (a file made for a recipient) or ``viewing`` (a marked stream played
+    to its viewer, who is the recipient)."""

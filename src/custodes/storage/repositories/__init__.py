@@ -22,6 +22,7 @@ from custodes.storage.repositories.requests import RequestRepository
 from custodes.storage.repositories.state import StateRepository
 from custodes.storage.repositories.traces import TraceRepository
 from custodes.storage.repositories.users import UserRepository
+from custodes.storage.repositories.viewings import ViewingRepository
 
 __all__ = [
     "AlertRepository",
@@ -41,5 +42,6 @@ __all__ = [
     "StateRepository",
     "TraceRepository",
     "UserRepository",
+    "ViewingRepository",
     "select_evidence",
 ]

@@ -27,6 +27,7 @@ from custodes.core.ledger import (
     session_state,
     token_state,
     trace_state,
+    viewing_state,
 )
 from custodes.core.records import StoredTotp
 from custodes.storage import tables as t
@@ -40,6 +41,7 @@ from custodes.storage.repositories.jobs import JobRepository
 from custodes.storage.repositories.releases import ReleaseRepository
 from custodes.storage.repositories.requests import RequestRepository
 from custodes.storage.repositories.traces import TraceRepository
+from custodes.storage.repositories.viewings import ViewingRepository
 
 S = TypeVar("S")
 
@@ -141,6 +143,8 @@ class StateRepository:
         stored: Any = state  # the tables' side may hold an UnreadableRow where a row is
         for x in conn.execute(select(t.exports)):
             stored.exports[x.id] = _read(x, lambda r: export_state(ExportRepository._export(r)))
+        for v in conn.execute(select(t.viewings)):
+            stored.viewings[v.id] = _read(v, lambda r: viewing_state(ViewingRepository._viewing(r)))
         query = select(t.requests, t.cases.c.number.label("case_number")).outerjoin(
             t.cases, t.cases.c.id == t.requests.c.case_id
         )
