@@ -25,6 +25,8 @@ What a call does, and undoes afterwards:
   this call's streams and ``COLUMNS``, as a new process's would;
 - ``SystemExit`` gives the exit code; the SIGINT/SIGTERM handlers that ``main`` installs,
   ``sys.excepthook`` (Typer sets it) and the warning filters are put back;
+- Typer's click command for the app is built once and kept (a new process builds it
+  once too; building it costs more than most commands);
 - every vault the call opened has its database engine disposed (no pooled connection is
   left holding a PostgreSQL schema that the test drops).
 
@@ -75,6 +77,30 @@ def _environment(env: Mapping[str, str | None] | None) -> Iterator[None]:
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+_COMMANDS: dict[int, Any] = {}
+
+
+@contextlib.contextmanager
+def _command_kept() -> Iterator[None]:
+    """Typer rebuilds the click command tree of the app on every call (about a second of
+    annotation evaluation); a process calls it once, so the runner keeps the first."""
+    import typer.main
+
+    real = typer.main.get_command
+
+    def get_command(typer_instance: Any) -> Any:
+        key = id(typer_instance)
+        if key not in _COMMANDS:
+            _COMMANDS[key] = (typer_instance, real(typer_instance))
+        return _COMMANDS[key][1]
+
+    typer.main.get_command = get_command  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        typer.main.get_command = real  # type: ignore[assignment]
 
 
 @contextlib.contextmanager
@@ -135,7 +161,7 @@ def invoke(
     )
     here = os.getcwd()
     code: int = 0
-    with _environment(env), warnings.catch_warnings(), _vaults_disposed():
+    with _environment(env), warnings.catch_warnings(), _vaults_disposed(), _command_kept():
         try:
             if cwd is not None:
                 os.chdir(cwd)
