@@ -229,7 +229,13 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture
-def cli() -> Any:
-    """``custodes ARGS`` run in this process (``tests.factories.cli.invoke``): call it as
-    ``cli("--home", str(home), "--json", "case", "list", input=..., env=..., cwd=...)``."""
-    return invoke
+def cli(tmp_path: Path) -> Any:
+    """``custodes ARGS`` run in this process (``tests.factories.cli.invoke``), in the test's
+    own folder unless ``cwd`` is given (a command that writes to the current folder never
+    writes into the source tree): ``cli("--home", str(home), "--json", "case", "list",
+    input=..., env=..., cwd=...)``."""
+
+    def run(*args: Any, cwd: Any = None, **kwargs: Any) -> Any:
+        return invoke(*args, cwd=tmp_path if cwd is None else cwd, **kwargs)
+
+    return run

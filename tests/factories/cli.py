@@ -11,7 +11,10 @@ SQLAlchemy, numba...); the whole suite ran hundreds of them. :func:`invoke` runs
     assert proc.returncode == 0 and "C-1" in proc.stdout
     cases = ok("--home", str(home), "--as", "admin", "--json", "case", "list")  # parsed JSON
 
-or, in a test, the fixture ``cli`` (tests/conftest.py), which is :func:`invoke`.
+or, in a test, the fixture ``cli`` (tests/conftest.py): :func:`invoke` run in the test's
+``tmp_path`` unless ``cwd`` is given, so that a command that writes into the current
+folder (``export`` without ``--out``, ``trace`` without ``--report-dir``) never writes
+into the source tree.
 
 What a call does, and undoes afterwards:
 
