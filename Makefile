@@ -29,11 +29,13 @@ demo: install
 	rm -rf demo-vault
 	$(BIN)/custodes --home demo-vault demo
 
+# pytest on every core (pytest-xdist), each test module whole on one worker so that its
+# module fixtures are made once; `python -m pytest FILE` alone still runs serially.
 test: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadscope
 
 # Benchmarks need more than the tests: a static FFmpeg with libvmaf, the baseline
 # watermark, a second face detector, and real footage from Debian's opencv-doc

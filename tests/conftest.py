@@ -23,6 +23,7 @@ from custodes import bootstrap
 from custodes.bootstrap import Vault
 from custodes.config import Settings
 from custodes.media.synth import write_bodycam_clip
+from tests.factories.cli import invoke
 
 PG_URL = os.environ.get(
     "CUSTODES_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -225,3 +226,16 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             root / f"clip_{name}.mp4", seconds=2.0, width=320, height=180, fps=15, seed=seed
         )
     return out
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Any:
+    """``custodes ARGS`` run in this process (``tests.factories.cli.invoke``), in the test's
+    own folder unless ``cwd`` is given (a command that writes to the current folder never
+    writes into the source tree): ``cli("--home", str(home), "--json", "case", "list",
+    input=..., env=..., cwd=...)``."""
+
+    def run(*args: Any, cwd: Any = None, **kwargs: Any) -> Any:
+        return invoke(*args, cwd=tmp_path if cwd is None else cwd, **kwargs)
+
+    return run

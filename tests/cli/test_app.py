@@ -1,13 +1,18 @@
-"""The command-line contract of BRIEF.md, run as a user would (a real subprocess)."""
+"""The command-line contract of BRIEF.md, run as a user would.
+
+One test (``test_contract_end_to_end``) runs the contract in real subprocesses, and
+another kills real ingest processes; the rest run the command line in process
+(``tests.factories.cli.invoke``: the same ``main``, its streams and exit code, without
+two seconds of imports per command)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,23 +23,37 @@ import pytest
 from custodes import bootstrap
 from custodes.config import Settings
 from custodes.services import verify
+from tests.factories.cli import CLI, invoke
 from tests.factories.packs import expired_pack, put_in_force
 
-CLI = [sys.executable, "-m", "custodes.cli.app"]
 
-
-def run(home: Path, *args: str, user: str | None = "admin", ok: bool = True) -> Any:
-    cmd = [*CLI, "--home", str(home), "--json"]
+def _run(
+    home: Path, *args: str, user: str | None = "admin", ok: bool = True, spawn: bool = False
+) -> Any:
+    """``custodes --home HOME --json [--as USER] ARGS``, in process unless ``spawn``; with
+    ``ok``, it must succeed and its JSON is returned."""
+    cmd = ["--home", str(home), "--json"]
     if user:
         cmd += ["--as", user]
-    proc = subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=120)
+    if spawn:
+        proc = subprocess.run([*CLI, *cmd, *args], capture_output=True, text=True, timeout=120)
+    else:
+        proc = invoke(*cmd, *args)
     if ok:
         assert proc.returncode == 0, proc.stderr
         return json.loads(proc.stdout)
     return proc
 
 
+run = _run
+
+
 def test_contract_end_to_end(tmp_path: Path, clips: dict[str, Path]) -> None:
+    """BRIEF.md's CLI contract, end to end, each command a real ``python -m custodes.cli.app``
+    process: this one run stays a subprocess so that the contract is proven as users meet
+    it (a fresh interpreter per command, real pipes, the exit status the OS reports, the
+    vault reopened from disk each time); the other CLI tests run in process."""
+    run = functools.partial(_run, spawn=True)
     home = tmp_path / "v"
     assert run(home, "init", user=None)["home"] == str(home.resolve())
     assert run(home, "user", "add", "ofc.diaz", "--role", "officer") == {
@@ -223,14 +242,11 @@ def test_unsupported_backend_urls_are_bad_input(
     before = _tree(home) if home.exists() else None
     cwd = tmp_path / "cwd"
     cwd.mkdir()
-    proc = subprocess.run(
-        [*CLI, "--home", str(home), "--json", "--as", "admin"]
-        + [a.format(clip=clips["a"]) for a in args],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    proc = invoke(
+        *["--home", str(home), "--json", "--as", "admin"],
+        *[a.format(clip=clips["a"]) for a in args],
         cwd=cwd,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), **env},
+        env=env,
     )
     assert proc.returncode == 3, proc.stderr
     assert proc.stdout == ""
@@ -292,19 +308,14 @@ def test_password_stdin_must_be_utf8(tmp_path: Path) -> None:
     home = tmp_path / "v"
     run(home, "init", user=None)
 
-    def add(name: str, password: bytes) -> subprocess.CompletedProcess[bytes]:
+    def add(name: str, password: bytes) -> subprocess.CompletedProcess[str]:
         args = ["user", "add", name, "--role", "officer", "--password-stdin"]
-        return subprocess.run(
-            [*CLI, "--home", str(home), "--json", "--as", "admin", *args],
-            input=password,
-            capture_output=True,
-            timeout=120,
-        )
+        return invoke("--home", str(home), "--json", "--as", "admin", *args, input=password)
 
     proc = add("pw5", b"abcdefghijkl\xff\xfemn\n")
     assert proc.returncode == 3, proc.stderr
-    assert proc.stdout == b""
-    assert proc.stderr == b"custodes: error: the password must be valid UTF-8\n"
+    assert proc.stdout == ""
+    assert proc.stderr == "custodes: error: the password must be valid UTF-8\n"
     assert [u["username"] for u in run(home, "user", "list")] == ["admin"]
     assert add("pw6", "pässwörd-ünïcode\n".encode()).returncode == 0
 
@@ -396,15 +407,9 @@ def test_request_flow_through_the_cli(tmp_path: Path, clips: dict[str, Path]) ->
     ]
     assert adjudicated["warnings"] == []
     assert [a["kind"] for a in run(home, "alerts", user="rec")] == ["hold-review"]
-    human = subprocess.run(
-        [
-            *CLI,
-            *("--home", str(home), "--as", "rec", "evidence", "flag", ev, "--flag", "informant"),
-            *("--reason", "an informant is named"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    human = invoke(
+        *("--home", str(home), "--as", "rec", "evidence", "flag", ev, "--flag", "informant"),
+        *("--reason", "an informant is named"),
     )
     assert human.returncode == 0, human.stderr
     assert f"request {req['request_id']} no longer stands" in " ".join(human.stdout.split())
@@ -414,12 +419,7 @@ def test_request_flow_through_the_cli(tmp_path: Path, clips: dict[str, Path]) ->
         put_in_force(opened, expired_pack(tmp_path), on=datetime(2019, 6, 1, tzinfo=UTC))
     finally:
         opened.engine.dispose()
-    warned = subprocess.run(
-        [*CLI, "--home", str(home), "--as", "rec", "case", "set", "C-7", "--status", "closed"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    warned = invoke("--home", str(home), "--as", "rec", "case", "set", "C-7", "--status", "closed")
     assert warned.returncode == 0, warned.stderr
     assert "warning" in warned.stderr and "not re-evaluated" in warned.stderr
     assert run(home, "case", "show", "C-7", user="rec")["status"] == "closed"
@@ -447,13 +447,7 @@ def test_request_flow_through_the_cli(tmp_path: Path, clips: dict[str, Path]) ->
 
 
 def _cli(home: Path, *args: str, user: str = "rec", env: dict[str, str] | None = None) -> Any:
-    return subprocess.run(
-        [*CLI, "--home", str(home), "--json", "--as", user, *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **(env or {})},
-    )
+    return invoke("--home", str(home), "--json", "--as", user, *args, env=env)
 
 
 def _ok(home: Path, *args: str, **kwargs: Any) -> Any:

@@ -6,24 +6,17 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from custodes.media.synth import write_bodycam_clip
-
-CLI = [sys.executable, "-m", "custodes"]
+from tests.factories.cli import invoke
 
 
 def cli(home: Path, user: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CLI, "--home", str(home), "--as", user, "--json", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return invoke("--home", str(home), "--as", user, "--json", *args)
 
 
 def ok(home: Path, user: str, *args: str) -> Any:
@@ -71,12 +64,7 @@ def test_a_damaged_recording_is_taken_into_custody_as_it_is(
     assert shown["damage"] == got["damage"] and shown["media"]["damage"] == got["damage"]
     (event,) = [e for e in ok(home, "admin", "audit", "--evidence", ev) if e["action"] == "ingest"]
     assert event["details"]["media"]["damage"] == got["damage"]
-    human = subprocess.run(
-        [*CLI, "--home", str(home), "--as", "rec", "evidence", "list"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    human = invoke("--home", str(home), "--as", "rec", "evidence", "list")
     assert "(damaged)" in human.stdout
 
     # Exports work on the readable part; past it, one line that says why.

@@ -13,17 +13,13 @@ from pathlib import Path
 import pytest
 
 from custodes.media.synth import write_bodycam_clip
+from tests.factories.cli import invoke
 
-CLI = [sys.executable, "-m", "custodes"]
+CLI = [sys.executable, "-m", "custodes"]  # the signals are sent to a real process
 
 
 def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [*CLI, "--home", str(home), "--as", "admin", "--json", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = invoke("--home", str(home), "--as", "admin", "--json", *args)
     assert proc.returncode == 0, proc.stderr
     return proc
 

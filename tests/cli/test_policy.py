@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from custodes import bootstrap
 from custodes.config import Settings
-from tests.cli.test_app import CLI, _refused_cleanly, run
+from tests.cli.test_app import _refused_cleanly, run
+from tests.factories.cli import invoke
 from tests.factories.packs import builtin_text, expired_pack, put_in_force
 
 
 def _cli(home: Path, *args: str, user: str = "admin", env: dict[str, str] | None = None) -> Any:
-    return subprocess.run(
-        [*CLI, "--home", str(home), "--json", "--as", user, *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **(env or {})},
-    )
+    return invoke("--home", str(home), "--json", "--as", user, *args, env=env)
 
 
 def test_policy_through_the_cli(tmp_path: Path, clips: dict[str, Path]) -> None:
@@ -96,12 +89,7 @@ def test_policy_through_the_cli(tmp_path: Path, clips: dict[str, Path]) -> None:
     assert changed["rereviewed"] == 1 and changed["needs_review"] == [open_rq]
     listed = run(home, "request", "list", "--open", user="rec")
     assert [(r["request_id"], r["needs_review"]) for r in listed] == [(open_rq, True)]
-    human = subprocess.run(
-        [*CLI, "--home", str(home), "--as", "rec", "request", "list"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    human = invoke("--home", str(home), "--as", "rec", "request", "list")
     assert "needed" in human.stdout  # the review column
     again = run(home, "request", "decide", open_rq, "--accept", user="rec")
     assert again["outcome"] in ("release", "partial")
@@ -135,12 +123,7 @@ def test_the_retired_variable_is_named_and_ignored(tmp_path: Path) -> None:
 
 def test_init_with_a_bad_pack_makes_nothing(tmp_path: Path) -> None:
     home = tmp_path / "v"
-    proc = subprocess.run(
-        [*CLI, "--home", str(home), "init", "--policy-pack", "atlantis"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = invoke("--home", str(home), "init", "--policy-pack", "atlantis")
     assert proc.returncode == 4 and "no built-in policy pack 'atlantis'" in proc.stderr
     assert not home.exists()
 

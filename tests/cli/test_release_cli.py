@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
-from tests.cli.test_app import CLI, run
+from tests.cli.test_app import run
+from tests.factories.cli import invoke
 
 
 def test_release_and_provenance_through_the_cli(tmp_path: Path, clips: dict[str, Path]) -> None:
@@ -63,8 +63,11 @@ def test_release_and_provenance_through_the_cli(tmp_path: Path, clips: dict[str,
     # A file with no manifest, and no file at all.
     none = run(nowhere, "provenance", str(clips["b"]), user=None, ok=False)
     assert none.returncode == 4 and "no Content Credentials" in none.stderr
-    proc = subprocess.run([*CLI, "provenance"], capture_output=True, text=True, timeout=60)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    proc = invoke("provenance", cwd=cwd)
     assert proc.returncode == 3 and "--root" in proc.stderr
+    assert list(cwd.iterdir()) == []
 
 
 def test_provenance_names_a_wrong_anchors_file(tmp_path: Path, clips: dict[str, Path]) -> None:

@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-CLI = [sys.executable, "-m", "custodes.cli.app"]
+from tests.factories.cli import CLI, invoke
 
 
 def cli(
     home: Path, *args: str, user: str | None = "admin", columns: int | None = None
 ) -> subprocess.CompletedProcess[str]:
-    cmd = [*CLI, "--home", str(home), *(["--as", user] if user else []), *args]
-    env = {**os.environ}
-    if columns is not None:
-        env["COLUMNS"] = str(columns)
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    cmd = ["--home", str(home), *(["--as", user] if user else []), *args]
+    return invoke(*cmd, env={"COLUMNS": str(columns)} if columns is not None else None)
 
 
 def ok(home: Path, *args: str, **kwargs: Any) -> Any:
@@ -68,6 +63,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, clips: dict[str, Path]) -> d
 
 
 def test_version_prints_the_package_version(tmp_path: Path) -> None:
+    """A real process: the version comes from the installed package's metadata."""
     proc = subprocess.run([*CLI, "--version"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == f"custodes {metadata.version('custodes')}\n"
@@ -125,9 +121,7 @@ def test_every_command_takes_json_after_it_and_says_so() -> None:
     assert len(leaves) > 30
     missing = [p for p, c in leaves if not any("--json" in x.opts for x in c.params)]
     assert missing == []
-    shown = subprocess.run(
-        [*CLI, "request", "decide", "--help"], capture_output=True, text=True, timeout=60
-    )
+    shown = invoke("request", "decide", "--help")
     assert "--json" in shown.stdout
 
 

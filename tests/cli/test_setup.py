@@ -6,8 +6,6 @@ from __future__ import annotations
 import os
 import secrets
 import stat
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,16 +15,15 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
 from tests.conftest import PG_URL, pg_problem
-
-CLI = [sys.executable, "-m", "custodes.cli.app"]
+from tests.factories.cli import invoke
 
 
 def cli(home: Path, *args: str, db: str | None = None, user: str | None = "admin") -> Any:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODES_")}
+    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("CUSTODES_")}
     if db is not None:
         env["CUSTODES_DATABASE_URL"] = db
-    cmd = [*CLI, "--home", str(home), "--json", *(["--as", user] if user else []), *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    cmd = ["--home", str(home), "--json", *(["--as", user] if user else []), *args]
+    return invoke(*cmd, env=env)
 
 
 def one_line(proc: Any, code: int, *needles: str) -> None:

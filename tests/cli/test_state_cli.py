@@ -5,19 +5,15 @@ fails with one line and exit 7; `verify` names the row."""
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
-CLI = [sys.executable, "-m", "custodes.cli.app"]
+from tests.factories.cli import invoke
 
 
 def _cli(home: Path, *args: str, user: str = "admin", json_out: bool = True):
-    cmd = [*CLI, "--home", str(home), "--as", user, *(["--json"] if json_out else []), *args]
-    env = {**os.environ, "COLUMNS": "200"}  # the table's last column on one line
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    cmd = ["--home", str(home), "--as", user, *(["--json"] if json_out else []), *args]
+    return invoke(*cmd, env={"COLUMNS": "200"})  # the table's last column on one line
 
 
 def _ok(home: Path, *args: str, **kw):
@@ -35,9 +31,7 @@ def _sql(home: Path, statement: str) -> None:
 
 def test_edited_rows_on_the_command_line(tmp_path: Path, clips: dict[str, Path]) -> None:
     home = tmp_path / "v"
-    proc = subprocess.run(
-        [*CLI, "--home", str(home), "--json", "init"], capture_output=True, text=True, timeout=120
-    )
+    proc = invoke("--home", str(home), "--json", "init")
     assert proc.returncode == 0, proc.stderr
     _ok(home, "user", "add", "ia", "--role", "internal-affairs")
     _ok(home, "user", "add", "rec", "--role", "records")

@@ -526,6 +526,8 @@ def test_scoring_a_thousand_keys_is_cheap() -> None:
         acc.add(np.roll(noise, i, axis=1), i / 30, mask)
     keys = keys_for(100) + wm.null_keys(b"speed", 1000)
     acc.scores(keys[:10])
-    t0 = time.perf_counter()
+    # CPU time of this process (all its threads): what scoring costs, not how busy the
+    # machine is (the suite runs on two workers, beside whatever else the machine runs).
+    t0 = time.process_time()
     acc.scores(keys)
-    assert time.perf_counter() - t0 < 1.0
+    assert time.process_time() - t0 < 1.0

@@ -112,6 +112,22 @@ def test_minimal_pack_loads_and_decides(tmp_path: Path) -> None:
     assert decide(pack, facts).outcome == "hold"
 
 
+def test_a_pack_is_parsed_once_per_process_and_a_refusal_every_time() -> None:
+    """load_pack keeps what it parsed (by bytes and name): the same pack comes back, a
+    different name or different bytes are parsed afresh, and a refusal is never kept."""
+    text = pack_text().encode()
+    first = load_pack(text, source_name="a.yaml")
+    assert load_pack(text, source_name="a.yaml") is first
+    other = load_pack(text, source_name="b.yaml")
+    assert other is not first and other.source_name == "b.yaml"
+    changed = load_pack(text.replace(b'version: "1"', b'version: "2"'), source_name="a.yaml")
+    assert changed.version == "2" and changed.sha256 != first.sha256
+    bad = text + b"\nname: again\n"
+    for _ in range(2):
+        with pytest.raises(InvalidInput, match="duplicate key 'name'"):
+            load_pack(bad, source_name="a.yaml")
+
+
 def test_missing_file_is_not_found(tmp_path: Path) -> None:
     with pytest.raises(NotFound):
         load_pack_file(tmp_path / "nope.yaml")

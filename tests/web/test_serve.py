@@ -1,29 +1,23 @@
 """``custodes serve`` for real: uvicorn on a free loopback port, requests over TCP, and
-the ``token`` and ``user password`` commands that prepare it."""
+the ``token`` and ``user password`` commands that prepare it (those in process; the
+server is a real ``custodes serve`` process)."""
 
 from __future__ import annotations
 
 import json
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-CLI = [sys.executable, "-m", "custodes.cli.app"]
+from tests.factories.cli import CLI, invoke
 
 
 def run(home: Path, *args: str, user: str = "admin", stdin: str | None = None) -> Any:
-    proc = subprocess.run(
-        [*CLI, "--home", str(home), "--json", "--as", user, *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        input=stdin,
-    )
+    proc = invoke("--home", str(home), "--json", "--as", user, *args, input=stdin)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
@@ -48,12 +42,7 @@ def test_serve_answers_over_tcp_with_tokens_from_the_cli(tmp_path: Path) -> None
     assert listed[0]["state"] == "active" and "token" not in listed[0]
     # An officer may not make a token for someone else (exit 5, on record).
     run(home, "user", "add", "ofc.bo", "--role", "officer")
-    refused = subprocess.run(
-        [*CLI, "--home", str(home), "--as", "ofc.bo", "token", "create", "rec.ann"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    refused = invoke("--home", str(home), "--as", "ofc.bo", "token", "create", "rec.ann")
     assert refused.returncode == 5, refused.stderr
 
     port = _free_port()
@@ -115,12 +104,6 @@ def test_token_commands_refuse_in_one_line(tmp_path: Path) -> None:
         (["token", "revoke", "TK-NOPE"], 4, "no token 'TK-NOPE'"),
         (["user", "password", "nobody"], 4, "no user 'nobody'"),
     ]:
-        proc = subprocess.run(
-            [*CLI, "--home", str(home), "--as", "admin", *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            input="a long enough password\n",
-        )
+        proc = invoke("--home", str(home), "--as", "admin", *args, input="a long enough password\n")
         assert proc.returncode == code, (args, proc.stderr)
         assert needle in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr

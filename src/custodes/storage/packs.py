@@ -18,6 +18,7 @@ starts with ``<file>:<line>:``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import date, datetime
 from importlib import resources
@@ -47,7 +48,17 @@ PathKey = tuple[str | int, ...]
 
 
 def load_pack(text: bytes, *, source_name: str) -> PolicyPack:
-    """Parse and validate a pack file's bytes; the pack's hash is sha256 of ``text``."""
+    """Parse and validate a pack file's bytes; the pack's hash is sha256 of ``text``.
+
+    The same bytes under the same name give the same (immutable) pack, so a process
+    parses each pack once: every command and web request reads the pack in force, and
+    the hardened pure-Python parse costs a good part of a second. A refusal is not
+    kept; it is raised again each time."""
+    return _load_pack(bytes(text), source_name)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_pack(text: bytes, source_name: str) -> PolicyPack:
     doc, lines = parse_document(text, source_name=source_name)
     return PolicyPack.from_document(
         doc, lines, hashlib.sha256(text).hexdigest(), source_name=source_name
