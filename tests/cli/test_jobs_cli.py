@@ -1,10 +1,9 @@
-"""``custodes jobs`` and ``custodes worker`` as a user runs them (real subprocesses)."""
+"""``custodes jobs`` and ``custodes worker`` as a user runs them (in process)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +11,11 @@ from custodes import bootstrap
 from custodes.config import Settings
 from custodes.services import evidence, jobs
 from tests.factories import add_case, add_user
-
-CLI = [sys.executable, "-m", "custodes.cli.app"]
+from tests.factories.cli import invoke
 
 
 def _run(home: Path, *args: str, user: str = "admin") -> subprocess.CompletedProcess[str]:
-    cmd = [*CLI, "--home", str(home), "--as", user, *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    return invoke("--home", str(home), "--as", user, *args, cwd=home.parent)
 
 
 def _json(proc: subprocess.CompletedProcess[str]) -> Any:
