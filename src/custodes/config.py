@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     # terminates TLS: the origin unsafe requests must come from (CSRF) and the one that
     # turns on HSTS. Unset: the origin each request reached.
     public_origin: str | None = None
+    # The proxies in front of `custodes serve` whose X-Forwarded-For is believed: addresses
+    # or networks, comma-separated (10.0.0.5, 10.1.0.0/16, ::1). Unset: none, and the
+    # address on the audit log is the connection's.
+    trusted_proxies: str = ""
 
     @property
     def resolved_database_url(self) -> str:

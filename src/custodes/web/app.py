@@ -16,7 +16,7 @@ from custodes import __version__, bootstrap
 from custodes.bootstrap import Vault
 from custodes.config import Settings
 from custodes.web import errors, security
-from custodes.web.routes import api, auth
+from custodes.web.routes import api, auth, cases, disclosure, users, wellknown
 
 API = "/api/v1"
 
@@ -34,7 +34,9 @@ def create_app(vault: Vault) -> FastAPI:
     )
     app.state.vault = vault
     app.state.public_origin = bootstrap.public_origin(vault.settings)
+    app.state.trusted_proxies = bootstrap.trusted_proxies(vault.settings)
     errors.install(app)
+    app.add_middleware(security.BodyLimit)  # inside the next (the last added is outermost)
     app.middleware("http")(security.middleware)
 
     async def _internal(request: Request, exc: Exception) -> JSONResponse:
@@ -46,6 +48,10 @@ def create_app(vault: Vault) -> FastAPI:
     app.add_exception_handler(Exception, _internal)
     app.include_router(auth.router, prefix=API)
     app.include_router(api.router, prefix=API)
+    app.include_router(users.router, prefix=API)
+    app.include_router(cases.router, prefix=API)
+    app.include_router(disclosure.router, prefix=API)
+    app.include_router(wellknown.router)
     return app
 
 

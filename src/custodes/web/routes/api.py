@@ -44,7 +44,7 @@ def cases(caller: Caller, offset: Offset = 0, limit: Limit = 100) -> JSONRespons
     return _page(case_svc.list_cases(caller.ctx, caller.username), offset, limit)
 
 
-@router.get("/cases/{number}", tags=["cases"])
+@router.get("/cases/{number:path}", tags=["cases"])
 def case(number: str, caller: Caller) -> JSONResponse:
     return _json(case_svc.show_case(caller.ctx, caller.username, number))
 
