@@ -144,3 +144,22 @@ def test_the_trust_root_is_published_without_signing_in(sqlite_web: Web) -> None
     assert r.headers["content-type"].startswith("application/x-pem-file")
     assert r.text.startswith("-----BEGIN CERTIFICATE-----")
     assert anonymous.get("/api/v1/policy").status_code == 401  # the rest is not public
+
+
+def test_a_case_number_with_a_slash_is_reached_in_the_path(sqlite_web: Web) -> None:
+    web = sqlite_web
+    rec = web.user("records")
+    officer = web.user("officer")
+    client = web.sign_in(rec)
+    assert post(client, "/api/v1/cases", {"number": "2024/0173"}).status_code == 201
+    r = post(client, "/api/v1/cases/2024/0173/members", {"username": officer})
+    assert r.status_code == 200 and r.json()["members"] == [officer]
+    r = client.patch(
+        "/api/v1/cases/2024%2F0173",
+        json={"status": "pending-prosecution"},
+        headers={"Origin": ORIGIN},
+    )
+    assert r.status_code == 200, r.text
+    shown = client.get("/api/v1/cases/2024/0173").json()
+    assert shown["status"] == "pending-prosecution" and shown["members"] == [officer]
+    assert web.events("case-assign")[-1]["client"].startswith("web:session/")
