@@ -7,10 +7,14 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from custodes.media.redaction import RegionSeed
+from custodes.services import cases, evidence, redaction
+from custodes.services.redaction import RedactEvidence
 from custodes.web.app import create_app
 from custodes.web.deps import client_address
 from tests.web.conftest import ORIGIN, Web, post
@@ -71,7 +75,7 @@ def test_the_audit_log_records_the_forwarded_address_only_behind_a_trusted_proxy
 def test_field_errors_name_the_json_field(sqlite_web: Web) -> None:
     web = sqlite_web
     client = web.sign_in(web.user("admin"))
-    cases = [
+    attempts = [
         ("/api/v1/users", {"username": "Bad Name!", "role": "officer"}, "username"),
         ("/api/v1/users", {"username": "ok", "role": "king"}, "role"),
         ("/api/v1/users", {"username": "ok2", "role": "officer", "password": "short"}, "password"),
@@ -85,7 +89,7 @@ def test_field_errors_name_the_json_field(sqlite_web: Web) -> None:
             "received_at",
         ),
     ]
-    for path, body, field in cases:
+    for path, body, field in attempts:
         r = post(client, path, body)
         assert r.status_code == 422, (path, body, r.text)
         error = r.json()["error"]
@@ -163,3 +167,32 @@ def test_a_case_number_with_a_slash_is_reached_in_the_path(sqlite_web: Web) -> N
     shown = client.get("/api/v1/cases/2024/0173").json()
     assert shown["status"] == "pending-prosecution" and shown["members"] == [officer]
     assert web.events("case-assign")[-1]["client"].startswith("web:session/")
+
+
+def test_a_redaction_is_accepted_listed_and_shown_on_the_api(
+    sqlite_web: Web, clips: dict[str, Path], tmp_path: Path
+) -> None:
+    web = sqlite_web
+    rec = web.user("records")
+    officer = web.user("officer")
+    cases.add_case(web.vault, rec, "C-RD", "redaction")
+    ev = evidence.ingest(web.vault, rec, clips["a"], "C-RD").evidence_id
+    plate = RegionSeed(0.2, 40, 40, 60, 30, "plate")
+    made = redaction.redact_evidence(
+        web.vault, rec, RedactEvidence(ev, regions=[plate], out=tmp_path / "r.mp4")
+    )
+    client = web.sign_in(rec)
+    rid = made.derivative_id
+    r = post(client, f"/api/v1/redactions/{rid}/acceptances", {"covers": ["plates"], "reasn": 1})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "reasn"  # unknown field
+    r = post(client, f"/api/v1/redactions/{rid}/acceptances", {"covers": ["plates"]})
+    assert r.status_code == 201, r.text
+    assert r.json()["covers"] == ["plates"] and r.json()["accepted_by"] == rec
+    listed = client.get(f"/api/v1/evidence/{ev}/redactions").json()
+    assert [x["derivative_id"] for x in listed] == [rid]
+    shown = client.get(f"/api/v1/redactions/{rid}").json()
+    assert shown["sha256"] == made.sha256
+    assert [a["by"] for a in shown["acceptances"]] == [rec]
+    # An officer not on the case is refused, on record.
+    r = web.sign_in(officer).get(f"/api/v1/redactions/{rid}")
+    assert r.status_code == 403 and web.events("access-refused")[-1]["actor"] == officer

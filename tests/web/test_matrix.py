@@ -42,6 +42,8 @@ MATRIX: list[tuple[str, str, dict[str, int]] | tuple[str, str, dict[str, int], o
     ("GET", "/api/v1/evidence/{evidence}", _only(READERS)),
     ("GET", "/api/v1/evidence/{evidence}/flags", _only(FLAGGERS)),
     ("GET", "/api/v1/exports", _only(READERS)),
+    ("GET", "/api/v1/evidence/{evidence}/redactions", _only(READERS)),  # case:audit:read
+    ("GET", "/api/v1/redactions/RD-NO-SUCH", dict.fromkeys(ROLES, 404)),
     ("GET", "/api/v1/audit/events", _only(READERS)),
     ("GET", "/api/v1/audit/checkpoint", ALL),
     ("GET", "/api/v1/audit/pubkey", ALL),

@@ -1,7 +1,8 @@
 """Release requests, their decisions, evidence flags, redaction acceptance and the
 policy pack (``/api/v1/requests``, ``/evidence/{id}/flags``, ``/redactions``,
 ``/policy``): as ``custodes request add|list|show|decide|review-due``,
-``evidence flag``, ``redaction accept`` and ``policy show|history|set``.
+``evidence flag``, ``redaction accept`` and ``policy show|history|set``; and the
+redactions of a recording as the signed log states them.
 
 Making a redaction, a letter or a release package is long work and runs as a job
 (``routes/jobs.py``), not here.
@@ -185,6 +186,25 @@ def set_evidence_flags(evidence_id: PathId, body: FlagChange, caller: Caller) ->
         reason=body.reason,
     )
     return json(out)
+
+
+@router.get(
+    "/evidence/{evidence_id}/redactions",
+    response_model=list[acceptance.AcceptedRedaction],
+    tags=["redactions"],
+)
+def list_redactions(evidence_id: PathId, caller: Caller) -> JSONResponse:
+    """The redactions made of a recording, each with its acceptances (who, when, what it
+    covers, why), as the signed log states them; part of the case's record."""
+    return json(acceptance.list_redactions(caller.ctx, caller.username, evidence_id))
+
+
+@router.get(
+    "/redactions/{derivative_id}", response_model=acceptance.AcceptedRedaction, tags=["redactions"]
+)
+def show_redaction(derivative_id: PathId, caller: Caller) -> JSONResponse:
+    """One redaction: what it applied, its hash, and every acceptance of it."""
+    return json(acceptance.show_redaction(caller.ctx, caller.username, derivative_id))
 
 
 @router.post(
