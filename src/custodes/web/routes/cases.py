@@ -7,6 +7,8 @@ A case number may hold a ``/`` (``2024/0173``): send it as it is, or percent-enc
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import Field
@@ -18,7 +20,7 @@ from custodes.web.routes.render import Body, json
 
 router = APIRouter(tags=["cases"])
 
-Text = Field(default=None, max_length=2000)
+Reason = Annotated[str | None, Field(max_length=2000, description="Why (on the audit log).")]
 
 
 class NewCase(Body):
@@ -38,7 +40,7 @@ class CaseChange(Body):
 
 class Member(Body):
     username: str = Field(max_length=64)
-    reason: str | None = Text
+    reason: Reason = None
     restore_reach: bool = Field(
         default=False,
         description="Internal affairs only: give an officer reach again to a case under "

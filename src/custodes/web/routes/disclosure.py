@@ -26,7 +26,9 @@ from custodes.web.routes.render import Body, Limit, Offset, PathId, json, page
 
 router = APIRouter()
 
-Reason = Field(default=None, max_length=2000, description="Why (recorded on the audit log).")
+Reason = Annotated[
+    str | None, Field(max_length=2000, description="Why (recorded on the audit log).")
+]
 Names = Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=32)]
 
 
@@ -50,14 +52,14 @@ class Decision(Body):
     override: str | None = Field(
         default=None, max_length=32, description="Record this outcome instead (with reason)."
     )
-    reason: str | None = Reason
+    reason: Reason = None
     findings: Names = Field(default=[], description="Findings a person made.")
 
 
 class FlagChange(Body):
     flags: Names = Field(default=[], description="minor, victim, medical, home-interior, ...")
     unflag: Names = Field(default=[], description="Flags to clear.")
-    reason: str | None = Reason
+    reason: Reason = None
 
 
 class Acceptance(Body):
@@ -65,7 +67,7 @@ class Acceptance(Body):
         description="The redaction kinds the copy covers: faces, bystander-faces, minors, "
         "victims, plates, interior, audio."
     )
-    reason: str | None = Reason
+    reason: Reason = None
 
 
 class PolicyChoice(Body):
