@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import ipaddress
 import json
 import os
 import secrets
@@ -58,6 +59,8 @@ from custodes.storage.packs import PackReader
 from custodes.storage.uow import UnitOfWork
 from custodes.storage.vaultkeys import KEY_FILE, WATERMARK_SECRET_FILE, FileKeyStore
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
 __all__ = [
     "CHECKPOINT_FILE",
     "CHECKPOINT_HISTORY",
@@ -66,6 +69,7 @@ __all__ = [
     "PROCRASTINATE_TASK",
     "VAULT_FILE",
     "WATERMARK_SECRET_FILE",
+    "IPNetwork",
     "Vault",
     "checkpoint_store",
     "init_vault",
@@ -76,6 +80,7 @@ __all__ = [
     "published_vkey",
     "read_trust_anchors",
     "read_vault_file",
+    "trusted_proxies",
 ]
 
 VAULT_FILE = "vault.json"
@@ -183,6 +188,25 @@ def public_origin(settings: Settings) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
         raise InvalidInput(f"the public origin '{text}' is not https://host[:port]")
     return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+def trusted_proxies(settings: Settings) -> tuple[IPNetwork, ...]:
+    """The networks whose ``X-Forwarded-For`` the web believes (``CUSTODES_TRUSTED_PROXIES``,
+    comma-separated addresses or CIDR networks); none where unset. InvalidInput, naming
+    the entry, where one is neither."""
+    out: list[IPNetwork] = []
+    for entry in settings.trusted_proxies.split(","):
+        text = entry.strip()
+        if not text:
+            continue
+        try:
+            out.append(ipaddress.ip_network(text, strict=False))
+        except ValueError:
+            raise InvalidInput(
+                f"trusted proxy '{text[:60]}' is not an address or a network (10.0.0.0/8)",
+                field="trusted_proxies",
+            ) from None
+    return tuple(out)
 
 
 def read_trust_anchors(path: Path) -> bytes:

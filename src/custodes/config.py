@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     # The folder where copies made by jobs (an export asked for on the API) are written,
     # shared by every worker (unset: HOME/exports).
     export_dir: Path | None = None
+    # The proxies in front of `custodes serve` whose X-Forwarded-For is believed: addresses
+    # or networks, comma-separated (10.0.0.5, 10.1.0.0/16, ::1). Unset: none, and the
+    # address on the audit log is the connection's.
+    trusted_proxies: str = ""
 
     @property
     def resolved_database_url(self) -> str:

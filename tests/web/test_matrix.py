@@ -14,6 +14,7 @@ import pytest
 
 from custodes.core.authz import Role
 from custodes.services import cases, evidence, viewings
+from custodes.services import requests as req_svc
 from tests.web.conftest import ORIGIN, Web
 
 ROLES = ["officer", "supervisor", "records", "prosecutor", "internal-affairs", "admin", "command"]
@@ -27,15 +28,23 @@ def _only(ok: set[str], allowed: int = 200, refused: int = 403) -> dict[str, int
 
 READERS = {"supervisor", "records", "internal-affairs", "admin"}  # vault:audit:read
 PROVERS = {"records", "internal-affairs", "admin"}  # vault:audit:prove
-# (method, path template, expected status per role)
-MATRIX: list[tuple[str, str, dict[str, int]]] = [
+REQUEST_VIEWERS = {"supervisor", "records", "internal-affairs", "command"}
+FLAGGERS = {"supervisor", "records"}  # case:evidence:flag
+CASE_WRITERS = {"supervisor", "records", "admin"}  # vault:case:add, set-status, assign
+# (method, path template, expected status per role[, JSON body]). The writes run last,
+# each role's on a case of its own (C-W-role; C-IA is under IA investigation), so that
+# they change nothing the reads look at.
+MATRIX: list[tuple[str, str, dict[str, int]] | tuple[str, str, dict[str, int], object]] = [
     ("GET", "/api/v1/me", ALL),
     ("GET", "/api/v1/cases", ALL),
     ("GET", "/api/v1/cases/{case}", _only(READERS | {"command"})),
     ("GET", "/api/v1/evidence", ALL),  # a listing leaves out what is not reached
     ("GET", "/api/v1/evidence?case={case}", _only(READERS)),
     ("GET", "/api/v1/evidence/{evidence}", _only(READERS)),
+    ("GET", "/api/v1/evidence/{evidence}/flags", _only(FLAGGERS)),
     ("GET", "/api/v1/exports", _only(READERS)),
+    ("GET", "/api/v1/evidence/{evidence}/redactions", _only(READERS)),  # case:audit:read
+    ("GET", "/api/v1/redactions/RD-NO-SUCH", dict.fromkeys(ROLES, 404)),
     ("GET", "/api/v1/audit/events", _only(READERS)),
     ("GET", "/api/v1/audit/checkpoint", ALL),
     ("GET", "/api/v1/audit/pubkey", ALL),
@@ -45,59 +54,138 @@ MATRIX: list[tuple[str, str, dict[str, int]]] = [
     ("GET", "/api/v1/sessions", ALL),  # your own; an admin's: everyone's
     ("GET", "/api/v1/tokens", ALL),
     ("GET", "/api/v1/tokens?username={other}", _only({"admin"})),
-    ("POST", "/api/v1/tokens", _only({"admin"}, 201)),  # a token for someone else
-    ("DELETE", "/api/v1/sessions/NO-SUCH", _only({"admin"}, 404)),
-    ("DELETE", "/api/v1/tokens/NO-SUCH", _only({"admin"}, 404)),
-    # Jobs (routes/jobs.py): an export is asked for by those who may export the evidence
-    # (an admin may not; the prosecutor and the officer do not reach the case).
-    ("POST", "/api/v1/exports", _only({"supervisor", "records", "internal-affairs"}, 202)),
+    ("GET", "/api/v1/users", _only({"admin"})),
+    ("GET", "/api/v1/requests", ALL),  # a listing leaves out what is not reached
+    ("GET", "/api/v1/requests/{request}", _only(REQUEST_VIEWERS)),
+    ("GET", "/api/v1/requests/{request}/proposal", _only(REQUEST_VIEWERS)),
+    ("GET", "/api/v1/policy", ALL),
+    ("GET", "/api/v1/policy/history", ALL),
     ("GET", "/api/v1/jobs", ALL),  # yours; those of cases whose record you read; an admin's: all
     ("GET", "/api/v1/jobs/NO-SUCH", dict.fromkeys(ROLES, 404)),
-    ("DELETE", "/api/v1/jobs/NO-SUCH", dict.fromkeys(ROLES, 404)),
-    # Marked playback (issue 18): opening evidence starts a viewing; its stream is the
-    # viewer's alone (the world's viewing was started by records).
-    ("POST", "/api/v1/evidence/{evidence}/viewings", _only(READERS, 201)),
+    # Marked playback (issue 18): the stream of a viewing is the viewer's alone (the
+    # world's viewing was started by records).
     ("GET", "/api/v1/viewings", _only(READERS)),
     ("GET", "/api/v1/viewings/{viewing}/playlist.m3u8", _only({"records"})),
     ("GET", "/api/v1/viewings/{viewing}/segments/0.ts", _only({"records"})),
+    ("POST", "/api/v1/tokens", _only({"admin"}, 201), {"username": "{other}", "expires": "1h"}),
+    ("DELETE", "/api/v1/sessions/NO-SUCH", _only({"admin"}, 404)),
+    ("DELETE", "/api/v1/tokens/NO-SUCH", _only({"admin"}, 404)),
+    ("DELETE", "/api/v1/jobs/NO-SUCH", dict.fromkeys(ROLES, 404)),
+    # Jobs (routes/jobs.py): an export is asked for by those who may export the evidence
+    # (an admin may not; the prosecutor and the officer do not reach the case).
+    (
+        "POST",
+        "/api/v1/exports",
+        _only({"supervisor", "records", "internal-affairs"}, 202),
+        {"evidence_id": "{evidence}", "recipient": "Deputy DA", "purpose": "matrix"},
+    ),
+    # Opening evidence starts a viewing (a reason given, in case a flag asks for one).
+    ("POST", "/api/v1/evidence/{evidence}/viewings", _only(READERS, 201), {"reason": "matrix"}),
+    (
+        "POST",
+        "/api/v1/users",
+        _only({"admin"}, 201),
+        {"username": "newcomer", "role": "officer", "password": "a first password 1"},
+    ),
+    (
+        "PUT",
+        "/api/v1/users/{other}/password",
+        _only({"admin"}),
+        {"password": "another password 2"},
+    ),
+    ("POST", "/api/v1/cases", _only(CASE_WRITERS, 201), {"number": "C-NEW-{role}", "title": "t"}),
+    (
+        "PATCH",
+        "/api/v1/cases/C-W-{role}",
+        _only(CASE_WRITERS),
+        {"status": "pending-prosecution"},
+    ),
+    (
+        "PATCH",
+        "/api/v1/cases/C-W-{role}",
+        _only({"records", "internal-affairs", "admin"}),
+        {"flags": ["victim-privacy"], "reason": "a victim is filmed"},
+    ),
+    (
+        "POST",
+        "/api/v1/cases/C-W-{role}/members",
+        _only(CASE_WRITERS),
+        {"username": "{officer}", "reason": "on the scene"},
+    ),
+    (
+        "POST",
+        "/api/v1/cases/C-IA/members",
+        _only({"internal-affairs"}),
+        {"username": "{officer}", "reason": "cleared", "restore_reach": True},
+    ),
+    (
+        "PATCH",
+        "/api/v1/evidence/{evidence}/flags",
+        _only(FLAGGERS),
+        {"flags": ["minor"], "reason": "a child is seen"},
+    ),
+    (
+        "POST",
+        "/api/v1/redactions/RD-NO-SUCH/acceptances",
+        dict.fromkeys(ROLES, 404),  # no redaction, so no case to ask about: not found
+        {"covers": ["faces"]},
+    ),
+    (
+        "POST",
+        "/api/v1/requests",
+        _only({"records"}, 201),
+        {"case": "{case}", "requester": "Daily News", "kind": "press"},
+    ),
+    ("POST", "/api/v1/requests/{request}/decisions", _only({"records"}, 201), {"accept": True}),
+    ("POST", "/api/v1/requests/review-due", ALL),  # what you may decide; none here
+    (
+        "PUT",
+        "/api/v1/policy",
+        _only({"admin"}),
+        {"pack": "california", "reason": "the department moved"},
+    ),
 ]
 
-#: The body of each POST of the matrix (default: a token for someone else).
-BODIES: dict[str, dict[str, str]] = {
-    "/api/v1/exports": {"evidence_id": "{evidence}", "recipient": "Deputy DA", "purpose": "matrix"},
-}
-
-#: Routes outside the matrix, tested in test_auth.py: the sign-in steps themselves.
-SIGN_IN_ROUTES = {
+#: Routes outside the matrix: the sign-in steps themselves (test_auth.py), and the files
+#: published for outsiders without signing in (test_api.py).
+PUBLIC_ROUTES = {
     ("POST", "/api/v1/auth/sign-in"),
     ("POST", "/api/v1/auth/enrol"),
     ("POST", "/api/v1/auth/second-factor"),
     ("POST", "/api/v1/auth/sign-out"),
+    ("GET", "/.well-known/custodes/trust-root.pem"),
 }
+RENAMED = {
+    "{session}": "{id}",
+    "{token_id}": "{id}",
+    "{evidence_id}": "{evidence}",
+    "{job_id}": "{id}",
+    "{viewing_id}": "{viewing}",
+    "{n}": "0",
+    "{request_id}": "{request}",
+    "{derivative_id}": "{id}",
+    "{username}": "{other}",
+    "{number}": "{case}",
+}
+
+
+def _route(path: str) -> str:
+    """A matrix path as the OpenAPI document names its route."""
+    path = path.split("?")[0].replace("RD-NO-SUCH", "{id}").replace("NO-SUCH", "{id}")
+    return path.replace("C-W-{role}", "{case}").replace("C-IA", "{case}")
 
 
 def test_the_matrix_covers_every_route(sqlite_web: Web) -> None:
     document = sqlite_web.client.get("/api/v1/openapi.json").json()
     routes = {(m.upper(), path) for path, item in document["paths"].items() for m in item}
-    named = {
-        (m, p.split("?")[0].replace("NO-SUCH", "{id}").replace("{case}", "{number}"))
-        for m, p, _ in MATRIX
-    }
-    renamed = {
-        "{session}": "{id}",
-        "{token_id}": "{id}",
-        "{job_id}": "{id}",
-        "{evidence_id}": "{evidence}",
-        "{viewing_id}": "{viewing}",
-        "{n}": "0",
-    }
+    named = {(row[0], _route(row[1])) for row in MATRIX}
     actual = set()
     for method, path in routes:
-        for old, new in renamed.items():
+        for old, new in RENAMED.items():
             path = path.replace(old, new)
         actual.add((method, path))
-    assert actual - SIGN_IN_ROUTES == named
-    assert actual >= SIGN_IN_ROUTES
+    assert actual - PUBLIC_ROUTES == named
+    assert actual >= PUBLIC_ROUTES
     assert set(ROLES) == {r.value for r in Role}
 
 
@@ -108,7 +196,16 @@ def world(sqlite_web: Web, clips: dict[str, Path]) -> dict[str, str]:
     rec = names["records"]
     number = "C-MATRIX"
     cases.add_case(web.vault, rec, number, "matrix")
+    for role in ROLES:
+        cases.add_case(web.vault, rec, f"C-W-{role}", "the writes' case")
+    cases.add_case(web.vault, rec, "C-IA", "under investigation")
+    cases.set_case(
+        web.vault, names["internal-affairs"], "C-IA", flag=["ia-investigation"], reason="IA-7"
+    )
     ev = evidence.ingest(web.vault, rec, clips["a"], number)
+    asked = req_svc.add_request(
+        web.vault, rec, req_svc.AddRequest(case_number=number, requester="Courier", kind="press")
+    )
     seen = viewings.start_viewing(web.vault, rec, viewings.StartViewing(ev.evidence_id))
     with web.vault.uow(readonly=True) as uow:
         size = uow.audit.newest_checkpoint_size()
@@ -116,33 +213,42 @@ def world(sqlite_web: Web, clips: dict[str, Path]) -> dict[str, str]:
         **names,
         "case": number,
         "evidence": ev.evidence_id,
+        "request": asked.request_id,
         "size": str(size),
         "viewing": seen.viewing_id,
     }
 
 
-@pytest.mark.parametrize("role", ROLES)
-def test_every_route_for_every_role(sqlite_web: Web, world: dict[str, str], role: str) -> None:
-    web = sqlite_web
+def _fill(value: object, names: dict[str, str]) -> object:
+    if isinstance(value, str):
+        return value.format(**names)
+    if isinstance(value, dict):
+        return {k: _fill(v, names) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, names) for v in value]
+    return value
+
+
+def test_every_route_for_every_role(sqlite_web: Web, world: dict[str, str]) -> None:
+    """One vault for all the roles (a world costs an ingest and seven password hashes);
+    each role's writes touch its own case, so that the order of the roles matters only
+    where it is meant to (one records user decides the request, one admin the pack)."""
+    for role in ROLES:
+        _every_route(sqlite_web, world, role)
+
+
+def _every_route(web: Web, world: dict[str, str], role: str) -> None:
     user = world[role]
     other = world["records"] if role != "records" else world["officer"]
+    names = {**world, "other": other, "role": role}
     client = web.sign_in(user)
-    for method, template, expected in MATRIX:
-        path = template.format(
-            case=world["case"],
-            evidence=world["evidence"],
-            other=other,
-            size=world["size"],
-            viewing=world["viewing"],
-        )
-        before = len(web.events("access-refused"))
-        if method == "POST":
-            body = BODIES.get(path, {"username": other, "expires": "1h"})
-            body = {k: v.format(evidence=world["evidence"]) for k, v in body.items()}
-            r = client.post(path, json=body, headers={"Origin": ORIGIN})
-        else:
-            r = client.request(method, path, headers={"Origin": ORIGIN})
+    for row in MATRIX:
+        method, template, expected = row[0], row[1], row[2]
+        path = template.format(**names)
+        body = _fill(row[3], names) if len(row) > 3 else None
         want = expected[role]
+        before = len(web.events("access-refused")) if want == 403 else 0
+        r = client.request(method, path, json=body, headers={"Origin": ORIGIN})
         assert r.status_code == want, (role, method, path, r.text)
         if want == 403:
             assert r.json()["error"]["code"] == "access-denied"
@@ -151,9 +257,10 @@ def test_every_route_for_every_role(sqlite_web: Web, world: dict[str, str], role
             assert refused[-1]["actor"] == user
             assert refused[-1]["client"].startswith("web:session/")
             assert refused[-1]["client"].endswith(" from testclient")
-        if want == 200 and path == "/api/v1/evidence":
-            listed = {e["evidence_id"] for e in r.json()}
-            assert (world["evidence"] in listed) is (role in READERS)
+        if want == 200 and path in ("/api/v1/evidence", "/api/v1/requests"):
+            listed = {e.get("evidence_id") or e.get("request_id") for e in r.json()}
+            reach = READERS if path == "/api/v1/evidence" else REQUEST_VIEWERS
+            assert ({world["evidence"], world["request"]} & listed != set()) is (role in reach)
 
 
 def test_opening_evidence_on_the_web_is_a_view_on_record(

@@ -16,12 +16,17 @@ from enum import Enum
 from pathlib import PurePath
 from typing import Any
 
+from typing_extensions import TypeAliasType
+
 from custodes.core.errors import InvalidInput
 
 __all__ = ["JSONObject", "JSONValue", "jsonable", "loads"]
 
-JSONValue = str | int | float | bool | None | list["JSONValue"] | dict[str, "JSONValue"]
-"""A value of a JSON document (a stored lineage, a decision's record)."""
+JSONValue = TypeAliasType(
+    "JSONValue", "str | int | float | bool | list[JSONValue] | dict[str, JSONValue] | None"
+)
+"""A value of a JSON document (a stored lineage, a decision's record); a named recursive
+alias, so that a result holding one can be described (the web's OpenAPI document)."""
 JSONObject = dict[str, JSONValue]
 
 

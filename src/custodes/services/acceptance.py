@@ -191,3 +191,26 @@ def accepted_redactions(uow: UnitOfWork, evidence_id: str) -> list[AcceptedRedac
     """The redactions of ``evidence_id`` a person accepted, newest first."""
     found = [r for r in _redactions_of(uow, evidence_id).values() if r.acceptances]
     return sorted(found, key=lambda r: r.acceptances[-1].audit_seq, reverse=True)
+
+
+def list_redactions(
+    ctx: Context, actor_name: str | None, evidence_id: str
+) -> list[AcceptedRedaction]:
+    """The redactions made of ``evidence_id``, each with every acceptance of it, as the
+    signed log states them, oldest first. They are part of the case's record, read as
+    its exports are (``case:audit:read`` on the evidence's case)."""
+    with acting(ctx, actor_name, readonly=True) as uc:
+        ev, _ = uc.evidence(evidence_id, Permission.CASE_AUDIT_READ)
+        return sorted(_redactions_of(uc.uow, ev.id).values(), key=lambda r: r.made_at)
+
+
+def show_redaction(ctx: Context, actor_name: str | None, derivative_id: str) -> AcceptedRedaction:
+    """One redaction and its acceptances, as the signed log states them (a row the log
+    does not vouch for is refused: IntegrityFailure)."""
+    attempted = Permission.CASE_AUDIT_READ
+    with acting(ctx, actor_name, readonly=True) as uc:
+        found = uc.uow.derivatives.find(derivative_id)
+        if found is None or found.kind != "redaction":
+            uc.refuse(NotFound(f"no such redaction: {derivative_id}"), attempted=attempted.value)
+        uc.evidence(found.evidence_id, attempted)
+        return signed_redaction(uc.uow, found)

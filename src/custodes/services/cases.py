@@ -85,7 +85,8 @@ def add_case(
 ) -> CaseView:
     if not CASE_NUMBER.match(number):
         raise InvalidInput(
-            f"invalid case number '{number}': use 1-64 of letters, digits, '.', '_', '/', '-'"
+            f"invalid case number '{number}': use 1-64 of letters, digits, '.', '_', '/', '-'",
+            field="number",
         )
     parsed = parse_status(status)
     with acting(vault, actor_name) as uc:

@@ -40,9 +40,9 @@ def hash_password(password: str) -> str:
     try:
         password.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates, e.g. undecodable bytes on stdin
-        raise InvalidInput("the password must be valid UTF-8") from None
+        raise InvalidInput("the password must be valid UTF-8", field="password") from None
     if len(password) < 12:
-        raise InvalidInput("a password needs at least 12 characters")
+        raise InvalidInput("a password needs at least 12 characters", field="password")
     return _hasher.hash(password)
 
 
@@ -54,7 +54,10 @@ def add_user(
     password: str | None = None,
 ) -> UserAdded:
     if not USERNAME.match(username):
-        raise InvalidInput(f"invalid username '{username}': use 1-64 of a-z, 0-9, '.', '_', '-'")
+        raise InvalidInput(
+            f"invalid username '{username}': use 1-64 of a-z, 0-9, '.', '_', '-'",
+            field="username",
+        )
     parsed_role = parse_role(role)
     password_hash = hash_password(password) if password is not None else None
     with acting(vault, actor_name) as uc:

@@ -23,7 +23,18 @@ from custodes.config import Settings
 from custodes.services import jobs as jobs_svc
 from custodes.services import viewings as viewing_svc
 from custodes.web import errors, pages, security
-from custodes.web.routes import api, audit, auth, jobs, ops, viewings
+from custodes.web.routes import (
+    api,
+    audit,
+    auth,
+    cases,
+    disclosure,
+    jobs,
+    ops,
+    users,
+    viewings,
+    wellknown,
+)
 from custodes.web.routes import pages as page_routes
 
 API = "/api/v1"
@@ -63,7 +74,9 @@ def create_app(vault: Vault, *, run_jobs: bool = False) -> FastAPI:
     )
     app.state.vault = vault
     app.state.public_origin = bootstrap.public_origin(vault.settings)
+    app.state.trusted_proxies = bootstrap.trusted_proxies(vault.settings)
     errors.install(app)
+    app.add_middleware(security.BodyLimit)  # inside the next (the last added is outermost)
     app.middleware("http")(security.middleware)
 
     async def _internal(request: Request, exc: Exception) -> JSONResponse:
@@ -80,6 +93,10 @@ def create_app(vault: Vault, *, run_jobs: bool = False) -> FastAPI:
     app.include_router(jobs.router, prefix=API)
     app.include_router(page_routes.router)
     app.include_router(viewings.router, prefix=API)
+    app.include_router(users.router, prefix=API)
+    app.include_router(cases.router, prefix=API)
+    app.include_router(disclosure.router, prefix=API)
+    app.include_router(wellknown.router)
     ops.install(app, vault)  # /healthz, /readyz, /metrics; request ids and logs (outermost)
     return app
 

@@ -8,12 +8,14 @@ Bearer``); the web never takes an acting user from the request itself (no ``--as
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 
-from custodes.bootstrap import Vault
+from custodes.bootstrap import IPNetwork, Vault
 from custodes.core.errors import Unauthenticated
 from custodes.services import auth as auth_svc
 from custodes.services.auth import Principal
@@ -26,9 +28,56 @@ def vault_of(request: Request) -> Vault:
     return vault
 
 
+#: The most ``X-Forwarded-For`` entries read (a longer header is refused as a whole).
+MAX_FORWARDED = 32
+
+
+def client_address(peer: str | None, forwarded_for: list[str], trusted: Sequence[IPNetwork]) -> str:
+    """The address to put on record for a request from ``peer`` carrying the
+    ``X-Forwarded-For`` headers ``forwarded_for``.
+
+    The header is believed only from a trusted proxy (``CUSTODES_TRUSTED_PROXIES``; none by
+    default), and only as far as trusted proxies wrote it: read from the right, each entry
+    a trusted proxy added is skipped, and the first one that is not trusted is the client.
+    Anything left of it was written by the client and could say anything. A header that
+    does not parse (not an address, too many entries) is not believed: the peer is
+    recorded."""
+    if peer is None:
+        return "unknown"
+    if not trusted or not _trusted(peer, trusted) or not forwarded_for:
+        return peer
+    hops = [h.strip() for header in forwarded_for for h in header.split(",")]
+    if len(hops) > MAX_FORWARDED:
+        return peer
+    address = peer
+    for hop in reversed(hops):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return peer  # garbage (or a port, or a name): believe none of it
+        address = hop
+        if not _trusted(hop, trusted):
+            break
+    return address
+
+
+def _trusted(address: str, trusted: Sequence[IPNetwork]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip.version == net.version and ip in net for net in trusted)
+
+
 def address_of(request: Request) -> str:
-    """The client's address as the connection shows it (no X-Forwarded-For is trusted)."""
-    return request.client.host if request.client else "unknown"
+    """The client's address: the connection's, or, behind a trusted proxy, the one it
+    forwarded (:func:`client_address`)."""
+    trusted = getattr(request.app.state, "trusted_proxies", ())
+    return client_address(
+        request.client.host if request.client else None,
+        request.headers.getlist("x-forwarded-for"),
+        trusted,
+    )
 
 
 def principal(request: Request) -> Principal:

@@ -16,7 +16,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from fastapi import Request
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from custodes.web.errors import error_response
 
@@ -76,8 +78,66 @@ async def middleware(
     request: Request, call_next: Callable[[Request], Awaitable[Response]]
 ) -> Response:
     why = csrf_refusal(request)
+    big = too_large(request)
     if why is not None:
         response: Response = error_response("csrf", 403, why)
+    elif big is not None:
+        response = error_response("too-large", 413, big)
     else:
         response = await call_next(request)
     return add_security_headers(request, response)
+
+
+#: The largest request body the API reads (its JSON bodies are small): :func:`too_large`
+#: refuses a declared ``Content-Length`` over it, and :class:`BodyLimit` a body sent in
+#: chunks as the bytes arrive; both 413, ``too-large``, in the API's JSON shape (FastAPI's
+#: own ``max_body_size`` answers a declared length in plain text). A route that takes
+#: more (a resumable upload) puts its path prefix in ``app.state.large_body_prefixes``.
+MAX_BODY = 1 << 20
+
+
+def _exempt(app: object, path: str) -> bool:
+    prefixes = getattr(getattr(app, "state", None), "large_body_prefixes", ())
+    return any(path.startswith(p) for p in prefixes)
+
+
+def too_large(request: Request) -> str | None:
+    """Why this request's declared body is refused before it is read, or None."""
+    declared = request.headers.get("content-length")
+    if declared is None or _exempt(request.app, request.url.path):
+        return None
+    if not declared.isdigit() or int(declared) > MAX_BODY:
+        return f"the request body is larger than {MAX_BODY} bytes (or its length is not a number)"
+    return None
+
+
+class BodyTooLarge(HTTPException):
+    """A body sent in chunks went over the limit; the error handler answers 413."""
+
+    def __init__(self) -> None:
+        super().__init__(413, f"the request body is larger than {MAX_BODY} bytes")
+
+
+class BodyLimit:
+    """Counts the bytes of a request body as they arrive and stops at :data:`MAX_BODY`
+    (a body without ``Content-Length``, which :func:`too_large` cannot see)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or _exempt(scope.get("app"), str(scope.get("path", ""))):
+            await self.app(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > MAX_BODY:
+                    raise BodyTooLarge
+            return message
+
+        await self.app(scope, counted, send)

@@ -43,11 +43,12 @@ def serve(
     if public_origin is not None:
         settings = settings.model_copy(update={"public_origin": public_origin})
     bootstrap.public_origin(settings)  # and a malformed origin
+    bootstrap.trusted_proxies(settings)  # and a malformed CUSTODES_TRUSTED_PROXIES
     os.environ["CUSTODES_HOME"] = str(settings.home)
     if public_origin is not None:
         os.environ["CUSTODES_PUBLIC_ORIGIN"] = public_origin
-    # proxy_headers=False: the address on record is the connection's; uvicorn would
-    # otherwise believe X-Forwarded-For from any client on loopback.
+    # proxy_headers=False: uvicorn would believe X-Forwarded-For from any client on
+    # loopback; the app believes it only from CUSTODES_TRUSTED_PROXIES (web/deps.py).
     uvicorn.run(
         APP_FACTORY,
         factory=True,

@@ -38,18 +38,18 @@ def _page(items: list[Any], offset: int, limit: int) -> JSONResponse:
     return response
 
 
-@router.get("/cases", tags=["cases"])
+@router.get("/cases", tags=["cases"], response_model=list[case_svc.CaseView])
 def cases(caller: Caller, offset: Offset = 0, limit: Limit = 100) -> JSONResponse:
     """The cases you may see (others are left out, as in ``custodes case list``)."""
     return _page(case_svc.list_cases(caller.ctx, caller.username), offset, limit)
 
 
-@router.get("/cases/{number}", tags=["cases"])
+@router.get("/cases/{number:path}", tags=["cases"], response_model=case_svc.CaseView)
 def case(number: str, caller: Caller) -> JSONResponse:
     return _json(case_svc.show_case(caller.ctx, caller.username, number))
 
 
-@router.get("/evidence", tags=["evidence"])
+@router.get("/evidence", tags=["evidence"], response_model=list[evidence_svc.EvidenceItem])
 def evidence(
     caller: Caller,
     case: Annotated[str | None, Query(max_length=64, description="Only this case.")] = None,
@@ -60,7 +60,9 @@ def evidence(
     return _page(evidence_svc.list_evidence(caller.ctx, caller.username, case), offset, limit)
 
 
-@router.get("/evidence/{evidence_id}", tags=["evidence"])
+@router.get(
+    "/evidence/{evidence_id}", tags=["evidence"], response_model=evidence_svc.OpenedEvidence
+)
 def evidence_item(
     evidence_id: str,
     caller: Caller,
@@ -78,7 +80,7 @@ def evidence_item(
     return JSONResponse(opened)
 
 
-@router.get("/exports", tags=["exports"])
+@router.get("/exports", tags=["exports"], response_model=list[export_svc.ExportItem])
 def exports(
     caller: Caller,
     evidence: Annotated[str | None, Query(max_length=64)] = None,
@@ -89,7 +91,7 @@ def exports(
     return _page(export_svc.list_exports(caller.ctx, caller.username, evidence), offset, limit)
 
 
-@router.get("/audit/events", tags=["audit"])
+@router.get("/audit/events", tags=["audit"], response_model=list[audit_svc.EventView])
 def audit_events(
     caller: Caller,
     evidence: Annotated[str | None, Query(max_length=64)] = None,
@@ -121,7 +123,7 @@ def pubkey(caller: Caller) -> JSONResponse:
     return JSONResponse({"vkey": vkey})
 
 
-@router.get("/alerts", tags=["alerts"])
+@router.get("/alerts", tags=["alerts"], response_model=list[evidence_svc.AlertItem])
 def alerts(caller: Caller, offset: Offset = 0, limit: Limit = 100) -> JSONResponse:
     """Alerts addressed to you, as ``custodes alerts``."""
     return _page(evidence_svc.list_alerts(caller.ctx, caller.username), offset, limit)
