@@ -55,6 +55,7 @@ from custodes.media.locate import (
 )
 
 __all__ = [
+    "ARCHIVE_CANDIDATES",
     "BITS",
     "HOP",
     "HZ",
@@ -89,6 +90,8 @@ SMOOTH = 3
 """Samples of the moving average applied before keying (raises the copies' agreement)."""
 KEY_CHANNELS = ("dm", "vx", "vy")
 """Channels keyed: zoom and rotation agree least between a copy and its source."""
+ARCHIVE_CANDIDATES = 5
+"""Candidates the exact search scores."""
 MAX_POSTINGS = 4096
 """A code with more postings than this in a segment says nothing (a stop word)."""
 
@@ -479,17 +482,20 @@ def locate_in_archive(
     index: ArchiveIndex,
     fetch: Callable[[str], Fingerprint | None],
     *,
-    candidates: int = 5,
+    candidates: int = ARCHIVE_CANDIDATES,
     allowed: Collection[str] | None = None,
+    proposed: list[Candidate] | None = None,
     margin_s: float = 6.0,
     min_score: float = MIN_SCORE,
     min_z: float = MIN_Z,
 ) -> list[SourceMatch]:
     """Where the leak is in the archive: the exact search on the index's candidates only.
 
-    ``fetch`` returns a source's fingerprint (None: gone). Each candidate's source is cut
-    to the candidate's seconds and ``margin_s`` either side and searched by
-    :func:`custodes.media.locate.locate` at the candidate's speed (±2 %). Matches are
+    ``fetch`` returns a source's fingerprint (None: gone); ``proposed`` are candidates
+    already drawn from ``index`` (by default drawn here, among ``allowed`` sources).
+    Each candidate's source is cut to the candidate's seconds and ``margin_s`` either
+    side and searched by :func:`custodes.media.locate.locate` at the candidate's speed
+    and within ±2.25 % of it. Matches are
     those ``locate`` would report (the same thresholds), best first, one per source and
     stretch; ``confidence`` is Bonferroni-corrected for every offset of the archive.
     """
@@ -499,7 +505,9 @@ def locate_in_archive(
     found: list[SourceMatch] = []
     cache: dict[str, Fingerprint | None] = {}
     tests = max(index.indexed_s, 1.0) * 30.0 * 2 * len(RATES) * 13
-    for k, cand in enumerate(index.candidates(leak, limit=candidates, allowed=allowed)):
+    if proposed is None:
+        proposed = index.candidates(leak, limit=candidates, allowed=allowed)
+    for k, cand in enumerate(proposed):
         if any(
             m.source_id == cand.source_id
             and abs(m.to_source(0.5 * (lo + hi)) - (cand.offset_s + cand.rate * 0.5 * (lo + hi)))

@@ -13,7 +13,7 @@ from custodes.core.records.decisions import RecordedDecision
 from custodes.core.records.derivatives import Derivative
 from custodes.core.records.evidence import Evidence
 from custodes.core.records.exports import Export
-from custodes.core.records.fingerprints import StoredFingerprint
+from custodes.core.records.fingerprints import StoredArchiveKeys, StoredFingerprint
 from custodes.core.records.holdings import KeptBlob
 from custodes.core.records.people import User
 from custodes.core.records.releases import Release
@@ -34,6 +34,7 @@ __all__ = [
     "RecordedDecision",
     "Release",
     "Request",
+    "StoredArchiveKeys",
     "StoredCheckpoint",
     "StoredFingerprint",
     "StoredRow",
