@@ -155,6 +155,37 @@ def make_queries(
     return queries
 
 
+QUICK = (
+    ("reencode", None, 1.0),
+    ("crop", None, 1.0),
+    ("mirror", None, 1.0),
+    ("vertical", None, 1.0),
+    ("banner", None, 1.0),
+    ("scale", 25.0, 1.0),
+    ("reencode", None, 1.05),
+    ("camcord", None, 1.0),
+)
+
+
+def quick_queries(
+    sources: dict[str, tuple[Path, Fingerprint]], rng: np.random.Generator
+) -> list[dict[str, Any]]:
+    """For the scale part alone: one query per transform by ``simulate_leak``."""
+    out = []
+    for k, (tr, fps, rate) in enumerate(QUICK):
+        sid = sorted(sources)[k % len(sources)]
+        path, fp = sources[sid]
+        start = float(rng.uniform(0.5, fp.duration_s - rate * 10 - 0.5))
+        dest = OUT / f"s_{tr}_{k}.mp4"
+        simulate_leak(path, dest, start_s=start, seconds=10, transform=tr, fps=fps, rate=rate)
+        out.append(
+            {"cls": f"{tr}{'@' + str(fps) if fps else ''}{'x' + str(rate) if rate != 1 else ''}",
+             "source": sid, "start": start, "rate": rate, "seconds": 10.0,
+             "fp": fingerprint_video(dest)}
+        )  # fmt: skip
+    return out
+
+
 def judge(q: dict[str, Any], matches: list[SourceMatch]) -> dict[str, Any]:
     best = matches[0] if matches else None
     if q["source"] is None:
@@ -281,7 +312,11 @@ def main() -> None:
         help="scale: distractor codes with balanced independent bits (fast to draw) "
         "instead of the per-bit Markov chains",
     )
-    ap.add_argument("--skip-accuracy", action="store_true")
+    ap.add_argument(
+        "--scale-only",
+        action="store_true",
+        help="only the scale part, with one simulate_leak query per transform",
+    )
     ap.add_argument("--out", default=None, help="record name in bench/results/")
     args = ap.parse_args()
     if args.quick:
@@ -295,19 +330,21 @@ def main() -> None:
     real_keys = [arc.source_keys(k, fp) for k, fp in fps.items()]
     stats = key_stats(real_keys)
     log("queries")
-    queries = make_queries(sources, unrelated, args.trials, rng)
+    if args.scale_only:
+        queries = quick_queries(sources, rng)
+    else:
+        queries = make_queries(sources, unrelated, args.trials, rng)
     standin = stand_in(list(fps.values()))
 
     def fetch(sid: str) -> Fingerprint | None:
         return fps.get(sid, standin)
 
-    if args.skip_accuracy:
-        queries = [q for q in queries if q["cls"] != "unrelated"]
+    if args.scale_only:
         args.accuracy_hours = 1
     log(f"accuracy index: {args.accuracy_hours} h of distractors")
     acc_index, _ = build_scale_index(args.accuracy_hours, real_keys, stats, 1)
     rows = []
-    for q in [] if args.skip_accuracy else queries:
+    for q in [] if args.scale_only else queries:
         speed = 0.07 if q["rate"] != 1.0 else 0.0
         t0 = time.perf_counter()
         lin = locate(q["fp"], fps, max_speed_change=speed)

@@ -504,7 +504,9 @@ def locate_in_archive(
     lo, hi = float(leak.times[0]), float(leak.times[-1])
     found: list[SourceMatch] = []
     cache: dict[str, Fingerprint | None] = {}
-    tests = max(index.indexed_s, 1.0) * 30.0 * 2 * len(RATES) * 13
+    # Bonferroni over the archive: every 1/30 s offset, both signs, every speed tried
+    # (the keys' speeds times the exact stage's seven around each).
+    tests = max(index.indexed_s, 1.0) * 30.0 * 2 * len(RATES) * 7
     if proposed is None:
         proposed = index.candidates(leak, limit=candidates, allowed=allowed)
     for k, cand in enumerate(proposed):
