@@ -107,6 +107,12 @@ def test_retention_removal_forgets_a_source(clips: Clips) -> None:
     assert index.keys == sum(len(d) for d in clips.distractors[:3])
     index.add(source_keys("A", clips.fa))
     assert locate_in_archive(leak, index, clips.fetch)[0].source_id == "A"
+    # Removed and added again before a compaction: its old keys are not counted twice.
+    index.remove("A")
+    index.add(source_keys("A", clips.fa))
+    index.candidates(leak)  # rebuilds
+    postings = sum(len(p) for seg in index._segments for p in seg.postings)
+    assert postings == index.keys * TABLES
 
 
 def test_keys_round_trip_and_foreign_bytes(clips: Clips) -> None:

@@ -223,7 +223,7 @@ class _Segment:
             col = codes[:, t]
             counts = np.bincount(col, minlength=1 << BITS)
             offsets.append(np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
-            postings.append(np.argsort(col, kind="stable").astype(np.uint32))
+            postings.append(np.argsort(col).astype(np.uint32))  # order within a code is free
         return cls(
             ids=[s.source_id for s in sources],
             t0=np.array([s.t0 for s in sources], np.float64),
@@ -301,6 +301,7 @@ class ArchiveIndex:
         self._segments: list[_Segment] = []
         self._pending: list[SourceKeys] = []
         self._removed: set[str] = set()
+        self._dirty = False
         for k in keys:
             self._keys[k.source_id] = k
         self.compact()
@@ -311,9 +312,12 @@ class ArchiveIndex:
         """Index a source (replacing any earlier keys of the same id)."""
         if keys.source_id in self._keys:
             self.remove(keys.source_id)
-        self._removed.discard(keys.source_id)
         self._keys[keys.source_id] = keys
-        self._pending.append(keys)
+        if keys.source_id in self._removed:
+            # Its old keys still sit in a segment: rebuild before the next query.
+            self._dirty = True
+        else:
+            self._pending.append(keys)
 
     def remove(self, source_id: str) -> bool:
         """Forget a source (retention); whether it was indexed."""
@@ -330,8 +334,12 @@ class ArchiveIndex:
         self._segments = [_Segment.build(live)] if live else []
         self._pending = []
         self._removed = set()
+        self._dirty = False
 
     def _freeze(self) -> None:
+        if self._dirty:
+            self.compact()
+            return
         pend = [k for k in self._pending if len(k)]
         if pend:
             self._segments.append(_Segment.build(pend))

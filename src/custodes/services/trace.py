@@ -408,7 +408,10 @@ def locate_sources(
         fps = _fingerprints(ctx, actor_name, sources)
         leak_fp = fingerprint_video(leak, progress=progress)
         return locate(leak_fp, fps) if fps else []
-    index = load_index(ctx, sources, lambda evs: _fingerprints(ctx, actor_name, evs, skip=True))
+    # A source with no keys is keyed from its fingerprint, made if need be; one that
+    # cannot be fingerprinted is refused, on record, as the linear search refuses it:
+    # a search that silently skipped it could say "not found" for its footage.
+    index = load_index(ctx, sources, lambda evs: _fingerprints(ctx, actor_name, evs))
     leak_fp = fingerprint_video(leak, progress=progress)
     by_id = {ev.id: ev for ev in sources}
     proposed = index.candidates(leak_fp, limit=ARCHIVE_CANDIDATES, allowed=set(by_id))
