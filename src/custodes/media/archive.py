@@ -25,11 +25,12 @@ and a mirrored leak with ``vx`` and ``vr`` negated. The alignments with the most
 votes (neighbouring offsets pooled) are the candidates.
 
 Why not an approximate nearest-neighbour library (FAISS, hnswlib): a graph index costs
-some 100 bytes of links a vector and takes hours to build over the 65 million keys
-of 10,000 hours on two cores; a leak is also not one vector but a sequence whose
-votes must agree in time. An inverted file costs 4 bytes a key and table, builds with
-one sort, and the voting is the temporal consistency check (as in audio
-fingerprinting: Wang, "An industrial-strength audio search algorithm", ISMIR 2003).
+some 100 bytes of links a vector and would take hours to build over the 180 million
+keys of 10,000 hours on two cores (an estimate, not measured here); a leak is also
+not one vector but a sequence whose votes must agree in time. An inverted file costs
+4 bytes a key and table, builds with one sort, and the voting is the temporal
+consistency check (as in audio fingerprinting: Wang, "An industrial-strength audio
+search algorithm", ISMIR 2003).
 """
 
 from __future__ import annotations
