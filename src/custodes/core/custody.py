@@ -49,6 +49,7 @@ class Action(StrEnum):
     PROOF_ISSUED = "proof-issued"
     TRACE = "trace"
     INDEX = "fingerprint-index"
+    LOCATE = "locate"  # a leak located in the archive, no copy attributed (issue 20)
     FINGERPRINT = "fingerprint"  # one fingerprint row written, with its digest (issue 22)
     EVIDENCE_FLAGS = "evidence-flag-change"
     REQUEST_ADD = "request-add"

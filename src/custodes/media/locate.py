@@ -54,8 +54,10 @@ __all__ = [
     "MIN_Z",
     "SourceMatch",
     "best_per_source",
+    "grid_signals",
     "locate",
     "match_profile",
+    "mirror_signs",
 ]
 
 MAX_GRID_HZ = 30.0
@@ -188,6 +190,36 @@ def _leak_grid(fp: Fingerprint, hz: float, rate: float, start: float, end: float
     at = start + np.arange(n + 1) / (rate * hz)
     pos = _sample(times, _positions(fp), at)
     return _Grid(start, hz, _normalise(np.diff(pos, axis=1), hz))
+
+
+def grid_signals(
+    fp: Fingerprint,
+    hz: float,
+    *,
+    rate: float = 1.0,
+    start: float | None = None,
+    end: float | None = None,
+) -> tuple[float, _F64]:
+    """The normalised signals the search correlates: ``(t0, sig)``, sig (C, n).
+
+    Sample k spans source seconds ``[k/hz, (k+1)/hz)`` from ``t0`` (the fingerprint's
+    first frame, or ``start``). With ``rate`` != 1 (or a ``start``/``end``), the video
+    is treated as a leak played ``rate`` times faster than its source, so that each
+    sample still spans 1/hz seconds of *source* time. :mod:`custodes.media.archive`
+    builds its keys from these signals.
+    """
+    if start is None and end is None and rate == 1.0:
+        g = _source_grid(fp, hz)
+    else:
+        lo = float(fp.times[0]) if start is None else start
+        hi = float(fp.times[-1]) if end is None else end
+        g = _leak_grid(fp, hz, rate, lo, hi)
+    return g.t0, g.sig
+
+
+def mirror_signs() -> _F64:
+    """Per-channel signs that undo a left-right mirror (vx and vr flip)."""
+    return _MIRROR.copy()
 
 
 # ------------------------------------------------------------------ masked xcorr

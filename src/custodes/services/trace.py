@@ -18,6 +18,7 @@ import base64
 import contextlib
 import hashlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NoReturn
@@ -43,12 +44,14 @@ from custodes.core.watermark import (
     perceptual_mask,
     score_tail_bound,
 )
+from custodes.media.archive import ARCHIVE_CANDIDATES, locate_in_archive
 from custodes.media.fingerprint import FORMAT_VERSION, Fingerprint, fingerprint_video
 from custodes.media.leak import iter_registered_frames
 from custodes.media.locate import SourceMatch, locate
 from custodes.media.probe import probe
 from custodes.media.stills import frame_png
 from custodes.reports.trace import odds_text, render_html, render_pdf
+from custodes.services.archive import load_index, store_keys
 from custodes.services.common import (
     check_output_folder,
     made_output_folder,
@@ -202,7 +205,8 @@ def _fingerprints(
     ``skip`` (indexing ahead of traces) left out; verify reports the blob either way."""
     out: dict[str, Fingerprint] = {}
     with ctx.uow(readonly=True) as uow:
-        stored = {f.evidence_id: f.data for f in uow.fingerprints.all(FORMAT_VERSION)}
+        ids = [ev.id for ev in sources]
+        stored = {f.evidence_id: f.data for f in uow.fingerprints.some(ids, FORMAT_VERSION)}
         vouched = vouched_fingerprints(uow)
     redo: list[tuple[Evidence, str]] = []
     for ev in sources:
@@ -277,6 +281,7 @@ def _store_fingerprint(
                 return  # a concurrent trace made it, and recorded it
         else:
             uc.uow.fingerprints.replace(row)
+        store_keys(uc.uow, ev.id, fp, row.created_at)  # the archive index's keys (issue 20)
         uc.record(
             Action.FINGERPRINT,
             case=ev.case_number,
@@ -363,10 +368,8 @@ def trace_leak(
     _check_inputs(leak, report_dir)
     leak_sha, leak_size = sha256_file(leak)
     info = probe(leak)
-    fps = _fingerprints(ctx, actor_name, sources)
     task = ctx.progress.start("fingerprint leak", info.frame_count or None, unit="frame")
-    leak_fp = fingerprint_video(leak, progress=task.advance)
-    matches = locate(leak_fp, fps) if fps else []
+    matches = locate_sources(ctx, actor_name, sources, leak, case_number, task.advance)
     findings = Findings("source-not-found")
     found: _Attribution | None = None
     if matches:
@@ -391,6 +394,33 @@ def trace_leak(
     with made_output_folder(report_dir, "report_dir"):
         _write_report(doc, traced.report)
     return traced
+
+
+def locate_sources(
+    ctx: Context,
+    actor_name: str | None,
+    sources: list[Evidence],
+    leak: Path,
+    case_number: str | None,
+    progress: Callable[[int], None] | None = None,
+) -> list[SourceMatch]:
+    """Where the leak is among ``sources``: within one case, the linear search over
+    every fingerprint; otherwise the archive index (issue 20), which reads the
+    fingerprints of its few candidates only."""
+    if case_number is not None:
+        fps = _fingerprints(ctx, actor_name, sources)
+        leak_fp = fingerprint_video(leak, progress=progress)
+        return locate(leak_fp, fps) if fps else []
+    # A source with no keys is keyed from its fingerprint, made if need be; one that
+    # cannot be fingerprinted is refused, on record, as the linear search refuses it:
+    # a search that silently skipped it could say "not found" for its footage.
+    index = load_index(ctx, sources, lambda evs: _fingerprints(ctx, actor_name, evs))
+    leak_fp = fingerprint_video(leak, progress=progress)
+    by_id = {ev.id: ev for ev in sources}
+    proposed = index.candidates(leak_fp, limit=ARCHIVE_CANDIDATES, allowed=set(by_id))
+    # Only the candidates' fingerprints are read (each held to its signed event).
+    fps = _fingerprints(ctx, actor_name, [by_id[i] for i in {c.source_id for c in proposed}])
+    return locate_in_archive(leak_fp, index, fps.get, proposed=proposed)
 
 
 def _attribute_match(

@@ -35,7 +35,10 @@ MUTABLE: dict[str, tuple[str, ...]] = {
     "web_sessions": ("UPDATE",),
     "api_tokens": ("UPDATE",),
     "jobs": ("UPDATE",),  # status and progress (docs/workers.md); their facts are on the log
-    "viewings": ("UPDATE",),  # the ranges sent so far (operational, docs/audit-log.md)
+    "viewings": ("UPDATE",),
+    # the archive index's keys (operational, docs/audit-log.md): replaced on a rebuild,
+    # removed with their recording
+    "archive_keys": ("UPDATE", "DELETE"),  # the ranges sent so far (operational, docs/audit-log.md)
 }
 """The tables whose rows the application changes or removes, and how. Every other
 table is append-only for the application role. A repository that updates or deletes

@@ -173,6 +173,17 @@ fingerprints = Table(
     Column("created_at", String(40), nullable=False),
 )
 
+archive_keys = Table(
+    # The archive index's keys (issue 20): derived from the fingerprints, operational
+    # (docs/audit-log.md), rebuilt by `custodes index --rebuild`.
+    "archive_keys",
+    metadata,
+    Column("evidence_id", ForeignKey("evidence.id"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_at", String(40), nullable=False),
+)
+
 traces = Table(
     "traces",
     metadata,

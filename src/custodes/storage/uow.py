@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection, Engine
 from custodes.storage.db import translate_errors
 from custodes.storage.repositories import (
     AlertRepository,
+    ArchiveKeyRepository,
     AuditLogRepository,
     AuthRepository,
     CaseRepository,
@@ -78,6 +79,10 @@ class UnitOfWork:
     @property
     def fingerprints(self) -> FingerprintRepository:
         return FingerprintRepository(self.conn)
+
+    @property
+    def archive_keys(self) -> ArchiveKeyRepository:
+        return ArchiveKeyRepository(self.conn)
 
     @property
     def traces(self) -> TraceRepository:

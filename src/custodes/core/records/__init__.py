@@ -13,7 +13,7 @@ from custodes.core.records.decisions import RecordedDecision
 from custodes.core.records.derivatives import Derivative
 from custodes.core.records.evidence import Evidence
 from custodes.core.records.exports import Export
-from custodes.core.records.fingerprints import StoredFingerprint
+from custodes.core.records.fingerprints import StoredArchiveKeys, StoredFingerprint
 from custodes.core.records.holdings import KeptBlob
 from custodes.core.records.jobs import FINISHED_JOB, Job, JobKind, JobProgress, JobStatus
 from custodes.core.records.people import User
@@ -42,6 +42,7 @@ __all__ = [
     "Release",
     "Request",
     "SentRange",
+    "StoredArchiveKeys",
     "StoredCheckpoint",
     "StoredFingerprint",
     "StoredRow",

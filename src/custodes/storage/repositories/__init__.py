@@ -6,6 +6,7 @@ the services. SQLAlchemy Core serves both backends (SQLite embedded, PostgreSQL)
 """
 
 from custodes.storage.repositories.alerts import AlertRepository
+from custodes.storage.repositories.archive_keys import ArchiveKeyRepository
 from custodes.storage.repositories.audit import AuditLogRepository
 from custodes.storage.repositories.auth import AuthRepository
 from custodes.storage.repositories.cases import CaseRepository
@@ -26,6 +27,7 @@ from custodes.storage.repositories.viewings import ViewingRepository
 
 __all__ = [
     "AlertRepository",
+    "ArchiveKeyRepository",
     "AuditLogRepository",
     "AuthRepository",
     "CaseRepository",

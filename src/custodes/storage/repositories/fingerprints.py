@@ -31,6 +31,22 @@ class FingerprintRepository:
             for r in rows
         ]
 
+    def some(self, evidence_ids: list[str], version: int) -> list[StoredFingerprint]:
+        """The fingerprints of those evidence items made in format ``version``."""
+        c = t.fingerprints.c
+        out: list[StoredFingerprint] = []
+        for i in range(0, len(evidence_ids), 500):
+            rows = self._conn.execute(
+                select(t.fingerprints).where(
+                    (c.version == version) & c.evidence_id.in_(evidence_ids[i : i + 500])
+                )
+            )
+            out += [
+                StoredFingerprint(r.evidence_id, int(r.version), bytes(r.data), r.created_at)
+                for r in rows
+            ]
+        return out
+
     def indexed(self, version: int) -> set[str]:
         """The evidence with a fingerprint in format ``version``."""
         return set(

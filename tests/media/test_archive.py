@@ -1,0 +1,128 @@
+"""custodes.media.archive: the index finds a planted clip among distractors, survives
+crop, mirror and speed changes, rejects footage it never saw, and forgets on removal.
+
+Two 30 s synthetic bodycam sources (A indexed, B never indexed) and 20 hours of
+distractor keys (uniform random codes: what whitened signals hash to) around A.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from custodes.core.errors import InvalidInput
+from custodes.media.archive import (
+    HOP,
+    HZ,
+    TABLES,
+    ArchiveIndex,
+    SourceKeys,
+    locate_in_archive,
+    source_keys,
+)
+from custodes.media.fingerprint import Fingerprint, fingerprint_video
+from custodes.media.leak import simulate_leak
+from custodes.media.synth import write_bodycam_clip
+
+
+class Clips:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        kw = {"seconds": 30.0, "width": 256, "height": 144, "fps": 30, "audio": False}
+        self.a = write_bodycam_clip(root / "a.mp4", seed=41, **kw)  # type: ignore[arg-type]
+        self.b = write_bodycam_clip(root / "b.mp4", seed=42, **kw)  # type: ignore[arg-type]
+        self.fa = fingerprint_video(self.a)
+        rng = np.random.default_rng(7)
+        per_hour = round(3600 * HZ / HOP)
+        self.distractors = [
+            SourceKeys(
+                f"D{i:03d}",
+                0.0,
+                rng.integers(0, 2**20, size=(per_hour, TABLES), dtype=np.uint32),
+                3600.0,
+            )
+            for i in range(12)
+        ]
+        self.index = ArchiveIndex([*self.distractors[:10], source_keys("A", self.fa)])
+        for d in self.distractors[10:]:  # incremental adds
+            self.index.add(d)
+
+    def leak(self, source: Path, start: float, name: str, **kw: object) -> Fingerprint:
+        dest = self.root / f"{name}.mp4"
+        simulate_leak(source, dest, start_s=start, seconds=10.0, **kw)  # type: ignore[arg-type]
+        return fingerprint_video(dest)
+
+    def fetch(self, source_id: str) -> Fingerprint | None:
+        return self.fa if source_id == "A" else None
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> Clips:
+    return Clips(tmp_path_factory.mktemp("archive"))
+
+
+@pytest.mark.parametrize(
+    ("transform", "rate", "start"),
+    [("crop", 1.0, 6.4), ("mirror", 1.0, 12.0), ("scale", 1.05, 3.3)],
+)
+def test_finds_a_planted_clip_among_distractors(
+    clips: Clips, transform: str, rate: float, start: float
+) -> None:
+    leak = clips.leak(clips.a, start, f"{transform}-{rate}", transform=transform, rate=rate)
+    cands = clips.index.candidates(leak, limit=3)
+    assert cands and cands[0].source_id == "A"
+    assert cands[0].mirrored == (transform == "mirror")
+    found = locate_in_archive(leak, clips.index, clips.fetch)
+    assert found, "the planted clip was not found"
+    best = found[0]
+    assert best.source_id == "A"
+    assert abs(best.to_source(5.0) - (start + rate * 5.0)) < 0.5
+    assert best.rate == pytest.approx(rate, abs=0.015)  # a key speed step is 3 %
+    assert best.mirrored == (transform == "mirror")
+
+
+def test_rejects_footage_not_in_the_vault(clips: Clips) -> None:
+    leak = clips.leak(clips.b, 8.0, "unrelated", transform="crop")
+    assert locate_in_archive(leak, clips.index, clips.fetch) == []
+
+
+def test_allowed_limits_what_is_proposed(clips: Clips) -> None:
+    leak = clips.leak(clips.a, 9.0, "allowed", transform="reencode")
+    assert all(c.source_id != "A" for c in clips.index.candidates(leak, allowed={"D001"}))
+    assert locate_in_archive(leak, clips.index, clips.fetch, allowed={"D001"}) == []
+
+
+def test_retention_removal_forgets_a_source(clips: Clips) -> None:
+    index = ArchiveIndex([source_keys("A", clips.fa), *clips.distractors[:3]])
+    leak = clips.leak(clips.a, 10.0, "removed", transform="reencode")
+    assert locate_in_archive(leak, index, clips.fetch)
+    assert index.remove("A") is True
+    assert index.remove("A") is False
+    assert "A" not in index and len(index) == 3
+    assert all(c.source_id != "A" for c in index.candidates(leak))
+    assert locate_in_archive(leak, index, clips.fetch) == []
+    index.compact()  # the keys themselves are gone from the inverted files
+    assert index.keys == sum(len(d) for d in clips.distractors[:3])
+    index.add(source_keys("A", clips.fa))
+    assert locate_in_archive(leak, index, clips.fetch)[0].source_id == "A"
+    # Removed and added again before a compaction: its old keys are not counted twice.
+    index.remove("A")
+    index.add(source_keys("A", clips.fa))
+    index.candidates(leak)  # rebuilds
+    postings = sum(len(p) for seg in index._segments for p in seg.postings)
+    assert postings == index.keys * TABLES
+
+
+def test_keys_round_trip_and_foreign_bytes(clips: Clips) -> None:
+    keys = source_keys("A", clips.fa)
+    assert len(keys) == pytest.approx(30 * HZ / HOP, abs=20)
+    back = SourceKeys.from_bytes("A", keys.to_bytes())
+    assert np.array_equal(back.codes, keys.codes) and back.t0 == keys.t0
+    with pytest.raises(InvalidInput):
+        SourceKeys.from_bytes("A", b"not keys")
+    # Too short to key: no keys, and nothing proposed for a leak too short to query.
+    short = Fingerprint(30.0, np.arange(30) / 30.0, np.zeros((30, 5), np.float32))
+    assert len(source_keys("S", short)) == 0
+    assert ArchiveIndex().candidates(short) == []
