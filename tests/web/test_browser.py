@@ -31,6 +31,7 @@ from custodes.config import Settings
 from custodes.media.synth import write_bodycam_clip
 from custodes.services import auth as auth_svc
 from custodes.services import cases, evidence, trace, users
+from custodes.services import requests as request_svc
 from custodes.services.audit import list_events
 from custodes.web.app import create_app
 
@@ -102,6 +103,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, clips: dict[str, Path]) -> It
         ("o.locke", "officer"),
         ("a.min", "admin"),
         ("r.vance", "records"),
+        ("r.quinn", "records"),
     ]:
         users.add_user(vault, "admin", name, role, PASSWORD)
     cases.add_case(vault, "r.okafor", "2026-0415", "Traffic stop, Elm St")
@@ -433,6 +435,47 @@ def test_playback_of_sensitive_evidence_is_marked_and_traced_to_the_viewer(
     assert traced.attributed == [viewing_id]
     named = next(c for c in traced.candidates if c.attributed)
     assert named.kind == "viewing" and named.recipient == "r.vance"
+
+
+def test_a_request_is_decided_on_the_decision_screen(
+    site: Site, context: BrowserContext, page: Page
+) -> None:
+    """The queue, the rules that fired with their citations, and an override that the
+    browser refuses without a reason and the vault records with it."""
+    added = request_svc.add_request(
+        site.vault, "r.okafor", request_svc.AddRequest("2026-0502", "Denver Post", "press")
+    )
+    signed_in_as(site, context, "r.quinn")
+    page.goto(site.url("/dashboard"))
+    page.click("nav >> text=Requests")
+    assert "Denver Post" in (page.text_content("#requests") or "")
+    accessible(page)
+    page.click(f"text={added.request_id}")
+    proposed = page.text_content("#proposed") or ""
+    assert proposed in request_svc.OUTCOMES
+    rules = page.text_content("#rules") or ""
+    assert "(decisive)" in rules and "C.R.S." in rules, rules
+    assert page.locator("#grounds li").count() >= 1
+    assert "Not decided yet." in (page.text_content("#decisions") or "")
+    accessible(page)
+    shot(page, "request")
+    before = len(site.events("request-decide"))
+    other = next(o for o in request_svc.OUTCOMES if o != proposed)
+    page.select_option("#override", other)
+    page.click("#override-form button")  # no reason: the browser keeps the form
+    assert page.evaluate("() => document.activeElement.id") == "override-reason"
+    assert len(site.events("request-decide")) == before
+    page.keyboard.type("the footage is already public through the officer's own post")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # the Override button, by keyboard
+    page.wait_for_selector(f"#decisions >> text={other}")
+    assert len(site.events("request-decide")) == before + 1
+    decided = site.events("request-decide")[-1]
+    assert decided["actor"] == "r.quinn" and decided["details"]["override"] is True
+    assert decided["reason"] == "the footage is already public through the officer's own post"
+    assert decided["details"]["proposed"] == proposed and decided["details"]["outcome"] == other
+    assert "the footage is already public" in (page.text_content("#decisions") or "")
+    accessible(page)
 
 
 def test_five_failures_lock_the_account(site: Site, page: Page) -> None:
