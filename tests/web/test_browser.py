@@ -435,6 +435,12 @@ def test_playback_of_sensitive_evidence_is_marked_and_traced_to_the_viewer(
     assert traced.attributed == [viewing_id]
     named = next(c for c in traced.candidates if c.attributed)
     assert named.kind == "viewing" and named.recipient == "r.vance"
+    # The exports page lists the viewing beside the exports, with its viewer and reason.
+    page.click("nav >> text=Exports")
+    row = page.locator(f"#viewings tr:has-text('{viewing_id}')").text_content() or ""
+    assert "r.vance" in row and "comparing it with the report, para 4" in row, row
+    accessible(page)
+    shot(page, "exports")
 
 
 def test_a_request_is_decided_on_the_decision_screen(

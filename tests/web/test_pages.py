@@ -14,8 +14,8 @@ from custodes.services import auth as auth_svc
 from custodes.services import cases, evidence, requests
 from custodes.services import proofs as proof_svc
 from custodes.web import pages
+from custodes.web.routes import export_pages, request_pages
 from custodes.web.routes import pages as page_routes
-from custodes.web.routes import request_pages
 from tests.web.conftest import ORIGIN, PASSWORD, Web
 
 FORM = {"Origin": ORIGIN}
@@ -205,6 +205,7 @@ PAGES: list[tuple[str, str, dict[str, int]]] = [
     ("POST", "/tokens/NO-SUCH/revoke", _only({"admin"}, 404)),
     ("POST", "/sessions/NO-SUCH/end", _only({"admin"}, 404)),
     ("GET", "/users", _only({"admin"})),
+    ("GET", "/exports", _only(READERS)),
     ("GET", "/requests", ALL),  # the requests you may see (none is refused, some left out)
     ("GET", "/requests/{request}", _only({"supervisor", "records", "internal-affairs", "command"})),
     ("POST", "/requests/{request}/decide", _only({"records"}, 303)),  # accepted, by a form
@@ -225,7 +226,7 @@ def test_every_page_for_every_role(sqlite_web: Web, clips: dict[str, Path]) -> N
     web = sqlite_web
     routes = {
         (method, route.path)
-        for router in (page_routes.router, request_pages.router)
+        for router in (page_routes.router, request_pages.router, export_pages.router)
         for route in router.routes
         if isinstance(route, APIRoute)
         for method in route.methods

@@ -23,7 +23,16 @@ from custodes.config import Settings
 from custodes.services import jobs as jobs_svc
 from custodes.services import viewings as viewing_svc
 from custodes.web import errors, pages, security
-from custodes.web.routes import api, audit, auth, jobs, ops, request_pages, viewings
+from custodes.web.routes import (
+    api,
+    audit,
+    auth,
+    export_pages,
+    jobs,
+    ops,
+    request_pages,
+    viewings,
+)
 from custodes.web.routes import pages as page_routes
 
 API = "/api/v1"
@@ -80,6 +89,7 @@ def create_app(vault: Vault, *, run_jobs: bool = False) -> FastAPI:
     app.include_router(jobs.router, prefix=API)
     app.include_router(page_routes.router)
     app.include_router(request_pages.router)
+    app.include_router(export_pages.router)
     app.include_router(viewings.router, prefix=API)
     ops.install(app, vault)  # /healthz, /readyz, /metrics; request ids and logs (outermost)
     return app
