@@ -321,8 +321,8 @@ def test_security_headers_on_every_response(web: Web) -> None:
     ):
         h = r.headers
         assert h["content-security-policy"] == (
-            "default-src 'self'; script-src 'self'; frame-ancestors 'none'; "
-            "object-src 'none'; base-uri 'none'"
+            "default-src 'self'; script-src 'self'; media-src 'self' blob:; "
+            "frame-ancestors 'none'; object-src 'none'; base-uri 'none'"
         ), r.url
         assert h["x-content-type-options"] == "nosniff"
         assert h["referrer-policy"] == "no-referrer"

@@ -28,25 +28,36 @@ import uvicorn
 from custodes import bootstrap
 from custodes.bootstrap import Vault
 from custodes.config import Settings
+from custodes.media.synth import write_bodycam_clip
 from custodes.services import auth as auth_svc
-from custodes.services import cases, evidence, users
+from custodes.services import cases, evidence, trace, users
+from custodes.services import requests as request_svc
 from custodes.services.audit import list_events
 from custodes.web.app import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+HLS = ROOT / "src" / "custodes" / "web" / "static" / "vendor" / "hls.light.min.mjs"
 SHOTS = ROOT / "docs" / "img"
 PASSWORD = "correct horse battery staple"
 ADDRESS = "127.0.0.1"
 
-if not CHROMIUM.exists() or not AXE.exists():  # pragma: no cover - `make install` puts both
-    pytest.skip(
-        "needs /usr/bin/chromium and node_modules/axe-core (run `make install`)",
+if not CHROMIUM.exists() or not AXE.exists() or not HLS.exists():  # pragma: no cover
+    pytest.skip(  # `make install` puts all three
+        "needs /usr/bin/chromium, node_modules/axe-core and the player's hls.js"
+        " (run `make install`)",
         allow_module_level=True,
     )
 
-from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playwright  # noqa: E402
+from playwright.sync_api import (  # noqa: E402
+    Browser,
+    BrowserContext,
+    Page,
+    Response,
+    Route,
+    sync_playwright,
+)
 
 
 def _free_port() -> int:
@@ -58,10 +69,11 @@ def _free_port() -> int:
 class Site:
     """The vault, the server's address and who is in it."""
 
-    def __init__(self, vault: Vault, base: str, evidence_id: str) -> None:
+    def __init__(self, vault: Vault, base: str, evidence_id: str, watched_id: str) -> None:
         self.vault = vault
         self.base = base
         self.evidence_id = evidence_id
+        self.watched_id = watched_id  # 6 s, on a case flagged sensitive: played and traced
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -90,10 +102,20 @@ def site(tmp_path_factory: pytest.TempPathFactory, clips: dict[str, Path]) -> It
         ("o.brandt", "officer"),
         ("o.locke", "officer"),
         ("a.min", "admin"),
+        ("r.vance", "records"),
+        ("r.quinn", "records"),
     ]:
         users.add_user(vault, "admin", name, role, PASSWORD)
     cases.add_case(vault, "r.okafor", "2026-0415", "Traffic stop, Elm St")
     ev = evidence.ingest(vault, "r.okafor", clips["a"], "2026-0415")
+    cases.add_case(vault, "r.okafor", "2026-0502", "Use of force, Harbor Rd")
+    six = write_bodycam_clip(
+        home.parent / "six.mp4", seconds=6, width=320, height=180, fps=15, seed=8
+    )
+    watched = evidence.ingest(vault, "r.okafor", six, "2026-0502")
+    cases.set_case(
+        vault, "r.okafor", "2026-0502", flag=["sensitive"], reason="an officer's relative"
+    )
     port = _free_port()
     config = uvicorn.Config(
         create_app(vault), host=ADDRESS, port=port, log_level="warning", proxy_headers=False
@@ -106,7 +128,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, clips: dict[str, Path]) -> It
         assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
     try:
-        yield Site(vault, f"http://{ADDRESS}:{port}", ev.evidence_id)
+        yield Site(vault, f"http://{ADDRESS}:{port}", ev.evidence_id, watched.evidence_id)
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -138,9 +160,11 @@ def page(context: BrowserContext) -> Iterator[Page]:
     status = "Failed to load resource: the server responded with a status of"
     opened.on(
         "console",
-        lambda msg: problems.append(msg.text)
-        if msg.type == "error" and not msg.text.startswith(status)
-        else None,
+        lambda msg: (
+            problems.append(msg.text)
+            if msg.type == "error" and not msg.text.startswith(status)
+            else None
+        ),
     )
     opened.on("pageerror", lambda exc: problems.append(str(exc)))
     yield opened
@@ -222,10 +246,9 @@ def test_enrolment_on_first_sign_in_then_the_case_and_evidence_pages(
     page.click("text=Continue")
     # Back where it was going: the evidence page, a view on record.
     assert page.url == site.url(f"/evidence/{site.evidence_id}")
-    assert page.text_content("#sha256") == site.events("ingest")[-1]["details"]["sha256"]
+    assert page.text_content("#sha256") == site.events("ingest")[0]["details"]["sha256"]
     assert page.locator("#player-slot").count() == 1
     accessible(page)
-    shot(page, "evidence")
     view = site.events("view")[-1]
     assert view["actor"] == "r.okafor" and view["client"].startswith("web:session/")
     assert view["client"].endswith(" from 127.0.0.1")
@@ -295,7 +318,7 @@ def test_sign_in_with_totp_and_the_audit_page_verifies_in_the_browser(
     signed = site.events("sign-in")[-1]
     assert signed["actor"] == "i.adler" and signed["details"]["second_factor"] == "totp"
 
-    seq = site.events("ingest")[-1]["seq"]
+    seq = site.events("ingest")[0]["seq"]
     outcome, text = _verify(page, seq)
     assert outcome == "verified", text
     assert f"Event {seq}: ingest by r.okafor" in text
@@ -341,6 +364,124 @@ def test_sign_in_with_totp_and_the_audit_page_verifies_in_the_browser(
     page.wait_for_selector("#verify-result[data-outcome]")
     assert page.get_attribute("#verify-result", "data-outcome") == "verified"
     assert f"extends the one of {size}" in (page.text_content("#verify-result") or "")
+
+
+def _segment_number(url: str) -> int:
+    return int(url.rsplit("/", 1)[1].removesuffix(".ts"))
+
+
+def test_playback_of_sensitive_evidence_is_marked_and_traced_to_the_viewer(
+    site: Site, context: BrowserContext, page: Page, tmp_path: Path
+) -> None:
+    """The player asks the reason first, plays a viewing (time advances), and the segments
+    the browser received, joined, are traced back to that viewing and its viewer."""
+    signed_in_as(site, context, "r.vance")
+    received: list[Response] = []
+    page.on(
+        "response",
+        lambda r: received.append(r) if "/segments/" in r.url and r.url.endswith(".ts") else None,
+    )
+    page.goto(site.url(f"/evidence/{site.watched_id}"))
+    page.fill("#reason", "checking the use-of-force report")
+    page.click("text=Open the evidence")
+    page.wait_for_selector("#player-slot[data-state=idle]")
+    # The reason given to open the page is the one the viewing will carry; the viewer may
+    # change it. Everything by keyboard: focus the button and press Enter.
+    assert page.input_value("#player-reason") == "checking the use-of-force report"
+    page.fill("#player-reason", "")
+    page.focus("#player-start")
+    page.keyboard.press("Enter")  # a required reason left empty: the browser asks for it
+    assert page.get_attribute("#player-slot", "data-state") == "idle"
+    assert page.evaluate("() => document.activeElement.id") == "player-reason"
+    page.keyboard.type("comparing it with the report, para 4")
+    page.focus("#player-start")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#player-slot[data-state=playing]")
+    viewing_id = page.get_attribute("#player-slot", "data-viewing") or ""
+    started = site.events("viewing-started")[-1]
+    assert started["actor"] == "r.vance" and started["reason"] == (
+        "comparing it with the report, para 4"
+    )
+    assert viewing_id and viewing_id in json.dumps(started)
+    # The video plays: its clock advances (hls.js, a blob: Media Source the CSP allows).
+    page.wait_for_function(
+        "() => { const v = document.getElementById('player');"
+        " return v.currentTime > 0.5 && !v.paused; }",
+        timeout=30_000,
+    )
+    t0 = page.evaluate("() => document.getElementById('player').currentTime")
+    page.wait_for_function(
+        f"() => document.getElementById('player').currentTime > {t0} + 0.3", timeout=10_000
+    )
+    assert page.evaluate("() => document.activeElement.id") == "player"
+    assert page.locator("#player-form").is_hidden()
+    accessible(page)
+    shot(page, "evidence")
+    # hls.js buffers ahead: all three 2 s segments arrive while it plays.
+    deadline = time.monotonic() + 30
+    while len({_segment_number(r.url) for r in received}) < 3:
+        assert time.monotonic() < deadline, [r.url for r in received]
+        page.wait_for_timeout(100)
+    bodies = {}
+    for r in received:
+        assert r.status == 200 and f"/viewings/{viewing_id}/" in r.url, r.url
+        bodies[_segment_number(r.url)] = r.body()
+    assert sorted(bodies) == [0, 1, 2]
+    copy = tmp_path / "what-the-browser-got.ts"
+    copy.write_bytes(b"".join(bodies[n] for n in sorted(bodies)))
+    # Traced by internal affairs, on the service, as `custodes trace` does.
+    traced = trace.trace_leak(site.vault, "i.adler", copy, report_dir=tmp_path)
+    assert traced.verdict == "attributed", traced
+    assert traced.attributed == [viewing_id]
+    named = next(c for c in traced.candidates if c.attributed)
+    assert named.kind == "viewing" and named.recipient == "r.vance"
+    # The exports page lists the viewing beside the exports, with its viewer and reason.
+    page.click("nav >> text=Exports")
+    row = page.locator(f"#viewings tr:has-text('{viewing_id}')").text_content() or ""
+    assert "r.vance" in row and "comparing it with the report, para 4" in row, row
+    accessible(page)
+    shot(page, "exports")
+
+
+def test_a_request_is_decided_on_the_decision_screen(
+    site: Site, context: BrowserContext, page: Page
+) -> None:
+    """The queue, the rules that fired with their citations, and an override that the
+    browser refuses without a reason and the vault records with it."""
+    added = request_svc.add_request(
+        site.vault, "r.okafor", request_svc.AddRequest("2026-0502", "Denver Post", "press")
+    )
+    signed_in_as(site, context, "r.quinn")
+    page.goto(site.url("/dashboard"))
+    page.click("nav >> text=Requests")
+    assert "Denver Post" in (page.text_content("#requests") or "")
+    accessible(page)
+    page.click(f"text={added.request_id}")
+    proposed = page.text_content("#proposed") or ""
+    assert proposed in request_svc.OUTCOMES
+    rules = page.text_content("#rules") or ""
+    assert "(decisive)" in rules and "C.R.S." in rules, rules
+    assert page.locator("#grounds li").count() >= 1
+    assert "Not decided yet." in (page.text_content("#decisions") or "")
+    accessible(page)
+    shot(page, "request")
+    before = len(site.events("request-decide"))
+    other = next(o for o in request_svc.OUTCOMES if o != proposed)
+    page.select_option("#override", other)
+    page.click("#override-form button")  # no reason: the browser keeps the form
+    assert page.evaluate("() => document.activeElement.id") == "override-reason"
+    assert len(site.events("request-decide")) == before
+    page.keyboard.type("the footage is already public through the officer's own post")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # the Override button, by keyboard
+    page.wait_for_selector(f"#decisions >> text={other}")
+    assert len(site.events("request-decide")) == before + 1
+    decided = site.events("request-decide")[-1]
+    assert decided["actor"] == "r.quinn" and decided["details"]["override"] is True
+    assert decided["reason"] == "the footage is already public through the officer's own post"
+    assert decided["details"]["proposed"] == proposed and decided["details"]["outcome"] == other
+    assert "the footage is already public" in (page.text_content("#decisions") or "")
+    accessible(page)
 
 
 def test_five_failures_lock_the_account(site: Site, page: Page) -> None:
@@ -405,4 +546,5 @@ def test_an_admin_sees_users_sessions_and_tokens(
 def test_the_screenshots_are_small() -> None:
     for name in TAKEN:
         size = (SHOTS / f"{name}.png").stat().st_size
-        assert 2_000 < size < 250_000, (name, size)
+        # The evidence page shows a frame of video (generated noise compresses badly).
+        assert 2_000 < size < (400_000 if name == "evidence" else 250_000), (name, size)

@@ -29,8 +29,10 @@ from custodes.web.routes import (
     auth,
     cases,
     disclosure,
+    export_pages,
     jobs,
     ops,
+    request_pages,
     users,
     viewings,
     wellknown,
@@ -92,6 +94,8 @@ def create_app(vault: Vault, *, run_jobs: bool = False) -> FastAPI:
     pages.install(app)
     app.include_router(jobs.router, prefix=API)
     app.include_router(page_routes.router)
+    app.include_router(request_pages.router)
+    app.include_router(export_pages.router)
     app.include_router(viewings.router, prefix=API)
     app.include_router(users.router, prefix=API)
     app.include_router(cases.router, prefix=API)

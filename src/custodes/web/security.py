@@ -1,7 +1,8 @@
 """What every response carries and what every unsafe request must show.
 
 - Security headers on every response: a Content-Security-Policy without inline script and
-  with ``frame-ancestors 'none'``, ``nosniff``, no referrer, HSTS when served over TLS,
+  with ``frame-ancestors 'none'`` (media from this origin and the player's blob: Media
+  Source), ``nosniff``, no referrer, HSTS when served over TLS,
   and ``Cache-Control: no-store`` on the API (nothing of the vault is cached).
 - CSRF: an unsafe request (POST, PUT, PATCH, DELETE) that carries the session cookie is
   refused unless its ``Origin`` is this server's own origin or the browser says
@@ -24,8 +25,10 @@ from custodes.web.errors import error_response
 
 SESSION_COOKIE = "custodes_session"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# ``media-src blob:``: the evidence page's player (hls.js) feeds the <video> a Media Source,
+# whose URL is a blob:. hls.js runs without a worker, so no ``worker-src`` is opened.
 CSP = (
-    "default-src 'self'; script-src 'self'; frame-ancestors 'none'; "
+    "default-src 'self'; script-src 'self'; media-src 'self' blob:; frame-ancestors 'none'; "
     "object-src 'none'; base-uri 'none'"
 )
 

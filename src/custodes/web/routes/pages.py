@@ -36,6 +36,7 @@ from custodes.services import evidence as evidence_svc
 from custodes.services import exports as export_svc
 from custodes.services import requests as request_svc
 from custodes.services import users as user_svc
+from custodes.services import viewings as viewing_svc
 from custodes.web.deps import Caller, VaultDep, address_of
 from custodes.web.pages import form_fields, qr_svg, render, safe_next, see_other
 from custodes.web.security import SESSION_COOKIE
@@ -277,12 +278,13 @@ def _evidence_page(
         )
     item = jsonable(opened)
     item.pop("path", None)
-    events = exports = None
+    events = exports = viewings = None
     if nav.may(Permission.AUDIT_READ):
         events = event_svc.list_audit(
             caller.ctx, caller.username, evidence_id=evidence_id, limit=AUDIT_ROWS
         )[::-1]
         exports = export_svc.list_exports(caller.ctx, caller.username, evidence_id)
+        viewings = viewing_svc.list_viewings(caller.ctx, caller.username, evidence_id)
     return render(
         request,
         "evidence.html",
@@ -291,6 +293,7 @@ def _evidence_page(
         media=item.get("media") or {},
         events=events,
         exports=exports,
+        viewings=viewings,
         reason=reason,
     )
 
