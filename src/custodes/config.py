@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     # The folder where copies made by jobs (an export asked for on the API) are written,
     # shared by every worker (unset: HOME/exports).
     export_dir: Path | None = None
+    # An export longer than this many seconds is rendered in segments of about this
+    # length, cut at the source's keyframes, and joined without re-encoding the picture
+    # (docs/workers.md, "Segment-parallel export"); 0 turns it off. The default keeps
+    # short exports one render.
+    segment_seconds: float = Field(default=120.0, ge=0)
 
     @property
     def resolved_database_url(self) -> str:

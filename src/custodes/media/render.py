@@ -81,6 +81,7 @@ class RenderResult:
     end_s: float
     has_audio: bool
     audio_packets_skipped: int = 0  # undecodable audio packets, left out (silence)
+    segments: int = 1  # rendered apart and joined (custodes.media.segments)
 
 
 def decode_packet(packet: Any, skipped: list[int]) -> list[Any]:
