@@ -48,6 +48,9 @@ class Renders:
     plan: list[Segment]
     key: bytes
 
+    def __post_init__(self) -> None:
+        self.masks = [wm.perceptual_mask(y) for y in self.source.luma]
+
 
 @pytest.fixture(scope="module")
 def renders(tmp_path_factory: pytest.TempPathFactory) -> Renders:
@@ -112,8 +115,9 @@ def test_joined_copy_has_the_frames_and_sound_of_a_single_render(renders: Render
 
 def _score(renders: Renders, copy: Decoded, key: bytes) -> float:
     acc = wm.Accumulator(W, H, PARAMS)
-    for y, y0, t in zip(copy.luma, renders.source.luma, renders.source.times, strict=True):
-        acc.add(y.astype(np.float32) - y0.astype(np.float32), t, wm.perceptual_mask(y0))
+    src = renders.source
+    for y, y0, t, m in zip(copy.luma, src.luma, src.times, renders.masks, strict=True):
+        acc.add(y.astype(np.float32) - y0.astype(np.float32), t, m)
     return acc.score(key)
 
 
@@ -135,3 +139,41 @@ def test_join_refuses_parts_encoded_differently(renders: Renders, tmp_path: Path
         join_parts([a, b], renders.src, tmp_path / "j.mp4", start_s=0.0, end_s=2.0)
     assert not (tmp_path / "j.mp4").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+class Recorder:
+    """A marker that changes nothing and notes the source time of every frame it marks."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def mark_luma(self, y: np.ndarray, t: float) -> np.ndarray:
+        self.times.append(round(t, 6))
+        return y
+
+
+@pytest.mark.parametrize("audio", [True, False], ids=["with-sound", "silent"])
+def test_a_trimmed_scaled_export_in_segments_marks_the_same_frames(
+    tmp_path: Path, audio: bool
+) -> None:
+    src = write_bodycam_clip(
+        tmp_path / "src.mp4", seconds=3.0, width=W, height=H, fps=FPS, seed=5, audio=audio
+    )
+    fast = EncodeSettings(preset="ultrafast")
+    whole = Recorder()
+    render(
+        src, tmp_path / "single.mp4", start_s=0.4, end_s=2.7, height=90, marker=whole, settings=fast
+    )
+    plan = plan_segments(src, 0.4, 2.7, 0.5)
+    assert [s.start_s for s in plan] == [0.4, 1.0, 2.0]  # keyframes at 1 s and 2 s
+    parts = Recorder()
+    files = []
+    for seg in plan:
+        files.append(tmp_path / f"{seg.index}.mp4")
+        render_part(src, files[-1], seg, height=90, marker=parts, visible_text=None, settings=fast)
+    joined = join_parts(files, src, tmp_path / "joined.mp4", start_s=0.4, end_s=2.7, settings=fast)
+    assert parts.times == whole.times and len(whole.times) > 30
+    assert (joined.width, joined.height, joined.has_audio) == (160, 90, audio)
+    single, copy = decode(tmp_path / "single.mp4"), decode(tmp_path / "joined.mp4")
+    assert copy.times == pytest.approx(single.times, abs=1e-6)
+    assert copy.audio == single.audio
