@@ -95,10 +95,12 @@ def _check_text(value: str, field: str, limit: int) -> str:
 
 
 # What an export killed outright (SIGKILL, power loss) leaves in its output folder: the
-# hidden copy under its pending name, its C2PA-signed twin, or the encoder's part file,
+# hidden copy under its pending name, its C2PA-signed twin, the encoder's part file, or a
+# segment of a segmented export (and its part file),
 # each naming the process that made it.
 _LEFTOVER = re.compile(
-    r"^\..+\.EX-[A-Z2-7]{12}\.(\d+)\.pending(?:\.c2pa|\.\d+\.[0-9a-f]{8}\.part)?$"
+    r"^\..+\.EX-[A-Z2-7]{12}\.(\d+)\.pending"
+    r"(?:\.c2pa|(?:\.seg\d{4}\.mp4)?(?:\.\d+\.[0-9a-f]{8}\.part)?)$"
 )
 
 
