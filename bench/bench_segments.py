@@ -14,7 +14,9 @@ ways, each ``--reps`` times, the order rotating every round:
 The worker processes are started (and the compiled mark loaded in them) before the
 clock starts, as long-lived ``custodes worker`` processes are. The figure is
 ``speedup`` = workers1 seconds / workers2 seconds (issue 19's goal: >= 1.7 on 2 cores),
-and the joined copy's frame count is checked against the single render's.
+and the joined copy's frame count is checked against the single render's. Each run
+also gives the CPU seconds its processes used (Linux ``/proc``) and ``cores_busy`` =
+CPU seconds / wall seconds: how much of the machine the run got.
 
     .venv/bin/python bench/bench_segments.py [--seconds 600] [--segment 60] [--reps 1]
     .venv/bin/python bench/bench_segments.py --seconds 120 --out bench/results/segments.json
@@ -73,6 +75,16 @@ def _render_part(src: str, dest: str, seg: Segment, size: tuple[int, int]) -> tu
     return r.frames, time.perf_counter() - t0
 
 
+def _cpu_s(pids: list[int]) -> float:
+    """CPU seconds (user + system) the processes ``pids`` have used so far (Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
 def _segmented(
     pool: ProcessPoolExecutor,
     src: Path,
@@ -83,6 +95,9 @@ def _segmented(
 ) -> dict[str, Any]:
     dest = work / "joined.mp4"
     parts = [work / f"part-{s.index:04d}.mp4" for s in plan]
+    pids = [*pool._processes]  # the worker processes (started and warmed already)
+    cpu0 = _cpu_s(pids)
+    own0 = time.process_time()
     t0 = time.perf_counter()
     futures = [
         pool.submit(_render_part, str(src), str(p), s, size)
@@ -92,6 +107,7 @@ def _segmented(
     t1 = time.perf_counter()
     joined = join_parts(parts, src, dest, start_s=0.0, end_s=seconds, settings=SETTINGS)
     t2 = time.perf_counter()
+    cpu = _cpu_s(pids) - cpu0 + time.process_time() - own0
     for p in parts:
         p.unlink()
     dest.unlink()
@@ -99,6 +115,8 @@ def _segmented(
         "wall_s": t2 - t0,
         "render_s": t1 - t0,
         "join_s": t2 - t1,
+        "cpu_s": cpu,
+        "cores_busy": cpu / (t2 - t0),
         "frames": joined.frames,
         "part_frames": sum(f for f, _ in rendered),
     }
@@ -106,6 +124,7 @@ def _segmented(
 
 def _single(src: Path, size: tuple[int, int], work: Path, seconds: float) -> dict[str, Any]:
     dest = work / "single.mp4"
+    own0 = time.process_time()
     t0 = time.perf_counter()
     r = render(
         src,
@@ -117,8 +136,9 @@ def _single(src: Path, size: tuple[int, int], work: Path, seconds: float) -> dic
         settings=SETTINGS,
     )
     wall = time.perf_counter() - t0
+    cpu = time.process_time() - own0
     dest.unlink()
-    return {"wall_s": wall, "frames": r.frames}
+    return {"wall_s": wall, "frames": r.frames, "cpu_s": cpu, "cores_busy": cpu / wall}
 
 
 def main() -> None:
@@ -162,7 +182,11 @@ def main() -> None:
                     r = _segmented(pool, src, plan, size, workdir, args.seconds)
                 runs[mode].append(r)
                 load.append(os.getloadavg()[0])
-                print(f"{mode}: {r['wall_s']:.1f} s ({r['frames']} frames)", flush=True)
+                print(
+                    f"{mode}: {r['wall_s']:.1f} s ({r['frames']} frames), "
+                    f"{r['cpu_s']:.0f} CPU-s, {r['cores_busy']:.2f} cores busy",
+                    flush=True,
+                )
     finally:
         for pool in pools.values():
             pool.shutdown()
