@@ -281,6 +281,7 @@ def _build(
         client=client,
         jobs=jobs,
         export_dir=settings.resolved_export_dir,
+        segment_seconds=settings.segment_seconds,
         settings=settings,
         engine=engine,
     )

@@ -88,6 +88,12 @@ class Settings(BaseSettings):
     # or networks, comma-separated (10.0.0.5, 10.1.0.0/16, ::1). Unset: none, and the
     # address on the audit log is the connection's.
     trusted_proxies: str = ""
+    # An export longer than this many seconds is rendered in segments of about this
+    # length, cut at the source's keyframes, and joined without re-encoding the picture
+    # (docs/workers.md, "Segment-parallel export"); 0, the default, keeps every export one
+    # render: until segments are jobs of their own that several workers share, cutting
+    # gains no speed and re-encodes each part's first frames afresh.
+    segment_seconds: float = Field(default=0.0, ge=0)
 
     @property
     def resolved_database_url(self) -> str:

@@ -284,6 +284,8 @@ def test_an_export_sweeps_what_killed_exports_left(ingested, tmp_path: Path) -> 
         f".c.mp4.{ex}.{dead.pid}.pending",
         f".c.mp4.{ex}.{dead.pid}.pending.c2pa",
         f"..c.mp4.{ex}.{dead.pid}.pending.{dead.pid}.0a1b2c3d.part",
+        f".c.mp4.{ex}.{dead.pid}.pending.seg0002.mp4",  # a segment of a segmented export
+        f"..c.mp4.{ex}.{dead.pid}.pending.seg0003.mp4.{dead.pid}.0a1b2c3d.part",
     ]
     kept = [f".c.mp4.{ex}.{os.getpid()}.pending", ".notes.txt", f"c.mp4.{ex}.{dead.pid}.pending"]
     for name in stale + kept:

@@ -4,11 +4,13 @@ to the signed log (``verify``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import sqlite3
 from pathlib import Path
 
+import av
 import pytest
 
 from custodes.bootstrap import Vault
@@ -266,3 +268,35 @@ def test_an_unavailable_backend_puts_the_job_back(world, monkeypatch) -> None:
     shown = jobs.show_job(vault, "admin", job.job_id)
     assert (shown.status, shown.attempts) == ("queued", 1)  # to be retried, not failed
     assert _events(vault, "job-stopped") == []
+
+
+def test_a_long_export_job_is_rendered_in_segments_and_retried_after_a_kill(world) -> None:
+    """Above ``segment_seconds`` the job renders segments and joins them; a killed
+    attempt's parts are swept by the retry, which makes the one export on record."""
+    vault, _number, ev = world
+    vault = dataclasses.replace(vault, segment_seconds=0.5)  # clip "a": keyframes each 1 s
+    sup = add_user(vault, "supervisor")
+    job = _request(vault, sup, ev)
+    with vault.uow() as uow:
+        assert uow.jobs.claim(
+            job.job_id, "in-process pid=999999 host=elsewhere", "t", stale_running=False
+        )
+        uow.commit()
+    vault.export_dir.mkdir(parents=True)  # type: ignore[union-attr]
+    dest = vault.export_dir / f"{job.params['export_id']}.mp4"  # type: ignore[operator]
+    part = dest.with_name(f".{dest.name}.{job.params['export_id']}.999999.pending.seg0001.mp4")
+    part.write_bytes(b"half a segment")
+    assert jobs.run_job(vault, job.job_id, worker="w2", stale_running=True) == "done"
+    assert not part.exists() and dest.exists()
+    assert [p.name for p in dest.parent.iterdir()] == [dest.name]
+    shown = jobs.show_job(vault, sup, job.job_id)
+    assert shown.attempts == 2 and shown.result["frames"] == 30  # type: ignore[index]
+    assert shown.progress is not None and shown.progress.done == 30
+    [export] = _events(vault, "export")
+    assert export["details"]["job"] == job.job_id  # type: ignore[index]
+    with vault.uow(readonly=True) as uow:
+        record = uow.exports.find(str(job.params["export_id"]))
+    assert record is not None and record.lineage["segments"] == 2
+    with av.open(str(dest)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 30
+    assert verify.verify_vault(vault, "admin").ok

@@ -81,6 +81,7 @@ class RenderResult:
     end_s: float
     has_audio: bool
     audio_packets_skipped: int = 0  # undecodable audio packets, left out (silence)
+    segments: int = 1  # rendered apart and joined (custodes.media.segments)
 
 
 def decode_packet(packet: Any, skipped: list[int]) -> list[Any]:
@@ -154,13 +155,26 @@ def render(
     hooks: tuple[FrameHook, ...] = (),
     settings: EncodeSettings = EncodeSettings(),
     progress: Callable[[int], None] | None = None,
+    audio: bool = True,
 ) -> RenderResult:
-    """Write the derivative of ``src`` to ``dest`` (MP4, H.264/AAC)."""
+    """Write the derivative of ``src`` to ``dest`` (MP4, H.264/AAC). ``audio=False``:
+    the picture only (a segment of a segment-parallel render, whose sound the join
+    encodes once: :mod:`custodes.media.segments`)."""
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
     try:
         with single_threaded_blas():
             result = _render(
-                src, tmp, start_s, end_s, height, marker, visible_text, hooks, settings, progress
+                src,
+                tmp,
+                start_s,
+                end_s,
+                height,
+                marker,
+                visible_text,
+                hooks,
+                settings,
+                progress,
+                audio,
             )
         os.replace(tmp, dest)
         return result
@@ -310,11 +324,12 @@ def _render(
     hooks: tuple[FrameHook, ...],
     settings: EncodeSettings,
     progress: Callable[[int], None] | None,
+    audio: bool = True,
 ) -> RenderResult:
     with av.open(str(src)) as inp:
         vin: Any = inp.streams.video[0]
         vin.codec_context.thread_type = "AUTO"
-        ain: Any = inp.streams.audio[0] if inp.streams.audio else None
+        ain: Any = inp.streams.audio[0] if inp.streams.audio and audio else None
         rate = vin.average_rate or vin.guessed_rate or Fraction(30)
         fps = float(rate)
         w, h = output_size(vin.codec_context.width, vin.codec_context.height, height)

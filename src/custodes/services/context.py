@@ -65,6 +65,9 @@ class Context:
     """Where requested jobs wait for a runner (services.jobs, docs/workers.md)."""
     export_dir: Path | None = None
     """Where copies made by jobs are written (None: jobs make no copies here)."""
+    segment_seconds: float = 0.0
+    """An export longer than this is rendered in segments of about this length and
+    joined (``media.segments``); 0: always one render."""
 
     def acting_for(self, client: str, *, progress: ProgressSink | None = None) -> Self:
         """The same vault, acting for another client (and reporting to its progress sink)."""

@@ -30,6 +30,7 @@ from custodes.core.records import Evidence, Export, JobStatus
 from custodes.core.watermark import MarkParams, derive_key
 from custodes.media.provenance import build_manifest, sign_mp4
 from custodes.media.render import EncodeSettings, RenderResult, output_size, render
+from custodes.media.segments import join_parts, plan_segments, render_part
 from custodes.processes import pid_alive
 from custodes.services.common import (
     check_writable_folder,
@@ -94,10 +95,12 @@ def _check_text(value: str, field: str, limit: int) -> str:
 
 
 # What an export killed outright (SIGKILL, power loss) leaves in its output folder: the
-# hidden copy under its pending name, its C2PA-signed twin, or the encoder's part file,
+# hidden copy under its pending name, its C2PA-signed twin, the encoder's part file, or a
+# segment of a segmented export (and its part file),
 # each naming the process that made it.
 _LEFTOVER = re.compile(
-    r"^\..+\.EX-[A-Z2-7]{12}\.(\d+)\.pending(?:\.c2pa|\.\d+\.[0-9a-f]{8}\.part)?$"
+    r"^\..+\.EX-[A-Z2-7]{12}\.(\d+)\.pending"
+    r"(?:\.c2pa|(?:\.seg\d{4}\.mp4)?(?:\.\d+\.[0-9a-f]{8}\.part)?)$"
 )
 
 
@@ -331,18 +334,59 @@ def _render(
     fps = plan.evidence.media.fps or 30
     task.set_total(max(1, round((plan.end_s - plan.start_s) * fps)))
     width, height = plan.size
-    return render(
-        source,
-        pending,
+    key = derive_key(plan.secret, plan.export_id, KEY_VERSION)
+    visible = text if cmd.visible_mark else None
+    length = ctx.segment_seconds or None
+    segments = plan_segments(source, plan.start_s, plan.end_s, length) if length else []
+    if len(segments) <= 1:
+        return render(
+            source,
+            pending,
+            start_s=plan.start_s,
+            end_s=plan.end_s,
+            height=cmd.height,
+            marker=FastEmbedder(key, width, height, cmd.params),
+            visible_text=visible,
+            settings=cmd.settings,
+            progress=task.advance,
+        )
+    # Segment-parallel: each segment rendered apart (here one after the other) into a
+    # hidden part beside the pending copy (swept with it), then joined by copying.
+    parts = [pending.with_name(f"{pending.name}.seg{s.index:04d}.mp4") for s in segments]
+    try:
+        frames = 0
+        for seg, part in zip(segments, parts, strict=True):
+            frames += render_part(
+                source,
+                part,
+                seg,
+                height=cmd.height,
+                marker=FastEmbedder(key, width, height, cmd.params),
+                visible_text=visible,
+                settings=cmd.settings,
+                progress=task.advance,
+            ).frames
+        joined = join_parts(
+            parts,
+            source,
+            pending,
+            start_s=plan.start_s,
+            end_s=plan.end_s,
+            settings=cmd.settings,
+        )
+    finally:
+        for part in parts:
+            part.unlink(missing_ok=True)
+    return RenderResult(
+        frames=joined.frames,
+        width=joined.width,
+        height=joined.height,
+        fps=joined.fps,
         start_s=plan.start_s,
-        end_s=plan.end_s,
-        height=cmd.height,
-        marker=FastEmbedder(
-            derive_key(plan.secret, plan.export_id, KEY_VERSION), width, height, cmd.params
-        ),
-        visible_text=text if cmd.visible_mark else None,
-        settings=cmd.settings,
-        progress=task.advance,
+        end_s=min(plan.end_s, plan.start_s + joined.frames / joined.fps),
+        has_audio=joined.has_audio,
+        audio_packets_skipped=joined.audio_packets_skipped,
+        segments=len(segments),
     )
 
 
@@ -383,6 +427,7 @@ def _lineage(cmd: ExportEvidence, plan: _Plan, result: RenderResult, text: str) 
         "source": {"evidence_id": ev.id, "sha256": ev.sha256, "case": ev.case_number},
         "operations": operations,
         "frames": result.frames,
+        **({"segments": result.segments} if result.segments > 1 else {}),
         "audio_packets_skipped": result.audio_packets_skipped,
         "software": software_versions(),
     }
