@@ -21,9 +21,10 @@ from custodes import __version__, bootstrap
 from custodes.bootstrap import Vault
 from custodes.config import Settings
 from custodes.services import jobs as jobs_svc
+from custodes.services import uploads as uploads_svc
 from custodes.services import viewings as viewing_svc
 from custodes.web import errors, pages, security
-from custodes.web.routes import api, audit, auth, jobs, ops, viewings
+from custodes.web.routes import api, audit, auth, jobs, ops, uploads, viewings
 from custodes.web.routes import pages as page_routes
 
 API = "/api/v1"
@@ -38,6 +39,8 @@ def _lifespan(vault: Vault, run_jobs: bool) -> Callable[[FastAPI], Any]:
         if run_jobs and vault.jobs.engine == "in-process":
             runner = jobs_svc.JobRunner(vault.acting_for(f"{vault.client} job-runner"))
             runner.start()
+        if run_jobs:  # served: uploads left to expire while the server was down go now
+            uploads_svc.sweep(vault)
         try:
             yield
         finally:
@@ -80,6 +83,7 @@ def create_app(vault: Vault, *, run_jobs: bool = False) -> FastAPI:
     app.include_router(jobs.router, prefix=API)
     app.include_router(page_routes.router)
     app.include_router(viewings.router, prefix=API)
+    app.include_router(uploads.router, prefix=API)
     ops.install(app, vault)  # /healthz, /readyz, /metrics; request ids and logs (outermost)
     return app
 
