@@ -8,12 +8,13 @@ recording officer: an officer and a prosecutor do not reach it."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
 
 from custodes.core.authz import Role
-from custodes.services import cases, evidence, viewings
+from custodes.services import cases, evidence, uploads, viewings
 from tests.web.conftest import ORIGIN, Web
 
 ROLES = ["officer", "supervisor", "records", "prosecutor", "internal-affairs", "admin", "command"]
@@ -27,6 +28,7 @@ def _only(ok: set[str], allowed: int = 200, refused: int = 403) -> dict[str, int
 
 READERS = {"supervisor", "records", "internal-affairs", "admin"}  # vault:audit:read
 PROVERS = {"records", "internal-affairs", "admin"}  # vault:audit:prove
+INGESTERS = {"supervisor", "records", "admin"}  # case:evidence:ingest, reached
 # (method, path template, expected status per role)
 MATRIX: list[tuple[str, str, dict[str, int]]] = [
     ("GET", "/api/v1/me", ALL),
@@ -60,7 +62,26 @@ MATRIX: list[tuple[str, str, dict[str, int]]] = [
     ("GET", "/api/v1/viewings", _only(READERS)),
     ("GET", "/api/v1/viewings/{viewing}/playlist.m3u8", _only({"records"})),
     ("GET", "/api/v1/viewings/{viewing}/segments/0.ts", _only({"records"})),
+    # Resumable uploads (tus): begun by those who may ingest into the case; an upload is
+    # its owner's alone (the world's was begun by records).
+    ("OPTIONS", "/api/v1/uploads", dict.fromkeys(ROLES, 204)),
+    ("POST", "/api/v1/uploads", _only(INGESTERS, 201)),
+    ("HEAD", "/api/v1/uploads/{upload}", _only({"records"})),
+    ("PATCH", "/api/v1/uploads/{upload}", _only({"records"}, 204)),
+    ("GET", "/api/v1/uploads/{upload}", _only({"records"})),
+    ("DELETE", "/api/v1/uploads/{upload}", _only({"records"}, 204)),  # last: it is gone
 ]
+
+#: The headers of tus requests (an empty PATCH at offset 0; an upload of 10 bytes).
+TUS = {
+    "Tus-Resumable": "1.0.0",
+    "Upload-Length": "10",
+    "Upload-Metadata": "case " + base64.b64encode(b"C-MATRIX").decode(),
+    "Upload-Offset": "0",
+    "Content-Type": "application/offset+octet-stream",
+}
+#: A refusal put on record as another action than ``access-refused`` (as the CLI's).
+REFUSED_AS = {("POST", "/api/v1/uploads"): "ingest-refused"}
 
 #: The body of each POST of the matrix (default: a token for someone else).
 BODIES: dict[str, dict[str, str]] = {
@@ -89,6 +110,7 @@ def test_the_matrix_covers_every_route(sqlite_web: Web) -> None:
         "{job_id}": "{id}",
         "{evidence_id}": "{evidence}",
         "{viewing_id}": "{viewing}",
+        "{upload_id}": "{upload}",
         "{n}": "0",
     }
     actual = set()
@@ -110,6 +132,7 @@ def world(sqlite_web: Web, clips: dict[str, Path]) -> dict[str, str]:
     cases.add_case(web.vault, rec, number, "matrix")
     ev = evidence.ingest(web.vault, rec, clips["a"], number)
     seen = viewings.start_viewing(web.vault, rec, viewings.StartViewing(ev.evidence_id))
+    upload = uploads.begin(web.vault, rec, uploads.NewUpload(10, number))
     with web.vault.uow(readonly=True) as uow:
         size = uow.audit.newest_checkpoint_size()
     return {
@@ -118,6 +141,7 @@ def world(sqlite_web: Web, clips: dict[str, Path]) -> dict[str, str]:
         "evidence": ev.evidence_id,
         "size": str(size),
         "viewing": seen.viewing_id,
+        "upload": upload.upload_id,
     }
 
 
@@ -134,9 +158,13 @@ def test_every_route_for_every_role(sqlite_web: Web, world: dict[str, str], role
             other=other,
             size=world["size"],
             viewing=world["viewing"],
+            upload=world["upload"],
         )
-        before = len(web.events("access-refused"))
-        if method == "POST":
+        refused_as = REFUSED_AS.get((method, path), "access-refused")
+        before = len(web.events(refused_as))
+        if "/uploads" in path:
+            r = client.request(method, path, headers={"Origin": ORIGIN, **TUS})
+        elif method == "POST":
             body = BODIES.get(path, {"username": other, "expires": "1h"})
             body = {k: v.format(evidence=world["evidence"]) for k, v in body.items()}
             r = client.post(path, json=body, headers={"Origin": ORIGIN})
@@ -145,8 +173,9 @@ def test_every_route_for_every_role(sqlite_web: Web, world: dict[str, str], role
         want = expected[role]
         assert r.status_code == want, (role, method, path, r.text)
         if want == 403:
-            assert r.json()["error"]["code"] == "access-denied"
-            refused = web.events("access-refused")
+            if method != "HEAD":  # a HEAD answer has no body
+                assert r.json()["error"]["code"] == "access-denied"
+            refused = web.events(refused_as)
             assert len(refused) == before + 1, (role, path)
             assert refused[-1]["actor"] == user
             assert refused[-1]["client"].startswith("web:session/")
