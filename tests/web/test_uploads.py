@@ -8,6 +8,7 @@ import asyncio
 import base64
 import dataclasses
 import hashlib
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -87,12 +88,21 @@ def dropped_patch(client: TestClient, url: str, offset: int, sent: list[bytes], 
     return int(start["status"])
 
 
-@pytest.fixture
-def world(sqlite_web: Web) -> tuple[Web, str, TestClient]:
-    web = sqlite_web
+def _world(web: Web) -> tuple[Web, str, TestClient]:
     rec = web.user("records")
     cases.add_case(web.vault, rec, "C-UP", "uploads")
     return web, rec, web.sign_in(rec)
+
+
+@pytest.fixture
+def world(sqlite_web: Web) -> tuple[Web, str, TestClient]:
+    return _world(sqlite_web)
+
+
+@pytest.fixture
+def any_world(web: Web) -> tuple[Web, str, TestClient]:
+    """On SQLite, and on PostgreSQL when one is reachable."""
+    return _world(web)
 
 
 def _left(web: Web) -> list[Path]:
@@ -101,9 +111,9 @@ def _left(web: Web) -> list[Path]:
 
 
 def test_an_upload_in_pieces_survives_a_dropped_connection(
-    world: tuple[Web, str, TestClient], clips: dict[str, Path]
+    any_world: tuple[Web, str, TestClient], clips: dict[str, Path]
 ) -> None:
-    web, rec, client = world
+    web, rec, client = any_world
     data = clips["a"].read_bytes()
     third = len(data) // 3
     r = create(client, len(data), case="C-UP", filename="cam 7/clip.mp4", device="BWC-7")
@@ -225,6 +235,22 @@ def test_an_upload_is_its_owners_alone(
     assert r.status_code == 204 and _left(web) == []
     [ended] = web.events("upload-ended")
     assert ended["details"] == {"why": "deleted", "received": 100, "length": len(data)}
+
+
+def test_a_head_waits_for_the_request_still_writing(world: tuple[Web, str, TestClient]) -> None:
+    web, rec, client = world
+    url = create(client, 100, case="C-UP").headers["Location"]
+    upload_id = url.rsplit("/", 1)[1]
+    writer = svc.append(web.vault, rec, upload_id, 0)  # a cut PATCH not yet ended
+    writer.write(b"z" * 40)
+    ended = threading.Timer(0.3, writer.close)
+    ended.start()
+    assert head_offset(client, url) == 40  # after the writer ended, not 0
+    ended.join()
+    busy = svc.append(web.vault, rec, upload_id, 40)
+    r = patch(client, url, 40, b"z")
+    assert r.status_code == 409 and "another request" in r.json()["error"]["message"]
+    busy.close()
 
 
 def test_expired_uploads_are_swept(world: tuple[Web, str, TestClient]) -> None:

@@ -34,6 +34,7 @@ import os
 import re
 import shutil
 import threading
+import time
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
@@ -241,10 +242,35 @@ def _owned(uc: UseCase, upload_id: str) -> tuple[Upload, Path]:
 
 
 def status(ctx: Context, actor_name: str | None, upload_id: str) -> Upload:
-    """Where the actor's upload stands (its offset: the bytes kept so far)."""
+    """Where the actor's upload stands (its offset: the bytes kept so far). While a
+    request is still writing it (the server has not yet seen a dropped connection end:
+    the bytes already in its buffers still arrive), wait for it a while, so that the
+    offset told is the one to resume from."""
     with acting(ctx, actor_name) as uc:
-        up, _ = _owned(uc, upload_id)
+        up, folder = _owned(uc, upload_id)
+    if up.status == "open" and _settled(folder / up.filename, WRITER_WAIT_S):
+        up = Upload.read(folder)
     return up
+
+
+WRITER_WAIT_S = 10.0
+
+
+def _settled(path: Path, wait_s: float) -> bool:
+    """Whether no request is writing ``path`` (waiting up to ``wait_s`` for one to end)."""
+    deadline = time.monotonic() + wait_s
+    try:
+        with open(path, "rb") as fh:
+            while True:
+                try:
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+                    return True
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        return False
+                    time.sleep(0.05)
+    except OSError:
+        return False
 
 
 class Appender:
