@@ -71,6 +71,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--size-mb", type=int, default=2048)
     ap.add_argument("--drop-at", type=float, default=0.5)
+    ap.add_argument("--http", choices=["auto", "h11", "httptools"], default="auto")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp:
@@ -99,6 +100,7 @@ def main() -> None:
                 *(sys.executable, "-m", "uvicorn", "--factory"),
                 "custodes.web.app:app_from_environment",
                 *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"),
+                *("--http", args.http),
             ],
             env=env,
         )
@@ -171,6 +173,7 @@ def main() -> None:
     mb = size / 1e6
     out = {
         "machine": machine(),
+        "http": args.http,
         "file_mb": round(mb, 1),
         "made_s": round(made_s, 1),
         "cut_after_mb": round(cut_after / 1e6, 1),
