@@ -452,6 +452,8 @@ def _end(uc: UseCase, up: Upload, folder: Path, why: str) -> None:
 def sweep(ctx: Context) -> list[str]:
     """Remove the uploads whose time is up (unfinished ones on record, in their owner's
     name with this client); the ids removed. Run at each new upload and by ``serve``."""
+    if ctx.upload_dir is None:
+        return []
     root = _root(ctx)
     now = ctx.clock.now()
     swept = []
