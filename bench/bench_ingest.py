@@ -26,9 +26,9 @@ from pathlib import Path
 import av
 import numpy as np
 
+from custodes import bootstrap
 from custodes.config import Settings
 from custodes.services import cases, evidence
-from custodes.services import vault as vault_svc
 
 
 def make_video(path: Path, size_mb: int) -> None:
@@ -82,7 +82,7 @@ def main() -> None:
             t0 = time.perf_counter()
             subprocess.run(["sha256sum", str(src)], check=True, capture_output=True)
             hash_s.append(time.perf_counter() - t0)
-            vault = vault_svc.init_vault(Settings(home=Path(tmp) / f"vault{rep}"))
+            vault = bootstrap.init_vault(Settings(home=Path(tmp) / f"vault{rep}"))
             cases.add_case(vault, "admin", "C-1")
             t0 = time.perf_counter()
             evidence.ingest(vault, "admin", src, "C-1")

@@ -282,6 +282,10 @@ def _build(
         jobs=jobs,
         export_dir=settings.resolved_export_dir,
         segment_seconds=settings.segment_seconds,
+        upload_dir=settings.upload_dir or settings.home / "uploads",
+        upload_max_size=settings.upload_max_size,
+        upload_max_open=settings.upload_max_open,
+        upload_expiry_s=settings.upload_expiry_hours * 3600.0,
         settings=settings,
         engine=engine,
     )

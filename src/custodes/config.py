@@ -94,6 +94,14 @@ class Settings(BaseSettings):
     # render: until segments are jobs of their own that several workers share, cutting
     # gains no speed and re-encodes each part's first frames afresh.
     segment_seconds: float = Field(default=0.0, ge=0)
+    # Resumable uploads on the API (tus, docs/web.md): the folder where partial uploads
+    # are kept until they become evidence (unset: HOME/uploads; local disk, also for an S3
+    # vault), the largest upload accepted, how many unfinished uploads one user may hold,
+    # and how long an upload left untouched is kept before it is swept.
+    upload_dir: Path | None = None
+    upload_max_size: int = Field(default=64 * 1024**3, ge=1)
+    upload_max_open: int = Field(default=5, ge=1)
+    upload_expiry_hours: float = Field(default=24.0, gt=0)
 
     @property
     def resolved_database_url(self) -> str:

@@ -8,12 +8,13 @@ recording officer: an officer and a prosecutor do not reach it."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
 
 from custodes.core.authz import Role
-from custodes.services import cases, evidence, viewings
+from custodes.services import cases, evidence, uploads, viewings
 from custodes.services import requests as req_svc
 from tests.web.conftest import ORIGIN, Web
 
@@ -28,6 +29,7 @@ def _only(ok: set[str], allowed: int = 200, refused: int = 403) -> dict[str, int
 
 READERS = {"supervisor", "records", "internal-affairs", "admin"}  # vault:audit:read
 PROVERS = {"records", "internal-affairs", "admin"}  # vault:audit:prove
+INGESTERS = {"supervisor", "records", "admin"}  # case:evidence:ingest, reached
 REQUEST_VIEWERS = {"supervisor", "records", "internal-affairs", "command"}
 FLAGGERS = {"supervisor", "records"}  # case:evidence:flag
 CASE_WRITERS = {"supervisor", "records", "admin"}  # vault:case:add, set-status, assign
@@ -89,8 +91,8 @@ MATRIX: list[tuple[str, str, dict[str, int]] | tuple[str, str, dict[str, int], o
     ),
     (
         "PUT",
-        "/api/v1/users/{other}/password",
-        _only({"admin"}),
+        "/api/v1/users/{officer}/password",
+        _only({"admin", "officer"}),  # an admin's, or the officer's own
         {"password": "another password 2"},
     ),
     ("POST", "/api/v1/cases", _only(CASE_WRITERS, 201), {"number": "C-NEW-{role}", "title": "t"}),
@@ -144,7 +146,26 @@ MATRIX: list[tuple[str, str, dict[str, int]] | tuple[str, str, dict[str, int], o
         _only({"admin"}),
         {"pack": "california", "reason": "the department moved"},
     ),
+    # Resumable uploads (tus): begun by those who may ingest into the case; an upload is
+    # its owner's alone (the world's was begun by records, whose turn comes last).
+    ("OPTIONS", "/api/v1/uploads", dict.fromkeys(ROLES, 204)),
+    ("POST", "/api/v1/uploads", _only(INGESTERS, 201)),
+    ("HEAD", "/api/v1/uploads/{upload}", _only({"records"})),
+    ("PATCH", "/api/v1/uploads/{upload}", _only({"records"}, 204)),
+    ("GET", "/api/v1/uploads/{upload}", _only({"records"})),
+    ("DELETE", "/api/v1/uploads/{upload}", _only({"records"}, 204)),  # last: it is gone
 ]
+
+#: The headers of tus requests (an empty PATCH at offset 0; an upload of 10 bytes).
+TUS = {
+    "Tus-Resumable": "1.0.0",
+    "Upload-Length": "10",
+    "Upload-Metadata": "case " + base64.b64encode(b"C-MATRIX").decode(),
+    "Upload-Offset": "0",
+    "Content-Type": "application/offset+octet-stream",
+}
+#: A refusal put on record as another action than ``access-refused`` (as the CLI's).
+REFUSED_AS = {("POST", "/api/v1/uploads"): "ingest-refused"}
 
 #: Routes outside the matrix: the sign-in steps themselves (test_auth.py), and the files
 #: published for outsiders without signing in (test_api.py).
@@ -161,6 +182,7 @@ RENAMED = {
     "{evidence_id}": "{evidence}",
     "{job_id}": "{id}",
     "{viewing_id}": "{viewing}",
+    "{upload_id}": "{upload}",
     "{n}": "0",
     "{request_id}": "{request}",
     "{derivative_id}": "{id}",
@@ -172,6 +194,7 @@ RENAMED = {
 def _route(path: str) -> str:
     """A matrix path as the OpenAPI document names its route."""
     path = path.split("?")[0].replace("RD-NO-SUCH", "{id}").replace("NO-SUCH", "{id}")
+    path = path.replace("users/{officer}", "users/{other}")
     return path.replace("C-W-{role}", "{case}").replace("C-IA", "{case}")
 
 
@@ -207,6 +230,7 @@ def world(sqlite_web: Web, clips: dict[str, Path]) -> dict[str, str]:
         web.vault, rec, req_svc.AddRequest(case_number=number, requester="Courier", kind="press")
     )
     seen = viewings.start_viewing(web.vault, rec, viewings.StartViewing(ev.evidence_id))
+    upload = uploads.begin(web.vault, rec, uploads.NewUpload(10, number))
     with web.vault.uow(readonly=True) as uow:
         size = uow.audit.newest_checkpoint_size()
     return {
@@ -216,6 +240,7 @@ def world(sqlite_web: Web, clips: dict[str, Path]) -> dict[str, str]:
         "request": asked.request_id,
         "size": str(size),
         "viewing": seen.viewing_id,
+        "upload": upload.upload_id,
     }
 
 
@@ -232,8 +257,10 @@ def _fill(value: object, names: dict[str, str]) -> object:
 def test_every_route_for_every_role(sqlite_web: Web, world: dict[str, str]) -> None:
     """One vault for all the roles (a world costs an ingest and seven password hashes);
     each role's writes touch its own case, so that the order of the roles matters only
-    where it is meant to (one records user decides the request, one admin the pack)."""
-    for role in ROLES:
+    where it is meant to (one records user decides the request, one admin the pack;
+    records goes last, since it ends the world's upload; the admin changes the password
+    of the officer, who went first)."""
+    for role in sorted(ROLES, key=lambda r: r == "records"):
         _every_route(sqlite_web, world, role)
 
 
@@ -247,12 +274,17 @@ def _every_route(web: Web, world: dict[str, str], role: str) -> None:
         path = template.format(**names)
         body = _fill(row[3], names) if len(row) > 3 else None
         want = expected[role]
-        before = len(web.events("access-refused")) if want == 403 else 0
-        r = client.request(method, path, json=body, headers={"Origin": ORIGIN})
+        refused_as = REFUSED_AS.get((method, path), "access-refused")
+        before = len(web.events(refused_as)) if want == 403 else 0
+        if "/uploads" in path:
+            r = client.request(method, path, headers={"Origin": ORIGIN, **TUS})
+        else:
+            r = client.request(method, path, json=body, headers={"Origin": ORIGIN})
         assert r.status_code == want, (role, method, path, r.text)
         if want == 403:
-            assert r.json()["error"]["code"] == "access-denied"
-            refused = web.events("access-refused")
+            if method != "HEAD":  # a HEAD answer has no body
+                assert r.json()["error"]["code"] == "access-denied"
+            refused = web.events(refused_as)
             assert len(refused) == before + 1, (role, path)
             assert refused[-1]["actor"] == user
             assert refused[-1]["client"].startswith("web:session/")

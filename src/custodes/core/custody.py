@@ -81,6 +81,10 @@ class Action(StrEnum):
     # Marked playback (issue 18): a viewing is a kind of export made for its viewer.
     VIEWING_START = "viewing-started"
     VIEWING_RANGE = "viewing-range"
+    # Resumable uploads (issue 18): one begun, and one ended without becoming evidence
+    # (deleted by its owner, or swept when it expired); a finished one is an ``ingest``.
+    UPLOAD_START = "upload-started"
+    UPLOAD_END = "upload-ended"
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,15 @@ class Context:
     segment_seconds: float = 0.0
     """An export longer than this is rendered in segments of about this length and
     joined (``media.segments``); 0: always one render."""
+    upload_dir: Path | None = None
+    """Where resumable uploads are kept until they become evidence (services.uploads);
+    None: the vault takes no uploads."""
+    upload_max_size: int = 64 * 1024**3
+    """The largest upload accepted, in bytes."""
+    upload_max_open: int = 5
+    """How many unfinished uploads one user may hold at once."""
+    upload_expiry_s: float = 24 * 3600.0
+    """How long an upload left untouched is kept before it is swept."""
 
     def acting_for(self, client: str, *, progress: ProgressSink | None = None) -> Self:
         """The same vault, acting for another client (and reporting to its progress sink)."""

@@ -21,6 +21,7 @@ from custodes import __version__, bootstrap
 from custodes.bootstrap import Vault
 from custodes.config import Settings
 from custodes.services import jobs as jobs_svc
+from custodes.services import uploads as uploads_svc
 from custodes.services import viewings as viewing_svc
 from custodes.web import errors, pages, security
 from custodes.web.routes import (
@@ -33,6 +34,7 @@ from custodes.web.routes import (
     jobs,
     ops,
     request_pages,
+    uploads,
     users,
     viewings,
     wellknown,
@@ -51,6 +53,8 @@ def _lifespan(vault: Vault, run_jobs: bool) -> Callable[[FastAPI], Any]:
         if run_jobs and vault.jobs.engine == "in-process":
             runner = jobs_svc.JobRunner(vault.acting_for(f"{vault.client} job-runner"))
             runner.start()
+        if run_jobs:  # served: uploads left to expire while the server was down go now
+            uploads_svc.sweep(vault)
         try:
             yield
         finally:
@@ -77,6 +81,8 @@ def create_app(vault: Vault, *, run_jobs: bool = False) -> FastAPI:
     app.state.vault = vault
     app.state.public_origin = bootstrap.public_origin(vault.settings)
     app.state.trusted_proxies = bootstrap.trusted_proxies(vault.settings)
+    # A tus PATCH carries up to the whole upload, streamed to disk (routes/uploads.py).
+    app.state.large_body_prefixes = (f"{API}/uploads",)
     errors.install(app)
     app.add_middleware(security.BodyLimit)  # inside the next (the last added is outermost)
     app.middleware("http")(security.middleware)
@@ -101,6 +107,7 @@ def create_app(vault: Vault, *, run_jobs: bool = False) -> FastAPI:
     app.include_router(cases.router, prefix=API)
     app.include_router(disclosure.router, prefix=API)
     app.include_router(wellknown.router)
+    app.include_router(uploads.router, prefix=API)
     ops.install(app, vault)  # /healthz, /readyz, /metrics; request ids and logs (outermost)
     return app
 
