@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from custodes.core import watermark as wm
-from custodes.media.render import _mark_frame, decode_packet, render
+from custodes.media.render import decode_packet, mark_frame, render
 
 FPS = 30
 
@@ -155,7 +155,7 @@ def test_marking_in_place_leaves_the_decoders_reference_pictures_alone(good_mp4:
             stream.codec_context.thread_type = "SLICE"
             for i, frame in enumerate(c.decode(stream)):
                 if i == 0 and mark_first:
-                    _mark_frame(frame, 0.0, None, (blacken,), None)
+                    mark_frame(frame, 0.0, None, (blacken,), None)
                     assert float(frame.to_ndarray(format="yuv420p")[: frame.height].mean()) == 0
                 means.append(float(frame.to_ndarray(format="yuv420p")[: frame.height].mean()))
                 if i == 5:

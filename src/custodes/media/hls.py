@@ -37,9 +37,10 @@ from custodes.core.errors import CustodesError, InvalidInput
 from custodes.media.render import (
     EncodeSettings,
     LumaMarker,
-    _mark_frame,
+    add_audio_stream,
     add_video_stream,
     decode_packet,
+    mark_frame,
     output_size,
 )
 from custodes.media.threads import single_threaded_blas
@@ -166,15 +167,7 @@ def _render_segment(
         with av.open(str(tmp), "w", format="mpegts", options=ts_options) as out:
             vout = add_video_stream(out, settings, rate, w, h)
             vout.codec_context.time_base = Fraction(1) / rate
-            aout: Any = None
-            resampler: Any = None
-            if ain is not None:
-                sr = ain.codec_context.sample_rate or 48_000
-                aout = out.add_stream(settings.audio_codec, rate=sr)
-                aout.bit_rate = settings.audio_bitrate
-                layout = "stereo" if (ain.codec_context.channels or 1) > 1 else "mono"
-                aout.layout = layout
-                resampler = av.AudioResampler(format="fltp", layout=layout, rate=sr)
+            aout, resampler = add_audio_stream(out, ain, settings)
             if start_s > 0:
                 inp.seek(int(start_s / vin.time_base), stream=vin, backward=True)
             streams = [vin] + ([ain] if ain is not None else [])
@@ -222,7 +215,7 @@ def _render_segment(
                             width=w, height=h, format="yuv420p", interpolation="AREA"
                         )
                     if marks:
-                        _mark_frame(frame, t, marker, (), visible_text)
+                        mark_frame(frame, t, marker, (), visible_text)
                     pts = max(round((t + PTS_OFFSET_S) * fps), last_pts + 1)
                     last_pts = pts
                     frame.pts = pts

@@ -143,6 +143,20 @@ def add_video_stream(out: Any, settings: EncodeSettings, rate: Fraction, w: int,
     return vout
 
 
+def add_audio_stream(out: Any, ain: Any, settings: EncodeSettings) -> tuple[Any, Any]:
+    """The AAC output stream for the source's sound ``ain`` and the resampler that feeds
+    it (planar float at the source's rate, stereo or mono as the source); ``(None, None)``
+    when the source has no sound."""
+    if ain is None:
+        return None, None
+    sr = ain.codec_context.sample_rate or 48_000
+    aout = out.add_stream(settings.audio_codec, rate=sr)
+    aout.bit_rate = settings.audio_bitrate
+    layout = "stereo" if (ain.codec_context.channels or 1) > 1 else "mono"
+    aout.layout = layout
+    return aout, av.AudioResampler(format="fltp", layout=layout, rate=sr)
+
+
 def render(
     src: Path,
     dest: Path,
@@ -207,7 +221,7 @@ def plane_view(frame: Any, index: int = 0) -> np.ndarray:
     )
 
 
-def _mark_frame(
+def mark_frame(
     frame: Any,
     t: float,
     marker: LumaMarker | None,
@@ -335,15 +349,7 @@ def _render(
         w, h = output_size(vin.codec_context.width, vin.codec_context.height, height)
         with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
             vout = add_video_stream(out, settings, rate, w, h)
-            aout: Any = None
-            resampler = None
-            if ain is not None:
-                sr = ain.codec_context.sample_rate or 48_000
-                aout = out.add_stream(settings.audio_codec, rate=sr)
-                aout.bit_rate = settings.audio_bitrate
-                layout = "stereo" if (ain.codec_context.channels or 1) > 1 else "mono"
-                aout.layout = layout
-                resampler = av.AudioResampler(format="fltp", layout=layout, rate=sr)
+            aout, resampler = add_audio_stream(out, ain, settings)
             if start_s > 0:
                 inp.seek(int(start_s / vin.time_base), stream=vin, backward=True)
             streams = [vin] + ([ain] if ain is not None else [])
@@ -385,7 +391,7 @@ def _render(
                                 width=w, height=h, format="yuv420p", interpolation="AREA"
                             )
                         if marks:
-                            _mark_frame(frame, t, marker, hooks, visible_text)
+                            mark_frame(frame, t, marker, hooks, visible_text)
                         put(frame, 1)
 
             frames = encode_pipeline(out, vout, rate, produce, progress)

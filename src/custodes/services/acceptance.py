@@ -23,7 +23,7 @@ from custodes.core.errors import CustodesError, CustodyConflict, IntegrityFailur
 from custodes.core.jsontext import JSONObject
 from custodes.core.records import Derivative
 from custodes.services.context import Context
-from custodes.services.exports import _check_text
+from custodes.services.exports import check_text
 from custodes.services.usecase import acting
 from custodes.storage.uow import UnitOfWork
 
@@ -87,7 +87,7 @@ def accept_redaction(ctx: Context, actor_name: str | None, cmd: AcceptRedaction)
     covers = redactions.parse_kinds(cmd.covers)  # bad input: one line, not a refusal
     with acting(ctx, actor_name) as uc:
         try:
-            reason = None if cmd.reason is None else _check_text(cmd.reason, "reason", 2000)
+            reason = None if cmd.reason is None else check_text(cmd.reason, "reason", 2000)
         except CustodesError as exc:
             uc.refuse(exc, attempted=permission.value)
         found = uc.uow.derivatives.find(cmd.derivative_id)

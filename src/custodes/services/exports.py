@@ -54,7 +54,7 @@ def software_versions() -> JSONObject:
     return {"custodes": __version__, "pyav": av.__version__, "ffmpeg": libs}
 
 
-def _check_range(
+def check_range(
     start: float | None, end: float | None, duration: float, damage: str | None = None
 ) -> tuple[float, float]:
     """The portion asked for, within the recording (of a damaged one, its readable part)."""
@@ -83,7 +83,7 @@ def _check_range(
     return s, e
 
 
-def _check_text(value: str, field: str, limit: int) -> str:
+def check_text(value: str, field: str, limit: int) -> str:
     value = " ".join(value.split())
     if not value:
         raise InvalidInput(f"{{{field}}} must not be empty", field=field)
@@ -265,13 +265,13 @@ def _prepare(uc: UseCase, cmd: ExportEvidence, export_id: str, held: contextlib.
     attempted = Permission.EVIDENCE_EXPORT
     ev, case = uc.found_evidence(cmd.evidence_id, attempted=attempted)
     try:
-        recipient = _check_text(cmd.recipient, "recipient", 128)
-        purpose = _check_text(cmd.purpose, "purpose", 2000)
+        recipient = check_text(cmd.recipient, "recipient", 128)
+        purpose = check_text(cmd.purpose, "purpose", 2000)
     except InvalidInput as exc:
         uc.refuse(exc, attempted=attempted.value, case=case.number, evidence=ev.id)
     decision = uc.allow(attempted, case=case, evidence=ev, reason=purpose)
     try:
-        start_s, end_s = _check_range(cmd.start, cmd.end, ev.media.duration_s, ev.media.damage)
+        start_s, end_s = check_range(cmd.start, cmd.end, ev.media.duration_s, ev.media.damage)
         size = output_size(ev.media.width, ev.media.height, cmd.height)
         dest = _destination(cmd, export_id)
         secret = uc.ctx.watermark_secret  # refused here, on record, if it is missing

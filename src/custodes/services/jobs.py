@@ -134,13 +134,13 @@ def request_export(ctx: Context, actor_name: str | None, cmd: RequestExport) -> 
     with acting(ctx, actor_name) as uc:
         ev, case = uc.found_evidence(cmd.evidence_id, attempted=attempted)
         try:
-            recipient = export_svc._check_text(cmd.recipient, "recipient", 128)
-            purpose = export_svc._check_text(cmd.purpose, "purpose", 2000)
+            recipient = export_svc.check_text(cmd.recipient, "recipient", 128)
+            purpose = export_svc.check_text(cmd.purpose, "purpose", 2000)
         except InvalidInput as exc:
             uc.refuse(exc, attempted=attempted.value, case=case.number, evidence=ev.id)
         uc.allow(attempted, case=case, evidence=ev, reason=purpose)
         try:
-            start_s, end_s = export_svc._check_range(
+            start_s, end_s = export_svc.check_range(
                 cmd.start, cmd.end, ev.media.duration_s, ev.media.damage
             )
             output_size(ev.media.width, ev.media.height, cmd.height)

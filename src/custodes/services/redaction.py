@@ -46,7 +46,7 @@ from custodes.services.common import (
 )
 from custodes.services.context import Context
 from custodes.services.evidence import alert_if_flagged, alert_note
-from custodes.services.exports import _check_text
+from custodes.services.exports import check_text
 from custodes.services.requests.facts import check_ranges_within
 from custodes.services.usecase import UseCase, acting
 
@@ -199,7 +199,7 @@ def _prepare(uc: UseCase, cmd: RedactEvidence) -> _Prepared:
     checked; a refusal is on record."""
     permission = Permission.EVIDENCE_REDACT
     try:
-        reason = None if cmd.reason is None else _check_text(cmd.reason, "reason", 2000)
+        reason = None if cmd.reason is None else check_text(cmd.reason, "reason", 2000)
     except CustodesError as exc:
         uc.refuse(exc, attempted=permission.value, evidence=cmd.evidence_id)
     ev, case, decision = uc.evidence_decided(cmd.evidence_id, permission, reason=reason)

@@ -58,7 +58,7 @@ from custodes.services.common import new_id, now_iso, verified_original
 from custodes.services.context import Context
 from custodes.services.events import hidden_cases, record_filter
 from custodes.services.evidence import alert_if_flagged, alert_note
-from custodes.services.exports import KEY_VERSION, _check_range, _check_text
+from custodes.services.exports import KEY_VERSION, check_range, check_text
 from custodes.services.usecase import UseCase, acting
 from custodes.storage.uow import UnitOfWork
 
@@ -150,12 +150,12 @@ def start_viewing(ctx: Context, actor_name: str | None, cmd: StartViewing) -> Vi
         reason: str | None = None
         if cmd.reason is not None and cmd.reason.strip():
             try:
-                reason = _check_text(cmd.reason, "reason", 2000)
+                reason = check_text(cmd.reason, "reason", 2000)
             except InvalidInput as exc:
                 uc.refuse(exc, attempted=_VIEW.value, case=case.number, evidence=ev.id)
         decision = uc.allow(_VIEW, case=case, evidence=ev, reason=reason)
         try:
-            start_s, end_s = _check_range(cmd.start, cmd.end, ev.media.duration_s, ev.media.damage)
+            start_s, end_s = check_range(cmd.start, cmd.end, ev.media.duration_s, ev.media.damage)
             width, height = _size(ev, cmd.height)
             if not (0.5 <= cmd.segment_s <= 10):
                 raise InvalidInput("{segment_s} must be 0.5 to 10 seconds", field="segment_s")

@@ -28,6 +28,7 @@ from custodes.media.render import (
     EncodeSettings,
     Mux,
     Put,
+    add_audio_stream,
     add_video_stream,
     decode_packet,
     encode_pipeline,
@@ -120,17 +121,9 @@ def _apply(
         fps = float(rate)
         with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
             vout = add_video_stream(out, settings, rate, w, h)
-            aout: Any = None
-            resampler: Any = None
-            sr = 48_000
-            layout = "mono"
-            if ain is not None:
-                sr = ain.codec_context.sample_rate or 48_000
-                aout = out.add_stream(settings.audio_codec, rate=sr)
-                aout.bit_rate = settings.audio_bitrate
-                layout = "stereo" if (ain.codec_context.channels or 1) > 1 else "mono"
-                aout.layout = layout
-                resampler = av.AudioResampler(format="fltp", layout=layout, rate=sr)
+            aout, resampler = add_audio_stream(out, ain, settings)
+            sr = aout.rate if aout is not None else 48_000
+            layout = aout.layout.name if aout is not None else "mono"
             streams = [vin] + ([ain] if ain is not None else [])
             index = redacted = n_boxes = cut_frames = 0
             skipped = [0]
