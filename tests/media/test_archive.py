@@ -16,9 +16,11 @@ from custodes.core.errors import InvalidInput
 from custodes.media.archive import (
     HOP,
     HZ,
+    MIN_QUERY_S,
     TABLES,
     ArchiveIndex,
     SourceKeys,
+    can_key,
     locate_in_archive,
     source_keys,
 )
@@ -126,3 +128,19 @@ def test_keys_round_trip_and_foreign_bytes(clips: Clips) -> None:
     short = Fingerprint(30.0, np.arange(30) / 30.0, np.zeros((30, 5), np.float32))
     assert len(source_keys("S", short)) == 0
     assert ArchiveIndex().candidates(short) == []
+
+
+def test_a_leak_too_short_for_a_key_is_said_so() -> None:
+    """Under :data:`MIN_QUERY_S` the index has no key for a leak, so the trace searches
+    linearly rather than reading the index's silence as "not in the vault"."""
+    from custodes.media.fingerprint import FEATURES
+
+    def of(seconds: float) -> Fingerprint:
+        times = np.arange(0.0, seconds, 1 / 30)
+        return Fingerprint(30.0, times, np.zeros((len(times), len(FEATURES)), np.float32))
+
+    assert 2.5 < MIN_QUERY_S < 3.5
+    assert not can_key(of(2.0))
+    assert not can_key(of(MIN_QUERY_S - 0.1))
+    assert can_key(of(MIN_QUERY_S + 0.1))
+    assert not can_key(of(0.0))

@@ -95,6 +95,9 @@ ARCHIVE_CANDIDATES = 5
 """Candidates the exact search scores."""
 MAX_POSTINGS = 4096
 """A code with more postings than this in a segment says nothing (a stop word)."""
+MIN_QUERY_S = (WINDOW + SMOOTH) / HZ * max(RATES)
+"""The shortest leak the index can key at every speed it tries (about 2.9 s): a shorter
+one has no key, so the index can say nothing about it (see :func:`can_key`)."""
 
 _CH = [FEATURES.index(c) for c in KEY_CHANNELS]
 _C = len(_CH)
@@ -484,6 +487,13 @@ def _rescaled(leak: Fingerprint, rate: float) -> Fingerprint:
 def _confidence(z: float, tests: float) -> float:
     p = 0.5 * math.erfc(z / math.sqrt(2.0)) * max(1.0, tests)
     return float(min(1.0, max(0.0, 1.0 - p)))
+
+
+def can_key(leak: Fingerprint) -> bool:
+    """Whether ``leak`` is long enough for the index to key it (:data:`MIN_QUERY_S`);
+    for a shorter one the caller searches every source linearly instead, since "no
+    candidate" would otherwise read as "not in the archive"."""
+    return len(leak) >= 2 and float(leak.times[-1] - leak.times[0]) >= MIN_QUERY_S
 
 
 def locate_in_archive(

@@ -44,7 +44,7 @@ from custodes.core.watermark import (
     perceptual_mask,
     score_tail_bound,
 )
-from custodes.media.archive import ARCHIVE_CANDIDATES, locate_in_archive
+from custodes.media.archive import ARCHIVE_CANDIDATES, can_key, locate_in_archive
 from custodes.media.fingerprint import FORMAT_VERSION, Fingerprint, fingerprint_video
 from custodes.media.leak import iter_registered_frames
 from custodes.media.locate import SourceMatch, locate
@@ -406,16 +406,23 @@ def locate_sources(
 ) -> list[SourceMatch]:
     """Where the leak is among ``sources``: within one case, the linear search over
     every fingerprint; otherwise the archive index (issue 20), which reads the
-    fingerprints of its few candidates only."""
+    fingerprints of its few candidates only; a leak too short for the index's keys
+    (:func:`custodes.media.archive.can_key`) is searched linearly too."""
     if case_number is not None:
         fps = _fingerprints(ctx, actor_name, sources)
         leak_fp = fingerprint_video(leak, progress=progress)
+        return locate(leak_fp, fps) if fps else []
+    leak_fp = fingerprint_video(leak, progress=progress)
+    if not can_key(leak_fp):
+        # Too short for one key of the index (under about 3 s): the index cannot speak
+        # for it, and its silence would read as "not in the vault"; every source is
+        # searched linearly instead.
+        fps = _fingerprints(ctx, actor_name, sources)
         return locate(leak_fp, fps) if fps else []
     # A source with no keys is keyed from its fingerprint, made if need be; one that
     # cannot be fingerprinted is refused, on record, as the linear search refuses it:
     # a search that silently skipped it could say "not found" for its footage.
     index = load_index(ctx, sources, lambda evs: _fingerprints(ctx, actor_name, evs))
-    leak_fp = fingerprint_video(leak, progress=progress)
     by_id = {ev.id: ev for ev in sources}
     proposed = index.candidates(leak_fp, limit=ARCHIVE_CANDIDATES, allowed=set(by_id))
     # Only the candidates' fingerprints are read (each held to its signed event).
