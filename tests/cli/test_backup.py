@@ -8,7 +8,6 @@ import json
 import secrets
 import shutil
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +24,12 @@ from custodes.core.errors import (
     InvalidInput,
     PermissionDenied,
 )
-from custodes.services import cases, evidence
+from custodes.services import evidence
 from custodes.services.audit import list_events
 from custodes.services.verify import verify_vault
 from tests.conftest import PG_URL, S3Bucket
 from tests.factories import add_case, add_user
+from tests.factories.writers import writers_adding_cases
 
 
 def cli(
@@ -259,27 +259,10 @@ def test_a_backup_taken_while_writers_write_restores_whole(
 ) -> None:
     """No pause: the snapshot, the files and the blobs of an online backup agree."""
     vault = bootstrap.init_vault(Settings(home=tmp_path / "vault", database_url=pg_schema_url))
-    stop = threading.Event()
-    failures: list[BaseException] = []
-
-    def writer(n: int) -> None:
-        i = 0
-        try:
-            while not stop.is_set():
-                cases.add_case(vault, "admin", f"O{n}-{i}")
-                i += 1
-        except BaseException as exc:
-            failures.append(exc)
-
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(3)]
-    for th in threads:
-        th.start()
     try:
-        summary = bootstrap.backup_vault(vault, "admin", tmp_path / "backup")
+        with writers_adding_cases(vault, 3, "O") as failures:
+            summary = bootstrap.backup_vault(vault, "admin", tmp_path / "backup")
     finally:
-        stop.set()
-        for th in threads:
-            th.join()
         vault.engine.dispose()
     assert failures == [] and summary.database == "postgresql"
     schema = "o_" + secrets.token_hex(6)

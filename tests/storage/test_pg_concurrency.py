@@ -14,6 +14,7 @@ from custodes import bootstrap
 from custodes.config import Settings
 from custodes.services import cases
 from custodes.services.verify import verify_vault
+from tests.factories.writers import writers_adding_cases
 
 pytestmark = pytest.mark.postgres
 
@@ -69,27 +70,8 @@ def test_verify_while_writers_append_finds_nothing_wrong(
     it: writers committing meanwhile are neither missing rows nor a truncated log."""
     vault = bootstrap.init_vault(Settings(home=tmp_path / "vault", database_url=pg_schema_url))
     try:
-        stop = threading.Event()
-        failures: list[BaseException] = []
-
-        def writer(n: int) -> None:
-            i = 0
-            try:
-                while not stop.is_set():
-                    cases.add_case(vault, "admin", f"V{n}-{i}")
-                    i += 1
-            except BaseException as exc:
-                failures.append(exc)
-
-        threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
-        for th in threads:
-            th.start()
-        try:
+        with writers_adding_cases(vault, 4, "V") as failures:
             reports = [verify_vault(vault, "admin", blobs=False) for _ in range(3)]
-        finally:
-            stop.set()
-            for th in threads:
-                th.join()
         assert failures == []
         assert [r.problems for r in reports] == [[], [], []]
         assert reports[-1].events > reports[0].events  # the writers did write meanwhile
