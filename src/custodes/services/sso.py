@@ -36,11 +36,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 import pyotp
-from authlib.integrations.httpx_client import OAuth2Client
+from authlib.oauth2.rfc6749.parameters import prepare_grant_uri, prepare_token_request
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from authlib.oidc.core import CodeIDToken
 from authlib.oidc.discovery import OpenIDProviderMetadata
 from cryptography.exceptions import InvalidTag
@@ -220,44 +221,63 @@ class Provider:
             self._keys = keys
         return keys
 
-    def _client(self, redirect_uri: str) -> OAuth2Client:
-        return OAuth2Client(
-            client_id=self.settings.client_id,
-            client_secret=self.settings.client_secret,
-            scope=self.settings.scope,
-            redirect_uri=redirect_uri,
-            code_challenge_method="S256",
-            token_endpoint_auth_method="client_secret_basic",
-            timeout=_TIMEOUT,
-            verify=self._verify,
+    def authorization_url(self, redirect_uri: str, state: str, nonce: str, verifier: str) -> str:
+        """The authorization request (RFC 6749 4.1.1, OpenID Connect 3.1.2.1) with the
+        verifier's S256 challenge (RFC 7636)."""
+        endpoint = str(self.metadata()["authorization_endpoint"])
+        return str(
+            prepare_grant_uri(
+                endpoint,
+                client_id=self.settings.client_id,
+                response_type="code",
+                redirect_uri=redirect_uri,
+                scope=self.settings.scope,
+                state=state,
+                nonce=nonce,
+                code_challenge=create_s256_code_challenge(verifier),
+                code_challenge_method="S256",
+            )
         )
 
-    def authorization_url(self, redirect_uri: str, state: str, nonce: str, verifier: str) -> str:
-        endpoint = str(self.metadata()["authorization_endpoint"])
-        with self._client(redirect_uri) as client:
-            url, _ = client.create_authorization_url(
-                endpoint, state=state, nonce=nonce, code_verifier=verifier
-            )
-        return str(url)
-
     def exchange(self, redirect_uri: str, code: str, verifier: str) -> dict[str, Any]:
-        """The token endpoint's answer for ``code``; ProviderError where it refuses."""
+        """The token endpoint's answer for ``code`` (the client authenticated with
+        ``client_secret_basic``, RFC 6749 2.3.1); ProviderError where it refuses."""
         endpoint = str(self.metadata()["token_endpoint"])
+        body = prepare_token_request(
+            "authorization_code", code=code, redirect_uri=redirect_uri, code_verifier=verifier
+        )
+        client = (
+            quote(self.settings.client_id, safe=""),
+            quote(self.settings.client_secret, safe=""),
+        )
         try:
-            with self._client(redirect_uri) as client:
-                token = client.fetch_token(
+            with httpx.Client(timeout=_TIMEOUT, verify=self._verify) as http:
+                response = http.post(
                     endpoint,
-                    grant_type="authorization_code",
-                    code=code,
-                    code_verifier=verifier,
+                    content=body,
+                    auth=client,
+                    headers={
+                        "Content-Type": "application/x-www-form-urlencoded",
+                        "Accept": "application/json",
+                    },
                 )
         except httpx.HTTPError as exc:
             raise BackendUnavailable(
                 f"the sign-in provider's token endpoint did not answer ({type(exc).__name__})"
             ) from exc
-        except Exception as exc:  # authlib's OAuthError and the like: a refusal
-            raise ProviderError(f"the token endpoint refused the code: {exc}"[:300]) from exc
-        return dict(token)
+        try:
+            token = response.json()
+        except ValueError:
+            token = None
+        if not isinstance(token, dict):
+            raise ProviderError(f"the token endpoint answered {response.status_code}, not JSON")
+        if response.status_code != 200 or "error" in token:
+            said = str(token.get("error", response.status_code))[:60]
+            text = str(token.get("error_description", ""))[:200]
+            raise ProviderError(
+                f"the token endpoint refused the code: {said}" + (f" ({text})" if text else "")
+            )
+        return token
 
     def verify(self, id_token: str, nonce: str, access_token: str | None, now: datetime) -> Any:
         """The ID token's claims, checked; ProviderError naming what is wrong."""
