@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import json
 import secrets
 import threading
@@ -48,17 +49,20 @@ class Person:
 class Provider:
     """The provider, its one registered client and the person it approves."""
 
-    def __init__(self, client_id: str, client_secret: str) -> None:
+    def __init__(self, client_id: str, client_secret: str, host: str = "127.0.0.1") -> None:
+        """``host``: the name in the issuer URL (``localhost`` puts the provider on another
+        site than a client at 127.0.0.1, as a real provider is); it listens on 127.0.0.1."""
         self.client_id = client_id
         self.client_secret = client_secret
         self.redirect_uris: set[str] = set()
         self.key = RSAKey.generate_key(2048, parameters={"kid": "test-key-1", "use": "sig"})
         self.person = Person("sub-0")
         self.spoil = Spoil()
+        self.interactive = False
         self.codes: dict[str, dict[str, Any]] = {}
         self.seen: list[tuple[str, str, dict[str, list[str]]]] = []  # method, path, params
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self.issuer = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self.issuer = f"http://{host}:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def start(self) -> Provider:
@@ -89,9 +93,13 @@ class Provider:
 
     # ---- the endpoints
 
-    def authorize(self, q: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    def authorize(
+        self, q: dict[str, str], approved: bool = False
+    ) -> tuple[int, dict[str, str], bytes]:
         """Approve the configured person: a code bound to the client, redirect URI, PKCE
-        challenge and nonce; back to the client with the state."""
+        challenge and nonce; back to the client with the state. An ``interactive``
+        provider first shows a page whose form the person submits (as a login form is),
+        so that the way back starts on the provider's own site."""
         ok = (
             q.get("client_id") == self.client_id
             and q.get("redirect_uri") in self.redirect_uris
@@ -104,6 +112,17 @@ class Provider:
         )
         if not ok:
             return 400, {"Content-Type": "text/plain"}, b"bad authorization request"
+        if self.interactive and not approved:
+            fields = "".join(
+                f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+                for k, v in q.items()
+            )
+            page = (
+                "<!doctype html><title>County IdP</title>"
+                f'<form method="post" action="/authorize">{fields}'
+                '<button type="submit">Approve</button></form>'
+            )
+            return 200, {"Content-Type": "text/html; charset=utf-8"}, page.encode()
         code = secrets.token_urlsafe(24)
         self.codes[code] = {
             "redirect_uri": q["redirect_uri"],
@@ -190,6 +209,8 @@ def _handler(provider: Provider) -> type[BaseHTTPRequestHandler]:
                 self._json(200, provider.jwks())
             elif url.path == "/authorize":
                 self._send(*provider.authorize({k: v[0] for k, v in q.items()}))
+            elif url.path == "/favicon.ico":  # a browser asks; nothing to show
+                self._send(204, {}, b"")
             else:
                 self._send(404, {}, b"")
 
@@ -198,10 +219,13 @@ def _handler(provider: Provider) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length", "0"))
             form = parse_qs(self.rfile.read(length).decode())
             provider.seen.append(("POST", url.path, form))
+            flat = {k: v[0] for k, v in form.items()}
+            if url.path == "/authorize":
+                self._send(*provider.authorize(flat, approved=True))
+                return
             if url.path != "/token":
                 self._send(404, {}, b"")
                 return
-            flat = {k: v[0] for k, v in form.items()}
             self._json(*provider.token(flat, self.headers.get("Authorization", "")))
 
     return Handler
