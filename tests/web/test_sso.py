@@ -33,6 +33,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from fastapi.testclient import TestClient
 from joserfc.jwk import RSAKey
 
 from custodes import bootstrap
@@ -400,6 +401,61 @@ def test_a_pre_session_expires_after_ten_minutes(
         assert browser.get(str(back)).status_code == 401
     [failed] = _failures(site)
     assert failed["details"]["why"].startswith("the pre-session expired")
+
+
+def test_a_forged_code_a_provider_error_and_a_replayed_callback_are_refused(
+    serve: Callable[..., Site], provider: Provider
+) -> None:
+    site = serve()
+    _person(provider, "o.brandt", amr=["mfa"])
+    with site.client() as browser:
+        back = _to_callback(site, browser)
+        forged = back.copy_set_param("code", "a-code-of-my-own")
+        assert browser.get(str(forged)).status_code == 401
+    with site.client() as browser:
+        back = _to_callback(site, browser)
+        denied = back.copy_remove_param("code").copy_add_param("error", "access_denied")
+        assert browser.get(str(denied)).status_code == 401
+    with site.client() as browser:
+        back = _to_callback(site, browser)
+        assert browser.get(str(back)).status_code == 200  # signed in
+        again = browser.get(str(back))  # the pre-session is used up, the code too
+        assert again.status_code == 401
+    steps = [(e["details"]["step"], e["details"]["why"]) for e in _failures(site)]
+    assert steps == [
+        ("token", "the token endpoint refused the code: invalid_grant"),
+        ("provider", "the provider answered access_denied"),
+        ("state", "no pre-session (the sign-in was not begun here, or its cookie is gone)"),
+    ]
+    assert len(site.events("sso-sign-in")) == 1
+
+
+def test_a_provider_that_cannot_be_reached_leaves_the_password(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("whatever")
+    vault = bootstrap.init_vault(
+        Settings(
+            home=tmp_path / "vault",
+            oidc_issuer=f"http://{ADDRESS}:{_free_port()}",  # nobody listens there
+            oidc_client_id=CLIENT_ID,
+            oidc_client_secret_file=secret,
+        )
+    )
+    try:
+        with TestClient(create_app(vault), base_url="https://testserver") as client:
+            page = client.get("/sign-in")
+            assert f"Sign in with {ADDRESS}" in page.text
+            refused = client.post(
+                "/sign-in/sso",
+                data={"next": "/"},
+                headers={"Origin": "https://testserver"},
+                follow_redirects=False,
+            )
+            assert refused.status_code == 503
+            assert "the sign-in provider did not answer" in refused.text
+            assert 'name="password"' in refused.text  # the password form is still there
+    finally:
+        vault.engine.dispose()
 
 
 SPOILS: dict[str, tuple[Callable[[Provider], Spoil], str]] = {
