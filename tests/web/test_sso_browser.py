@@ -26,12 +26,30 @@ from custodes.web.app import create_app
 from tests.web.oidc_provider import Person, Provider
 
 CHROMIUM = Path("/usr/bin/chromium")
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 ADDRESS = "127.0.0.1"
 
-if not CHROMIUM.exists():  # pragma: no cover
-    pytest.skip("needs /usr/bin/chromium (run `make install`)", allow_module_level=True)
+if not CHROMIUM.exists() or not AXE.exists():  # pragma: no cover
+    pytest.skip(
+        "needs /usr/bin/chromium and node_modules/axe-core (run `make install`)",
+        allow_module_level=True,
+    )
 
-from playwright.sync_api import sync_playwright  # noqa: E402
+from playwright.sync_api import Page, sync_playwright  # noqa: E402
+
+
+def _accessible(page: Page) -> None:
+    """axe-core finds no serious or critical violation (as tests/web/test_browser.py)."""
+    page.evaluate(AXE.read_text())
+    found = page.evaluate(
+        """async () => {
+            const r = await axe.run(document, {runOnly: {type: "tag",
+                values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]}});
+            return r.violations.filter(v => v.impact === "serious" || v.impact === "critical")
+                .map(v => `${v.impact} ${v.id}: ${v.help}`);
+        }"""
+    )
+    assert found == [], (page.url, found)
 
 
 def _free_port() -> int:
@@ -86,6 +104,7 @@ def test_the_button_signs_in_through_a_provider_on_another_site(
             page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
             page.goto(f"{base}/audit")
             assert page.url == f"{base}/sign-in?next=%2Faudit"
+            _accessible(page)  # the button beside the password form
             page.click("text=Sign in with County IdP")
             page.wait_for_url(f"{provider.issuer}/authorize?*")
             page.click("text=Approve")  # a form on the provider's site: a cross-site way back
