@@ -179,7 +179,7 @@ class Provider:
             **person.claims,
         }
         key = spoil.key or self.key
-        return jwt.encode({"alg": "RS256", "kid": "test-key-1"}, claims, key)
+        return jwt.encode({"alg": "RS256", "kid": key.kid}, claims, key)
 
 
 def _handler(provider: Provider) -> type[BaseHTTPRequestHandler]:

@@ -403,6 +403,26 @@ def test_a_pre_session_expires_after_ten_minutes(
     assert failed["details"]["why"].startswith("the pre-session expired")
 
 
+def test_a_key_the_provider_rotated_in_is_fetched_once_seen(
+    serve: Callable[..., Site], provider: Provider
+) -> None:
+    site = serve()
+    _person(provider, "o.brandt", amr=["mfa"])
+    before = len([path for _, path, _ in provider.seen if path == "/jwks"])
+    old = provider.key
+    try:
+        with site.client() as browser:
+            assert site.sign_in(browser).status_code == 200
+        provider.key = RSAKey.generate_key(2048, parameters={"kid": "test-key-2", "use": "sig"})
+        with site.client() as browser:
+            assert site.sign_in(browser).status_code == 200
+    finally:
+        provider.key = old
+    reads = len([path for _, path, _ in provider.seen if path == "/jwks"]) - before
+    assert reads == 2  # read once, and once more for the key id it did not know
+    assert len(site.events("sso-sign-in")) == 2 and _failures(site) == []
+
+
 def test_a_forged_code_a_provider_error_and_a_replayed_callback_are_refused(
     serve: Callable[..., Site], provider: Provider
 ) -> None:

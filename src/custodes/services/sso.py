@@ -291,7 +291,9 @@ class Provider:
             except InvalidKeyIdError:  # a key rotated in since the set was read
                 token = jwt.decode(id_token, self.keys(again=True), algorithms=algorithms)
         except JoseError as exc:
-            raise ProviderError(f"the ID token's signature: {exc.error or exc}") from exc
+            raise ProviderError(
+                f"the ID token does not verify with the provider's keys ({exc})"[:200]
+            ) from exc
         except (ValueError, TypeError) as exc:
             raise ProviderError(f"the ID token is malformed: {exc}"[:200]) from exc
         client_id = self.settings.client_id
@@ -312,7 +314,7 @@ class Provider:
         try:
             claims.validate(now=int(now.timestamp()), leeway=LEEWAY)
         except JoseError as exc:
-            raise ProviderError(f"the ID token's claims: {exc.error}: {exc}"[:200]) from exc
+            raise ProviderError(f"the ID token's claims: {exc}"[:200]) from exc
         return claims
 
 
