@@ -39,7 +39,8 @@ from joserfc.jwk import RSAKey
 from custodes import bootstrap
 from custodes.bootstrap import Vault
 from custodes.config import Settings
-from custodes.core.errors import InvalidInput
+from custodes.core.errors import InvalidInput, Unauthenticated
+from custodes.services import auth as auth_svc
 from custodes.services import sso as sso_svc
 from custodes.services import users
 from custodes.services.audit import list_events
@@ -529,6 +530,20 @@ def test_an_unknown_user_is_refused_on_record_and_not_created(
     assert d["subject"] == "sub-n.obody" and d["address"] == ADDRESS
     with site.vault.uow(readonly=True) as uow:
         assert uow.users.find("n.obody") is None
+
+
+def test_a_locked_account_stays_locked(serve: Callable[..., Site], provider: Provider) -> None:
+    site = serve()
+    for _ in range(5):
+        with pytest.raises(Unauthenticated):
+            auth_svc.sign_in(site.vault, "o.brandt", "wrong password!", ADDRESS, "test")
+    _person(provider, "o.brandt", amr=["mfa"])
+    with site.client() as browser:
+        refused = site.sign_in(browser)
+        assert refused.status_code == 429 and "locked" in refused.text
+        assert browser.get("/api/v1/me").status_code == 401
+    [failed] = _failures(site)
+    assert failed["actor"] == "o.brandt" and failed["details"]["why"] == "account locked"
 
 
 def test_a_token_without_the_username_claim_is_refused(

@@ -52,6 +52,7 @@ from joserfc.jwk import KeySet
 
 from custodes.core.custody import Action
 from custodes.core.errors import (
+    AccountLocked,
     BackendUnavailable,
     IntegrityFailure,
     InvalidInput,
@@ -547,8 +548,9 @@ def _open(
                 pre=pre,
                 actor=user.username,
                 extra=facts,
-                error=Unauthenticated(
-                    "the account is locked after failed sign-ins; try again later"
+                error=AccountLocked(
+                    "the account is locked after failed sign-ins; try again later",
+                    advice="a single sign-on does not lift custodes' lock",
                 ),
             )
         try:
