@@ -50,7 +50,6 @@ from tests.web.conftest import MovableClock, Web
 from tests.web.oidc_provider import Person, Provider, Spoil
 
 ADDRESS = "127.0.0.1"
-PASSWORD = "correct horse battery staple"
 CLIENT_ID = "custodes-test"
 
 
@@ -130,7 +129,8 @@ def serve(
     tmp_path: Path, tls: tuple[Path, Path], provider: Provider
 ) -> Iterator[Callable[..., Site]]:
     """``serve(trust_mfa=..., settings=...)``: a vault configured for the provider, with
-    users, served by uvicorn over TLS on a free port (the provider knows its callback)."""
+    users who have no password (they sign in only through the provider), served by
+    uvicorn over TLS on a free port (the provider knows its callback)."""
     servers: list[tuple[uvicorn.Server, threading.Thread, Vault]] = []
     provider.spoil = Spoil()
     secret_file = tmp_path / "oidc-secret"
@@ -150,7 +150,7 @@ def serve(
         )
         opened = bootstrap.init_vault(configured)
         for name, role in [("o.brandt", "officer"), ("a.min", "admin"), ("r.okafor", "records")]:
-            users.add_user(opened, "admin", name, role, PASSWORD)
+            users.add_user(opened, "admin", name, role)  # no password: the provider's only
         clock = MovableClock()
         vault = dataclasses.replace(opened, clock=clock)
         port = _free_port()
