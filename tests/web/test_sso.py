@@ -46,6 +46,7 @@ from custodes.services import users
 from custodes.services.audit import list_events
 from custodes.services.verify import verify_vault
 from custodes.web.app import create_app
+from tests.factories.cli import invoke
 from tests.web.conftest import MovableClock, Web
 from tests.web.oidc_provider import Person, Provider, Spoil
 
@@ -589,6 +590,24 @@ def test_the_settings_refuse_a_provider_that_is_not_https(tmp_path: Path) -> Non
                 update={"oidc_issuer": "https://idp.example.org", "oidc_client_secret_file": None}
             )
         )
+
+
+def test_serve_refuses_an_incomplete_single_sign_on_before_listening(tmp_path: Path) -> None:
+    home = tmp_path / "v"
+    assert invoke("--home", str(home), "init").returncode == 0
+    proc = invoke(
+        "--home",
+        str(home),
+        "serve",
+        env={
+            "CUSTODES_OIDC_ISSUER": "https://idp.example.org",
+            "CUSTODES_OIDC_CLIENT_ID": "custodes",
+            "CUSTODES_OIDC_CLIENT_SECRET_FILE": str(tmp_path / "no-such-file"),
+        },
+    )
+    assert proc.returncode == 3
+    assert "cannot read the OpenID client secret file" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) <= 2  # one line (and its advice)
 
 
 @pytest.mark.parametrize(
