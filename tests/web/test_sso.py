@@ -426,9 +426,10 @@ def test_a_key_the_provider_rotated_in_is_fetched_once_seen(
 
 
 def test_a_forged_code_a_provider_error_and_a_replayed_callback_are_refused(
-    serve: Callable[..., Site], provider: Provider
+    serve: Callable[..., Site], provider: Provider, tmp_path: Path
 ) -> None:
-    site = serve()
+    metrics = "metrics-token-" + "m" * 8
+    site = serve(settings=Settings(home=tmp_path / "with-metrics", metrics_token=metrics))
     _person(provider, "o.brandt", amr=["mfa"])
     with site.client() as browser:
         back = _to_callback(site, browser)
@@ -450,6 +451,10 @@ def test_a_forged_code_a_provider_error_and_a_replayed_callback_are_refused(
         ("state", "no pre-session (the sign-in was not begun here, or its cookie is gone)"),
     ]
     assert len(site.events("sso-sign-in")) == 1
+    with site.client() as scraper:
+        text = scraper.get("/metrics", headers={"Authorization": f"Bearer {metrics}"}).text
+    assert "custodes_sign_in_failures_total 3.0" in text
+    assert 'custodes_audit_events_total{action="sso-sign-in-failed"} 3.0' in text
 
 
 def test_a_provider_that_cannot_be_reached_leaves_the_password(tmp_path: Path) -> None:

@@ -82,7 +82,7 @@ def test_the_button_signs_in_through_a_provider_on_another_site(
             oidc_name="County IdP",
         )
     )
-    users.add_user(vault, "admin", "o.brandt", "officer", "correct horse battery staple")
+    users.add_user(vault, "admin", "o.brandt", "officer")  # no password: the provider only
     provider.person = Person("sub-1", {"preferred_username": "o.brandt", "amr": ["pwd", "otp"]})
     port = _free_port()
     server = uvicorn.Server(
