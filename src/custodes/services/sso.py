@@ -427,7 +427,7 @@ def _refuse(
             actor[:64] or "-",
             Action.SSO_SIGN_IN_FAILED,
             object_type="user" if known else None,
-            object_id=actor if known else None,
+            object_id=actor[:64] if known else None,
             details=details,
         ),
     )
