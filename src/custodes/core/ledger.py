@@ -535,6 +535,13 @@ def _job_done(state: VaultState, details: Mapping[str, Any]) -> None:
     )
 
 
+def _job_done_event(
+    state: VaultState, entry: Mapping[str, Any], details: Mapping[str, Any]
+) -> None:
+    """``job-done``: a job whose work has no event of its own (a segment) finished."""
+    _job_done(state, details)
+
+
 def _job_requested(state: VaultState, entry: Mapping[str, Any], details: Mapping[str, Any]) -> None:
     job_id = str(entry["object"]["id"])
     state.jobs[job_id] = JobState(
@@ -801,6 +808,7 @@ _HANDLERS = {
     str(Action.JOB_REQUESTED): _job_requested,
     str(Action.JOB_CANCEL): _job_cancel,
     str(Action.JOB_STOPPED): _job_stopped,
+    str(Action.JOB_DONE): _job_done_event,
 }
 
 

@@ -21,6 +21,8 @@ FINISHED_JOB = frozenset({JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED}
 
 class JobKind(StrEnum):
     EXPORT = "export"
+    EXPORT_SEGMENT = "export-segment"
+    """One segment of a long export, rendered apart (a child of the export's job)."""
 
 
 @dataclass(frozen=True)
