@@ -84,11 +84,7 @@ class JobRepository:
 
     def children(self, parent_id: str) -> builtins.list[Job]:
         """The jobs a job fanned out (ids ``<parent>.S0000`` ...), in order."""
-        query = (
-            select(t.jobs)
-            .where(t.jobs.c.id.like(f"{parent_id}.S%"))
-            .order_by(t.jobs.c.id)
-        )
+        query = select(t.jobs).where(t.jobs.c.id.like(f"{parent_id}.S%")).order_by(t.jobs.c.id)
         return [self._job(r) for r in self._conn.execute(query)]
 
     def lock(self, job_id: str) -> Job | None:
