@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from custodes.core.authz import CaseFacts, Permission, decide_job
@@ -307,6 +308,59 @@ def cancel_job(ctx: Context, actor_name: str | None, job_id: str) -> JobInfo:
         found = uc.uow.jobs.find(job_id)
     assert found is not None
     return info(found)
+
+
+# ----------------------------------------------------------------------------- figures
+
+DURATION_BUCKETS_S = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0)
+"""Upper bounds of the job-duration histogram's buckets (seconds; and +Inf)."""
+
+
+@dataclass(frozen=True)
+class JobDurations:
+    """A histogram of the times jobs of one kind took: counts at or under each bound of
+    :data:`DURATION_BUCKETS_S` (cumulative, then +Inf), their sum and count."""
+
+    buckets: tuple[int, ...]
+    sum_s: float
+    count: int
+
+
+@dataclass(frozen=True)
+class JobFigures:
+    """The jobs as Prometheus sees them (``/metrics``): queued and running by kind (every
+    kind named, at 0 when none), and how long the ended ones took, by kind (from their
+    first start to their end, retries and the wait of a fanned-out job included)."""
+
+    queued: dict[str, int]
+    running: dict[str, int]
+    durations: dict[str, JobDurations]
+
+
+def job_figures(ctx: Context) -> JobFigures:
+    """Counted from the jobs table at each call (every runner's and worker's jobs)."""
+    with ctx.uow(readonly=True) as uow:
+        counts = uow.jobs.counts()
+        spans = uow.jobs.spans()
+    kinds = sorted({*_KINDS, *(k for k, _ in counts)})
+    queued = {k: counts.get((k, JobStatus.QUEUED.value), 0) for k in kinds}
+    running = {k: counts.get((k, JobStatus.RUNNING.value), 0) for k in kinds}
+    took: dict[str, list[float]] = {}
+    for kind, started, finished in spans:
+        with contextlib.suppress(ValueError):
+            seconds = (
+                datetime.fromisoformat(finished) - datetime.fromisoformat(started)
+            ).total_seconds()
+            took.setdefault(kind, []).append(max(0.0, seconds))
+    durations = {
+        kind: JobDurations(
+            (*tuple(sum(1 for v in values if v <= b) for b in DURATION_BUCKETS_S), len(values)),
+            sum(values),
+            len(values),
+        )
+        for kind, values in sorted(took.items())
+    }
+    return JobFigures(queued, running, durations)
 
 
 # --------------------------------------------------------------------------------- run

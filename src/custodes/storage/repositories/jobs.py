@@ -87,6 +87,24 @@ class JobRepository:
         query = select(t.jobs).where(t.jobs.c.id.like(f"{parent_id}.S%")).order_by(t.jobs.c.id)
         return [self._job(r) for r in self._conn.execute(query)]
 
+    def counts(self) -> dict[tuple[str, str], int]:
+        """How many jobs of each (kind, status)."""
+        rows = self._conn.execute(
+            select(t.jobs.c.kind, t.jobs.c.status, func.count()).group_by(
+                t.jobs.c.kind, t.jobs.c.status
+            )
+        )
+        return {(r[0], r[1]): int(r[2]) for r in rows}
+
+    def spans(self) -> builtins.list[tuple[str, str, str]]:
+        """(kind, started_at, finished_at) of the jobs that ran and ended."""
+        rows = self._conn.execute(
+            select(t.jobs.c.kind, t.jobs.c.started_at, t.jobs.c.finished_at).where(
+                and_(t.jobs.c.started_at.is_not(None), t.jobs.c.finished_at.is_not(None))
+            )
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
+
     def lock(self, job_id: str) -> Job | None:
         """The job, its row locked until the transaction ends (PostgreSQL: ``FOR UPDATE``;
         SQLite's transactions are serial already): children that end at once take turns."""

@@ -6,17 +6,57 @@ audit record of its case, and by admins; cancelled by its requester or an admin.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, Field
 
+from custodes.bootstrap import Vault
 from custodes.core.jsontext import jsonable
 from custodes.services import jobs as jobs_svc
 from custodes.web.deps import Caller
+from custodes.web.routes import ops
 
 router = APIRouter()
+
+
+class JobsCollector(Collector):
+    """``/metrics``: jobs queued and running by kind, and how long the ended ones took
+    (``services.jobs.job_figures``, counted from the jobs table at each scrape)."""
+
+    def __init__(self, vault: Vault) -> None:
+        self._vault = vault
+
+    def collect(self) -> Iterable[Metric]:
+        figures = jobs_svc.job_figures(self._vault)
+        queued = GaugeMetricFamily("custodes_jobs_queued", "Jobs queued, by kind.", labels=["kind"])
+        running = GaugeMetricFamily(
+            "custodes_jobs_running",
+            "Jobs running (a fanned-out export waiting for its segments too), by kind.",
+            labels=["kind"],
+        )
+        for kind, n in figures.queued.items():
+            queued.add_metric([kind], n)
+        for kind, n in figures.running.items():
+            running.add_metric([kind], n)
+        took = HistogramMetricFamily(
+            "custodes_job_duration_seconds",
+            "Time from a job's first start to its end (done, failed or cancelled), by kind.",
+            labels=["kind"],
+        )
+        bounds = [*(repr(b) for b in jobs_svc.DURATION_BUCKETS_S), "+Inf"]
+        for kind, d in figures.durations.items():
+            took.add_metric([kind], list(zip(bounds, d.buckets, strict=True)), d.sum_s)
+        yield queued
+        yield running
+        yield took
+
+
+ops.register_collector(JobsCollector)
 
 MAX_PAGE = 1000
 
