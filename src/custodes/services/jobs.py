@@ -535,7 +535,7 @@ def _child_ended(uc: UseCase, child: Job) -> None:
     kids = uow.jobs.children(parent_id)
     done = sum(k.status == JobStatus.DONE.value for k in kids)
     ended = sum(k.status in FINISHED_JOB for k in kids)
-    uow.jobs.set_progress(parent_id, JobProgress("segments", done, len(kids), "segment"), at)
+    uow.jobs.set_progress(parent_id, JobProgress("render", done, len(kids), "segment"), at)
     if ended == len(kids) and parent.status == JobStatus.RUNNING.value:
         uow.jobs.requeue(parent_id, at)
         uc.ctx.jobs.enqueue(uow.conn, parent_id, parent.kind)
@@ -643,7 +643,7 @@ def _fan_out(ctx: Context, job: Job, plan: export_svc.SegmentPlan) -> None:
             )
         at = now_iso(ctx)
         uc.uow.jobs.set_worker(job.id, FAN_OUT_WORKER, at)
-        uc.uow.jobs.set_progress(job.id, JobProgress("segments", 0, count, "segment"), at)
+        uc.uow.jobs.set_progress(job.id, JobProgress("render", 0, count, "segment"), at)
         uc.commit()
     ctx.jobs.wake()
 
