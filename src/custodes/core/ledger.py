@@ -703,6 +703,7 @@ def _redact(state: VaultState, entry: Mapping[str, Any], details: Mapping[str, A
         unvouched=frozenset(missing),
     )
     _alerts(state, entry, details)
+    _job_done(state, details)
 
 
 def _trace(state: VaultState, entry: Mapping[str, Any], details: Mapping[str, Any]) -> None:

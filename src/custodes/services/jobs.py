@@ -48,10 +48,12 @@ from custodes.core.jsontext import JSONObject
 from custodes.core.ledger import document_digest
 from custodes.core.ports import ProgressTask
 from custodes.core.records import FINISHED_JOB, Job, JobKind, JobProgress, JobStatus
+from custodes.media.redaction.plan import RegionSeed
 from custodes.media.render import output_size
 from custodes.media.segments import Segment
 from custodes.processes import pid_alive
 from custodes.services import exports as export_svc
+from custodes.services import redaction as redaction_svc
 from custodes.services.common import new_id, now_iso, sha256_file
 from custodes.services.context import Context
 from custodes.services.usecase import UseCase, acting
@@ -168,6 +170,75 @@ def request_export(ctx: Context, actor_name: str | None, cmd: RequestExport) -> 
         job = _queue(uc, JobKind.EXPORT, params, case=case.number, evidence=ev.id, reason=purpose)
     ctx.jobs.wake()
     return info(job)
+
+
+@dataclass(frozen=True)
+class RequestRedaction:
+    """Ask for a redacted copy to be made by a job (``RedactEvidence``'s inputs, but a
+    reviewed sidecar: the copy and its sidecar and contact sheet are written in the
+    vault's folder for copies made by jobs, named after the derivative's id)."""
+
+    evidence_id: str
+    faces: bool = False
+    regions: tuple[RegionSeed, ...] = ()
+    mute: tuple[tuple[float, float], ...] = ()
+    bleep: bool = False
+    style: str = "blur"
+    face_model: str = "centerface"
+    reason: str | None = None
+
+
+def request_redaction(ctx: Context, actor_name: str | None, cmd: RequestRedaction) -> JobInfo:
+    """Check a redaction as ``redact`` does (each refusal on record), fix its derivative's
+    id, and queue it as a job (``job-requested``); the ``redact`` event that puts the copy
+    on record names the job."""
+    if ctx.export_dir is None:
+        raise InvalidInput("this vault has no folder for copies made by jobs")
+    derivative_id = new_id("RD")
+    folder = ctx.export_dir
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    redact_cmd = _redact_cmd(cmd, folder / f"{derivative_id}.mp4", derivative_id, None)
+    with acting(ctx, actor_name) as uc:
+        prepared = redaction_svc.prepare(uc, redact_cmd)
+        params: JSONObject = {
+            "derivative_id": derivative_id,
+            "evidence_id": prepared.evidence.id,
+            "faces": cmd.faces,
+            "regions": [dataclasses.asdict(r) for r in cmd.regions],
+            "mute": [[a, b] for a, b in cmd.mute],
+            "bleep": cmd.bleep,
+            "style": cmd.style,
+            "face_model": cmd.face_model,
+            "reason": prepared.reason,
+        }
+        job = _queue(
+            uc,
+            JobKind.REDACTION,
+            params,
+            case=prepared.case.number,
+            evidence=prepared.evidence.id,
+            reason=prepared.reason,
+        )
+    ctx.jobs.wake()
+    return info(job)
+
+
+def _redact_cmd(
+    cmd: RequestRedaction, out: Path, derivative_id: str, job_id: str | None
+) -> redaction_svc.RedactEvidence:
+    return redaction_svc.RedactEvidence(
+        cmd.evidence_id,
+        out=out,
+        faces=cmd.faces,
+        regions=cmd.regions,
+        mute=cmd.mute,
+        bleep=cmd.bleep,
+        style=cmd.style,
+        face_model=cmd.face_model,
+        reason=cmd.reason,
+        derivative_id=derivative_id,
+        job_id=job_id,
+    )
 
 
 def _queue(
@@ -749,7 +820,48 @@ def _run_export_segment(ctx: Context, job: Job) -> str | None:
     return None
 
 
+# ------------------------------------------------------------------- redaction (kind)
+
+
+def _run_redaction(ctx: Context, job: Job) -> str | None:
+    """A redaction job: what an earlier attempt left (the copy, its sidecar and contact
+    sheet, named after the derivative's id, and the encoder's hidden part files) is
+    removed, then the redaction is made and put on record with the job done, in one
+    transaction."""
+    p = job.params
+    assert ctx.export_dir is not None
+    derivative_id = str(p["derivative_id"])
+    dest = ctx.export_dir / f"{derivative_id}.mp4"
+    dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for leftover in (
+        dest,
+        dest.with_suffix(".boxes.json"),
+        dest.with_suffix(".contact.png"),
+        *dest.parent.glob(f".{dest.name}.*"),
+    ):
+        leftover.unlink(missing_ok=True)
+    regions = p.get("regions") or []
+    mute = p.get("mute") or []
+    assert isinstance(regions, list) and isinstance(mute, list)
+    reason = p.get("reason")
+    cmd = RequestRedaction(
+        str(p["evidence_id"]),
+        faces=bool(p["faces"]),
+        regions=tuple(RegionSeed(**dict(r)) for r in regions if isinstance(r, dict)),  # type: ignore[arg-type]
+        mute=tuple((float(str(r[0])), float(str(r[1]))) for r in mute if isinstance(r, list)),
+        bleep=bool(p["bleep"]),
+        style=str(p["style"]),
+        face_model=str(p["face_model"]),
+        reason=None if reason is None else str(reason),
+    )
+    redaction_svc.redact_evidence(
+        ctx, job.requested_by, _redact_cmd(cmd, dest, derivative_id, job.id)
+    )
+    return None
+
+
 register_kind(JobKind.EXPORT.value, _run_export)
+register_kind(JobKind.REDACTION.value, _run_redaction)
 register_kind(JobKind.EXPORT_SEGMENT.value, _run_export_segment)
 
 

@@ -23,6 +23,7 @@ class JobKind(StrEnum):
     EXPORT = "export"
     EXPORT_SEGMENT = "export-segment"
     """One segment of a long export, rendered apart (a child of the export's job)."""
+    REDACTION = "redaction"
 
 
 @dataclass(frozen=True)
