@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from custodes.bootstrap import Vault
 from custodes.core.jsontext import jsonable
+from custodes.media.redaction.plan import RegionSeed
 from custodes.services import jobs as jobs_svc
 from custodes.web.deps import Caller
 from custodes.web.routes import ops
@@ -97,6 +98,52 @@ def request_export(body: ExportRequest, caller: Caller) -> JSONResponse:
         visible_mark=body.visible_mark,
     )
     return _job(jobs_svc.request_export(caller.ctx, caller.username, cmd), 202)
+
+
+class Region(BaseModel):
+    """A region drawn on the frame shown at ``t_s`` (source pixels), followed from there."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    t_s: float
+    x: float
+    y: float
+    w: float
+    h: float
+    label: str = Field(default="region", max_length=64)
+
+
+class RedactionRequest(BaseModel):
+    """A redaction, as ``custodes redact`` takes it (but a reviewed sidecar): the copy,
+    its sidecar and contact sheet are written on the server, in its folder for copies."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    evidence_id: str = Field(max_length=64)
+    faces: bool = False
+    regions: list[Region] = Field(default_factory=list, max_length=100)
+    mute: list[tuple[float, float]] = Field(default_factory=list, max_length=100)
+    bleep: bool = False
+    style: str = Field(default="blur", max_length=16)
+    face_model: str = Field(default="centerface", max_length=32)
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+@router.post("/redactions", tags=["redactions", "jobs"], status_code=202)
+def request_redaction(body: RedactionRequest, caller: Caller) -> JSONResponse:
+    """Ask for a redacted copy. Checked now (a refusal is on record, as on the command
+    line); made by a job: poll ``GET /jobs/{id}``."""
+    cmd = jobs_svc.RequestRedaction(
+        body.evidence_id,
+        faces=body.faces,
+        regions=tuple(RegionSeed(r.t_s, r.x, r.y, r.w, r.h, r.label) for r in body.regions),
+        mute=tuple(body.mute),
+        bleep=body.bleep,
+        style=body.style,
+        face_model=body.face_model,
+        reason=body.reason,
+    )
+    return _job(jobs_svc.request_redaction(caller.ctx, caller.username, cmd), 202)
 
 
 @router.get("/jobs", tags=["jobs"])
