@@ -738,9 +738,12 @@ def _join_segments(ctx: Context, job: Job, children: list[Job]) -> str | None:
             uow.commit()
         return JobStatus.RUNNING.value
     parts: list[Path] = []
+    work = _work_dir(ctx, str(job.params["export_id"]))
     for k in children:
         assert k.result is not None
-        part = Path(str(k.result["path"]))
+        # In this runner's export folder (the same share may be mounted elsewhere on the
+        # machine that rendered the part).
+        part = work / Path(str(k.result["path"])).name
         if not part.is_file() or sha256_file(part)[0] != k.result["sha256"]:
             raise IntegrityFailure(
                 f"segment {k.id} of this export ({part.name}) is missing or was altered"
