@@ -64,3 +64,40 @@ def test_a_redaction_job_is_made_once_and_bound_to_the_log(
     with vault.uow(readonly=True) as uow:
         assert uow.derivatives.find(derivative_id) is not None
     assert verify.verify_vault(vault, "admin").ok
+
+
+def test_an_index_job_fingerprints_what_is_left_once(
+    sqlite_vault: Vault, clips: dict[str, Path]
+) -> None:
+    vault = sqlite_vault
+    ia = add_user(vault, "internal-affairs")
+    rec = add_user(vault, "records")
+    number = add_case(vault)
+    ids = sorted(evidence.ingest(vault, rec, clips[k], number).evidence_id for k in "ab")
+    with pytest.raises(PermissionDenied):
+        jobs.request_index(vault, add_user(vault, "officer"))
+    assert _events(vault, "job-requested") == []
+    job = jobs.request_index(vault, ia, number)
+    assert job.kind == "fingerprint-index" and job.case == number
+    # An attempt killed after fingerprinting the first recording (its own event on
+    # record): the retry fingerprints the rest, and its index event finishes the job.
+    from custodes.services import trace
+
+    trace._fingerprints(vault, ia, [e for e in _evidence(vault) if e.id == ids[0]], skip=True)
+    with vault.uow() as uow:
+        assert uow.jobs.claim(job.job_id, "in-process pid=999999 host=x", "t", stale_running=False)
+        uow.commit()
+    assert jobs.run_job(vault, job.job_id, worker="w2", stale_running=True) == "done"
+    done = jobs.show_job(vault, ia, job.job_id)
+    assert done.result == {"indexed": [ids[1]], "already_indexed": 1, "evidence": 2}
+    assert [e["evidence"] for e in _events(vault, "fingerprint")] == ids  # once each
+    [index] = _events(vault, "fingerprint-index")
+    assert index["details"]["job"] == job.job_id  # type: ignore[index]
+    assert jobs.run_job(vault, job.job_id, worker="w3", stale_running=True) == "done"
+    assert len(_events(vault, "fingerprint-index")) == 1
+    assert verify.verify_vault(vault, "admin").ok
+
+
+def _evidence(vault: Vault) -> list:  # type: ignore[type-arg]
+    with vault.uow(readonly=True) as uow:
+        return list(uow.evidence.list(None))

@@ -810,6 +810,8 @@ _HANDLERS = {
     str(Action.JOB_CANCEL): _job_cancel,
     str(Action.JOB_STOPPED): _job_stopped,
     str(Action.JOB_DONE): _job_done_event,
+    # An index of fingerprints changes no fact of its own; one a job made finishes it.
+    str(Action.INDEX): _job_done_event,
 }
 
 

@@ -54,6 +54,7 @@ from custodes.media.segments import Segment
 from custodes.processes import pid_alive
 from custodes.services import exports as export_svc
 from custodes.services import redaction as redaction_svc
+from custodes.services import trace as trace_svc
 from custodes.services.common import new_id, now_iso, sha256_file
 from custodes.services.context import Context
 from custodes.services.usecase import UseCase, acting
@@ -218,6 +219,24 @@ def request_redaction(ctx: Context, actor_name: str | None, cmd: RequestRedactio
             case=prepared.case.number,
             evidence=prepared.evidence.id,
             reason=prepared.reason,
+        )
+    ctx.jobs.wake()
+    return info(job)
+
+
+def request_index(ctx: Context, actor_name: str | None, case_number: str | None = None) -> JobInfo:
+    """Check an index of fingerprints as ``custodes index`` does (a refusal on record)
+    and queue it as a job; the ``fingerprint-index`` event that ends it names the job.
+    Each fingerprint made has its own ``fingerprint`` event, as in the foreground."""
+    trace_svc.check_index(ctx, actor_name, case_number)
+    with acting(ctx, actor_name) as uc:
+        job = _queue(
+            uc,
+            JobKind.FINGERPRINT_INDEX,
+            {"case": case_number},
+            case=case_number,
+            evidence=None,
+            reason=None,
         )
     ctx.jobs.wake()
     return info(job)
@@ -863,7 +882,19 @@ def _run_redaction(ctx: Context, job: Job) -> str | None:
     return None
 
 
+def _run_index(ctx: Context, job: Job) -> str | None:
+    """An index job: the evidence not yet fingerprinted is (a retry after a kill does
+    only what is left: each fingerprint is stored with its own event); the index event,
+    naming the job, marks it done in its transaction."""
+    case = job.params.get("case")
+    trace_svc.index_evidence(
+        ctx, job.requested_by, case_number=None if case is None else str(case), job_id=job.id
+    )
+    return None
+
+
 register_kind(JobKind.EXPORT.value, _run_export)
+register_kind(JobKind.FINGERPRINT_INDEX.value, _run_index)
 register_kind(JobKind.REDACTION.value, _run_redaction)
 register_kind(JobKind.EXPORT_SEGMENT.value, _run_export_segment)
 

@@ -24,6 +24,8 @@ class JobKind(StrEnum):
     EXPORT_SEGMENT = "export-segment"
     """One segment of a long export, rendered apart (a child of the export's job)."""
     REDACTION = "redaction"
+    FINGERPRINT_INDEX = "fingerprint-index"
+    """Fingerprint the evidence not yet fingerprinted (ingest analysis, ahead of traces)."""
 
 
 @dataclass(frozen=True)
