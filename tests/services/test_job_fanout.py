@@ -30,8 +30,10 @@ def clip4(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def world(sqlite_vault: Vault, clip4: Path) -> tuple[Vault, str, str]:
-    vault = dataclasses.replace(sqlite_vault, segment_seconds=1.0)
+def world(vault: Vault, clip4: Path) -> tuple[Vault, str, str]:
+    """On SQLite and on PostgreSQL (where each job is also deferred to Procrastinate:
+    a parent queued again while its first entry still waits keeps that entry)."""
+    vault = dataclasses.replace(vault, segment_seconds=1.0)
     number = add_case(vault)
     ev = evidence.ingest(vault, "admin", clip4, number).evidence_id
     return vault, ev, add_user(vault, "supervisor")

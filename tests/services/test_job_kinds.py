@@ -24,9 +24,8 @@ def _events(vault: Vault, action: str) -> list[dict[str, object]]:
 
 
 def test_a_redaction_job_is_made_once_and_bound_to_the_log(
-    sqlite_vault: Vault, clips: dict[str, Path]
+    vault: Vault, clips: dict[str, Path]
 ) -> None:
-    vault = sqlite_vault
     rec = add_user(vault, "records")
     ev = evidence.ingest(vault, rec, clips["a"], add_case(vault, status="adjudicated"))
     officer = add_user(vault, "officer")
@@ -67,9 +66,8 @@ def test_a_redaction_job_is_made_once_and_bound_to_the_log(
 
 
 def test_an_index_job_fingerprints_what_is_left_once(
-    sqlite_vault: Vault, clips: dict[str, Path]
+    vault: Vault, clips: dict[str, Path]
 ) -> None:
-    vault = sqlite_vault
     ia = add_user(vault, "internal-affairs")
     rec = add_user(vault, "records")
     number = add_case(vault)
