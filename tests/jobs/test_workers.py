@@ -2,8 +2,8 @@
 export jobs, or one long export fanned out as segment jobs; one worker is SIGKILLed
 mid-render. Every job finishes exactly once (one export id, one export event each),
 nothing half-made is left, and every copy is the copy a single process makes with the
-same export id and vault secret (byte for byte; for the fanned-out export, the same
-frames, sound and mark: ``tests.factories.copies``)."""
+same export id and vault secret: the same frames, sound and mark
+(``tests.factories.copies``)."""
 
 from __future__ import annotations
 
@@ -155,7 +155,9 @@ def test_two_workers_one_killed_every_job_once(
     assert verify.verify_vault(vault, "admin").ok
 
     # A single process, with the same vault secret and the same export ids, makes the
-    # very same bytes.
+    # same copies: the same frames, sound and mark. Not always the same bytes: x264 does
+    # not always encode the same frames into the same bytes (tests.factories.copies),
+    # and a byte-for-byte check here failed now and then on the loaded test machine.
     ref = bootstrap.init_vault(Settings(home=tmp_path / "ref"))
     try:
         secret = vault.settings.home / bootstrap.WATERMARK_SECRET_FILE
@@ -177,7 +179,9 @@ def test_two_workers_one_killed_every_job_once(
                 ),
             )
             copy = folder / f"{x.id}.mp4"
-            assert hashlib.sha256(copy.read_bytes()).hexdigest() == out.sha256 == x.output_sha256
+            assert hashlib.sha256(copy.read_bytes()).hexdigest() == x.output_sha256
+            key = derive_key(secret.read_bytes(), x.id)
+            assert_same_copy(copy, Path(out.path), long_clip, key)
     finally:
         ref.engine.dispose()
 
