@@ -78,6 +78,7 @@ class Action(StrEnum):
     JOB_REQUESTED = "job-requested"
     JOB_CANCEL = "job-cancel"
     JOB_STOPPED = "job-stopped"  # a job that ended without its use case's own event
+    JOB_DONE = "job-done"  # a job whose work has no event of its own (a segment) finished
     # Marked playback (issue 18): a viewing is a kind of export made for its viewer.
     VIEWING_START = "viewing-started"
     VIEWING_RANGE = "viewing-range"

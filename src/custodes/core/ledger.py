@@ -542,6 +542,13 @@ def _job_done(state: VaultState, details: Mapping[str, Any]) -> None:
     )
 
 
+def _job_done_event(
+    state: VaultState, entry: Mapping[str, Any], details: Mapping[str, Any]
+) -> None:
+    """``job-done``: a job whose work has no event of its own (a segment) finished."""
+    _job_done(state, details)
+
+
 def _job_requested(state: VaultState, entry: Mapping[str, Any], details: Mapping[str, Any]) -> None:
     job_id = str(entry["object"]["id"])
     state.jobs[job_id] = JobState(
@@ -703,6 +710,7 @@ def _redact(state: VaultState, entry: Mapping[str, Any], details: Mapping[str, A
         unvouched=frozenset(missing),
     )
     _alerts(state, entry, details)
+    _job_done(state, details)
 
 
 def _trace(state: VaultState, entry: Mapping[str, Any], details: Mapping[str, Any]) -> None:
@@ -809,6 +817,9 @@ _HANDLERS = {
     str(Action.JOB_REQUESTED): _job_requested,
     str(Action.JOB_CANCEL): _job_cancel,
     str(Action.JOB_STOPPED): _job_stopped,
+    str(Action.JOB_DONE): _job_done_event,
+    # An index of fingerprints changes no fact of its own; one a job made finishes it.
+    str(Action.INDEX): _job_done_event,
 }
 
 

@@ -36,7 +36,7 @@ from custodes.core.ledger import (
     fingerprint_state,
 )
 from custodes.core.media import MediaInfo
-from custodes.core.records import Evidence, StoredFingerprint, Trace, TracedCopy
+from custodes.core.records import Evidence, JobStatus, StoredFingerprint, Trace, TracedCopy
 from custodes.core.watermark import (
     Accumulator,
     derive_key,
@@ -321,8 +321,19 @@ def _store_fingerprint(
         uc.commit()
 
 
+def check_index(ctx: Context, actor_name: str | None, case_number: str | None) -> None:
+    """Refuse (on record) an index the actor may not run, as :func:`index_evidence`
+    would: what a job that indexes checks when it is requested."""
+    with acting(ctx, actor_name) as uc:
+        _traceable_evidence(uc, case_number)
+
+
 def index_evidence(
-    ctx: Context, actor_name: str | None, *, case_number: str | None = None
+    ctx: Context,
+    actor_name: str | None,
+    *,
+    case_number: str | None = None,
+    job_id: str | None = None,
 ) -> Indexed:
     """Fingerprint the evidence not yet fingerprinted, ahead of any trace.
 
@@ -348,16 +359,29 @@ def index_evidence(
     }
     todo = [ev for ev in sources if ev.id not in done]
     indexed = sorted(_fingerprints(ctx, actor_name, todo, skip=True)) if todo else []
-    if indexed:
+    result = Indexed(
+        indexed=indexed, already_indexed=len(sources) - len(todo), evidence=len(sources)
+    )
+    if indexed or job_id is not None:
+        # A job's index event is written even when nothing was left to index (a retry
+        # after its fingerprints were made): it is what finishes the job, in its commit.
+        job_result: JSONObject = jsonable(result)
+        job_note: JSONObject = (
+            {}
+            if job_id is None
+            else {"job": job_id, "job_result_sha256": document_digest(job_result)}
+        )
         with acting(ctx, actor_name) as uc:
             uc.record(
                 Action.INDEX,
                 object_type="fingerprints",
                 case=case_number,
-                details={"evidence": indexed, "format_version": FORMAT_VERSION},
+                details={"evidence": indexed, "format_version": FORMAT_VERSION, **job_note},
             )
+            if job_id is not None:
+                uc.uow.jobs.finish(job_id, JobStatus.DONE, now_iso(ctx), result=job_result)
             uc.commit()
-    return Indexed(indexed=indexed, already_indexed=len(sources) - len(todo), evidence=len(sources))
+    return result
 
 
 def _check_inputs(leak: Path, report_dir: Path) -> None:
