@@ -81,6 +81,13 @@ MATRIX: list[tuple[str, str, dict[str, int]] | tuple[str, str, dict[str, int], o
         _only({"supervisor", "records", "internal-affairs"}, 202),
         {"evidence_id": "{evidence}", "recipient": "Deputy DA", "purpose": "matrix"},
     ),
+    # A redaction is asked for by those who may redact the evidence (and reach its case).
+    (
+        "POST",
+        "/api/v1/redactions",
+        _only({"supervisor", "records"}, 202),
+        {"evidence_id": "{evidence}", "regions": [{"t_s": 0, "x": 8, "y": 8, "w": 32, "h": 32}]},
+    ),
     # Opening evidence starts a viewing (a reason given, in case a flag asks for one).
     ("POST", "/api/v1/evidence/{evidence}/viewings", _only(READERS, 201), {"reason": "matrix"}),
     (
