@@ -10,6 +10,7 @@ import dataclasses
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pyotp
 import pytest
@@ -48,7 +49,7 @@ def vault(sqlite_vault: Vault) -> Iterator[Vault]:
     yield dataclasses.replace(sqlite_vault, clock=Clock())
 
 
-def _events(vault: Vault, action: str) -> list[dict]:
+def _events(vault: Vault, action: str) -> list[dict[str, Any]]:
     with vault.uow(readonly=True) as uow:
         return [e for e in list_events(uow) if e["action"] == action]
 
@@ -311,7 +312,7 @@ def test_a_sign_in_with_an_edited_passkey_is_refused_on_record(vault: Vault) -> 
     key, _ = _enrolled(vault, "lee")
     _sign_in(vault, "lee", key)
     _sql(vault, "UPDATE webauthn_credentials SET sign_count=0")
-    with pytest.raises(IntegrityFailure, match="passkey PK-.* sign_count"):
+    with pytest.raises(IntegrityFailure, match=r"passkey PK-.* sign_count"):
         _sign_in(vault, "lee", key, count=1)
     refused = _events(vault, "sign-in-failed")[-1]
     assert (refused["details"]["step"], refused["details"]["code"]) == (

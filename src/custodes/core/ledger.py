@@ -426,9 +426,7 @@ def _recovery_code_use(
         state.second_factors[name] = replace(factor, unvouched=factor.unvouched | {"codes_used"})
 
 
-def _passkey_enrol(
-    state: VaultState, entry: Mapping[str, Any], details: Mapping[str, Any]
-) -> None:
+def _passkey_enrol(state: VaultState, entry: Mapping[str, Any], details: Mapping[str, Any]) -> None:
     passkey_id = str(details["passkey"])
     state.passkeys[passkey_id] = PasskeyState(
         passkey_id,

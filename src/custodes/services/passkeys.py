@@ -537,9 +537,7 @@ def add(
 
 
 def _view(p: StoredPasskey) -> PasskeyView:
-    return PasskeyView(
-        p.id, p.username, p.name, p.created_at, p.last_used_at, list(p.transports)
-    )
+    return PasskeyView(p.id, p.username, p.name, p.created_at, p.last_used_at, list(p.transports))
 
 
 def list_passkeys(ctx: Context, actor_name: str | None) -> list[PasskeyView]:

@@ -45,9 +45,7 @@ def enrol_options(request: Request, vault: VaultDep) -> JSONResponse:
     """At the first sign-in, instead of TOTP: options for navigator.credentials.create()
     (a challenge for this session, used once, for 5 minutes)."""
     return _json(
-        passkey_svc.enrol_options(
-            vault, _cookie(request), own_origin(request), address_of(request)
-        )
+        passkey_svc.enrol_options(vault, _cookie(request), own_origin(request), address_of(request))
     )
 
 
@@ -131,6 +129,4 @@ def rename(passkey_id: str, body: PasskeyName, caller: Caller) -> JSONResponse:
 @router.delete("/passkeys/{passkey_id}", tags=["auth"])
 def remove(passkey_id: str, caller: Caller, request: Request) -> JSONResponse:
     """Remove one of your passkeys (not your last second factor)."""
-    return _json(
-        passkey_svc.remove(caller.ctx, caller.username, passkey_id, address_of(request))
-    )
+    return _json(passkey_svc.remove(caller.ctx, caller.username, passkey_id, address_of(request)))
