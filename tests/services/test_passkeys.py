@@ -205,6 +205,7 @@ def test_add_rename_remove_and_a_removed_passkey_is_refused(vault: Vault) -> Non
     assert [c["id"] for c in options["excludeCredentials"]] == [
         first.create(options)["id"]  # the first is not registered twice
     ]
+    vault.clock.advance(seconds=1)  # type: ignore[attr-defined]  # listed in order added
     added = passkeys.add(
         vault, "gil", session, second.create(options), ORIGIN, ADDRESS, name="phone"
     )
@@ -311,11 +312,30 @@ def test_verify_names_an_edited_passkey_row(vault: Vault, sql: str, said: str) -
 def test_a_sign_in_with_an_edited_passkey_is_refused_on_record(vault: Vault) -> None:
     key, _ = _enrolled(vault, "lee")
     _sign_in(vault, "lee", key)
-    _sql(vault, "UPDATE webauthn_credentials SET sign_count=0")
+    cookie = _second_step(vault, "lee")
+    options = passkeys.sign_in_options(vault, cookie, ORIGIN, ADDRESS)
+    _sql(vault, "UPDATE webauthn_credentials SET sign_count=0")  # between the two steps
     with pytest.raises(IntegrityFailure, match=r"passkey PK-.* sign_count"):
-        _sign_in(vault, "lee", key, count=1)
+        passkeys.sign_in(vault, cookie, key.get(options, count=1), ORIGIN, ADDRESS)
+    with pytest.raises(IntegrityFailure, match=r"passkeys of user lee: .* sign_count"):
+        auth.sign_in(vault, "lee", PASSWORD, ADDRESS, "test")
+    refused = [
+        e["details"]["step"]
+        for e in _events(vault, "sign-in-failed")
+        if e["details"].get("code") == "IntegrityFailure"
+    ]
+    assert refused == ["passkey", "password"]
+
+
+def test_a_deleted_passkey_does_not_let_the_password_alone_enrol(vault: Vault) -> None:
+    """A passkey-only account whose passkey an insider deleted would otherwise be offered
+    a first enrolment on its password alone."""
+    _enrolled(vault, "max")
+    _sql(vault, "DELETE FROM webauthn_credentials")
+    with pytest.raises(IntegrityFailure, match="passkeys of user max: passkey PK-"):
+        auth.sign_in(vault, "max", PASSWORD, ADDRESS, "test")
     refused = _events(vault, "sign-in-failed")[-1]
     assert (refused["details"]["step"], refused["details"]["code"]) == (
-        "passkey",
+        "password",
         "IntegrityFailure",
     )

@@ -64,6 +64,7 @@ from custodes.services import audit
 from custodes.services.common import event, new_id, now_iso
 from custodes.services.context import Context
 from custodes.services.state import (
+    vouch_passkeys,
     vouch_password,
     vouch_second_factor,
     vouch_session,
@@ -426,6 +427,7 @@ def sign_in(ctx: Context, username: str, password: str, address: str, user_agent
             vouch_user(uow, user)
             vouch_password(uow, user.username, stored)
             vouch_second_factor(uow, _factor(uow, user))
+            vouch_passkeys(uow, user.username, uow.passkeys.of_user(user.id))
         except IntegrityFailure as exc:
             _refuse_unvouched(ctx, uow, user.username, address, "password", exc)
         cookie = secrets.token_urlsafe(32)

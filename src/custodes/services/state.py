@@ -588,6 +588,25 @@ def vouch_passkey(uow: UnitOfWork, passkey: StoredPasskey) -> None:
     _vouch(f"passkey {passkey.id}", want, passkey_state(passkey))
 
 
+def vouch_passkeys(uow: UnitOfWork, username: str, stored: Sequence[StoredPasskey]) -> None:
+    """Refuse (IntegrityFailure) a user's passkey rows unless they are every passkey the
+    signed log gives the user, as it gives them: a passkey deleted behind the vault's back
+    would otherwise leave a passkey-only account with no second factor, and the password
+    alone would enrol a new one."""
+    entries = _naming(uow.audit.fact_entries(PASSKEY_ACTIONS), username)
+    vouched = _replayed(entries).state.passkeys
+    want = {k: p for k, p in vouched.items() if p.username == username}
+    have = {p.id: passkey_state(p) for p in stored}
+    problems = compare(VaultState(passkeys=want), VaultState(passkeys=have))
+    if problems:
+        shown = "; ".join(p.detail for p in problems[:3])
+        raise IntegrityFailure(
+            f"the passkeys of user {username}: {shown}; refusing to act on state the log "
+            "does not vouch for",
+            advice="verify the vault and restore the database from a backup",
+        )
+
+
 # A trace locates a leak by the fingerprints of the evidence: it uses only rows that their
 # latest ``fingerprint`` event vouches for, and recomputes any other from the re-hashed
 # original (services/trace.py), so that an edited fingerprint cannot hide a source.
