@@ -15,7 +15,9 @@ from typing import Any
 import pyotp
 import pytest
 
+from custodes import bootstrap
 from custodes.bootstrap import Vault
+from custodes.config import Settings
 from custodes.core.errors import (
     AccountLocked,
     CustodyConflict,
@@ -339,3 +341,26 @@ def test_a_deleted_passkey_does_not_let_the_password_alone_enrol(vault: Vault) -
         "password",
         "IntegrityFailure",
     )
+
+
+@pytest.fixture
+def either_vault(settings: Settings) -> Iterator[Vault]:
+    """On SQLite, and on PostgreSQL when one is reachable."""
+    opened = bootstrap.init_vault(settings)
+    yield dataclasses.replace(opened, clock=Clock())
+    opened.engine.dispose()
+
+
+def test_a_passkey_on_either_database(either_vault: Vault) -> None:
+    key, done = _enrolled(either_vault, "nat")
+    assert _sign_in(either_vault, "nat", key).step.status == "signed-in"
+    with pytest.raises(Unauthenticated):  # the same counter again
+        _sign_in(either_vault, "nat", key, count=1)
+    second = SoftAuthenticator(ORIGIN)
+    options = passkeys.add_options(either_vault, "nat", done.step.session, ORIGIN)
+    with pytest.raises(CustodyConflict, match="registered already"):
+        passkeys.add(either_vault, "nat", done.step.session, key.create(options), ORIGIN, ADDRESS)
+    options = passkeys.add_options(either_vault, "nat", done.step.session, ORIGIN)
+    passkeys.add(either_vault, "nat", done.step.session, second.create(options), ORIGIN, ADDRESS)
+    assert len(passkeys.list_passkeys(either_vault, "nat")) == 2
+    assert verify.verify_vault(either_vault, "admin", blobs=False).problems == []
