@@ -270,9 +270,11 @@ def test_failed_passkeys_lock_the_account_like_passwords(vault: Vault) -> None:
 
 
 def test_an_ip_address_is_no_relying_party() -> None:
-    with pytest.raises(InvalidInput, match="host name"):
-        passkeys.relying_party("http://127.0.0.1:8000")
+    for origin in ("http://127.0.0.1:8000", "http://[::1]:8000", "https://"):
+        with pytest.raises(InvalidInput, match="host name"):
+            passkeys.relying_party(origin)
     assert passkeys.relying_party("http://localhost:8000") == "localhost"
+    assert passkeys.relying_party("https://cafe") == "cafe"  # hex letters are a name
 
 
 KEY_ID = "(SELECT id FROM webauthn_credentials LIMIT 1)"

@@ -27,8 +27,8 @@ key (COSE) and checks each sign-in's signature with them (``webauthn``, py_webau
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
-import re
 import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -89,6 +89,8 @@ CHALLENGE_LIFE = timedelta(minutes=5)
 #: How long the browser waits for the authenticator (a hint to it, in milliseconds).
 CEREMONY_TIMEOUT_MS = 120_000
 MAX_PASSKEYS = 20
+#: WebAuthn's limit on a credential id; a COSE key of RSA-4096 is about 550 bytes.
+MAX_CREDENTIAL_ID, MAX_PUBLIC_KEY = 1023, 2048
 REGISTER, AUTHENTICATE = "register", "authenticate"
 _TRANSPORTS = {t.value for t in AuthenticatorTransport}
 
@@ -124,12 +126,20 @@ def relying_party(origin: str) -> str:
     """The RP ID of the vault reached at ``origin``: its host (InvalidInput when the
     origin names none, or is an IP address, which WebAuthn does not accept)."""
     host = urlsplit(origin).hostname or ""
-    if not host or re.fullmatch(r"[0-9.]+|\[?[0-9a-f:]+\]?", host):
+    if not host or _is_address(host):
         raise InvalidInput(
             f"passkeys need the vault to be reached by a host name, not {origin!r}",
             advice="set CUSTODES_PUBLIC_ORIGIN to the https:// name people use",
         )
     return host
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _user_handle(ctx: Context, user: User) -> bytes:
@@ -217,6 +227,9 @@ def _verify_registration(
         )
     except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
         return f"the passkey's registration was refused: {str(exc)[:200]}"
+    too_long = len(verified.credential_id) > MAX_CREDENTIAL_ID
+    if too_long or len(verified.credential_public_key) > MAX_PUBLIC_KEY:
+        return "the passkey's registration was refused: its id or key is too long"
     response = credential.get("response")
     given = response.get("transports") if isinstance(response, dict) else None
     transports = tuple(
@@ -477,7 +490,7 @@ def factors(ctx: Context, cookie: str) -> tuple[bool, int]:
 # ---- a signed-in user's passkeys -----------------------------------------------------
 
 
-def _session_of(uc: UseCase, session: str | None) -> str:
+def _session_of(session: str | None) -> str:
     if not session:
         raise InvalidInput("a passkey is added from a signed-in browser session, not a token")
     return session
@@ -488,7 +501,7 @@ def add_options(
 ) -> dict[str, Any]:
     """Options for ``navigator.credentials.create()``: another passkey for yourself."""
     with acting(ctx, actor_name) as uc:
-        short = _session_of(uc, session)
+        short = _session_of(session)
         user = uc.uow.users.get(uc.actor.username)
         options = _registration_options(ctx, uc.uow, user, short, origin)
         uc.uow.commit()
@@ -508,7 +521,7 @@ def add(
     record as ``passkey-refused``)."""
     given = _credential(credential)
     with acting(ctx, actor_name) as uc:
-        short = _session_of(uc, session)
+        short = _session_of(session)
         user = uc.uow.users.get(uc.actor.username)
         challenge = _taken_challenge(ctx, uc.uow, short, REGISTER)
         found = (
