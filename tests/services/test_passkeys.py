@@ -219,7 +219,7 @@ def test_add_rename_remove_and_a_removed_passkey_is_refused(vault: Vault) -> Non
         ("laptop", ["internal"]),
         ("phone", ["internal"]),
     ]
-    passkeys.rename(vault, "gil", added.passkey_id, "work phone")
+    passkeys.rename(vault, "gil", added.passkey_id, "work phone", ADDRESS)
     assert passkeys.list_passkeys(vault, "gil")[1].name == "work phone"
     users.add_user(vault, "admin", "hal", "officer", PASSWORD)
     with pytest.raises(NotFound):  # one's own passkeys only

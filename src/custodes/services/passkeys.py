@@ -567,7 +567,9 @@ def _own(uc: UseCase, passkey_id: str, attempted: str) -> StoredPasskey:
     return passkey
 
 
-def rename(ctx: Context, actor_name: str | None, passkey_id: str, name: str) -> PasskeyView:
+def rename(
+    ctx: Context, actor_name: str | None, passkey_id: str, name: str, address: str
+) -> PasskeyView:
     label = " ".join(name.split())[:64]
     if not label:
         raise InvalidInput("a passkey's {name} is not empty", field="name")
@@ -578,7 +580,7 @@ def rename(ctx: Context, actor_name: str | None, passkey_id: str, name: str) -> 
             Action.PASSKEY_RENAME,
             object_type="user",
             object_id=passkey.username,
-            details={"passkey": passkey.id, "name": label, "was": passkey.name},
+            details={"passkey": passkey.id, "name": label, "was": passkey.name, "address": address},
         )
         uc.commit()
     return _view(replace(passkey, name=label))

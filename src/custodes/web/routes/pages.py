@@ -429,8 +429,9 @@ def passkeys_page(request: Request, caller: Caller) -> HTMLResponse:
 
 
 @router.post("/passkeys/{passkey_id}/rename")
-def rename_passkey(passkey_id: str, caller: Caller, form: Form) -> Response:
-    passkey_svc.rename(caller.ctx, caller.username, passkey_id[:32], form.get("name", "")[:64])
+def rename_passkey(passkey_id: str, request: Request, caller: Caller, form: Form) -> Response:
+    name = form.get("name", "")[:64]
+    passkey_svc.rename(caller.ctx, caller.username, passkey_id[:32], name, address_of(request))
     return see_other("/passkeys")
 
 

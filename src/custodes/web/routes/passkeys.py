@@ -122,8 +122,10 @@ def add(body: PasskeyCredential, caller: Caller, request: Request) -> JSONRespon
 
 
 @router.patch("/passkeys/{passkey_id}", tags=["auth"])
-def rename(passkey_id: str, body: PasskeyName, caller: Caller) -> JSONResponse:
-    return _json(passkey_svc.rename(caller.ctx, caller.username, passkey_id, body.name))
+def rename(passkey_id: str, body: PasskeyName, caller: Caller, request: Request) -> JSONResponse:
+    return _json(
+        passkey_svc.rename(caller.ctx, caller.username, passkey_id, body.name, address_of(request))
+    )
 
 
 @router.delete("/passkeys/{passkey_id}", tags=["auth"])
