@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install bench-install demo test lint bench clean
+.PHONY: install bench-install demo test screenshots lint bench clean
 
 install: $(STAMP)
 
@@ -46,6 +46,11 @@ test: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -n auto --dist loadscope
+
+# The screenshots in docs/img, taken by the real-browser tests (a plain test run takes
+# them in a scratch folder).
+screenshots: install
+	CUSTODES_SCREENSHOTS=$(CURDIR)/docs/img $(BIN)/python -m pytest -q tests/web/test_browser.py
 
 # Benchmarks need more than the tests: a static FFmpeg with libvmaf, the baseline
 # watermark, a second face detector, and real footage from Debian's opencv-doc

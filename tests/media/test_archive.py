@@ -17,8 +17,10 @@ from custodes.media.archive import (
     HOP,
     HZ,
     MIN_QUERY_S,
+    RIVALS,
     TABLES,
     ArchiveIndex,
+    Candidate,
     SourceKeys,
     can_key,
     locate_in_archive,
@@ -83,6 +85,23 @@ def test_finds_a_planted_clip_among_distractors(
     assert abs(best.to_source(5.0) - (start + rate * 5.0)) < 0.5
     assert best.rate == pytest.approx(rate, abs=0.015)  # a key speed step is 3 %
     assert best.mirrored == (transform == "mirror")
+
+
+def test_a_place_is_proposed_at_a_rival_speed_too(clips: Clips) -> None:
+    """On a short leak a neighbouring key speed can outvote the true one by a vote; the
+    exact stage searches only near a candidate's speed, so the place is proposed at its
+    best two keys (a CI run once lost a 6 s viewing this way)."""
+    leak = clips.leak(clips.a, 6.0, "rival", transform="reencode")
+    cands = clips.index.candidates(leak, limit=5)
+    here = [c for c in cands if c.source_id == "A" and abs(c.offset_s + c.rate * 5 - 11) < 2]
+    assert len(here) == RIVALS == 2
+    assert len({(c.rate, c.mirrored) for c in here}) == 2
+    true = next(c for c in here if c.rate == 1.0 and not c.mirrored)
+    wrong = Candidate("A", true.offset_s - 0.6, 1.06, False, true.votes + 1)
+    # The wrong speed alone is searched in vain; with its rival the leak is found.
+    assert locate_in_archive(leak, clips.index, clips.fetch, proposed=[wrong]) == []
+    found = locate_in_archive(leak, clips.index, clips.fetch, proposed=[wrong, true])
+    assert found and abs(found[0].to_source(5.0) - 11.0) < 0.5
 
 
 def test_rejects_footage_not_in_the_vault(clips: Clips) -> None:

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -39,7 +41,12 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 HLS = ROOT / "src" / "custodes" / "web" / "static" / "vendor" / "hls.light.min.mjs"
-SHOTS = ROOT / "docs" / "img"
+# `make screenshots` writes them into docs/img (CUSTODES_SCREENSHOTS); a plain test run
+# takes them in a scratch folder, so running the tests leaves the working tree as it was.
+SHOTS = Path(
+    os.environ.get("CUSTODES_SCREENSHOTS")
+    or Path(tempfile.gettempdir()) / f"custodes-screenshots-{os.getpid()}"
+)
 PASSWORD = "correct horse battery staple"
 ADDRESS = "127.0.0.1"
 

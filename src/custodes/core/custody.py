@@ -93,6 +93,11 @@ class Action(StrEnum):
     # (deleted by its owner, or swept when it expired); a finished one is an ``ingest``.
     UPLOAD_START = "upload-started"
     UPLOAD_END = "upload-ended"
+    # Single sign-on with the department's OpenID Connect provider (issue 18): a person
+    # the provider vouched for (signed in, or on to custodes' own second factor), and a
+    # callback refused (bad state, bad token, unknown user), each with its reason.
+    SSO_SIGN_IN = "sso-sign-in"
+    SSO_SIGN_IN_FAILED = "sso-sign-in-failed"
 
 
 @dataclass(frozen=True)

@@ -470,6 +470,13 @@ def _sign_in(state: VaultState, entry: Mapping[str, Any], details: Mapping[str, 
     )
 
 
+def _sso_sign_in(state: VaultState, entry: Mapping[str, Any], details: Mapping[str, Any]) -> None:
+    """A single sign-on makes a signed-in session only where the provider's multi-factor
+    assertion stood for the second factor; otherwise custodes' own ``sign-in`` follows."""
+    if details.get("status") == "signed-in":
+        _sign_in(state, entry, details)
+
+
 def _session_end(state: VaultState, entry: Mapping[str, Any], details: Mapping[str, Any]) -> None:
     short_id = str(details["session"])
     session = state.sessions.get(short_id)
@@ -849,6 +856,7 @@ _HANDLERS = {
     str(Action.PASSKEY_USE): _passkey_use,
     str(Action.PASSKEY_RENAME): _passkey_rename,
     str(Action.PASSKEY_REMOVE): _passkey_remove,
+    str(Action.SSO_SIGN_IN): _sso_sign_in,
     str(Action.SIGN_OUT): _session_end,
     str(Action.SESSION_END): _session_end,
     str(Action.VAULT_INIT): _vault_init,

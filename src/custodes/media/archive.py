@@ -62,6 +62,7 @@ __all__ = [
     "HZ",
     "INDEX_VERSION",
     "RATES",
+    "RIVALS",
     "TABLES",
     "WINDOW",
     "ArchiveIndex",
@@ -93,6 +94,8 @@ KEY_CHANNELS = ("dm", "vx", "vy")
 """Channels keyed: zoom and rotation agree least between a copy and its source."""
 ARCHIVE_CANDIDATES = 5
 """Candidates the exact search scores."""
+RIVALS = 2
+"""Keys (speed, mirror) proposed for one place of one source: the best and a rival."""
 MAX_POSTINGS = 4096
 """A code with more postings than this in a segment says nothing (a stop word)."""
 MIN_QUERY_S = (WINDOW + SMOOTH) / HZ * max(RATES)
@@ -451,7 +454,7 @@ class ArchiveIndex:
         # Rank alignments by votes; between speeds voting alike, the nearer to 1 wins.
         ranked = sorted(pooled.items(), key=lambda kv: (-kv[1], abs(rates[kv[0][2] // 2] - 1.0)))
         out: list[Candidate] = []
-        seen: list[tuple[str, float]] = []
+        seen: list[tuple[str, float, int]] = []
         for (sid, cell, tag), votes in ranked:
             rate = rates[tag // 2]
             mirrored = bool(tag % 2)
@@ -460,9 +463,13 @@ class ArchiveIndex:
             # t0_leak + sample/(rate*HZ): t_src = t0_src + off/HZ - rate*t0_leak + rate*t.
             offset_s = self._keys[sid].t0 + off / HZ - rate * t0s[tag // 2]
             mid = offset_s + rate * 0.5 * (lo + hi)
-            if any(s == sid and abs(m - mid) < 2.0 for s, m in seen):
+            # One candidate per place and key (speed, mirror), and at most RIVALS keys
+            # per place: on a short leak a neighbouring speed can outvote the true
+            # one by a vote, and the exact stage only searches near a candidate's speed.
+            here = [t for s, m, t in seen if s == sid and abs(m - mid) < 2.0]
+            if tag in here or len(here) >= RIVALS:
                 continue
-            seen.append((sid, mid))
+            seen.append((sid, mid, tag))
             out.append(Candidate(sid, offset_s, rate, mirrored, votes))
             if len(out) >= limit:
                 break

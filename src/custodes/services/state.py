@@ -516,7 +516,7 @@ def vouch_decisions_of(
 # then those whose bytes name it.
 PASSWORD_ACTIONS = frozenset({str(Action.USER_ADD), str(Action.PASSWORD_SET)})
 SECOND_FACTOR_ACTIONS = frozenset({str(Action.MFA_ENROL), str(Action.RECOVERY_CODE_USED)})
-SESSION_ACTIONS = frozenset({str(Action.SIGN_IN)})
+SESSION_ACTIONS = frozenset({str(Action.SIGN_IN), str(Action.SSO_SIGN_IN)})
 TOKEN_ACTIONS = frozenset({str(Action.TOKEN_CREATE), str(Action.TOKEN_REVOKE)})
 
 

@@ -29,7 +29,8 @@ def serve(
 ) -> None:
     """Serve the web API (/api/v1) on this vault until interrupted.
 
-    People sign in with a password and a second factor; scripts use API tokens. On an
+    People sign in with a password and a second factor (or through the department's
+    OpenID provider, CUSTODES_OIDC_ISSUER: docs/security.md); scripts use API tokens. On an
     embedded vault it also runs queued jobs (exports asked for on the API) on a
     background thread; on PostgreSQL, `custodes worker` runs them.
 
@@ -44,6 +45,7 @@ def serve(
         settings = settings.model_copy(update={"public_origin": public_origin})
     bootstrap.public_origin(settings)  # and a malformed origin
     bootstrap.trusted_proxies(settings)  # and a malformed CUSTODES_TRUSTED_PROXIES
+    bootstrap.sso_settings(settings)  # and incomplete CUSTODES_OIDC_* (or no secret file)
     os.environ["CUSTODES_HOME"] = str(settings.home)
     if public_origin is not None:
         os.environ["CUSTODES_PUBLIC_ORIGIN"] = public_origin

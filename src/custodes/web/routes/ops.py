@@ -88,9 +88,11 @@ class _LogCollector(Collector):
         for action, n in sorted(t.actions.items()):
             actions.add_metric([action], n)
         yield actions
-        failed = t.actions[Action.SIGN_IN_FAILED]
+        failed = t.actions[Action.SIGN_IN_FAILED] + t.actions[Action.SSO_SIGN_IN_FAILED]
         yield CounterMetricFamily(
-            "custodes_sign_in_failures", "Failed web sign-ins (any process).", value=failed
+            "custodes_sign_in_failures",
+            "Failed web sign-ins (any process), refused single sign-ons included.",
+            value=failed,
         )
         yield CounterMetricFamily(
             "custodes_account_locks",
