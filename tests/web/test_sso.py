@@ -41,11 +41,13 @@ from custodes.bootstrap import Vault
 from custodes.config import Settings
 from custodes.core.errors import InvalidInput, Unauthenticated
 from custodes.services import auth as auth_svc
+from custodes.services import passkeys as passkey_svc
 from custodes.services import sso as sso_svc
 from custodes.services import users
 from custodes.services.audit import list_events
 from custodes.services.verify import verify_vault
 from custodes.web.app import create_app
+from tests.factories.authenticator import SoftAuthenticator
 from tests.factories.cli import invoke
 from tests.web.conftest import MovableClock, Web
 from tests.web.oidc_provider import Person, Provider, Spoil
@@ -331,6 +333,28 @@ def test_the_providers_mfa_is_not_trusted_unless_the_vault_says_so(
     [event] = site.events("sso-sign-in")
     assert event["details"]["mfa"] == "asked by custodes"
     assert site.events("sign-in") == []
+
+
+def test_a_passkey_only_account_is_asked_its_passkey_after_the_provider(
+    serve: Callable[..., Site], provider: Provider
+) -> None:
+    """An account whose second factor is a passkey (enrolled after a password sign-in) is
+    asked for it after the provider, not offered a TOTP enrolment."""
+    site = serve(trust_mfa=False)
+    password, origin = "a first password 1", "https://vault.example.org"
+    auth_svc.set_password(site.vault, "a.min", "r.okafor", password)
+    started = auth_svc.sign_in(site.vault, "r.okafor", password, "127.0.0.1", "test")
+    options = passkey_svc.enrol_options(site.vault, started.cookie, origin, "127.0.0.1")
+    key = SoftAuthenticator(origin)
+    passkey_svc.enrol(site.vault, started.cookie, key.create(options), origin, "127.0.0.1")
+    _person(provider, "r.okafor", amr=["pwd"])
+    with site.client() as browser:
+        asked = site.sign_in(browser)
+        assert asked.status_code == 200 and 'id="passkey-sign-in"' in asked.text
+        assert 'name="code"' not in asked.text  # no TOTP for this account
+        assert 'action="/sign-in/enrol"' not in asked.text
+    assert site.events("sso-sign-in")[-1]["details"]["status"] == "second-factor-required"
+    assert verify_vault(site.vault, "a.min", blobs=False).ok
 
 
 # ---- refusals, each on record -----------------------------------------------------------

@@ -70,6 +70,14 @@ class Action(StrEnum):
     TOKEN_USE = "token-use"
     TOKEN_REVOKE = "token-revoke"
     PASSWORD_SET = "password-set"
+    # Passkeys (WebAuthn) beside TOTP (issue 18): one registered, used to sign in (with
+    # its sign count), renamed, removed; a registration the server refused. A failed
+    # assertion at sign-in is a ``sign-in-failed`` (step ``passkey``), counted as any.
+    PASSKEY_ENROL = "passkey-enrol"
+    PASSKEY_USE = "passkey-use"
+    PASSKEY_RENAME = "passkey-rename"
+    PASSKEY_REMOVE = "passkey-remove"
+    PASSKEY_REFUSED = "passkey-refused"
     REDACTION_ACCEPT = "redaction-accept"
     POLICY_SET = "policy-set"
     REQUEST_REREVIEW = "request-rereview"

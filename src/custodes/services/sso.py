@@ -73,7 +73,7 @@ from custodes.services.auth import (
 )
 from custodes.services.common import event, now_iso
 from custodes.services.context import Context
-from custodes.services.state import vouch_second_factor, vouch_user
+from custodes.services.state import vouch_passkeys, vouch_second_factor, vouch_user
 from custodes.storage.uow import UnitOfWork
 
 #: How long the browser has, from the button to the provider's answer.
@@ -556,6 +556,7 @@ def _open(
         try:
             vouch_user(uow, user)
             vouch_second_factor(uow, _factor(uow, user))
+            vouch_passkeys(uow, user.username, uow.passkeys.of_user(user.id))
         except IntegrityFailure as exc:
             _refuse(
                 ctx,
@@ -613,8 +614,16 @@ def _session(
         step = SignInStep("signed-in", user.username, short)
     else:
         totp = uow.auth.totp(user.id)
-        if totp is not None and totp.confirmed_at is not None:
-            step = SignInStep("second-factor-required", user.username, short)
+        has_totp = totp is not None and totp.confirmed_at is not None
+        passkeys = len(uow.passkeys.of_user(user.id))
+        if has_totp or passkeys:
+            step = SignInStep(
+                "second-factor-required",
+                user.username,
+                short,
+                totp=has_totp,
+                passkeys=passkeys,
+            )
         else:
             secret = pyotp.random_base32()
             uow.auth.put_totp(user.id, _seal(ctx, user.id, secret), at)

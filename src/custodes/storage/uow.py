@@ -21,6 +21,7 @@ from custodes.storage.repositories import (
     FingerprintRepository,
     HoldingsRepository,
     JobRepository,
+    PasskeyRepository,
     ReleaseRepository,
     RequestRepository,
     StateRepository,
@@ -83,6 +84,10 @@ class UnitOfWork:
     @property
     def archive_keys(self) -> ArchiveKeyRepository:
         return ArchiveKeyRepository(self.conn)
+
+    @property
+    def passkeys(self) -> PasskeyRepository:
+        return PasskeyRepository(self.conn)
 
     @property
     def traces(self) -> TraceRepository:

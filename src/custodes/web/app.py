@@ -34,6 +34,7 @@ from custodes.web.routes import (
     export_pages,
     jobs,
     ops,
+    passkeys,
     request_pages,
     sso,
     uploads,
@@ -101,6 +102,7 @@ def create_app(vault: Vault, *, run_jobs: bool = False) -> FastAPI:
 
     app.add_exception_handler(Exception, _internal)
     app.include_router(auth.router, prefix=API)
+    app.include_router(passkeys.router, prefix=API)
     app.include_router(api.router, prefix=API)
     app.include_router(audit.router, prefix=API)
     pages.install(app)

@@ -113,7 +113,13 @@ def callback(request: Request, vault: VaultDep) -> Response:
             error=None,
         )
     elif step.status == "second-factor-required":
-        response = render(request, "second_factor.html", next=target)
+        response = render(
+            request,
+            "second_factor.html",
+            next=target,
+            totp=step.totp or not step.passkeys,
+            passkeys=step.passkeys or 0,
+        )
     else:
         response = render(request, "sso_signed_in.html", next=target, username=step.username)
     response.set_cookie(
