@@ -16,12 +16,12 @@ a records clerk and an API token. `custodes serve --workers N` listens on loopba
    offset kept, a PATCH with the rest, whose answer is the evidence (checked against the
    file's SHA-256). The clients run from the upload's start to its end.
 
-Each client loops over four requests, with the token: `GET /api/v1/cases` and
-`GET /api/v1/evidence?case=C` (listing), `GET /api/v1/evidence/{id}` (evidence metadata:
-opening it is a view on the audit log, a write), `GET /api/v1/audit/events?case=C&last=50`
-(an audit page). Reported per kind: p50/p95/p99 latency (ms), requests/s, errors; the
-upload's MB/s; the CPU seconds of the server processes and of the clients. The goal is
-p99 < 200 ms for every kind. JSON to --out (bench/results/web_load.json).
+Each client loops (back to back, or --think-ms apart) over four requests, with the
+token: `GET /api/v1/cases` and `GET /api/v1/evidence?case=C` (listing),
+`GET /api/v1/evidence/{id}` (evidence metadata: opening it is a view on the audit log, a
+write), `GET /api/v1/audit/events?case=C&last=50` (an audit page). Reported per kind:
+p50/p95/p99 latency (ms), requests/s, errors; the upload's MB/s; the CPU seconds of the
+server processes and of the clients. The goal is p99 < 200 ms for every kind. JSON to --out (bench/results/web_load.json).
 """
 
 from __future__ import annotations
@@ -260,10 +260,12 @@ class Tally:
 
 
 async def client_loop(
-    client: httpx.AsyncClient, n: int, fx: Fixture, stop: asyncio.Event, tally: Tally
+    client: httpx.AsyncClient, n: int, fx: Fixture, stop: asyncio.Event, tally: Tally, think: float
 ) -> None:
     i = n
     while not stop.is_set():
+        if think:  # a person reading the page before the next click
+            await asyncio.sleep(think * (0.5 + (i * 7919 % 1000) / 1000))
         case = fx.cases[i % len(fx.cases)]
         kind = KINDS[i % len(KINDS)]
         if kind == "cases":
@@ -290,7 +292,9 @@ async def client_loop(
         i += 1
 
 
-async def load(base: str, fx: Fixture, clients: int, until: Any) -> tuple[Tally, float]:
+async def load(
+    base: str, fx: Fixture, clients: int, until: Any, think: float = 0.0
+) -> tuple[Tally, float]:
     """``clients`` loops until ``until()`` (a coroutine) returns; the tally and seconds."""
     tally = Tally()
     stop = asyncio.Event()
@@ -298,7 +302,9 @@ async def load(base: str, fx: Fixture, clients: int, until: Any) -> tuple[Tally,
     headers = {"Authorization": f"Bearer {fx.token}", "Accept": "application/json"}
     async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=60) as c:
         t0 = time.perf_counter()
-        tasks = [asyncio.create_task(client_loop(c, n, fx, stop, tally)) for n in range(clients)]
+        tasks = [
+            asyncio.create_task(client_loop(c, n, fx, stop, tally, think)) for n in range(clients)
+        ]
         await until()
         stop.set()
         await asyncio.gather(*tasks)
@@ -348,6 +354,12 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--workers", type=int, default=1, help="custodes serve --workers")
     ap.add_argument("--baseline-s", type=float, default=15.0)
+    ap.add_argument(
+        "--think-ms",
+        type=float,
+        default=0.0,
+        help="each client waits 0.5-1.5x this between requests (0: back to back)",
+    )
     ap.add_argument("--drop-at", type=float, default=0.5)
     ap.add_argument("--admin-url", default=os.environ.get("BENCH_PG_ADMIN_URL", ADMIN_URL))
     ap.add_argument("--out", type=Path, default=Path("bench/results/web_load.json"))
@@ -384,6 +396,7 @@ def main() -> None:
             base = f"http://127.0.0.1:{port}"
             server = start_server(root / "vault", url, port, args.workers, root / "serve.log")
             pids = _tree(server.pid)
+            think = args.think_ms / 1000
 
             async def seconds(s: float) -> None:
                 await asyncio.sleep(s)
@@ -391,7 +404,7 @@ def main() -> None:
             # 1. Baseline, no upload.
             cpu0, me0 = cpu_seconds(pids), time.process_time()
             tally, took = asyncio.run(
-                load(base, fx, args.clients, lambda: seconds(args.baseline_s))
+                load(base, fx, args.clients, lambda: seconds(args.baseline_s), think)
             )
             baseline = summary(tally, took)
             baseline["server_cpu_s"] = round(cpu_seconds(pids) - cpu0, 1)
@@ -413,7 +426,7 @@ def main() -> None:
             sender.start()
             assert results.get(timeout=120) == {"started": True}
             cpu0, me0 = cpu_seconds(pids), time.process_time()
-            tally, took = asyncio.run(load(base, fx, args.clients, until_uploaded))
+            tally, took = asyncio.run(load(base, fx, args.clients, until_uploaded, think))
             sender.join(timeout=60)
             uploaded = results.get(timeout=5) if not results.empty() else {"error": "no result"}
             under = summary(tally, took)
@@ -443,6 +456,7 @@ def main() -> None:
         "command": "bench/bench_web_load.py " + " ".join(sys.argv[1:]),
         "clients": args.clients,
         "workers": args.workers,
+        "think_ms": args.think_ms,
         "upload_mb": args.upload_mb,
         "note": args.note,
         "baseline": baseline,
