@@ -21,7 +21,8 @@ token: `GET /api/v1/cases` and `GET /api/v1/evidence?case=C` (listing),
 `GET /api/v1/evidence/{id}` (evidence metadata: opening it is a view on the audit log, a
 write), `GET /api/v1/audit/events?case=C&last=50` (an audit page). Reported per kind:
 p50/p95/p99 latency (ms), requests/s, errors; the upload's MB/s; the CPU seconds of the
-server processes and of the clients. The goal is p99 < 200 ms for every kind. JSON to --out (bench/results/web_load.json).
+server processes and of the clients. The goal is p99 < 200 ms for every kind. JSON to
+--out (bench/results/web_load.json).
 """
 
 from __future__ import annotations
