@@ -367,6 +367,7 @@ def main() -> None:
     ap.add_argument("--note", default="")
     args = ap.parse_args()
 
+    load_before = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     url = make_database(args.admin_url)
     server = None
     try:
@@ -452,6 +453,7 @@ def main() -> None:
     run = {
         "date": date.today().isoformat(),
         "machine": machine(),
+        "load_average_before": load_before,
         "load_average_after": " ".join(load_avg),
         "database": "PostgreSQL " + make_url(args.admin_url).render_as_string().split("@")[-1],
         "command": "bench/bench_web_load.py " + " ".join(sys.argv[1:]),
