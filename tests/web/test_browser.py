@@ -87,10 +87,12 @@ class UploadBytes:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/api/v1/uploads"):
-            return await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
         self.requests[scope["method"]] += 1
         if scope["method"] != "PATCH":
-            return await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
 
         began = ended = False
 
@@ -112,7 +114,7 @@ class UploadBytes:
             return message
 
         try:
-            return await self.app(scope, counting, send)
+            await self.app(scope, counting, send)
         finally:
             if began and not ended:
                 self.midway -= 1
