@@ -614,10 +614,11 @@ def test_an_upload_survives_a_dropped_connection_and_becomes_evidence(
     site: Site, context: BrowserContext, page: Page, tmp_path: Path
 ) -> None:
     """The upload page sends a video in 256 KiB pieces over a slowed connection; it is
-    paused and resumed, then the network goes offline mid-piece and comes back: the upload
-    goes on from the bytes the server kept (the server receives each byte once, one upload
-    is begun) and becomes evidence with the file's SHA-256. The same file again, and a
-    text file, are refused with the vault's one line."""
+    paused and resumed, the page reloaded and the file chosen again, then the network goes
+    offline mid-piece and comes back: each time the upload goes on from the bytes the
+    server kept (the server receives each byte once, one upload is begun) and becomes
+    evidence with the file's SHA-256. The same file again, and a text file, are refused
+    with the vault's one line."""
     clip = write_bodycam_clip(
         tmp_path / "cam-7.mp4",
         seconds=3,
@@ -668,6 +669,18 @@ def test_an_upload_survives_a_dropped_connection_and_becomes_evidence(
     page.click("#upload-resume")
     page.wait_for_function(
         f"() => +document.getElementById('upload').dataset.accepted > {paused_at + size // 5}"
+    )
+    # The page is reloaded mid-upload: the same file chosen again resumes the upload whose
+    # address this browser kept (tus-js-client's fingerprint in localStorage).
+    reloaded_at = _accepted(page)
+    page.reload()
+    page.wait_for_selector("#upload-form:not([hidden])")
+    page.evaluate("() => { document.getElementById('upload-form').dataset.chunkSize = 262144; }")
+    page.set_input_files("#upload-file", str(clip))
+    page.click("#upload-start")
+    assert "Resuming the earlier upload" in (page.text_content("#upload-status") or "")
+    page.wait_for_function(
+        f"() => +document.getElementById('upload').dataset.accepted > {reloaded_at + size // 10}"
     )
     # The network goes down while a piece is on its way: part of it has reached the server.
     deadline = time.monotonic() + 30
