@@ -6,6 +6,7 @@ from types import TracebackType
 
 from sqlalchemy.engine import Connection, Engine
 
+from custodes.core.records import LogState
 from custodes.storage.db import translate_errors
 from custodes.storage.repositories import (
     AlertRepository,
@@ -49,6 +50,9 @@ class UnitOfWork:
         self._engine = engine
         self._readonly = readonly
         self._conn: Connection | None = None
+        self.log_head: LogState | None = None
+        """The audit log's head after this unit of work appended to it (its row locked
+        until the transaction ends); None before it appends."""
 
     @property
     def conn(self) -> Connection:
@@ -154,14 +158,35 @@ class UnitOfWork:
         with translate_errors():
             if self.conn.in_transaction():
                 self.conn.rollback()
+            self.log_head = None
             if self._readonly:
                 self._readonly = False
                 self.conn.execution_options(custodes_readonly=False, **_writer(self.conn))
             self.conn.begin()
 
-    def commit(self) -> None:
+    def commit(self, *, shared_flush: bool = False) -> None:
+        """Commit. ``shared_flush`` (PostgreSQL; a no-op on SQLite): commit without
+        waiting for the write-ahead log's flush, then wait for a flush that covers it
+        before returning.
+
+        A writer of the audit log holds the log head's row lock until it commits; with
+        ``shared_flush`` it releases the lock before the disk flush instead of after, and
+        concurrent writers' flushes are shared (PostgreSQL's group commit). Nothing is
+        reported committed before it is durable: the wait is a synchronous commit of a
+        transaction of its own (a one-byte WAL message), and the log is flushed in order,
+        so that commit's flush covers every earlier commit. A crash before the flush loses
+        this transaction and every one that read it (they commit later in the same log),
+        none of which was reported committed."""
+        conn = self.conn
         with translate_errors():
-            self.conn.commit()
+            if not shared_flush or conn.dialect.name != "postgresql":
+                conn.commit()
+            else:
+                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+                conn.commit()
+                conn.exec_driver_sql("SELECT pg_logical_emit_message(true, 'custodes', '')")
+                conn.commit()
+        self.log_head = None
 
     def __exit__(
         self,
@@ -170,6 +195,7 @@ class UnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         conn, self._conn = self._conn, None
+        self.log_head = None
         if conn is None:
             return
         try:

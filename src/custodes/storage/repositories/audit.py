@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, text, update
 from sqlalchemy.engine import Connection
 
 from custodes.core.custody import GENESIS_HASH
@@ -20,6 +20,20 @@ from custodes.storage import tables as t
 _STREAM_SQL = (
     "SELECT seq, entry, leaf_hash, actor, action, case_number, evidence_id, at "
     "FROM audit_events ORDER BY seq"
+)
+
+# PostgreSQL: a batch of events and the log's new head in one statement (one round
+# trip while the head row is locked), the rows passed as arrays and unnested.
+_PG_APPEND = text(
+    "WITH ev AS ("
+    " INSERT INTO audit_events"
+    " (seq, at, actor, action, case_number, evidence_id, entry, leaf_hash)"
+    " SELECT * FROM unnest(CAST(:seq AS bigint[]), CAST(:at AS varchar[]),"
+    " CAST(:actor AS varchar[]), CAST(:action AS varchar[]),"
+    " CAST(:case_number AS varchar[]), CAST(:evidence_id AS varchar[]),"
+    " CAST(:entry AS bytea[]), CAST(:leaf_hash AS bytea[])))"
+    " UPDATE log_state SET size = :size, compact_range = :compact_range,"
+    " last_leaf_hash = :last_leaf_hash WHERE id = 1"
 )
 
 
@@ -49,6 +63,24 @@ class AuditLogRepository:
         """Store ``entries`` and the running state after them (``state.exists`` says
         whether a state was stored before them)."""
         if not entries:
+            return
+        if state.exists and self._conn.dialect.name == "postgresql":
+            self._conn.execute(
+                _PG_APPEND,
+                {
+                    "seq": [e.seq for e in entries],
+                    "at": [e.at for e in entries],
+                    "actor": [e.actor for e in entries],
+                    "action": [e.action for e in entries],
+                    "case_number": [e.case_number for e in entries],
+                    "evidence_id": [e.evidence_id for e in entries],
+                    "entry": [e.entry for e in entries],
+                    "leaf_hash": [e.leaf_hash for e in entries],
+                    "size": state.size,
+                    "compact_range": state.compact_range,
+                    "last_leaf_hash": state.last_leaf_hash,
+                },
+            )
             return
         self._conn.execute(
             insert(t.audit_events),
