@@ -236,6 +236,7 @@ def test_a_commit_waits_for_the_flush_and_leaves_the_session_synchronous(
         with vault.uow() as uow:
             audit.append(uow, [event(vault, "admin", Action.VIEW)])
             conn = uow.conn
+            assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "off"
             written = conn.exec_driver_sql("SELECT pg_current_wal_insert_lsn()").scalar()
             audit.commit(uow, vault)
             assert not conn.in_transaction()

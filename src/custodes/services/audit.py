@@ -93,12 +93,12 @@ def sign_checkpoint(uow: UnitOfWork, vault: Context) -> bytes | None:
 def commit(uow: UnitOfWork, vault: Context) -> None:
     """Sign a checkpoint, commit the unit of work, then publish the checkpoint.
 
-    The log head's lock is released at the commit, before the disk flush, and the
-    commit returns once a flush covers it (:meth:`UnitOfWork.commit`'s
-    ``shared_flush``), so that concurrent writers wait for each other's work, not for
-    each other's flushes; only then is the checkpoint published."""
+    On PostgreSQL the log head's lock is released at the commit, before the disk
+    flush, and the commit returns once a flush covers it (:meth:`UnitOfWork.commit`),
+    so that concurrent writers wait for each other's work, not for each other's
+    flushes; only then is the checkpoint published."""
     note = sign_checkpoint(uow, vault)
-    uow.commit(shared_flush=True)
+    uow.commit()
     if note is not None:
         vault.checkpoints.publish(note)
 

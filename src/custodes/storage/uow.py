@@ -164,26 +164,23 @@ class UnitOfWork:
                 self.conn.execution_options(custodes_readonly=False, **_writer(self.conn))
             self.conn.begin()
 
-    def commit(self, *, shared_flush: bool = False) -> None:
-        """Commit. ``shared_flush`` (PostgreSQL; a no-op on SQLite): commit without
-        waiting for the write-ahead log's flush, then wait for a flush that covers it
-        before returning.
+    def commit(self) -> None:
+        """Commit; after an append to the audit log on PostgreSQL, return only once the
+        commit is on disk.
 
-        A writer of the audit log holds the log head's row lock until it commits; with
-        ``shared_flush`` it releases the lock before the disk flush instead of after, and
-        concurrent writers' flushes are shared (PostgreSQL's group commit). Nothing is
-        reported committed before it is durable: the wait is a synchronous commit of a
-        transaction of its own (a one-byte WAL message), and the log is flushed in order,
-        so that commit's flush covers every earlier commit. A crash before the flush loses
-        this transaction and every one that read it (they commit later in the same log),
-        none of which was reported committed."""
+        A writer of the audit log holds the log head's row lock until it commits. Its
+        append turned ``synchronous_commit`` off for the transaction, so that COMMIT
+        releases the lock before the disk flush instead of after; the flush is then
+        awaited here, by a synchronous commit of a transaction of its own (a WAL message
+        of no bytes), and concurrent writers' flushes are shared (PostgreSQL's group
+        commit). The write-ahead log is flushed in order, so that commit's flush covers
+        this one. Nothing is reported committed before it is durable: a crash before the
+        flush loses this transaction and every one that read it (they commit later in
+        the same log), none of which was reported committed."""
         conn = self.conn
         with translate_errors():
-            if not shared_flush or conn.dialect.name != "postgresql":
-                conn.commit()
-            else:
-                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-                conn.commit()
+            conn.commit()
+            if self.log_head is not None and conn.dialect.name == "postgresql":
                 conn.exec_driver_sql("SELECT pg_logical_emit_message(true, 'custodes', '')")
                 conn.commit()
         self.log_head = None
