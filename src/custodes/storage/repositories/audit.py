@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import exc, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from custodes.core.custody import GENESIS_HASH
@@ -81,8 +81,12 @@ class AuditLogRepository:
             )
             head = (state.size, state.compact_range, state.last_leaf_hash)
             dbapi: Any = self._conn.connection.driver_connection
-            with dbapi.cursor() as cursor:
-                cursor.execute(_PG_APPEND, (*columns, *head))
+            driver_error = self._conn.dialect.loaded_dbapi.Error
+            try:
+                with dbapi.cursor() as cursor:
+                    cursor.execute(_PG_APPEND, (*columns, *head))
+            except driver_error as err:  # as SQLAlchemy raises it, for translate_errors
+                raise exc.DBAPIError.instance(_PG_APPEND, None, err, driver_error) from err
             return
         self._conn.execute(
             insert(t.audit_events),
