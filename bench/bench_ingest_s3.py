@@ -9,7 +9,9 @@ alternates a full ``evidence.ingest`` of that file into a fresh embedded vault w
 blobs in a local folder and into a fresh one with blobs in a bucket on that server
 (stage into the scratch folder while hashing, fsync, probe, upload with a SHA-256
 checksum, read the object's metadata back, commit the row, its event and a signed
-checkpoint). The database is SQLite in both, so that only the store differs.
+checkpoint). The database is SQLite in both, so that only the store differs. CPU
+seconds are reported beside wall times (this process's, plus the S3 server's for S3):
+on a shared machine they are the fairer figure.
 
 moto is not AWS: it keeps objects in its own process's memory on this machine, with no
 network between, no TLS and no server-side durability, so this measures custodes' S3
@@ -31,8 +33,8 @@ import time
 from pathlib import Path
 
 import boto3
-from bench_ingest import machine, make_video
 
+from bench_ingest import machine, make_video
 from custodes import bootstrap
 from custodes.config import Settings
 from custodes.services import cases, evidence
@@ -62,13 +64,25 @@ def _start_moto() -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("moto's S3 server did not start")
 
 
-def _ingest(settings: Settings, src: Path) -> tuple[float, str]:
+def _cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process ``pid`` (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _ingest(
+    settings: Settings, src: Path, server: int | None = None
+) -> tuple[float, float, float, str]:
+    """Wall seconds, this process's CPU seconds and the S3 server's of one ingest."""
     vault = bootstrap.init_vault(settings)
     try:
         cases.add_case(vault, "admin", "C-1")
+        c0, s0 = time.process_time(), _cpu_of(server) if server else 0.0
         t0 = time.perf_counter()
         ev = evidence.ingest(vault, "admin", src, "C-1")
-        return time.perf_counter() - t0, ev.sha256
+        wall = time.perf_counter() - t0
+        cpu = time.process_time() - c0
+        return wall, cpu, (_cpu_of(server) - s0 if server else 0.0), ev.sha256
     finally:
         vault.engine.dispose()
 
@@ -101,12 +115,16 @@ def main() -> None:
             client = boto3.client("s3", endpoint_url=endpoint)  # plain: no custodes hooks
             local_s: list[float] = []
             s3_s: list[float] = []
+            local_cpu: list[float] = []
+            s3_cpu: list[float] = []
+            server_cpu: list[float] = []
             _ingest(Settings(home=Path(tmp) / "warm"), src)  # page cache and imports warm
             _drop_local_blobs(Path(tmp) / "warm")
             for rep in range(args.reps):
                 home = Path(tmp) / f"local{rep}"
-                seconds, sha_local = _ingest(Settings(home=home), src)
+                seconds, cpu, _, sha_local = _ingest(Settings(home=home), src)
                 local_s.append(seconds)
+                local_cpu.append(cpu)
                 _drop_local_blobs(home)
                 bucket = "bench-" + secrets.token_hex(4)
                 client.create_bucket(Bucket=bucket)
@@ -116,8 +134,10 @@ def main() -> None:
                     s3_endpoint_url=endpoint,
                     s3_addressing_style="path",
                 )
-                seconds, sha_s3 = _ingest(on_s3, src)
+                seconds, cpu, server, sha_s3 = _ingest(on_s3, src, moto.pid)
                 s3_s.append(seconds)
+                s3_cpu.append(cpu)
+                server_cpu.append(server)
                 assert sha_s3 == sha_local, "both stores must hold the same original"
                 # moto keeps objects in memory: free them (a bench's bucket only).
                 for obj in client.list_objects_v2(Bucket=bucket).get("Contents", []):
@@ -136,6 +156,12 @@ def main() -> None:
         "local_mb_s": round(mb / min(local_s), 1),
         "s3_mb_s": round(mb / min(s3_s), 1),
         "ratio": round(min(local_s) / min(s3_s), 3),
+        "local_cpu_s": [round(x, 2) for x in local_cpu],
+        "s3_cpu_s": [round(x, 2) for x in s3_cpu],
+        "s3_server_cpu_s": [round(x, 2) for x in server_cpu],
+        "cpu_ratio": round(
+            min(local_cpu) / min(c + m for c, m in zip(s3_cpu, server_cpu, strict=True)), 3
+        ),
         "goal_ratio": 0.8,
     }
     args.out.write_text(json.dumps(out, indent=1) + "\n")
@@ -146,6 +172,10 @@ def main() -> None:
         print(f"local  {out['local_mb_s']:>8} MB/s  runs {out['local_s']}")
         print(f"s3     {out['s3_mb_s']:>8} MB/s  runs {out['s3_s']}")
         print(f"ratio  {out['ratio']:>8}x S3 / local (goal >= 0.8x)")
+        print(
+            f"cpu    local {out['local_cpu_s']} s; S3 {out['s3_cpu_s']} s "
+            f"+ moto's server {out['s3_server_cpu_s']} s"
+        )
 
 
 if __name__ == "__main__":
