@@ -234,7 +234,11 @@ def case_page(number: str, request: Request, caller: Caller) -> HTMLResponse:
         else None
     )
     requests = (
-        [r for r in request_svc.list_requests(caller.ctx, caller.username) if r.case == case.case]
+        [
+            r
+            for r in request_svc.list_requests(caller.ctx, caller.username)
+            if r.case == case.case
+        ]
         if nav.may(Permission.REQUEST_VIEW)
         else None
     )
@@ -260,7 +264,9 @@ def _evidence_page(
 ) -> HTMLResponse:
     nav = _nav(caller)
     try:
-        opened = evidence_svc.open_evidence(caller.ctx, caller.username, evidence_id, reason=reason)
+        opened = evidence_svc.open_evidence(
+            caller.ctx, caller.username, evidence_id, reason=reason
+        )
     except ReasonRequired as exc:
         return render(
             request,
