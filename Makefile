@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install bench-install demo test screenshots lint bench clean
+.PHONY: install bench-install demo test screenshots test-production lint bench clean
 
 install: $(STAMP)
 
@@ -54,6 +54,15 @@ test: install
 # them in a scratch folder).
 screenshots: install
 	CUSTODES_SCREENSHOTS=$(CURDIR)/docs/img $(BIN)/python -m pytest -q tests/web/test_browser.py
+
+# The same suite on the production stack: every vault fixture on PostgreSQL (a schema of
+# its own; CUSTODES_TEST_DATABASE_URL, default 127.0.0.1:5432/test, must answer), blobs on
+# moto's S3 server started on loopback, jobs through Procrastinate (tests/stack.py).
+# Tests of the embedded vault itself are skipped with their reason. A subset:
+# make test-production TESTS="tests/services tests/jobs"
+TESTS ?=
+test-production: install
+	$(BIN)/python -m tests.stack $(BIN)/python -m pytest -q -n auto --dist loadscope $(TESTS)
 
 # Benchmarks need more than the tests: a static FFmpeg with libvmaf, the baseline
 # watermark, a second face detector, and real footage from Debian's opencv-doc

@@ -185,6 +185,7 @@ def test_a_job_that_fails_is_on_record(world) -> None:
     assert verify.verify_vault(vault, "admin").ok
 
 
+@pytest.mark.sqlite_only("tampers with the embedded vault's database file")
 def test_verify_names_a_job_row_that_no_event_vouches_for(world, sqlite_settings) -> None:
     vault, _number, ev = world
     sup = add_user(vault, "supervisor")

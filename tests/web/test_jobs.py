@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from custodes.services import cases, evidence, jobs
@@ -77,6 +78,7 @@ def test_cancel_a_queued_job(sqlite_web: Web, clips: dict[str, Path]) -> None:
     assert web.events("job-cancel")[-1]["actor"] == rec
 
 
+@pytest.mark.sqlite_only("the in-process job engine; on PostgreSQL `custodes worker` runs jobs")
 def test_serve_runs_jobs_on_a_background_thread(sqlite_web: Web, clips: dict[str, Path]) -> None:
     web = sqlite_web
     rec, ev = _world(web, clips)
