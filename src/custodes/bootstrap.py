@@ -314,6 +314,8 @@ def _build(
         upload_max_size=settings.upload_max_size,
         upload_max_open=settings.upload_max_open,
         upload_expiry_s=settings.upload_expiry_hours * 3600.0,
+        trace_dir=settings.resolved_trace_dir,
+        trace_max_size=settings.trace_max_size,
         settings=settings,
         engine=engine,
     )

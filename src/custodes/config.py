@@ -117,6 +117,11 @@ class Settings(BaseSettings):
     oidc_trust_mfa: bool = False
     # The provider's name on the sign-in button ("Sign in with NAME"); unset: its host.
     oidc_name: str | None = None
+    # Leaked clips traced on the web (a trace job, docs/web.md): the folder where each
+    # clip waits for its job (deleted once the job ends) and the trace's report is kept
+    # (unset: HOME/traces; shared by every worker), and the largest clip accepted.
+    trace_dir: Path | None = None
+    trace_max_size: int = Field(default=4 * 1024**3, ge=1)
 
     @property
     def resolved_database_url(self) -> str:
@@ -169,6 +174,10 @@ class Settings(BaseSettings):
     @property
     def resolved_export_dir(self) -> Path:
         return self.export_dir or self.home / "exports"
+
+    @property
+    def resolved_trace_dir(self) -> Path:
+        return self.trace_dir or self.home / "traces"
 
     @property
     def resolved_blob_scratch(self) -> Path:

@@ -77,6 +77,11 @@ class Context:
     """How many unfinished uploads one user may hold at once."""
     upload_expiry_s: float = 24 * 3600.0
     """How long an upload left untouched is kept before it is swept."""
+    trace_dir: Path | None = None
+    """Where a leaked clip waits for its trace job, and the trace's report is kept
+    (services.jobs); None: the vault takes no trace jobs."""
+    trace_max_size: int = 4 * 1024**3
+    """The largest leaked clip a trace job takes, in bytes."""
 
     def acting_for(self, client: str, *, progress: ProgressSink | None = None) -> Self:
         """The same vault, acting for another client (and reporting to its progress sink)."""

@@ -397,6 +397,10 @@ def cancel_job(ctx: Context, actor_name: str | None, job_id: str) -> JobInfo:
         uc.commit()
         found = uc.uow.jobs.find(job_id)
     assert found is not None
+    if found.kind == JobKind.TRACE.value and found.status == JobStatus.CANCELLED.value:
+        from custodes.services import trace_jobs
+
+        trace_jobs.discard(ctx, found)  # a queued trace's clip goes with it
     return info(found)
 
 
@@ -893,7 +897,17 @@ def _run_index(ctx: Context, job: Job) -> str | None:
     return None
 
 
+def _run_trace(ctx: Context, job: Job) -> str | None:
+    """A trace job (``services.trace_jobs``, which marks it done once its report is
+    written)."""
+    from custodes.services import trace_jobs  # it queues through this module
+
+    trace_jobs.run(ctx, job)
+    return None
+
+
 register_kind(JobKind.EXPORT.value, _run_export)
+register_kind(JobKind.TRACE.value, _run_trace)
 register_kind(JobKind.FINGERPRINT_INDEX.value, _run_index)
 register_kind(JobKind.REDACTION.value, _run_redaction)
 register_kind(JobKind.EXPORT_SEGMENT.value, _run_export_segment)

@@ -26,7 +26,7 @@ from typing import NoReturn
 from custodes import __version__
 from custodes.core import attribution
 from custodes.core.authz import AlertKind, Permission, decide
-from custodes.core.custody import Action
+from custodes.core.custody import Action, decode_entry
 from custodes.core.errors import CustodesError, IntegrityFailure, InvalidInput, NotFound
 from custodes.core.jsontext import JSONObject, JSONValue, jsonable
 from custodes.core.ledger import (
@@ -401,10 +401,15 @@ def trace_leak(
     report_dir: Path,
     case_number: str | None = None,
     alpha: float = ALPHA,
+    trace_id: str | None = None,
+    job_id: str | None = None,
 ) -> Traced:
     """Find which evidence and seconds ``leak`` shows and which exported copy it came
     from; put the trace on record (alerting when a copy is named) and write its report
-    (``TR-....html`` and ``.pdf``) in ``report_dir``."""
+    (``TR-....html`` and ``.pdf``) in ``report_dir``.
+
+    ``trace_id``: the id fixed when a trace job was requested (``services.trace_jobs``);
+    ``job_id``: that job, marked done with the trace's event, in its transaction."""
     if not (0 < alpha < 1):
         raise InvalidInput("{alpha} must be between 0 and 1", field="alpha")
     with acting(ctx, actor_name, readonly=True) as uc:
@@ -418,7 +423,9 @@ def trace_leak(
         ctx, actor_name, sources, matches, leak, info, alpha
     )
     with acting(ctx, actor_name) as uc:
-        trace_id, seq = _record_trace(uc, leak, leak_sha, findings)
+        trace_id, seq = _record_trace(
+            uc, leak, leak_sha, findings, trace_id=trace_id, job_id=job_id
+        )
         history = _history(uc, findings, found) if findings.attributed else []
         actor = uc.actor.username
     traced = Traced(
@@ -688,9 +695,18 @@ def _score(
     return candidates, {"keys": null.keys, "mean": null.mean, "std": null.std, "max": null.max}
 
 
-def _record_trace(uc: UseCase, leak: Path, leak_sha: str, findings: Findings) -> tuple[str, int]:
-    """Put the trace on record (alerting when it names a copy); its id and audit seq."""
-    trace_id = new_id("TR")
+def _record_trace(
+    uc: UseCase,
+    leak: Path,
+    leak_sha: str,
+    findings: Findings,
+    *,
+    trace_id: str | None = None,
+    job_id: str | None = None,
+) -> tuple[str, int]:
+    """Put the trace on record (alerting when it names a copy), and mark the job that
+    made it done; its id and audit seq."""
+    trace_id = trace_id or new_id("TR")
     src = findings.source
     case = src.case if src else None
     evidence_id = src.evidence_id if src else None
@@ -712,6 +728,7 @@ def _record_trace(uc: UseCase, leak: Path, leak_sha: str, findings: Findings) ->
                 else {}
             ),
             "result_sha256": document_digest(jsonable(findings)),
+            **({"job": job_id} if job_id is not None else {}),
             **alert_note(
                 AlertKind.LEAK_ATTRIBUTED,
                 ", ".join(findings.attributed),
@@ -743,6 +760,14 @@ def _record_trace(uc: UseCase, leak: Path, leak_sha: str, findings: Findings) ->
             evidence_id,
             ", ".join(findings.attributed),
         )
+    if job_id is not None:
+        result: JSONObject = {
+            "trace_id": trace_id,
+            "verdict": findings.verdict,
+            "evidence_id": evidence_id,
+            "attributed": list(findings.attributed),
+        }
+        uc.uow.jobs.finish(job_id, JobStatus.DONE, now_iso(uc.ctx), result=result)
     uc.commit()
     return trace_id, seq
 
@@ -861,3 +886,57 @@ def _write_report(doc: JSONObject, files: ReportFiles) -> None:
     tmp.write_text(render_html(doc))
     tmp.replace(files.html)
     render_pdf(doc, files.pdf)
+
+
+@dataclass(frozen=True)
+class TraceShown:
+    """A trace on record, as the API and the leak investigation page show it."""
+
+    trace_id: str
+    actor: str
+    created_at: str
+    leak_name: str
+    leak_sha256: str
+    verdict: str
+    evidence_id: str | None
+    findings: JSONObject
+    """What the trace found, as recorded: ``source`` (evidence, case, offset, rate,
+    match score), ``candidates`` (each copy's score and p-value), ``attributed``."""
+    audit_seq: int
+
+
+def show_trace(ctx: Context, actor_name: str | None, trace_id: str) -> TraceShown:
+    """A trace on record, to one who may trace leaks and reach the evidence it located
+    (a trace names recipients: a case out of the reader's reach keeps its traces out of
+    reach too). Refusals are on record; so is a trace whose stored findings differ from
+    the digest its signed event holds (IntegrityFailure)."""
+    attempted = Permission.LEAK_TRACE
+    with acting(ctx, actor_name, readonly=True) as uc:
+        uc.allow(attempted)
+        trace = uc.uow.traces.find(trace_id)
+        if trace is None:
+            uc.refuse(NotFound(f"no trace '{trace_id}'"), attempted=attempted.value)
+        if trace.evidence_id is not None:
+            uc.evidence(trace.evidence_id, Permission.EVIDENCE_LIST)
+        entry = uc.uow.audit.entry_at(trace.audit_seq)
+        details = decode_entry(entry).get("details") if entry is not None else None
+        recorded = details.get("result_sha256") if isinstance(details, dict) else None
+        if recorded != document_digest(trace.result):
+            uc.refuse(
+                IntegrityFailure(
+                    f"trace {trace_id}'s stored findings differ from those its event records"
+                ),
+                attempted=attempted.value,
+                evidence=trace.evidence_id,
+            )
+    return TraceShown(
+        trace_id=trace.id,
+        actor=trace.actor,
+        created_at=trace.created_at,
+        leak_name=trace.leak_name,
+        leak_sha256=trace.leak_sha256,
+        verdict=trace.verdict,
+        evidence_id=trace.evidence_id,
+        findings=trace.result,
+        audit_seq=trace.audit_seq,
+    )

@@ -38,6 +38,8 @@ from custodes.web.routes import (
     request_pages,
     sso,
     upload_pages,
+    trace_pages,
+    traces,
     uploads,
     users,
     viewings,
@@ -90,7 +92,8 @@ def create_app(vault: Vault, *, run_jobs: bool = False) -> FastAPI:
     app.state.sso = None if sso_settings is None else sso_svc.Provider(sso_settings)
     app.state.sso_name = None if sso_settings is None else sso_settings.display_name
     # A tus PATCH carries up to the whole upload, streamed to disk (routes/uploads.py).
-    app.state.large_body_prefixes = (f"{API}/uploads",)
+    # A leaked clip to trace is streamed to disk up to its own limit (web/bodies.py).
+    app.state.large_body_prefixes = (f"{API}/uploads", f"{API}/traces", trace_pages.UPLOAD)
     errors.install(app)
     app.add_middleware(security.BodyLimit)  # inside the next (the last added is outermost)
     app.middleware("http")(security.middleware)
@@ -119,6 +122,8 @@ def create_app(vault: Vault, *, run_jobs: bool = False) -> FastAPI:
     app.include_router(disclosure.router, prefix=API)
     app.include_router(wellknown.router)
     app.include_router(uploads.router, prefix=API)
+    app.include_router(traces.router, prefix=API)
+    app.include_router(trace_pages.router)
     ops.install(app, vault)  # /healthz, /readyz, /metrics; request ids and logs (outermost)
     return app
 

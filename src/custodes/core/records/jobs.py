@@ -26,6 +26,7 @@ class JobKind(StrEnum):
     REDACTION = "redaction"
     FINGERPRINT_INDEX = "fingerprint-index"
     """Fingerprint the evidence not yet fingerprinted (ingest analysis, ahead of traces)."""
+    TRACE = "trace"
 
 
 @dataclass(frozen=True)
