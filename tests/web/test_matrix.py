@@ -33,6 +33,7 @@ INGESTERS = {"supervisor", "records", "admin"}  # case:evidence:ingest, reached
 REQUEST_VIEWERS = {"supervisor", "records", "internal-affairs", "command"}
 FLAGGERS = {"supervisor", "records"}  # case:evidence:flag
 CASE_WRITERS = {"supervisor", "records", "admin"}  # vault:case:add, set-status, assign
+TRACERS = {"records", "internal-affairs"}  # vault:leak:trace
 # (method, path template, expected status per role[, JSON body]). The writes run last,
 # each role's on a case of its own (C-W-role; C-IA is under IA investigation), so that
 # they change nothing the reads look at.
@@ -64,6 +65,9 @@ MATRIX: list[tuple[str, str, dict[str, int]] | tuple[str, str, dict[str, int], o
     ("GET", "/api/v1/policy/history", ALL),
     ("GET", "/api/v1/jobs", ALL),  # yours; those of cases whose record you read; an admin's: all
     ("GET", "/api/v1/jobs/NO-SUCH", dict.fromkeys(ROLES, 404)),
+    # Traces of leaked clips (routes/traces.py): vault:leak:trace, asked before the rest.
+    ("GET", "/api/v1/traces/NO-SUCH", _only(TRACERS, 404)),
+    ("GET", "/api/v1/traces/NO-SUCH/files/report.pdf", _only(TRACERS, 404)),
     # Marked playback (issue 18): the stream of a viewing is the viewer's alone (the
     # world's viewing was started by records).
     ("GET", "/api/v1/viewings", _only(READERS)),
@@ -95,6 +99,8 @@ MATRIX: list[tuple[str, str, dict[str, int]] | tuple[str, str, dict[str, int], o
         _only({"supervisor", "records"}, 202),
         {"evidence_id": "{evidence}", "regions": [{"t_s": 0, "x": 8, "y": 8, "w": 32, "h": 32}]},
     ),
+    # A trace job: the body is the clip; an empty one is refused (on record) as input.
+    ("POST", "/api/v1/traces", _only(TRACERS, 422)),
     # Opening evidence starts a viewing (a reason given, in case a flag asks for one).
     ("POST", "/api/v1/evidence/{evidence}/viewings", _only(READERS, 201), {"reason": "matrix"}),
     (
@@ -208,6 +214,8 @@ RENAMED = {
     "{derivative_id}": "{id}",
     "{username}": "{other}",
     "{number}": "{case}",
+    "{trace_id}": "{id}",
+    "{name}": "report.pdf",
 }
 
 
