@@ -191,6 +191,7 @@ def _only(ok: set[str], allowed: int = 200, refused: int = 403) -> dict[str, int
 
 
 ALL = dict.fromkeys(ROLES, 200)
+LETTER_READERS = {"records", "internal-affairs", "command"}  # case:request:view, decided
 #: Every page x every role, as the API's matrix (test_matrix.py) has it for the same use
 #: cases. A page that leaves a section out for a role answers 200 for it.
 PAGES: list[tuple[str, str, dict[str, int]]] = [
@@ -213,6 +214,9 @@ PAGES: list[tuple[str, str, dict[str, int]]] = [
     ("GET", "/requests", ALL),  # the requests you may see (none is refused, some left out)
     ("GET", "/requests/{request}", _only({"supervisor", "records", "internal-affairs", "command"})),
     ("POST", "/requests/{request}/decide", _only({"records"}, 303)),  # accepted, by a form
+    # The letter, once decided (records decides in its turn, after the supervisor's look).
+    ("GET", "/requests/{request}/letter", {**_only(LETTER_READERS), "supervisor": 409}),
+    ("GET", "/requests/{request}/letter.pdf", {**_only(LETTER_READERS), "supervisor": 409}),
 ]
 _NO_SUCH = {"tokens": "{token_id}", "passkeys": "{passkey_id}"}
 #: Pages outside the matrix: the sign-in steps (above) and the redirect home.
@@ -273,6 +277,8 @@ def test_every_page_for_every_role(sqlite_web: Web, clips: dict[str, Path]) -> N
             assert r.status_code == expected[role], (role, method, path, r.text[:300])
             if r.status_code == 303:  # a form that did its work: back to its page
                 assert r.headers["location"].startswith("/"), (role, path)
+            elif path.endswith(".pdf") and r.status_code == 200:
+                assert r.content.startswith(b"%PDF"), (role, path)
             else:
                 assert r.headers["content-type"].startswith("text/html"), (role, path)
             if expected[role] == 403:

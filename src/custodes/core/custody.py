@@ -79,6 +79,8 @@ class Action(StrEnum):
     PASSKEY_REMOVE = "passkey-remove"
     PASSKEY_REFUSED = "passkey-refused"
     REDACTION_ACCEPT = "redaction-accept"
+    # A reviewer's objection to a redaction: a note and the ranges to look at again.
+    REDACTION_REJECT = "redaction-reject"
     POLICY_SET = "policy-set"
     REQUEST_REREVIEW = "request-rereview"
     BACKUP = "backup"  # the vault copied into a backup folder (issue 19)

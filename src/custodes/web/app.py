@@ -35,6 +35,7 @@ from custodes.web.routes import (
     jobs,
     ops,
     passkeys,
+    redaction_pages,
     request_pages,
     sso,
     upload_pages,
@@ -93,7 +94,13 @@ def create_app(vault: Vault, *, run_jobs: bool = False) -> FastAPI:
     app.state.sso_name = None if sso_settings is None else sso_settings.display_name
     # A tus PATCH carries up to the whole upload, streamed to disk (routes/uploads.py).
     # A leaked clip to trace is streamed to disk up to its own limit (web/bodies.py).
-    app.state.large_body_prefixes = (f"{API}/uploads", f"{API}/traces", trace_pages.UPLOAD)
+    # A redaction's boxes file, too (web/bodies.py).
+    app.state.large_body_prefixes = (
+        f"{API}/uploads",
+        f"{API}/traces",
+        trace_pages.UPLOAD,
+        redaction_pages.PREFIX,
+    )
     errors.install(app)
     app.add_middleware(security.BodyLimit)  # inside the next (the last added is outermost)
     app.middleware("http")(security.middleware)
@@ -124,6 +131,7 @@ def create_app(vault: Vault, *, run_jobs: bool = False) -> FastAPI:
     app.include_router(uploads.router, prefix=API)
     app.include_router(traces.router, prefix=API)
     app.include_router(trace_pages.router)
+    app.include_router(redaction_pages.router)
     ops.install(app, vault)  # /healthz, /readyz, /metrics; request ids and logs (outermost)
     return app
 

@@ -28,6 +28,7 @@ from custodes.core.errors import (
     Unauthenticated,
 )
 from custodes.core.jsontext import jsonable
+from custodes.services import acceptance as acceptance_svc
 from custodes.services import audit as audit_svc
 from custodes.services import auth as auth_svc
 from custodes.services import cases as case_svc
@@ -291,13 +292,14 @@ def _evidence_page(
         )
     item = jsonable(opened)
     item.pop("path", None)
-    events = exports = viewings = None
+    events = exports = viewings = redactions = None
     if nav.may(Permission.AUDIT_READ):
         events = event_svc.list_audit(
             caller.ctx, caller.username, evidence_id=evidence_id, limit=AUDIT_ROWS
         )[::-1]
         exports = export_svc.list_exports(caller.ctx, caller.username, evidence_id)
         viewings = viewing_svc.list_viewings(caller.ctx, caller.username, evidence_id)
+        redactions = acceptance_svc.list_redactions(caller.ctx, caller.username, evidence_id)
     return render(
         request,
         "evidence.html",
@@ -307,6 +309,7 @@ def _evidence_page(
         events=events,
         exports=exports,
         viewings=viewings,
+        redactions=redactions,
         reason=reason,
     )
 

@@ -7,12 +7,21 @@ with the law they rest on) and the decisions recorded before. A records custodia
 the proposal or overrides it with a written reason: a form post to
 ``/requests/{id}/decide`` calling ``requests.decide_request``, the same use case as
 ``custodes request decide`` and the API, which decides who may and puts it on record.
+
+A decided request has its letter to the requester: ``/requests/{id}/letter`` shows it
+and ``/requests/{id}/letter.pdf`` downloads it, both made by ``requests.write_letter``
+(the use case behind ``custodes request letter``) for those who may see the request.
 """
 
 from __future__ import annotations
 
+import re
+import tempfile
+from pathlib import Path
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from markupsafe import Markup
 from starlette.responses import Response
 
 from custodes.core.authz import Permission
@@ -67,3 +76,45 @@ def decide(request_id: str, caller: Caller, form: Form) -> Response:
         reason=(form.get("reason") or "")[:2000] or None,
     )
     return see_other(f"/requests/{request_id[:64]}")
+
+
+def _letter(caller: Caller, request_id: str) -> tuple[request_svc.Letter, str, bytes]:
+    """The request's letter as ``write_letter`` makes it: its HTML text and PDF bytes."""
+    with tempfile.TemporaryDirectory(prefix="custodes-letter-") as tmp:
+        letter = request_svc.write_letter(
+            caller.ctx, caller.username, request_id[:64], Path(tmp) / "letter"
+        )
+        return letter, Path(letter.html).read_text(), Path(letter.pdf).read_bytes()
+
+
+def _letter_body(html: str) -> Markup:
+    """The letter's body, for a page of this site: its own style left out (the CSP) and
+    its headings one level down (the page has its own title)."""
+    found = re.search(r"<body>(.*)</body>", html, re.DOTALL)
+    body = found.group(1) if found else ""
+    body = re.sub(r"<(/?)h2>", r"<\1h3>", body)
+    body = re.sub(r"<(/?)h1>", r"<\1h2>", body)
+    # The letter is rendered by reports/letter.py with autoescape: its values are escaped.
+    return Markup(body)
+
+
+@router.get("/requests/{request_id}/letter")
+def letter_page(request_id: str, request: Request, caller: Caller) -> HTMLResponse:
+    """The letter to the requester, as it reads, with its PDF to download."""
+    nav = _nav(caller)
+    letter, html, _ = _letter(caller, request_id)
+    return render(request, "letter.html", caller=nav, letter=letter, body=_letter_body(html))
+
+
+@router.get("/requests/{request_id}/letter.pdf")
+def letter_pdf(request_id: str, caller: Caller) -> Response:
+    letter, _, pdf = _letter(caller, request_id)
+    name = f"letter-{letter.request_id}-{letter.decision_id}.pdf"
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+        },
+    )
