@@ -32,9 +32,11 @@ import uvicorn
 from custodes import bootstrap
 from custodes.bootstrap import Vault
 from custodes.config import Settings
+from custodes.media.redaction import RegionSeed
+from custodes.media.render import EncodeSettings, render
 from custodes.media.synth import write_bodycam_clip
 from custodes.services import auth as auth_svc
-from custodes.services import cases, evidence, trace, users
+from custodes.services import cases, evidence, jobs, redaction, trace, users
 from custodes.services import requests as request_svc
 from custodes.services.audit import list_events
 from custodes.web.app import create_app
@@ -162,6 +164,8 @@ def site(tmp_path_factory: pytest.TempPathFactory, clips: dict[str, Path]) -> It
         ("r.vance", "records"),
         ("r.quinn", "records"),
         ("r.hale", "records"),
+        ("r.tate", "records"),  # traces a leak on the page
+        ("r.ivers", "records"),  # reviews a redaction
     ]:
         users.add_user(vault, "admin", name, role, PASSWORD)
     cases.add_case(vault, "r.okafor", "2026-0415", "Traffic stop, Elm St")
@@ -545,6 +549,12 @@ def test_a_request_is_decided_on_the_decision_screen(
     assert decided["details"]["proposed"] == proposed and decided["details"]["outcome"] == other
     assert "the footage is already public" in (page.text_content("#decisions") or "")
     accessible(page)
+    # The letter to the requester, as the CLI writes it, read on the page.
+    page.click("#letter-links >> text=Read the letter to the requester")
+    assert "To: Denver Post" in (page.text_content("#letter") or "")
+    assert page.get_attribute("#letter-pdf", "href") == f"/requests/{added.request_id}/letter.pdf"
+    accessible(page)
+    shot(page, "letter")
 
 
 def test_five_failures_lock_the_account(site: Site, page: Page) -> None:
@@ -736,6 +746,73 @@ def test_an_upload_survives_a_dropped_connection_and_becomes_evidence(
     refused = site.events("ingest-refused")[-2:]
     assert [e["actor"] for e in refused] == ["r.hale", "r.hale"]
     assert not any(site.vault.settings.home.joinpath("uploads").glob("UP-*/cam-7.mp4"))
+
+def test_a_leak_is_traced_on_the_leak_investigation_page(
+    site: Site, context: BrowserContext, page: Page, tmp_path: Path
+) -> None:
+    """A clip sent with the form (by keyboard) becomes a trace job; its page follows the
+    job (static/trace-job.js) and opens the report, with the frames side by side."""
+    six = write_bodycam_clip(tmp_path / "six.mp4", seconds=6, width=320, height=180, fps=15, seed=8)
+    leak = tmp_path / "posted-online.mp4"
+    render(six, leak, start_s=1, end_s=5, height=180, settings=EncodeSettings(crf=26))
+    signed_in_as(site, context, "r.tate")
+    page.goto(site.url("/dashboard"))
+    page.click("nav >> text=Leak investigation")
+    accessible(page)
+    page.set_input_files("#trace-leak", str(leak))
+    page.focus("#trace-form button")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/traces/jobs/JB-*")
+    assert "Waiting for a runner" in (page.text_content("#job-status") or "")
+    assert page.locator("#job-refresh").is_hidden()  # the script follows the job
+    accessible(page)
+    shot(page, "trace-job")
+    job_id = page.url.rsplit("/", 1)[1]
+    assert jobs.JobRunner(site.vault).run_pending() == [(job_id, "done")]
+    page.wait_for_url("**/traces/TR-*", timeout=20_000)
+    verdict = page.text_content("#verdict") or ""
+    assert "No copy named" in verdict and site.watched_id in verdict, verdict
+    assert page.locator("figure.pair img").count() == 6
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('figure.pair img')]"
+        ".every(i => i.complete && i.naturalWidth > 0)"
+    )
+    assert page.get_attribute("#report-pdf", "href", timeout=1000) is not None
+    accessible(page)
+    shot(page, "trace")
+    assert site.events("trace")[-1]["details"]["job"] == job_id
+
+
+def test_a_redaction_is_reviewed_on_its_contact_sheet(
+    site: Site, context: BrowserContext, page: Page, tmp_path: Path
+) -> None:
+    """The boxes file loaded, the sheet outlines its boxes; accepted by keyboard."""
+    made = redaction.redact_evidence(
+        site.vault,
+        "r.okafor",
+        redaction.RedactEvidence(
+            site.evidence_id,
+            out=tmp_path / "r.mp4",
+            regions=[RegionSeed(0.2, 40, 40, 60, 30, "plate")],
+        ),
+    )
+    signed_in_as(site, context, "r.ivers")
+    page.goto(site.url(f"/evidence/{site.evidence_id}"))
+    page.click(f"#redactions >> text={made.derivative_id}")
+    page.set_input_files("#sidecar", str(made.sidecar))
+    page.click("#sidecar-form button")
+    page.wait_for_url(f"**/redactions/{made.derivative_id}#sheet")
+    page.wait_for_function("() => document.querySelector('img.sheet').naturalWidth > 0")
+    assert site.events("view")[-1]["details"]["boxes"] is True
+    accessible(page)
+    shot(page, "redaction")
+    page.focus("#cover-plates")
+    page.keyboard.press("Space")
+    page.focus("#accept-form button")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#covers >> text=plates")
+    assert site.events("redaction-accept")[-1]["actor"] == "r.ivers"
+    accessible(page)
 
 
 def test_the_screenshots_are_small() -> None:
