@@ -36,7 +36,7 @@ from custodes.core.ledger import (
     fingerprint_state,
 )
 from custodes.core.media import MediaInfo
-from custodes.core.records import Evidence, JobStatus, StoredFingerprint, Trace, TracedCopy
+from custodes.core.records import Evidence, StoredFingerprint, Trace, TracedCopy
 from custodes.core.watermark import (
     Accumulator,
     derive_key,
@@ -409,7 +409,7 @@ def trace_leak(
     (``TR-....html`` and ``.pdf``) in ``report_dir``.
 
     ``trace_id``: the id fixed when a trace job was requested (``services.trace_jobs``);
-    ``job_id``: that job, marked done with the trace's event, in its transaction."""
+    ``job_id``: that job, named by the trace's event."""
     if not (0 < alpha < 1):
         raise InvalidInput("{alpha} must be between 0 and 1", field="alpha")
     with acting(ctx, actor_name, readonly=True) as uc:
@@ -704,8 +704,8 @@ def _record_trace(
     trace_id: str | None = None,
     job_id: str | None = None,
 ) -> tuple[str, int]:
-    """Put the trace on record (alerting when it names a copy), and mark the job that
-    made it done; its id and audit seq."""
+    """Put the trace on record (alerting when it names a copy; naming the job that made
+    it, if one did); its id and audit seq."""
     trace_id = trace_id or new_id("TR")
     src = findings.source
     case = src.case if src else None
@@ -760,14 +760,6 @@ def _record_trace(
             evidence_id,
             ", ".join(findings.attributed),
         )
-    if job_id is not None:
-        result: JSONObject = {
-            "trace_id": trace_id,
-            "verdict": findings.verdict,
-            "evidence_id": evidence_id,
-            "attributed": list(findings.attributed),
-        }
-        uc.uow.jobs.finish(job_id, JobStatus.DONE, now_iso(uc.ctx), result=result)
     uc.commit()
     return trace_id, seq
 

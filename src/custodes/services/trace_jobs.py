@@ -11,10 +11,12 @@ transaction; the trace's id is fixed then, so its folder is known before it runs
     TRACE_DIR/TR-.../report/        the trace's report, TR-....html and .pdf
     TRACE_DIR/TR-.../frames/        a few leaked frames beside their source frames (PNG)
 
-The job runs ``trace.trace_leak``, which records the trace and marks the job done in one
-transaction (a job killed before that commit is run again from the start; after it, not
-at all). Whatever way the job ends, the clip is deleted; a backend error leaves it for
-the engine's retry.
+The job runs ``trace.trace_leak``, which records the trace (its ``trace`` event names the
+job) and writes the report; the job makes the frame pairs and is then marked done, so a
+done job's report is in place. A job killed before the trace was recorded is run again
+from the start; one killed after it is only marked done (the trace is not made twice).
+Whatever way the job ends, the clip is deleted; a backend error leaves it for the
+engine's retry.
 """
 
 from __future__ import annotations
@@ -34,12 +36,12 @@ from custodes.core.errors import (
     NotFound,
 )
 from custodes.core.jsontext import JSONObject
-from custodes.core.records import Job, JobKind
+from custodes.core.records import Job, JobKind, JobStatus
 from custodes.media.probe import probe
 from custodes.media.stills import frame_png
 from custodes.services import jobs as jobs_svc
 from custodes.services import trace as trace_svc
-from custodes.services.common import new_id, sha256_file, verified_original
+from custodes.services.common import new_id, now_iso, sha256_file, verified_original
 from custodes.services.context import Context
 from custodes.services.jobs import JobInfo, _queue, info
 from custodes.services.usecase import acting
@@ -158,41 +160,68 @@ def _check_clip(ctx: Context, leak: Path, name: str) -> None:
 
 
 def run(ctx: Context, job: Job) -> None:
-    """Run a trace job (``services.jobs.run_job``): the trace, then its frame pairs; the
-    clip is deleted however it ends, but for a backend error (the engine retries)."""
+    """Run a trace job (``services.jobs.run_job``): the trace, its report and frame
+    pairs, then the job marked done (so that a done job's report is there). A trace
+    already on record (an attempt killed after recording it) is not made again. The clip
+    is deleted however the job ends, but for a backend error (the engine retries)."""
     p = job.params
     trace_id = str(p["trace_id"])
     where = folder(ctx, trace_id)
     leak = where / "leak" / str(p["leak_name"])
     keep = False
     try:
-        if not leak.is_file():
-            raise NotFound(f"the leaked clip of job {job.id} is gone from the trace folder")
-        if sha256_file(leak)[0] != p["leak_sha256"]:
-            raise IntegrityFailure(f"the leaked clip of job {job.id} changed since it was sent")
-        # What an earlier attempt (killed before its trace was recorded) left is redone.
-        shutil.rmtree(where / "report", ignore_errors=True)
-        shutil.rmtree(where / "frames", ignore_errors=True)
-        case = p.get("case")
-        traced = trace_svc.trace_leak(
-            ctx,
-            job.requested_by,
-            leak,
-            report_dir=where / "report",
-            case_number=None if case is None else str(case),
-            trace_id=trace_id,
-            job_id=job.id,
-        )
-        # The job is done now; the pairs only help the reader (the report holds the
-        # registered pair), so one that cannot be made is left out.
-        with contextlib.suppress(Exception):
-            _frame_pairs(ctx, traced, leak, where / "frames")
+        with ctx.uow(readonly=True) as uow:
+            recorded = uow.traces.find(trace_id)
+        if recorded is None:
+            result = _trace(ctx, job, leak, where)
+        else:
+            found = recorded.result.get("attributed")
+            result = {
+                "trace_id": trace_id,
+                "verdict": recorded.verdict,
+                "evidence_id": recorded.evidence_id,
+                "attributed": list(found) if isinstance(found, list) else [],
+            }
+        with ctx.uow() as uow:
+            uow.jobs.finish(job.id, JobStatus.DONE, now_iso(ctx), result=result)
+            uow.commit()
     except BackendUnavailable:
         keep = True
         raise
     finally:
         if not keep:
             shutil.rmtree(where / "leak", ignore_errors=True)
+
+
+def _trace(ctx: Context, job: Job, leak: Path, where: Path) -> JSONObject:
+    p = job.params
+    if not leak.is_file():
+        raise NotFound(f"the leaked clip of job {job.id} is gone from the trace folder")
+    if sha256_file(leak)[0] != p["leak_sha256"]:
+        raise IntegrityFailure(f"the leaked clip of job {job.id} changed since it was sent")
+    # What an earlier attempt (killed before its trace was recorded) left is redone.
+    shutil.rmtree(where / "report", ignore_errors=True)
+    shutil.rmtree(where / "frames", ignore_errors=True)
+    case = p.get("case")
+    traced = trace_svc.trace_leak(
+        ctx,
+        job.requested_by,
+        leak,
+        report_dir=where / "report",
+        case_number=None if case is None else str(case),
+        trace_id=str(p["trace_id"]),
+        job_id=job.id,
+    )
+    # The pairs only help the reader (the report holds the registered pair): one that
+    # cannot be made is left out rather than failing a trace already on record.
+    with contextlib.suppress(Exception):
+        _frame_pairs(ctx, traced, leak, where / "frames")
+    return {
+        "trace_id": traced.trace_id,
+        "verdict": traced.verdict,
+        "evidence_id": None if traced.source is None else traced.source.evidence_id,
+        "attributed": list(traced.attributed),
+    }
 
 
 def discard(ctx: Context, job: Job) -> None:
