@@ -76,3 +76,20 @@ def test_a_trace_already_recorded_is_only_marked_done(
     assert recorded["details"]["job"] == job.job_id
     assert not (where / "leak").exists()
     assert (where / "report" / f"{trace_id}.pdf").is_file()
+
+
+def test_a_job_whose_clip_is_gone_fails_and_leaves_nothing(
+    sqlite_vault: Vault, clips: dict[str, Path], tmp_path: Path
+) -> None:
+    vault = sqlite_vault
+    rec = add_user(vault, "records")
+    job = _ask(vault, rec, clips["a"], tmp_path)
+    assert vault.trace_dir is not None
+    where = vault.trace_dir / str(job.params["trace_id"])
+    (where / "leak" / "news.mp4").write_bytes(b"changed behind the vault's back")
+    assert jobs.JobRunner(vault).run_pending() == [(job.job_id, "failed")]
+    failed = jobs.show_job(vault, rec, job.job_id)
+    assert failed.error is not None and failed.error["code"] == "IntegrityFailure"
+    assert "changed since it was sent" in str(failed.error["message"])
+    assert not where.exists()
+    assert _events(vault, "job-stopped")[-1]["details"]["status"] == "failed"

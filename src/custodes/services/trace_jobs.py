@@ -163,7 +163,8 @@ def run(ctx: Context, job: Job) -> None:
     """Run a trace job (``services.jobs.run_job``): the trace, its report and frame
     pairs, then the job marked done (so that a done job's report is there). A trace
     already on record (an attempt killed after recording it) is not made again. The clip
-    is deleted however the job ends, but for a backend error (the engine retries)."""
+    is deleted however the job ends, but for a backend error (the engine retries), and
+    so is the whole folder of a job that ends without its trace on record."""
     p = job.params
     trace_id = str(p["trace_id"])
     where = folder(ctx, trace_id)
@@ -190,7 +191,14 @@ def run(ctx: Context, job: Job) -> None:
         raise
     finally:
         if not keep:
-            shutil.rmtree(where / "leak", ignore_errors=True)
+            # A job that ends without a trace on record leaves nothing in the folder.
+            shutil.rmtree(where if not _recorded(ctx, trace_id) else where / "leak", True)
+
+
+def _recorded(ctx: Context, trace_id: str) -> bool:
+    with contextlib.suppress(CustodesError), ctx.uow(readonly=True) as uow:
+        return uow.traces.find(trace_id) is not None
+    return True  # unknown: the report is kept
 
 
 def _trace(ctx: Context, job: Job, leak: Path, where: Path) -> JSONObject:
