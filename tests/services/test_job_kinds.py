@@ -65,9 +65,7 @@ def test_a_redaction_job_is_made_once_and_bound_to_the_log(
     assert verify.verify_vault(vault, "admin").ok
 
 
-def test_an_index_job_fingerprints_what_is_left_once(
-    vault: Vault, clips: dict[str, Path]
-) -> None:
+def test_an_index_job_fingerprints_what_is_left_once(vault: Vault, clips: dict[str, Path]) -> None:
     ia = add_user(vault, "internal-affairs")
     rec = add_user(vault, "records")
     number = add_case(vault)

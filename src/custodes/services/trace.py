@@ -36,7 +36,7 @@ from custodes.core.ledger import (
     fingerprint_state,
 )
 from custodes.core.media import MediaInfo
-from custodes.core.records import Evidence, StoredFingerprint, Trace, TracedCopy
+from custodes.core.records import Evidence, JobStatus, StoredFingerprint, Trace, TracedCopy
 from custodes.core.watermark import (
     Accumulator,
     derive_key,
