@@ -7,7 +7,7 @@ import hashlib
 from pathlib import Path
 
 from custodes.media.redaction import RegionSeed
-from custodes.services import cases, evidence, redaction
+from custodes.services import cases, evidence, jobs, redaction
 from tests.web.conftest import ORIGIN, Web
 
 FORM = {"Origin": ORIGIN}
@@ -133,3 +133,24 @@ def test_who_may_review(sqlite_web: Web, clips: dict[str, Path], tmp_path: Path)
         assert len(refused) == before + 1, path
     assert web.events("redaction-accept") == [] and web.events("redaction-reject") == []
     assert reader.get("/redactions/RD-NOSUCH").status_code == 404
+
+
+def test_a_redaction_made_by_a_job_shows_its_boxes_at_once(
+    sqlite_web: Web, clips: dict[str, Path]
+) -> None:
+    """The job writes the boxes file beside its copy: the sheet outlines them with no
+    upload (the file is used only while its hash is the one on record)."""
+    web = sqlite_web
+    rec = web.user("records")
+    cases.add_case(web.vault, rec, "C-REDJOB", "redaction job")
+    ev = evidence.ingest(web.vault, rec, clips["a"], "C-REDJOB").evidence_id
+    asked = jobs.request_redaction(web.vault, rec, jobs.RequestRedaction(ev, regions=(PLATE,)))
+    assert jobs.JobRunner(web.vault).run_pending() == [(asked.job_id, "done")]
+    rid = str(asked.params["derivative_id"])
+    client = web.sign_in(rec)
+    assert "written by the redaction job" in client.get(f"/redactions/{rid}").text
+    assert client.get(f"/redactions/{rid}/sheet.png").status_code == 200
+    assert web.events("view")[-1]["details"]["boxes"] is True
+    assert web.vault.export_dir is not None
+    (web.vault.export_dir / f"{rid}.boxes.json").write_text("{}")  # no longer the one
+    assert "Load the redaction's boxes file" in client.get(f"/redactions/{rid}").text

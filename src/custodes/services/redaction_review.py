@@ -3,9 +3,10 @@
 A redaction (``services.redaction``) stores its copy in the vault and puts on record
 what it hides and the SHA-256 of its boxes file (the sidecar), which it writes beside
 the copy for the person who made it. The review shows the copy's contact sheet: frames of
-the stored copy with the sidecar's boxes outlined, the sidecar being loaded into the
-vault by the reviewer first (:func:`keep_sidecar`, checked against the hash on record;
-without it the sheet shows the frames alone). Then the reviewer accepts it
+the stored copy with the sidecar's boxes outlined, the sidecar being the one a redaction
+job wrote beside its copy, or loaded into the vault by the reviewer
+(:func:`keep_sidecar`), either checked against the hash on record; without it the sheet
+shows the frames alone. Then the reviewer accepts it
 (``acceptance.accept_redaction``) or objects.
 
 An objection (:func:`reject_redaction`, ``redaction-reject`` on the signed log) is the
@@ -69,6 +70,24 @@ def _sidecar_path(ctx: Context, sha256: str) -> Path | None:
     return None if ctx.cache_dir is None else ctx.cache_dir / "sidecars" / f"{sha256}.json"
 
 
+def _kept_sidecar(ctx: Context, found: Derivative) -> Path | None:
+    """The redaction's boxes file, if the vault has it: loaded by a reviewer, or written
+    by the redaction job beside its copy (``EXPORT_DIR/RD-....boxes.json``, used only if
+    its SHA-256 is the one on record)."""
+    loaded = _sidecar_path(ctx, found.sidecar_sha256)
+    if loaded is not None and loaded.is_file():
+        return loaded
+    made = None if ctx.export_dir is None else ctx.export_dir / f"{found.id}.boxes.json"
+    if (
+        made is not None
+        and made.is_file()
+        and made.stat().st_size <= SIDECAR_MAX
+        and sha256_file(made)[0] == found.sidecar_sha256
+    ):
+        return made
+    return None
+
+
 def _found(uc: UseCase, derivative_id: str, attempted: Permission) -> Derivative:
     """The redaction, its row vouched for by its signed event (refused on record)."""
     found = uc.uow.derivatives.find(derivative_id)
@@ -93,13 +112,13 @@ def show_review(ctx: Context, actor_name: str | None, derivative_id: str) -> Rev
         )
     if found is None or ev is None:
         raise NotFound(f"no such redaction: {derivative_id}")
-    kept = _sidecar_path(ctx, found.sidecar_sha256)
+    kept = _kept_sidecar(ctx, found)
     return Review(
         redaction=signed,
         case=ev.case_number,
         frames_redacted=found.frames_redacted,
         duration_s=ev.media.duration_s,
-        sidecar_kept=kept is not None and kept.is_file(),
+        sidecar_kept=kept is not None,
         rejections=_rejections(entries, derivative_id, signed.sha256),
     )
 
@@ -180,8 +199,8 @@ def contact_sheet_png(ctx: Context, actor_name: str | None, derivative_id: str) 
     with acting(ctx, actor_name) as uc:
         found = _found(uc, derivative_id, attempted)
         ev, case = uc.evidence(found.evidence_id, attempted)
-        kept = _sidecar_path(ctx, found.sidecar_sha256)
-        boxes = kept is not None and kept.is_file()
+        kept = _kept_sidecar(ctx, found)
+        boxes = kept is not None
         uc.record(
             Action.VIEW,
             case=case,
