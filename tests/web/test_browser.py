@@ -747,6 +747,7 @@ def test_an_upload_survives_a_dropped_connection_and_becomes_evidence(
     assert [e["actor"] for e in refused] == ["r.hale", "r.hale"]
     assert not any(site.vault.settings.home.joinpath("uploads").glob("UP-*/cam-7.mp4"))
 
+
 def test_a_leak_is_traced_on_the_leak_investigation_page(
     site: Site, context: BrowserContext, page: Page, tmp_path: Path
 ) -> None:
