@@ -14,6 +14,7 @@ import pytest
 
 from custodes.core.errors import InvalidInput
 from custodes.media.archive import (
+    BITS,
     HOP,
     HZ,
     MIN_QUERY_S,
@@ -42,7 +43,7 @@ class Clips:
             SourceKeys(
                 f"D{i:03d}",
                 0.0,
-                rng.integers(0, 2**20, size=(per_hour, TABLES), dtype=np.uint32),
+                rng.integers(0, 2**BITS, size=(per_hour, TABLES), dtype=np.uint32),
                 3600.0,
             )
             for i in range(12)
