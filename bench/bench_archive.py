@@ -460,7 +460,7 @@ def main() -> None:
         acc_index = None
         log(f"scale: {hours} h")
         index, build_s = build_scale_index(hours, real_keys, stats, hours, args.iid)
-        cand_t, exact_t, ranks, early, hits = [], [], [], 0, 0
+        cand_t, exact_t, ranks, early, hits, cpu_t = [], [], [], 0, 0, []
         for q in qs:
             t0 = time.perf_counter()
             cands = index.candidates(q["fp"], limit=5)
@@ -468,8 +468,10 @@ def main() -> None:
             ranks.append(next((i for i, c in enumerate(cands) if c.source_id == q["source"]), None))
             early += bool(cands) and not cands[0].complete
             t0 = time.perf_counter()
+            c0 = time.process_time()
             found = arc.locate_in_archive(q["fp"], index, fetch)
             exact_t.append(time.perf_counter() - t0)
+            cpu_t.append(time.process_time() - c0)
             hits += judge(q, found)["hit"]
         snap: dict[str, Any] = {}
         if hours <= args.snapshot_hours:
@@ -499,6 +501,9 @@ def main() -> None:
                 "queries": len(qs),
                 "query_s_median": round(statistics.median(exact_t), 3),
                 "query_s_max": round(max(exact_t), 3),
+                "query_cpu_s_median": round(statistics.median(cpu_t), 3),
+                "query_cpu_s_max": round(max(cpu_t), 3),
+                "load_1min": round(os.getloadavg()[0], 1),
                 "candidates_s_median": round(statistics.median(cand_t), 3),
                 "right_source_in_top5": f"{sum(r is not None for r in ranks)}/{len(ranks)}",
                 "right_source_first": f"{sum(r == 0 for r in ranks)}/{len(ranks)}",

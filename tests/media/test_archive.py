@@ -17,6 +17,7 @@ from custodes.media.archive import (
     BITS,
     HOP,
     HZ,
+    INDEX_VERSION,
     MIN_QUERY_S,
     TABLES,
     ArchiveIndex,
@@ -145,3 +146,50 @@ def test_a_leak_too_short_for_a_key_is_said_so() -> None:
     assert not can_key(of(MIN_QUERY_S - 0.1))
     assert can_key(of(MIN_QUERY_S + 0.1))
     assert not can_key(of(0.0))
+
+
+def test_a_snapshot_loads_what_was_saved(clips: Clips, tmp_path: Path) -> None:
+    """The built inverted files are kept as memory-mapped .npy files: a loaded index
+    proposes what the saved one did, takes adds and removals, and compacts from codes
+    read back out of its postings."""
+    leak = clips.leak(clips.a, 7.0, "snapshot", transform="crop")
+    folder = tmp_path / "snap"
+    clips.index.save(folder, {"A": "stamp-a"})
+    loaded = ArchiveIndex.load(folder)
+    assert loaded.stamps == {"A": "stamp-a"}
+    assert loaded.source_ids == clips.index.source_ids
+    assert loaded.keys == clips.index.keys and loaded.indexed_s == clips.index.indexed_s
+    assert isinstance(loaded._segments[0].postings[0], np.memmap)
+    assert loaded.candidates(leak, limit=3) == clips.index.candidates(leak, limit=3)
+    assert locate_in_archive(leak, loaded, clips.fetch)[0].source_id == "A"
+    # Saving again over it is atomic (made beside, renamed in).
+    loaded.remove("D000")
+    loaded.add(source_keys("A2", clips.fa))
+    loaded.compact()  # D000's keys dropped; the others' codes read back from postings
+    assert loaded.keys == clips.index.keys - len(clips.distractors[0]) + len(
+        source_keys("A2", clips.fa)
+    )
+    back = {c.source_id for c in loaded.candidates(leak, limit=4)}
+    assert {"A", "A2"} <= back
+    loaded.save(folder)
+    again = ArchiveIndex.load(folder)
+    assert "D000" not in again and again.keys == loaded.keys
+    # A snapshot of another key format, or no snapshot, is refused (the caller rebuilds).
+    meta = folder / "meta.json"
+    meta.write_text(meta.read_text().replace(f'"version": {INDEX_VERSION}', '"version": 0'))
+    with pytest.raises(InvalidInput):
+        ArchiveIndex.load(folder)
+    with pytest.raises(InvalidInput):
+        ArchiveIndex.load(tmp_path / "none")
+
+
+def test_a_clear_first_look_up_stops_at_speed_1(clips: Clips) -> None:
+    """A leak at speed 1, not mirrored, stands out at the first look-up: the other
+    speeds and the mirror are not keyed, and the exact stage still finds a speed the
+    keys did not try."""
+    leak = clips.leak(clips.a, 4.0, "plain", transform="reencode")
+    cands = clips.index.candidates(leak, limit=3)
+    assert cands[0].source_id == "A" and not cands[0].complete and cands[0].rate == 1.0
+    faster = clips.leak(clips.a, 4.0, "faster", transform="reencode", rate=1.04)
+    best = locate_in_archive(faster, clips.index, clips.fetch)[0]
+    assert best.source_id == "A" and best.rate == pytest.approx(1.04, abs=0.015)

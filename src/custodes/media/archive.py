@@ -345,6 +345,8 @@ class _Segment:
 
 
 _NO_CODES = np.zeros((0, TABLES), np.uint32)
+_BIAS = 1 << 24
+"""Added to an alignment so that it is never negative (a leak of under 19 days)."""
 
 _SUBSETS: list[tuple[int, ...]] = [(i,) for i in range(PROBES)] + [
     (i, j) for i in range(PAIRS) for j in range(i + 1, PAIRS)
@@ -394,6 +396,8 @@ class ArchiveIndex:
         self._removed: set[str] = set()
         self._dirty = False
         self._lazy: dict[str, tuple[_Segment, int]] = {}  # snapshot sources: codes not read
+        self.stamps: dict[str, str] = {}
+        """The stamps a snapshot was saved with (:meth:`save`); empty otherwise."""
         for k in keys:
             self._keys[k.source_id] = k
         self.compact()
@@ -461,10 +465,12 @@ class ArchiveIndex:
 
     # ---------------------------------------------------------------- snapshot
 
-    def save(self, folder: Path) -> None:
+    def save(self, folder: Path, stamps: dict[str, str] | None = None) -> None:
         """Write the index's segments to ``folder`` (made anew; written to a sibling and
         renamed into place, so a reader never sees half a snapshot). Removed sources'
-        keys are dropped first (a :meth:`compact`); other segments are written as they are."""
+        keys are dropped first (a :meth:`compact`); other segments are written as they are.
+        ``stamps`` (a word per source: what the caller checks the snapshot against) are
+        kept with it and read back as :attr:`stamps`."""
         if self._removed or self._dirty:
             self.compact()
         self._freeze()
@@ -482,6 +488,7 @@ class ArchiveIndex:
             "tables": TABLES,
             "bits": BITS,
             "segments": len(self._segments),
+            "stamps": dict(stamps or {}),
             "sources": {
                 sid: [k.t0, k.duration_s, self._len(k)] for sid, k in sorted(self._keys.items())
             },
@@ -517,6 +524,7 @@ class ArchiveIndex:
             for sid, (t0, dur, _n) in meta["sources"].items():
                 if sid not in index._keys:  # a source too short to key
                     index._keys[sid] = SourceKeys(sid, float(t0), _NO_CODES, float(dur))
+            index.stamps = {str(k): str(v) for k, v in dict(meta.get("stamps", {})).items()}
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise InvalidInput(f"not an index snapshot: {exc}") from exc
         index._segments = segs
@@ -595,6 +603,7 @@ class ArchiveIndex:
         stages = [variants[:1], variants[1:]]
         grids: dict[int, tuple[float, _F64]] = {}
         votes: list[list[NDArray[np.int64]]] = [[] for _ in self._segments]
+        posts: list[list[_U32]] = [[] for _ in self._segments]  # each vote's posting
         ranked: list[tuple[tuple[str, int, int], int]] = []
         offsets_of: dict[tuple[str, int, int], int] = {}
         complete = True
@@ -607,7 +616,7 @@ class ArchiveIndex:
                     continue
                 codes, q = probes
                 tag = ri * 2 + int(mirrored)
-                for seg, keep, vk in zip(self._segments, keeps, votes, strict=True):
+                for seg, keep, vk, gk in zip(self._segments, keeps, votes, posts, strict=True):
                     if not keep.any():
                         continue
                     for t in range(TABLES):
@@ -615,25 +624,31 @@ class ArchiveIndex:
                         if len(g) == 0:
                             continue
                         g64 = g.astype(np.int64)
-                        src = np.searchsorted(seg.bases, g64, side="right") - 1
-                        ok = keep[src]
-                        src, g64, which = src[ok], g64[ok], which[ok]
-                        off = (g64 - seg.bases[src]) * HOP - q[which]  # source - leak samples
-                        # (source, offset, tag) in one integer: offsets within ±2**30.
-                        vk.append(((src << 31) + (off + (1 << 30))) * 16 + tag)
-            ranked, offsets_of = self._rank(votes, limit, rates)
+                        if not keep.all():  # hidden sources' postings go
+                            ok = keep[np.searchsorted(seg.bases, g64, side="right") - 1]
+                            g, g64, which = g[ok], g64[ok], which[ok]
+                        # The alignment: the segment's sample that meets the leak's
+                        # first, and the tag, in one integer; the source is found for
+                        # the best alignments only (from one of their postings).
+                        vk.append((g64 * HOP - q[which] + _BIAS) * 16 + tag)
+                        gk.append(g)
+            ranked, offsets_of = self._rank(votes, posts, limit, rates)
             if si == 0 and len(stages) > 1 and self._clear(ranked, offsets_of):
                 complete = False
                 break
         return self._proposals(ranked, offsets_of, rates, grids, lo, hi, limit, complete)
 
     def _rank(
-        self, votes: list[list[NDArray[np.int64]]], limit: int, rates: tuple[float, ...]
+        self,
+        votes: list[list[NDArray[np.int64]]],
+        posts: list[list[_U32]],
+        limit: int,
+        rates: tuple[float, ...],
     ) -> tuple[list[tuple[tuple[str, int, int], int]], dict[tuple[str, int, int], int]]:
         """Alignments by votes (neighbouring offsets pooled), one per 0.5 s cell."""
         pooled: dict[tuple[str, int, int], int] = {}
         offsets_of: dict[tuple[str, int, int], int] = {}
-        for seg, vk in zip(self._segments, votes, strict=True):
+        for seg, vk, gk in zip(self._segments, votes, posts, strict=True):
             if not vk:
                 continue
             allv = np.concatenate(vk)
@@ -647,13 +662,18 @@ class ArchiveIndex:
                 hit = keys_u[pos] == nb
                 pooled_counts[hit] += counts[pos[hit]]
             top = np.argsort(-pooled_counts, kind="stable")[: limit * 8]
+            # One posting of each: the source it is in.
+            sel = np.flatnonzero(np.isin(allv, keys_u[top]))
+            rep = dict(
+                zip(allv[sel][::-1].tolist(), np.concatenate(gk)[sel][::-1].tolist(), strict=True)
+            )
             for i in top:
                 k = int(keys_u[i])
                 tag = k % 16
-                rest = k // 16
-                off = rest % (1 << 31) - (1 << 30)
-                sid = seg.ids[rest >> 31]
-                key = (sid, off // 5, tag)  # 0.5 s cells: one candidate per alignment
+                sample = k // 16 - _BIAS  # the segment's sample meeting the leak's first
+                si = int(np.searchsorted(seg.bases, rep[k], side="right")) - 1
+                off = sample - int(seg.bases[si]) * HOP  # source - leak samples
+                key = (seg.ids[si], off // 5, tag)  # 0.5 s cells: one candidate per alignment
                 c = int(pooled_counts[i])
                 if c > pooled.get(key, 0):
                     pooled[key] = c
@@ -766,9 +786,9 @@ def locate_in_archive(
     already drawn from ``index`` (by default drawn here, among ``allowed`` sources).
     Each candidate's source is cut to the candidate's seconds and ``margin_s`` either
     side and searched by :func:`custodes.media.locate.locate` at the candidate's speed
-    and, for the first two, within ±2.25 % of it (the first of a look-up that stopped
-    at speed 1: within ±6.75 %). Once a candidate is confirmed, those with under
-    1/:data:`CLEAR_RATIO` of its votes (the chance level) are not scored. Matches are
+    and, for the first, within ±6.75 % of it, for the second within ±2.25 %. Once a
+    candidate is confirmed, those with under 1/:data:`CLEAR_RATIO` of its votes (the
+    chance level) are not scored. Matches are
     those ``locate`` would report (the same thresholds), best first, one per source and
     stretch; ``confidence`` is Bonferroni-corrected for every offset of the archive.
     """
@@ -806,9 +826,11 @@ def locate_in_archive(
         # At the candidate's speed first (cheap); for the strongest two, then at nearby
         # speeds (the keys' speeds are 3 % apart; each try tolerates about ±0.4 %).
         matches: list[SourceMatch] = []
-        # A candidate from a look-up that stopped at speed 1 was not keyed at the other
-        # speeds: the sweep then covers all of them (about 0.93-1.07).
-        steps = 9 if k == 0 and not cand.complete else 3
+        # The first candidate's sweep covers every speed the keys cover (about
+        # 0.93-1.07): its look-up may have stopped at speed 1, and a speed between two
+        # keyed ones can vote more for the wrong one of the two (measured: a leak at
+        # 1.05 voted 5 at 1.00).
+        steps = 9 if k == 0 else 3
         tries = (0.0, *(s * i * 0.0075 for i in range(1, steps + 1) for s in (-1, 1)))
         tries = tries if k < 2 else (0.0,)
         for d in tries:
