@@ -90,10 +90,10 @@ TABLES = 4
 BITS = 24
 """Bits per code: 16.7 million codes, so a code holds about 54 postings per table at
 100,000 hours (0.9 billion keys)."""
-PROBES = 8
+PROBES = 12
 """Least reliable bits flipped, one at a time, in extra look-ups..."""
-PAIRS = 6
-"""...and every pair of the PAIRS least reliable flipped together: 1 + 8 + 15 = 24
+PAIRS = 8
+"""...and every pair of the PAIRS least reliable flipped together: 1 + 12 + 28 = 41
 look-ups per window and table (multi-probe LSH: Lv et al., VLDB 2007)."""
 CLEAR_VOTES = 8
 """A first stage (speed 1, not mirrored) whose best alignment has this many votes..."""
@@ -105,8 +105,10 @@ SMOOTH = 3
 """Samples of the moving average applied before keying (raises the copies' agreement)."""
 KEY_CHANNELS = ("dm", "vx", "vy")
 """Channels keyed: zoom and rotation agree least between a copy and its source."""
-ARCHIVE_CANDIDATES = 5
-"""Candidates the exact search scores."""
+ARCHIVE_CANDIDATES = 12
+"""Candidates the exact search scores (after a confirmed one, only those with at least
+1/CLEAR_RATIO of its votes): a weak copy's alignment can rank below chance ones at
+10,000 hours (measured: 7th)."""
 MAX_POSTINGS = 4096
 """A code with more postings than this in a segment says nothing (a stop word)."""
 MIN_QUERY_S = (WINDOW + SMOOTH) / HZ * max(RATES)
@@ -632,7 +634,10 @@ class ArchiveIndex:
                         # the best alignments only (from one of their postings).
                         vk.append((g64 * HOP - q[which] + _BIAS) * 16 + tag)
                         gk.append(g)
-            ranked, offsets_of = self._rank(votes, posts, limit, rates)
+            half = np.zeros(16, np.int64)
+            for ri, (_t0, sig) in grids.items():
+                half[2 * ri : 2 * ri + 2] = sig.shape[1] // 2
+            ranked, offsets_of = self._rank(votes, posts, limit, rates, half)
             if si == 0 and len(stages) > 1 and self._clear(ranked, offsets_of):
                 complete = False
                 break
@@ -644,8 +649,17 @@ class ArchiveIndex:
         posts: list[list[_U32]],
         limit: int,
         rates: tuple[float, ...],
+        half: NDArray[np.int64],
     ) -> tuple[list[tuple[tuple[str, int, int], int]], dict[tuple[str, int, int], int]]:
-        """Alignments by votes (neighbouring offsets pooled), one per 0.5 s cell."""
+        """Alignments by votes, one per 0.5 s cell of the leak's middle.
+
+        An alignment's votes are pooled over neighbouring offsets (speed and rounding
+        smear a peak by a sample) and summed over the keyings (speed, mirror) that put
+        the leak's middle in the same second of the same source: a copy's windows agree
+        with the source at the two speeds nearest its own, and often under both signs,
+        chance agreements at one keying only. ``half[tag]``: samples from the leak's
+        first to its middle, in keying ``tag``.
+        """
         pooled: dict[tuple[str, int, int], int] = {}
         offsets_of: dict[tuple[str, int, int], int] = {}
         for seg, vk, gk in zip(self._segments, votes, posts, strict=True):
@@ -653,30 +667,66 @@ class ArchiveIndex:
                 continue
             allv = np.concatenate(vk)
             keys_u, counts = np.unique(allv, return_counts=True)
-            # Pool neighbouring offsets (speed and rounding smear a peak by a sample).
-            pooled_counts = counts.copy()
+            pc = counts.copy()
             for d in (-1, 1):
                 nb = keys_u + d * 16
                 pos = np.searchsorted(keys_u, nb)
                 pos = np.clip(pos, 0, len(keys_u) - 1)
                 hit = keys_u[pos] == nb
-                pooled_counts[hit] += counts[pos[hit]]
-            top = np.argsort(-pooled_counts, kind="stable")[: limit * 8]
+                pc[hit] += counts[pos[hit]]
+            # Chance alone gives most alignments one vote: those are left out of the sums
+            # (unless too few alignments have more).
+            idx = np.flatnonzero(pc >= 2)
+            if len(idx) < limit * 8:
+                idx = np.arange(len(keys_u))
+            ku, kc = keys_u[idx], pc[idx]
+            tag = ku % 16
+            cell = (ku // 16 - _BIAS + half[tag]) // 5  # the leak's middle, 0.5 s cells
+            # Per (cell, keying): its best alignment.
+            k2 = cell * 16 + tag
+            order = np.lexsort((-kc, k2))
+            k2s = k2[order]
+            first = np.concatenate([[True], k2s[1:] != k2s[:-1]])
+            k2u, best, which = k2s[first], kc[order][first], idx[order][first]
+            # Per cell: the sum over keyings of each keying's best within one cell.
+            ext = np.concatenate([k2u - 16, k2u, k2u + 16])
+            val = np.tile(best, 3)
+            o3 = np.lexsort((-val, ext))
+            e3 = ext[o3]
+            f3 = np.concatenate([[True], e3[1:] != e3[:-1]])
+            cells3, vals3 = e3[f3] // 16, val[o3][f3]
+            b3 = np.concatenate([[True], cells3[1:] != cells3[:-1]])
+            starts = np.flatnonzero(b3)
+            cell_u, score = cells3[starts], np.add.reduceat(vals3, starts)
+            top_cells = cell_u[np.argsort(-score, kind="stable")[: limit * 8]]
+            top_score = dict(zip(cell_u.tolist(), score.tolist(), strict=True))
+            # Each top cell's alignment: the keying with most votes in it.
+            cu = k2u // 16
+            pick: list[int] = []
+            for c in top_cells.tolist():
+                lo_, hi_ = np.searchsorted(cu, [c, c + 1])
+                if hi_ > lo_:
+                    pick.append(int(which[lo_ + int(np.argmax(best[lo_:hi_]))]))
+                else:
+                    pick.append(-1)
+            chosen = [i for i in pick if i >= 0]
             # One posting of each: the source it is in.
-            sel = np.flatnonzero(np.isin(allv, keys_u[top]))
+            sel = np.flatnonzero(np.isin(allv, keys_u[chosen]))
             rep = dict(
                 zip(allv[sel][::-1].tolist(), np.concatenate(gk)[sel][::-1].tolist(), strict=True)
             )
-            for i in top:
+            for c, i in zip(top_cells.tolist(), pick, strict=True):
+                if i < 0:
+                    continue
                 k = int(keys_u[i])
-                tag = k % 16
+                tg = k % 16
                 sample = k // 16 - _BIAS  # the segment's sample meeting the leak's first
                 si = int(np.searchsorted(seg.bases, rep[k], side="right")) - 1
                 off = sample - int(seg.bases[si]) * HOP  # source - leak samples
-                key = (seg.ids[si], off // 5, tag)  # 0.5 s cells: one candidate per alignment
-                c = int(pooled_counts[i])
-                if c > pooled.get(key, 0):
-                    pooled[key] = c
+                key = (seg.ids[si], off // 5, tg)
+                v = int(top_score[c])
+                if v > pooled.get(key, 0):
+                    pooled[key] = v
                     offsets_of[key] = off
         # Rank alignments by votes; between speeds voting alike, the nearer to 1 wins.
         ranked = sorted(pooled.items(), key=lambda kv: (-kv[1], abs(rates[kv[0][2] // 2] - 1.0)))
