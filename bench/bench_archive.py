@@ -144,6 +144,7 @@ def make_queries(
             queries.append(
                 {
                     "cls": cls,
+                    "path": dest,
                     "source": sid if cls != "unrelated" else None,
                     "start": start,
                     "rate": rate,
@@ -200,6 +201,90 @@ def judge(q: dict[str, Any], matches: list[SourceMatch]) -> dict[str, Any]:
         "err_s": round(err, 3),
         "score": round(best.score, 3),
         "z": round(best.z, 1),
+    }
+
+
+# ------------------------------------------------------------------ vpdq, a peer
+
+
+def vpdq_hashes(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Meta's vpdq of a video, every frame: (PDQ hashes (n, 4) uint64, timestamps), the
+    frames of quality under 50 left out (as vpdq's own matcher does)."""
+    import vpdq  # optional: pip install vpdq (needs the libav* headers to build)
+
+    feats = [f for f in vpdq.computeHash(str(path), seconds_per_hash=0) if f.quality >= 50]
+    if not feats:
+        return np.zeros((0, 4), np.uint64), np.zeros(0)
+    raw = b"".join(bytes.fromhex(f.hex) for f in feats)
+    return np.frombuffer(raw, ">u8").astype(np.uint64).reshape(-1, 4), np.array(
+        [f.timestamp for f in feats]
+    )
+
+
+def vpdq_match(
+    q: tuple[np.ndarray, np.ndarray], src: dict[str, tuple[np.ndarray, np.ndarray]]
+) -> tuple[str | None, float, float]:
+    """vpdq's matching (query-match percentage: the leak's hashes within Hamming
+    distance 31 of some hash of the source), every source in turn (vpdq has no index):
+    (best source or None under 50 %, its percentage, median source-minus-leak time)."""
+    best: tuple[str | None, float, float] = (None, 0.0, 0.0)
+    qh, qt = q
+    if len(qh) == 0:
+        return best
+    for sid, (sh, st) in src.items():
+        d = np.zeros((len(qh), len(sh)), np.int32)
+        for w in range(4):
+            d += np.bitwise_count(qh[:, w, None] ^ sh[None, :, w]).astype(np.int32)
+        j = np.argmin(d, axis=1)
+        ok = d[np.arange(len(qh)), j] <= 31
+        pct = 100.0 * float(ok.mean())
+        if pct > best[1]:
+            shift = float(np.median(st[j[ok]] - qt[ok])) if ok.any() else 0.0
+            best = (sid, pct, shift)
+    return best if best[1] >= 50.0 else (None, best[1], 0.0)
+
+
+def vpdq_side_by_side(
+    sources: dict[str, tuple[Path, Fingerprint]], queries: list[dict[str, Any]]
+) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    c0 = time.process_time()
+    src = {sid: vpdq_hashes(p) for sid, (p, _fp) in sources.items()}
+    hours = sum(fp.duration_s for _p, fp in sources.values()) / 3600
+    hash_s, hash_cpu = time.perf_counter() - t0, time.process_time() - c0
+    rows = []
+    for q in queries:
+        t0, c0 = time.perf_counter(), time.process_time()
+        qh = vpdq_hashes(q["path"])
+        t1, c1 = time.perf_counter(), time.process_time()
+        sid, pct, shift = vpdq_match(qh, src)
+        match_cpu = time.process_time() - c1
+        if q["source"] is None:
+            hit = sid is None
+        else:
+            mid = 0.5 * q["seconds"]
+            err = mid + shift - (q["start"] + q["rate"] * mid)
+            hit = sid == q["source"] and abs(err) <= 0.5
+        rows.append(
+            {
+                "cls": q["cls"],
+                "vpdq": {"hit": hit, "found": sid, "match_pct": round(pct, 1)},
+                "hash_query_s": round(t1 - t0, 3),
+                "match_cpu_s": round(match_cpu, 4),
+            }
+        )
+        log(f"  vpdq {q['cls']:14s} {rows[-1]['vpdq']}")
+    return {
+        "hits": summarise(rows, "vpdq"),
+        "source_hashing_s": round(hash_s, 1),
+        "source_hashing_cpu_s": round(hash_cpu, 1),
+        "source_hours": round(hours, 3),
+        "query_hash_s_median": round(statistics.median(r["hash_query_s"] for r in rows), 3),
+        "match_cpu_s_median": round(statistics.median(r["match_cpu_s"] for r in rows), 4),
+        "match_cpu_s_per_indexed_hour": round(
+            statistics.median(r["match_cpu_s"] for r in rows) / max(hours, 1e-9), 3
+        ),
+        "rows": rows,
     }
 
 
@@ -359,6 +444,11 @@ def main() -> None:
     )
     ap.add_argument("--out", default=None, help="record name in bench/results/")
     ap.add_argument(
+        "--vpdq",
+        action="store_true",
+        help="accuracy: Meta's vpdq (pip install vpdq) on the same sources and queries",
+    )
+    ap.add_argument(
         "--snapshot-hours",
         type=int,
         default=10000,
@@ -414,6 +504,12 @@ def main() -> None:
             }
         )
         log(f"  {q['cls']:14s} linear {rows[-1]['linear']} index {rows[-1]['index']}")
+    vp: dict[str, Any] | None = None
+    if args.vpdq and not args.scale_only:
+        try:
+            vp = vpdq_side_by_side(sources, queries)
+        except ImportError as exc:
+            vp = {"error": f"vpdq not installed: {exc}"}
     result: dict[str, Any] = {
         "command": "bench/bench_archive.py " + " ".join(sys.argv[1:]),
         "machine": machine(),
@@ -445,6 +541,7 @@ def main() -> None:
             "index": summarise(rows, "index"),
             "misses": [r for r in rows if not (r["linear"]["hit"] and r["index"]["hit"])],
         },
+        "vpdq": vp,
         "scale": [],
         "scale_distractors": "iid uniform codes, inverted files drawn directly (iid_segment)"
         if args.iid

@@ -700,11 +700,12 @@ class ArchiveIndex:
             cell_u, score = cells3[starts], np.add.reduceat(vals3, starts)
             top_cells = cell_u[np.argsort(-score, kind="stable")[: limit * 8]]
             top_score = dict(zip(cell_u.tolist(), score.tolist(), strict=True))
-            # Each top cell's alignment: the keying with most votes in it.
+            # Each top cell's alignment: the keying with most votes in it (or beside it,
+            # where its sum took them from).
             cu = k2u // 16
             pick: list[int] = []
             for c in top_cells.tolist():
-                lo_, hi_ = np.searchsorted(cu, [c, c + 1])
+                lo_, hi_ = np.searchsorted(cu, [c - 1, c + 2])
                 if hi_ > lo_:
                     pick.append(int(which[lo_ + int(np.argmax(best[lo_:hi_]))]))
                 else:
