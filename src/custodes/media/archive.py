@@ -359,6 +359,8 @@ class _Segment:
 _NO_CODES = np.zeros((0, TABLES), np.uint32)
 _BIAS = 1 << 24
 """Added to an alignment so that it is never negative (a leak of under 19 days)."""
+_TAG_SHIFT = 40
+"""A vote's keying sits above bit 40, its segment sample below."""
 
 _SUBSETS: list[tuple[int, ...]] = [(i,) for i in range(PROBES)] + [
     (i, j) for i in range(PAIRS) for j in range(i + 1, PAIRS)
@@ -615,7 +617,6 @@ class ArchiveIndex:
         stages = [variants[:1], variants[1:]]
         grids: dict[int, tuple[float, _F64]] = {}
         votes: list[list[NDArray[np.int64]]] = [[] for _ in self._segments]
-        posts: list[list[_U32]] = [[] for _ in self._segments]  # each vote's posting
         ranked: list[tuple[tuple[str, int, int], int]] = []
         offsets_of: dict[tuple[str, int, int], int] = {}
         complete = True
@@ -628,7 +629,7 @@ class ArchiveIndex:
                     continue
                 codes, q = probes
                 tag = ri * 2 + int(mirrored)
-                for seg, keep, vk, gk in zip(self._segments, keeps, votes, posts, strict=True):
+                for seg, keep, vk in zip(self._segments, keeps, votes, strict=True):
                     if not keep.any():
                         continue
                     for t in range(TABLES):
@@ -639,15 +640,14 @@ class ArchiveIndex:
                         if not keep.all():  # hidden sources' postings go
                             ok = keep[np.searchsorted(seg.bases, g64, side="right") - 1]
                             g, g64, which = g[ok], g64[ok], which[ok]
-                        # The alignment: the segment's sample that meets the leak's
-                        # first, and the tag, in one integer; the source is found for
-                        # the best alignments only (from one of their postings).
-                        vk.append((g64 * HOP - q[which] + _BIAS) * 16 + tag)
-                        gk.append(g)
+                        # The alignment: the keying (high bits) and the segment's sample
+                        # that meets the leak's first, in one integer; the source is
+                        # found for the best alignments only.
+                        vk.append((g64 * HOP - q[which] + _BIAS) + (tag << _TAG_SHIFT))
             half = np.zeros(16, np.int64)
             for ri, (_t0, sig) in grids.items():
                 half[2 * ri : 2 * ri + 2] = sig.shape[1] // 2
-            ranked, offsets_of = self._rank(votes, posts, limit, rates, half)
+            ranked, offsets_of = self._rank(votes, limit, rates, half)
             if si == 0 and len(stages) > 1 and self._clear(ranked, offsets_of):
                 complete = False
                 break
@@ -656,7 +656,6 @@ class ArchiveIndex:
     def _rank(
         self,
         votes: list[list[NDArray[np.int64]]],
-        posts: list[list[_U32]],
         limit: int,
         rates: tuple[float, ...],
         half: NDArray[np.int64],
@@ -672,32 +671,30 @@ class ArchiveIndex:
         """
         pooled: dict[tuple[str, int, int], int] = {}
         offsets_of: dict[tuple[str, int, int], int] = {}
-        for seg, vk, gk in zip(self._segments, votes, posts, strict=True):
+        for seg, vk in zip(self._segments, votes, strict=True):
             if not vk:
                 continue
-            allv = np.concatenate(vk)
-            keys_u, counts = np.unique(allv, return_counts=True)
+            keys_u, counts = np.unique(np.concatenate(vk), return_counts=True)
+            # Neighbouring offsets of one keying sit side by side in the sorted keys.
             pc = counts.copy()
-            for d in (-1, 1):
-                nb = keys_u + d * 16
-                pos = np.searchsorted(keys_u, nb)
-                pos = np.clip(pos, 0, len(keys_u) - 1)
-                hit = keys_u[pos] == nb
-                pc[hit] += counts[pos[hit]]
+            nb = np.flatnonzero(keys_u[1:] == keys_u[:-1] + 1)
+            pc[nb] += counts[nb + 1]
+            pc[nb + 1] += counts[nb]
             # Chance alone gives most alignments one vote: those are left out of the sums
             # (unless too few alignments have more).
             idx = np.flatnonzero(pc >= 2)
             if len(idx) < limit * 8:
                 idx = np.arange(len(keys_u))
             ku, kc = keys_u[idx], pc[idx]
-            tag = ku % 16
-            cell = (ku // 16 - _BIAS + half[tag]) // 5  # the leak's middle, 0.5 s cells
+            tag = ku >> _TAG_SHIFT
+            sample = (ku & ((1 << _TAG_SHIFT) - 1)) - _BIAS
+            cell = (sample + half[tag]) // 5  # the leak's middle, 0.5 s cells
             # Per (cell, keying): its best alignment.
             k2 = cell * 16 + tag
             order = np.lexsort((-kc, k2))
             k2s = k2[order]
             first = np.concatenate([[True], k2s[1:] != k2s[:-1]])
-            k2u, best, which = k2s[first], kc[order][first], idx[order][first]
+            k2u, best, which = k2s[first], kc[order][first], order[first]
             # Per cell: the sum over keyings of each keying's best within one cell.
             ext = np.concatenate([k2u - 16, k2u, k2u + 16])
             val = np.tile(best, 3)
@@ -708,36 +705,24 @@ class ArchiveIndex:
             b3 = np.concatenate([[True], cells3[1:] != cells3[:-1]])
             starts = np.flatnonzero(b3)
             cell_u, score = cells3[starts], np.add.reduceat(vals3, starts)
-            top_cells = cell_u[np.argsort(-score, kind="stable")[: limit * 8]]
-            top_score = dict(zip(cell_u.tolist(), score.tolist(), strict=True))
+            top = np.argsort(-score, kind="stable")[: limit * 8]
             # Each top cell's alignment: the keying with most votes in it (or beside it,
-            # where its sum took them from).
+            # where its sum took them from); its source: the one holding the leak's middle.
             cu = k2u // 16
-            pick: list[int] = []
-            for c in top_cells.tolist():
+            src_samples = seg.bases * HOP
+            for c, v in zip(cell_u[top].tolist(), score[top].tolist(), strict=True):
                 lo_, hi_ = np.searchsorted(cu, [c - 1, c + 2])
-                if hi_ > lo_:
-                    pick.append(int(which[lo_ + int(np.argmax(best[lo_:hi_]))]))
-                else:
-                    pick.append(-1)
-            chosen = [i for i in pick if i >= 0]
-            # One posting of each: the source it is in.
-            sel = np.flatnonzero(np.isin(allv, keys_u[chosen]))
-            rep = dict(
-                zip(allv[sel][::-1].tolist(), np.concatenate(gk)[sel][::-1].tolist(), strict=True)
-            )
-            for c, i in zip(top_cells.tolist(), pick, strict=True):
-                if i < 0:
+                if hi_ <= lo_:
                     continue
-                k = int(keys_u[i])
-                tg = k % 16
-                sample = k // 16 - _BIAS  # the segment's sample meeting the leak's first
-                si = int(np.searchsorted(seg.bases, rep[k], side="right")) - 1
-                off = sample - int(seg.bases[si]) * HOP  # source - leak samples
+                j = int(which[lo_ + int(np.argmax(best[lo_:hi_]))])
+                tg, smp = int(tag[j]), int(sample[j])
+                mid = smp + int(half[tg])
+                si = int(np.searchsorted(src_samples, mid, side="right")) - 1
+                si = min(max(si, 0), len(seg.ids) - 1)
+                off = smp - int(src_samples[si])  # source - leak samples
                 key = (seg.ids[si], off // 5, tg)
-                v = int(top_score[c])
                 if v > pooled.get(key, 0):
-                    pooled[key] = v
+                    pooled[key] = int(v)
                     offsets_of[key] = off
         # Rank alignments by votes; between speeds voting alike, the nearer to 1 wins.
         ranked = sorted(pooled.items(), key=lambda kv: (-kv[1], abs(rates[kv[0][2] // 2] - 1.0)))
