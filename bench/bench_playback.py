@@ -11,9 +11,12 @@ token) plays it as an HLS player does, over HTTP:
   server process also loads the compiled mark (numba, from its on-disk cache), so it is
   reported apart (``cold``) from the following ones (``warm``, median of ``--viewings``);
 * ``realtime_factor``: seconds of video delivered per second of wall time while the
-  viewer fetches every segment of the clip in order, none cached (each rendered on
-  demand); the target is at least 1.0 (real time). ``cpu_s_per_video_s`` is the CPU the
-  process (server and client) spent per second of video: the number of free cores real
+  viewer fetches every segment of the clip in order, back to back as a player filling
+  its buffer does; each is rendered on demand, and the server renders the next two
+  ahead on a background thread (``services.viewings.PREFETCH``), so ``ready`` counts
+  those that were ready when asked; the target is at least 1.0 (real time).
+  ``cpu_s_per_video_s`` is the CPU the process (server and client) spent per second of
+  video: the number of free cores real
   time needs, whatever the load of the machine;
 * ``seek_s``: fetching one uncached segment from the middle (a seek), and
   ``cached_s``: fetching it again (reused from the cache).
@@ -126,10 +129,11 @@ def main() -> None:
                 vid, count = started["viewing_id"], started["segments"]
                 duration = started["end_s"] - started["start_s"]
                 cpu0, t0 = time.process_time(), time.perf_counter()
+                ready = 0
                 for n in range(1, count):
                     r = client.get(f"/api/v1/viewings/{vid}/segments/{n}.ts")
                     r.raise_for_status()
-                    assert r.headers["x-segment-cached"] == "0"
+                    ready += r.headers["x-segment-cached"] == "1"
                 wall = time.perf_counter() - t0
                 cpu = time.process_time() - cpu0
                 delivered = duration - started["segment_s"]
@@ -171,6 +175,8 @@ def main() -> None:
             "video_s": round(delivered, 3),
             "wall_s": round(wall, 3),
             "realtime_factor": round(delivered / wall, 3),
+            "segments": count - 1,
+            "ready": ready,
             "cpu_s_this_process": round(cpu, 3),
             "cpu_s_per_video_s": round(cpu / delivered, 3),
             "cores_needed_for_real_time": round(cpu / delivered, 3),

@@ -11,6 +11,14 @@ ways, each ``--reps`` times, the order rotating every round:
   rendered by ONE worker process, then joined here by copying packets;
 * ``workers2``: the same with TWO worker processes taking segments as they free up.
 
+* ``jobs1`` / ``jobs2`` (``--jobs``): the real thing. A vault on PostgreSQL (a fresh
+  schema of ``--database-url``), the recording ingested, and ONE or TWO
+  ``custodes worker`` processes (Procrastinate, ``CUSTODES_SEGMENT_SECONDS`` =
+  ``--segment``); the clock runs from the export's request (``services.jobs.
+  request_export``) until its job is done: the parent job plans and fans out one job per
+  segment, the workers take them as they free up, the last one queues the join, which
+  puts the copy on record. CPU seconds are the worker processes'.
+
 The worker processes are started (and the compiled mark loaded in them) before the
 clock starts, as long-lived ``custodes worker`` processes are. The figure is
 ``speedup`` = workers1 seconds / workers2 seconds (issue 19's goal: >= 1.7 on 2 cores),
@@ -20,6 +28,8 @@ CPU seconds / wall seconds: how much of the machine the run got.
 
     .venv/bin/python bench/bench_segments.py [--seconds 600] [--segment 60] [--reps 1]
     .venv/bin/python bench/bench_segments.py --seconds 120 --out bench/results/segments.json
+    .venv/bin/python bench/bench_segments.py --jobs --seconds 20 --segment 5 \
+        --out bench/results/segments-jobs.json
 """
 
 from __future__ import annotations
@@ -141,6 +151,120 @@ def _single(src: Path, size: tuple[int, int], work: Path, seconds: float) -> dic
     return {"wall_s": wall, "frames": r.frames, "cpu_s": cpu, "cores_busy": cpu / wall}
 
 
+def _start_worker(home: Path, url: str, segment: float, log: Path) -> Any:
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src"),
+        "CUSTODES_HOME": str(home),
+        "CUSTODES_DATABASE_URL": url,
+        "CUSTODES_SEGMENT_SECONDS": str(segment),
+    }
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "custodes", "worker", "--heartbeat", "2"],
+            env=env,
+            stdout=out,
+            stderr=out,
+        )
+
+
+def _jobs_runs(args: argparse.Namespace, src: Path, workdir: Path) -> dict[str, dict[str, Any]]:
+    """``jobs1`` and ``jobs2``: one export job through one or two real workers."""
+    import secrets
+
+    from sqlalchemy import create_engine, make_url, text
+
+    from custodes import bootstrap
+    from custodes.config import Settings
+    from custodes.services import evidence, jobs
+    from custodes.services.users import add_user
+
+    schema = "bench_" + secrets.token_hex(4)
+    admin = create_engine(args.database_url)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    url = (
+        make_url(args.database_url)
+        .update_query_dict({"options": f"-csearch_path={schema}"})
+        .render_as_string(hide_password=False)
+    )
+    out: dict[str, dict[str, Any]] = {}
+    try:
+        vault = bootstrap.init_vault(Settings(home=workdir / "vault", database_url=url))
+        case = "BENCH-1"
+        from custodes.services.cases import add_case
+
+        add_case(vault, "admin", case, "bench")
+        ev = evidence.ingest(vault, "admin", src, case).evidence_id
+        add_user(vault, "admin", "sup", "supervisor")
+        for n in (1, 2):
+            log = workdir / f"workers{n}.log"
+            procs = [_start_worker(vault.home, url, args.segment, log) for _ in range(n)]
+            try:
+                # Warm each worker (its interpreter, the compiled mark) with a short export
+                # of its own, as long-lived workers are warm, before the clock starts.
+                warm = [
+                    jobs.request_export(
+                        vault,
+                        "sup",
+                        jobs.RequestExport(ev, recipient="Warm", purpose="warm", end=1.0),
+                    ).job_id
+                    for _ in procs
+                ]
+                while any(
+                    jobs.show_job(vault, "sup", w).status in ("queued", "running") for w in warm
+                ):
+                    if any(p.poll() is not None for p in procs):
+                        raise SystemExit(f"a worker died: see {log}")
+                    time.sleep(0.2)
+                time.sleep(args.warmup)
+                cpu0 = _cpu_s([p.pid for p in procs])
+                t0 = time.perf_counter()
+                job = jobs.request_export(
+                    vault, "sup", jobs.RequestExport(ev, recipient=f"Bench {n}", purpose="bench")
+                )
+                while True:
+                    shown = jobs.show_job(vault, "sup", job.job_id)
+                    if shown.status not in ("queued", "running"):
+                        break
+                    if any(p.poll() is not None for p in procs):
+                        raise SystemExit(f"a worker died: see {log}")
+                    time.sleep(0.2)
+                wall = time.perf_counter() - t0
+                cpu = _cpu_s([p.pid for p in procs]) - cpu0
+            finally:
+                for p in procs:
+                    p.terminate()
+                    p.wait(30)
+            if shown.status != "done" or shown.result is None:
+                raise SystemExit(f"the export job ended {shown.status}: {shown.error}")
+            for made in (vault.export_dir or workdir).glob("*.mp4"):
+                made.unlink()
+            with vault.uow(readonly=True) as uow:
+                segment_jobs = len(uow.jobs.children(job.job_id))
+            out[f"jobs{n}"] = {
+                "wall_s": wall,
+                "frames": shown.result["frames"],
+                "cpu_s": cpu,
+                "cores_busy": cpu / wall,
+                "segment_jobs": segment_jobs,
+            }
+            print(
+                f"jobs{n}: {wall:.1f} s ({shown.result['frames']} frames), {cpu:.0f} CPU-s, "
+                f"{cpu / wall:.2f} cores busy",
+                flush=True,
+            )
+        vault.engine.dispose()
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--seconds", type=float, default=600.0)
@@ -151,6 +275,17 @@ def main() -> None:
     ap.add_argument("--no-single", action="store_true", help="leave out the single render")
     ap.add_argument("--workdir", type=Path, default=None, help="keep the generated clip here")
     ap.add_argument("--out", type=Path, default=None, help="write the results as JSON")
+    ap.add_argument(
+        "--jobs", action="store_true", help="also: the export as jobs through real workers"
+    )
+    ap.add_argument("--only-jobs", action="store_true", help="only the jobs runs")
+    ap.add_argument(
+        "--database-url",
+        default=os.environ.get(
+            "CUSTODES_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+        ),
+    )
+    ap.add_argument("--warmup", type=float, default=2.0, help="idle seconds before timing")
     args = ap.parse_args()
     w, h = (int(v) for v in args.size.split("x"))
     size = (w, h)
@@ -163,6 +298,31 @@ def main() -> None:
         print(f"generated {src.name} in {time.perf_counter() - t0:.0f} s", flush=True)
     plan = plan_segments(src, 0.0, args.seconds, args.segment)
     print(f"{len(plan)} segments of about {args.segment:g} s", flush=True)
+    load = [os.getloadavg()[0]]
+    jobs_runs = _jobs_runs(args, src, workdir) if args.jobs or args.only_jobs else {}
+    load.append(os.getloadavg()[0])
+    if args.only_jobs:
+        result_jobs: dict[str, Any] = {
+            "bench": "segments-jobs",
+            "command": "bench/bench_segments.py --only-jobs "
+            + f"--seconds {args.seconds:g} --size {args.size} --segment {args.segment:g}",
+            "recording": {"seconds": args.seconds, "size": args.size, "fps": args.fps},
+            "segments": len(plan),
+            "runs": jobs_runs,
+            "speedup_jobs2_vs_jobs1": round(
+                jobs_runs["jobs1"]["wall_s"] / jobs_runs["jobs2"]["wall_s"], 3
+            ),
+            "same_frames": len({r["frames"] for r in jobs_runs.values()}) == 1,
+            "machine": {
+                "cpus": os.cpu_count(),
+                "platform": platform.platform(),
+                "load_average_1min_during": [round(v, 1) for v in load],
+            },
+        }
+        print(json.dumps({k: result_jobs[k] for k in ("runs", "speedup_jobs2_vs_jobs1")}))
+        if args.out is not None:
+            args.out.write_text(json.dumps(result_jobs, indent=1) + "\n")
+        return
     _warm(size)
     ctx = multiprocessing.get_context("spawn")
     pools = {n: ProcessPoolExecutor(n, mp_context=ctx) for n in (1, 2)}
@@ -170,7 +330,6 @@ def main() -> None:
         list(pool.map(_warm, [size] * n))
     modes = ["workers1", "workers2"] + ([] if args.no_single else ["single"])
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
-    load = [os.getloadavg()[0]]
     try:
         for rep in range(args.reps):
             order = modes[rep % len(modes) :] + modes[: rep % len(modes)]
@@ -204,6 +363,16 @@ def main() -> None:
         "frames": frames,
         "same_frames": len(set(frames.values())) == 1,
         "speedup_2_vs_1": round(med["workers1"] / med["workers2"], 3),
+        **(
+            {
+                "jobs": jobs_runs,
+                "speedup_jobs2_vs_jobs1": round(
+                    jobs_runs["jobs1"]["wall_s"] / jobs_runs["jobs2"]["wall_s"], 3
+                ),
+            }
+            if jobs_runs
+            else {}
+        ),
         **(
             {"workers1_vs_single": round(med["single"] / med["workers1"], 3)}
             if "single" in med

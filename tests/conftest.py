@@ -29,6 +29,28 @@ PG_URL = os.environ.get(
     "CUSTODES_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 
+# The stack the vault fixtures open (`make test-production` sets all three; docs/testing
+# in README.md). Unset, the default: ``settings`` is SQLite and PostgreSQL, the
+# ``sqlite_*`` fixtures SQLite, blobs in a local folder, jobs on each database's default.
+#   CUSTODES_TEST_DATABASE=postgresql   every vault fixture on PostgreSQL, a fresh schema
+#                                       each (tests marked sqlite_only are skipped)
+#   CUSTODES_TEST_BLOBS=s3              blobs on S3: the server at CUSTODES_TEST_S3_ENDPOINT,
+#                                       else moto's, started on loopback for the session
+#   CUSTODES_TEST_JOBS=procrastinate    jobs through Procrastinate's queue (CUSTODES_JOBS)
+ON_POSTGRES = os.environ.get("CUSTODES_TEST_DATABASE", "") == "postgresql"
+BLOBS = os.environ.get("CUSTODES_TEST_BLOBS", "local")
+JOBS = os.environ.get("CUSTODES_TEST_JOBS") or None
+if BLOBS not in ("local", "s3"):
+    raise ValueError(f"CUSTODES_TEST_BLOBS must be local or s3, not {BLOBS!r}")
+if JOBS not in (None, "in-process", "procrastinate"):
+    raise ValueError(f"CUSTODES_TEST_JOBS must be in-process or procrastinate, not {JOBS!r}")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    marker = item.get_closest_marker("sqlite_only")
+    if marker is not None and ON_POSTGRES:
+        pytest.skip(f"SQLite only: {marker.args[0] if marker.args else 'the embedded vault'}")
+
 
 def _pg_reachable() -> str | None:
     try:
@@ -72,18 +94,28 @@ def pg_schema_url() -> Iterator[str]:
         admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+_DATABASES = [pytest.param("postgresql", marks=pytest.mark.postgres)]
+if not ON_POSTGRES:
+    _DATABASES.insert(0, pytest.param("sqlite"))
+
+
+@pytest.fixture(params=_DATABASES)
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     home = tmp_path / "vault"
     if request.param == "postgresql":
         url = request.getfixturevalue("pg_schema_url")
-        return Settings(home=home, database_url=url)
+        return Settings(home=home, database_url=url, jobs=JOBS)
     return Settings(home=home)
 
 
 @pytest.fixture
-def sqlite_settings(tmp_path: Path) -> Settings:
-    return Settings(home=tmp_path / "vault")
+def sqlite_settings(tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    """The embedded vault's settings (SQLite), or PostgreSQL's under
+    CUSTODES_TEST_DATABASE=postgresql."""
+    home = tmp_path / "vault"
+    if ON_POSTGRES:
+        return Settings(home=home, database_url=request.getfixturevalue("pg_schema_url"), jobs=JOBS)
+    return Settings(home=home)
 
 
 @dataclass(frozen=True)
@@ -128,7 +160,11 @@ def _answers(port: int) -> bool:
 
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """moto's S3 server in a subprocess on a free loopback port; yields its endpoint URL."""
+    """moto's S3 server in a subprocess on a free loopback port (or the one at
+    CUSTODES_TEST_S3_ENDPOINT); yields its endpoint URL."""
+    if os.environ.get("CUSTODES_TEST_S3_ENDPOINT"):
+        yield os.environ["CUSTODES_TEST_S3_ENDPOINT"]
+        return
     pytest.importorskip("moto.server", reason="moto[server] is in the dev extra")
     port = _free_port()
     log_path = tmp_path_factory.mktemp("moto") / "server.log"
@@ -178,9 +214,9 @@ def s3_locked_bucket(s3_server: str, s3_bucket: S3Bucket) -> S3Bucket:
 
 @pytest.fixture
 def blob_backend() -> str:
-    """Where ``vault`` keeps its blobs: "local" unless a test is parametrised over
-    ``blob_backend`` (``tests.factories.blobs.on_both_blob_stores``)."""
-    return "local"
+    """Where ``vault`` keeps its blobs: CUSTODES_TEST_BLOBS ("local" unless set), unless a
+    test is parametrised over ``blob_backend`` (``tests.factories.blobs.on_both_blob_stores``)."""
+    return BLOBS
 
 
 def _on_blob_store(

@@ -39,6 +39,7 @@ from custodes.core.errors import (
 from custodes.core.ports import BlobStore, InProcessQueue, JobQueue, NullProgress, ProgressSink
 from custodes.services import backup as backup_svc
 from custodes.services import policy as policy_svc
+from custodes.services import sso as sso_svc
 from custodes.services import vault as vault_svc
 from custodes.services.context import Context
 from custodes.storage import backup, credentials, grants, migrations
@@ -80,6 +81,7 @@ __all__ = [
     "published_vkey",
     "read_trust_anchors",
     "read_vault_file",
+    "sso_settings",
     "trusted_proxies",
 ]
 
@@ -207,6 +209,32 @@ def trusted_proxies(settings: Settings) -> tuple[IPNetwork, ...]:
                 field="trusted_proxies",
             ) from None
     return tuple(out)
+
+
+def sso_settings(settings: Settings) -> sso_svc.SsoSettings | None:
+    """The OpenID provider of single sign-on (``CUSTODES_OIDC_*``), None where no issuer is
+    set. The client secret is read from its file here, once; InvalidInput where the file
+    cannot be read or the settings are incomplete."""
+    if not (settings.oidc_issuer or "").strip():
+        return None
+    secret = None
+    path = settings.oidc_client_secret_file
+    if path is not None:
+        try:
+            secret = path.read_text().strip()
+        except OSError as exc:
+            raise InvalidInput(
+                f"cannot read the OpenID client secret file {path}: {exc.strerror or exc}",
+                field="oidc_client_secret_file",
+            ) from exc
+    return sso_svc.settings_for(
+        settings.oidc_issuer,
+        settings.oidc_client_id,
+        secret,
+        settings.oidc_username_claim,
+        settings.oidc_trust_mfa,
+        settings.oidc_name,
+    )
 
 
 def read_trust_anchors(path: Path) -> bytes:

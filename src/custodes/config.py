@@ -102,6 +102,21 @@ class Settings(BaseSettings):
     upload_max_size: int = Field(default=64 * 1024**3, ge=1)
     upload_max_open: int = Field(default=5, ge=1)
     upload_expiry_hours: float = Field(default=24.0, gt=0)
+    # Single sign-on with the department's OpenID Connect provider (docs/security.md,
+    # "Single sign-on"): its issuer URL (discovery at ISSUER/.well-known/openid-configuration;
+    # https, or http on loopback), the client custodes is registered as, and the client
+    # secret's file (read once at start; the secret never sits in the environment or the
+    # repository). Unset issuer: no single sign-on, no button. The person is found by the
+    # ID token's USERNAME_CLAIM in custodes' own users (never created); the role is
+    # custodes'. TRUST_MFA: a token whose ``amr`` asserts multi-factor authentication
+    # stands for custodes' second factor; otherwise (and by default) custodes asks its own.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret_file: Path | None = None
+    oidc_username_claim: str = "preferred_username"
+    oidc_trust_mfa: bool = False
+    # The provider's name on the sign-in button ("Sign in with NAME"); unset: its host.
+    oidc_name: str | None = None
 
     @property
     def resolved_database_url(self) -> str:

@@ -305,3 +305,39 @@ def test_authentication_facts_are_bound_by_digest_and_old_events_leave_them_unvo
     assert [p.detail for p in compare(old, moved)] == [
         "api token TK-1 differs from the log in username"
     ]
+
+
+def test_passkeys_are_bound_with_their_last_counter() -> None:
+    from custodes.core.ledger import PasskeyState, SecondFactorState
+
+    enrol = {"type": "user", "id": "ann", "credential_digest": "c", "public_key_digest": "k"}
+    ledger = Ledger()
+    ledger.feed(
+        [
+            _entry(
+                0,
+                "mfa-enrol",
+                type="user",
+                id="ann",
+                factor="passkey",
+                secret_digest=None,
+                codes_digest="r",
+            ),
+            _entry(1, "passkey-enrol", passkey="PK-1", name="a", sign_count=0, **enrol),
+            _entry(2, "passkey-enrol", passkey="PK-2", name="b", sign_count=3, **enrol),
+            _entry(3, "passkey-use", type="user", id="ann", passkey="PK-1", sign_count=7),
+            _entry(4, "passkey-rename", type="user", id="ann", passkey="PK-1", name="phone"),
+            _entry(5, "passkey-remove", type="user", id="ann", passkey="PK-2"),
+        ]
+    )
+    assert ledger.problems == []
+    assert ledger.state.passkeys == {"PK-1": PasskeyState("PK-1", "ann", "c", "k", "phone", 7)}
+    # A first enrolment with a passkey confirms no TOTP secret.
+    assert ledger.state.second_factors["ann"] == SecondFactorState("ann", None, False, "r")
+    wound_back = VaultState(passkeys={"PK-1": PasskeyState("PK-1", "ann", "c", "k", "phone", 6)})
+    assert [p.detail for p in compare(ledger.state, wound_back)][-1] == (
+        "passkey PK-1 differs from the log in sign_count"
+    )
+    # A use of a passkey no event made is an unreadable event, named.
+    ledger.apply(_entry(6, "passkey-use", type="user", id="ann", passkey="PK-9", sign_count=1))
+    assert [p.kind for p in ledger.problems] == ["state-event-unreadable"]

@@ -19,8 +19,10 @@ from custodes.media.archive import (
     HZ,
     INDEX_VERSION,
     MIN_QUERY_S,
+    RIVALS,
     TABLES,
     ArchiveIndex,
+    Candidate,
     SourceKeys,
     can_key,
     locate_in_archive,
@@ -85,6 +87,32 @@ def test_finds_a_planted_clip_among_distractors(
     assert abs(best.to_source(5.0) - (start + rate * 5.0)) < 0.5
     assert best.rate == pytest.approx(rate, abs=0.015)  # a key speed step is 3 %
     assert best.mirrored == (transform == "mirror")
+
+
+def test_a_place_at_a_rival_speed_is_still_found(clips: Clips) -> None:
+    """On a short leak a neighbouring key speed can outvote the true one by a vote (a CI
+    run once lost a 6 s viewing this way). Key format 2 answers it twice: a place is
+    proposed at its best RIVALS keys when every key was tried, and the first candidate's
+    exact stage sweeps every speed the keys cover, so a wrong speed proposed first still
+    finds the leak."""
+    leak = clips.leak(clips.a, 6.0, "rival", transform="reencode")
+    cands = clips.index.candidates(leak, limit=5)
+    true = next(c for c in cands if c.source_id == "A" and abs(c.offset_s + c.rate * 5 - 11) < 2)
+    assert true.rate == 1.0 and not true.mirrored
+    wrong = Candidate("A", true.offset_s - 0.6, 1.06, False, true.votes + 1)
+    found = locate_in_archive(leak, clips.index, clips.fetch, proposed=[wrong])
+    assert found and abs(found[0].to_source(5.0) - 11.0) < 0.5
+    mirrored = clips.leak(clips.a, 6.0, "rival-mirror", transform="mirror")
+    full = clips.index.candidates(mirrored, limit=12)
+    assert full and full[0].complete
+    for c in full:
+        mid = c.offset_s + c.rate * 5
+        keys = {
+            (d.rate, d.mirrored)
+            for d in full
+            if d.source_id == c.source_id and abs(d.offset_s + d.rate * 5 - mid) < 2
+        }
+        assert len(keys) <= RIVALS
 
 
 def test_rejects_footage_not_in_the_vault(clips: Clips) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from custodes.media.fingerprint import Fingerprint, fingerprint_video
 from custodes.media.leak import simulate_leak
-from custodes.media.locate import MIN_SCORE, SourceMatch, locate, match_profile
+from custodes.media.locate import MIN_SCORE, MIN_Z, SourceMatch, locate, match_profile
 from custodes.media.synth import write_bodycam_clip
 
 FRAME = 1 / 30
@@ -126,6 +126,44 @@ def test_a_news_edit_gives_one_match_per_piece(clips: Clips) -> None:
     t, local = match_profile(edit, clips.fa, first)
     assert local[t < 9].mean() > 0.5
     assert abs(local[t > 11].mean()) < 0.15
+
+
+def _piece(fp: Fingerprint, lo: float, hi: float) -> Fingerprint:
+    t = np.asarray(fp.times)
+    keep = (t >= lo) & (t < hi)
+    return Fingerprint(fp.fps, t[keep] - lo, fp.feats[keep], fp.width, fp.height)
+
+
+@pytest.mark.parametrize("share", [0.3, 0.4, 0.6])
+@pytest.mark.parametrize("order", ["source-first", "source-last", "source-between"])
+def test_a_match_that_clears_the_thresholds_is_never_lost_by_applying_them(
+    clips: Clips, share: float, order: str
+) -> None:
+    """Issue 21: a 12 s leak of which only a share is source A (the rest unrelated
+    footage, B, not searched) scores low as a whole and high on A's stretch. Whatever
+    ``locate`` finds with its thresholds at zero that clears the default thresholds, it
+    finds with them (a 30 % share used to give nothing)."""
+    length = 12.0
+    own = _piece(clips.fa, 7.0, 7.0 + share * length)
+    rest = length - share * length
+    if order == "source-first":
+        leak, at = _concat(own, _piece(clips.fb, 3.0, 3.0 + rest), FRAME), 0.0
+    elif order == "source-last":
+        leak, at = _concat(_piece(clips.fb, 3.0, 3.0 + rest), own, FRAME), rest
+    else:
+        half = rest / 2
+        leak = _concat(_concat(_piece(clips.fb, 3.0, 3.0 + half), own, FRAME),
+                       _piece(clips.fb, 20.0, 20.0 + half), FRAME)  # fmt: skip
+        at = half
+    unfiltered = locate(leak, {"A": clips.fa}, min_score=0.0, min_z=0.0)
+    clearing = [m for m in unfiltered if m.score >= MIN_SCORE and m.z >= MIN_Z]
+    assert clearing, "the stretch of A should clear the thresholds"
+    found = locate(leak, {"A": clips.fa})
+    for m in clearing:
+        assert any(abs(f.offset_s - m.offset_s) <= 2 * FRAME for f in found), (m, found)
+    assert any(abs(f.offset_s - (7.0 - at)) <= 3 * FRAME for f in found)
+    # Unrelated footage alone still gives nothing.
+    assert locate(_piece(clips.fb, 3.0, 3.0 + length), {"A": clips.fa}) == []
 
 
 def test_too_short_or_empty_leaks() -> None:

@@ -119,3 +119,49 @@ def test_a_legal_hold_on_a_case_holds_its_originals(
     assert trail[0]["details"]["held"] == [a.sha256]
     assert trail[1]["details"]["released"] == sorted([a.sha256, b.sha256])
     assert verify.verify_vault(vault, "admin").ok
+
+
+def test_verify_reports_a_held_case_s_original_whose_hold_was_lifted(
+    locked_vault: Vault, s3_locked_bucket: S3Bucket, clips: dict[str, Path]
+) -> None:
+    """Someone with s3:PutObjectLegalHold lifts the hold behind the vault's back (or a
+    hold failed half-way): verify names the original, and only it."""
+    vault = locked_vault
+    rec = add_user(vault, "records")
+    number = add_case(vault)
+    a = evidence.ingest(vault, rec, clips["a"], number)
+    b = evidence.ingest(vault, rec, clips["b"], number)
+    loose = evidence.ingest(vault, rec, clips["c"], add_case(vault))  # no hold asked
+    cases.set_case(vault, rec, number, flag=["legal-hold"], reason="suit filed")
+    assert verify.verify_vault(vault, "admin").ok
+    store = vault.blobs
+    assert isinstance(store, S3BlobStore)
+    s3_locked_bucket.client().put_object_legal_hold(
+        Bucket=store.bucket, Key=store.key(b.sha256), LegalHold={"Status": "OFF"}
+    )
+    assert _held(vault, a.sha256, b.sha256, loose.sha256) == [True, False, False]
+    report = verify.verify_vault(vault, "admin")
+    assert report.kinds == ["blob-not-held"]
+    assert [p["blob"] for p in report.problems] == [b.sha256]
+    assert "legal hold" in str(report.problems[0]["detail"])
+    # Held again (the next flag change re-puts it): clean.
+    store.hold(b.sha256, True)
+    assert verify.verify_vault(vault, "admin").ok
+
+
+def test_a_held_original_on_an_unretained_locked_bucket_is_checked_too(
+    s3_locked_bucket: S3Bucket, tmp_path: Path, clips: dict[str, Path]
+) -> None:
+    """No retention set (CUSTODES_RETENTION_DAYS unset), yet the bucket holds objects:
+    a legal hold is still checked; no retention is asked for."""
+    vault = bootstrap.init_vault(_settings(s3_locked_bucket, tmp_path / "vault", days=None))
+    try:
+        rec = add_user(vault, "records")
+        number = add_case(vault)
+        a = evidence.ingest(vault, rec, clips["a"], number)
+        cases.set_case(vault, rec, number, flag=["legal-hold"], reason="suit filed")
+        assert verify.verify_vault(vault, "admin").ok
+        vault.blobs.hold(a.sha256, False)
+        assert verify.verify_vault(vault, "admin").kinds == ["blob-not-held"]
+    finally:
+        vault.engine.dispose()

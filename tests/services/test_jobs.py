@@ -185,6 +185,7 @@ def test_a_job_that_fails_is_on_record(world) -> None:
     assert verify.verify_vault(vault, "admin").ok
 
 
+@pytest.mark.sqlite_only("tampers with the embedded vault's database file")
 def test_verify_names_a_job_row_that_no_event_vouches_for(world, sqlite_settings) -> None:
     vault, _number, ev = world
     sup = add_user(vault, "supervisor")
@@ -271,8 +272,9 @@ def test_an_unavailable_backend_puts_the_job_back(world, monkeypatch) -> None:
 
 
 def test_a_long_export_job_is_rendered_in_segments_and_retried_after_a_kill(world) -> None:
-    """Above ``segment_seconds`` the job renders segments and joins them; a killed
-    attempt's parts are swept by the retry, which makes the one export on record."""
+    """Above ``segment_seconds`` the job fans out one job per segment and joins their
+    parts; a killed attempt's hidden files are swept by the retry, which makes the one
+    export on record (tests/services/test_job_fanout.py has the rest)."""
     vault, _number, ev = world
     vault = dataclasses.replace(vault, segment_seconds=0.5)  # clip "a": keyframes each 1 s
     sup = add_user(vault, "supervisor")
@@ -286,12 +288,18 @@ def test_a_long_export_job_is_rendered_in_segments_and_retried_after_a_kill(worl
     dest = vault.export_dir / f"{job.params['export_id']}.mp4"  # type: ignore[operator]
     part = dest.with_name(f".{dest.name}.{job.params['export_id']}.999999.pending.seg0001.mp4")
     part.write_bytes(b"half a segment")
-    assert jobs.run_job(vault, job.job_id, worker="w2", stale_running=True) == "done"
-    assert not part.exists() and dest.exists()
+    assert jobs.run_job(vault, job.job_id, worker="w2", stale_running=True) == "running"
+    assert not part.exists()
+    ran = jobs.JobRunner(vault).run_pending()
+    assert ran == [
+        (jobs.child_id(job.job_id, 0), "done"),
+        (jobs.child_id(job.job_id, 1), "done"),
+        (job.job_id, "done"),
+    ]
+    assert dest.exists()
     assert [p.name for p in dest.parent.iterdir()] == [dest.name]
     shown = jobs.show_job(vault, sup, job.job_id)
-    assert shown.attempts == 2 and shown.result["frames"] == 30  # type: ignore[index]
-    assert shown.progress is not None and shown.progress.done == 30
+    assert shown.attempts == 3 and shown.result["frames"] == 30  # type: ignore[index]
     [export] = _events(vault, "export")
     assert export["details"]["job"] == job.job_id  # type: ignore[index]
     with vault.uow(readonly=True) as uow:

@@ -11,10 +11,12 @@ from sqlalchemy import func, select
 from custodes.bootstrap import Vault
 from custodes.core.attribution import P_FLOOR
 from custodes.core.errors import IntegrityFailure, InvalidInput, PermissionDenied
+from custodes.media.probe import probe
 from custodes.media.render import EncodeSettings, render
 from custodes.media.synth import write_bodycam_clip
 from custodes.services import evidence, exports, trace
 from custodes.services.audit import list_events
+from custodes.services.usecase import acting
 from custodes.storage import tables as t
 from tests.factories import add_case, add_user
 from tests.factories.blobs import on_both_blob_stores, read_blob, replace_blob, temp_files
@@ -217,3 +219,42 @@ def test_a_trace_names_only_what_the_signed_log_vouches_for(setup) -> None:
         last = list_events(uow.conn, evidence_id=ev.evidence_id)[-1]
     assert last["action"] == "access-refused" and last["details"]["code"] == "IntegrityFailure"
     assert trace.trace_leak(vault, ia, leak, report_dir=root).attributed == [bob]
+
+
+def test_footage_held_twice_is_traced_through_every_copy(
+    sqlite_vault: Vault, footage: dict[str, Path], tmp_path: Path
+) -> None:
+    """Issue 21: the same scene in two cases (a recording, and an upscaled copy of it
+    in another case). The leak matches both; whichever matches best, the trace tests
+    the copies of each, names the recipient, and says the footage is held twice."""
+    vault = sqlite_vault
+    rec = add_user(vault, "records")
+    ia = add_user(vault, "internal-affairs")
+    original = evidence.ingest(vault, rec, footage["source"], add_case(vault))
+    upscaled = _leak(footage["source"], tmp_path / "upscaled.mp4", height=360)
+    again = evidence.ingest(vault, rec, upscaled, add_case(vault))
+    copy = exports.export_evidence(
+        vault,
+        rec,
+        exports.ExportEvidence(
+            original.evidence_id, recipient="erin", purpose="p", out=tmp_path / "e.mp4"
+        ),
+    )
+    leak = _leak(Path(copy.path), tmp_path / "leak.mp4", start_s=3, end_s=11, height=180)
+    out = trace.trace_leak(vault, ia, leak, report_dir=tmp_path)
+    assert out.verdict == "attributed" and out.attributed == [copy.export_id]
+    assert out.source is not None and out.source.evidence_id == original.evidence_id
+    assert [h.evidence_id for h in out.held_also] == [again.evidence_id]
+    assert out.held_also[0].copies_tested
+    assert "held more than once" in " ".join(out.report.html.read_text().split())
+    # The other recording matching first must not hide the copy: put it first.
+    with acting(vault, ia, readonly=True) as uc:
+        sources = trace._traceable_evidence(uc, None)
+    matches = trace.locate_sources(vault, ia, sources, leak, None)
+    assert {m.source_id for m in matches} == {original.evidence_id, again.evidence_id}
+    matches.sort(key=lambda m: m.source_id != again.evidence_id)
+    findings, _found, each = trace._attribute_sources(
+        vault, ia, sources, matches, leak, probe(leak), trace.ALPHA
+    )
+    assert findings.attributed == [copy.export_id] and each == trace.ALPHA / 2
+    assert findings.source is not None and findings.source.evidence_id == original.evidence_id

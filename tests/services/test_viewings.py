@@ -5,6 +5,7 @@ segments a client receives, joined, are traced back to the viewing and its viewe
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,6 +134,32 @@ def test_segments_are_cached_and_ranges_sent_are_recorded(world: World) -> None:
     viewings.viewing_segment(v, world.rec, vid, 4)  # a seek: the run's tail, then this
     ranges = [e for e in _events(v, "viewing-range")[before:] if e["object_id"] == vid]
     assert [e["details"]["sent"] for e in ranges] == [[[0.0, 2.0]], [[2.0, 4.0], [8.0, 10.0]]]
+
+
+def test_the_next_segments_are_rendered_ahead_and_not_recorded_as_sent(world: World) -> None:
+    v = world.vault
+    started = viewings.start_viewing(v, world.rec, viewings.StartViewing(world.ev))
+    vid = started.viewing_id
+    before = len(_events(v, "viewing-range"))
+    assert not viewings.viewing_segment(v, world.rec, vid, 0).cached
+    assert v.cache_dir is not None
+    ahead = [v.cache_dir / "viewings" / vid / f"{k}.ts" for k in (1, 2)]
+    deadline = time.monotonic() + 120
+    while not all(p.is_file() for p in ahead) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert all(p.is_file() for p in ahead)
+    assert not (ahead[0].parent / "3.ts").exists()  # PREFETCH = 2 ahead, no more
+    sent = [e for e in _events(v, "viewing-range")[before:] if e["object_id"] == vid]
+    assert [e["details"]["sent"] for e in sent] == [[[0.0, 2.0]]]  # what was fetched only
+    second = viewings.viewing_segment(v, world.rec, vid, 1)
+    assert second.cached and second.data == ahead[0].read_bytes()
+    # The one rendered ahead is the viewing's own: its joined stream traces to the viewer.
+    received = world.root / "ahead.ts"
+    received.write_bytes(
+        b"".join(viewings.viewing_segment(v, world.rec, vid, n).data for n in (0, 1, 2))
+    )
+    traced = trace.trace_leak(v, world.ia, received, report_dir=world.root)
+    assert traced.attributed == [vid]
 
 
 def test_a_tampered_viewing_row_is_refused(world: World) -> None:

@@ -13,10 +13,14 @@ no page logs an error (a CSP violation would). The screenshots in docs/img/ come
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import os
 import socket
+import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -39,7 +43,12 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 HLS = ROOT / "src" / "custodes" / "web" / "static" / "vendor" / "hls.light.min.mjs"
-SHOTS = ROOT / "docs" / "img"
+# `make screenshots` writes them into docs/img (CUSTODES_SCREENSHOTS); a plain test run
+# takes them in a scratch folder, so running the tests leaves the working tree as it was.
+SHOTS = Path(
+    os.environ.get("CUSTODES_SCREENSHOTS")
+    or Path(tempfile.gettempdir()) / f"custodes-screenshots-{os.getpid()}"
+)
 PASSWORD = "correct horse battery staple"
 ADDRESS = "127.0.0.1"
 
@@ -66,14 +75,62 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class UploadBytes:
+    """The app, counting what the server receives of the tus API: the requests by method,
+    the body bytes of every PATCH, and the PATCHes whose body is arriving now."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.requests: Counter[str] = Counter()
+        self.patch_bytes = 0
+        self.midway = 0  # PATCHes whose body has begun to arrive and not ended
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/api/v1/uploads"):
+            await self.app(scope, receive, send)
+            return
+        self.requests[scope["method"]] += 1
+        if scope["method"] != "PATCH":
+            await self.app(scope, receive, send)
+            return
+
+        began = ended = False
+
+        async def counting() -> Any:
+            nonlocal began, ended
+            message = await receive()
+            if ended:
+                return message
+            if message["type"] == "http.request":
+                self.patch_bytes += len(message.get("body", b""))
+                ended = not message.get("more_body", False)
+            elif message["type"] == "http.disconnect":
+                ended = True
+            if not began and not ended:
+                self.midway += 1
+            elif began and ended:
+                self.midway -= 1
+            began = True
+            return message
+
+        try:
+            await self.app(scope, counting, send)
+        finally:
+            if began and not ended:
+                self.midway -= 1
+
+
 class Site:
     """The vault, the server's address and who is in it."""
 
-    def __init__(self, vault: Vault, base: str, evidence_id: str, watched_id: str) -> None:
+    def __init__(
+        self, vault: Vault, base: str, evidence_id: str, watched_id: str, uploads: UploadBytes
+    ) -> None:
         self.vault = vault
         self.base = base
         self.evidence_id = evidence_id
         self.watched_id = watched_id  # 6 s, on a case flagged sensitive: played and traced
+        self.uploads = uploads  # what the server received of tus uploads
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -104,6 +161,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, clips: dict[str, Path]) -> It
         ("a.min", "admin"),
         ("r.vance", "records"),
         ("r.quinn", "records"),
+        ("r.hale", "records"),
     ]:
         users.add_user(vault, "admin", name, role, PASSWORD)
     cases.add_case(vault, "r.okafor", "2026-0415", "Traffic stop, Elm St")
@@ -117,8 +175,9 @@ def site(tmp_path_factory: pytest.TempPathFactory, clips: dict[str, Path]) -> It
         vault, "r.okafor", "2026-0502", flag=["sensitive"], reason="an officer's relative"
     )
     port = _free_port()
+    counted = UploadBytes(create_app(vault))
     config = uvicorn.Config(
-        create_app(vault), host=ADDRESS, port=port, log_level="warning", proxy_headers=False
+        counted, host=ADDRESS, port=port, log_level="warning", proxy_headers=False
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -128,7 +187,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, clips: dict[str, Path]) -> It
         assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
     try:
-        yield Site(vault, f"http://{ADDRESS}:{port}", ev.evidence_id, watched.evidence_id)
+        yield Site(vault, f"http://{ADDRESS}:{port}", ev.evidence_id, watched.evidence_id, counted)
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -156,13 +215,17 @@ def page(context: BrowserContext) -> Iterator[Page]:
     opened = context.new_page()
     problems: list[str] = []
     # A refused page or form (401, 403, 429) is what some tests ask for: the console names
-    # its status; anything else logged as an error fails the test.
-    status = "Failed to load resource: the server responded with a status of"
+    # its status; so is a network taken offline (the upload test): the request it cut.
+    # Anything else logged as an error fails the test.
+    expected = (
+        "Failed to load resource: the server responded with a status of",
+        "Failed to load resource: net::ERR_INTERNET_DISCONNECTED",
+    )
     opened.on(
         "console",
         lambda msg: (
             problems.append(msg.text)
-            if msg.type == "error" and not msg.text.startswith(status)
+            if msg.type == "error" and not msg.text.startswith(expected)
             else None
         ),
     )
@@ -541,6 +604,138 @@ def test_an_admin_sees_users_sessions_and_tokens(
     accessible(page)
     shot(page, "tokens")
     assert site.events("token-create")[-1]["actor"] == "a.min"
+
+
+def _accepted(page: Page) -> int:
+    return int(page.get_attribute("#upload", "data-accepted") or 0)
+
+
+def test_an_upload_survives_a_dropped_connection_and_becomes_evidence(
+    site: Site, context: BrowserContext, page: Page, tmp_path: Path
+) -> None:
+    """The upload page sends a video in 256 KiB pieces over a slowed connection; it is
+    paused and resumed, the page reloaded and the file chosen again, then the network goes
+    offline mid-piece and comes back: each time the upload goes on from the bytes the
+    server kept (the server receives each byte once, one upload is begun) and becomes
+    evidence with the file's SHA-256. The same file again, and a text file, are refused
+    with the vault's one line."""
+    clip = write_bodycam_clip(
+        tmp_path / "cam-7.mp4",
+        seconds=3,
+        width=640,
+        height=360,
+        fps=15,
+        seed=11,
+        crf=4,
+        preset="ultrafast",
+    )
+    size = clip.stat().st_size
+    sha = hashlib.sha256(clip.read_bytes()).hexdigest()
+    assert size > 3_000_000
+    cases.add_case(site.vault, "r.okafor", "2026-0610", "Foot pursuit, Lark Ave")
+    signed_in_as(site, context, "r.hale")
+    page.goto(site.url("/cases/2026-0610"))
+    page.click("#upload-link")
+    page.wait_for_selector("#upload-form:not([hidden])")
+    assert page.url == site.url("/cases/2026-0610/upload")
+    accessible(page)
+    page.evaluate("() => { document.getElementById('upload-form').dataset.chunkSize = 262144; }")
+    # About 1.5 MB/s up: each piece is on the wire for a while, so the cut lands in one.
+    cdp = context.new_cdp_session(page)
+
+    def network(offline: bool) -> None:  # Playwright's set_offline, with the slow uplink
+        conditions = {"latency": 0, "downloadThroughput": -1, "uploadThroughput": 1.5e6}
+        cdp.send("Network.emulateNetworkConditions", {"offline": offline, **conditions})
+
+    network(offline=False)
+    before = (dict(site.uploads.requests), site.uploads.patch_bytes)
+    cut: list[str] = []
+    page.on(
+        "requestfailed",
+        lambda r: cut.append(r.failure or "") if r.method == "PATCH" else None,
+    )
+    page.set_input_files("#upload-file", str(clip))
+    page.fill("#upload-officer", "o.brandt")
+    page.click("#upload-start")
+    page.wait_for_function(
+        f"() => +document.getElementById('upload').dataset.accepted > {size // 5}"
+    )
+    page.click("#upload-pause")
+    assert page.get_attribute("#upload", "data-state") == "paused"
+    paused_at = _accepted(page)
+    accessible(page)
+    page.locator("#upload-status").scroll_into_view_if_needed()
+    shot(page, "upload")
+    page.click("#upload-resume")
+    page.wait_for_function(
+        f"() => +document.getElementById('upload').dataset.accepted > {paused_at + size // 5}"
+    )
+    # The page is reloaded mid-upload: the same file chosen again resumes the upload whose
+    # address this browser kept (tus-js-client's fingerprint in localStorage).
+    reloaded_at = _accepted(page)
+    page.reload()
+    page.wait_for_selector("#upload-form:not([hidden])")
+    page.evaluate("() => { document.getElementById('upload-form').dataset.chunkSize = 262144; }")
+    page.set_input_files("#upload-file", str(clip))
+    page.click("#upload-start")
+    assert "Resuming the earlier upload" in (page.text_content("#upload-status") or "")
+    page.wait_for_function(
+        f"() => +document.getElementById('upload').dataset.accepted > {reloaded_at + size // 10}"
+    )
+    # The network goes down while a piece is on its way: part of it has reached the server.
+    deadline = time.monotonic() + 30
+    while not site.uploads.midway:
+        assert time.monotonic() < deadline
+        time.sleep(0.002)
+    network(offline=True)
+    page.wait_for_selector("#upload[data-state=offline]")
+    assert page.evaluate("() => navigator.onLine") is False
+    cut_at = _accepted(page)
+    assert cut_at < size
+    page.wait_for_timeout(500)
+    network(offline=False)  # the browser's `online` event: it resumes by itself
+    page.wait_for_selector("#upload-result[data-outcome]", timeout=60_000)
+    assert page.get_attribute("#upload-result", "data-outcome") == "done", page.text_content(
+        "#upload-result"
+    )
+    evidence_id = page.text_content("#upload-evidence") or ""
+    assert page.text_content("#upload-sha256") == sha
+    ingested = site.events("ingest")[-1]
+    assert ingested["evidence"] == evidence_id and ingested["details"]["sha256"] == sha
+    assert ingested["actor"] == "r.hale"
+    # Resumed, never restarted: the cut failed a PATCH in the browser, yet one upload was
+    # begun and the server received every byte once (what arrived of the cut piece was
+    # kept, and the rest sent from there).
+    posts = site.uploads.requests["POST"] - before[0].get("POST", 0)
+    heads = site.uploads.requests["HEAD"] - before[0].get("HEAD", 0)
+    assert posts == 1 and heads >= 2, site.uploads.requests
+    assert site.uploads.patch_bytes - before[1] == size
+    assert "net::ERR_INTERNET_DISCONNECTED" in cut, cut  # (a pause aborts one: ERR_ABORTED)
+    started = [e for e in site.events("upload-started") if e["case"] == "2026-0610"]
+    assert len(started) == 1 and started[0]["details"]["length"] == size
+    accessible(page)
+
+    # The same file again: refused by the ingest use case, one line, nothing retried.
+    page.set_input_files("#upload-file", str(clip))
+    page.click("#upload-start")
+    page.wait_for_selector("#upload-result[data-outcome=error]", timeout=60_000)
+    message = page.text_content("#upload-result") or ""
+    assert f"already ingested as {evidence_id}" in message and "(conflict)" in message, message
+    assert page.evaluate("() => document.activeElement.id") == "upload-result"
+    accessible(page)
+    # Not a video: the same.
+    page.set_input_files(
+        "#upload-file",
+        {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"shift notes\n" * 500},
+    )
+    page.click("#upload-start")
+    page.wait_for_function(
+        "() => document.getElementById('upload-result').textContent.includes('not a video')"
+    )
+    assert page.get_attribute("#upload-result", "data-outcome") == "error"
+    refused = site.events("ingest-refused")[-2:]
+    assert [e["actor"] for e in refused] == ["r.hale", "r.hale"]
+    assert not any(site.vault.settings.home.joinpath("uploads").glob("UP-*/cam-7.mp4"))
 
 
 def test_the_screenshots_are_small() -> None:

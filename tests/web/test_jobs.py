@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from custodes.services import cases, evidence, jobs
@@ -77,6 +78,7 @@ def test_cancel_a_queued_job(sqlite_web: Web, clips: dict[str, Path]) -> None:
     assert web.events("job-cancel")[-1]["actor"] == rec
 
 
+@pytest.mark.sqlite_only("the in-process job engine; on PostgreSQL `custodes worker` runs jobs")
 def test_serve_runs_jobs_on_a_background_thread(sqlite_web: Web, clips: dict[str, Path]) -> None:
     web = sqlite_web
     rec, ev = _world(web, clips)
@@ -92,3 +94,42 @@ def test_serve_runs_jobs_on_a_background_thread(sqlite_web: Web, clips: dict[str
             time.sleep(0.2)
     assert shown["status"] == "done", shown
     assert shown["worker"].startswith("in-process pid=")
+
+
+def test_a_redaction_job_and_a_fanned_out_export_s_progress_on_the_api(
+    sqlite_web: Web, clips: dict[str, Path]
+) -> None:
+    import dataclasses
+
+    web = sqlite_web
+    rec = web.user("records")
+    cases.add_case(web.vault, "admin", "C-RD", "redactions", "adjudicated")
+    ev = evidence.ingest(web.vault, rec, clips["a"], "C-RD").evidence_id
+    client = web.sign_in(rec)
+    region = {"t_s": 0.2, "x": 40, "y": 40, "w": 60, "h": 30, "label": "plate"}
+    r = post(client, "/api/v1/redactions", {"evidence_id": ev, "regions": [region]})
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert job["kind"] == "redaction" and job["params"]["regions"] == [region]
+    r = post(client, "/api/v1/redactions", {"evidence_id": ev})
+    assert r.status_code == 422 and "nothing to redact" in r.json()["error"]["message"]
+
+    # An export long enough to fan out (runners of a vault cutting 0.5 s segments).
+    body = {"evidence_id": ev, "recipient": "Deputy DA Ruiz", "purpose": "charging"}
+    export = post(client, "/api/v1/exports", body).json()
+    segmenting = dataclasses.replace(web.vault, segment_seconds=0.5)
+    parent = export["job_id"]
+    assert jobs.run_job(segmenting, job["job_id"], worker="w") == "done"
+    assert jobs.run_job(segmenting, parent, worker="w") == "running"
+    assert jobs.run_job(segmenting, f"{parent}.S0001", worker="w") == "done"
+    shown = client.get(f"/api/v1/jobs/{parent}").json()
+    assert shown["status"] == "running"
+    assert shown["progress"] == {"label": "render", "done": 1.0, "total": 2.0, "unit": "segment"}
+    assert jobs.JobRunner(segmenting).run_pending() == [
+        (f"{parent}.S0000", "done"),
+        (parent, "done"),
+    ]
+    done = client.get(f"/api/v1/jobs/{job['job_id']}").json()
+    assert done["status"] == "done" and done["result"]["derivative_id"].startswith("RD-")
+    [redact] = web.events("redact")
+    assert redact["details"]["job"] == job["job_id"] and redact["actor"] == rec

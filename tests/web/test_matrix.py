@@ -73,6 +73,13 @@ MATRIX: list[tuple[str, str, dict[str, int]] | tuple[str, str, dict[str, int], o
     ("DELETE", "/api/v1/sessions/NO-SUCH", _only({"admin"}, 404)),
     ("DELETE", "/api/v1/tokens/NO-SUCH", _only({"admin"}, 404)),
     ("DELETE", "/api/v1/jobs/NO-SUCH", dict.fromkeys(ROLES, 404)),
+    # Passkeys (routes/passkeys.py): everyone's own. The options hand the session a
+    # challenge; an empty answer to it is refused (on record as passkey-refused).
+    ("GET", "/api/v1/passkeys", ALL),
+    ("POST", "/api/v1/passkeys/options", ALL),
+    ("POST", "/api/v1/passkeys", dict.fromkeys(ROLES, 422), {"credential": {}}),
+    ("PATCH", "/api/v1/passkeys/NO-SUCH", dict.fromkeys(ROLES, 404), {"name": "mine"}),
+    ("DELETE", "/api/v1/passkeys/NO-SUCH", dict.fromkeys(ROLES, 404)),
     # Jobs (routes/jobs.py): an export is asked for by those who may export the evidence
     # (an admin may not; the prosecutor and the officer do not reach the case).
     (
@@ -80,6 +87,13 @@ MATRIX: list[tuple[str, str, dict[str, int]] | tuple[str, str, dict[str, int], o
         "/api/v1/exports",
         _only({"supervisor", "records", "internal-affairs"}, 202),
         {"evidence_id": "{evidence}", "recipient": "Deputy DA", "purpose": "matrix"},
+    ),
+    # A redaction is asked for by those who may redact the evidence (and reach its case).
+    (
+        "POST",
+        "/api/v1/redactions",
+        _only({"supervisor", "records"}, 202),
+        {"evidence_id": "{evidence}", "regions": [{"t_s": 0, "x": 8, "y": 8, "w": 32, "h": 32}]},
     ),
     # Opening evidence starts a viewing (a reason given, in case a flag asks for one).
     ("POST", "/api/v1/evidence/{evidence}/viewings", _only(READERS, 201), {"reason": "matrix"}),
@@ -167,18 +181,24 @@ TUS = {
 #: A refusal put on record as another action than ``access-refused`` (as the CLI's).
 REFUSED_AS = {("POST", "/api/v1/uploads"): "ingest-refused"}
 
-#: Routes outside the matrix: the sign-in steps themselves (test_auth.py), and the files
+#: Routes outside the matrix: the sign-in steps themselves (test_auth.py, and
+#: test_passkeys.py for a passkey's), and the files
 #: published for outsiders without signing in (test_api.py).
 PUBLIC_ROUTES = {
     ("POST", "/api/v1/auth/sign-in"),
     ("POST", "/api/v1/auth/enrol"),
     ("POST", "/api/v1/auth/second-factor"),
     ("POST", "/api/v1/auth/sign-out"),
+    ("POST", "/api/v1/auth/passkeys/enrol-options"),
+    ("POST", "/api/v1/auth/passkeys/enrol"),
+    ("POST", "/api/v1/auth/passkeys/sign-in-options"),
+    ("POST", "/api/v1/auth/passkeys/sign-in"),
     ("GET", "/.well-known/custodes/trust-root.pem"),
 }
 RENAMED = {
     "{session}": "{id}",
     "{token_id}": "{id}",
+    "{passkey_id}": "{id}",
     "{evidence_id}": "{evidence}",
     "{job_id}": "{id}",
     "{viewing_id}": "{viewing}",

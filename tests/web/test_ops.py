@@ -102,3 +102,25 @@ def test_json_logs_carry_the_request_id(
     line = next(x for x in lines if x.get("route") == "/healthz")
     assert line["request_id"] == "trace-me-7" == r.headers["X-Request-ID"]
     assert line["status"] == 200 and line["level"] == "info" and line["method"] == "GET"
+
+
+def test_metrics_count_jobs_by_kind_and_their_durations(
+    ops_vault: Vault, client: TestClient, clips: dict[str, Path]
+) -> None:
+    from custodes.services import jobs
+
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    ev = evidence.ingest(ops_vault, "admin", clips["a"], add_case(ops_vault)).evidence_id
+    sup = add_user(ops_vault, "supervisor")
+    for _ in range(2):
+        jobs.request_export(ops_vault, sup, jobs.RequestExport(ev, recipient="R", purpose="p"))
+    text = client.get("/metrics", headers=auth).text
+    assert 'custodes_jobs_queued{kind="export"} 2.0' in text
+    assert 'custodes_jobs_running{kind="export"} 0.0' in text
+    assert 'custodes_jobs_queued{kind="export-segment"} 0.0' in text
+    assert "custodes_job_duration_seconds_count" not in text  # none has ended
+    assert len(jobs.JobRunner(ops_vault).run_pending(limit=1)) == 1
+    text = client.get("/metrics", headers=auth).text
+    assert 'custodes_jobs_queued{kind="export"} 1.0' in text
+    assert 'custodes_job_duration_seconds_count{kind="export"} 1.0' in text
+    assert 'custodes_job_duration_seconds_bucket{kind="export",le="+Inf"} 1.0' in text

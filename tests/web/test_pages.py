@@ -14,7 +14,7 @@ from custodes.services import auth as auth_svc
 from custodes.services import cases, evidence, requests
 from custodes.services import proofs as proof_svc
 from custodes.web import pages
-from custodes.web.routes import export_pages, request_pages
+from custodes.web.routes import export_pages, request_pages, upload_pages
 from custodes.web.routes import pages as page_routes
 from tests.web.conftest import ORIGIN, PASSWORD, Web
 
@@ -196,6 +196,7 @@ ALL = dict.fromkeys(ROLES, 200)
 PAGES: list[tuple[str, str, dict[str, int]]] = [
     ("GET", "/dashboard", ALL),
     ("GET", "/cases/{case}", _only(READERS | {"command"})),
+    ("GET", "/cases/{case}/upload", _only(READERS | {"command"})),  # the case, as above
     ("GET", "/evidence/{evidence}", _only(READERS)),
     ("POST", "/evidence/{evidence}", _only(READERS)),
     ("GET", "/audit", ALL),
@@ -204,12 +205,16 @@ PAGES: list[tuple[str, str, dict[str, int]]] = [
     ("POST", "/tokens", dict.fromkeys(ROLES, 201)),  # a token for yourself
     ("POST", "/tokens/NO-SUCH/revoke", _only({"admin"}, 404)),
     ("POST", "/sessions/NO-SUCH/end", _only({"admin"}, 404)),
+    ("GET", "/passkeys", ALL),  # your own
+    ("POST", "/passkeys/NO-SUCH/rename", dict.fromkeys(ROLES, 422)),  # the form names none
+    ("POST", "/passkeys/NO-SUCH/remove", dict.fromkeys(ROLES, 404)),
     ("GET", "/users", _only({"admin"})),
     ("GET", "/exports", _only(READERS)),
     ("GET", "/requests", ALL),  # the requests you may see (none is refused, some left out)
     ("GET", "/requests/{request}", _only({"supervisor", "records", "internal-affairs", "command"})),
     ("POST", "/requests/{request}/decide", _only({"records"}, 303)),  # accepted, by a form
 ]
+_NO_SUCH = {"tokens": "{token_id}", "passkeys": "{passkey_id}"}
 #: Pages outside the matrix: the sign-in steps (above) and the redirect home.
 SIGN_IN_PAGES = {
     ("GET", "/"),
@@ -226,7 +231,12 @@ def test_every_page_for_every_role(sqlite_web: Web, clips: dict[str, Path]) -> N
     web = sqlite_web
     routes = {
         (method, route.path)
-        for router in (page_routes.router, request_pages.router, export_pages.router)
+        for router in (
+            page_routes.router,
+            request_pages.router,
+            export_pages.router,
+            upload_pages.router,
+        )
         for route in router.routes
         if isinstance(route, APIRoute)
         for method in route.methods
@@ -241,8 +251,7 @@ def test_every_page_for_every_role(sqlite_web: Web, clips: dict[str, Path]) -> N
         for m, p, _ in PAGES
     }
     templates = {
-        (m, p.replace("NO-SUCH", "{token_id}" if "tokens" in p else "{session}"))
-        for m, p in templates
+        (m, p.replace("NO-SUCH", _NO_SUCH.get(p.split("/")[1], "{session}"))) for m, p in templates
     }
     assert routes - SIGN_IN_PAGES == templates
     names = {role: web.user(role) for role in ROLES}

@@ -107,3 +107,11 @@ def test_token_commands_refuse_in_one_line(tmp_path: Path) -> None:
         proc = invoke("--home", str(home), "--as", "admin", *args, input="a long enough password\n")
         assert proc.returncode == code, (args, proc.stderr)
         assert needle in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+
+
+def test_serve_refuses_several_workers_on_an_embedded_vault(tmp_path: Path) -> None:
+    home = tmp_path / "v"
+    run(home, "init")
+    refused = invoke("--home", str(home), "serve", "--workers", "2")
+    assert refused.returncode == 3, refused.stderr
+    assert "--workers above 1 needs a PostgreSQL vault" in refused.stderr

@@ -70,6 +70,14 @@ class Action(StrEnum):
     TOKEN_USE = "token-use"
     TOKEN_REVOKE = "token-revoke"
     PASSWORD_SET = "password-set"
+    # Passkeys (WebAuthn) beside TOTP (issue 18): one registered, used to sign in (with
+    # its sign count), renamed, removed; a registration the server refused. A failed
+    # assertion at sign-in is a ``sign-in-failed`` (step ``passkey``), counted as any.
+    PASSKEY_ENROL = "passkey-enrol"
+    PASSKEY_USE = "passkey-use"
+    PASSKEY_RENAME = "passkey-rename"
+    PASSKEY_REMOVE = "passkey-remove"
+    PASSKEY_REFUSED = "passkey-refused"
     REDACTION_ACCEPT = "redaction-accept"
     POLICY_SET = "policy-set"
     REQUEST_REREVIEW = "request-rereview"
@@ -78,6 +86,7 @@ class Action(StrEnum):
     JOB_REQUESTED = "job-requested"
     JOB_CANCEL = "job-cancel"
     JOB_STOPPED = "job-stopped"  # a job that ended without its use case's own event
+    JOB_DONE = "job-done"  # a job whose work has no event of its own (a segment) finished
     # Marked playback (issue 18): a viewing is a kind of export made for its viewer.
     VIEWING_START = "viewing-started"
     VIEWING_RANGE = "viewing-range"
@@ -85,6 +94,11 @@ class Action(StrEnum):
     # (deleted by its owner, or swept when it expired); a finished one is an ``ingest``.
     UPLOAD_START = "upload-started"
     UPLOAD_END = "upload-ended"
+    # Single sign-on with the department's OpenID Connect provider (issue 18): a person
+    # the provider vouched for (signed in, or on to custodes' own second factor), and a
+    # callback refused (bad state, bad token, unknown user), each with its reason.
+    SSO_SIGN_IN = "sso-sign-in"
+    SSO_SIGN_IN_FAILED = "sso-sign-in-failed"
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from custodes.core.records import (
     RecordedDecision,
     Release,
     Request,
+    StoredPasskey,
     StoredTotp,
     Trace,
     Viewing,
@@ -273,6 +274,21 @@ class SessionState:
     unvouched: frozenset[str] = field(default=_NONE, compare=False)
 
 
+@dataclass(frozen=True)
+class PasskeyState:
+    """A passkey (WebAuthn credential): its user, the SHA-256 of its credential id and of
+    its stored COSE public key, the name its user gave it, and the authenticator's
+    signature counter as the last ``passkey-enrol`` or ``passkey-use`` event recorded it
+    (a counter wound back in the tables would let a cloned authenticator in)."""
+
+    passkey_id: str
+    username: str
+    credential_digest: str
+    public_key_digest: str
+    name: str
+    sign_count: int
+
+
 def stored_digest(value: str | bytes) -> str:
     """The SHA-256 (hex) of a stored secret's hash or ciphertext: what an event carries
     of it, so that the row is bound without the log holding the stored value itself."""
@@ -309,6 +325,7 @@ class VaultState:
     tokens: dict[str, TokenState] = field(default_factory=dict)
     second_factors: dict[str, SecondFactorState] = field(default_factory=dict)
     sessions: dict[str, SessionState] = field(default_factory=dict)
+    passkeys: dict[str, PasskeyState] = field(default_factory=dict)
     fingerprints: dict[str, FingerprintState] = field(default_factory=dict)
     jobs: dict[str, JobState] = field(default_factory=dict)
     fingerprints_bound: bool = False
@@ -386,10 +403,12 @@ def _mfa_enrol(state: VaultState, entry: Mapping[str, Any], details: Mapping[str
     codes = _opt(details, "codes_digest", missing)
     if missing:
         missing.add("codes_used")
+    # A first enrolment with a passkey (``factor``: passkey) makes recovery codes and
+    # confirms no TOTP secret; the passkey itself is a ``passkey-enrol`` event's.
     state.second_factors[name] = SecondFactorState(
         name,
         _str_or_none(secret),
-        True,
+        str(details.get("factor", "totp")) == "totp",
         _str_or_none(codes),
         unvouched=frozenset(missing),
     )
@@ -407,6 +426,38 @@ def _recovery_code_use(
         state.second_factors[name] = replace(factor, unvouched=factor.unvouched | {"codes_used"})
 
 
+def _passkey_enrol(state: VaultState, entry: Mapping[str, Any], details: Mapping[str, Any]) -> None:
+    passkey_id = str(details["passkey"])
+    state.passkeys[passkey_id] = PasskeyState(
+        passkey_id,
+        str(entry["object"]["id"]),
+        str(details["credential_digest"]),
+        str(details["public_key_digest"]),
+        str(details["name"]),
+        int(details["sign_count"]),
+    )
+
+
+def _passkey_use(state: VaultState, entry: Mapping[str, Any], details: Mapping[str, Any]) -> None:
+    passkey_id = str(details["passkey"])
+    passkey = state.passkeys[passkey_id]
+    state.passkeys[passkey_id] = replace(passkey, sign_count=int(details["sign_count"]))
+
+
+def _passkey_rename(
+    state: VaultState, entry: Mapping[str, Any], details: Mapping[str, Any]
+) -> None:
+    passkey_id = str(details["passkey"])
+    passkey = state.passkeys[passkey_id]
+    state.passkeys[passkey_id] = replace(passkey, name=str(details["name"]))
+
+
+def _passkey_remove(
+    state: VaultState, entry: Mapping[str, Any], details: Mapping[str, Any]
+) -> None:
+    del state.passkeys[str(details["passkey"])]
+
+
 def _sign_in(state: VaultState, entry: Mapping[str, Any], details: Mapping[str, Any]) -> None:
     short_id = str(details["session"])
     missing: set[str] = set()
@@ -417,6 +468,13 @@ def _sign_in(state: VaultState, entry: Mapping[str, Any], details: Mapping[str, 
         _str_or_none(details.get("second_factor")),
         unvouched=frozenset(missing),
     )
+
+
+def _sso_sign_in(state: VaultState, entry: Mapping[str, Any], details: Mapping[str, Any]) -> None:
+    """A single sign-on makes a signed-in session only where the provider's multi-factor
+    assertion stood for the second factor; otherwise custodes' own ``sign-in`` follows."""
+    if details.get("status") == "signed-in":
+        _sign_in(state, entry, details)
 
 
 def _session_end(state: VaultState, entry: Mapping[str, Any], details: Mapping[str, Any]) -> None:
@@ -533,6 +591,13 @@ def _job_done(state: VaultState, details: Mapping[str, Any]) -> None:
     state.jobs[job.job_id] = replace(
         job, outcome="done", result_sha256=str(details["job_result_sha256"])
     )
+
+
+def _job_done_event(
+    state: VaultState, entry: Mapping[str, Any], details: Mapping[str, Any]
+) -> None:
+    """``job-done``: a job whose work has no event of its own (a segment) finished."""
+    _job_done(state, details)
 
 
 def _job_requested(state: VaultState, entry: Mapping[str, Any], details: Mapping[str, Any]) -> None:
@@ -696,6 +761,7 @@ def _redact(state: VaultState, entry: Mapping[str, Any], details: Mapping[str, A
         unvouched=frozenset(missing),
     )
     _alerts(state, entry, details)
+    _job_done(state, details)
 
 
 def _trace(state: VaultState, entry: Mapping[str, Any], details: Mapping[str, Any]) -> None:
@@ -794,6 +860,11 @@ _HANDLERS = {
     str(Action.MFA_ENROL): _mfa_enrol,
     str(Action.RECOVERY_CODE_USED): _recovery_code_use,
     str(Action.SIGN_IN): _sign_in,
+    str(Action.PASSKEY_ENROL): _passkey_enrol,
+    str(Action.PASSKEY_USE): _passkey_use,
+    str(Action.PASSKEY_RENAME): _passkey_rename,
+    str(Action.PASSKEY_REMOVE): _passkey_remove,
+    str(Action.SSO_SIGN_IN): _sso_sign_in,
     str(Action.SIGN_OUT): _session_end,
     str(Action.SESSION_END): _session_end,
     str(Action.VAULT_INIT): _vault_init,
@@ -801,6 +872,9 @@ _HANDLERS = {
     str(Action.JOB_REQUESTED): _job_requested,
     str(Action.JOB_CANCEL): _job_cancel,
     str(Action.JOB_STOPPED): _job_stopped,
+    str(Action.JOB_DONE): _job_done_event,
+    # An index of fingerprints changes no fact of its own; one a job made finishes it.
+    str(Action.INDEX): _job_done_event,
 }
 
 
@@ -842,6 +916,7 @@ def compare(vouched: VaultState, stored: VaultState) -> list[Problem]:
         ("api token", vouched.tokens, stored.tokens),
         ("second factor of user", vouched.second_factors, stored_factors),
         ("web session", vouched.sessions, stored.sessions),
+        ("passkey", vouched.passkeys, stored.passkeys),
         ("job", vouched.jobs, stored.jobs),
     )
     for kind, expected, actual in tables:
@@ -1028,6 +1103,19 @@ def second_factor_state(
         totp is not None and totp.confirmed_at is not None,
         codes_digest(h for h, _ in codes),
         frozenset(stored_digest(h) for h, used in codes if used),
+    )
+
+
+def passkey_state(passkey: StoredPasskey) -> PasskeyState:
+    """A stored passkey as the facts its events bind (its transports, times and last use
+    are operational: docs/audit-log.md)."""
+    return PasskeyState(
+        passkey.id,
+        passkey.username,
+        stored_digest(passkey.credential_id),
+        stored_digest(passkey.public_key),
+        passkey.name,
+        int(passkey.sign_count),
     )
 
 

@@ -77,6 +77,7 @@ __all__ = [
     "HZ",
     "INDEX_VERSION",
     "RATES",
+    "RIVALS",
     "TABLES",
     "WINDOW",
     "ArchiveIndex",
@@ -119,6 +120,8 @@ ARCHIVE_CANDIDATES = 12
 """Candidates the exact search scores (after a confirmed one, only those with at least
 1/CLEAR_RATIO of its votes): a weak copy's alignment can rank below chance ones at
 10,000 hours (measured: 7th)."""
+RIVALS = 2
+"""Keys (speed, mirror) proposed for one place of one source: the best and a rival."""
 MAX_POSTINGS = 4096
 """A code with more postings than this in a segment says nothing (a stop word)."""
 MIN_QUERY_S = (WINDOW + SMOOTH) / HZ * max(RATES)
@@ -710,23 +713,50 @@ class ArchiveIndex:
             # where its sum took them from); its source: the one holding the leak's middle.
             cu = k2u // 16
             src_samples = seg.bases * HOP
-            for c, v in zip(cell_u[top].tolist(), score[top].tolist(), strict=True):
+            for c, score_v in zip(cell_u[top].tolist(), score[top].tolist(), strict=True):
                 lo_, hi_ = np.searchsorted(cu, [c - 1, c + 2])
-                if hi_ <= lo_:
-                    continue
-                j = int(which[lo_ + int(np.argmax(best[lo_:hi_]))])
-                tg, smp = int(tag[j]), int(sample[j])
-                mid = smp + int(half[tg])
-                si = int(np.searchsorted(src_samples, mid, side="right")) - 1
-                si = min(max(si, 0), len(seg.ids) - 1)
-                off = smp - int(src_samples[si])  # source - leak samples
-                key = (seg.ids[si], off // 5, tg)
-                if v > pooled.get(key, 0):
-                    pooled[key] = int(v)
-                    offsets_of[key] = off
+                # Its best keyings (RIVALS of them, one alignment each): on a short
+                # leak a neighbouring speed can outvote the true one by a vote.
+                # The rival ranks below the best by the votes it has fewer.
+                got: set[int] = set()
+                here = best[lo_:hi_]
+                for r in np.argsort(-here, kind="stable").tolist():
+                    j = int(which[lo_ + r])
+                    tg = int(tag[j])
+                    if tg in got:
+                        continue
+                    got.add(tg)
+                    v = int(score_v) - int(here.max() - here[r])
+                    self._place(
+                        seg.ids, src_samples, j, tag, sample, half, int(v), pooled, offsets_of
+                    )
+                    if len(got) >= RIVALS:
+                        break
         # Rank alignments by votes; between speeds voting alike, the nearer to 1 wins.
         ranked = sorted(pooled.items(), key=lambda kv: (-kv[1], abs(rates[kv[0][2] // 2] - 1.0)))
         return ranked, offsets_of
+
+    @staticmethod
+    def _place(
+        ids: list[str],
+        src_samples: NDArray[np.int64],
+        j: int,
+        tag: NDArray[np.int64],
+        sample: NDArray[np.int64],
+        half: NDArray[np.int64],
+        v: int,
+        pooled: dict[tuple[str, int, int], int],
+        offsets_of: dict[tuple[str, int, int], int],
+    ) -> None:
+        """Record alignment ``j`` with ``v`` votes, in the source holding the leak's middle."""
+        tg, smp = int(tag[j]), int(sample[j])
+        si = int(np.searchsorted(src_samples, smp + int(half[tg]), side="right")) - 1
+        si = min(max(si, 0), len(ids) - 1)
+        off = smp - int(src_samples[si])  # source - leak samples
+        key = (ids[si], off // 5, tg)
+        if v > pooled.get(key, 0):
+            pooled[key] = v
+            offsets_of[key] = off
 
     def _clear(
         self,
@@ -757,7 +787,7 @@ class ArchiveIndex:
         complete: bool,
     ) -> list[Candidate]:
         out: list[Candidate] = []
-        seen: list[tuple[str, float]] = []
+        seen: list[tuple[str, float, int]] = []
         for (sid, cell, tag), votes in ranked:
             rate = rates[tag // 2]
             mirrored = bool(tag % 2)
@@ -766,9 +796,13 @@ class ArchiveIndex:
             # t0_leak + sample/(rate*HZ): t_src = t0_src + off/HZ - rate*t0_leak + rate*t.
             offset_s = self._keys[sid].t0 + off / HZ - rate * grids[tag // 2][0]
             mid = offset_s + rate * 0.5 * (lo + hi)
-            if any(s == sid and abs(m - mid) < 2.0 for s, m in seen):
+            # One candidate per place and key (speed, mirror), and at most RIVALS keys
+            # per place: on a short leak a neighbouring speed can outvote the true
+            # one by a vote, and the exact stage only searches near a candidate's speed.
+            here = [t for s, m, t in seen if s == sid and abs(m - mid) < 2.0]
+            if tag in here or len(here) >= RIVALS:
                 continue
-            seen.append((sid, mid))
+            seen.append((sid, mid, tag))
             out.append(Candidate(sid, offset_s, rate, mirrored, votes, complete))
             if len(out) >= limit:
                 break
@@ -879,17 +913,31 @@ def locate_in_archive(
         steps = 9 if k == 0 else 3
         tries = (0.0, *(s * i * 0.0075 for i in range(1, steps + 1) for s in (-1, 1)))
         tries = tries if k < 2 else (0.0,)
-        for d in tries:
-            rate = cand.rate * (1.0 + d)
-            matches = locate(
-                _rescaled(leak, rate),
-                {cand.source_id: piece},
+
+        def at(d: float, c: Candidate = cand, p: Fingerprint = piece) -> list[SourceMatch]:
+            return locate(
+                _rescaled(leak, c.rate * (1.0 + d)),
+                {c.source_id: p},
                 min_score=min_score,
                 min_z=min_z,
                 max_pieces=1,
             )
+
+        for d in tries:
+            rate = cand.rate * (1.0 + d)
+            matches = at(d)
             if matches:
                 break
+        if matches and d != 0.0:
+            # Found off the candidate's speed: on along the sweep while z grows (the
+            # first speed that clears the thresholds is at the edge of the peak).
+            step = 0.0075 if d > 0 else -0.0075
+            while abs(d + step) <= 0.07:
+                better = at(d + step)
+                if not better or better[0].z <= matches[0].z:
+                    break
+                d, matches = d + step, better
+                rate = cand.rate * (1.0 + d)
         if matches:
             confirmed = max(confirmed, cand.votes)
         for m in matches:

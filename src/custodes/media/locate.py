@@ -575,7 +575,11 @@ def _best_in(
         src = sources[peak.source_id]
         hz = _grid_hz(leak, src)
         offset, rate, score = _refine(leak, src, hz, peak, start, end, max_speed_change)
-        if score < min_score:
+        # The score gate comes after the stretch that matches is found and refitted, not
+        # before: a piece of which only a part is this source (a broadcast edit) scores
+        # low as a whole and high where it matches, and gating the whole would lose a
+        # match that clears both thresholds (issue 21).
+        if score <= 0.0:
             continue
         trial = SourceMatch(
             peak.source_id, offset, rate, score, 0.0, peak.mirrored, start, end, peak.z
@@ -600,6 +604,8 @@ def _best_in(
             )
         else:
             a, b = start, end
+        if score < min_score:
+            continue
         return SourceMatch(
             source_id=peak.source_id,
             offset_s=offset,

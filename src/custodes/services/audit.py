@@ -59,7 +59,10 @@ def append(uow: UnitOfWork, events: Sequence[AuditEvent]) -> list[int]:
         )
         rng.append(leaf)
         prev = leaf
-    uow.audit.append(entries, LogState(rng.size, rng.to_bytes(), prev, exists=state.exists))
+    head = LogState(rng.size, rng.to_bytes(), prev, exists=True)
+    uow.audit.append(entries, LogState(rng.size, head.compact_range, prev, exists=state.exists))
+    if entries:
+        uow.log_head = head
     return [e.seq for e in entries]
 
 
@@ -68,13 +71,19 @@ def record(uow: UnitOfWork, event: AuditEvent) -> int:
 
 
 def sign_checkpoint(uow: UnitOfWork, vault: Context) -> bytes | None:
-    """Sign and store a checkpoint of the current log if it grew; returns the note."""
-    rng = uow.audit.load_state().range()
-    if rng.size == 0:
-        return None
-    last = uow.audit.newest_checkpoint_size()
-    if last is not None and last >= rng.size:
-        return None
+    """Sign and store a checkpoint of the current log if it grew; returns the note.
+
+    After this unit of work appended, its head (locked) is larger than any checkpoint
+    signed before, and is not read again."""
+    if uow.log_head is not None:
+        rng = uow.log_head.range()
+    else:
+        rng = uow.audit.load_state().range()
+        if rng.size == 0:
+            return None
+        last = uow.audit.newest_checkpoint_size()
+        if last is not None and last >= rng.size:
+            return None
     cp = Checkpoint(origin=vault.origin, size=rng.size, root_hash=rng.root())
     note = sign_note(cp.body(), vault.signer)
     uow.audit.add_checkpoint(cp.size, note, vault.clock.now().isoformat())
@@ -82,7 +91,12 @@ def sign_checkpoint(uow: UnitOfWork, vault: Context) -> bytes | None:
 
 
 def commit(uow: UnitOfWork, vault: Context) -> None:
-    """Sign a checkpoint, commit the unit of work, then publish the checkpoint."""
+    """Sign a checkpoint, commit the unit of work, then publish the checkpoint.
+
+    On PostgreSQL the log head's lock is released at the commit, before the disk
+    flush, and the commit returns once a flush covers it (:meth:`UnitOfWork.commit`),
+    so that concurrent writers wait for each other's work, not for each other's
+    flushes; only then is the checkpoint published."""
     note = sign_checkpoint(uow, vault)
     uow.commit()
     if note is not None:

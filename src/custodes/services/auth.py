@@ -7,8 +7,8 @@ information, and where it is done here:
 - multi-factor authentication for every user: a password (argon2id, as ``user add
   --password-stdin`` stores it) and a TOTP code (RFC 6238, 30-second steps, one step of
   drift either way, each step used once), enrolled on first sign-in; ten single-use
-  recovery codes, kept as keyed hashes (passkeys come later: ``second_factor`` names the
-  factor a session passed);
+  recovery codes, kept as keyed hashes; or passkeys (WebAuthn, services/passkeys.py)
+  instead of TOTP or beside it (``second_factor`` names the factor a session passed);
 - session lock: a session idle for :data:`SESSION_IDLE` (30 minutes) ends, and so does
   one older than :data:`SESSION_MAX` (12 hours): the person signs in again;
 - account lockout: :data:`MAX_FAILURES` (5) consecutive failures (password or second
@@ -64,6 +64,7 @@ from custodes.services import audit
 from custodes.services.common import event, new_id, now_iso
 from custodes.services.context import Context
 from custodes.services.state import (
+    vouch_passkeys,
     vouch_password,
     vouch_second_factor,
     vouch_session,
@@ -117,6 +118,11 @@ class SignInStep:
     secret: str | None = None
     recovery_codes: list[str] | None = None
     """Shown once, at enrolment."""
+    totp: bool | None = None
+    """At ``second-factor-required``: whether a TOTP authenticator is enrolled."""
+    passkeys: int | None = None
+    """At ``second-factor-required``: how many passkeys the user has (services/passkeys.py);
+    at ``enrol-required`` a passkey may be enrolled instead of TOTP."""
 
 
 @dataclass(frozen=True)
@@ -421,6 +427,7 @@ def sign_in(ctx: Context, username: str, password: str, address: str, user_agent
             vouch_user(uow, user)
             vouch_password(uow, user.username, stored)
             vouch_second_factor(uow, _factor(uow, user))
+            vouch_passkeys(uow, user.username, uow.passkeys.of_user(user.id))
         except IntegrityFailure as exc:
             _refuse_unvouched(ctx, uow, user.username, address, "password", exc)
         cookie = secrets.token_urlsafe(32)
@@ -428,9 +435,19 @@ def sign_in(ctx: Context, username: str, password: str, address: str, user_agent
         at = now_iso(ctx)
         uow.auth.add_session(_sha256(cookie), short, user.id, at, address, user_agent[:512])
         totp = uow.auth.totp(user.id)
-        if totp is not None and totp.confirmed_at is not None:
+        passkeys = len(uow.passkeys.of_user(user.id))
+        if (totp is not None and totp.confirmed_at is not None) or passkeys:
             uow.commit()
-            return Started(cookie, SignInStep("second-factor-required", user.username, short))
+            return Started(
+                cookie,
+                SignInStep(
+                    "second-factor-required",
+                    user.username,
+                    short,
+                    totp=totp is not None and totp.confirmed_at is not None,
+                    passkeys=passkeys,
+                ),
+            )
         secret = pyotp.random_base32()
         uow.auth.put_totp(user.id, _seal(ctx, user.id, secret), at)
         uow.commit()
@@ -556,14 +573,18 @@ def second_factor(
     with ctx.uow() as uow:
         session, user = _pending(ctx, uow, cookie, address)
         totp = uow.auth.totp(user.id)
-        if totp is None or totp.confirmed_at is None:
+        has_totp = totp is not None and totp.confirmed_at is not None
+        if not has_totp and not uow.passkeys.of_user(user.id):
             raise CustodyConflict("no second factor enrolled yet: sign in again to enrol")
         try:
             vouch_second_factor(uow, _factor(uow, user))
         except IntegrityFailure as exc:
             client = ctx.acting_for(_web_client(address, session.short_id))
             _refuse_unvouched(client, uow, user.username, address, "second-factor", exc)
+        if code is not None and (totp is None or not has_totp):
+            raise CustodyConflict("no authenticator app is enrolled: use your passkey")
         if code is not None:
+            assert totp is not None
             step = _totp_step(ctx, _unseal(ctx, user.id, totp.secret), code, ctx.clock.now())
             if step is None or not uow.auth.use_totp_step(user.id, step):
                 _failed_second_factor(ctx, uow, session, user, address, "totp")

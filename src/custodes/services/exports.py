@@ -30,7 +30,7 @@ from custodes.core.records import Evidence, Export, JobStatus
 from custodes.core.watermark import MarkParams, derive_key
 from custodes.media.provenance import build_manifest, sign_mp4
 from custodes.media.render import EncodeSettings, RenderResult, output_size, render
-from custodes.media.segments import join_parts, plan_segments, render_part
+from custodes.media.segments import Joined, Segment, join_parts, plan_segments, render_part
 from custodes.processes import pid_alive
 from custodes.services.common import (
     check_writable_folder,
@@ -155,6 +155,12 @@ class ExportEvidence:
     job_id: str | None = None
     """The job this export finishes: its row is marked done in the export's own
     transaction, and the export event names it (``job``, ``job_result_sha256``)."""
+    made_on: str | None = None
+    """The date (YYYY-MM-DD) in the visible line when it was fixed beforehand (the
+    segments of one export, rendered apart, carry the same line); None: today."""
+    parts: tuple[Path, ...] | None = None
+    """The export's segments, rendered already (by segment jobs, :func:`render_segment`),
+    in order: they are joined (the sound encoded once) instead of rendered."""
 
 
 @dataclass(frozen=True)
@@ -224,7 +230,7 @@ def export_evidence(ctx: Context, actor_name: str | None, cmd: ExportEvidence) -
     signed = pending.with_name(pending.name + ".c2pa")
     try:
         with held:
-            text = f"COPY FOR {plan.recipient}  {export_id}  {ctx.clock.now():%Y-%m-%d}"
+            text = visible_line(plan.recipient, export_id, cmd.made_on or today(ctx))
             result = _render(ctx, cmd, plan, source, pending, text)
         lineage = _lineage(cmd, plan, result, text)
         if plan.credential is not None:
@@ -248,6 +254,88 @@ def export_evidence(ctx: Context, actor_name: str | None, cmd: ExportEvidence) -
         pending.unlink(missing_ok=True)
         signed.unlink(missing_ok=True)
     return exported
+
+
+def today(ctx: Context) -> str:
+    return f"{ctx.clock.now():%Y-%m-%d}"
+
+
+def visible_line(recipient: str, export_id: str, made_on: str) -> str:
+    """The line burnt into a copy that names its recipient (``visible_mark``)."""
+    return f"COPY FOR {recipient}  {export_id}  {made_on}"
+
+
+@dataclass(frozen=True)
+class SegmentPlan:
+    """A long export cut at the source's keyframes, to be rendered apart (segment jobs)."""
+
+    segments: tuple[Segment, ...]
+    recipient: str
+    made_on: str
+
+
+def plan_segmented(
+    ctx: Context, actor_name: str | None, cmd: ExportEvidence, export_id: str
+) -> SegmentPlan | None:
+    """Check an export as :func:`export_evidence` does (each refusal on record) and cut it
+    into segments of about ``CUSTODES_SEGMENT_SECONDS`` at the source's keyframes; None
+    when segmenting is off or the export is one segment."""
+    length = ctx.segment_seconds
+    if not length:
+        return None
+    held = contextlib.ExitStack()
+    with acting(ctx, actor_name) as uc:
+        plan = _prepare(uc, cmd, export_id, held)
+        if plan.end_s - plan.start_s <= length:
+            return None
+        source = _source(uc, cmd, plan, held)
+    with held:
+        segments = plan_segments(source, plan.start_s, plan.end_s, length)
+    if len(segments) <= 1:
+        return None
+    return SegmentPlan(tuple(segments), plan.recipient, cmd.made_on or today(ctx))
+
+
+def render_segment(
+    ctx: Context,
+    evidence_id: str,
+    export_id: str,
+    segment: Segment,
+    dest: Path,
+    *,
+    height: int | None,
+    visible_text: str | None,
+    settings: EncodeSettings | None = None,
+    params: MarkParams | None = None,
+) -> RenderResult:
+    """Render one segment of export ``export_id`` to ``dest`` (atomically), exactly as
+    :func:`export_evidence` renders it in one process: the same marker (keyed to the
+    export) at the same source times, the same size and visible line. The original is
+    re-hashed first. Authorization and the record are the export's (its job checked
+    the request; the join checks again and puts the copy on record)."""
+    from custodes.media.fastmark import FastEmbedder
+
+    with ctx.uow(readonly=True) as uow:
+        ev = uow.evidence.find(evidence_id)
+    if ev is None:
+        raise InvalidInput(f"no evidence '{evidence_id}'")
+    width, out_height = output_size(ev.media.width, ev.media.height, height)
+    key = derive_key(ctx.watermark_secret, export_id, KEY_VERSION)
+    fps = ev.media.fps or 30
+    task = ctx.progress.start(
+        "segment", max(1, round((segment.end_s - segment.start_s) * fps)), unit="frame"
+    )
+    with verified_original(ctx, ev.id, ev.sha256) as source:
+        return render_part(
+            source,
+            dest,
+            segment,
+            height=height,
+            marker=FastEmbedder(key, width, out_height, params or MarkParams()),
+            visible_text=visible_text,
+            settings=settings or EncodeSettings(),
+            progress=task.advance,
+        )
 
 
 def pending_files(dest: Path, export_id: str) -> list[Path]:
@@ -336,6 +424,18 @@ def _render(
     width, height = plan.size
     key = derive_key(plan.secret, plan.export_id, KEY_VERSION)
     visible = text if cmd.visible_mark else None
+    if cmd.parts is not None:  # rendered already, by segment jobs: joined only
+        task.set_total(len(cmd.parts))
+        joined = join_parts(
+            cmd.parts,
+            source,
+            pending,
+            start_s=plan.start_s,
+            end_s=plan.end_s,
+            settings=cmd.settings,
+        )
+        task.advance(len(cmd.parts))
+        return _joined_result(plan, joined, len(cmd.parts))
     length = ctx.segment_seconds or None
     segments = plan_segments(source, plan.start_s, plan.end_s, length) if length else []
     if len(segments) <= 1:
@@ -377,6 +477,10 @@ def _render(
     finally:
         for part in parts:
             part.unlink(missing_ok=True)
+    return _joined_result(plan, joined, len(segments))
+
+
+def _joined_result(plan: _Plan, joined: Joined, segments: int) -> RenderResult:
     return RenderResult(
         frames=joined.frames,
         width=joined.width,
@@ -386,7 +490,7 @@ def _render(
         end_s=min(plan.end_s, plan.start_s + joined.frames / joined.fps),
         has_audio=joined.has_audio,
         audio_packets_skipped=joined.audio_packets_skipped,
-        segments=len(segments),
+        segments=segments,
     )
 
 

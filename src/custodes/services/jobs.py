@@ -22,12 +22,15 @@ Who sees and cancels a job is decided by ``core.authz.decide_job``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
+import shutil
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from custodes.core.authz import CaseFacts, Permission, decide_job
@@ -36,6 +39,7 @@ from custodes.core.errors import (
     BackendUnavailable,
     CustodesError,
     CustodyConflict,
+    IntegrityFailure,
     InvalidInput,
     NotFound,
     PermissionDenied,
@@ -44,9 +48,13 @@ from custodes.core.jsontext import JSONObject
 from custodes.core.ledger import document_digest
 from custodes.core.ports import ProgressTask
 from custodes.core.records import FINISHED_JOB, Job, JobKind, JobProgress, JobStatus
+from custodes.media.redaction.plan import RegionSeed
 from custodes.media.render import output_size
+from custodes.media.segments import Segment
 from custodes.processes import pid_alive
 from custodes.services import exports as export_svc
+from custodes.services import redaction as redaction_svc
+from custodes.services import trace as trace_svc
 from custodes.services.common import new_id, now_iso, sha256_file
 from custodes.services.context import Context
 from custodes.services.usecase import UseCase, acting
@@ -165,6 +173,93 @@ def request_export(ctx: Context, actor_name: str | None, cmd: RequestExport) -> 
     return info(job)
 
 
+@dataclass(frozen=True)
+class RequestRedaction:
+    """Ask for a redacted copy to be made by a job (``RedactEvidence``'s inputs, but a
+    reviewed sidecar: the copy and its sidecar and contact sheet are written in the
+    vault's folder for copies made by jobs, named after the derivative's id)."""
+
+    evidence_id: str
+    faces: bool = False
+    regions: tuple[RegionSeed, ...] = ()
+    mute: tuple[tuple[float, float], ...] = ()
+    bleep: bool = False
+    style: str = "blur"
+    face_model: str = "centerface"
+    reason: str | None = None
+
+
+def request_redaction(ctx: Context, actor_name: str | None, cmd: RequestRedaction) -> JobInfo:
+    """Check a redaction as ``redact`` does (each refusal on record), fix its derivative's
+    id, and queue it as a job (``job-requested``); the ``redact`` event that puts the copy
+    on record names the job."""
+    if ctx.export_dir is None:
+        raise InvalidInput("this vault has no folder for copies made by jobs")
+    derivative_id = new_id("RD")
+    folder = ctx.export_dir
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    redact_cmd = _redact_cmd(cmd, folder / f"{derivative_id}.mp4", derivative_id, None)
+    with acting(ctx, actor_name) as uc:
+        prepared = redaction_svc.prepare(uc, redact_cmd)
+        params: JSONObject = {
+            "derivative_id": derivative_id,
+            "evidence_id": prepared.evidence.id,
+            "faces": cmd.faces,
+            "regions": [dataclasses.asdict(r) for r in cmd.regions],
+            "mute": [[a, b] for a, b in cmd.mute],
+            "bleep": cmd.bleep,
+            "style": cmd.style,
+            "face_model": cmd.face_model,
+            "reason": prepared.reason,
+        }
+        job = _queue(
+            uc,
+            JobKind.REDACTION,
+            params,
+            case=prepared.case.number,
+            evidence=prepared.evidence.id,
+            reason=prepared.reason,
+        )
+    ctx.jobs.wake()
+    return info(job)
+
+
+def request_index(ctx: Context, actor_name: str | None, case_number: str | None = None) -> JobInfo:
+    """Check an index of fingerprints as ``custodes index`` does (a refusal on record)
+    and queue it as a job; the ``fingerprint-index`` event that ends it names the job.
+    Each fingerprint made has its own ``fingerprint`` event, as in the foreground."""
+    trace_svc.check_index(ctx, actor_name, case_number)
+    with acting(ctx, actor_name) as uc:
+        job = _queue(
+            uc,
+            JobKind.FINGERPRINT_INDEX,
+            {"case": case_number},
+            case=case_number,
+            evidence=None,
+            reason=None,
+        )
+    ctx.jobs.wake()
+    return info(job)
+
+
+def _redact_cmd(
+    cmd: RequestRedaction, out: Path, derivative_id: str, job_id: str | None
+) -> redaction_svc.RedactEvidence:
+    return redaction_svc.RedactEvidence(
+        cmd.evidence_id,
+        out=out,
+        faces=cmd.faces,
+        regions=cmd.regions,
+        mute=cmd.mute,
+        bleep=cmd.bleep,
+        style=cmd.style,
+        face_model=cmd.face_model,
+        reason=cmd.reason,
+        derivative_id=derivative_id,
+        job_id=job_id,
+    )
+
+
 def _queue(
     uc: UseCase,
     kind: JobKind,
@@ -175,7 +270,24 @@ def _queue(
     reason: str | None,
 ) -> Job:
     """The job's row, its event and the engine's entry, in the use case's transaction."""
-    job_id = new_id("JB")
+    job = _add_job(uc, kind, params, case=case, evidence=evidence, reason=reason)
+    uc.commit()
+    return job
+
+
+def _add_job(
+    uc: UseCase,
+    kind: JobKind,
+    params: JSONObject,
+    *,
+    case: str | None,
+    evidence: str | None,
+    reason: str | None,
+    job_id: str | None = None,
+) -> Job:
+    """Write a job's row, its ``job-requested`` event and the engine's entry into the
+    use case's transaction (not committed)."""
+    job_id = job_id or new_id("JB")
     seq = uc.record(
         Action.JOB_REQUESTED,
         case=case,
@@ -187,7 +299,8 @@ def _queue(
             "kind": kind.value,
             "params_sha256": document_digest(params),
             "engine": uc.ctx.jobs.engine,
-            **({"export_id": params["export_id"]} if kind is JobKind.EXPORT else {}),
+            **({"export_id": params["export_id"]} if "export_id" in params else {}),
+            **({"parent": params["parent"]} if "parent" in params else {}),
         },
     )
     job = Job(
@@ -203,7 +316,6 @@ def _queue(
     )
     uc.uow.jobs.add(job)
     uc.ctx.jobs.enqueue(uc.uow.conn, job_id, kind.value)
-    uc.commit()
     return job
 
 
@@ -288,6 +400,59 @@ def cancel_job(ctx: Context, actor_name: str | None, job_id: str) -> JobInfo:
     return info(found)
 
 
+# ----------------------------------------------------------------------------- figures
+
+DURATION_BUCKETS_S = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0)
+"""Upper bounds of the job-duration histogram's buckets (seconds; and +Inf)."""
+
+
+@dataclass(frozen=True)
+class JobDurations:
+    """A histogram of the times jobs of one kind took: counts at or under each bound of
+    :data:`DURATION_BUCKETS_S` (cumulative, then +Inf), their sum and count."""
+
+    buckets: tuple[int, ...]
+    sum_s: float
+    count: int
+
+
+@dataclass(frozen=True)
+class JobFigures:
+    """The jobs as Prometheus sees them (``/metrics``): queued and running by kind (every
+    kind named, at 0 when none), and how long the ended ones took, by kind (from their
+    first start to their end, retries and the wait of a fanned-out job included)."""
+
+    queued: dict[str, int]
+    running: dict[str, int]
+    durations: dict[str, JobDurations]
+
+
+def job_figures(ctx: Context) -> JobFigures:
+    """Counted from the jobs table at each call (every runner's and worker's jobs)."""
+    with ctx.uow(readonly=True) as uow:
+        counts = uow.jobs.counts()
+        spans = uow.jobs.spans()
+    kinds = sorted({*_KINDS, *(k for k, _ in counts)})
+    queued = {k: counts.get((k, JobStatus.QUEUED.value), 0) for k in kinds}
+    running = {k: counts.get((k, JobStatus.RUNNING.value), 0) for k in kinds}
+    took: dict[str, list[float]] = {}
+    for kind, started, finished in spans:
+        with contextlib.suppress(ValueError):
+            seconds = (
+                datetime.fromisoformat(finished) - datetime.fromisoformat(started)
+            ).total_seconds()
+            took.setdefault(kind, []).append(max(0.0, seconds))
+    durations = {
+        kind: JobDurations(
+            (*tuple(sum(1 for v in values if v <= b) for b in DURATION_BUCKETS_S), len(values)),
+            sum(values),
+            len(values),
+        )
+        for kind, values in sorted(took.items())
+    }
+    return JobFigures(queued, running, durations)
+
+
 # --------------------------------------------------------------------------------- run
 
 
@@ -318,8 +483,15 @@ class JobProgressSink:
     """A running job's progress, written into its row at most every ``interval`` seconds
     (and when a task completes); raises :class:`JobCancelled` once a cancel is seen."""
 
-    def __init__(self, ctx: Context, job_id: str, interval: float | None = None):
-        self._ctx, self._job_id = ctx, job_id
+    def __init__(
+        self,
+        ctx: Context,
+        job_id: str,
+        interval: float | None = None,
+        *,
+        parent: str | None = None,
+    ):
+        self._ctx, self._job_id, self._parent = ctx, job_id, parent
         self.interval = PROGRESS_INTERVAL_S if interval is None else interval
 
     def start(self, label: str, total: float | None = None, *, unit: str = "item") -> ProgressTask:
@@ -330,9 +502,24 @@ class JobProgressSink:
     def write(self, progress: JobProgress) -> None:
         with self._ctx.uow() as uow:
             cancel = uow.jobs.set_progress(self._job_id, progress, now_iso(self._ctx))
+            if self._parent is not None and not cancel:  # a segment stops with its export
+                parent = uow.jobs.find(self._parent)
+                cancel = parent is None or parent.cancel_requested
             uow.commit()
         if cancel:
             raise JobCancelled(self._job_id)
+
+
+JobRun = Callable[[Context, Job], str | None]
+"""What runs one kind of job: its status afterwards (None: done, by its own transaction;
+``running``: it waits for jobs it fanned out). Raising ends it as :func:`run_job` says."""
+
+_KINDS: dict[str, JobRun] = {}
+
+
+def register_kind(kind: str, run: JobRun) -> None:
+    """Say how jobs of ``kind`` run (each kind of job registers itself here)."""
+    _KINDS[kind] = run
 
 
 def run_job(ctx: Context, job_id: str, *, worker: str, stale_running: bool = False) -> str:
@@ -353,35 +540,46 @@ def run_job(ctx: Context, job_id: str, *, worker: str, stale_running: bool = Fal
             job_id, worker, now_iso(ctx), stale_running=stale_running
         ):
             uow.commit()
-            if job.cancel_requested and job.status == JobStatus.RUNNING.value:
+            # Running (its runner is gone), or queued again by its last child.
+            if job.cancel_requested:
                 _stop(ctx, job, JobStatus.CANCELLED, None)
                 return JobStatus.CANCELLED.value
             return job.status
         uow.commit()
-    sink = JobProgressSink(ctx, job_id)
+    parent = _parent_of(job)
+    sink = JobProgressSink(ctx, job_id, parent=parent)
     job_ctx = ctx.acting_for(f"job {job_id} {worker}", progress=sink)
     try:
-        if job.kind == JobKind.EXPORT.value:
-            _run_export(job_ctx, job)
-        else:
+        run = _KINDS.get(job.kind)
+        if run is None:
             raise InvalidInput(f"job {job_id} is of an unknown kind '{job.kind}'")
+        status = run(job_ctx, job) or JobStatus.DONE.value
     except JobCancelled:
         _stop(ctx, job, JobStatus.CANCELLED, None)
-        return JobStatus.CANCELLED.value
+        status = JobStatus.CANCELLED.value
     except BackendUnavailable:
         raise
     except CustodesError as exc:
         _stop(ctx, job, JobStatus.FAILED, (type(exc).__name__, exc.render()))
-        return JobStatus.FAILED.value
+        status = JobStatus.FAILED.value
     except Exception as exc:  # a bug: the job fails on record, the worker goes on
         _stop(ctx, job, JobStatus.FAILED, ("internal", f"{type(exc).__name__}: {exc}"))
-        return JobStatus.FAILED.value
-    return JobStatus.DONE.value
+        status = JobStatus.FAILED.value
+    return status
+
+
+def _parent_of(job: Job) -> str | None:
+    parent = job.params.get("parent")
+    return None if parent is None else str(parent)
 
 
 def _stop(ctx: Context, job: Job, status: JobStatus, error: tuple[str, str] | None) -> None:
     """End a job that its use case did not finish, with its ``job-stopped`` event."""
     with acting(ctx, job.requested_by) as uc:
+        current = uc.uow.jobs.lock(job.id)
+        if current is not None and current.status in FINISHED_JOB:
+            uc.commit()  # ended meanwhile (a cancel while queued): nothing to stop
+            return
         uc.record(
             Action.JOB_STOPPED,
             case=job.case_number,
@@ -395,7 +593,45 @@ def _stop(ctx: Context, job: Job, status: JobStatus, error: tuple[str, str] | No
             },
         )
         uc.uow.jobs.finish(job.id, status, now_iso(ctx), error=error)
+        _child_ended(uc, job)
         uc.commit()
+
+
+# ----------------------------------------------------------- children (fanned-out work)
+
+FAN_OUT_WORKER = "fan-out: waiting for its segments"
+"""The ``worker`` of a job whose work is done by its children: no runner holds it (the
+in-process recovery leaves it alone); the last child to end puts it back in the queue."""
+
+
+def child_id(parent_id: str, index: int) -> str:
+    return f"{parent_id}.S{index:04d}"
+
+
+def _child_ended(uc: UseCase, child: Job) -> None:
+    """In the transaction that ends a child: count its parent's progress (children done
+    / all), and when it was the last child to end, put the parent back in the queue (with
+    the engine's entry, in this same transaction) to finish the work (the join).
+
+    The parent's row is locked first, so two children that end at once take turns and
+    the second sees the first's end: the parent is queued exactly once."""
+    parent_id = _parent_of(child)
+    if parent_id is None:
+        return
+    uow, at = uc.uow, now_iso(uc.ctx)
+    parent = uow.jobs.lock(parent_id)
+    if parent is None:
+        return
+    kids = uow.jobs.children(parent_id)
+    done = sum(k.status == JobStatus.DONE.value for k in kids)
+    ended = sum(k.status in FINISHED_JOB for k in kids)
+    uow.jobs.set_progress(parent_id, JobProgress("render", done, len(kids), "segment"), at)
+    if ended == len(kids) and parent.status == JobStatus.RUNNING.value:
+        uow.jobs.requeue(parent_id, at)
+        uc.ctx.jobs.enqueue(uow.conn, parent_id, parent.kind)
+
+
+# ---------------------------------------------------------------------- export (kind)
 
 
 def _export_dest(ctx: Context, job: Job) -> Path:
@@ -403,18 +639,17 @@ def _export_dest(ctx: Context, job: Job) -> Path:
     return ctx.export_dir / f"{job.params['export_id']}.mp4"
 
 
-def _run_export(ctx: Context, job: Job) -> None:
+def _work_dir(ctx: Context, export_id: str) -> Path:
+    """Where an export's segments are rendered by its segment jobs (hidden, beside the
+    copies: every worker shares ``CUSTODES_EXPORT_DIR``)."""
+    assert ctx.export_dir is not None
+    return ctx.export_dir / f".{export_id}.segments"
+
+
+def _export_cmd(job: Job, dest: Path) -> export_svc.ExportEvidence:
     p = job.params
-    export_id = str(p["export_id"])
-    dest = _export_dest(ctx, job)
-    dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    # What an earlier attempt of this very job left (its runner is gone: the engine
-    # runs one attempt of a job at a time) is swept before the export is made again.
-    for leftover in export_svc.pending_files(dest, export_id):
-        with contextlib.suppress(FileNotFoundError):
-            leftover.unlink()
     height = p.get("height")
-    cmd = export_svc.ExportEvidence(
+    return export_svc.ExportEvidence(
         str(p["evidence_id"]),
         recipient=str(p["recipient"]),
         purpose=str(p["purpose"]),
@@ -423,10 +658,245 @@ def _run_export(ctx: Context, job: Job) -> None:
         out=dest,
         height=None if height is None else int(str(height)),
         visible_mark=bool(p["visible_mark"]),
-        export_id=export_id,
+        export_id=str(p["export_id"]),
         job_id=job.id,
     )
+
+
+def _run_export(ctx: Context, job: Job) -> str | None:
+    """An export job. With segmenting on (``CUSTODES_SEGMENT_SECONDS``) and an export
+    longer than a segment, its first run checks the request again, plans the segments
+    and fans them out as segment jobs (one transaction: their rows, their
+    ``job-requested`` events, the engine's entries); the last segment to end queues
+    this job again, and that run joins the segments and puts the copy on record."""
+    with ctx.uow(readonly=True) as uow:
+        children = uow.jobs.children(job.id)
+    if children:
+        return _join_segments(ctx, job, children)
+    export_id = str(job.params["export_id"])
+    dest = _export_dest(ctx, job)
+    dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # What an earlier attempt of this very job left (its runner is gone: the engine
+    # runs one attempt of a job at a time) is swept before the export is made again.
+    _sweep_export(ctx, job)
+    cmd = _export_cmd(job, dest)
+    plan = export_svc.plan_segmented(ctx, job.requested_by, cmd, export_id)
+    if plan is None:
+        export_svc.export_evidence(ctx, job.requested_by, cmd)
+        return None
+    _fan_out(ctx, job, plan)
+    return JobStatus.RUNNING.value
+
+
+def _sweep_export(ctx: Context, job: Job) -> None:
+    export_id = str(job.params["export_id"])
+    for leftover in export_svc.pending_files(_export_dest(ctx, job), export_id):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
+    shutil.rmtree(_work_dir(ctx, export_id), ignore_errors=True)
+
+
+def _fan_out(ctx: Context, job: Job, plan: export_svc.SegmentPlan) -> None:
+    p = job.params
+    export_id = str(p["export_id"])
+    text = (
+        export_svc.visible_line(plan.recipient, export_id, plan.made_on)
+        if p["visible_mark"]
+        else None
+    )
+    count = len(plan.segments)
+    with acting(ctx, job.requested_by) as uc:
+        parent = uc.uow.jobs.lock(job.id)
+        if parent is None or parent.status != JobStatus.RUNNING.value:
+            return  # cancelled meanwhile: its runner stops it
+        for seg in plan.segments:
+            params: JSONObject = {
+                "parent": job.id,
+                "export_id": export_id,
+                "evidence_id": p["evidence_id"],
+                "index": seg.index,
+                "count": count,
+                "start_s": seg.start_s,
+                "end_s": seg.end_s,
+                "height": p.get("height"),
+                "visible_text": text,
+                "made_on": plan.made_on,
+            }
+            _add_job(
+                uc,
+                JobKind.EXPORT_SEGMENT,
+                params,
+                case=job.case_number,
+                evidence=job.evidence_id,
+                reason=None,
+                job_id=child_id(job.id, seg.index),
+            )
+        at = now_iso(ctx)
+        uc.uow.jobs.set_worker(job.id, FAN_OUT_WORKER, at)
+        uc.uow.jobs.set_progress(job.id, JobProgress("render", 0, count, "segment"), at)
+        uc.commit()
+    ctx.jobs.wake()
+
+
+def _join_segments(ctx: Context, job: Job, children: list[Job]) -> str | None:
+    """The run after the fan-out: every segment done: join them and put the copy on
+    record (the export's one event, marking this job done); a segment failed or was
+    cancelled: this job ends so too; some still to run (a stalled retry came early):
+    wait."""
+    failed = [k for k in children if k.status == JobStatus.FAILED.value]
+    if failed:
+        raise CustodesError(
+            f"segment {failed[0].id} of this export failed: "
+            f"{failed[0].error_code}: {failed[0].error_message}"
+        )
+    if job.cancel_requested or any(k.status == JobStatus.CANCELLED.value for k in children):
+        raise JobCancelled(job.id)
+    if any(k.status != JobStatus.DONE.value for k in children):
+        with ctx.uow() as uow:
+            uow.jobs.set_worker(job.id, FAN_OUT_WORKER, now_iso(ctx))
+            uow.commit()
+        return JobStatus.RUNNING.value
+    parts: list[Path] = []
+    work = _work_dir(ctx, str(job.params["export_id"]))
+    for k in children:
+        assert k.result is not None
+        # In this runner's export folder (the same share may be mounted elsewhere on the
+        # machine that rendered the part).
+        part = work / Path(str(k.result["path"])).name
+        if not part.is_file() or sha256_file(part)[0] != k.result["sha256"]:
+            raise IntegrityFailure(
+                f"segment {k.id} of this export ({part.name}) is missing or was altered"
+            )
+        parts.append(part)
+    dest = _export_dest(ctx, job)
+    export_id = str(job.params["export_id"])
+    for leftover in export_svc.pending_files(dest, export_id):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
+    cmd = dataclasses.replace(
+        _export_cmd(job, dest), parts=tuple(parts), made_on=str(children[0].params["made_on"])
+    )
     export_svc.export_evidence(ctx, job.requested_by, cmd)
+    shutil.rmtree(_work_dir(ctx, export_id), ignore_errors=True)
+    return None
+
+
+def _run_export_segment(ctx: Context, job: Job) -> str | None:
+    """One segment of an export: rendered into the export's work folder (atomically: a
+    retry after a kill renders it again over its own part file), then this job is done
+    in one transaction with its ``job-done`` event (the part's SHA-256 in its result)
+    and its parent's progress; the last segment to end queues the parent (the join)."""
+    p = job.params
+    parent_id = str(p["parent"])
+    with ctx.uow(readonly=True) as uow:
+        parent = uow.jobs.find(parent_id)
+    if parent is None or parent.status in FINISHED_JOB or parent.cancel_requested:
+        raise JobCancelled(job.id)
+    export_id, index = str(p["export_id"]), int(str(p["index"]))
+    work = _work_dir(ctx, export_id)
+    work.mkdir(mode=0o700, parents=True, exist_ok=True)
+    dest = work / f"seg{index:04d}.mp4"
+    for leftover in work.glob(f".{dest.name}.*"):  # an earlier attempt's part file
+        leftover.unlink(missing_ok=True)
+    height = p.get("height")
+    text = p.get("visible_text")
+    rendered = export_svc.render_segment(
+        ctx,
+        str(p["evidence_id"]),
+        export_id,
+        Segment(index, float(str(p["start_s"])), float(str(p["end_s"]))),
+        dest,
+        height=None if height is None else int(str(height)),
+        visible_text=None if text is None else str(text),
+    )
+    digest, size = sha256_file(dest)
+    result: JSONObject = {
+        "export_id": export_id,
+        "index": index,
+        "path": str(dest),
+        "sha256": digest,
+        "size": size,
+        "frames": rendered.frames,
+    }
+    with acting(ctx, job.requested_by) as uc:
+        current = uc.uow.jobs.lock(job.id)
+        if current is None or current.status in FINISHED_JOB:
+            uc.commit()
+            return None if current is None else current.status
+        uc.record(
+            Action.JOB_DONE,
+            case=job.case_number,
+            evidence=job.evidence_id,
+            object_type="job",
+            object_id=job.id,
+            details={
+                "job": job.id,
+                "kind": job.kind,
+                "job_result_sha256": document_digest(result),
+            },
+        )
+        uc.uow.jobs.finish(job.id, JobStatus.DONE, now_iso(ctx), result=result)
+        _child_ended(uc, job)
+        uc.commit()
+    ctx.jobs.wake()
+    return None
+
+
+# ------------------------------------------------------------------- redaction (kind)
+
+
+def _run_redaction(ctx: Context, job: Job) -> str | None:
+    """A redaction job: what an earlier attempt left (the copy, its sidecar and contact
+    sheet, named after the derivative's id, and the encoder's hidden part files) is
+    removed, then the redaction is made and put on record with the job done, in one
+    transaction."""
+    p = job.params
+    assert ctx.export_dir is not None
+    derivative_id = str(p["derivative_id"])
+    dest = ctx.export_dir / f"{derivative_id}.mp4"
+    dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for leftover in (
+        dest,
+        dest.with_suffix(".boxes.json"),
+        dest.with_suffix(".contact.png"),
+        *dest.parent.glob(f".{dest.name}.*"),
+    ):
+        leftover.unlink(missing_ok=True)
+    regions = p.get("regions") or []
+    mute = p.get("mute") or []
+    assert isinstance(regions, list) and isinstance(mute, list)
+    reason = p.get("reason")
+    cmd = RequestRedaction(
+        str(p["evidence_id"]),
+        faces=bool(p["faces"]),
+        regions=tuple(RegionSeed(**dict(r)) for r in regions if isinstance(r, dict)),  # type: ignore[arg-type]
+        mute=tuple((float(str(r[0])), float(str(r[1]))) for r in mute if isinstance(r, list)),
+        bleep=bool(p["bleep"]),
+        style=str(p["style"]),
+        face_model=str(p["face_model"]),
+        reason=None if reason is None else str(reason),
+    )
+    redaction_svc.redact_evidence(
+        ctx, job.requested_by, _redact_cmd(cmd, dest, derivative_id, job.id)
+    )
+    return None
+
+
+def _run_index(ctx: Context, job: Job) -> str | None:
+    """An index job: the evidence not yet fingerprinted is (a retry after a kill does
+    only what is left: each fingerprint is stored with its own event); the index event,
+    naming the job, marks it done in its transaction."""
+    case = job.params.get("case")
+    trace_svc.index_evidence(
+        ctx, job.requested_by, case_number=None if case is None else str(case), job_id=job.id
+    )
+    return None
+
+
+register_kind(JobKind.EXPORT.value, _run_export)
+register_kind(JobKind.FINGERPRINT_INDEX.value, _run_index)
+register_kind(JobKind.REDACTION.value, _run_redaction)
+register_kind(JobKind.EXPORT_SEGMENT.value, _run_export_segment)
 
 
 def finish_file(ctx: Context, job_id: str) -> bool:
@@ -443,6 +913,7 @@ def finish_file(ctx: Context, job_id: str) -> bool:
     if job is None or export is None or ctx.export_dir is None:
         return False
     dest = _export_dest(ctx, job)
+    shutil.rmtree(_work_dir(ctx, export.id), ignore_errors=True)  # killed before removing it
     if dest.exists():
         return True
     for leftover in export_svc.pending_files(dest, export.id):

@@ -7,7 +7,7 @@ version, thresholds, and the boxes per frame as a sidecar a reviewer can load, c
 and pass back (``RedactEvidence.sidecar``).
 
 ``redact_evidence`` runs in three steps: check everything it can before any work, on
-record when refused (:func:`_prepare`); render, with no transaction open
+record when refused (:func:`prepare`); render, with no transaction open
 (:func:`_render_redaction`); record the derivative (:func:`_record_redaction`).
 """
 
@@ -28,7 +28,7 @@ from custodes.core.errors import CustodesError, CustodyConflict, InvalidInput
 from custodes.core.jsontext import JSONObject
 from custodes.core.ledger import document_digest
 from custodes.core.ports import ProgressTask
-from custodes.core.records import Case, Derivative, Evidence
+from custodes.core.records import Case, Derivative, Evidence, JobStatus
 from custodes.media.faces import face_model_name
 from custodes.media.redaction import (
     Detector,
@@ -77,6 +77,12 @@ class RedactEvidence:
     sidecar: Path | None = None
     face_model: str = "centerface"
     reason: str | None = None
+    derivative_id: str | None = None
+    """The derivative's id when it was allocated beforehand (a job's, fixed when it was
+    requested, so that a retried job makes the same derivative); None: a new one."""
+    job_id: str | None = None
+    """The job this redaction finishes: its row is marked done in the redaction's own
+    transaction, and the redact event names it (``job``, ``job_result_sha256``)."""
 
 
 @dataclass(frozen=True)
@@ -151,7 +157,7 @@ def redact_evidence(ctx: Context, actor_name: str | None, cmd: RedactEvidence) -
     """
     with contextlib.ExitStack() as held:  # the original, materialised until it is redacted
         with acting(ctx, actor_name) as uc:
-            job = _prepare(uc, cmd)
+            job = prepare(uc, cmd)
             try:
                 source = held.enter_context(
                     verified_original(ctx, job.evidence.id, job.evidence.sha256)
@@ -171,8 +177,9 @@ def redact_evidence(ctx: Context, actor_name: str | None, cmd: RedactEvidence) -
             # the way) is refused on record like what is found before it.
             with acting(ctx, actor_name) as uc:
                 _refuse(uc, exc, job.evidence, job.reason)
+    derivative_id = cmd.derivative_id or new_id("RD")
     with acting(ctx, actor_name) as uc:
-        derivative_id, alerted = _record_redaction(uc, job, rendered)
+        alerted = _record_redaction(uc, job, rendered, derivative_id, cmd.job_id)
     return Redacted(
         derivative_id=derivative_id,
         alerted=alerted,
@@ -182,6 +189,18 @@ def redact_evidence(ctx: Context, actor_name: str | None, cmd: RedactEvidence) -
         sidecar=rendered.sidecar,
         contact_sheet=rendered.contact_sheet,
     )
+
+
+def redacted_result(redacted: Redacted) -> JSONObject:
+    """A redaction job's result (its digest is bound by the redact event)."""
+    return {
+        "derivative_id": redacted.derivative_id,
+        "path": str(redacted.path),
+        "sha256": redacted.sha256,
+        "frames_redacted": redacted.frames_redacted,
+        "sidecar": str(redacted.sidecar),
+        "contact_sheet": str(redacted.contact_sheet),
+    }
 
 
 def _refuse(uc: UseCase, error: CustodesError, evidence: Evidence, reason: str | None) -> NoReturn:
@@ -194,7 +213,7 @@ def _refuse(uc: UseCase, error: CustodesError, evidence: Evidence, reason: str |
     )
 
 
-def _prepare(uc: UseCase, cmd: RedactEvidence) -> _Prepared:
+def prepare(uc: UseCase, cmd: RedactEvidence) -> _Prepared:
     """The evidence, allowed to be redacted by the actor, and what to redact and where,
     checked; a refusal is on record."""
     permission = Permission.EVIDENCE_REDACT
@@ -318,10 +337,26 @@ def _checked_destination(out: Path) -> Path:
     return dest
 
 
-def _record_redaction(uc: UseCase, job: _Prepared, rendered: Rendered) -> tuple[str, list[str]]:
-    """Put the derivative on record (and alert, when authorization said to); its id and
-    the audiences alerted."""
-    derivative_id = new_id("RD")
+def _record_redaction(
+    uc: UseCase, job: _Prepared, rendered: Rendered, derivative_id: str, job_id: str | None
+) -> list[str]:
+    """Put the derivative on record (and alert, when authorization said to); the
+    audiences alerted. The job it finishes (``job_id``) is marked done in this commit."""
+    job_result: JSONObject | None = None
+    job_note: JSONObject = {}
+    if job_id is not None:
+        job_result = redacted_result(
+            Redacted(
+                derivative_id,
+                [],
+                job.dest,
+                rendered.frames_redacted,
+                rendered.sha256,
+                rendered.sidecar,
+                rendered.contact_sheet,
+            )
+        )
+        job_note = {"job": job_id, "job_result_sha256": document_digest(job_result)}
     seq = uc.record(
         Action.REDACT,
         case=job.case,
@@ -338,6 +373,7 @@ def _record_redaction(uc: UseCase, job: _Prepared, rendered: Rendered) -> tuple[
             **alert_note(AlertKind.SENSITIVE_REDACT, job.reason, alert=job.decision.alert),
             # What it hides, signed: what a person may accept it as covering.
             "applied": rendered.applied,
+            **job_note,
         },
     )
     uc.uow.derivatives.add(
@@ -364,8 +400,10 @@ def _record_redaction(uc: UseCase, job: _Prepared, rendered: Rendered) -> tuple[
         job.evidence,
         job.reason,
     )
+    if job_id is not None:
+        uc.uow.jobs.finish(job_id, JobStatus.DONE, now_iso(uc.ctx), result=job_result)
     uc.commit()
-    return derivative_id, alerted
+    return alerted
 
 
 def _detector(ctx: Context, face_model: str) -> Detector:

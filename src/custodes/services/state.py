@@ -32,6 +32,7 @@ from custodes.core.ledger import (
     derivative_state,
     differing,
     export_state,
+    passkey_state,
     password_state,
     request_state,
     session_state,
@@ -46,6 +47,7 @@ from custodes.core.records import (
     Export,
     RecordedDecision,
     Request,
+    StoredPasskey,
     TracedCopy,
     User,
     WebSession,
@@ -514,7 +516,7 @@ def vouch_decisions_of(
 # then those whose bytes name it.
 PASSWORD_ACTIONS = frozenset({str(Action.USER_ADD), str(Action.PASSWORD_SET)})
 SECOND_FACTOR_ACTIONS = frozenset({str(Action.MFA_ENROL), str(Action.RECOVERY_CODE_USED)})
-SESSION_ACTIONS = frozenset({str(Action.SIGN_IN)})
+SESSION_ACTIONS = frozenset({str(Action.SIGN_IN), str(Action.SSO_SIGN_IN)})
 TOKEN_ACTIONS = frozenset({str(Action.TOKEN_CREATE), str(Action.TOKEN_REVOKE)})
 
 
@@ -563,6 +565,46 @@ def vouch_token(uow: UnitOfWork, token: ApiToken) -> None:
     entries = _naming(uow.audit.fact_entries(TOKEN_ACTIONS), token.id)
     want = _replayed(entries).state.tokens.get(token.id)
     _vouch(f"api token {token.id}", want, token_state(token))
+
+
+PASSKEY_ACTIONS = frozenset(
+    str(a)
+    for a in (
+        Action.PASSKEY_ENROL,
+        Action.PASSKEY_USE,
+        Action.PASSKEY_RENAME,
+        Action.PASSKEY_REMOVE,
+    )
+)
+
+
+def vouch_passkey(uow: UnitOfWork, passkey: StoredPasskey) -> None:
+    """Refuse (IntegrityFailure) a passkey row unless its signed ``passkey-enrol`` event
+    made it for that user, with that credential id and public key (by digest), and its
+    signature counter is the one the latest ``passkey-enrol`` or ``passkey-use`` event
+    recorded (a counter wound back would let a cloned authenticator in)."""
+    entries = _naming(uow.audit.fact_entries(PASSKEY_ACTIONS), passkey.id)
+    want = _replayed(entries).state.passkeys.get(passkey.id)
+    _vouch(f"passkey {passkey.id}", want, passkey_state(passkey))
+
+
+def vouch_passkeys(uow: UnitOfWork, username: str, stored: Sequence[StoredPasskey]) -> None:
+    """Refuse (IntegrityFailure) a user's passkey rows unless they are every passkey the
+    signed log gives the user, as it gives them: a passkey deleted behind the vault's back
+    would otherwise leave a passkey-only account with no second factor, and the password
+    alone would enrol a new one."""
+    entries = _naming(uow.audit.fact_entries(PASSKEY_ACTIONS), username)
+    vouched = _replayed(entries).state.passkeys
+    want = {k: p for k, p in vouched.items() if p.username == username}
+    have = {p.id: passkey_state(p) for p in stored}
+    problems = compare(VaultState(passkeys=want), VaultState(passkeys=have))
+    if problems:
+        shown = "; ".join(p.detail for p in problems[:3])
+        raise IntegrityFailure(
+            f"the passkeys of user {username}: {shown}; refusing to act on state the log "
+            "does not vouch for",
+            advice="verify the vault and restore the database from a backup",
+        )
 
 
 # A trace locates a leak by the fingerprints of the evidence: it uses only rows that their

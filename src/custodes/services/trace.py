@@ -36,7 +36,7 @@ from custodes.core.ledger import (
     fingerprint_state,
 )
 from custodes.core.media import MediaInfo
-from custodes.core.records import Evidence, StoredFingerprint, Trace, TracedCopy
+from custodes.core.records import Evidence, JobStatus, StoredFingerprint, Trace, TracedCopy
 from custodes.core.watermark import (
     Accumulator,
     derive_key,
@@ -67,6 +67,10 @@ from custodes.services.usecase import UseCase, acting
 from custodes.services.viewings import check_viewing_copies
 
 ALPHA = 1e-6
+MAX_SOURCES_TESTED = 3
+"""Matching recordings whose copies a trace tests (best match first): the same
+footage may be held more than once (a recording and a re-encoded copy of it in
+another case), and the copy that leaked may have been made from any of them."""
 """The probability of naming any innocent recipient in one trace."""
 NULL_KEYS = 1000
 
@@ -83,6 +87,19 @@ class TraceSource:
     match_score: float
     sha256: str
     frames_registered: int = 0
+
+
+@dataclass(frozen=True)
+class HeldAlso:
+    """Another recording that shows the leaked footage (it is held more than once)."""
+
+    evidence_id: str
+    case: str
+    offset_s: float
+    rate: float
+    match_score: float
+    copies_tested: bool
+    """Whether this recording's copies were scored against the leak too."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +140,8 @@ class Findings:
     candidates: list[Candidate] = field(default_factory=list)
     attributed: list[str] = field(default_factory=list)
     """The export ids named (below the false-accusation threshold)."""
+    held_also: list[HeldAlso] = field(default_factory=list)
+    """Other recordings in the vault that show the same footage, best match first."""
 
 
 @dataclass(frozen=True)
@@ -153,6 +172,7 @@ class Traced:
     audit_seq: int
     leak: Leak
     report: ReportFiles
+    held_also: list[HeldAlso] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -301,8 +321,19 @@ def _store_fingerprint(
         uc.commit()
 
 
+def check_index(ctx: Context, actor_name: str | None, case_number: str | None) -> None:
+    """Refuse (on record) an index the actor may not run, as :func:`index_evidence`
+    would: what a job that indexes checks when it is requested."""
+    with acting(ctx, actor_name) as uc:
+        _traceable_evidence(uc, case_number)
+
+
 def index_evidence(
-    ctx: Context, actor_name: str | None, *, case_number: str | None = None
+    ctx: Context,
+    actor_name: str | None,
+    *,
+    case_number: str | None = None,
+    job_id: str | None = None,
 ) -> Indexed:
     """Fingerprint the evidence not yet fingerprinted, ahead of any trace.
 
@@ -328,16 +359,29 @@ def index_evidence(
     }
     todo = [ev for ev in sources if ev.id not in done]
     indexed = sorted(_fingerprints(ctx, actor_name, todo, skip=True)) if todo else []
-    if indexed:
+    result = Indexed(
+        indexed=indexed, already_indexed=len(sources) - len(todo), evidence=len(sources)
+    )
+    if indexed or job_id is not None:
+        # A job's index event is written even when nothing was left to index (a retry
+        # after its fingerprints were made): it is what finishes the job, in its commit.
+        job_result: JSONObject = jsonable(result)
+        job_note: JSONObject = (
+            {}
+            if job_id is None
+            else {"job": job_id, "job_result_sha256": document_digest(job_result)}
+        )
         with acting(ctx, actor_name) as uc:
             uc.record(
                 Action.INDEX,
                 object_type="fingerprints",
                 case=case_number,
-                details={"evidence": indexed, "format_version": FORMAT_VERSION},
+                details={"evidence": indexed, "format_version": FORMAT_VERSION, **job_note},
             )
+            if job_id is not None:
+                uc.uow.jobs.finish(job_id, JobStatus.DONE, now_iso(ctx), result=job_result)
             uc.commit()
-    return Indexed(indexed=indexed, already_indexed=len(sources) - len(todo), evidence=len(sources))
+    return result
 
 
 def _check_inputs(leak: Path, report_dir: Path) -> None:
@@ -370,10 +414,9 @@ def trace_leak(
     info = probe(leak)
     task = ctx.progress.start("fingerprint leak", info.frame_count or None, unit="frame")
     matches = locate_sources(ctx, actor_name, sources, leak, case_number, task.advance)
-    findings = Findings("source-not-found")
-    found: _Attribution | None = None
-    if matches:
-        findings, found = _attribute_match(ctx, actor_name, sources, matches[0], leak, info, alpha)
+    findings, found, tested_alpha = _attribute_sources(
+        ctx, actor_name, sources, matches, leak, info, alpha
+    )
     with acting(ctx, actor_name) as uc:
         trace_id, seq = _record_trace(uc, leak, leak_sha, findings)
         history = _history(uc, findings, found) if findings.attributed else []
@@ -389,8 +432,9 @@ def trace_leak(
         report=ReportFiles(
             (report_dir / f"{trace_id}.html").resolve(), (report_dir / f"{trace_id}.pdf").resolve()
         ),
+        held_also=findings.held_also,
     )
-    doc = _report_doc(ctx, traced, found, history, actor, alpha)
+    doc = _report_doc(ctx, traced, found, history, actor, tested_alpha)
     with made_output_folder(report_dir, "report_dir"):
         _write_report(doc, traced.report)
     return traced
@@ -428,6 +472,59 @@ def locate_sources(
     # Only the candidates' fingerprints are read (each held to its signed event).
     fps = _fingerprints(ctx, actor_name, [by_id[i] for i in {c.source_id for c in proposed}])
     return locate_in_archive(leak_fp, index, fps.get, proposed=proposed)
+
+
+def _attribute_sources(
+    ctx: Context,
+    actor_name: str | None,
+    sources: list[Evidence],
+    matches: list[SourceMatch],
+    leak: Path,
+    info: MediaInfo,
+    alpha: float,
+) -> tuple[Findings, _Attribution | None, float]:
+    """Test the copies of every recording the leak matches (at most
+    :data:`MAX_SOURCES_TESTED`, best match first) until one names a copy.
+
+    The footage may be held more than once (a recording and a re-encoded copy of it in
+    another case): the best-matching recording need not be the one the leaked copy was
+    made from. The false-accusation level ``alpha`` is shared out over the recordings
+    tested (Bonferroni, fixed before any is scored), so naming a copy from any of them
+    keeps the trace's level. Returns the findings, what scoring found, and the level
+    each recording was tested at."""
+    best: dict[str, SourceMatch] = {}
+    for m in matches:  # best first: one (the best) stretch per recording
+        best.setdefault(m.source_id, m)
+    if not best:
+        return Findings("source-not-found"), None, alpha
+    held = list(best.values())
+    tested = held[:MAX_SOURCES_TESTED]
+    each = alpha / len(tested)
+    by_id = {ev.id: ev for ev in sources}
+    first: tuple[Findings, _Attribution] | None = None
+    chosen: tuple[Findings, _Attribution] | None = None
+    for match in tested:
+        findings, found = _attribute_match(ctx, actor_name, sources, match, leak, info, each)
+        first = first or (findings, found)
+        if findings.attributed:
+            chosen = (findings, found)
+            break
+    assert first is not None  # tested is never empty
+    findings, found = chosen or first
+    named = findings.source.evidence_id if findings.source else None
+    also = [
+        HeldAlso(
+            evidence_id=m.source_id,
+            case=by_id[m.source_id].case_number,
+            offset_s=round(m.source_start_s, 3),
+            rate=round(m.rate, 4),
+            match_score=round(m.score, 3),
+            copies_tested=any(t.source_id == m.source_id for t in tested),
+        )
+        for m in held
+        if m.source_id != named
+    ]
+    return replace(findings, held_also=also), found, each
 
 
 def _attribute_match(
@@ -609,6 +706,11 @@ def _record_trace(uc: UseCase, leak: Path, leak_sha: str, findings: Findings) ->
             "verdict": findings.verdict,
             "attributed": findings.attributed,
             "offset_s": src.offset_s if src else None,
+            **(
+                {"held_also": [h.evidence_id for h in findings.held_also]}
+                if findings.held_also
+                else {}
+            ),
             "result_sha256": document_digest(jsonable(findings)),
             **alert_note(
                 AlertKind.LEAK_ATTRIBUTED,
@@ -672,6 +774,25 @@ def _history(uc: UseCase, findings: Findings, found: _Attribution | None) -> lis
 
 
 def _summary(traced: Traced) -> str:
+    held = _held_text(traced)
+    return f"{_verdict_text(traced)} {held}" if held else _verdict_text(traced)
+
+
+def _held_text(traced: Traced) -> str:
+    if not traced.held_also:
+        return ""
+    where = ", ".join(f"evidence {h.evidence_id} (case {h.case})" for h in traced.held_also)
+    untested = [h.evidence_id for h in traced.held_also if not h.copies_tested]
+    text = f"The same footage is held more than once in the vault: also in {where}."
+    if untested:
+        text += (
+            f" The copies of {', '.join(untested)} were not tested; trace again with "
+            "--case to test them."
+        )
+    return text
+
+
+def _verdict_text(traced: Traced) -> str:
     if traced.verdict == "attributed":
         p_values = [c.p_value for c in traced.candidates]
         names = ", ".join(

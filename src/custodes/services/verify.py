@@ -12,7 +12,9 @@ report, then calls :func:`raise_for_problems` (as httpx's ``raise_for_status``),
 a failed check leaves through the one error handler like any other error.
 
 Where the blob store has a retention, each original must also hold its compliance-mode
-lock for that long from when it was stored (``blob-unlocked`` otherwise).
+lock for that long from when it was stored (``blob-unlocked`` otherwise); where its case
+asks for a legal hold (the ``legal-hold`` flag) and the store can hold objects (S3 Object
+Lock), its object must carry the hold (``blob-not-held`` otherwise).
 
 Progress goes to ``ctx.progress``: the audit log counted in events, then the blobs in
 bytes.
@@ -244,10 +246,20 @@ def _check_blobs(vault: Context, kept: Sequence[KeptBlob], problems: list[Proble
 
 
 def _check_lock(vault: Context, b: KeptBlob, name: str, problems: list[Problem]) -> None:
-    """An original must be locked for the store's retention, where it has one."""
+    """An original must be locked for the store's retention, where it has one, and
+    carry a legal hold where its case asks for one and the store can hold it."""
     retention = vault.blobs.retention
-    if retention is None or b.what != "evidence":
+    if b.what != "evidence" or (retention is None and not b.held):
         return
-    why = vault.blobs.lock_status(b.sha256).shortfall(retention)
+    lock = vault.blobs.lock_status(b.sha256)
+    why = None if retention is None else lock.shortfall(retention)
     if why is not None:
         problems.append(Problem("blob-unlocked", f"{name}: {why}", blob=b.sha256))
+    if b.held and lock.enforced and not lock.legal_hold:
+        problems.append(
+            Problem(
+                "blob-not-held",
+                f"{name}: its case asks for a legal hold, and its object holds none",
+                blob=b.sha256,
+            )
+        )

@@ -23,20 +23,30 @@ were sent, and its unrecorded tail when the next run starts (a seek). The tail o
 last run (under ``RANGE_RECORD_S``) is the only part of a stream sent and not on record
 as a range; the ``viewing-started`` event records the whole range the viewer may watch.
 
+A player fetches segments in order, so when a segment had to be rendered, the next
+``PREFETCH`` are rendered into the cache on a background thread (one at a time for the
+whole process) while the player plays it; a request for a segment being rendered waits
+for that render rather than starting a second. A segment rendered ahead and never
+fetched was never sent, so it is not on record as sent (nor needs to be).
+
 ``trace`` weighs viewings as it weighs exports: the viewer is the copy's recipient.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO
 
@@ -345,12 +355,89 @@ def viewing_segment(ctx: Context, actor_name: str | None, viewing_id: str, n: in
         except CustodesError as exc:
             uc.refuse(exc, attempted=_VIEW.value, case=case.number, evidence=ev.id)
     cached = _cached(ctx, viewing_id, n)
-    if cached is not None and cached.is_file():
-        data, hit = cached.read_bytes(), True
+    if cached is None:
+        data, hit = _render(ctx, viewing, ev, plan, n, secret, None), False
     else:
-        data, hit = _render(ctx, viewing, ev, plan, n, secret, cached), False
+        data, hit = _AHEAD.get(cached, partial(_render, ctx, viewing, ev, plan, n, secret, cached))
+        # A player fetches in order: have the next ones rendered while it plays this one.
+        for k in range(n + 1, min(n + 1 + PREFETCH, plan.count)):
+            path = _cached(ctx, viewing_id, k)
+            assert path is not None
+            _AHEAD.ahead(path, partial(_render, ctx, viewing, ev, plan, k, secret, path))
     _note_sent(ctx, actor_name, viewing, ev, a, b)
     return Segment(viewing_id, n, a, b, data, hit)
+
+
+PREFETCH = 2
+"""Segments rendered ahead of the one a player asked for (see the module)."""
+
+_log = logging.getLogger(__name__)
+
+
+class _Renders:
+    """Segments being rendered in this process, by cache path: each is rendered once,
+    and whoever asks for one in progress waits for it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[Path, Future[bytes]] = {}
+        self._pool: ThreadPoolExecutor | None = None
+
+    def get(self, path: Path, render: Callable[[], bytes]) -> tuple[bytes, bool]:
+        """The segment's bytes, and whether they were ready (cached or rendered ahead)."""
+        with self._lock:
+            running = self._running.get(path)
+            mine: Future[bytes] | None = None
+            if running is None:
+                if path.is_file():
+                    return path.read_bytes(), True
+                mine = self._running[path] = Future()
+        if running is not None:  # rendered ahead, not ready yet: wait for it
+            try:
+                return running.result(), True
+            except Exception:  # a failed render ahead: render it here
+                return self.get(path, render)
+        assert mine is not None
+        try:
+            data = render()
+        except BaseException as exc:
+            self._settle(path, mine, exc)
+            raise
+        self._settle(path, mine, data)
+        return data, False
+
+    def ahead(self, path: Path, render: Callable[[], bytes]) -> None:
+        """Render ``path`` on the background thread, unless it is there or on its way."""
+        with self._lock:
+            if path in self._running or path.is_file():
+                return
+            future: Future[bytes] = Future()
+            self._running[path] = future
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="custodes-ahead")
+        self._pool.submit(self._run, path, future, render)
+
+    def _run(self, path: Path, future: Future[bytes], render: Callable[[], bytes]) -> None:
+        try:
+            data = render()
+        except BaseException as exc:  # logged; a request for it renders it anew
+            _log.warning("rendering segment %s ahead failed: %s", path.name, exc)
+            self._settle(path, future, exc)
+        else:
+            self._settle(path, future, data)
+
+    def _settle(self, path: Path, future: Future[bytes], outcome: bytes | BaseException) -> None:
+        """Forget the render, then wake whoever waits (who then finds the file, or
+        renders it anew after a failure)."""
+        with self._lock:
+            self._running.pop(path, None)
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+
+
+_AHEAD = _Renders()
 
 
 def _cached(ctx: Context, viewing_id: str, n: int) -> Path | None:

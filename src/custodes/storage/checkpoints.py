@@ -20,6 +20,13 @@ class FileCheckpointStore:
     def __init__(self, home: Path) -> None:
         self.path = home / CHECKPOINT_FILE
         self.history = home / CHECKPOINT_HISTORY
+        # Threads of this process publish one at a time, the newest note handed in
+        # (a group publish: a writer whose note a larger one overtook while it waited
+        # has nothing left to write, and its own is never written after the larger).
+        self._turn = threading.Lock()
+        self._newest_lock = threading.Lock()
+        self._newest: tuple[int, bytes] | None = None
+        self._done = -1  # the largest size this process published
 
     @property
     def location(self) -> str:
@@ -30,14 +37,32 @@ class FileCheckpointStore:
 
         Writers in other threads and processes publish one at a time (an exclusive
         ``flock`` on a lock file beside the checkpoint), so that a smaller checkpoint
-        never replaces a larger one that a concurrent writer published first."""
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(self.path.parent / CHECKPOINT_LOCK.name, os.O_RDWR | os.O_CREAT, 0o600)
+        never replaces a larger one that a concurrent writer published first.
+
+        Threads of one process take turns, and each turn publishes the newest note any
+        of them handed in: one that waited while a larger one was published returns
+        without writing (the history holds the notes published, not every note
+        signed)."""
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            self._publish(note)
-        finally:
-            os.close(fd)  # releases the lock
+            size = parse_checkpoint(note_text(note)).size
+        except InvalidInput:
+            size = -1  # published as given, in its turn
+        with self._newest_lock:
+            if self._newest is None or size > self._newest[0]:
+                self._newest = (size, note)
+        with self._turn:
+            if 0 <= size <= self._done:
+                return
+            with self._newest_lock:
+                newest = self._newest or (size, note)  # as large as ours at least
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(self.path.parent / CHECKPOINT_LOCK.name, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                self._publish(newest[1])
+            finally:
+                os.close(fd)  # releases the lock
+            self._done = max(self._done, newest[0])
 
     def _publish(self, note: bytes) -> None:
         path = self.path

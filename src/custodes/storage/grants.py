@@ -34,6 +34,9 @@ MUTABLE: dict[str, tuple[str, ...]] = {
     "sign_in_failures": ("DELETE",),
     "web_sessions": ("UPDATE",),
     "api_tokens": ("UPDATE",),
+    # passkeys: sign count, name and last use updated; removed by their user
+    "webauthn_credentials": ("UPDATE", "DELETE"),
+    "webauthn_challenges": ("DELETE",),  # used once, then gone
     "jobs": ("UPDATE",),  # status and progress (docs/workers.md); their facts are on the log
     "viewings": ("UPDATE",),
     # the archive index's keys (operational, docs/audit-log.md): replaced on a rebuild,

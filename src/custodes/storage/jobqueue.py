@@ -15,6 +15,7 @@ import time
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 TASK = "custodes.run_job"
 QUEUE = "custodes"
@@ -35,17 +36,25 @@ class ProcrastinateQueue:
         if not isinstance(transaction, Connection):
             raise TypeError("a Procrastinate job is deferred on the unit of work's connection")
         # lock: two runs of one custodes job never overlap (a retry waits for the
-        # first); queueing_lock: it is never queued twice.
-        transaction.execute(
-            _DEFER,
-            {
-                "queue": QUEUE,
-                "task": TASK,
-                "lock": job_id,
-                "queueing_lock": job_id,
-                "args": json.dumps({"job_id": job_id}),
-            },
-        )
+        # first); queueing_lock: it is never queued twice. A job queued again (the
+        # parent of fanned-out segments, by its last segment) whose entry is still
+        # waiting (a stalled retry) keeps that entry: the savepoint undoes the refused
+        # second one, and the waiting entry runs the job.
+        try:
+            with transaction.begin_nested():
+                transaction.execute(
+                    _DEFER,
+                    {
+                        "queue": QUEUE,
+                        "task": TASK,
+                        "lock": job_id,
+                        "queueing_lock": job_id,
+                        "args": json.dumps({"job_id": job_id}),
+                    },
+                )
+        except IntegrityError as exc:
+            if "queueing_lock" not in str(exc.orig):
+                raise
 
     def wake(self) -> None:
         return None  # the insert's NOTIFY reaches the workers at commit

@@ -330,6 +330,34 @@ api_tokens = Table(
     Column("use_logged_at", String(40), nullable=True),  # the last token-use event
 )
 
+# Passkeys (WebAuthn, issue 18): a user's credentials beside TOTP. The credential id and
+# public key are bound to the log by their digests (``passkey-enrol``), the signature
+# counter by the latest ``passkey-enrol`` or ``passkey-use`` event; transports and times
+# are operational.
+webauthn_credentials = Table(
+    "webauthn_credentials",
+    metadata,
+    Column("id", String(32), primary_key=True),  # PK-...: what the log and pages name
+    Column("user_id", ForeignKey("users.id"), nullable=False, index=True),
+    Column("credential_id", LargeBinary, nullable=False, unique=True),
+    Column("public_key", LargeBinary, nullable=False),  # COSE_Key bytes
+    Column("sign_count", BigInteger, nullable=False),
+    Column("transports", String(200), nullable=False),  # comma-separated hints
+    Column("name", String(64), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("last_used_at", String(40), nullable=True),
+)
+
+# A WebAuthn challenge handed to a session (by its short id), one at a time, used once.
+webauthn_challenges = Table(
+    "webauthn_challenges",
+    metadata,
+    Column("session", String(16), primary_key=True),
+    Column("purpose", String(16), nullable=False),  # register, authenticate
+    Column("challenge", String(128), nullable=False),  # base64url
+    Column("created_at", String(40), nullable=False),
+)
+
 # Jobs (issues 18 and 19): long work requested now and run later, by the in-process
 # runner or a worker. The row is written with its job-requested event (and, on
 # PostgreSQL with Procrastinate, with the engine's queue entry) in one transaction.

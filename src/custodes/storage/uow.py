@@ -6,6 +6,7 @@ from types import TracebackType
 
 from sqlalchemy.engine import Connection, Engine
 
+from custodes.core.records import LogState
 from custodes.storage.db import translate_errors
 from custodes.storage.repositories import (
     AlertRepository,
@@ -21,6 +22,7 @@ from custodes.storage.repositories import (
     FingerprintRepository,
     HoldingsRepository,
     JobRepository,
+    PasskeyRepository,
     ReleaseRepository,
     RequestRepository,
     StateRepository,
@@ -49,6 +51,9 @@ class UnitOfWork:
         self._engine = engine
         self._readonly = readonly
         self._conn: Connection | None = None
+        self.log_head: LogState | None = None
+        """The audit log's head after this unit of work appended to it (its row locked
+        until the transaction ends); None before it appends."""
 
     @property
     def conn(self) -> Connection:
@@ -83,6 +88,10 @@ class UnitOfWork:
     @property
     def archive_keys(self) -> ArchiveKeyRepository:
         return ArchiveKeyRepository(self.conn)
+
+    @property
+    def passkeys(self) -> PasskeyRepository:
+        return PasskeyRepository(self.conn)
 
     @property
     def traces(self) -> TraceRepository:
@@ -154,14 +163,32 @@ class UnitOfWork:
         with translate_errors():
             if self.conn.in_transaction():
                 self.conn.rollback()
+            self.log_head = None
             if self._readonly:
                 self._readonly = False
                 self.conn.execution_options(custodes_readonly=False, **_writer(self.conn))
             self.conn.begin()
 
     def commit(self) -> None:
+        """Commit; after an append to the audit log on PostgreSQL, return only once the
+        commit is on disk.
+
+        A writer of the audit log holds the log head's row lock until it commits. Its
+        append turned ``synchronous_commit`` off for the transaction, so that COMMIT
+        releases the lock before the disk flush instead of after; the flush is then
+        awaited here, by a synchronous commit of a transaction of its own (a WAL message
+        of no bytes), and concurrent writers' flushes are shared (PostgreSQL's group
+        commit). The write-ahead log is flushed in order, so that commit's flush covers
+        this one. Nothing is reported committed before it is durable: a crash before the
+        flush loses this transaction and every one that read it (they commit later in
+        the same log), none of which was reported committed."""
+        conn = self.conn
         with translate_errors():
-            self.conn.commit()
+            conn.commit()
+            if self.log_head is not None and conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("SELECT pg_logical_emit_message(true, 'custodes', '')")
+                conn.commit()
+        self.log_head = None
 
     def __exit__(
         self,
@@ -170,6 +197,7 @@ class UnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         conn, self._conn = self._conn, None
+        self.log_head = None
         if conn is None:
             return
         try:

@@ -21,6 +21,7 @@ from custodes import __version__, bootstrap
 from custodes.bootstrap import Vault
 from custodes.config import Settings
 from custodes.services import jobs as jobs_svc
+from custodes.services import sso as sso_svc
 from custodes.services import uploads as uploads_svc
 from custodes.services import viewings as viewing_svc
 from custodes.web import errors, pages, security
@@ -33,7 +34,10 @@ from custodes.web.routes import (
     export_pages,
     jobs,
     ops,
+    passkeys,
     request_pages,
+    sso,
+    upload_pages,
     uploads,
     users,
     viewings,
@@ -81,6 +85,10 @@ def create_app(vault: Vault, *, run_jobs: bool = False) -> FastAPI:
     app.state.vault = vault
     app.state.public_origin = bootstrap.public_origin(vault.settings)
     app.state.trusted_proxies = bootstrap.trusted_proxies(vault.settings)
+    # Single sign-on (CUSTODES_OIDC_*): the provider, or None and no button.
+    sso_settings = bootstrap.sso_settings(vault.settings)
+    app.state.sso = None if sso_settings is None else sso_svc.Provider(sso_settings)
+    app.state.sso_name = None if sso_settings is None else sso_settings.display_name
     # A tus PATCH carries up to the whole upload, streamed to disk (routes/uploads.py).
     app.state.large_body_prefixes = (f"{API}/uploads",)
     errors.install(app)
@@ -95,13 +103,16 @@ def create_app(vault: Vault, *, run_jobs: bool = False) -> FastAPI:
 
     app.add_exception_handler(Exception, _internal)
     app.include_router(auth.router, prefix=API)
+    app.include_router(passkeys.router, prefix=API)
     app.include_router(api.router, prefix=API)
     app.include_router(audit.router, prefix=API)
     pages.install(app)
     app.include_router(jobs.router, prefix=API)
     app.include_router(page_routes.router)
+    app.include_router(sso.router)
     app.include_router(request_pages.router)
     app.include_router(export_pages.router)
+    app.include_router(upload_pages.router)
     app.include_router(viewings.router, prefix=API)
     app.include_router(users.router, prefix=API)
     app.include_router(cases.router, prefix=API)

@@ -49,9 +49,7 @@ def see_other(url: str) -> RedirectResponse:
 
 def qr_svg(text: str) -> str:
     """An inline SVG QR code (no style attribute, no script: the CSP allows it)."""
-    return str(
-        segno.make(text, error="m").svg_inline(scale=4, title="QR code", svgclass="qr")
-    )
+    return str(segno.make(text, error="m").svg_inline(scale=4, title="QR code", svgclass="qr"))
 
 
 async def form_fields(request: Request) -> dict[str, str]:
@@ -64,9 +62,7 @@ async def form_fields(request: Request) -> dict[str, str]:
     if len(body) > MAX_FORM:
         raise InvalidInput(f"a form is at most {MAX_FORM // 1024} KiB")
     try:
-        pairs = parse_qsl(
-            body.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FIELDS
-        )
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FIELDS)
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidInput("the form could not be read") from exc
     fields: dict[str, str] = {}

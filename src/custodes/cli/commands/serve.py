@@ -9,6 +9,7 @@ import typer
 
 from custodes import bootstrap
 from custodes.cli.state import state
+from custodes.core.errors import InvalidInput
 
 #: The web front door's app factory, named by import path: the CLI starts it without
 #: importing it (front doors stay independent of each other, docs/architecture.md).
@@ -26,14 +27,27 @@ def serve(
             "(https://host[:port]; default: $CUSTODES_PUBLIC_ORIGIN)."
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Server processes sharing the port (PostgreSQL only: an embedded vault is "
+            "served by one process).",
+            min=1,
+            max=64,
+        ),
+    ] = 1,
 ) -> None:
     """Serve the web API (/api/v1) on this vault until interrupted.
 
-    People sign in with a password and a second factor; scripts use API tokens. On an
+    People sign in with a password and a second factor (or through the department's
+    OpenID provider, CUSTODES_OIDC_ISSUER: docs/security.md); scripts use API tokens. On an
     embedded vault it also runs queued jobs (exports asked for on the API) on a
     background thread; on PostgreSQL, `custodes worker` runs them.
 
-    --as is not used. Beyond loopback, put a TLS proxy in front (the cookie is Secure).
+    --workers N runs N processes on a PostgreSQL vault, each with its own connection
+    pool (CUSTODES_DB_POOL_SIZE); an upload whose next piece reaches another process is
+    hashed again from its partial file first. --as is not used. Beyond loopback, put a
+    TLS proxy in front (the cookie is Secure).
     """
     import uvicorn
 
@@ -44,6 +58,13 @@ def serve(
         settings = settings.model_copy(update={"public_origin": public_origin})
     bootstrap.public_origin(settings)  # and a malformed origin
     bootstrap.trusted_proxies(settings)  # and a malformed CUSTODES_TRUSTED_PROXIES
+    bootstrap.sso_settings(settings)  # and incomplete CUSTODES_OIDC_* (or no secret file)
+    if workers > 1 and not settings.resolved_database_url.startswith("postgresql"):
+        # Each process would run the in-process job queue and write the SQLite file.
+        raise InvalidInput(
+            "--workers above 1 needs a PostgreSQL vault (CUSTODES_DATABASE_URL); "
+            "an embedded vault is served by one process"
+        )
     os.environ["CUSTODES_HOME"] = str(settings.home)
     if public_origin is not None:
         os.environ["CUSTODES_PUBLIC_ORIGIN"] = public_origin
@@ -57,4 +78,5 @@ def serve(
         log_level="info",
         proxy_headers=False,
         server_header=False,
+        workers=workers,
     )

@@ -60,6 +60,11 @@ def trace_cmd(
                 for c in result.candidates
             ],
         )
+        for h in result.held_also:
+            output.console.print(
+                f"Also held in: {h.evidence_id} (case {h.case}) from {h.offset_s:.1f} s"
+                + ("" if h.copies_tested else " (its copies were not tested: use --case)")
+            )
         output.console.print(f"Verdict: [bold]{result.verdict}[/]")
     output.console.print(f"Report: {result.report.html} and .pdf")
 

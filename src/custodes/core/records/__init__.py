@@ -7,7 +7,14 @@ service boundary.
 
 from custodes.core.records.alerts import Alert
 from custodes.core.records.audit import LogEntry, LogState, StoredCheckpoint, StoredRow
-from custodes.core.records.auth import ApiToken, Failures, StoredTotp, WebSession
+from custodes.core.records.auth import (
+    ApiToken,
+    Failures,
+    PasskeyChallenge,
+    StoredPasskey,
+    StoredTotp,
+    WebSession,
+)
 from custodes.core.records.cases import Case
 from custodes.core.records.decisions import RecordedDecision
 from custodes.core.records.derivatives import Derivative
@@ -38,6 +45,7 @@ __all__ = [
     "KeptBlob",
     "LogEntry",
     "LogState",
+    "PasskeyChallenge",
     "RecordedDecision",
     "Release",
     "Request",
@@ -45,6 +53,7 @@ __all__ = [
     "StoredArchiveKeys",
     "StoredCheckpoint",
     "StoredFingerprint",
+    "StoredPasskey",
     "StoredRow",
     "StoredTotp",
     "TimeSpan",

@@ -55,3 +55,34 @@ class ApiToken:
     use_logged_at: str | None
     token_hash: str | None = None
     """The SHA-256 of the token, as stored (what its ``token-create`` event binds)."""
+
+
+@dataclass(frozen=True)
+class StoredPasskey:
+    """A WebAuthn credential (a passkey) of a user: its id as the authenticator gave it,
+    its COSE public key, the authenticator's last signature counter, and its hints."""
+
+    id: str
+    """The vault's name for it (``PK-...``), what the log and the pages show."""
+    user_id: int
+    username: str
+    credential_id: bytes
+    public_key: bytes
+    sign_count: int
+    transports: tuple[str, ...]
+    name: str
+    created_at: str
+    last_used_at: str | None
+
+
+@dataclass(frozen=True)
+class PasskeyChallenge:
+    """A WebAuthn challenge handed to one session, used at most once."""
+
+    session: str
+    """The session's short id."""
+    purpose: str
+    """``register`` or ``authenticate``."""
+    challenge: str
+    """base64url, as the options carried it."""
+    created_at: str

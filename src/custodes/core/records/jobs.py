@@ -21,6 +21,11 @@ FINISHED_JOB = frozenset({JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED}
 
 class JobKind(StrEnum):
     EXPORT = "export"
+    EXPORT_SEGMENT = "export-segment"
+    """One segment of a long export, rendered apart (a child of the export's job)."""
+    REDACTION = "redaction"
+    FINGERPRINT_INDEX = "fingerprint-index"
+    """Fingerprint the evidence not yet fingerprinted (ingest analysis, ahead of traces)."""
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from custodes.storage.repositories.exports import ExportRepository
 from custodes.storage.repositories.fingerprints import FingerprintRepository
 from custodes.storage.repositories.holdings import HoldingsRepository
 from custodes.storage.repositories.jobs import JobRepository
+from custodes.storage.repositories.passkeys import PasskeyRepository
 from custodes.storage.repositories.releases import ReleaseRepository
 from custodes.storage.repositories.requests import RequestRepository
 from custodes.storage.repositories.state import StateRepository
@@ -39,6 +40,7 @@ __all__ = [
     "FingerprintRepository",
     "HoldingsRepository",
     "JobRepository",
+    "PasskeyRepository",
     "ReleaseRepository",
     "RequestRepository",
     "StateRepository",

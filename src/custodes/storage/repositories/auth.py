@@ -56,6 +56,15 @@ class AuthRepository:
             insert(t.totp_secrets).values(user_id=user_id, secret=secret, created_at=created_at)
         )
 
+    def drop_unconfirmed_totp(self, user_id: int) -> None:
+        """Forget a secret shown at sign-in and never confirmed (the user enrolled another
+        factor instead)."""
+        self._conn.execute(
+            delete(t.totp_secrets).where(
+                and_(t.totp_secrets.c.user_id == user_id, t.totp_secrets.c.confirmed_at.is_(None))
+            )
+        )
+
     def confirm_totp(self, user_id: int, at: str, step: int) -> None:
         self._conn.execute(
             update(t.totp_secrets)

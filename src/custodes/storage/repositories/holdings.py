@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from custodes.core.authz import CaseFlag
 from custodes.core.records import KeptBlob
 from custodes.storage import tables as t
 
@@ -14,10 +15,17 @@ class HoldingsRepository:
         self._conn = conn
 
     def blobs(self) -> list[KeptBlob]:
-        """The originals, then the redacted copies (a release may use them), by id."""
+        """The originals (each with whether its case asks for a legal hold), then the
+        redacted copies (a release may use them), by id."""
         ev, dv = t.evidence.c, t.derivatives.c
-        originals = self._conn.execute(select(ev.id, ev.sha256, ev.size).order_by(ev.id))
+        originals = self._conn.execute(
+            select(ev.id, ev.sha256, ev.size, t.cases.c.flags)
+            .join(t.cases, t.cases.c.id == ev.case_id)
+            .order_by(ev.id)
+        )
         copies = self._conn.execute(select(dv.id, dv.sha256).order_by(dv.id))
-        return [KeptBlob("evidence", r.id, r.sha256, int(r.size)) for r in originals] + [
-            KeptBlob("redacted copy", r.id, r.sha256, None) for r in copies
-        ]
+        hold = CaseFlag.LEGAL_HOLD.value
+        return [
+            KeptBlob("evidence", r.id, r.sha256, int(r.size), hold in (r.flags or "").split(","))
+            for r in originals
+        ] + [KeptBlob("redacted copy", r.id, r.sha256, None) for r in copies]

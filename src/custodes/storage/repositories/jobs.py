@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from custodes.core.jsontext import JSONObject
@@ -82,6 +82,42 @@ class JobRepository:
             query = query.where(t.jobs.c.requested_by == requested_by)
         return [self._job(r) for r in self._conn.execute(query)]
 
+    def children(self, parent_id: str) -> builtins.list[Job]:
+        """The jobs a job fanned out (ids ``<parent>.S0000`` ...), in order."""
+        query = select(t.jobs).where(t.jobs.c.id.like(f"{parent_id}.S%")).order_by(t.jobs.c.id)
+        return [self._job(r) for r in self._conn.execute(query)]
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        """How many jobs of each (kind, status)."""
+        rows = self._conn.execute(
+            select(t.jobs.c.kind, t.jobs.c.status, func.count()).group_by(
+                t.jobs.c.kind, t.jobs.c.status
+            )
+        )
+        return {(r[0], r[1]): int(r[2]) for r in rows}
+
+    def spans(self) -> builtins.list[tuple[str, str, str]]:
+        """(kind, started_at, finished_at) of the jobs that ran and ended."""
+        rows = self._conn.execute(
+            select(t.jobs.c.kind, t.jobs.c.started_at, t.jobs.c.finished_at).where(
+                and_(t.jobs.c.started_at.is_not(None), t.jobs.c.finished_at.is_not(None))
+            )
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def lock(self, job_id: str) -> Job | None:
+        """The job, its row locked until the transaction ends (PostgreSQL: ``FOR UPDATE``;
+        SQLite's transactions are serial already): children that end at once take turns."""
+        row = self._conn.execute(
+            select(t.jobs).where(t.jobs.c.id == job_id).with_for_update()
+        ).first()
+        return None if row is None else self._job(row)
+
+    def set_worker(self, job_id: str, worker: str, at: str) -> None:
+        self._conn.execute(
+            update(t.jobs).where(t.jobs.c.id == job_id).values(worker=worker, updated_at=at)
+        )
+
     def claim(self, job_id: str, worker: str, at: str, *, stale_running: bool) -> bool:
         """Mark the job running for ``worker`` (one more attempt); False when it is not
         to be run (ended, or running elsewhere unless ``stale_running``: its engine
@@ -96,7 +132,7 @@ class JobRepository:
                 status=JobStatus.RUNNING.value,
                 attempts=t.jobs.c.attempts + 1,
                 worker=worker,
-                started_at=at,
+                started_at=func.coalesce(t.jobs.c.started_at, at),  # the first attempt's
                 updated_at=at,
             )
         )

@@ -20,6 +20,7 @@ from custodes.core.ledger import (
     derivative_state,
     export_state,
     job_state,
+    passkey_state,
     password_state,
     release_state,
     request_state,
@@ -38,6 +39,7 @@ from custodes.storage.repositories.decisions import DecisionRepository
 from custodes.storage.repositories.derivatives import DerivativeRepository
 from custodes.storage.repositories.exports import ExportRepository
 from custodes.storage.repositories.jobs import JobRepository
+from custodes.storage.repositories.passkeys import PasskeyRepository
 from custodes.storage.repositories.releases import ReleaseRepository
 from custodes.storage.repositories.requests import RequestRepository
 from custodes.storage.repositories.traces import TraceRepository
@@ -113,7 +115,8 @@ class StateRepository:
         return state
 
     def _auth(self, state: VaultState) -> None:
-        """Passwords, API tokens, second factors and signed-in web sessions (issue 18)."""
+        """Passwords, API tokens, second factors, signed-in web sessions and passkeys (issue
+        18)."""
         conn, auth = self._conn, AuthRepository(self._conn)
         names: dict[int, str] = {}
         for u in conn.execute(select(t.users.c.id, t.users.c.username, t.users.c.password_hash)):
@@ -136,6 +139,8 @@ class StateRepository:
             )
         for session in auth.open_sessions(signed_in=True, ended=True):
             state.sessions[session.short_id] = session_state(session)
+        for passkey in PasskeyRepository(conn).all():
+            state.passkeys[passkey.id] = passkey_state(passkey)
 
     def _documents(self, state: VaultState) -> None:
         """Exports, requests, decisions, releases, derivatives, traces and alerts."""

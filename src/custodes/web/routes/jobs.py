@@ -6,17 +6,58 @@ audit record of its case, and by admins; cancelled by its requester or an admin.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, Field
 
+from custodes.bootstrap import Vault
 from custodes.core.jsontext import jsonable
+from custodes.media.redaction.plan import RegionSeed
 from custodes.services import jobs as jobs_svc
 from custodes.web.deps import Caller
+from custodes.web.routes import ops
 
 router = APIRouter()
+
+
+class JobsCollector(Collector):
+    """``/metrics``: jobs queued and running by kind, and how long the ended ones took
+    (``services.jobs.job_figures``, counted from the jobs table at each scrape)."""
+
+    def __init__(self, vault: Vault) -> None:
+        self._vault = vault
+
+    def collect(self) -> Iterable[Metric]:
+        figures = jobs_svc.job_figures(self._vault)
+        queued = GaugeMetricFamily("custodes_jobs_queued", "Jobs queued, by kind.", labels=["kind"])
+        running = GaugeMetricFamily(
+            "custodes_jobs_running",
+            "Jobs running (a fanned-out export waiting for its segments too), by kind.",
+            labels=["kind"],
+        )
+        for kind, n in figures.queued.items():
+            queued.add_metric([kind], n)
+        for kind, n in figures.running.items():
+            running.add_metric([kind], n)
+        took = HistogramMetricFamily(
+            "custodes_job_duration_seconds",
+            "Time from a job's first start to its end (done, failed or cancelled), by kind.",
+            labels=["kind"],
+        )
+        bounds = [*(repr(b) for b in jobs_svc.DURATION_BUCKETS_S), "+Inf"]
+        for kind, d in figures.durations.items():
+            took.add_metric([kind], list(zip(bounds, d.buckets, strict=True)), d.sum_s)
+        yield queued
+        yield running
+        yield took
+
+
+ops.register_collector(JobsCollector)
 
 MAX_PAGE = 1000
 
@@ -57,6 +98,52 @@ def request_export(body: ExportRequest, caller: Caller) -> JSONResponse:
         visible_mark=body.visible_mark,
     )
     return _job(jobs_svc.request_export(caller.ctx, caller.username, cmd), 202)
+
+
+class Region(BaseModel):
+    """A region drawn on the frame shown at ``t_s`` (source pixels), followed from there."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    t_s: float
+    x: float
+    y: float
+    w: float
+    h: float
+    label: str = Field(default="region", max_length=64)
+
+
+class RedactionRequest(BaseModel):
+    """A redaction, as ``custodes redact`` takes it (but a reviewed sidecar): the copy,
+    its sidecar and contact sheet are written on the server, in its folder for copies."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    evidence_id: str = Field(max_length=64)
+    faces: bool = False
+    regions: list[Region] = Field(default_factory=list, max_length=100)
+    mute: list[tuple[float, float]] = Field(default_factory=list, max_length=100)
+    bleep: bool = False
+    style: str = Field(default="blur", max_length=16)
+    face_model: str = Field(default="centerface", max_length=32)
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+@router.post("/redactions", tags=["redactions", "jobs"], status_code=202)
+def request_redaction(body: RedactionRequest, caller: Caller) -> JSONResponse:
+    """Ask for a redacted copy. Checked now (a refusal is on record, as on the command
+    line); made by a job: poll ``GET /jobs/{id}``."""
+    cmd = jobs_svc.RequestRedaction(
+        body.evidence_id,
+        faces=body.faces,
+        regions=tuple(RegionSeed(r.t_s, r.x, r.y, r.w, r.h, r.label) for r in body.regions),
+        mute=tuple(body.mute),
+        bleep=body.bleep,
+        style=body.style,
+        face_model=body.face_model,
+        reason=body.reason,
+    )
+    return _job(jobs_svc.request_redaction(caller.ctx, caller.username, cmd), 202)
 
 
 @router.get("/jobs", tags=["jobs"])

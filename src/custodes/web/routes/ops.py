@@ -88,9 +88,11 @@ class _LogCollector(Collector):
         for action, n in sorted(t.actions.items()):
             actions.add_metric([action], n)
         yield actions
-        failed = t.actions[Action.SIGN_IN_FAILED]
+        failed = t.actions[Action.SIGN_IN_FAILED] + t.actions[Action.SSO_SIGN_IN_FAILED]
         yield CounterMetricFamily(
-            "custodes_sign_in_failures", "Failed web sign-ins (any process).", value=failed
+            "custodes_sign_in_failures",
+            "Failed web sign-ins (any process), refused single sign-ons included.",
+            value=failed,
         )
         yield CounterMetricFamily(
             "custodes_account_locks",
@@ -121,13 +123,13 @@ class _LogCollector(Collector):
         )
 
 
-_collectors: list[Collector] = []
+_collectors: list[Callable[[Vault], Collector]] = []
 
 
-def register_collector(collector: Collector) -> None:
+def register_collector(make: Callable[[Vault], Collector]) -> None:
     """Add figures of another part (the jobs: queued, running, durations) to every app's
-    ``/metrics`` made after this call."""
-    _collectors.append(collector)
+    ``/metrics`` made after this call: ``make(vault)`` is the collector of one app."""
+    _collectors.append(make)
 
 
 @router.get("/healthz")
@@ -270,8 +272,8 @@ def configure_logging(log_format: str) -> None:
 def install(app: FastAPI, vault: Vault) -> None:
     """Put the operations endpoints, metrics and request logging on ``app``."""
     app.state.metrics = Metrics(vault)
-    for collector in _collectors:
-        app.state.metrics.registry.register(collector)
+    for make in _collectors:
+        app.state.metrics.registry.register(make(vault))
     app.state.metrics_token = vault.settings.metrics_token
     configure_logging(vault.settings.log_format)
     app.middleware("http")(middleware)

@@ -34,6 +34,7 @@ from custodes.services import cases as case_svc
 from custodes.services import events as event_svc
 from custodes.services import evidence as evidence_svc
 from custodes.services import exports as export_svc
+from custodes.services import passkeys as passkey_svc
 from custodes.services import requests as request_svc
 from custodes.services import users as user_svc
 from custodes.services import viewings as viewing_svc
@@ -155,11 +156,31 @@ def enrol(request: Request, vault: VaultDep, form: Form) -> Response:
     return response
 
 
+def _second_factor_page(
+    request: Request, vault: Any, target: str, status: int = 200, error: str | None = None
+) -> Response:
+    """The second-factor form, offering what the account has: a passkey, TOTP, or both
+    (and a recovery code)."""
+    try:
+        totp, passkeys = passkey_svc.factors(vault, request.cookies.get(SESSION_COOKIE, ""))
+    except Unauthenticated:
+        return see_other("/sign-in")
+    return render(
+        request,
+        "second_factor.html",
+        status,
+        next=target,
+        error=error,
+        totp=totp or not passkeys,
+        passkeys=passkeys,
+    )
+
+
 @router.get("/sign-in/second-factor")
-def second_factor_page(request: Request, next: str | None = None) -> Response:
+def second_factor_page(request: Request, vault: VaultDep, next: str | None = None) -> Response:
     if SESSION_COOKIE not in request.cookies:
         return see_other("/sign-in")
-    return render(request, "second_factor.html", next=safe_next(next))
+    return _second_factor_page(request, vault, safe_next(next))
 
 
 @router.post("/sign-in/second-factor")
@@ -177,9 +198,7 @@ def second_factor(request: Request, vault: VaultDep, form: Form) -> Response:
         )
     except Unauthenticated as exc:
         if "wrong" in exc.render():
-            return render(
-                request, "second_factor.html", exc.http_status, error=exc.render(), next=target
-            )
+            return _second_factor_page(request, vault, target, exc.http_status, exc.render())
         return _refused(request, exc, target)
     except (AccountLocked, IntegrityFailure) as exc:
         return _refused(request, exc, target)
@@ -234,11 +253,7 @@ def case_page(number: str, request: Request, caller: Caller) -> HTMLResponse:
         else None
     )
     requests = (
-        [
-            r
-            for r in request_svc.list_requests(caller.ctx, caller.username)
-            if r.case == case.case
-        ]
+        [r for r in request_svc.list_requests(caller.ctx, caller.username) if r.case == case.case]
         if nav.may(Permission.REQUEST_VIEW)
         else None
     )
@@ -264,9 +279,7 @@ def _evidence_page(
 ) -> HTMLResponse:
     nav = _nav(caller)
     try:
-        opened = evidence_svc.open_evidence(
-            caller.ctx, caller.username, evidence_id, reason=reason
-        )
+        opened = evidence_svc.open_evidence(caller.ctx, caller.username, evidence_id, reason=reason)
     except ReasonRequired as exc:
         return render(
             request,
@@ -392,3 +405,31 @@ def create_token(request: Request, caller: Caller, form: Form) -> HTMLResponse:
 def revoke_token(token_id: str, caller: Caller) -> Response:
     auth_svc.revoke_token(caller.ctx, caller.username, token_id[:64])
     return see_other("/tokens")
+
+
+# ---- passkeys ---------------------------------------------------------------------------
+
+
+@router.get("/passkeys")
+def passkeys_page(request: Request, caller: Caller) -> HTMLResponse:
+    """Your passkeys: add one (static/passkeys.js), rename or remove them."""
+    nav = _nav(caller)
+    return render(
+        request,
+        "passkeys.html",
+        caller=nav,
+        passkeys=passkey_svc.list_passkeys(caller.ctx, caller.username),
+    )
+
+
+@router.post("/passkeys/{passkey_id}/rename")
+def rename_passkey(passkey_id: str, request: Request, caller: Caller, form: Form) -> Response:
+    name = form.get("name", "")[:64]
+    passkey_svc.rename(caller.ctx, caller.username, passkey_id[:32], name, address_of(request))
+    return see_other("/passkeys")
+
+
+@router.post("/passkeys/{passkey_id}/remove")
+def remove_passkey(passkey_id: str, request: Request, caller: Caller) -> Response:
+    passkey_svc.remove(caller.ctx, caller.username, passkey_id[:32], address_of(request))
+    return see_other("/passkeys")
