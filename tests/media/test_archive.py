@@ -14,8 +14,10 @@ import pytest
 
 from custodes.core.errors import InvalidInput
 from custodes.media.archive import (
+    BITS,
     HOP,
     HZ,
+    INDEX_VERSION,
     MIN_QUERY_S,
     RIVALS,
     TABLES,
@@ -44,7 +46,7 @@ class Clips:
             SourceKeys(
                 f"D{i:03d}",
                 0.0,
-                rng.integers(0, 2**20, size=(per_hour, TABLES), dtype=np.uint32),
+                rng.integers(0, 2**BITS, size=(per_hour, TABLES), dtype=np.uint32),
                 3600.0,
             )
             for i in range(12)
@@ -87,21 +89,30 @@ def test_finds_a_planted_clip_among_distractors(
     assert best.mirrored == (transform == "mirror")
 
 
-def test_a_place_is_proposed_at_a_rival_speed_too(clips: Clips) -> None:
-    """On a short leak a neighbouring key speed can outvote the true one by a vote; the
-    exact stage searches only near a candidate's speed, so the place is proposed at its
-    best two keys (a CI run once lost a 6 s viewing this way)."""
+def test_a_place_at_a_rival_speed_is_still_found(clips: Clips) -> None:
+    """On a short leak a neighbouring key speed can outvote the true one by a vote (a CI
+    run once lost a 6 s viewing this way). Key format 2 answers it twice: a place is
+    proposed at its best RIVALS keys when every key was tried, and the first candidate's
+    exact stage sweeps every speed the keys cover, so a wrong speed proposed first still
+    finds the leak."""
     leak = clips.leak(clips.a, 6.0, "rival", transform="reencode")
     cands = clips.index.candidates(leak, limit=5)
-    here = [c for c in cands if c.source_id == "A" and abs(c.offset_s + c.rate * 5 - 11) < 2]
-    assert len(here) == RIVALS == 2
-    assert len({(c.rate, c.mirrored) for c in here}) == 2
-    true = next(c for c in here if c.rate == 1.0 and not c.mirrored)
+    true = next(c for c in cands if c.source_id == "A" and abs(c.offset_s + c.rate * 5 - 11) < 2)
+    assert true.rate == 1.0 and not true.mirrored
     wrong = Candidate("A", true.offset_s - 0.6, 1.06, False, true.votes + 1)
-    # The wrong speed alone is searched in vain; with its rival the leak is found.
-    assert locate_in_archive(leak, clips.index, clips.fetch, proposed=[wrong]) == []
-    found = locate_in_archive(leak, clips.index, clips.fetch, proposed=[wrong, true])
+    found = locate_in_archive(leak, clips.index, clips.fetch, proposed=[wrong])
     assert found and abs(found[0].to_source(5.0) - 11.0) < 0.5
+    mirrored = clips.leak(clips.a, 6.0, "rival-mirror", transform="mirror")
+    full = clips.index.candidates(mirrored, limit=12)
+    assert full and full[0].complete
+    for c in full:
+        mid = c.offset_s + c.rate * 5
+        keys = {
+            (d.rate, d.mirrored)
+            for d in full
+            if d.source_id == c.source_id and abs(d.offset_s + d.rate * 5 - mid) < 2
+        }
+        assert len(keys) <= RIVALS
 
 
 def test_rejects_footage_not_in_the_vault(clips: Clips) -> None:
@@ -163,3 +174,50 @@ def test_a_leak_too_short_for_a_key_is_said_so() -> None:
     assert not can_key(of(MIN_QUERY_S - 0.1))
     assert can_key(of(MIN_QUERY_S + 0.1))
     assert not can_key(of(0.0))
+
+
+def test_a_snapshot_loads_what_was_saved(clips: Clips, tmp_path: Path) -> None:
+    """The built inverted files are kept as memory-mapped .npy files: a loaded index
+    proposes what the saved one did, takes adds and removals, and compacts from codes
+    read back out of its postings."""
+    leak = clips.leak(clips.a, 7.0, "snapshot", transform="crop")
+    folder = tmp_path / "snap"
+    clips.index.save(folder, {"A": "stamp-a"})
+    loaded = ArchiveIndex.load(folder)
+    assert loaded.stamps == {"A": "stamp-a"}
+    assert loaded.source_ids == clips.index.source_ids
+    assert loaded.keys == clips.index.keys and loaded.indexed_s == clips.index.indexed_s
+    assert isinstance(loaded._segments[0].postings[0], np.memmap)
+    assert loaded.candidates(leak, limit=3) == clips.index.candidates(leak, limit=3)
+    assert locate_in_archive(leak, loaded, clips.fetch)[0].source_id == "A"
+    # Saving again over it is atomic (made beside, renamed in).
+    loaded.remove("D000")
+    loaded.add(source_keys("A2", clips.fa))
+    loaded.compact()  # D000's keys dropped; the others' codes read back from postings
+    assert loaded.keys == clips.index.keys - len(clips.distractors[0]) + len(
+        source_keys("A2", clips.fa)
+    )
+    back = {c.source_id for c in loaded.candidates(leak, limit=4)}
+    assert {"A", "A2"} <= back
+    loaded.save(folder)
+    again = ArchiveIndex.load(folder)
+    assert "D000" not in again and again.keys == loaded.keys
+    # A snapshot of another key format, or no snapshot, is refused (the caller rebuilds).
+    meta = folder / "meta.json"
+    meta.write_text(meta.read_text().replace(f'"version": {INDEX_VERSION}', '"version": 0'))
+    with pytest.raises(InvalidInput):
+        ArchiveIndex.load(folder)
+    with pytest.raises(InvalidInput):
+        ArchiveIndex.load(tmp_path / "none")
+
+
+def test_a_clear_first_look_up_stops_at_speed_1(clips: Clips) -> None:
+    """A leak at speed 1, not mirrored, stands out at the first look-up: the other
+    speeds and the mirror are not keyed, and the exact stage still finds a speed the
+    keys did not try."""
+    leak = clips.leak(clips.a, 4.0, "plain", transform="reencode")
+    cands = clips.index.candidates(leak, limit=3)
+    assert cands[0].source_id == "A" and not cands[0].complete and cands[0].rate == 1.0
+    faster = clips.leak(clips.a, 4.0, "faster", transform="reencode", rate=1.04)
+    best = locate_in_archive(faster, clips.index, clips.fetch)[0]
+    assert best.source_id == "A" and best.rate == pytest.approx(1.04, abs=0.015)

@@ -91,3 +91,32 @@ def test_rebuild_and_retention(setup) -> None:
     assert _key_rows(vault) == {ev_a.evidence_id, ev_b.evidence_id}
     with vault.uow(readonly=True) as uow:
         assert {r.version for r in uow.archive_keys.all(INDEX_VERSION)} == {INDEX_VERSION}
+
+
+def test_the_built_index_is_kept_as_a_snapshot(setup) -> None:
+    """load_index keeps the built inverted files in the cache folder and loads them at
+    the next search (memory-mapped, no key row read); a source keyed since is added
+    beside them; a row made anew (a rebuild) makes the snapshot stale, and it is made
+    again; a source not searched is hidden."""
+    vault, _rec, ia, ev_a, ev_b, *_ = setup
+    folder = archive.snapshot_dir(vault)
+    assert folder is not None
+
+    def fps(evs):
+        return trace._fingerprints(vault, ia, evs)
+
+    with vault.uow(readonly=True) as uow:
+        sources = [uow.evidence.get(ev_a.evidence_id), uow.evidence.get(ev_b.evidence_id)]
+    archive.load_index(vault, sources, fps)
+    assert (folder / "meta.json").is_file()
+    made = (folder / "meta.json").stat().st_mtime_ns
+    loaded = archive.load_index(vault, sources, fps)
+    assert loaded._lazy, "the snapshot was not loaded"
+    assert (folder / "meta.json").stat().st_mtime_ns == made
+    assert sorted(loaded.source_ids) == sorted([ev_a.evidence_id, ev_b.evidence_id])
+    one = archive.load_index(vault, sources[:1], fps)
+    assert one.source_ids == [ev_a.evidence_id]  # B hidden, not dropped from the snapshot
+    locate.rebuild_index(vault, ia)  # every row made anew: the snapshot is stale
+    again = archive.load_index(vault, sources, fps)
+    assert not again._lazy and (folder / "meta.json").stat().st_mtime_ns != made
+    assert archive.load_index(vault, sources, fps)._lazy

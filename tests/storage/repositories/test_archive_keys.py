@@ -19,6 +19,9 @@ def test_keys_are_replaced_removed_and_cleared(vault: Vault) -> None:
         rows = {r.evidence_id: r for r in uow.archive_keys.all(1)}
         assert rows[a.id].data == b"second" and set(rows) == {a.id, b.id}
         assert uow.archive_keys.ids(2) == {b.id}
+        # What an index snapshot is checked against: each row's stamp, no data read.
+        assert uow.archive_keys.stamps(1) == {a.id: "2026-01-02", b.id: "2026-01-02"}
+        assert [r.data for r in uow.archive_keys.some([a.id, "nope"], 1)] == [b"second"]
         assert uow.archive_keys.remove(b.id) == 2  # retention: every format goes
         assert uow.archive_keys.remove(b.id) == 0
         assert uow.archive_keys.ids(1) == {a.id}

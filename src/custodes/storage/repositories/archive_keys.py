@@ -24,6 +24,28 @@ class ArchiveKeyRepository:
             for r in rows
         ]
 
+    def stamps(self, version: int) -> dict[str, str]:
+        """Each row's ``created_at`` in key format ``version``, by evidence (no data read)."""
+        c = t.archive_keys.c
+        rows = self._conn.execute(select(c.evidence_id, c.created_at).where(c.version == version))
+        return {r.evidence_id: r.created_at for r in rows}
+
+    def some(self, evidence_ids: list[str], version: int) -> list[StoredArchiveKeys]:
+        """The rows of these evidence items in key format ``version`` (those that exist)."""
+        c = t.archive_keys.c
+        out: list[StoredArchiveKeys] = []
+        for i in range(0, len(evidence_ids), 500):
+            rows = self._conn.execute(
+                select(t.archive_keys).where(
+                    (c.version == version) & c.evidence_id.in_(evidence_ids[i : i + 500])
+                )
+            )
+            out.extend(
+                StoredArchiveKeys(r.evidence_id, int(r.version), bytes(r.data), r.created_at)
+                for r in rows
+            )
+        return out
+
     def ids(self, version: int) -> set[str]:
         c = t.archive_keys.c
         return set(self._conn.execute(select(c.evidence_id).where(c.version == version)).scalars())
