@@ -102,8 +102,22 @@ def needed(label: str, body: Any, path: dict[str, Any], me: str) -> set[Permissi
             return {P.POLICY_SET}
         case "GET /api/v1/alerts":
             return {P.ALERTS_READ}
-        case "GET /api/v1/audit/events" | "GET /api/v1/exports":
+        case "GET /api/v1/audit/events" | "GET /api/v1/exports" | "GET /api/v1/viewings":
             return {P.AUDIT_READ, P.CASE_AUDIT_READ}
+        case "POST /api/v1/exports":
+            return {P.EVIDENCE_EXPORT}
+        case "POST /api/v1/redactions":
+            return {P.EVIDENCE_REDACT}
+        case "POST /api/v1/evidence/{evidence_id}/viewings":
+            return {P.EVIDENCE_VIEW}
+        case (
+            "POST /api/v1/traces"
+            | "GET /api/v1/traces/{trace_id}"
+            | "GET /api/v1/traces/{trace_id}/files/{name}"
+        ):
+            return {P.LEAK_TRACE}
+        case "POST /api/v1/uploads" | "PATCH /api/v1/uploads/{upload_id}":
+            return {P.EVIDENCE_INGEST}
     return set()
 
 
