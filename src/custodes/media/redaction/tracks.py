@@ -23,7 +23,8 @@ from custodes.media.redaction.plan import PlanBox, TrackingParams
 __all__ = ["detect_every_for"]
 
 
-DETECT_HZ = 10  # least looks a second of the face detector, by default
+DETECT_HZ = 10  # least looks a second of the face detector, boxes interpolated between
+FLOW_HZ = 10  # ... and with boxes carried with the picture between looks
 GROWTH = 0.03  # box growth per frame away from the nearest detection, share of its size
 MAX_GROWTH = 0.3
 
@@ -59,11 +60,12 @@ class Track:
         )
 
 
-def detect_every_for(fps: float) -> int:
-    """The default detector stride: every k-th frame, at least ``DETECT_HZ`` looks a second."""
+def detect_every_for(fps: float, carry: str = "linear") -> int:
+    """The default detector stride: every k-th frame, at least ``DETECT_HZ`` looks a second
+    (``FLOW_HZ`` when boxes are carried with the picture between looks)."""
     if not math.isfinite(fps) or fps <= 0:
         return 1
-    return max(1, int(fps // DETECT_HZ))
+    return max(1, int(fps // (FLOW_HZ if carry == "flow" else DETECT_HZ)))
 
 
 def associate(detections: dict[int, list[Box]], params: TrackingParams) -> list[Track]:
@@ -146,6 +148,24 @@ def track_boxes(
     pos = np.clip(np.searchsorted(det_idx, span), 1, max(1, len(det_idx) - 1))
     near = np.minimum(np.abs(span - det_idx[pos - 1]), np.abs(span - det_idx[pos % len(det_idx)]))
     grow = np.minimum(MAX_GROWTH, GROWTH * near)
+    return _finish(tr, span, raw, grow, np.zeros(len(span)), width, height, params, min_margin)
+
+
+def _finish(
+    tr: Track,
+    span: np.ndarray,
+    raw: np.ndarray,
+    grow: np.ndarray,
+    wide: np.ndarray,
+    width: int,
+    height: int,
+    params: TrackingParams,
+    min_margin: float,
+) -> dict[int, PlanBox]:
+    """Smooth ``raw`` (boxes over ``span``), widen by the margin and ``grow`` (shares of
+    the size) and by ``wide`` pixels, and label each frame's box (detected, interpolated between detections, held)."""
+    det_frames = sorted(tr.dets)
+    first, last = det_frames[0], det_frames[-1]
     cx, cy = (raw[:, 0] + raw[:, 2]) / 2, (raw[:, 1] + raw[:, 3]) / 2
     bw, bh = raw[:, 2] - raw[:, 0], raw[:, 3] - raw[:, 1]
     s = params.smooth
@@ -161,8 +181,8 @@ def track_boxes(
     box = np.concatenate(
         [np.minimum(sm[:, :2], raw[:, :2]), np.maximum(sm[:, 2:], raw[:, 2:])], axis=1
     )
-    mw = np.maximum((box[:, 2] - box[:, 0]) * (params.margin + grow), min_margin)
-    mh = np.maximum((box[:, 3] - box[:, 1]) * (params.margin + grow), min_margin)
+    mw = np.maximum((box[:, 2] - box[:, 0]) * (params.margin + grow) + wide, min_margin)
+    mh = np.maximum((box[:, 3] - box[:, 1]) * (params.margin + grow) + wide, min_margin)
     box[:, 0] = np.clip(box[:, 0] - mw, 0, width)
     box[:, 2] = np.clip(box[:, 2] + mw, 0, width)
     box[:, 1] = np.clip(box[:, 1] - mh * 1.25, 0, height)  # hair and forehead
@@ -181,3 +201,57 @@ def track_boxes(
             how, score = "held", None
         out[f] = PlanBox(x0, y0, x1, y1, "face", "face", tr.id, how, score)
     return out
+
+
+Carried = dict[int, tuple[np.ndarray, float]]  # frame -> box (x0, y0, x1, y1) and widening
+
+
+def carried_boxes(
+    tr: Track,
+    carried: dict[int, tuple[Carried, Carried]],
+    width: int,
+    height: int,
+    params: TrackingParams,
+    min_margin: float = 0.0,
+) -> dict[int, PlanBox]:
+    """Fill a track into per-frame boxes from its detections carried with the picture.
+
+    ``carried`` maps ``id(box)`` of each detection to where it was carried forward and
+    backward (:mod:`.carry`, in source pixels). Between two detections a frame gets the
+    union of the earlier one carried forward and the later one carried backward (each
+    widened by its own uncertainty), or the one of them that reached it, or, where
+    neither did, the straight line between them; before the first detection the box
+    carried backward, after the last the box carried forward. Then smoothed and given
+    the margin as :func:`track_boxes` does.
+    """
+    det_frames = sorted(tr.dets)
+    first, last = det_frames[0], det_frames[-1]
+    back = carried[id(tr.dets[first])][1]
+    ahead = carried[id(tr.dets[last])][0]
+    lo = min([first, *back])
+    hi = max([last, *ahead])
+    span = np.arange(lo, hi + 1)
+    raw = np.zeros((len(span), 4))
+    wide = np.zeros(len(span))
+    grow = np.zeros(len(span))
+    det_idx = np.array(det_frames)
+    for j, f in enumerate(span.tolist()):
+        if f in tr.dets:
+            raw[j] = tr.dets[f].as_tuple()[:4]
+            continue
+        if f < first or f > last:
+            b, w = (back if f < first else ahead)[f]
+            raw[j], wide[j] = b, w
+            continue
+        k = int(np.searchsorted(det_idx, f))
+        a, z = det_frames[k - 1], det_frames[k]
+        got = [c[f] for c in (carried[id(tr.dets[a])][0], carried[id(tr.dets[z])][1]) if f in c]
+        if not got:  # neither reached: the straight line, grown as track_boxes grows it
+            ba, bz = np.array(tr.dets[a].as_tuple()[:4]), np.array(tr.dets[z].as_tuple()[:4])
+            u = (f - a) / (z - a)
+            raw[j] = ba + u * (bz - ba)
+            grow[j] = min(MAX_GROWTH, GROWTH * min(f - a, z - f))
+            continue
+        boxes = np.array([g[0] - (g[1], g[1], -g[1], -g[1]) for g in got])
+        raw[j] = np.concatenate([boxes[:, :2].min(axis=0), boxes[:, 2:].max(axis=0)])
+    return _finish(tr, span, raw, grow, wide, width, height, params, min_margin)
