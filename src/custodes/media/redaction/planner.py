@@ -33,7 +33,7 @@ from custodes.media.redaction.plan import (
     TrackingParams,
 )
 from custodes.media.redaction.regions import MILTracker, Region, TemplateTracker, region_box
-from custodes.media.redaction.carry import Carrier, is_cut, step, thumb
+from custodes.media.redaction.carry import Carrier, is_cut, small_gray, step, thumb
 from custodes.media.redaction.tracks import (
     Carried,
     associate,
@@ -45,6 +45,8 @@ from custodes.media.redaction.tracks import (
 __all__ = ["Detector", "plan_redaction"]
 
 Progress = Callable[[int], None]
+CARRY_S = 2.0  # longest a box is carried from a look, seconds
+LANDED_IOU = 0.5  # a box carried to a look that overlaps a detection this much found it
 _U8 = NDArray[np.uint8]
 
 
@@ -153,7 +155,10 @@ def _plan(
         fscale = min(1.0, flow_side / max(width, height))
         fw, fh = max(8, round(width * fscale)), max(8, round(height * fscale))
         fx, fy = fw / width, fh / height
-        reach = max(params.hold, params.detect_every + 1)
+        # how far a box is carried from its look: until a later look finds it again, it
+        # is lost, or CARRY_S (a detector that does not see a face at one look has not
+        # shown that it left)
+        reach = max(params.hold, params.detect_every + 1, round(CARRY_S * fps))
         recent: deque[Any] = deque(maxlen=reach + 1)  # the small gray frames since the last look
         ahead: list[Carrier] = []
         carriers: dict[int, tuple[Carrier, Carrier]] = {}  # id(detection) -> forward, backward
@@ -170,9 +175,7 @@ def _plan(
             gray_f: _U8 | None = None
             cut = jumped = False
             if flow:
-                gray_f = frame.reformat(
-                    width=fw, height=fh, format="gray", interpolation="AREA"
-                ).to_ndarray()
+                gray_f = small_gray(frame, (fw, fh))
                 th = thumb(gray_f)
                 cut, prev_thumb = is_cut(prev_thumb, th), th
                 if cut:  # what was carried is gone from the picture
@@ -211,12 +214,21 @@ def _plan(
                 if gray_f is not None:
                     back = min(reach, index - last_cut)
                     behind: list[Carrier] = []
+                    arrived = carriers_here(ahead, index)
                     for b in detections[index]:
                         fb = np.array([b.x0 * fx, b.y0 * fy, b.x1 * fx, b.y1 * fy])
                         fwd = Carrier.at(gray_f, index, fb, 1, reach)
+                        ahead.append(fwd)
+                        # where a box carried from the last look landed on this face, the
+                        # frames since are covered by it: no need to carry this one back
+                        best = max(arrived, key=lambda c: _iou(fb, c.box), default=None)
+                        if best is not None and _iou(fb, best.box) >= LANDED_IOU:
+                            carriers[id(b)] = (fwd, best)
+                            best.reach = abs(best.frame - best.start)  # this one goes on
+                            arrived.remove(best)
+                            continue
                         bwd = Carrier.at(gray_f, index, fb, -1, back)
                         carriers[id(b)] = (fwd, bwd)
-                        ahead.append(fwd)
                         behind.append(bwd)
                     later = gray_f
                     for earlier in list(recent)[-2::-1]:  # back over the frames before this one
@@ -304,3 +316,17 @@ def _source(c: Carrier, fx: float, fy: float) -> Carried:
     """Where ``c`` carried its box, in source pixels (it works on the small frames)."""
     scale = np.array([fx, fy, fx, fy])
     return {f: (box / scale, w / min(fx, fy)) for f, (box, w) in c.out.items()}
+
+
+def carriers_here(carriers: list[Carrier], frame: int) -> list[Carrier]:
+    """The carriers that reached ``frame`` with their points (not lost on the way)."""
+    return [c for c in carriers if c.frame == frame and len(c.pts) and not c.jumped]
+
+
+def _iou(a: Any, b: Any) -> float:
+    ix = min(a[2], b[2]) - max(a[0], b[0])
+    iy = min(a[3], b[3]) - max(a[1], b[1])
+    if ix <= 0 or iy <= 0:
+        return 0.0
+    inter = ix * iy
+    return float(inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter))

@@ -24,7 +24,7 @@ __all__ = ["detect_every_for"]
 
 
 DETECT_HZ = 10  # least looks a second of the face detector, boxes interpolated between
-FLOW_HZ = 10  # ... and with boxes carried with the picture between looks
+FLOW_HZ = 5  # ... and with boxes carried with the picture between looks
 GROWTH = 0.03  # box growth per frame away from the nearest detection, share of its size
 MAX_GROWTH = 0.3
 
@@ -219,14 +219,15 @@ def carried_boxes(
     ``carried`` maps ``id(box)`` of each detection to where it was carried forward and
     backward (:mod:`.carry`, in source pixels). Between two detections a frame gets the
     union of the earlier one carried forward and the later one carried backward (each
-    widened by its own uncertainty), or the one of them that reached it, or, where
+    widened by its own uncertainty; one far less sure than the other, having lost its
+    points, is left out), or the one of them that reached it, or, where
     neither did, the straight line between them; before the first detection the box
     carried backward, after the last the box carried forward. Then smoothed and given
     the margin as :func:`track_boxes` does.
     """
     det_frames = sorted(tr.dets)
     first, last = det_frames[0], det_frames[-1]
-    back = carried[id(tr.dets[first])][1]
+    back = {f: v for f, v in carried[id(tr.dets[first])][1].items() if f < first}
     ahead = carried[id(tr.dets[last])][0]
     lo = min([first, *back])
     hi = max([last, *ahead])
@@ -252,6 +253,13 @@ def carried_boxes(
             raw[j] = ba + u * (bz - ba)
             grow[j] = min(MAX_GROWTH, GROWTH * min(f - a, z - f))
             continue
+        if len(got) == 2:  # one that lost its way (far less sure than the other) is left out
+            size = float(max(got[0][0][2] - got[0][0][0], got[0][0][3] - got[0][0][1], 1.0))
+            (_, wa), (_, wz) = got
+            if wa > 2 * wz + 0.05 * size:
+                got = got[1:]
+            elif wz > 2 * wa + 0.05 * size:
+                got = got[:1]
         boxes = np.array([g[0] - (g[1], g[1], -g[1], -g[1]) for g in got])
         raw[j] = np.concatenate([boxes[:, :2].min(axis=0), boxes[:, 2:].max(axis=0)])
     return _finish(tr, span, raw, grow, wide, width, height, params, min_margin)
