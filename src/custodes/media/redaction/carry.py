@@ -87,7 +87,7 @@ def seed_points(gray: _U8, box: NDArray[np.float64]) -> _F32:
             np.ascontiguousarray(gray[y0:y1, x0:x1]), 12, 0.01, max(2.0, (x1 - x0) / 8)
         )
         if corners is not None:
-            pts.append(corners.reshape(-1, 2) + (x0, y0))
+            pts.append(corners.reshape(-1, 2) + np.array([x0, y0], np.float32))
     out = np.concatenate(pts).astype(np.float32)
     out[:, 0] = np.clip(out[:, 0], 0, w - 1)
     out[:, 1] = np.clip(out[:, 1], 0, h - 1)
@@ -113,8 +113,12 @@ class Carrier:
     out: dict[int, tuple[NDArray[np.float64], float]] = field(default_factory=dict)
 
     @classmethod
-    def at(cls, gray: _U8, frame: int, box: NDArray[np.float64], direction: int, reach: int):  # type: ignore[no-untyped-def]
-        return cls(frame, direction, box.astype(np.float64), seed_points(gray, box), reach, frame=frame)
+    def at(
+        cls, gray: _U8, frame: int, box: NDArray[np.float64], direction: int, reach: int
+    ) -> Carrier:
+        """A carrier of ``box`` found on ``gray`` (frame ``frame``)."""
+        box = np.asarray(box, np.float64)
+        return cls(frame, direction, box, seed_points(gray, box), reach, frame=frame)
 
     @property
     def size(self) -> float:

@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 
 from custodes.core.errors import InvalidInput
 from custodes.media.faces import Box
+from custodes.media.redaction.carry import Carrier, is_cut, small_gray, step, thumb
 from custodes.media.redaction.plan import (
     MAX_LABEL,
     PlanBox,
@@ -33,7 +34,6 @@ from custodes.media.redaction.plan import (
     TrackingParams,
 )
 from custodes.media.redaction.regions import MILTracker, Region, TemplateTracker, region_box
-from custodes.media.redaction.carry import Carrier, is_cut, small_gray, step, thumb
 from custodes.media.redaction.tracks import (
     Carried,
     associate,
@@ -292,8 +292,8 @@ def _plan(
                 if params.carry == "flow"
                 else track_boxes(tr, index, width, height, params, least)
             )
-            for f, b in filled.items():
-                boxes.setdefault(f, []).append(b)
+            for f, pb in filled.items():
+                boxes.setdefault(f, []).append(pb)
     for f, bs in region_boxes.items():
         boxes.setdefault(f, []).extend(bs)
     return RedactionPlan(

@@ -163,7 +163,8 @@ def _finish(
     min_margin: float,
 ) -> dict[int, PlanBox]:
     """Smooth ``raw`` (boxes over ``span``), widen by the margin and ``grow`` (shares of
-    the size) and by ``wide`` pixels, and label each frame's box (detected, interpolated between detections, held)."""
+    the size) and by ``wide`` pixels, and label each frame's box (detected, interpolated
+    between detections, held)."""
     det_frames = sorted(tr.dets)
     first, last = det_frames[0], det_frames[-1]
     cx, cy = (raw[:, 0] + raw[:, 2]) / 2, (raw[:, 1] + raw[:, 3]) / 2
