@@ -209,6 +209,18 @@ def face_crops() -> list[tuple[np.ndarray, tuple[float, float, float, float]]]:
 
 
 @dataclass
+class _Walker:
+    sprite: np.ndarray  # RGB float
+    alpha: np.ndarray
+    box: tuple[float, float, float, float]  # the face inside the sprite
+    x: float
+    y: float
+    vx: float
+    vy: float
+    size: int
+
+
+@dataclass
 class Pasted:
     """Faces pasted at known places: frame -> (face width, face box) for each face."""
 
@@ -246,7 +258,7 @@ def write_pasted(src: Path, dest: Path, seconds: float) -> Pasted:
     crops = face_crops()
     width, height, fps = probe(src)
     rng = np.random.default_rng(21)
-    walkers = []
+    walkers: list[_Walker] = []
     for j, size in enumerate(s for s in PASTE_SIZES for _ in range(2)):
         img, (fx0, fy0, fx1, fy1) = crops[j % len(crops)]
         scale = size / ((fx1 - fx0) * img.shape[1])
@@ -261,7 +273,8 @@ def write_pasted(src: Path, dest: Path, seconds: float) -> Pasted:
         y = float(height * (0.1 + 0.8 * (j + 0.5) / 10) - h / 2)
         speed = float(rng.uniform(0.5, 3.0)) * 10 / fps  # vtest's people: 1-3 px a frame at 10 fps
         vx = speed if j % 2 else -speed
-        walkers.append([sprite, alpha, box, x, y, vx, float(rng.uniform(-0.3, 0.3)), size])
+        vy = float(rng.uniform(-0.3, 0.3))
+        walkers.append(_Walker(sprite, alpha, box, x, y, vx, vy, size))
     faces: dict[int, list[tuple[int, Box]]] = {}
     n = round(seconds * fps)
     with av.open(str(src)) as c, av.open(str(dest), "w") as out:
@@ -278,25 +291,27 @@ def write_pasted(src: Path, dest: Path, seconds: float) -> Pasted:
             rgb = frame.to_ndarray(format="rgb24")
             here = []
             for wk in walkers:
-                sprite, alpha, (bx0, by0, bx1, by1), x, y, vx, vy, size = wk
-                h, w = sprite.shape[:2]
-                bob = 0.15 * size * math.sin(i * 2 * math.pi / max(2.0, fps))
-                xi, yi = round(x), round(y + bob)
+                h, w = wk.sprite.shape[:2]
+                bob = 0.15 * wk.size * math.sin(i * 2 * math.pi / max(2.0, fps))
+                xi, yi = round(wk.x), round(wk.y + bob)
                 x0, y0 = max(0, xi), max(0, yi)
                 x1, y1 = min(width, xi + w), min(height, yi + h)
                 if x1 > x0 and y1 > y0:
-                    a = alpha[y0 - yi : y1 - yi, x0 - xi : x1 - xi]
+                    a = wk.alpha[y0 - yi : y1 - yi, x0 - xi : x1 - xi]
                     roi = rgb[y0:y1, x0:x1].astype(np.float32)
-                    part = sprite[y0 - yi : y1 - yi, x0 - xi : x1 - xi]
+                    part = wk.sprite[y0 - yi : y1 - yi, x0 - xi : x1 - xi]
                     rgb[y0:y1, x0:x1] = (roi * (1 - a) + part * a).astype(np.uint8)
-                    here.append((size, Box(xi + bx0, yi + by0, xi + bx1, yi + by1)))
-                wk[3], wk[4] = x + vx, y + vy
-                if not 0 <= wk[3] <= width - w:
-                    wk[5] = -vx
-                if not 0 <= wk[4] <= height - h:
-                    wk[6] = -vy
+                    bx0, by0, bx1, by1 = wk.box
+                    here.append((wk.size, Box(xi + bx0, yi + by0, xi + bx1, yi + by1)))
+                wk.x, wk.y = wk.x + wk.vx, wk.y + wk.vy
+                if not 0 <= wk.x <= width - w:
+                    wk.vx = -wk.vx
+                if not 0 <= wk.y <= height - h:
+                    wk.vy = -wk.vy
             faces[i] = here
-            vf = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+            vf = av.VideoFrame.from_ndarray(
+                np.ascontiguousarray(rgb, np.uint8), format="rgb24"
+            ).reformat(format="yuv420p")
             vf.pts, vf.time_base = i, Fraction(1, 1) / vs.codec_context.rate
             out.mux(vs.encode(vf))
         out.mux(vs.encode(None))
@@ -322,7 +337,7 @@ def box_share(plan: Any) -> float:
     """The share of the picture inside the plan's boxes, over all frames (overlaps counted once
     per box: an upper bound)."""
     area = sum((b.x1 - b.x0) * (b.y1 - b.y0) for bs in plan.boxes.values() for b in bs)
-    return area / max(1, plan.frames * plan.width * plan.height)
+    return float(area) / max(1, plan.frames * plan.width * plan.height)
 
 
 # --- second detectors --------------------------------------------------------------------
@@ -801,9 +816,9 @@ def main() -> None:
                 clips.append(("vtest+faces", pasted_path, None, known))
         rows_path = REPO / "bench" / "results" / "redact_rows.jsonl"
         rows_path.parent.mkdir(parents=True, exist_ok=True)
-        for name, path, control, truth in clips:
+        for name, clip_path, ctrl, truth in clips:
             try:
-                rows = run_clip(name, path, tmp, settings, second, args.sheets, control, truth)
+                rows = run_clip(name, clip_path, tmp, settings, second, args.sheets, ctrl, truth)
             except Exception as exc:  # one bad clip must not lose the others' hour of work
                 msg = f"{name}: {type(exc).__name__}: {exc}"
                 report["skipped"].append(msg)
