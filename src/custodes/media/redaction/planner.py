@@ -2,11 +2,12 @@
 
 Faces are found by a detector (:class:`Detector`, e.g.
 :class:`custodes.media.faces.FaceDetector`) on every ``detect_every``-th frame (by
-default as many as give at least ``DETECT_HZ`` looks a second), at the detector's own
-input size, and joined into tracks (:mod:`.tracks`); drawn regions are followed on
-frames at most ``work_side`` pixels on their longer side (:mod:`.regions`). Nothing is
-written: the result is a :class:`~custodes.media.redaction.plan.RedactionPlan`.
-"""
+default as many as give at least ``FLOW_HZ`` looks a second, ``DETECT_HZ`` with
+``carry="linear"``), at a scene cut and where a carried box's motion jumps, at the
+detector's own input size; between looks the boxes are carried with the picture
+(:mod:`.carry`) and then joined into tracks (:mod:`.tracks`); drawn regions are followed
+on frames at most ``work_side`` pixels on their longer side (:mod:`.regions`). Nothing
+is written: the result is a :class:`~custodes.media.redaction.plan.RedactionPlan`."""
 
 from __future__ import annotations
 

@@ -7,7 +7,10 @@ directions (:func:`track_boxes`): frames between two detections of a track (a fa
 detector missed for a frame or two, or frames it did not look at) get the box
 interpolated linearly; each track is held ``hold`` frames before its first and after its
 last detection; boxes are smoothed in time (moving-average centre, running-maximum
-size, never smaller than the unsmoothed box) and grown by a margin.
+size, never smaller than the unsmoothed box) and grown by a margin. That is
+``carry="linear"``; with ``carry="flow"`` (the default) :func:`carried_boxes` fills a
+track from its detections carried with the picture (:mod:`.carry`) instead of straight
+lines and holds.
 """
 
 from __future__ import annotations
