@@ -41,7 +41,8 @@ LOST_ERR = 40.0  # LK error (mean absolute difference in the window) above which
 WIN = 11  # LK window, pixels of the small frame
 LEVELS = 3
 PAD = 24  # pixels of the small frame around a box that its points are followed in
-_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 12, 0.03)
+_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 8, 0.05)
+CORNERS = 6  # corners followed in a box, besides a 3x3 grid
 CUT_DIFF = 35.0  # mean absolute difference of 32x18 thumbnails that makes a scene cut
 
 
@@ -73,7 +74,7 @@ def is_cut(prev: NDArray[np.float32] | None, cur: NDArray[np.float32]) -> bool:
 
 def seed_points(gray: _U8, box: NDArray[np.float64]) -> _F32:
     """Points to follow inside ``box`` (x0, y0, x1, y1 in ``gray``'s pixels): a 3x3 grid
-    over its middle half and up to 12 corners in its middle 70 %, where the face is
+    over its middle half and up to ``CORNERS`` corners in its middle 70 %, where the face is
     rather than what is behind it."""
     h, w = gray.shape
     bw, bh = box[2] - box[0], box[3] - box[1]
@@ -84,7 +85,7 @@ def seed_points(gray: _U8, box: NDArray[np.float64]) -> _F32:
     x1, y1 = min(w, int(np.ceil(box[2] - 0.15 * bw))), min(h, int(np.ceil(box[3] - 0.15 * bh)))
     if x1 - x0 >= 6 and y1 - y0 >= 6:
         corners = cv2.goodFeaturesToTrack(
-            np.ascontiguousarray(gray[y0:y1, x0:x1]), 12, 0.01, max(2.0, (x1 - x0) / 8)
+            np.ascontiguousarray(gray[y0:y1, x0:x1]), CORNERS, 0.01, max(2.0, (x1 - x0) / 6)
         )
         if corners is not None:
             pts.append(corners.reshape(-1, 2) + np.array([x0, y0], np.float32))

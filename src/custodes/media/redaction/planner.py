@@ -47,7 +47,7 @@ __all__ = ["Detector", "plan_redaction"]
 
 Progress = Callable[[int], None]
 CARRY_S = 2.0  # longest a box is carried from a look, seconds
-LANDED_IOU = 0.5  # a box carried to a look that overlaps a detection this much found it
+LANDED_IOU = 0.4  # a box carried to a look that overlaps a detection this much found it
 _U8 = NDArray[np.uint8]
 
 
@@ -223,7 +223,7 @@ def _plan(
                         # where a box carried from the last look landed on this face, the
                         # frames since are covered by it: no need to carry this one back
                         best = max(arrived, key=lambda c: _iou(fb, c.box), default=None)
-                        if best is not None and _iou(fb, best.box) >= LANDED_IOU:
+                        if best is not None and _landed(fb, best.box):
                             carriers[id(b)] = (fwd, best)
                             best.reach = abs(best.frame - best.start)  # this one goes on
                             arrived.remove(best)
@@ -322,6 +322,17 @@ def _source(c: Carrier, fx: float, fy: float) -> Carried:
 def carriers_here(carriers: list[Carrier], frame: int) -> list[Carrier]:
     """The carriers that reached ``frame`` with their points (not lost on the way)."""
     return [c for c in carriers if c.frame == frame and len(c.pts) and not c.jumped]
+
+
+def _landed(det: Any, carried: Any) -> bool:
+    """Whether a box carried to a look is the face detected there: they overlap by
+    ``LANDED_IOU``, or their centres are within a third of the face's size."""
+    if _iou(det, carried) >= LANDED_IOU:
+        return True
+    size = max(det[2] - det[0], det[3] - det[1], 1.0)
+    dx = (det[0] + det[2] - carried[0] - carried[2]) / 2
+    dy = (det[1] + det[3] - carried[1] - carried[3]) / 2
+    return bool(math.hypot(dx, dy) < size / 3)
 
 
 def _iou(a: Any, b: Any) -> float:
