@@ -27,7 +27,7 @@ __all__ = ["detect_every_for"]
 
 
 DETECT_HZ = 10  # least looks a second of the face detector, boxes interpolated between
-FLOW_HZ = 5  # ... and with boxes carried with the picture between looks
+FLOW_HZ = 6  # ... and with boxes carried with the picture between looks
 GROWTH = 0.03  # box growth per frame away from the nearest detection, share of its size
 MAX_GROWTH = 0.3
 
