@@ -17,8 +17,9 @@ Two steps, so that a person can review between them:
    (every 5th frame at 30 fps, every 4th at 24 or 25, every frame at 10 fps: at every
    2nd frame 10 fps footage with 8-12 px faces came out 99.1 % clean, a miss).
    Detections are joined into tracks (greedy association on IoU against a
-   constant-velocity prediction, falling back on centre distance); between two detections of a track a frame gets the union of
-   the earlier box carried forward and the later carried backward; boxes are smoothed in
+   constant-velocity prediction, falling back on centre distance); between two
+   detections of a track a frame gets the union of the earlier box carried forward and
+   the later carried backward; boxes are smoothed in
    time (moving-average centre, running-maximum size, never smaller than the unsmoothed
    box) and grown by a margin. With ``carry="linear"`` (plans made before) the detector
    looks at least ``DETECT_HZ`` (10) times a second and tracks are interpolated linearly
