@@ -190,6 +190,156 @@ def decode_rgb(path: Path) -> Iterator[np.ndarray]:
             yield f.to_ndarray(format="rgb24")
 
 
+# --- pasted faces: a ground truth for small faces -----------------------------------------
+
+PASTE_SIZES = (8, 12, 16, 24, 32)  # face widths, pixels
+
+
+def face_crops() -> list[tuple[np.ndarray, tuple[float, float, float, float]]]:
+    """Real faces (RGB) and the face box inside each, as shares of the crop: the astronaut's
+    head (colour) and five faces of scikit-image's LFW subset (grey, 25x25, the face alone)."""
+    head = astronaut_rgb()[20:210, 140:300]
+    crops = [(head, (38 / 160, 42 / 190, 126 / 160, 156 / 190))]
+    path = importlib.resources.files("skimage.data") / "lfw_subset.npy"
+    lfw = np.load(str(path))  # 200 x 25 x 25 floats: 100 faces, then 100 non-faces
+    for k in (0, 17, 33, 58, 81):
+        g = np.clip(lfw[k] * 255, 0, 255).astype(np.uint8)
+        crops.append((np.repeat(g[:, :, None], 3, axis=2), (0.0, 0.0, 1.0, 1.0)))
+    return crops
+
+
+@dataclass
+class _Walker:
+    sprite: np.ndarray  # RGB float
+    alpha: np.ndarray
+    box: tuple[float, float, float, float]  # the face inside the sprite
+    x: float
+    y: float
+    vx: float
+    vy: float
+    size: int
+
+
+@dataclass
+class Pasted:
+    """Faces pasted at known places: frame -> (face width, face box) for each face."""
+
+    faces: dict[int, list[tuple[int, Box]]]
+
+    def seen_by(self, ref: Reference) -> dict[int, float]:
+        """Per face width, the share of pasted faces the reference (the detector on every
+        frame at full resolution) finds: what looking at every frame could give."""
+        hit: dict[int, list[bool]] = {s: [] for s in PASTE_SIZES}
+        for i, fs in self.faces.items():
+            for size, box in fs:
+                hit[size].append(any(overlap(r, box) >= 0.3 for r in ref.faces.get(i, [])))
+        return {s: round(100 * float(np.mean(v)), 1) for s, v in hit.items() if v}
+
+    def recall(self, plan: Any, seen_by_ref: dict[int, float] | None) -> dict[str, Any]:
+        """Per face width, the share of pasted faces the plan covers to at least 90 %."""
+        ok: dict[int, list[bool]] = {s: [] for s in PASTE_SIZES}
+        for i, fs in self.faces.items():
+            for size, box in fs:
+                ok[size].append(covered(box, plan.boxes.get(i, [])) >= 0.9)
+        return {
+            str(s): {
+                "faces": len(v),
+                "covered_pct": round(100 * float(np.mean(v)), 2),
+                "reference_finds_pct": (seen_by_ref or {}).get(s),
+            }
+            for s, v in ok.items()
+            if v
+        }
+
+
+def write_pasted(src: Path, dest: Path, seconds: float) -> Pasted:
+    """``src``'s first ``seconds`` with real faces pasted (``PASTE_SIZES`` wide, two of each
+    size), walking at known places: 0.5-3 px a frame with a bob, bouncing off the edges."""
+    crops = face_crops()
+    width, height, fps = probe(src)
+    rng = np.random.default_rng(21)
+    walkers: list[_Walker] = []
+    for j, size in enumerate(s for s in PASTE_SIZES for _ in range(2)):
+        img, (fx0, fy0, fx1, fy1) = crops[j % len(crops)]
+        scale = size / ((fx1 - fx0) * img.shape[1])
+        w = max(2, round(img.shape[1] * scale))
+        h = max(2, round(img.shape[0] * scale))
+        sprite = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
+        alpha = np.zeros((h, w), np.float32)
+        cv2.ellipse(alpha, (w // 2, h // 2), (max(1, w // 2), max(1, h // 2)), 0, 0, 360, 1.0, -1)
+        alpha = cv2.GaussianBlur(alpha, (0, 0), max(0.5, size / 16))[:, :, None]
+        box = (fx0 * w, fy0 * h, fx1 * w, fy1 * h)
+        x = float(rng.uniform(0, width - w))
+        y = float(height * (0.1 + 0.8 * (j + 0.5) / 10) - h / 2)
+        speed = float(rng.uniform(0.5, 3.0)) * 10 / fps  # vtest's people: 1-3 px a frame at 10 fps
+        vx = speed if j % 2 else -speed
+        vy = float(rng.uniform(-0.3, 0.3))
+        walkers.append(_Walker(sprite, alpha, box, x, y, vx, vy, size))
+    faces: dict[int, list[tuple[int, Box]]] = {}
+    n = round(seconds * fps)
+    with av.open(str(src)) as c, av.open(str(dest), "w") as out:
+        vin: Any = c.streams.video[0]
+        vs = out.add_stream(
+            "libx264",
+            rate=Fraction(round(fps * 1000), 1000),
+            options={"crf": "18", "preset": "veryfast"},
+        )
+        vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
+        for i, frame in enumerate(c.decode(vin)):
+            if i >= n:
+                break
+            rgb = frame.to_ndarray(format="rgb24")
+            here = []
+            for wk in walkers:
+                h, w = wk.sprite.shape[:2]
+                bob = 0.15 * wk.size * math.sin(i * 2 * math.pi / max(2.0, fps))
+                xi, yi = round(wk.x), round(wk.y + bob)
+                x0, y0 = max(0, xi), max(0, yi)
+                x1, y1 = min(width, xi + w), min(height, yi + h)
+                if x1 > x0 and y1 > y0:
+                    a = wk.alpha[y0 - yi : y1 - yi, x0 - xi : x1 - xi]
+                    roi = rgb[y0:y1, x0:x1].astype(np.float32)
+                    part = wk.sprite[y0 - yi : y1 - yi, x0 - xi : x1 - xi]
+                    rgb[y0:y1, x0:x1] = (roi * (1 - a) + part * a).astype(np.uint8)
+                    bx0, by0, bx1, by1 = wk.box
+                    here.append((wk.size, Box(xi + bx0, yi + by0, xi + bx1, yi + by1)))
+                wk.x, wk.y = wk.x + wk.vx, wk.y + wk.vy
+                if not 0 <= wk.x <= width - w:
+                    wk.vx = -wk.vx
+                if not 0 <= wk.y <= height - h:
+                    wk.vy = -wk.vy
+            faces[i] = here
+            vf = av.VideoFrame.from_ndarray(
+                np.ascontiguousarray(rgb, np.uint8), format="rgb24"
+            ).reformat(format="yuv420p")
+            vf.pts, vf.time_base = i, Fraction(1, 1) / vs.codec_context.rate
+            out.mux(vs.encode(vf))
+        out.mux(vs.encode(None))
+    return Pasted(faces)
+
+
+class Counted:
+    """A detector that counts its looks."""
+
+    def __init__(self, det: Any) -> None:
+        self._det = det
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._det, name)
+
+    def detect(self, image: np.ndarray, *, bgr: bool = False) -> list[Box]:
+        self.calls += 1
+        return list(self._det.detect(image, bgr=bgr))
+
+
+def box_share(plan: Any) -> float:
+    """The share of the picture inside the plan's boxes, over all frames (overlaps counted once
+    per box: an upper bound)."""
+    area = sum((b.x1 - b.x0) * (b.y1 - b.y0) for bs in plan.boxes.values() for b in bs)
+    return float(area) / max(1, plan.frames * plan.width * plan.height)
+
+
 # --- second detectors --------------------------------------------------------------------
 
 
@@ -326,10 +476,11 @@ def run_clip(
     name: str,
     src: Path,
     tmp: Path,
-    settings: list[tuple[int, int, str]],
+    settings: list[tuple[int, int, str, str]],
     second: SecondDetectors,
     sheets: Path | None,
     control: Path | None = None,
+    truth: Pasted | None = None,
 ) -> list[dict[str, Any]]:
     width, height, fps = probe(src)
     t = time.perf_counter()
@@ -352,15 +503,20 @@ def run_clip(
         for i, rgb in enumerate(decode_rgb(control)):
             for k in second.names:
                 null[k] += any(second.hits(rgb, f)[k] for f in ref.faces.get(i, []))
+    seen_by_ref = truth.seen_by(ref) if truth is not None else None
     rows = []
-    for every, max_side, model in settings:
+    for every, max_side, model, carry in settings:
         tc: list[float] = []
         tc_cpu: list[float] = []
         transcode(src, tmp / "transcode.mp4", tc, tc_cpu)
         detector = face_detector(model, max_side=max_side)
+        counted = Counted(detector)
         t, c = time.perf_counter(), time.process_time()
         plan = plan_redaction(
-            src, faces=True, detector=detector, params=TrackingParams(detect_every=every)
+            src,
+            faces=True,
+            detector=counted,
+            params=TrackingParams(detect_every=every, carry=carry),
         )
         plan_s, plan_cpu = time.perf_counter() - t, time.process_time() - c
         dest = tmp / f"{name}-redacted.mp4"
@@ -371,7 +527,7 @@ def run_clip(
         if sheets is not None:
             sheets.mkdir(parents=True, exist_ok=True)
             stride = plan.params.detect_every
-            sheet = sheets / f"{name}-k{stride}-s{max_side}-{model}.png"
+            sheet = sheets / f"{name}-k{stride}-s{max_side}-{model}-{carry}.png"
             contact_sheet(sheet, dest, plan)
         leak_frames = {n: 0 for n in second.names}
         leaks: list[dict[str, Any]] = []  # where the second detectors still found a face
@@ -412,6 +568,8 @@ def run_clip(
                 "fps": round(fps, 3),
                 "frames": ref.frames,
                 "detect_every": plan.params.detect_every,
+                "carry": carry,
+                "looks": counted.calls,
                 "max_side": max_side,
                 "model": model,
                 "precision": detector.precision,
@@ -438,6 +596,8 @@ def run_clip(
                 "apply_cpu_s": round(apply_cpu, 3),
                 "speed_cpu": round(min(tc_cpu) / (plan_cpu + apply_cpu), 3),
                 "reference_s": round(ref_s, 2),
+                "box_area_pct": round(100 * box_share(plan), 2),
+                "pasted": truth.recall(plan, seen_by_ref) if truth is not None else None,
             }
         )
     return rows
@@ -598,6 +758,20 @@ def main() -> None:
         choices=["float32", "int8"],
         help="older spelling: float32 = centerface, int8 = centerface-int8",
     )
+    ap.add_argument(
+        "--carry",
+        nargs="+",
+        default=["linear", "flow"],
+        choices=["linear", "flow"],
+        help="between looks: linear (before, interpolated) and/or flow (carried with the"
+        " picture, the product's default)",
+    )
+    ap.add_argument(
+        "--paste-seconds",
+        type=float,
+        default=30.0,
+        help="length of vtest with faces of known size pasted (0: none)",
+    )
     ap.add_argument("--no-real", action="store_true", help="skip the opencv-doc clips")
     ap.add_argument(
         "--real", nargs="+", metavar="NAME", help="only these opencv-doc clips (e.g. vtest.avi)"
@@ -607,33 +781,44 @@ def main() -> None:
     ap.add_argument("--json", action="store_true", help="print one JSON document")
     args = ap.parse_args()
     models = [face_model_name(m) for m in args.precision] if args.precision else args.models
-    settings = [(k, s, m) for k in args.detect_every for s in args.max_side for m in models]
+    settings = [
+        (k, s, m, c)
+        for k in args.detect_every
+        for s in args.max_side
+        for m in models
+        for c in args.carry
+    ]
     second = SecondDetectors()
     report: dict[str, Any] = {"machine": machine(), "rows": [], "skipped": []}
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmpdir:
         tmp = Path(tmpdir)
-        clips: list[tuple[str, Path, Path | None]] = []
+        clips: list[tuple[str, Path, Path | None, Pasted | None]] = []
         for size in args.sizes:
             w, h = (int(v) for v in size.split("x"))
             path = tmp / f"gen-{size}.mp4"
             write_generated(path, w, h, args.seconds)
             control = tmp / f"control-{size}.mp4"
             write_generated(control, w, h, args.seconds, faces=False)
-            clips.append((f"gen-{size}", path, control))
+            clips.append((f"gen-{size}", path, control, None))
         if not args.no_real:
             for name in args.real or REAL:
                 path = OPENCV_DOC / name
                 if path.exists():
-                    clips.append((path.stem, path, None))
+                    clips.append((path.stem, path, None, None))
                 else:
                     msg = f"{path} not found (apt-get install opencv-doc): skipped"
                     report["skipped"].append(msg)
                     print(f"note: {msg}", file=sys.stderr)
+            vtest = OPENCV_DOC / "vtest.avi"
+            if args.paste_seconds > 0 and vtest.exists():
+                pasted_path = tmp / "vtest-faces.mp4"
+                known = write_pasted(vtest, pasted_path, args.paste_seconds)
+                clips.append(("vtest+faces", pasted_path, None, known))
         rows_path = REPO / "bench" / "results" / "redact_rows.jsonl"
         rows_path.parent.mkdir(parents=True, exist_ok=True)
-        for name, path, control in clips:
+        for name, clip_path, ctrl, truth in clips:
             try:
-                rows = run_clip(name, path, tmp, settings, second, args.sheets, control)
+                rows = run_clip(name, clip_path, tmp, settings, second, args.sheets, ctrl, truth)
             except Exception as exc:  # one bad clip must not lose the others' hour of work
                 msg = f"{name}: {type(exc).__name__}: {exc}"
                 report["skipped"].append(msg)
@@ -665,7 +850,8 @@ def print_report(report: dict[str, Any], names: list[str]) -> None:
     print("          " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()))
     print()
     head = (
-        f"{'clip':<14}{'size':>10}{'frames':>7}{'k':>3}{'side':>6}{'model':>16}{'ref':>6}"
+        f"{'clip':<14}{'size':>10}{'frames':>7}{'carry':>7}{'k':>3}{'looks':>6}{'side':>6}"
+        f"{'model':>16}{'ref':>6}"
         + f"{'cov%':>7}"
         + "".join(f"{n + '0%':>8}{n:>6}{n + 'N':>7}" for n in names)
         + f"{'self':>5}{'clean%':>8}{'tc s':>7}{'plan s':>8}{'apply s':>8}{'speed':>7}"
@@ -674,7 +860,8 @@ def print_report(report: dict[str, Any], names: list[str]) -> None:
     print(head)
     for r in report["rows"]:
         line = (
-            f"{r['clip']:<14}{r['size']:>10}{r['frames']:>7}{r['detect_every']:>3}"
+            f"{r['clip']:<14}{r['size']:>10}{r['frames']:>7}{r.get('carry', 'linear'):>7}"
+            f"{r['detect_every']:>3}{r.get('looks', '-'):>6}"
             f"{r['max_side']:>6}{_model(r):>16}{r['ref_frames']:>6}"
             f"{_f(r['plan_coverage_pct']):>7}"
         )
@@ -688,6 +875,23 @@ def print_report(report: dict[str, Any], names: list[str]) -> None:
         print(line)
     for s in report["skipped"]:
         print(f"skipped: {s}")
+    pasted = [r for r in report["rows"] if r.get("pasted")]
+    if pasted:
+        print(
+            "\nPasted faces (vtest+faces): share covered to >= 90 % by the plan, per face width"
+            " (in brackets: the share the detector finds looking at every frame)"
+        )
+        sizes = list(pasted[0]["pasted"])
+        print(f"{'carry':>7}{'k':>3}" + "".join(f"{s + ' px':>16}" for s in sizes))
+        for r in pasted:
+            p = r["pasted"]
+            print(
+                f"{r['carry']:>7}{r['detect_every']:>3}"
+                + "".join(
+                    f"{p[s]['covered_pct']:>9.1f} ({_f(p[s]['reference_finds_pct']):>4})"
+                    for s in sizes
+                )
+            )
     print(
         "\nref: frames where CenterFace (full resolution) finds a face in the original;"
         " cov%: reference faces >= 90 % covered by the plan;\n<name>0%: the second detector's"

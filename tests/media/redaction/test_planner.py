@@ -71,13 +71,22 @@ def test_the_detector_sees_frames_at_its_own_size_not_the_tracking_size(clip: Cl
     small = _SizeRecorder(side=W // 4)
     plan_redaction(clip.path, faces=True, detector=small, work_side=W)
     assert set(small.seen) == {(W // 4, H // 4)}
-    assert len(small.seen) == math.ceil(N / detect_every_for(FPS)) == math.ceil(N / 3)
+    # no face found, so nothing carried and no extra looks: the default stride alone
+    assert len(small.seen) == math.ceil(N / detect_every_for(FPS, "flow")) == math.ceil(N / 5)
 
 
 def test_the_plan_records_the_stride_it_used(clip: Clip) -> None:
     rec = _SizeRecorder(side=W)
     plan = plan_redaction(clip.path, faces=True, detector=rec)
-    assert plan.params.detect_every == 3  # 30 fps
-    assert RedactionPlan.from_json(plan.to_json()).params.detect_every == 3
+    assert plan.params.detect_every == 5  # 30 fps, boxes carried with the picture: 6 looks a second
+    assert plan.params.carry == "flow"
+    back = RedactionPlan.from_json(plan.to_json()).params
+    assert back.detect_every == 5 and back.carry == "flow"
+    linear = plan_redaction(
+        clip.path, faces=True, detector=rec, params=TrackingParams(carry="linear")
+    )
+    assert linear.params.detect_every == 3  # 30 fps, boxes interpolated: 10 looks a second
     with pytest.raises(InvalidInput, match="detect_every"):
         plan_redaction(clip.path, faces=True, detector=rec, params=TrackingParams(detect_every=-1))
+    with pytest.raises(InvalidInput, match="carry"):
+        plan_redaction(clip.path, faces=True, detector=rec, params=TrackingParams(carry="warp"))

@@ -32,6 +32,7 @@ MAX_LABEL = 100
 
 
 KINDS = ("face", "region")
+CARRIES = ("flow", "linear")
 HOWS = ("detected", "interpolated", "held", "seed", "tracked", "manual")
 
 
@@ -62,6 +63,7 @@ class TrackingParams:
     region_hold: int = 15  # frames a lost region is held while it is searched for
     region_min_score: float = 0.5  # least normalised correlation to follow a region
     region_tracker: str = "template"  # "template" or "mil"
+    carry: str = "flow"  # between looks: "flow" (with the picture) or "linear" (straight line)
 
 
 @dataclass(frozen=True)
@@ -353,6 +355,8 @@ def _parse_params(v: Any) -> TrackingParams:
                 "params.region_tracker",
                 ("template", "mil"),
             ),
+            # plans written before boxes were carried with the picture interpolated them
+            carry=_choice(raw.get("carry", "linear"), "params.carry", CARRIES),
         )
     except TypeError as exc:  # pragma: no cover - guarded above
         raise _bad("params", str(exc)) from exc

@@ -7,7 +7,10 @@ directions (:func:`track_boxes`): frames between two detections of a track (a fa
 detector missed for a frame or two, or frames it did not look at) get the box
 interpolated linearly; each track is held ``hold`` frames before its first and after its
 last detection; boxes are smoothed in time (moving-average centre, running-maximum
-size, never smaller than the unsmoothed box) and grown by a margin.
+size, never smaller than the unsmoothed box) and grown by a margin. That is
+``carry="linear"``; with ``carry="flow"`` (the default) :func:`carried_boxes` fills a
+track from its detections carried with the picture (:mod:`.carry`) instead of straight
+lines and holds.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from custodes.media.redaction.plan import PlanBox, TrackingParams
 __all__ = ["detect_every_for"]
 
 
-DETECT_HZ = 10  # least looks a second of the face detector, by default
+DETECT_HZ = 10  # least looks a second of the face detector, boxes interpolated between
+FLOW_HZ = 6  # ... and with boxes carried with the picture between looks
 GROWTH = 0.03  # box growth per frame away from the nearest detection, share of its size
 MAX_GROWTH = 0.3
 
@@ -59,11 +63,12 @@ class Track:
         )
 
 
-def detect_every_for(fps: float) -> int:
-    """The default detector stride: every k-th frame, at least ``DETECT_HZ`` looks a second."""
+def detect_every_for(fps: float, carry: str = "linear") -> int:
+    """The default detector stride: every k-th frame, at least ``DETECT_HZ`` looks a second
+    (``FLOW_HZ`` when boxes are carried with the picture between looks)."""
     if not math.isfinite(fps) or fps <= 0:
         return 1
-    return max(1, int(fps // DETECT_HZ))
+    return max(1, int(fps // (FLOW_HZ if carry == "flow" else DETECT_HZ)))
 
 
 def associate(detections: dict[int, list[Box]], params: TrackingParams) -> list[Track]:
@@ -146,6 +151,25 @@ def track_boxes(
     pos = np.clip(np.searchsorted(det_idx, span), 1, max(1, len(det_idx) - 1))
     near = np.minimum(np.abs(span - det_idx[pos - 1]), np.abs(span - det_idx[pos % len(det_idx)]))
     grow = np.minimum(MAX_GROWTH, GROWTH * near)
+    return _finish(tr, span, raw, grow, np.zeros(len(span)), width, height, params, min_margin)
+
+
+def _finish(
+    tr: Track,
+    span: np.ndarray,
+    raw: np.ndarray,
+    grow: np.ndarray,
+    wide: np.ndarray,
+    width: int,
+    height: int,
+    params: TrackingParams,
+    min_margin: float,
+) -> dict[int, PlanBox]:
+    """Smooth ``raw`` (boxes over ``span``), widen by the margin and ``grow`` (shares of
+    the size) and by ``wide`` pixels, and label each frame's box (detected, interpolated
+    between detections, held)."""
+    det_frames = sorted(tr.dets)
+    first, last = det_frames[0], det_frames[-1]
     cx, cy = (raw[:, 0] + raw[:, 2]) / 2, (raw[:, 1] + raw[:, 3]) / 2
     bw, bh = raw[:, 2] - raw[:, 0], raw[:, 3] - raw[:, 1]
     s = params.smooth
@@ -161,8 +185,8 @@ def track_boxes(
     box = np.concatenate(
         [np.minimum(sm[:, :2], raw[:, :2]), np.maximum(sm[:, 2:], raw[:, 2:])], axis=1
     )
-    mw = np.maximum((box[:, 2] - box[:, 0]) * (params.margin + grow), min_margin)
-    mh = np.maximum((box[:, 3] - box[:, 1]) * (params.margin + grow), min_margin)
+    mw = np.maximum((box[:, 2] - box[:, 0]) * (params.margin + grow) + wide, min_margin)
+    mh = np.maximum((box[:, 3] - box[:, 1]) * (params.margin + grow) + wide, min_margin)
     box[:, 0] = np.clip(box[:, 0] - mw, 0, width)
     box[:, 2] = np.clip(box[:, 2] + mw, 0, width)
     box[:, 1] = np.clip(box[:, 1] - mh * 1.25, 0, height)  # hair and forehead
@@ -181,3 +205,65 @@ def track_boxes(
             how, score = "held", None
         out[f] = PlanBox(x0, y0, x1, y1, "face", "face", tr.id, how, score)
     return out
+
+
+Carried = dict[int, tuple[np.ndarray, float]]  # frame -> box (x0, y0, x1, y1) and widening
+
+
+def carried_boxes(
+    tr: Track,
+    carried: dict[int, tuple[Carried, Carried]],
+    width: int,
+    height: int,
+    params: TrackingParams,
+    min_margin: float = 0.0,
+) -> dict[int, PlanBox]:
+    """Fill a track into per-frame boxes from its detections carried with the picture.
+
+    ``carried`` maps ``id(box)`` of each detection to where it was carried forward and
+    backward (:mod:`.carry`, in source pixels). Between two detections a frame gets the
+    union of the earlier one carried forward and the later one carried backward (each
+    widened by its own uncertainty; one far less sure than the other, having lost its
+    points, is left out), or the one of them that reached it, or, where
+    neither did, the straight line between them; before the first detection the box
+    carried backward, after the last the box carried forward. Then smoothed and given
+    the margin as :func:`track_boxes` does.
+    """
+    det_frames = sorted(tr.dets)
+    first, last = det_frames[0], det_frames[-1]
+    back = {f: v for f, v in carried[id(tr.dets[first])][1].items() if f < first}
+    ahead = carried[id(tr.dets[last])][0]
+    lo = min([first, *back])
+    hi = max([last, *ahead])
+    span = np.arange(lo, hi + 1)
+    raw = np.zeros((len(span), 4))
+    wide = np.zeros(len(span))
+    grow = np.zeros(len(span))
+    det_idx = np.array(det_frames)
+    for j, f in enumerate(span.tolist()):
+        if f in tr.dets:
+            raw[j] = tr.dets[f].as_tuple()[:4]
+            continue
+        if f < first or f > last:
+            b, w = (back if f < first else ahead)[f]
+            raw[j], wide[j] = b, w
+            continue
+        k = int(np.searchsorted(det_idx, f))
+        a, z = det_frames[k - 1], det_frames[k]
+        got = [c[f] for c in (carried[id(tr.dets[a])][0], carried[id(tr.dets[z])][1]) if f in c]
+        if not got:  # neither reached: the straight line, grown as track_boxes grows it
+            ba, bz = np.array(tr.dets[a].as_tuple()[:4]), np.array(tr.dets[z].as_tuple()[:4])
+            u = (f - a) / (z - a)
+            raw[j] = ba + u * (bz - ba)
+            grow[j] = min(MAX_GROWTH, GROWTH * min(f - a, z - f))
+            continue
+        if len(got) == 2:  # one that lost its way (far less sure than the other) is left out
+            size = float(max(got[0][0][2] - got[0][0][0], got[0][0][3] - got[0][0][1], 1.0))
+            (_, wa), (_, wz) = got
+            if wa > 2 * wz + 0.05 * size:
+                got = got[1:]
+            elif wz > 2 * wa + 0.05 * size:
+                got = got[:1]
+        boxes = np.array([g[0] - (g[1], g[1], -g[1], -g[1]) for g in got])
+        raw[j] = np.concatenate([boxes[:, :2].min(axis=0), boxes[:, 2:].max(axis=0)])
+    return _finish(tr, span, raw, grow, wide, width, height, params, min_margin)
